@@ -1,0 +1,94 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is everything `sluice serve` can set. Zero values take the default
+// documented on each field (Defaults fills them in).
+type Config struct {
+	// DataDir holds partition logs, metadata and markers. Default "./data".
+	DataDir string
+	// KafkaAddr is the Kafka protocol listen address. Default ":9092".
+	KafkaAddr string
+	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
+	// the bound listener address (with 127.0.0.1 when bound to all interfaces).
+	AdvertisedAddr string
+	// BrokerID is this broker's node id. Default 0.
+	BrokerID int32
+
+	// DefaultPartitions for auto-created topics and CreateTopics with -1. Default 1.
+	DefaultPartitions int32
+	// AutoCreateTopics creates unknown topics on Metadata/Produce like Kafka's
+	// auto.create.topics.enable. Default true (set via AutoCreateTopicsSet).
+	AutoCreateTopics bool
+	// AutoCreateTopicsSet marks AutoCreateTopics as explicitly set (so false sticks).
+	AutoCreateTopicsSet bool
+
+	// MaxRequestBytes is socket.request.max.bytes: larger requests are refused
+	// before they are buffered. Default 100 MiB.
+	MaxRequestBytes int32
+
+	// Log defaults (broker-level log.* settings); topics override them.
+	SegmentBytes    int64 // log.segment.bytes, default 1 GiB
+	SegmentMs       int64 // log.roll.ms, default 7 days
+	RetentionMs     int64 // log.retention.ms, default 7 days; -1 unlimited
+	RetentionBytes  int64 // log.retention.bytes, default -1
+	FlushMessages   int64 // log.flush.interval.messages; 1 = durable (fsync before ack). Default: never by count
+	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
+	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
+
+	// FlushInterval is how often the background flusher fsyncs dirty logs
+	// (Kafka leaves this to the OS; we bound it). Default 1s.
+	FlushInterval time.Duration
+	// RetentionCheckInterval: log.retention.check.interval.ms. Default 5 min.
+	RetentionCheckInterval time.Duration
+
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults returns cfg with zero fields set to their defaults.
+func (cfg Config) Defaults() Config {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./data"
+	}
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = ":9092"
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if !cfg.AutoCreateTopicsSet {
+		cfg.AutoCreateTopics = true
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = 1 << 30
+	}
+	if cfg.SegmentMs == 0 {
+		cfg.SegmentMs = 7 * 24 * 3600 * 1000
+	}
+	if cfg.RetentionMs == 0 {
+		cfg.RetentionMs = 7 * 24 * 3600 * 1000
+	}
+	if cfg.RetentionBytes == 0 {
+		cfg.RetentionBytes = -1
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = 1048588
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = time.Second
+	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
