@@ -1,0 +1,101 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/partition"
+)
+
+// Produce: versions 0–11. Min version 0 is advertised because librdkafka
+// only enables compression when it is; v0–v2 carry pre-0.11 message sets,
+// which are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT. v3+ carry record
+// batches, stored exactly as sent.
+func init() { register(0, 0, 11, (*conn).handleProduce) }
+
+// pendingCommit is an acks=all partition waiting for its data to commit.
+type pendingCommit struct {
+	p    *partition.Partition
+	res  partition.AppendResult
+	resp *kmsg.ProduceResponseTopicPartition
+}
+
+func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
+	var pending []pendingCommit
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			if !validAcks {
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				continue
+			}
+			if req.TransactionID != nil {
+				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+				continue
+			}
+			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
+			if err != nil {
+				sp.ErrorCode = broker.ErrorCode(err)
+				continue
+			}
+			res, err := p.Append(rp.Records)
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			if err != nil {
+				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorMessage = produceErrorMessage(err, rt.Topic, rp.Partition)
+				sp.BaseOffset = -1
+				continue
+			}
+			if req.Acks == -1 {
+				pending = append(pending, pendingCommit{p: p, res: res, resp: sp})
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil // acks=0: the client expects no response
+	}
+	r := c.ready(h, resp)
+	if len(pending) == 0 {
+		return r
+	}
+	// Wait for commits off the reader goroutine so that later requests
+	// keep being appended in order while this one waits for fsync.
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		for _, pc := range pending {
+			if err := pc.p.WaitCommitted(pc.res); err != nil {
+				pc.resp.ErrorCode = broker.ErrorCode(err)
+				pc.resp.BaseOffset = -1
+			}
+		}
+	}()
+	return r
+}
+
+func produceErrorMessage(err error, topic string, part int32) *string {
+	var msg string
+	switch err {
+	case kerr.CorruptMessage:
+		msg = "record batch failed validation (length, magic or CRC-32C); nothing was stored"
+	case kerr.MessageTooLarge:
+		msg = "record batch is larger than the topic's max.message.bytes"
+	case kerr.UnsupportedForMessageFormat:
+		msg = "message format v0/v1 (pre-0.11 clients) is not accepted yet; use a client speaking Produce v3+"
+	default:
+		return broker.ErrorMessage(err)
+	}
+	msg = topic + ": " + msg
+	_ = part
+	return &msg
+}

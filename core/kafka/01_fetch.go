@@ -1,0 +1,147 @@
+package kafka
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/storage"
+)
+
+// Fetch: versions 4–12 (record batches; v13+ address topics by id and are
+// not advertised yet). Fetch sessions (v7+) are not used: we answer with
+// session id 0, which makes clients send full fetch requests. Data is sent
+// from segment files with sendfile (see sendfile.go). Long polling waits
+// up to MaxWaitMillis for MinBytes of committed data.
+func init() { register(1, 4, 12, (*conn).handleFetch) }
+
+// fetchResult is one attempt at answering a fetch.
+type fetchResult struct {
+	resp   *kmsg.FetchResponse
+	chunks []storage.Chunk
+	bytes  int
+	// waits are the partitions' "high watermark advanced" channels,
+	// taken before reading so no advance between read and wait is missed.
+	waits []<-chan struct{}
+	// errored: some partition has an error the client must see now.
+	errored bool
+}
+
+func (f *fetchResult) release() {
+	for i := range f.chunks {
+		f.chunks[i].Release()
+	}
+	f.chunks = nil
+}
+
+func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
+	res := c.fetchOnce(req)
+	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
+		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
+	}
+	res.release()
+	r := &reply{corr: h.correlationID, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		final := c.fetchWait(req, res.waits)
+		r.resp, r.chunks = final.resp, final.chunks
+	}()
+	return r
+}
+
+// fetchWait long-polls: it re-reads whenever a requested partition's high
+// watermark advances, until MinBytes are available, MaxWaitMillis passes
+// or the connection closes.
+func (c *conn) fetchWait(req *kmsg.FetchRequest, waits []<-chan struct{}) fetchResult {
+	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	for {
+		cases = cases[:0]
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c.ctx.Done())})
+		for _, w := range waits {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+		}
+		chosen, _, _ := reflect.Select(cases)
+		res := c.fetchOnce(req)
+		if chosen < 2 || res.bytes >= int(req.MinBytes) || res.errored {
+			return res
+		}
+		res.release()
+		waits = res.waits
+	}
+}
+
+// fetchOnce reads every requested partition once.
+func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetchResult {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	var res fetchResult
+	res.resp = resp
+	remaining := int(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for i, rp := range rt.Partitions {
+			sp := &st.Partitions[i]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.RecordBatches = []byte{}
+			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
+			if err != nil {
+				sp.ErrorCode = broker.ErrorCode(err)
+				res.errored = true
+				continue
+			}
+			if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); code != 0 {
+				sp.ErrorCode = code
+				res.errored = true
+				continue
+			}
+			res.waits = append(res.waits, p.Wait())
+			limit := min(int(rp.PartitionMaxBytes), remaining)
+			if limit <= 0 && res.bytes > 0 {
+				// Over the response limit: report offsets, no data.
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.HighWatermark(), p.HighWatermark(), p.LogStartOffset()
+				continue
+			}
+			rr, err := p.Read(rp.FetchOffset, max(limit, 1))
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
+			if err != nil {
+				sp.ErrorCode = broker.ErrorCode(err)
+				res.errored = true
+				continue
+			}
+			if rr.Chunk.Size > 0 {
+				sp.RecordBatches = sentinel(len(res.chunks))
+				res.chunks = append(res.chunks, rr.Chunk)
+				res.bytes += rr.Chunk.Size
+				remaining -= rr.Chunk.Size
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return res
+}
+
+// checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: unknown)
+// against the partition's, as Kafka does for Fetch, ListOffsets and
+// OffsetForLeaderEpoch.
+func checkLeaderEpoch(clientEpoch, ours int32) int16 {
+	switch {
+	case clientEpoch < 0 || clientEpoch == ours:
+		return 0
+	case clientEpoch < ours:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}

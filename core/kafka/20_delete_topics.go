@@ -1,0 +1,53 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// DeleteTopics: versions 0–6 (v6 may name topics by id).
+func init() { register(20, 0, 6, (*conn).handleDeleteTopics) }
+
+func (c *conn) handleDeleteTopics(h *header, req *kmsg.DeleteTopicsRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{name: t.Topic, id: t.TopicID})
+		}
+	} else {
+		for _, n := range req.TopicNames {
+			targets = append(targets, target{name: kmsg.StringPtr(n)})
+		}
+	}
+	for _, t := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = t.name, t.id
+		name := ""
+		if t.name != nil {
+			name = *t.name
+		} else if n, ok := c.s.b.TopicName(t.id); ok {
+			name = n
+			st.Topic = kmsg.StringPtr(n)
+		} else {
+			st.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if tm, ok := c.s.b.Topic(name); ok {
+			st.TopicID = tm.ID
+		}
+		if err := c.s.b.DeleteTopic(name); err != nil {
+			st.ErrorCode = broker.ErrorCode(err)
+			st.ErrorMessage = broker.ErrorMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return c.ready(h, resp)
+}

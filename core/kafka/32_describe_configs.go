@@ -1,0 +1,90 @@
+package kafka
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// DescribeConfigs: versions 0–4. Topics report every known config with its
+// source (DYNAMIC_TOPIC_CONFIG for overrides, DEFAULT_CONFIG otherwise);
+// brokers report their static, read-only settings.
+func init() { register(32, 0, 4, (*conn).handleDescribeConfigs) }
+
+// Config resource types and sources (Kafka's enums).
+const (
+	resourceTopic  = kmsg.ConfigResourceTypeTopic
+	resourceBroker = kmsg.ConfigResourceTypeBroker
+)
+
+func configSource(e broker.ConfigEntry, resourceType kmsg.ConfigResourceType) kmsg.ConfigSource {
+	switch {
+	case resourceType == resourceBroker:
+		return kmsg.ConfigSourceStaticBrokerConfig
+	case e.Default:
+		return kmsg.ConfigSourceDefaultConfig
+	}
+	return kmsg.ConfigSourceDynamicTopicConfig
+}
+
+func (c *conn) handleDescribeConfigs(h *header, req *kmsg.DescribeConfigsRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []broker.ConfigEntry
+		switch rr.ResourceType {
+		case resourceTopic:
+			t, ok := c.s.b.Topic(rr.ResourceName)
+			if !ok {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sr.ErrorMessage = kmsg.StringPtr("unknown topic " + rr.ResourceName)
+				resp.Resources = append(resp.Resources, sr)
+				continue
+			}
+			entries = c.s.b.DescribeTopicConfigs(t.Configs)
+		case resourceBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.s.b.ID())) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				sr.ErrorMessage = kmsg.StringPtr("unknown broker " + rr.ResourceName)
+				resp.Resources = append(resp.Resources, sr)
+				continue
+			}
+			entries = c.s.b.BrokerConfigs()
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			sr.ErrorMessage = kmsg.StringPtr("unsupported resource type " + strconv.Itoa(int(rr.ResourceType)))
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
+		want := map[string]bool{}
+		for _, n := range rr.ConfigNames {
+			want[n] = true
+		}
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !want[e.Name] {
+				continue
+			}
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name, rc.Value = e.Name, kmsg.StringPtr(e.Value)
+			rc.ReadOnly = rr.ResourceType == resourceBroker
+			rc.IsDefault = e.Default
+			rc.Source = configSource(e, rr.ResourceType)
+			rc.ConfigType = kmsg.ConfigType(e.Type)
+			if req.IncludeDocumentation && e.Doc != "" {
+				rc.Documentation = kmsg.StringPtr(e.Doc)
+			}
+			if req.IncludeSynonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = e.Name, kmsg.StringPtr(e.Value), rc.Source
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, syn)
+			}
+			sr.Configs = append(sr.Configs, rc)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return c.ready(h, resp)
+}

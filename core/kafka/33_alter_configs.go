@@ -1,0 +1,39 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// AlterConfigs: versions 0–2. Replaces a topic's dynamic configs with the
+// given set (configs not named revert to defaults), as Kafka's legacy API
+// does. Broker configs are static (set by flags) and refused.
+func init() { register(33, 0, 2, (*conn).handleAlterConfigs) }
+
+func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, rr := range req.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			configs := map[string]string{}
+			for _, cfg := range rr.Configs {
+				if cfg.Value != nil {
+					configs[cfg.Name] = *cfg.Value
+				}
+			}
+			err = c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		case resourceBroker:
+			err = &broker.Error{Code: kerr.InvalidRequest, Msg: "broker configs are static: set them with flags, env or the config file"}
+		default:
+			err = &broker.Error{Code: kerr.InvalidRequest, Msg: "unsupported resource type"}
+		}
+		sr.ErrorCode, sr.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return c.ready(h, resp)
+}

@@ -1,0 +1,21 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeCluster: versions 0–1 (brokers, controller, cluster id).
+func init() { register(60, 0, 1, (*conn).handleDescribeCluster) }
+
+func (c *conn) handleDescribeCluster(h *header, req *kmsg.DescribeClusterRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	store := c.s.b.Store()
+	resp.ClusterID = store.ClusterID()
+	resp.ControllerID = store.ControllerID()
+	for _, b := range store.Brokers() {
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	return c.ready(h, resp)
+}

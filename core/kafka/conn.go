@@ -1,0 +1,173 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/storage"
+)
+
+// writeTimeout bounds writing one response to a client that stopped reading.
+const writeTimeout = 2 * time.Minute
+
+// maxInflight bounds pipelined requests per connection awaiting their
+// responses; the reader stops reading when it is reached (backpressure).
+const maxInflight = 64
+
+// reply is a response waiting for its turn on the connection. Responses
+// go out in request order even when later ones are ready first.
+type reply struct {
+	corr int32
+	resp kmsg.Response
+	// chunks hold fetched segment data spliced into resp in place of
+	// sentinel Records values, sent with sendfile.
+	chunks []storage.Chunk
+	// done, when non-nil, is closed once resp is final (long-poll fetch,
+	// produce waiting for fsync).
+	done chan struct{}
+}
+
+func (r *reply) release() {
+	for i := range r.chunks {
+		r.chunks[i].Release()
+	}
+}
+
+// conn is one client connection: a reader goroutine that decodes and
+// dispatches requests in order, and a writer goroutine that writes their
+// responses in the same order.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	logger *slog.Logger
+	queue  chan *reply
+	// ctx is cancelled when the connection or the server closes, ending
+	// long polls.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{
+		s:      s,
+		nc:     nc,
+		logger: s.logger.With("remote", nc.RemoteAddr().String()),
+		queue:  make(chan *reply, maxInflight),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// ready wraps an immediate response.
+func (c *conn) ready(h *header, resp kmsg.Response) *reply {
+	return &reply{corr: h.correlationID, resp: resp}
+}
+
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.cancel()
+	close(c.queue)
+	<-writerDone
+	c.nc.Close()
+}
+
+func (c *conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.logger.Debug("connection read failed", "err", err)
+			}
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > c.s.cfg.MaxRequestBytes {
+			// Refuse before buffering: a bogus or hostile size must not
+			// make us allocate.
+			c.logger.Warn("closing connection: bad request size", "size", size, "max", c.s.cfg.MaxRequestBytes)
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			c.logger.Debug("connection closed mid-request", "err", err)
+			return
+		}
+		h, req, err := parseRequest(frame)
+		if err != nil {
+			var uv *unsupportedVersionError
+			if errors.As(err, &uv) && h.key == 18 {
+				c.queue <- c.ready(h, apiVersionsUnsupported())
+				continue
+			}
+			attrs := []any{"err", err}
+			if h != nil {
+				attrs = append(attrs, "api_key", h.key, "version", h.version, "client_id", h.clientID)
+			}
+			c.logger.Warn("closing connection: bad request", attrs...)
+			return
+		}
+		r := apis[h.key].handle(c, h, req)
+		if r == nil {
+			continue
+		}
+		select {
+		case c.queue <- r:
+		case <-c.ctx.Done():
+			r.release()
+			return
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	buf := make([]byte, 0, 64<<10)
+	broken := false
+	for r := range c.queue {
+		if r.done != nil {
+			<-r.done
+		}
+		if !broken {
+			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+			var err error
+			buf, err = c.writeReply(bw, buf[:0], r)
+			if err == nil && len(c.queue) == 0 {
+				err = bw.Flush()
+			}
+			if err != nil {
+				c.logger.Debug("connection write failed", "err", err)
+				broken = true
+				c.nc.Close() // unblocks the reader
+			}
+		}
+		r.release()
+	}
+	if !broken {
+		bw.Flush()
+	}
+}
+
+// writeReply encodes r and writes it; fetched data goes by sendfile.
+func (c *conn) writeReply(bw *bufio.Writer, buf []byte, r *reply) ([]byte, error) {
+	buf = appendResponse(buf, r.corr, r.resp)
+	if len(r.chunks) == 0 {
+		_, err := bw.Write(buf)
+		return buf, err
+	}
+	return buf, c.writeSpliced(bw, buf, r)
+}

@@ -1,0 +1,119 @@
+// Package kafka serves the Kafka wire protocol over TCP. Requests and
+// responses are decoded and encoded with franz-go's kmsg; each Kafka API is
+// handled in its own file named after its key (NN_name.go), which states
+// the versions it serves. Handlers translate requests into calls on the
+// broker core and its partitions.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// Config tunes the protocol server.
+type Config struct {
+	// MaxRequestBytes refuses larger requests before buffering them.
+	MaxRequestBytes int32
+	// DisableSendfile copies fetched data through user space instead of
+	// sendfile(2); for debugging and comparison only.
+	DisableSendfile bool
+	Logger          *slog.Logger
+}
+
+// Server is the Kafka protocol listener.
+type Server struct {
+	b      *broker.Broker
+	cfg    Config
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	ctx    context.Context // cancelled on Close: ends long polls
+	cancel context.CancelFunc
+}
+
+// New creates a server for b.
+func New(b *broker.Broker, cfg Config) *Server {
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+}
+
+// Serve accepts connections on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Temporary errors (EMFILE...) must not kill the listener.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger.Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, ends long polls, closes connections and waits for
+// their goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.cancel()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

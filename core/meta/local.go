@@ -1,0 +1,216 @@
+package meta
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/nats-io/nuid"
+)
+
+// localFile is the embedded store's file inside the data dir.
+const localFile = "meta.json"
+
+// Local is the embedded single-node store: a cluster of one broker whose
+// metadata lives in <data-dir>/meta.json, rewritten atomically (tmp file,
+// fsync, rename, fsync dir) on every change.
+type Local struct {
+	path string
+	self Broker
+
+	mu      sync.RWMutex // guards state and changed
+	state   localState
+	changed chan struct{}
+}
+
+type localState struct {
+	ClusterID string           `json:"cluster_id"`
+	Topics    map[string]Topic `json:"topics"`
+}
+
+// OpenLocal loads (or initialises) the store in dir; self is this broker.
+func OpenLocal(dir string, self Broker) (*Local, error) {
+	l := &Local{path: filepath.Join(dir, localFile), self: self, changed: make(chan struct{})}
+	b, err := os.ReadFile(l.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.state = localState{ClusterID: nuid.Next(), Topics: map[string]Topic{}}
+		if err := l.persistLocked(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("meta: read %s: %w", l.path, err)
+	default:
+		if err := json.Unmarshal(b, &l.state); err != nil {
+			return nil, fmt.Errorf("meta: parse %s: %w", l.path, err)
+		}
+		if l.state.Topics == nil {
+			l.state.Topics = map[string]Topic{}
+		}
+	}
+	return l, nil
+}
+
+// SetSelf updates this broker's advertised endpoint (known after binding).
+func (l *Local) SetSelf(b Broker) {
+	l.mu.Lock()
+	l.self = b
+	l.mu.Unlock()
+}
+
+func (l *Local) ClusterID() string   { return l.state.ClusterID }
+func (l *Local) ControllerID() int32 { return l.self.ID }
+
+func (l *Local) Brokers() []Broker {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return []Broker{l.self}
+}
+
+func (l *Local) Topics() []Topic {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]Topic, 0, len(l.state.Topics))
+	for _, t := range l.state.Topics {
+		out = append(out, t.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (l *Local) Topic(name string) (Topic, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	t, ok := l.state.Topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return t.Clone(), true
+}
+
+func (l *Local) CreateTopic(t Topic) (Topic, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.state.Topics[t.Name]; ok {
+		return Topic{}, ErrTopicExists
+	}
+	if t.ID == ([16]byte{}) {
+		if _, err := rand.Read(t.ID[:]); err != nil {
+			return Topic{}, err
+		}
+	}
+	t = t.Clone()
+	l.state.Topics[t.Name] = t
+	if err := l.commitLocked(); err != nil {
+		delete(l.state.Topics, t.Name)
+		return Topic{}, err
+	}
+	return t.Clone(), nil
+}
+
+func (l *Local) DeleteTopic(name string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.state.Topics[name]
+	if !ok {
+		return ErrUnknownTopic
+	}
+	delete(l.state.Topics, name)
+	if err := l.commitLocked(); err != nil {
+		l.state.Topics[name] = t
+		return err
+	}
+	return nil
+}
+
+func (l *Local) AddPartitions(name string, parts []PartitionState) (Topic, error) {
+	return l.update(name, func(t *Topic) { t.Partitions = append(t.Partitions, parts...) })
+}
+
+func (l *Local) SetTopicConfigs(name string, configs map[string]string) (Topic, error) {
+	return l.update(name, func(t *Topic) {
+		t.Configs = make(map[string]string, len(configs))
+		for k, v := range configs {
+			t.Configs[k] = v
+		}
+	})
+}
+
+func (l *Local) update(name string, fn func(*Topic)) (Topic, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old, ok := l.state.Topics[name]
+	if !ok {
+		return Topic{}, ErrUnknownTopic
+	}
+	t := old.Clone()
+	fn(&t)
+	l.state.Topics[name] = t
+	if err := l.commitLocked(); err != nil {
+		l.state.Topics[name] = old
+		return Topic{}, err
+	}
+	return t.Clone(), nil
+}
+
+func (l *Local) Changes() <-chan struct{} {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.changed
+}
+
+func (l *Local) Close() error { return nil }
+
+// commitLocked persists and announces a change. l.mu must be held.
+func (l *Local) commitLocked() error {
+	if err := l.persistLocked(); err != nil {
+		return err
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return nil
+}
+
+func (l *Local) persistLocked() error {
+	b, err := json.MarshalIndent(l.state, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(l.path, b)
+}
+
+// WriteFileAtomic writes b to path so that a crash leaves either the old or
+// the new content: write a temp file, fsync it, rename, fsync the dir.
+func WriteFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

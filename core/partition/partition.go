@@ -1,0 +1,374 @@
+// Package partition wraps a storage log with a partition's replication
+// state: high watermark, leader epoch, in-sync replicas and idempotent
+// producer state. Protocol handlers talk to partitions, never to files.
+//
+// Single-node mode is a cluster of one: the ISR is just this broker, so the
+// high watermark follows the log end offset (after fsync in durable mode).
+//
+// Lock discipline: appendMu serializes appends and guards producers; mu
+// guards the replication fields (hw, notify, epoch, isr). appendMu may be
+// held while taking mu, never the other way round. Neither is held during
+// fsync waits or reads.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/storage"
+)
+
+// Config is a partition's effective topic configuration.
+type Config struct {
+	Log storage.Config
+	// MaxMessageBytes bounds one record batch (max.message.bytes).
+	MaxMessageBytes int32
+	// LogAppendTime stamps batches with the broker's clock
+	// (message.timestamp.type=LogAppendTime).
+	LogAppendTime bool
+}
+
+// durable reports whether acknowledgements wait for fsync.
+func (c *Config) durable() bool { return c.Log.FlushMessages == 1 }
+
+// Partition is one topic partition hosted by this broker.
+type Partition struct {
+	Topic string
+	Index int32
+
+	log    *storage.Log
+	logger *slog.Logger
+	cfg    atomic.Pointer[Config]
+	now    func() time.Time
+
+	appendMu   sync.Mutex
+	producers  *producers
+	flushedEnd int64 // log end at the last completed Flush; -1 before any
+
+	mu          sync.Mutex
+	hw          int64
+	notify      chan struct{}
+	leaderEpoch int32
+	closed      bool
+}
+
+// Open opens the partition's log in dir and rebuilds its producer state.
+func Open(topic string, index int32, dir string, cfg Config, recover bool, logger *slog.Logger) (*Partition, error) {
+	l, err := storage.Open(dir, cfg.Log, storage.OpenOptions{Recover: recover})
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: open log: %w", topic, index, err)
+	}
+	prods, err := loadProducers(l)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partition %s-%d: producer state: %w", topic, index, err)
+	}
+	p := &Partition{
+		Topic:     topic,
+		Index:     index,
+		log:       l,
+		logger:    logger.With("topic", topic, "partition", index),
+		now:       time.Now,
+		producers: prods,
+		// -1 forces the first Flush (e.g. at a clean shutdown right after
+		// recovery) to write a producer snapshot.
+		flushedEnd: -1,
+		notify:     make(chan struct{}),
+		// Everything that survived recovery is committed: a cluster of
+		// one has no follower that could lack it.
+		hw: l.NextOffset(),
+	}
+	p.cfg.Store(&cfg)
+	return p, nil
+}
+
+// SetLeaderEpoch sets the epoch stamped into appended batches.
+func (p *Partition) SetLeaderEpoch(e int32) {
+	p.mu.Lock()
+	p.leaderEpoch = e
+	p.mu.Unlock()
+}
+
+// LeaderEpoch is the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leaderEpoch
+}
+
+// SetConfig applies a topic config change.
+func (p *Partition) SetConfig(cfg Config) {
+	p.cfg.Store(&cfg)
+	p.log.SetConfig(cfg.Log)
+}
+
+// Config returns the effective config.
+func (p *Partition) Config() Config { return *p.cfg.Load() }
+
+// AppendResult is what a produce answers.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+
+	commitOffset int64 // offset after the appended records
+}
+
+// Append validates and appends a produce request's records (one or more v2
+// batches). It returns a kerr error for anything the client must see:
+// CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, sequence errors, etc. Nothing of a
+// request is appended if any of its batches is invalid. The data is in the
+// log when Append returns; acks=all callers then call WaitCommitted.
+func (p *Partition) Append(records []byte) (AppendResult, error) {
+	cfg := p.cfg.Load()
+	batches, err := storage.SplitBatches(records)
+	if err != nil || len(batches) == 0 {
+		return AppendResult{}, kerr.CorruptMessage
+	}
+	headers := make([]storage.Header, len(batches))
+	for i, b := range batches {
+		if len(b) >= 17 && b[16] != 2 {
+			// Magic 0/1 message sets come from pre-0.11 clients.
+			return AppendResult{}, kerr.UnsupportedForMessageFormat
+		}
+		h, err := storage.ValidateBatch(b)
+		if err != nil {
+			p.logger.Warn("rejected corrupt batch", "err", err)
+			return AppendResult{}, kerr.CorruptMessage
+		}
+		if h.Size() > int(cfg.MaxMessageBytes) {
+			return AppendResult{}, kerr.MessageTooLarge
+		}
+		if h.IsControl() {
+			return AppendResult{}, kerr.InvalidRecord
+		}
+		headers[i] = h
+	}
+
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	p.appendMu.Lock()
+	p.mu.Lock()
+	epoch, closed := p.leaderEpoch, p.closed
+	p.mu.Unlock()
+	if closed {
+		p.appendMu.Unlock()
+		return res, kerr.NotLeaderForPartition
+	}
+	// Check every batch before appending any, so a bad one fails the
+	// whole request without a partial append.
+	for i, h := range headers {
+		if err := p.producers.check(h); err != nil {
+			p.appendMu.Unlock()
+			var dup *errDuplicate
+			if errors.As(err, &dup) {
+				if len(headers) > 1 || i > 0 {
+					return res, kerr.OutOfOrderSequenceNumber
+				}
+				// A retry of a batch we have: answer with its offset.
+				res.BaseOffset = dup.baseOffset
+				res.LogStartOffset = p.log.LogStartOffset()
+				res.commitOffset = dup.baseOffset + int64(h.LastOffsetDelta) + 1
+				return res, nil
+			}
+			return res, err
+		}
+	}
+	for i, b := range batches {
+		if cfg.LogAppendTime {
+			ts := p.now().UnixMilli()
+			storage.SetLogAppendTime(b, ts)
+			res.LogAppendTime = ts
+		}
+		h, err := p.log.Append(b, epoch)
+		if err != nil {
+			p.appendMu.Unlock()
+			p.logger.Error("append failed", "err", err)
+			return res, kerr.KafkaStorageError
+		}
+		if i == 0 {
+			res.BaseOffset = h.BaseOffset
+		}
+		p.producers.record(h)
+		res.commitOffset = h.LastOffset() + 1
+	}
+	p.appendMu.Unlock()
+	if !cfg.durable() {
+		// Page cache is as durable as Kafka's default gets; with this
+		// broker the whole ISR, the data is committed.
+		p.advanceHW(res.commitOffset)
+	}
+	res.LogStartOffset = p.log.LogStartOffset()
+	return res, nil
+}
+
+// WaitCommitted returns once the result's records are committed: fsynced
+// in durable mode (flush.messages=1, group-committed with concurrent
+// producers). acks=all produce calls it before answering.
+func (p *Partition) WaitCommitted(res AppendResult) error {
+	if !p.cfg.Load().durable() || p.HighWatermark() >= res.commitOffset {
+		return nil
+	}
+	if err := p.log.WaitDurable(res.commitOffset); err != nil {
+		p.logger.Error("fsync failed", "err", err)
+		return kerr.KafkaStorageError
+	}
+	p.advanceHW(res.commitOffset)
+	return nil
+}
+
+// advanceHW raises the high watermark to off (never lowers it) and wakes
+// waiting fetches.
+func (p *Partition) advanceHW(off int64) {
+	p.mu.Lock()
+	if off > p.hw {
+		p.hw = off
+		close(p.notify)
+		p.notify = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// HighWatermark is the offset below which records are committed.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hw
+}
+
+// Wait returns a channel closed when the high watermark next advances.
+func (p *Partition) Wait() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.notify
+}
+
+// LogStartOffset is the first readable offset.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset is the next offset to be assigned.
+func (p *Partition) LogEndOffset() int64 { return p.log.NextOffset() }
+
+// ReadResult is a fetch's data and the partition's offsets at read time.
+type ReadResult struct {
+	Chunk          storage.Chunk // release it when written
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Read reads committed batches from offset, up to maxBytes (at least one
+// whole batch if any). OFFSET_OUT_OF_RANGE below the log start or past
+// the log end.
+func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	hw := p.HighWatermark()
+	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
+		return res, kerr.OffsetOutOfRange
+	}
+	if offset >= hw {
+		return res, nil
+	}
+	c, err := p.log.Read(offset, maxBytes, hw)
+	if err != nil {
+		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+			// Retention moved the start while we looked.
+			res.LogStartOffset = p.log.LogStartOffset()
+			return res, kerr.OffsetOutOfRange
+		}
+		p.logger.Error("read failed", "offset", offset, "err", err)
+		return res, kerr.KafkaStorageError
+	}
+	res.Chunk = c
+	return res, nil
+}
+
+// DeleteRecordsBefore implements DeleteRecords: offset -1 means the high
+// watermark. Returns the new log start offset.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hw := p.HighWatermark()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return p.log.LogStartOffset(), kerr.OffsetOutOfRange
+	}
+	if offset <= p.log.LogStartOffset() {
+		return p.log.LogStartOffset(), nil
+	}
+	if err := p.log.DeleteRecordsBefore(offset); err != nil {
+		p.logger.Error("delete records failed", "offset", offset, "err", err)
+		return p.log.LogStartOffset(), kerr.KafkaStorageError
+	}
+	return p.log.LogStartOffset(), nil
+}
+
+// EnforceRetention applies retention.ms/retention.bytes below the high
+// watermark.
+func (p *Partition) EnforceRetention() (int, error) {
+	if err := p.log.MaybeRoll(); err != nil {
+		return 0, err
+	}
+	return p.log.EnforceRetention(p.HighWatermark())
+}
+
+// Flush fsyncs the log and snapshots producer state as of the flushed
+// offset, bounding the replay after an unclean restart.
+func (p *Partition) Flush() error {
+	p.appendMu.Lock()
+	end := p.log.NextOffset()
+	if end == p.flushedEnd {
+		p.appendMu.Unlock()
+		return nil // nothing appended since the last flush
+	}
+	snap := p.producers.clone()
+	p.appendMu.Unlock()
+	if err := p.log.Flush(); err != nil {
+		return err
+	}
+	// Flushed data is committed in durable mode too (acks=0/1 producers
+	// never call WaitCommitted).
+	p.advanceHW(end)
+	if err := snap.save(p.log.Dir(), end); err != nil {
+		return err
+	}
+	p.appendMu.Lock()
+	p.flushedEnd = max(p.flushedEnd, end)
+	p.appendMu.Unlock()
+	return nil
+}
+
+// Stats describes the partition's log.
+func (p *Partition) Stats() storage.Stats { return p.log.Stats() }
+
+// Close flushes and closes the log (clean shutdown).
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.notify) // wake fetches so they answer before shutdown
+	p.notify = make(chan struct{})
+	p.mu.Unlock()
+	ferr := p.Flush()
+	cerr := p.log.Close()
+	return errors.Join(ferr, cerr)
+}
+
+// Delete closes the partition and removes its data.
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	p.closed = true
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.mu.Unlock()
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	return p.log.Delete()
+}

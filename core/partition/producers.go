@@ -1,0 +1,187 @@
+package partition
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/storage"
+)
+
+// dedupeWindow is how many recent batches per producer are remembered, as in
+// Kafka: an idempotent producer has at most 5 requests in flight, so a retry
+// is always one of the last 5 batches.
+const dedupeWindow = 5
+
+// producerSnapshotFile holds the idempotent producers' state as of an offset
+// whose data is fsynced; on open we replay batches after it.
+const producerSnapshotFile = "producer-state.json"
+
+// batchMeta is what we remember of an appended batch for deduplication.
+type batchMeta struct {
+	FirstSeq   int32 `json:"fs"`
+	LastSeq    int32 `json:"ls"`
+	BaseOffset int64 `json:"bo"`
+	Timestamp  int64 `json:"ts"`
+}
+
+// producerEntry is one producer id's state on this partition.
+type producerEntry struct {
+	Epoch   int16       `json:"e"`
+	Batches []batchMeta `json:"b"` // oldest first, at most dedupeWindow
+}
+
+func (e *producerEntry) last() *batchMeta {
+	if len(e.Batches) == 0 {
+		return nil
+	}
+	return &e.Batches[len(e.Batches)-1]
+}
+
+func (e *producerEntry) add(b batchMeta) {
+	if len(e.Batches) == dedupeWindow {
+		copy(e.Batches, e.Batches[1:])
+		e.Batches = e.Batches[:dedupeWindow-1]
+	}
+	e.Batches = append(e.Batches, b)
+}
+
+// producers tracks idempotent producers' sequences on one partition. Not
+// safe for concurrent use: the partition's append lock guards it.
+type producers struct {
+	m map[int64]*producerEntry
+}
+
+func newProducers() *producers { return &producers{m: map[int64]*producerEntry{}} }
+
+// errDuplicate is returned by check when the batch was already appended;
+// the caller answers with the original offset.
+type errDuplicate struct{ baseOffset int64 }
+
+func (e *errDuplicate) Error() string {
+	return fmt.Sprintf("duplicate batch at offset %d", e.baseOffset)
+}
+
+// check validates an idempotent batch's producer epoch and sequence against
+// the state. It returns *errDuplicate for a retried batch, a kerr error for
+// fencing and sequence gaps, or nil when the batch may be appended.
+func (p *producers) check(h storage.Header) error {
+	if h.ProducerID < 0 {
+		return nil
+	}
+	e, ok := p.m[h.ProducerID]
+	if !ok {
+		// A producer we don't know: either new (sequence 0) or one whose
+		// state was removed with the data (retention, DeleteRecords).
+		// Accepting any sequence keeps it producing, as Kafka does.
+		return nil
+	}
+	switch {
+	case h.ProducerEpoch < e.Epoch:
+		return kerr.InvalidProducerEpoch
+	case h.ProducerEpoch > e.Epoch:
+		if h.BaseSequence != 0 {
+			return kerr.OutOfOrderSequenceNumber
+		}
+		return nil
+	}
+	lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
+	for _, b := range e.Batches {
+		if b.FirstSeq == h.BaseSequence && b.LastSeq == lastSeq {
+			return &errDuplicate{baseOffset: b.BaseOffset}
+		}
+	}
+	if l := e.last(); l != nil && h.BaseSequence != seqAdd(l.LastSeq, 1) {
+		return kerr.OutOfOrderSequenceNumber
+	}
+	return nil
+}
+
+// record notes an appended batch (h carries the stamped base offset).
+func (p *producers) record(h storage.Header) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e, ok := p.m[h.ProducerID]
+	if !ok || h.ProducerEpoch > e.Epoch {
+		e = &producerEntry{Epoch: h.ProducerEpoch}
+		p.m[h.ProducerID] = e
+	}
+	e.add(batchMeta{
+		FirstSeq:   h.BaseSequence,
+		LastSeq:    seqAdd(h.BaseSequence, h.LastOffsetDelta),
+		BaseOffset: h.BaseOffset,
+		Timestamp:  h.MaxTimestamp,
+	})
+}
+
+// seqAdd adds with Kafka's wraparound at MaxInt32.
+func seqAdd(seq, n int32) int32 {
+	s := int64(seq) + int64(n)
+	if s > int64(^uint32(0)>>1) {
+		s -= int64(^uint32(0)>>1) + 1
+	}
+	return int32(s)
+}
+
+type producerSnapshot struct {
+	Offset    int64                    `json:"offset"`
+	Producers map[int64]*producerEntry `json:"producers"`
+}
+
+// save writes the state as of offset (all batches below it are recorded).
+func (p *producers) save(dir string, offset int64) error {
+	b, err := json.Marshal(producerSnapshot{Offset: offset, Producers: p.m})
+	if err != nil {
+		return err
+	}
+	return meta.WriteFileAtomic(filepath.Join(dir, producerSnapshotFile), b)
+}
+
+// loadProducers rebuilds producer state: the snapshot if it is usable, then
+// every batch after it from the log.
+func loadProducers(l *storage.Log) (*producers, error) {
+	p := newProducers()
+	from := l.LogStartOffset()
+	b, err := os.ReadFile(filepath.Join(l.Dir(), producerSnapshotFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, err
+	default:
+		var s producerSnapshot
+		// A snapshot past the log end means recovery truncated data it
+		// covered; ignore it and rebuild from the whole log.
+		if json.Unmarshal(b, &s) == nil && s.Offset <= l.NextOffset() && s.Offset >= from {
+			if s.Producers != nil {
+				p.m = s.Producers
+			}
+			from = s.Offset
+		}
+	}
+	if from >= l.NextOffset() {
+		return p, nil
+	}
+	err = l.Scan(from, func(h storage.Header, _ []byte) error {
+		if h.BaseOffset >= from {
+			p.record(h)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// clone copies the state so it can be saved without holding the append lock.
+func (p *producers) clone() *producers {
+	c := &producers{m: make(map[int64]*producerEntry, len(p.m))}
+	for id, e := range p.m {
+		c.m[id] = &producerEntry{Epoch: e.Epoch, Batches: append([]batchMeta(nil), e.Batches...)}
+	}
+	return c
+}
