@@ -15,6 +15,9 @@ type Config struct {
 	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
 	// the bound listener address (with 127.0.0.1 when bound to all interfaces).
 	AdvertisedAddr string
+	// HTTPAddr is the HTTP listener (bridge, SSE, plugin admin API).
+	// Default ":8080"; "off" disables it.
+	HTTPAddr string
 	// BrokerID is this broker's node id. Default 0.
 	BrokerID int32
 
@@ -56,6 +59,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.KafkaAddr == "" {
 		cfg.KafkaAddr = ":9092"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // Config tunes the protocol server.
@@ -23,7 +24,9 @@ type Config struct {
 	// DisableSendfile copies fetched data through user space instead of
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
-	Logger          *slog.Logger
+	// Hooks gives topics' plugins; nil means none.
+	Hooks  hooks.Registry
+	Logger *slog.Logger
 }
 
 // Server is the Kafka protocol listener.
@@ -46,6 +49,9 @@ type Server struct {
 func New(b *broker.Broker, cfg Config) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = hooks.None{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

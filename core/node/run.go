@@ -1,6 +1,6 @@
-// Package node assembles a Sluice broker process: the broker core and the
-// Kafka protocol listener (later also the HTTP bridge). It is the
-// composition root that cmd/sluice calls.
+// Package node assembles a Sluice broker process: the broker core, the
+// Kafka protocol listener, the plugin registry and the HTTP listener (bridge
+// and admin API). It is the composition root that cmd/sluice calls.
 package node
 
 import (
@@ -8,51 +8,125 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/kafka"
+	"github.com/sluicemq/sluice/plugins"
 )
 
+// Addrs are the bound listener addresses, reported once serving.
+type Addrs struct {
+	Kafka string
+	HTTP  string // empty when the HTTP listener is off
+}
+
 // Run opens the broker on cfg.DataDir (recovering after an unclean
-// shutdown), serves the Kafka protocol on cfg.KafkaAddr until ctx is done,
-// then shuts down cleanly (flush, close segments, clean-shutdown marker).
-// ready, if non-nil, is called with the bound Kafka address once serving.
+// shutdown), serves the Kafka protocol on cfg.KafkaAddr and HTTP on
+// cfg.HTTPAddr until ctx is done, then shuts down cleanly (flush, close
+// segments, clean-shutdown marker). ready, if non-nil, is called with the
+// bound Kafka address once serving.
 func Run(ctx context.Context, cfg broker.Config, ready func(kafkaAddr string)) error {
+	return RunWith(ctx, cfg, Options{}, func(a Addrs) {
+		if ready != nil {
+			ready(a.Kafka)
+		}
+	})
+}
+
+// Options configure the parts of a node beyond the broker core.
+type Options struct {
+	// Bridge configures the HTTP bridge; Brokers, Hooks and Logger are
+	// filled in by the node.
+	Bridge bridge.Config
+}
+
+// RunWith is Run with node options, reporting every bound address.
+func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Addrs)) (err error) {
 	cfg = cfg.Defaults()
 	logger := cfg.Logger
 	b, err := broker.Open(cfg)
 	if err != nil {
 		return err
 	}
+	var closers []func() error // run in reverse order at shutdown
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i](); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
+	}()
+	closers = append(closers, b.Close)
+
+	reg, err := plugins.Open(cfg.DataDir, logger)
+	if err != nil {
+		return fmt.Errorf("plugins: %w", err)
+	}
+	closers = append(closers, reg.Close)
+
 	ln, err := net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
-		b.Close()
 		return fmt.Errorf("kafka listener: %w", err)
 	}
 	host, port, err := advertised(cfg.AdvertisedAddr, ln.Addr().(*net.TCPAddr))
 	if err != nil {
 		ln.Close()
-		b.Close()
 		return err
 	}
 	b.SetAdvertised(host, port)
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger})
-	serveErr := make(chan error, 1)
+	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
+	closers = append(closers, srv.Close)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("kafka listener ready", "addr", ln.Addr().String(), "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
+	addrs := Addrs{Kafka: ln.Addr().String()}
+	logger.Info("kafka listener ready", "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
+
+	if cfg.HTTPAddr != "off" {
+		bcfg := opts.Bridge
+		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
+		br, err := bridge.New(bcfg)
+		if err != nil {
+			return fmt.Errorf("bridge: %w", err)
+		}
+		closers = append(closers, br.Close)
+		r := chi.NewRouter()
+		br.Routes(r)
+		reg.AdminRoutes(r)
+		hln, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+		hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+		closers = append(closers, func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return hs.Close()
+			}
+			return nil
+		})
+		go func() {
+			if err := hs.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+		addrs.HTTP = hln.Addr().String()
+		logger.Info("http listener ready", "addr", addrs.HTTP)
+	}
 	if ready != nil {
-		ready(ln.Addr().String())
+		ready(addrs)
 	}
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
 	}
 	logger.Info("shutting down")
-	srv.Close()
-	if cerr := b.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
 	return err
 }
 

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// logFormat selects the slog handler.
+type logFormat string
+
+const (
+	logFormatText logFormat = "text"
+	logFormatJSON logFormat = "json"
+)
+
+// logLevels are the accepted --log-level values. slog would also parse
+// offsets like "info+2"; we keep the documented four.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// serveSettings is the parsed and validated `sluice serve` configuration.
+type serveSettings struct {
+	broker    broker.Config // Logger is left nil; serve builds it
+	logLevel  slog.Level
+	logFormat logFormat
+}
+
+// invalidFlagError reports a flag value that parsed but is not allowed.
+type invalidFlagError struct {
+	flag   string
+	value  string
+	reason string
+}
+
+func (e *invalidFlagError) Error() string {
+	return fmt.Sprintf("invalid value %q for --%s: %s", e.value, e.flag, e.reason)
+}
+
+// serveFlags binds every `sluice serve` flag to its destination.
+type serveFlags struct {
+	fs *flag.FlagSet
+
+	configFile string
+	cfg        broker.Config
+	logLevel   string
+	logFormat  string
+}
+
+// newServeFlags defines the serve flags on fs. Defaults come from
+// broker.Config.Defaults so help output and behaviour cannot drift apart.
+func newServeFlags(fs *flag.FlagSet) *serveFlags {
+	d := broker.Config{}.Defaults()
+	sf := &serveFlags{fs: fs}
+	c := &sf.cfg
+
+	fs.StringVar(&sf.configFile, "config", "", "read `FILE` of \"flag value\" lines (see README)")
+	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory for partition logs and metadata")
+	fs.StringVar(&c.KafkaAddr, "kafka-addr", d.KafkaAddr, "Kafka protocol listen address (host:port)")
+	fs.StringVar(&c.AdvertisedAddr, "advertised-addr", "", "`HOST:PORT` given to clients in Metadata (default: the bound address, 127.0.0.1 if bound to all interfaces)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it")
+	int32Var(fs, &c.BrokerID, "broker-id", d.BrokerID, "this broker's node id")
+	int32Var(fs, &c.DefaultPartitions, "default-partitions", d.DefaultPartitions, "partitions of auto-created topics and of CreateTopics asking for -1")
+	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
+	int32Var(fs, &c.MaxRequestBytes, "max-request-bytes", d.MaxRequestBytes, "largest accepted request in bytes (socket.request.max.bytes)")
+	fs.Int64Var(&c.SegmentBytes, "log-segment-bytes", d.SegmentBytes, "roll a segment at this size (log.segment.bytes)")
+	fs.Int64Var(&c.SegmentMs, "log-segment-ms", d.SegmentMs, "roll a segment this old, -1 never (log.roll.ms)")
+	fs.Int64Var(&c.RetentionMs, "log-retention-ms", d.RetentionMs, "delete segments older than this, -1 unlimited (log.retention.ms)")
+	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", d.RetentionBytes, "delete old segments while a partition is larger, -1 unlimited (log.retention.bytes)")
+	fs.Int64Var(&c.FlushMessages, "flush-messages", d.FlushMessages, "fsync after this many messages; 1 = durable (fsync before ack, group commit); 0 = never by count (log.flush.interval.messages)")
+	fs.Int64Var(&c.FlushMs, "flush-ms", d.FlushMs, "fsync unflushed data at least this often in ms; 0 = only the flush interval (log.flush.interval.ms)")
+	int32Var(fs, &c.MaxMessageBytes, "message-max-bytes", d.MaxMessageBytes, "largest accepted record batch in bytes (message.max.bytes)")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how often the background flusher fsyncs dirty logs")
+	fs.DurationVar(&c.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention runs (log.retention.check.interval.ms)")
+	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
+	return sf
+}
+
+// serveParseOptions makes ff read SLUICE_* variables and the --config file,
+// in that order after the command line: flag > env > file > default.
+func serveParseOptions() []ff.Option {
+	return []ff.Option{
+		ff.WithEnvVarPrefix(envPrefix),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(parseConfigFile),
+	}
+}
+
+// parseServeArgs parses serve's command line plus environment and config
+// file, exactly as `sluice serve` does.
+func parseServeArgs(fs *flag.FlagSet, args []string) (serveSettings, error) {
+	sf := newServeFlags(fs)
+	if err := ff.Parse(fs, args, serveParseOptions()...); err != nil {
+		return serveSettings{}, err
+	}
+	if fs.NArg() > 0 {
+		return serveSettings{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return sf.settings()
+}
+
+// settings validates the parsed flags. Call after parsing.
+func (sf *serveFlags) settings() (serveSettings, error) {
+	cfg := sf.cfg
+	sf.fs.Visit(func(f *flag.Flag) {
+		// Visit covers values from env and config file too (ff sets them
+		// through the flag set), so an explicit "false" anywhere sticks.
+		if f.Name == "auto-create-topics" {
+			cfg.AutoCreateTopicsSet = true
+		}
+	})
+
+	level, ok := logLevels[strings.ToLower(sf.logLevel)]
+	if !ok {
+		return serveSettings{}, &invalidFlagError{"log-level", sf.logLevel, "want debug, info, warn or error"}
+	}
+	format := logFormat(strings.ToLower(sf.logFormat))
+	if format != logFormatText && format != logFormatJSON {
+		return serveSettings{}, &invalidFlagError{"log-format", sf.logFormat, "want text or json"}
+	}
+	if err := validateBrokerConfig(cfg); err != nil {
+		return serveSettings{}, err
+	}
+	return serveSettings{broker: cfg, logLevel: level, logFormat: format}, nil
+}
+
+// validateBrokerConfig rejects values that broker.Config.Defaults would
+// silently replace (zero or negative where only positive makes sense), so a
+// typo does not quietly become a default.
+func validateBrokerConfig(c broker.Config) error {
+	positive := []struct {
+		flag  string
+		value int64
+	}{
+		{"default-partitions", int64(c.DefaultPartitions)},
+		{"max-request-bytes", int64(c.MaxRequestBytes)},
+		{"log-segment-bytes", c.SegmentBytes},
+		{"message-max-bytes", int64(c.MaxMessageBytes)},
+	}
+	for _, p := range positive {
+		if p.value <= 0 {
+			return &invalidFlagError{p.flag, fmt.Sprint(p.value), "must be positive"}
+		}
+	}
+	positiveOrUnlimited := []struct {
+		flag  string
+		value int64
+	}{
+		{"log-segment-ms", c.SegmentMs},
+		{"log-retention-ms", c.RetentionMs},
+		{"log-retention-bytes", c.RetentionBytes},
+	}
+	for _, p := range positiveOrUnlimited {
+		if p.value <= 0 && p.value != -1 {
+			return &invalidFlagError{p.flag, fmt.Sprint(p.value), "must be positive or -1"}
+		}
+	}
+	if c.FlushInterval <= 0 {
+		return &invalidFlagError{"flush-interval", c.FlushInterval.String(), "must be positive"}
+	}
+	if c.RetentionCheckInterval <= 0 {
+		return &invalidFlagError{"retention-check-interval", c.RetentionCheckInterval.String(), "must be positive"}
+	}
+	if c.BrokerID < 0 {
+		return &invalidFlagError{"broker-id", fmt.Sprint(c.BrokerID), "must not be negative"}
+	}
+	if c.FlushMessages < 0 {
+		return &invalidFlagError{"flush-messages", fmt.Sprint(c.FlushMessages), "must not be negative"}
+	}
+	if c.FlushMs < 0 {
+		return &invalidFlagError{"flush-ms", fmt.Sprint(c.FlushMs), "must not be negative"}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// parseServe runs the production flag > env > file > default parsing with a
+// silent flag set.
+func parseServe(t *testing.T, args ...string) (serveSettings, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return parseServeArgs(fs, args)
+}
+
+func writeConfigFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sluice.conf")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// clearServeEnv makes sure no SLUICE_* variable from the developer's shell
+// leaks into a test; t.Setenv restores the originals afterwards.
+func clearServeEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, envPrefix+"_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+}
+
+func TestServeDefaultsMatchBrokerDefaults(t *testing.T) {
+	clearServeEnv(t)
+	s, err := parseServe(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := broker.Config{}.Defaults()
+	want.Logger = nil
+	want.AutoCreateTopicsSet = false
+	if s.broker != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", s.broker, want)
+	}
+	if s.logLevel != slog.LevelInfo || s.logFormat != logFormatText {
+		t.Errorf("log settings = %v %q, want INFO text", s.logLevel, s.logFormat)
+	}
+}
+
+func TestServePrecedenceFlagOverEnvOverFileOverDefault(t *testing.T) {
+	clearServeEnv(t)
+	// Each setting is given at a different set of layers; the winner must be
+	// the highest layer present.
+	file := writeConfigFile(t, `
+# every layer below the flag
+data-dir /from/file
+kafka-addr = 127.0.0.1:1111
+broker_id=7
+default-partitions 2
+log-segment-bytes 5000
+log-level warn
+`)
+	t.Setenv("SLUICE_DATA_DIR", "/from/env")
+	t.Setenv("SLUICE_KAFKA_ADDR", "127.0.0.1:2222")
+	t.Setenv("SLUICE_BROKER_ID", "8")
+
+	s, err := parseServe(t, "--config", file, "--data-dir", "/from/flag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data-dir (flag > env > file)", s.broker.DataDir, "/from/flag"},
+		{"kafka-addr (env > file)", s.broker.KafkaAddr, "127.0.0.1:2222"},
+		{"broker-id (env > file)", s.broker.BrokerID, int32(8)},
+		{"default-partitions (file > default)", s.broker.DefaultPartitions, int32(2)},
+		{"log-segment-bytes (file > default)", s.broker.SegmentBytes, int64(5000)},
+		{"log-level (file > default)", s.logLevel, slog.LevelWarn},
+		{"message-max-bytes (default)", s.broker.MaxMessageBytes, int32(1048588)},
+		{"log-format (default)", s.logFormat, logFormatText},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestServeConfigFileNamedByEnv(t *testing.T) {
+	clearServeEnv(t)
+	t.Setenv("SLUICE_CONFIG", writeConfigFile(t, "flush-messages 1\nlog-format json\n"))
+	s, err := parseServe(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.broker.FlushMessages != 1 || s.logFormat != logFormatJSON {
+		t.Errorf("flush-messages=%d log-format=%q, want 1 json", s.broker.FlushMessages, s.logFormat)
+	}
+}
+
+func TestServeAutoCreateTopicsSetOnlyWhenGiven(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     string
+		file    string
+		args    []string
+		wantOn  bool
+		wantSet bool
+	}{
+		{name: "default", wantOn: true, wantSet: false},
+		{name: "flag false", args: []string{"--auto-create-topics=false"}, wantOn: false, wantSet: true},
+		{name: "env false", env: "false", wantOn: false, wantSet: true},
+		{name: "file false", file: "auto-create-topics false\n", wantOn: false, wantSet: true},
+		{name: "flag true beats env false", env: "false", args: []string{"--auto-create-topics=true"}, wantOn: true, wantSet: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clearServeEnv(t)
+			if tc.env != "" {
+				t.Setenv("SLUICE_AUTO_CREATE_TOPICS", tc.env)
+			}
+			args := tc.args
+			if tc.file != "" {
+				args = append(args, "--config", writeConfigFile(t, tc.file))
+			}
+			s, err := parseServe(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.broker.AutoCreateTopics != tc.wantOn || s.broker.AutoCreateTopicsSet != tc.wantSet {
+				t.Errorf("AutoCreateTopics=%v Set=%v, want %v %v",
+					s.broker.AutoCreateTopics, s.broker.AutoCreateTopicsSet, tc.wantOn, tc.wantSet)
+			}
+		})
+	}
+}
+
+func TestServeAllFlagsReachConfig(t *testing.T) {
+	clearServeEnv(t)
+	s, err := parseServe(t,
+		"--data-dir", "/d", "--kafka-addr", "127.0.0.1:9", "--advertised-addr", "h:1", "--http-addr", "off",
+		"--broker-id", "3", "--default-partitions", "4", "--max-request-bytes", "1000",
+		"--log-segment-bytes", "2000", "--log-segment-ms", "-1", "--log-retention-ms", "3000",
+		"--log-retention-bytes", "4000", "--flush-messages", "1", "--flush-ms", "50",
+		"--message-max-bytes", "900", "--flush-interval", "2s", "--retention-check-interval", "1m",
+		"--log-level", "DEBUG", "--log-format", "json",
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := broker.Config{
+		DataDir: "/d", KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off", BrokerID: 3,
+		DefaultPartitions: 4, AutoCreateTopics: true, MaxRequestBytes: 1000,
+		SegmentBytes: 2000, SegmentMs: -1, RetentionMs: 3000, RetentionBytes: 4000,
+		FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900,
+		FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
+	}
+	if s.broker != want {
+		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)
+	}
+	if s.logLevel != slog.LevelDebug || s.logFormat != logFormatJSON {
+		t.Errorf("log settings = %v %q, want DEBUG json", s.logLevel, s.logFormat)
+	}
+}
+
+func TestServeRejectsBadValues(t *testing.T) {
+	cases := []struct {
+		args     []string
+		wantFlag string // for *invalidFlagError; "" means a parse error
+		wantText string
+	}{
+		{[]string{"--log-level", "verbose"}, "log-level", `invalid value "verbose" for --log-level`},
+		{[]string{"--log-format", "xml"}, "log-format", `invalid value "xml" for --log-format`},
+		{[]string{"--default-partitions", "0"}, "default-partitions", "must be positive"},
+		{[]string{"--log-retention-ms", "0"}, "log-retention-ms", "must be positive or -1"},
+		{[]string{"--log-retention-bytes", "-2"}, "log-retention-bytes", "must be positive or -1"},
+		{[]string{"--broker-id", "-1"}, "broker-id", "must not be negative"},
+		{[]string{"--flush-interval", "0s"}, "flush-interval", `invalid value "0s"`},
+		{[]string{"--broker-id", "3000000000"}, "", "value out of range"},
+		{[]string{"--no-such-flag"}, "", "flag provided but not defined: -no-such-flag"},
+		{[]string{"extra"}, "", `unexpected argument "extra"`},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			clearServeEnv(t)
+			_, err := parseServe(t, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error %q does not contain %q", err, tc.wantText)
+			}
+			var ife *invalidFlagError
+			if got := errors.As(err, &ife); got != (tc.wantFlag != "") || (got && ife.flag != tc.wantFlag) {
+				t.Errorf("error %v: invalidFlagError=%v (%+v), want flag %q", err, got, ife, tc.wantFlag)
+			}
+		})
+	}
+}
+
+func TestServeBadEnvAndFileValuesAreReported(t *testing.T) {
+	clearServeEnv(t)
+	t.Setenv("SLUICE_BROKER_ID", "abc")
+	if _, err := parseServe(t); err == nil || !strings.Contains(err.Error(), `"SLUICE_BROKER_ID"`) {
+		t.Errorf("bad env: err = %v, want it to name SLUICE_BROKER_ID", err)
+	}
+
+	clearServeEnv(t)
+	file := writeConfigFile(t, "data-dir /x\nretention-hours 5\n")
+	_, err := parseServe(t, "--config", file)
+	var le *configLineError
+	if !errors.As(err, &le) || le.line != 2 || !strings.Contains(err.Error(), `"retention-hours" not defined`) {
+		t.Errorf("unknown key: err = %v, want line 2 naming retention-hours", err)
+	}
+
+	if _, err := parseServe(t, "--config", filepath.Join(t.TempDir(), "missing.conf")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: err = %v, want os.ErrNotExist", err)
+	}
+}
