@@ -12,6 +12,7 @@ package storage
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -109,7 +110,7 @@ type Chunk struct {
 	// FirstOffset is the base offset of the first batch, LastOffset the last
 	// offset of the last batch in the chunk.
 	FirstOffset, LastOffset int64
-	release func()
+	release                 func()
 }
 
 // Release drops the chunk's reference on its segment. Safe to call twice
@@ -140,6 +141,9 @@ type OpenOptions struct {
 	Recover bool
 	// Now is the clock (for tests); nil means time.Now.
 	Now func() time.Time
+	// Logger receives recovery and deletion reports; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Stats describes a log for metrics and the CLI.

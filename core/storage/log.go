@@ -1,104 +1,293 @@
 package storage
 
-// STUB: the storage helper replaces the bodies; signatures and docs are the contract.
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Lock discipline. Locks are taken in this order, never the reverse:
+//
+//	appendMu  serializes changes to the log's tail: Append, roll, MaybeRoll,
+//	          Truncate and Close. (The caller already runs one Append at a
+//	          time; appendMu orders it against the others.)
+//	syncMu    serializes everything that fsyncs, writes index or checkpoint
+//	          files, or deletes segments: the flush (one group-commit leader
+//	          at a time), EnforceRetention, DeleteRecordsBefore, Truncate and
+//	          Close.
+//	mu        (RWMutex) guards the in-memory view: segs, closed and each
+//	          segment's size/end/maxTs/index/timeIndex/bytesSinceIndex. It is
+//	          held only for memory reads and updates, never across I/O, so
+//	          Read's preads and Append's write never wait on each other. The
+//	          fields only the tail's writer changes (active, nextOffset,
+//	          the segment fields above) are written under appendMu+mu, so an
+//	          appendMu holder may read them without mu. segs changes under
+//	          appendMu+mu (roll) or syncMu+mu (deletion), so a holder of
+//	          both appendMu and syncMu (Truncate) may read it without mu.
+//	flushMu   guards the group-commit state (flushing, flushStopped) and
+//	          flushCond. A leaf lock: never held during I/O or while taking
+//	          another lock.
+//
+// Lock-free reads: nextOffset and logStart (atomics written under the locks
+// above), recoveryPoint (stored only under syncMu), cfg (atomic pointer)
+// and segment reference counts.
 
 // Log is one partition's segmented log. All methods are safe for concurrent use.
-type Log struct{}
+type Log struct {
+	dir    string
+	now    func() time.Time
+	logger *slog.Logger
+	cfg    atomic.Pointer[Config]
+
+	appendMu sync.Mutex
+	syncMu   sync.Mutex
+	mu       sync.RWMutex
+	flushMu  sync.Mutex
+
+	segs   []*segment // ascending base offsets; the last one is active (mu)
+	active *segment   // appendMu+mu
+	closed bool       // appendMu+syncMu+mu
+
+	nextOffset    atomic.Int64 // written under appendMu+mu
+	logStart      atomic.Int64 // written under mu (plus syncMu or appendMu)
+	recoveryPoint atomic.Int64 // written under syncMu
+
+	// Guarded by syncMu: the last recovery-point checkpoint written and
+	// the base of the segment it falls in.
+	checkpointed        int64
+	checkpointedSegBase int64
+	// dirDirty: a segment file was created since the directory was
+	// last fsynced.
+	dirDirty atomic.Bool
+
+	// flushes counts completed flushes (for tests of group commit).
+	flushes atomic.Int64
+
+	flushCond    *sync.Cond // on flushMu
+	flushing     bool       // a goroutine is running the flush (flushMu)
+	flushStopped bool       // log closed: waiters give up (flushMu)
+}
 
 // Open opens (creating if needed) the log in dir. See OpenOptions.Recover.
-func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) { panic("unimplemented") }
-
-// ParseHeader reads a v2 batch header from b (no CRC check).
-func ParseHeader(b []byte) (Header, error) { panic("unimplemented") }
-
-// ValidateBatch checks that b is exactly one whole v2 batch: length field
-// matches len(b), magic is 2, CRC-32C (Castagnoli) over b[21:] matches,
-// NumRecords >= 0 and LastOffsetDelta >= 0. Returns *CorruptError on failure.
-func ValidateBatch(b []byte) (Header, error) { panic("unimplemented") }
-
-// SplitBatches splits a records blob (one or more concatenated v2 batches, as
-// in a produce request) into batches without validating CRCs. A trailing
-// partial batch is an error (*CorruptError).
-func SplitBatches(b []byte) ([][]byte, error) { panic("unimplemented") }
-
-// SetLogAppendTime sets the timestamp-type attribute bit and MaxTimestamp
-// (and FirstTimestamp) to ts, then recomputes the CRC.
-func SetLogAppendTime(b []byte, ts int64) { panic("unimplemented") }
+func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage: create log dir: %w", err)
+	}
+	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	l.logger = l.logger.With("log", dir)
+	l.flushCond = sync.NewCond(&l.flushMu)
+	l.SetConfig(cfg)
+	if err := l.load(opts.Recover); err != nil {
+		for _, s := range l.segs {
+			s.release()
+		}
+		return nil, err
+	}
+	return l, nil
+}
 
 // Append stamps BaseOffset = NextOffset() and PartitionLeaderEpoch into the
 // batch in place (both lie outside the CRC), writes it to the active segment
 // (rolling first if SegmentBytes/SegmentMs says so), updates the indexes and
 // returns the stamped header. The caller validated the batch. Data is in the
 // page cache when Append returns; use WaitDurable for fsync.
-func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) { panic("unimplemented") }
+//
+// With FlushMessages > 1, Append fsyncs once that many messages are not yet
+// durable. FlushMessages == 1 is left to WaitDurable, which callers invoke
+// outside their own locks so that concurrent producers share fsyncs.
+func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
+	h, err := ParseHeader(batch)
+	if err != nil {
+		return Header{}, err
+	}
+	if h.Size() != len(batch) {
+		return Header{}, &CorruptError{Reason: fmt.Sprintf("length field says %d bytes, batch has %d", h.Size(), len(batch))}
+	}
+	cfg := l.cfg.Load()
 
-// Read returns whole batches starting with the batch that contains offset,
-// up to maxBytes, but always at least one whole batch if one is available
-// (KIP-74), and only batches whose last offset < maxOffset (the caller's
-// high watermark). Reading at NextOffset() or at maxOffset returns an empty
-// Chunk and nil. Offsets below LogStartOffset or above NextOffset give
-// ErrOffsetOutOfRange. A chunk never spans segments.
-func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error) {
-	panic("unimplemented")
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return Header{}, ErrClosed
+	}
+	base := l.nextOffset.Load()
+	var now time.Time
+	if l.active.size == 0 || cfg.SegmentMs > 0 {
+		now = l.now()
+	}
+	if l.shouldRoll(cfg, h, base, now) {
+		if err := l.roll(); err != nil {
+			return Header{}, err
+		}
+	}
+	seg := l.active
+
+	stampBatch(batch, base, leaderEpoch)
+	h.BaseOffset, h.PartitionLeaderEpoch = base, leaderEpoch
+	pos := seg.size
+	if _, err := seg.log.WriteAt(batch, pos); err != nil {
+		// The next append overwrites whatever part was written (writes
+		// go to the tracked position); cut it now so a crash before
+		// then does not leave a torn batch for recovery to find.
+		if terr := seg.log.Truncate(pos); terr != nil {
+			l.logger.Error("storage: cannot cut failed append", "segment", seg.logPath, "err", terr)
+		}
+		return Header{}, fmt.Errorf("storage: append to %s: %w", seg.logPath, err)
+	}
+
+	l.mu.Lock()
+	seg.trackBatch(h, pos, cfg.IndexIntervalBytes)
+	l.nextOffset.Store(h.LastOffset() + 1)
+	l.mu.Unlock()
+	if seg.rollStart.IsZero() {
+		seg.rollStart = now
+	}
+
+	if cfg.FlushMessages > 1 && l.nextOffset.Load()-l.recoveryPoint.Load() >= cfg.FlushMessages {
+		// The batch is appended either way (Append promises the page
+		// cache only); a failing fsync surfaces on the next
+		// WaitDurable/Flush.
+		if err := l.Flush(); err != nil {
+			l.logger.Error("storage: flush after FlushMessages failed", "err", err)
+		}
+	}
+	return h, nil
+}
+
+// shouldRoll reports whether h must go to a new segment. An empty segment
+// accepts any batch. appendMu held.
+func (l *Log) shouldRoll(cfg *Config, h Header, base int64, now time.Time) bool {
+	seg := l.active
+	if seg.size == 0 {
+		return false
+	}
+	size := seg.size + int64(h.Size())
+	switch {
+	case size > cfg.SegmentBytes:
+		return true
+	case size > math.MaxUint32, base+int64(h.LastOffsetDelta)-seg.base > math.MaxUint32:
+		// Index entries hold uint32 positions and relative offsets.
+		return true
+	}
+	return l.segmentExpired(cfg, now)
+}
+
+// segmentExpired: SegmentMs elapsed since the active segment's age began.
+// appendMu held.
+func (l *Log) segmentExpired(cfg *Config, now time.Time) bool {
+	seg := l.active
+	return cfg.SegmentMs > 0 && seg.size > 0 && !seg.rollStart.IsZero() &&
+		now.Sub(seg.rollStart) >= time.Duration(cfg.SegmentMs)*time.Millisecond
+}
+
+// roll starts a new active segment at NextOffset. appendMu held. The old
+// segment's data and indexes are fsynced by the next flush.
+func (l *Log) roll() error {
+	next := l.nextOffset.Load()
+	seg, err := createSegment(l.dir, next)
+	if err != nil {
+		return err
+	}
+	l.dirDirty.Store(true)
+	l.mu.Lock()
+	l.segs = append(l.segs, seg)
+	l.active = seg
+	l.mu.Unlock()
+	l.logger.Debug("storage: rolled segment", "base", next)
+	return nil
+}
+
+// MaybeRoll rolls the active segment if SegmentMs elapsed (for idle logs).
+func (l *Log) MaybeRoll() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.segmentExpired(l.cfg.Load(), l.now()) {
+		return l.roll()
+	}
+	return nil
 }
 
 // NextOffset is the log end offset: the offset the next appended batch gets.
-func (l *Log) NextOffset() int64 { panic("unimplemented") }
+func (l *Log) NextOffset() int64 { return l.nextOffset.Load() }
 
 // LogStartOffset is the first offset still readable.
-func (l *Log) LogStartOffset() int64 { panic("unimplemented") }
-
-// WaitDurable returns once every batch with offsets < offset is fsynced.
-// Concurrent callers share fsyncs (group commit): one goroutine fsyncs while
-// others wait, and a waiter whose data the running fsync already covers does
-// not fsync again.
-func (l *Log) WaitDurable(offset int64) error { panic("unimplemented") }
-
-// Flush fsyncs the active segment and indexes and advances the recovery point
-// (persisted so that an unclean restart only scans past it).
-func (l *Log) Flush() error { panic("unimplemented") }
-
-// Scan calls fn for every batch from the batch containing from to the end
-// of the log, in order. batch is only valid during the call.
-func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
-	panic("unimplemented")
-}
-
-// FindOffsetByTimestamp returns a chunk holding the first batch whose
-// MaxTimestamp >= ts (the caller finds the exact record inside); false if
-// no batch qualifies.
-func (l *Log) FindOffsetByTimestamp(ts int64) (Chunk, bool, error) { panic("unimplemented") }
-
-// DeleteRecordsBefore raises the log start offset to offset (persisted) and
-// deletes segments wholly below it. offset may not exceed NextOffset.
-func (l *Log) DeleteRecordsBefore(offset int64) error { panic("unimplemented") }
-
-// Truncate removes every batch with base offset >= offset (replication:
-// follower truncation). Truncating inside a batch removes that whole batch.
-func (l *Log) Truncate(offset int64) error { panic("unimplemented") }
-
-// EnforceRetention deletes closed segments by RetentionMs/RetentionBytes,
-// never the active segment and never a segment holding offsets >= maxOffset
-// (the high watermark). Returns the number of segments deleted.
-func (l *Log) EnforceRetention(maxOffset int64) (int, error) { panic("unimplemented") }
-
-// MaybeRoll rolls the active segment if SegmentMs elapsed (for idle logs).
-func (l *Log) MaybeRoll() error { panic("unimplemented") }
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
 // SetConfig applies a new config (topic config changed at runtime).
-func (l *Log) SetConfig(cfg Config) { panic("unimplemented") }
+func (l *Log) SetConfig(cfg Config) {
+	c := cfg.withDefaults()
+	l.cfg.Store(&c)
+}
 
 // Config returns the effective config (defaults filled in).
-func (l *Log) Config() Config { panic("unimplemented") }
+func (l *Log) Config() Config { return *l.cfg.Load() }
 
 // Dir is the log's directory.
-func (l *Log) Dir() string { panic("unimplemented") }
+func (l *Log) Dir() string { return l.dir }
 
 // Stats describes the log.
-func (l *Log) Stats() Stats { panic("unimplemented") }
+func (l *Log) Stats() Stats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	st := Stats{
+		Segments:       len(l.segs),
+		LogStartOffset: l.logStart.Load(),
+		NextOffset:     l.nextOffset.Load(),
+		RecoveryPoint:  l.recoveryPoint.Load(),
+	}
+	for _, s := range l.segs {
+		st.Size += s.size
+	}
+	return st
+}
 
-// Close flushes and closes all files (clean).
-func (l *Log) Close() error { panic("unimplemented") }
+// Close flushes and closes all files (clean). Chunks still held keep their
+// segment files open until released. Closing twice is a no-op.
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	err := l.Flush()
+
+	l.syncMu.Lock()
+	l.mu.Lock()
+	segs := l.segs
+	l.segs = nil
+	l.closed = true
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+
+	l.flushMu.Lock()
+	l.flushStopped = true
+	l.flushCond.Broadcast()
+	l.flushMu.Unlock()
+
+	for _, s := range segs {
+		s.release()
+	}
+	return err
+}
 
 // Delete closes the log and removes its directory.
-func (l *Log) Delete() error { panic("unimplemented") }
+func (l *Log) Delete() error {
+	closeErr := l.Close()
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("storage: delete log: %w", err)
+	}
+	return closeErr
+}
