@@ -81,6 +81,11 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	int32Var(fs, &c.MaxMessageBytes, "message-max-bytes", d.MaxMessageBytes, "largest accepted record batch in bytes (message.max.bytes)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how often the background flusher fsyncs dirty logs")
 	fs.DurationVar(&c.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention runs (log.retention.check.interval.ms)")
+	fs.DurationVar(&c.CleanerInterval, "log-cleaner-interval", d.CleanerInterval, "how often compacted topics are cleaned (log.cleaner.backoff.ms)")
+	int32Var(fs, &c.OffsetsTopicPartitions, "offsets-topic-partitions", d.OffsetsTopicPartitions, "partitions of __consumer_offsets (offsets.topic.num.partitions), fixed once created")
+	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, negative for none (group.initial.rebalance.delay.ms)")
+	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
+	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
 	return sf

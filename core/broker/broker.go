@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
 )
@@ -52,6 +53,8 @@ type Broker struct {
 	// adminMu serializes topic creation, deletion and alteration so the
 	// store and the partition map change together.
 	adminMu sync.Mutex
+
+	groups *group.Coordinator
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -101,6 +104,10 @@ func Open(cfg Config) (*Broker, error) {
 			b.closePartitions()
 			return nil, err
 		}
+	}
+	if err := b.openGroups(); err != nil {
+		b.closePartitions()
+		return nil, err
 	}
 	b.logger.Info("broker opened", "data_dir", cfg.DataDir, "topics", len(b.topics),
 		"recovered", b.recover, "took", time.Since(start).Round(time.Millisecond))
@@ -341,6 +348,9 @@ func (b *Broker) DeleteTopic(name string) error {
 		}
 	}
 	b.logger.Info("deleted topic", "topic", name)
+	if b.groups != nil {
+		b.groups.TopicDeleted(name)
+	}
 	return nil
 }
 
@@ -379,6 +389,11 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	ts.meta = nt
 	ts.parts = append(ts.parts, added...)
 	b.mu.Unlock()
+	if b.groups != nil {
+		// Consumer groups subscribed to the topic rebalance so the new
+		// partitions get consumed.
+		go b.groups.TopicChanged(name)
+	}
 	return nil
 }
 
@@ -551,6 +566,9 @@ func (b *Broker) Close() error {
 	}
 	close(b.stop)
 	b.wg.Wait()
+	if b.groups != nil {
+		b.groups.Close()
+	}
 	err := b.closePartitions()
 	if cerr := b.store.Close(); cerr != nil {
 		err = errors.Join(err, cerr)

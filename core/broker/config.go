@@ -48,6 +48,21 @@ type Config struct {
 	// RetentionCheckInterval: log.retention.check.interval.ms. Default 5 min.
 	RetentionCheckInterval time.Duration
 
+	// CleanerInterval is how often the log cleaner compacts topics with
+	// cleanup.policy=compact (log.cleaner.backoff.ms). Default 15s.
+	CleanerInterval time.Duration
+
+	// OffsetsTopicPartitions is the partition count of __consumer_offsets
+	// (offsets.topic.num.partitions). Default 50. Fixed once created.
+	OffsetsTopicPartitions int32
+	// GroupInitialRebalanceDelay holds a new group's first rebalance open
+	// so members starting together share a generation
+	// (group.initial.rebalance.delay.ms). Default 3s; negative for none.
+	GroupInitialRebalanceDelay time.Duration
+	// GroupMinSessionTimeout, GroupMaxSessionTimeout bound consumers'
+	// session timeouts. Defaults 6s and 30m.
+	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -92,6 +107,21 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = 5 * time.Minute
+	}
+	if cfg.CleanerInterval <= 0 {
+		cfg.CleanerInterval = 15 * time.Second
+	}
+	if cfg.OffsetsTopicPartitions <= 0 {
+		cfg.OffsetsTopicPartitions = 50
+	}
+	if cfg.GroupInitialRebalanceDelay == 0 {
+		cfg.GroupInitialRebalanceDelay = 3 * time.Second
+	}
+	if cfg.GroupMinSessionTimeout <= 0 {
+		cfg.GroupMinSessionTimeout = 6 * time.Second
+	}
+	if cfg.GroupMaxSessionTimeout <= 0 {
+		cfg.GroupMaxSessionTimeout = 30 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -372,3 +372,9 @@ func (p *Partition) Delete() error {
 	defer p.appendMu.Unlock()
 	return p.log.Delete()
 }
+
+// Scan calls fn with every stored batch from the log start, in order
+// (internal readers such as the group coordinator's loader).
+func (p *Partition) Scan(fn func(batch []byte) error) error {
+	return p.log.Scan(p.log.LogStartOffset(), func(_ storage.Header, batch []byte) error { return fn(batch) })
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -120,16 +121,55 @@ type EncodeOptions struct {
 	BaseSequence  int32
 	// BaseOffset is written into the batch (the log re-stamps it on append).
 	BaseOffset int64
+	// KeepOffsets makes each record's offset delta Offset - BaseOffset
+	// instead of its position, for rewriting a stored batch (log
+	// compaction) without changing its records' offsets. The offsets must
+	// strictly increase, starting at or above BaseOffset.
+	KeepOffsets bool
+	// LastOffsetDelta, when above the last record's offset delta, is
+	// written as the batch's last offset delta: a compacted batch keeps its
+	// original last offset, so the producer sequence range it covers (base
+	// sequence + last offset delta) is unchanged.
+	LastOffsetDelta int32
+	// LogAppendTime sets the timestamp-type attribute; the records'
+	// Timestamp should then all be the append time (as Decode returns them).
+	LogAppendTime bool
+}
+
+// ErrBadOffsets: KeepOffsets was set but the records' offsets do not
+// strictly increase from BaseOffset within the int32 delta range.
+var ErrBadOffsets = errors.New("records: offsets do not fit the batch")
+
+// offsetDeltas returns each record's offset delta under o.
+func offsetDeltas(recs []Record, o EncodeOptions) ([]int32, error) {
+	deltas := make([]int32, len(recs))
+	for i, r := range recs {
+		if !o.KeepOffsets {
+			deltas[i] = int32(i)
+			continue
+		}
+		d := r.Offset - o.BaseOffset
+		if d < 0 || d > math.MaxInt32 || (i > 0 && d <= int64(deltas[i-1])) {
+			return nil, fmt.Errorf("%w: offset %d after base %d", ErrBadOffsets, r.Offset, o.BaseOffset)
+		}
+		deltas[i] = int32(d)
+	}
+	return deltas, nil
 }
 
 // Plain is the options for a non-idempotent, uncompressed batch.
 var Plain = EncodeOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
 
 // Encode builds a v2 batch from records. Offset deltas are the records'
-// positions; timestamps are kept (a zero Timestamp stays zero).
+// positions unless o.KeepOffsets; timestamps are kept (a zero Timestamp
+// stays zero).
 func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 	if len(recs) == 0 {
 		return nil, errors.New("records: empty batch")
+	}
+	deltas, err := offsetDeltas(recs, o)
+	if err != nil {
+		return nil, err
 	}
 	first, maxTS := recs[0].Timestamp, recs[0].Timestamp
 	for _, r := range recs {
@@ -140,7 +180,7 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 	for i, r := range recs {
 		kr := kmsg.Record{
 			TimestampDelta64: r.Timestamp - first,
-			OffsetDelta:      int32(i),
+			OffsetDelta:      deltas[i],
 			Key:              r.Key,
 			Value:            r.Value,
 		}
@@ -162,12 +202,16 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 		compressed, _ := c.Compress(new(bytes.Buffer), raw)
 		raw = append([]byte(nil), compressed...)
 	}
+	attrs := int16(o.Codec)
+	if o.LogAppendTime {
+		attrs |= 0x08
+	}
 	rb := kmsg.RecordBatch{
 		FirstOffset:          o.BaseOffset,
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
-		Attributes:           int16(o.Codec),
-		LastOffsetDelta:      int32(len(recs) - 1),
+		Attributes:           attrs,
+		LastOffsetDelta:      max(deltas[len(deltas)-1], o.LastOffsetDelta),
 		FirstTimestamp:       first,
 		MaxTimestamp:         maxTS,
 		ProducerID:           o.ProducerID,

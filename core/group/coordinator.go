@@ -1,0 +1,712 @@
+package group
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config tunes the coordinator; zero values take Kafka's defaults.
+type Config struct {
+	// MinSessionTimeout, MaxSessionTimeout bound members' session timeouts
+	// (group.min/max.session.timeout.ms: 6 s, 30 min).
+	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// InitialRebalanceDelay holds a new group's first rebalance open
+	// (group.initial.rebalance.delay.ms: 3 s). Negative means none.
+	InitialRebalanceDelay time.Duration
+	// MaxMetadataBytes bounds offset commit metadata (4096).
+	MaxMetadataBytes int
+	Logger           *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MinSessionTimeout <= 0 {
+		c.MinSessionTimeout = 6 * time.Second
+	}
+	if c.MaxSessionTimeout <= 0 {
+		c.MaxSessionTimeout = 30 * time.Minute
+	}
+	if c.InitialRebalanceDelay == 0 {
+		c.InitialRebalanceDelay = 3 * time.Second
+	}
+	if c.InitialRebalanceDelay < 0 {
+		c.InitialRebalanceDelay = 0
+	}
+	if c.MaxMetadataBytes <= 0 {
+		c.MaxMetadataBytes = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Coordinator coordinates every group whose __consumer_offsets partition
+// this broker leads.
+type Coordinator struct {
+	cfg    Config
+	logger *slog.Logger
+	store  *Store
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+}
+
+// New creates a coordinator persisting through store and loads the state
+// the store holds.
+func New(cfg Config, store *Store) (*Coordinator, error) {
+	cfg = cfg.withDefaults()
+	c := &Coordinator{cfg: cfg, logger: cfg.Logger, store: store, groups: map[string]*group{}}
+	if err := store.load(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close stops timers. Pending join/sync callers get COORDINATOR_NOT_AVAILABLE
+// so clients move on (to this broker after a restart).
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	c.closed = true
+	groups := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		groups = append(groups, g)
+	}
+	c.mu.Unlock()
+	for _, g := range groups {
+		g.lock()
+		if g.rebalanceTimer != nil {
+			g.rebalanceTimer.Stop()
+		}
+		for _, m := range g.members {
+			if m.sessionTimer != nil {
+				m.sessionTimer.Stop()
+			}
+			if m.joinCb != nil {
+				m.joinCb(JoinResult{ErrorCode: kerr.CoordinatorNotAvailable.Code})
+				m.joinCb = nil
+			}
+			if m.syncCb != nil {
+				m.syncCb(SyncResult{ErrorCode: kerr.CoordinatorNotAvailable.Code})
+				m.syncCb = nil
+			}
+		}
+		g.unlock()
+	}
+}
+
+// group returns the group, creating it when create is set.
+func (c *Coordinator) group(id string, create bool) *group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.groups[id]
+	if !ok && create && !c.closed {
+		g = newGroup(id)
+		c.groups[id] = g
+	}
+	return g
+}
+
+// JoinRequest is a JoinGroup.
+type JoinRequest struct {
+	GroupID          string
+	MemberID         string
+	InstanceID       *string
+	ClientID         string
+	ClientHost       string
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	ProtocolType     string
+	Protocols        []Protocol
+	// RequireKnownMemberID: JoinGroup v4+ (KIP-394): a new member first
+	// gets MEMBER_ID_REQUIRED with its id, then joins with it.
+	RequireKnownMemberID bool
+}
+
+// JoinMember is a member as the leader sees it.
+type JoinMember struct {
+	MemberID   string
+	InstanceID *string
+	Metadata   []byte
+}
+
+// JoinResult is a JoinGroup response.
+type JoinResult struct {
+	ErrorCode    int16
+	Generation   int32
+	ProtocolType string
+	Protocol     string
+	LeaderID     string
+	MemberID     string
+	Members      []JoinMember
+}
+
+// Join handles JoinGroup; cb is called once, possibly later (when the
+// rebalance completes).
+func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
+	fail := func(code int16) { cb(JoinResult{ErrorCode: code, Generation: -1, MemberID: req.MemberID}) }
+	if req.GroupID == "" {
+		fail(kerr.InvalidGroupID.Code)
+		return
+	}
+	if req.SessionTimeout < c.cfg.MinSessionTimeout || req.SessionTimeout > c.cfg.MaxSessionTimeout {
+		fail(kerr.InvalidSessionTimeout.Code)
+		return
+	}
+	g := c.group(req.GroupID, true)
+	if g == nil {
+		fail(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	g.lock()
+	defer g.unlock()
+	if g.state == Dead {
+		fail(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	var m *member
+	if req.MemberID != "" {
+		m = g.members[req.MemberID]
+	}
+	if m == nil && !g.supportsProtocols(req.ProtocolType, req.Protocols) {
+		fail(kerr.InconsistentGroupProtocol.Code)
+		return
+	}
+	if m != nil && (req.ProtocolType != g.protocolType || !g.supportsOthers(m, req.Protocols)) {
+		fail(kerr.InconsistentGroupProtocol.Code)
+		return
+	}
+	if req.InstanceID != nil {
+		if cur, ok := g.static[*req.InstanceID]; ok && req.MemberID != "" && cur != req.MemberID {
+			fail(kerr.FencedInstanceID.Code)
+			return
+		}
+	}
+
+	switch {
+	case m == nil && req.MemberID == "" && req.InstanceID != nil:
+		c.joinStatic(g, req, cb)
+	case m == nil && req.MemberID == "":
+		id := memberID(req.ClientID)
+		if req.RequireKnownMemberID {
+			g.pending[id] = true
+			cb(JoinResult{ErrorCode: kerr.MemberIDRequired.Code, Generation: -1, MemberID: id})
+			return
+		}
+		c.addAndRebalance(g, req, id, cb)
+	case m == nil:
+		if !g.pending[req.MemberID] {
+			fail(kerr.UnknownMemberID.Code)
+			return
+		}
+		delete(g.pending, req.MemberID)
+		c.addAndRebalance(g, req, req.MemberID, cb)
+	default:
+		c.rejoin(g, m, req, cb)
+	}
+}
+
+// supportsOthers: an existing member changing protocols must still share
+// one with everyone else.
+func (g *group) supportsOthers(self *member, protos []Protocol) bool {
+	for _, p := range protos {
+		all := true
+		for _, m := range g.members {
+			if m != self && !hasProtocol(m.protocols, p.Name) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func memberID(clientID string) string {
+	if clientID == "" {
+		clientID = "member"
+	}
+	return clientID + "-" + nuid.Next()
+}
+
+func (c *Coordinator) newMember(req JoinRequest, id string) *member {
+	return &member{
+		id:               id,
+		instanceID:       req.InstanceID,
+		clientID:         req.ClientID,
+		clientHost:       req.ClientHost,
+		sessionTimeout:   req.SessionTimeout,
+		rebalanceTimeout: req.RebalanceTimeout,
+		protocols:        req.Protocols,
+	}
+}
+
+func (c *Coordinator) addAndRebalance(g *group, req JoinRequest, id string, cb func(JoinResult)) {
+	if len(g.members) == 0 {
+		g.protocolType = req.ProtocolType
+	}
+	m := c.newMember(req, id)
+	m.joinCb = cb
+	g.addMember(m)
+	c.resetSession(g, m)
+	c.prepareRebalance(g, "member "+id+" joined")
+}
+
+// joinStatic handles a static member (group.instance.id) joining without
+// a member id: a known instance replaces its old member id and, if
+// nothing changed, gets the current assignment back without a rebalance.
+func (c *Coordinator) joinStatic(g *group, req JoinRequest, cb func(JoinResult)) {
+	oldID, known := g.static[*req.InstanceID]
+	if !known {
+		c.addAndRebalance(g, req, memberID(req.ClientID), cb)
+		return
+	}
+	old := g.members[oldID]
+	if old == nil {
+		delete(g.static, *req.InstanceID)
+		c.addAndRebalance(g, req, memberID(req.ClientID), cb)
+		return
+	}
+	// Fence the old id: its pending calls fail, the new id takes over.
+	if old.joinCb != nil {
+		old.joinCb(JoinResult{ErrorCode: kerr.FencedInstanceID.Code, Generation: -1, MemberID: old.id})
+		old.joinCb = nil
+	}
+	if old.syncCb != nil {
+		old.syncCb(SyncResult{ErrorCode: kerr.FencedInstanceID.Code})
+		old.syncCb = nil
+	}
+	wasLeader := g.leader == old.id
+	unchanged := sameProtocols(old.protocols, req.Protocols)
+	assignment := old.assignment
+	g.dropMember(old)
+	m := c.newMember(req, memberID(req.ClientID))
+	m.assignment = assignment
+	g.addMember(m)
+	if wasLeader {
+		g.leader = m.id
+	}
+	c.resetSession(g, m)
+	if g.state == Stable && unchanged {
+		cb(c.joinResult(g, m, false))
+		return
+	}
+	m.joinCb = cb
+	if g.state == PreparingRebalance {
+		c.tryCompleteJoin(g)
+		return
+	}
+	c.prepareRebalance(g, "static member "+*req.InstanceID+" rejoined with changes")
+}
+
+func (c *Coordinator) rejoin(g *group, m *member, req JoinRequest, cb func(JoinResult)) {
+	changed := !sameProtocols(m.protocols, req.Protocols)
+	m.protocols = req.Protocols
+	m.sessionTimeout, m.rebalanceTimeout = req.SessionTimeout, req.RebalanceTimeout
+	m.clientID, m.clientHost = req.ClientID, req.ClientHost
+	c.resetSession(g, m)
+	switch g.state {
+	case PreparingRebalance:
+		if m.joinCb != nil {
+			m.joinCb(JoinResult{ErrorCode: kerr.RebalanceInProgress.Code, Generation: -1, MemberID: m.id})
+		}
+		m.joinCb = cb
+		c.tryCompleteJoin(g)
+	case CompletingRebalance, Stable:
+		if !changed && (g.state == CompletingRebalance || g.leader != m.id) {
+			// The member lost our response or just re-checks; give it
+			// the current generation again.
+			cb(c.joinResult(g, m, g.leader == m.id))
+			return
+		}
+		m.joinCb = cb
+		c.prepareRebalance(g, "member "+m.id+" rejoined")
+	default:
+		m.joinCb = cb
+		c.prepareRebalance(g, "member "+m.id+" rejoined")
+	}
+}
+
+func (c *Coordinator) joinResult(g *group, m *member, withMembers bool) JoinResult {
+	r := JoinResult{
+		Generation:   g.generation,
+		ProtocolType: g.protocolType,
+		Protocol:     g.protocol,
+		LeaderID:     g.leader,
+		MemberID:     m.id,
+	}
+	if withMembers {
+		for _, id := range g.order {
+			mm := g.members[id]
+			r.Members = append(r.Members, JoinMember{MemberID: mm.id, InstanceID: mm.instanceID, Metadata: mm.metadataFor(g.protocol)})
+		}
+	}
+	return r
+}
+
+// prepareRebalance moves the group to PreparingRebalance and arms the
+// rebalance timeout.
+func (c *Coordinator) prepareRebalance(g *group, reason string) {
+	if g.state == CompletingRebalance {
+		// Followers waiting for assignments must rejoin.
+		for _, m := range g.members {
+			if m.syncCb != nil {
+				m.syncCb(SyncResult{ErrorCode: kerr.RebalanceInProgress.Code})
+				m.syncCb = nil
+			}
+		}
+	}
+	now := time.Now()
+	if g.state != PreparingRebalance {
+		c.logger.Info("group rebalancing", "group", g.id, "generation", g.generation, "reason", reason)
+		wasEmpty := g.state == Empty
+		g.state = PreparingRebalance
+		g.rebalanceDeadline = now.Add(max(g.maxRebalanceTimeout(), time.Second))
+		g.initialDelayUntil = time.Time{}
+		if wasEmpty && c.cfg.InitialRebalanceDelay > 0 {
+			g.initialDelayUntil = now.Add(c.cfg.InitialRebalanceDelay)
+		}
+	} else if !g.initialDelayUntil.IsZero() {
+		// New members keep extending the initial delay, up to the
+		// rebalance deadline.
+		g.initialDelayUntil = minTime(now.Add(c.cfg.InitialRebalanceDelay), g.rebalanceDeadline)
+	}
+	c.armRebalanceTimer(g)
+	c.tryCompleteJoin(g)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (c *Coordinator) armRebalanceTimer(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	g.rebalanceEpoch++
+	epoch := g.rebalanceEpoch
+	at := g.rebalanceDeadline
+	if !g.initialDelayUntil.IsZero() && g.initialDelayUntil.Before(at) {
+		at = g.initialDelayUntil
+	}
+	g.rebalanceTimer = time.AfterFunc(time.Until(at), func() {
+		g.lock()
+		defer g.unlock()
+		if g.rebalanceEpoch != epoch || g.state != PreparingRebalance {
+			return
+		}
+		now := time.Now()
+		if !g.initialDelayUntil.IsZero() && !now.Before(g.initialDelayUntil) {
+			g.initialDelayUntil = time.Time{}
+			if now.Before(g.rebalanceDeadline) && !g.allJoined() {
+				c.armRebalanceTimer(g)
+				return
+			}
+		}
+		c.completeJoin(g)
+	})
+}
+
+// tryCompleteJoin completes the join phase once every member rejoined
+// (and a new group's initial delay has passed).
+func (c *Coordinator) tryCompleteJoin(g *group) {
+	if g.state != PreparingRebalance || !g.allJoined() {
+		return
+	}
+	if !g.initialDelayUntil.IsZero() && time.Now().Before(g.initialDelayUntil) {
+		return
+	}
+	c.completeJoin(g)
+}
+
+// completeJoin ends the join phase: members that did not rejoin are
+// removed, the generation advances, a protocol and leader are chosen and
+// every waiting member gets its JoinGroup response.
+func (c *Coordinator) completeJoin(g *group) {
+	if g.rebalanceTimer != nil {
+		g.rebalanceTimer.Stop()
+	}
+	g.rebalanceEpoch++
+	for _, id := range append([]string(nil), g.order...) {
+		if m := g.members[id]; m.joinCb == nil {
+			c.logger.Info("removing member that did not rejoin in time", "group", g.id, "member", id)
+			g.dropMember(m)
+		}
+	}
+	g.generation++
+	if len(g.members) == 0 {
+		g.state, g.protocol, g.leader = Empty, "", ""
+		c.store.persistGroup(g)
+		c.logger.Info("group is empty", "group", g.id, "generation", g.generation)
+		return
+	}
+	g.protocol = g.selectProtocol()
+	if _, ok := g.members[g.leader]; !ok {
+		g.leader = g.order[0]
+	}
+	g.state = CompletingRebalance
+	for _, m := range g.members {
+		m.assignment = nil
+	}
+	c.logger.Info("group join complete", "group", g.id, "generation", g.generation, "members", len(g.members), "protocol", g.protocol, "leader", g.leader)
+	for _, id := range g.order {
+		m := g.members[id]
+		cb := m.joinCb
+		m.joinCb = nil
+		c.resetSession(g, m)
+		cb(c.joinResult(g, m, m.id == g.leader))
+	}
+}
+
+// resetSession (re)arms a member's session timeout.
+func (c *Coordinator) resetSession(g *group, m *member) {
+	if m.sessionTimer != nil {
+		m.sessionTimer.Stop()
+	}
+	m.sessionEpoch++
+	epoch := m.sessionEpoch
+	m.sessionTimer = time.AfterFunc(m.sessionTimeout, func() {
+		g.lock()
+		defer g.unlock()
+		if cur := g.members[m.id]; cur != m || m.sessionEpoch != epoch {
+			return
+		}
+		c.logger.Info("member session expired", "group", g.id, "member", m.id)
+		c.removeMember(g, m, "session timeout of "+m.id)
+	})
+}
+
+func (c *Coordinator) removeMember(g *group, m *member, reason string) {
+	if m.joinCb != nil {
+		m.joinCb(JoinResult{ErrorCode: kerr.UnknownMemberID.Code, Generation: -1, MemberID: m.id})
+		m.joinCb = nil
+	}
+	if m.syncCb != nil {
+		m.syncCb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
+		m.syncCb = nil
+	}
+	g.dropMember(m)
+	switch g.state {
+	case Stable, CompletingRebalance:
+		c.prepareRebalance(g, reason)
+	case PreparingRebalance:
+		if len(g.members) == 0 {
+			c.completeJoin(g)
+			return
+		}
+		c.tryCompleteJoin(g)
+	}
+}
+
+// SyncRequest is a SyncGroup.
+type SyncRequest struct {
+	GroupID      string
+	Generation   int32
+	MemberID     string
+	InstanceID   *string
+	ProtocolType *string
+	Protocol     *string
+	Assignments  map[string][]byte // leader only
+}
+
+// SyncResult is a SyncGroup response.
+type SyncResult struct {
+	ErrorCode    int16
+	ProtocolType string
+	Protocol     string
+	Assignment   []byte
+}
+
+// Sync handles SyncGroup; cb is called once, possibly when the leader
+// sends the assignments.
+func (c *Coordinator) Sync(req SyncRequest, cb func(SyncResult)) {
+	g := c.group(req.GroupID, false)
+	if g == nil {
+		cb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
+		return
+	}
+	g.lock()
+	defer g.unlock()
+	m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
+	if code != 0 {
+		cb(SyncResult{ErrorCode: code})
+		return
+	}
+	if (req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol) {
+		cb(SyncResult{ErrorCode: kerr.InconsistentGroupProtocol.Code})
+		return
+	}
+	c.resetSession(g, m)
+	switch g.state {
+	case PreparingRebalance:
+		cb(SyncResult{ErrorCode: kerr.RebalanceInProgress.Code})
+	case Stable:
+		cb(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.assignment})
+	case CompletingRebalance:
+		m.syncCb = cb
+		if m.id != g.leader {
+			return
+		}
+		for id, a := range req.Assignments {
+			if mm, ok := g.members[id]; ok {
+				mm.assignment = a
+			}
+		}
+		if err := c.store.persistGroup(g); err != nil {
+			c.logger.Error("persist group", "group", g.id, "err", err)
+			for _, mm := range g.members {
+				if mm.syncCb != nil {
+					mm.syncCb(SyncResult{ErrorCode: kerr.CoordinatorNotAvailable.Code})
+					mm.syncCb = nil
+				}
+			}
+			c.prepareRebalance(g, "persisting assignments failed")
+			return
+		}
+		g.state = Stable
+		for _, mm := range g.members {
+			if mm.syncCb != nil {
+				mm.syncCb(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: mm.assignment})
+				mm.syncCb = nil
+			}
+		}
+	default:
+		cb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
+	}
+}
+
+// checkMember validates a member id (and static instance id) and
+// generation for Sync, Heartbeat and OffsetCommit.
+func (g *group) checkMember(memberID string, instanceID *string, generation int32) (*member, int16) {
+	if g.state == Dead {
+		return nil, kerr.CoordinatorNotAvailable.Code
+	}
+	if instanceID != nil {
+		if cur, ok := g.static[*instanceID]; ok && cur != memberID {
+			return nil, kerr.FencedInstanceID.Code
+		}
+	}
+	m := g.members[memberID]
+	if m == nil {
+		return nil, kerr.UnknownMemberID.Code
+	}
+	if generation != g.generation {
+		return nil, kerr.IllegalGeneration.Code
+	}
+	return m, 0
+}
+
+// Heartbeat handles Heartbeat.
+func (c *Coordinator) Heartbeat(groupID, memberID string, instanceID *string, generation int32) int16 {
+	g := c.group(groupID, false)
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	g.lock()
+	defer g.unlock()
+	m, code := g.checkMember(memberID, instanceID, generation)
+	if code != 0 {
+		return code
+	}
+	c.resetSession(g, m)
+	if g.state == PreparingRebalance {
+		return kerr.RebalanceInProgress.Code
+	}
+	return 0
+}
+
+// LeaveMember identifies a leaving member (by id, or by instance id).
+type LeaveMember struct {
+	MemberID   string
+	InstanceID *string
+}
+
+// Leave handles LeaveGroup; it returns one code per member.
+func (c *Coordinator) Leave(groupID string, members []LeaveMember) (int16, []int16) {
+	g := c.group(groupID, false)
+	codes := make([]int16, len(members))
+	if g == nil {
+		for i := range codes {
+			codes[i] = kerr.UnknownMemberID.Code
+		}
+		return 0, codes
+	}
+	g.lock()
+	defer g.unlock()
+	for i, lm := range members {
+		id := lm.MemberID
+		if lm.InstanceID != nil {
+			cur, ok := g.static[*lm.InstanceID]
+			switch {
+			case !ok:
+				codes[i] = kerr.UnknownMemberID.Code
+				continue
+			case id != "" && cur != id:
+				codes[i] = kerr.FencedInstanceID.Code
+				continue
+			}
+			id = cur
+		}
+		m := g.members[id]
+		if m == nil {
+			if g.pending[id] {
+				delete(g.pending, id)
+				continue
+			}
+			codes[i] = kerr.UnknownMemberID.Code
+			continue
+		}
+		c.logger.Info("member left group", "group", g.id, "member", id)
+		c.removeMember(g, m, "member "+id+" left")
+	}
+	return 0, codes
+}
+
+// TopicChanged rebalances consumer groups subscribed to topic (its
+// partition count changed) so the new partitions get assigned.
+func (c *Coordinator) TopicChanged(topic string) {
+	for _, g := range c.snapshot() {
+		g.lock()
+		if (g.state == Stable || g.state == CompletingRebalance) && g.protocolType == "consumer" && g.subscribes(topic) {
+			c.prepareRebalance(g, "partitions of "+topic+" changed")
+		}
+		g.unlock()
+	}
+}
+
+func (g *group) subscribes(topic string) bool {
+	for _, m := range g.members {
+		var meta kmsg.ConsumerMemberMetadata
+		if meta.ReadFrom(m.metadataFor(g.protocol)) != nil {
+			continue
+		}
+		for _, t := range meta.Topics {
+			if t == topic {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *Coordinator) snapshot() []*group {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*group, 0, len(c.groups))
+	for _, g := range c.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}

@@ -1,0 +1,249 @@
+package group
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// CommitRequest is an OffsetCommit for one group.
+type CommitRequest struct {
+	GroupID    string
+	Generation int32 // -1 with an empty MemberID: a simple (tool) commit
+	MemberID   string
+	InstanceID *string
+	Offsets    map[TopicPartition]Offset
+}
+
+// Commit handles OffsetCommit; it returns one code for every partition.
+func (c *Coordinator) Commit(req CommitRequest) map[TopicPartition]int16 {
+	codes := make(map[TopicPartition]int16, len(req.Offsets))
+	fail := func(code int16) map[TopicPartition]int16 {
+		for tp := range req.Offsets {
+			codes[tp] = code
+		}
+		return codes
+	}
+	if req.GroupID == "" {
+		return fail(kerr.InvalidGroupID.Code)
+	}
+	simple := req.Generation < 0 && req.MemberID == ""
+	g := c.group(req.GroupID, simple)
+	if g == nil {
+		if simple {
+			return fail(kerr.CoordinatorNotAvailable.Code)
+		}
+		return fail(kerr.UnknownMemberID.Code)
+	}
+	g.lock()
+	defer g.unlock()
+	switch {
+	case g.state == Dead:
+		return fail(kerr.CoordinatorNotAvailable.Code)
+	case simple:
+		if len(g.members) > 0 {
+			// Tools may only commit for groups nobody consumes with.
+			return fail(kerr.UnknownMemberID.Code)
+		}
+	default:
+		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
+		if code != 0 {
+			return fail(code)
+		}
+		if g.state == CompletingRebalance {
+			return fail(kerr.RebalanceInProgress.Code)
+		}
+		c.resetSession(g, m)
+	}
+	valid := make(map[TopicPartition]Offset, len(req.Offsets))
+	now := time.Now().UnixMilli()
+	for tp, o := range req.Offsets {
+		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
+			codes[tp] = kerr.OffsetMetadataTooLarge.Code
+			continue
+		}
+		o.CommitTime = now
+		valid[tp] = o
+	}
+	if len(valid) == 0 {
+		return codes
+	}
+	if err := c.store.persistOffsets(g.id, valid); err != nil {
+		c.logger.Error("persist offsets", "group", g.id, "err", err)
+		for tp := range valid {
+			codes[tp] = kerr.CoordinatorNotAvailable.Code
+		}
+		return codes
+	}
+	for tp, o := range valid {
+		g.offsets[tp] = o
+		codes[tp] = 0
+	}
+	return codes
+}
+
+// FetchOffsets returns committed offsets; a nil tps means all of them.
+// Unknown partitions are reported with offset -1 by the caller.
+func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition) (map[TopicPartition]Offset, int16) {
+	g := c.group(groupID, false)
+	out := map[TopicPartition]Offset{}
+	if g == nil {
+		return out, 0
+	}
+	g.lock()
+	defer g.unlock()
+	if tps == nil {
+		for tp, o := range g.offsets {
+			out[tp] = o
+		}
+		return out, 0
+	}
+	for _, tp := range tps {
+		if o, ok := g.offsets[tp]; ok {
+			out[tp] = o
+		}
+	}
+	return out, 0
+}
+
+// DeleteOffsets handles OffsetDelete: offsets of topics the group is
+// consuming cannot be deleted (GROUP_SUBSCRIBED_TO_TOPIC).
+func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (int16, map[TopicPartition]int16) {
+	g := c.group(groupID, false)
+	if g == nil {
+		return kerr.GroupIDNotFound.Code, nil
+	}
+	g.lock()
+	defer g.unlock()
+	if g.state == Dead {
+		return kerr.GroupIDNotFound.Code, nil
+	}
+	codes := map[TopicPartition]int16{}
+	var del []TopicPartition
+	for _, tp := range tps {
+		if len(g.members) > 0 && g.protocolType == "consumer" && g.subscribes(tp.Topic) {
+			codes[tp] = kerr.GroupSubscribedToTopic.Code
+			continue
+		}
+		codes[tp] = 0
+		if _, ok := g.offsets[tp]; ok {
+			del = append(del, tp)
+		}
+	}
+	if len(del) > 0 {
+		if err := c.store.deleteOffsets(g.id, del); err != nil {
+			c.logger.Error("delete offsets", "group", g.id, "err", err)
+			return kerr.CoordinatorNotAvailable.Code, nil
+		}
+		for _, tp := range del {
+			delete(g.offsets, tp)
+		}
+	}
+	return 0, codes
+}
+
+// TopicDeleted forgets offsets of a deleted topic in every group.
+func (c *Coordinator) TopicDeleted(topic string) {
+	for _, g := range c.snapshot() {
+		g.lock()
+		var del []TopicPartition
+		for tp := range g.offsets {
+			if tp.Topic == topic {
+				del = append(del, tp)
+			}
+		}
+		if len(del) > 0 {
+			if err := c.store.deleteOffsets(g.id, del); err == nil {
+				for _, tp := range del {
+					delete(g.offsets, tp)
+				}
+			}
+		}
+		g.unlock()
+	}
+}
+
+// DeleteGroup handles DeleteGroups for one group.
+func (c *Coordinator) DeleteGroup(groupID string) int16 {
+	g := c.group(groupID, false)
+	if g == nil {
+		return kerr.GroupIDNotFound.Code
+	}
+	g.lock()
+	defer g.unlock()
+	switch {
+	case g.state == Dead:
+		return kerr.GroupIDNotFound.Code
+	case len(g.members) > 0 || g.state != Empty:
+		return kerr.NonEmptyGroup.Code
+	}
+	if err := c.store.deleteGroup(g); err != nil {
+		c.logger.Error("delete group", "group", g.id, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	g.state = Dead
+	c.mu.Lock()
+	delete(c.groups, groupID)
+	c.mu.Unlock()
+	return 0
+}
+
+// MemberDescription describes a member for DescribeGroups.
+type MemberDescription struct {
+	MemberID, ClientID, ClientHost string
+	InstanceID                     *string
+	Metadata, Assignment           []byte
+}
+
+// Description describes a group for DescribeGroups.
+type Description struct {
+	GroupID      string
+	State        string
+	ProtocolType string
+	Protocol     string
+	Members      []MemberDescription
+	Found        bool
+}
+
+// Describe handles DescribeGroups for one group.
+func (c *Coordinator) Describe(groupID string) Description {
+	g := c.group(groupID, false)
+	if g == nil {
+		return Description{GroupID: groupID, State: Dead.String()}
+	}
+	g.lock()
+	defer g.unlock()
+	d := Description{GroupID: g.id, State: g.state.String(), ProtocolType: g.protocolType, Found: true}
+	if g.state == Stable || g.state == CompletingRebalance {
+		d.Protocol = g.protocol
+	}
+	for _, id := range g.order {
+		m := g.members[id]
+		md := MemberDescription{MemberID: m.id, ClientID: m.clientID, ClientHost: m.clientHost, InstanceID: m.instanceID}
+		if g.state == Stable {
+			md.Metadata, md.Assignment = m.metadataFor(g.protocol), m.assignment
+		}
+		d.Members = append(d.Members, md)
+	}
+	return d
+}
+
+// Listing is one group in ListGroups.
+type Listing struct {
+	GroupID, ProtocolType, State string
+}
+
+// List handles ListGroups.
+func (c *Coordinator) List() []Listing {
+	var out []Listing
+	for _, g := range c.snapshot() {
+		g.lock()
+		if g.state != Dead {
+			out = append(out, Listing{GroupID: g.id, ProtocolType: g.protocolType, State: g.state.String()})
+		}
+		g.unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
+	return out
+}

@@ -1,0 +1,212 @@
+package group
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/records"
+)
+
+// OffsetsTopic is Kafka's internal topic for group metadata and offsets.
+const OffsetsTopic = "__consumer_offsets"
+
+// Store persists groups and offsets in __consumer_offsets with Kafka's
+// record schemas (offset commit key v1 / value v3, group metadata key v2 /
+// value v3), so Kafka tools can read the topic. The topic is compacted:
+// the latest record per key wins and tombstones delete.
+type Store struct {
+	partitions int32
+	part       func(int32) (*partition.Partition, error)
+}
+
+// NewStore writes through part(i), partition i of __consumer_offsets.
+func NewStore(partitions int32, part func(int32) (*partition.Partition, error)) *Store {
+	return &Store{partitions: partitions, part: part}
+}
+
+// PartitionFor is the __consumer_offsets partition (and so the
+// coordinator) of a group: Java's String.hashCode, made non-negative,
+// modulo the partition count, exactly as Kafka computes it.
+func PartitionFor(groupID string, partitions int32) int32 {
+	var h int32
+	for _, r := range groupID {
+		if r >= 0x10000 { // UTF-16 surrogate pair
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
+		h = 31*h + int32(r)
+	}
+	return (h & 0x7fffffff) % partitions
+}
+
+func offsetKey(group string, tp TopicPartition) []byte {
+	k := kmsg.OffsetCommitKey{Version: 1, Group: group, Topic: tp.Topic, Partition: tp.Partition}
+	return k.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: 2, Group: group}
+	return k.AppendTo(nil)
+}
+
+// write appends records to the group's partition and waits until they are
+// committed.
+func (s *Store) write(groupID string, recs []records.Record) error {
+	p, err := s.part(PartitionFor(groupID, s.partitions))
+	if err != nil {
+		return fmt.Errorf("group: offsets partition: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	for i := range recs {
+		recs[i].Timestamp = now
+	}
+	batch, err := records.Encode(recs, records.Plain)
+	if err != nil {
+		return err
+	}
+	res, err := p.Append(batch)
+	if err != nil {
+		return fmt.Errorf("group: append: %w", err)
+	}
+	return p.WaitCommitted(res)
+}
+
+func (s *Store) persistOffsets(groupID string, offs map[TopicPartition]Offset) error {
+	recs := make([]records.Record, 0, len(offs))
+	for tp, o := range offs {
+		v := kmsg.OffsetCommitValue{Version: 3, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimestamp: o.CommitTime}
+		recs = append(recs, records.Record{Key: offsetKey(groupID, tp), Value: v.AppendTo(nil)})
+	}
+	return s.write(groupID, recs)
+}
+
+func (s *Store) deleteOffsets(groupID string, tps []TopicPartition) error {
+	recs := make([]records.Record, 0, len(tps))
+	for _, tp := range tps {
+		recs = append(recs, records.Record{Key: offsetKey(groupID, tp)})
+	}
+	return s.write(groupID, recs)
+}
+
+// persistGroup writes the group's metadata and current assignments.
+// Called with the group locked.
+func (s *Store) persistGroup(g *group) error {
+	v := kmsg.GroupMetadataValue{
+		Version:               3,
+		ProtocolType:          g.protocolType,
+		Generation:            g.generation,
+		CurrentStateTimestamp: time.Now().UnixMilli(),
+	}
+	if g.protocol != "" {
+		v.Protocol = kmsg.StringPtr(g.protocol)
+	}
+	if g.leader != "" {
+		v.Leader = kmsg.StringPtr(g.leader)
+	}
+	for _, id := range g.order {
+		m := g.members[id]
+		v.Members = append(v.Members, kmsg.GroupMetadataValueMember{
+			MemberID:               m.id,
+			InstanceID:             m.instanceID,
+			ClientID:               m.clientID,
+			ClientHost:             m.clientHost,
+			RebalanceTimeoutMillis: int32(m.rebalanceTimeout / time.Millisecond),
+			SessionTimeoutMillis:   int32(m.sessionTimeout / time.Millisecond),
+			Subscription:           m.metadataFor(g.protocol),
+			Assignment:             m.assignment,
+		})
+	}
+	return s.write(g.id, []records.Record{{Key: groupKey(g.id), Value: v.AppendTo(nil)}})
+}
+
+// deleteGroup writes tombstones for the group and all its offsets.
+func (s *Store) deleteGroup(g *group) error {
+	recs := []records.Record{{Key: groupKey(g.id)}}
+	for tp := range g.offsets {
+		recs = append(recs, records.Record{Key: offsetKey(g.id, tp)})
+	}
+	return s.write(g.id, recs)
+}
+
+// load replays every __consumer_offsets partition into c. Groups come back
+// Empty at their last generation: members of a restarted coordinator
+// rejoin (their heartbeats get UNKNOWN_MEMBER_ID), and committed offsets
+// are all there.
+func (s *Store) load(c *Coordinator) error {
+	for i := int32(0); i < s.partitions; i++ {
+		p, err := s.part(i)
+		if err != nil {
+			return fmt.Errorf("group: load partition %d: %w", i, err)
+		}
+		err = p.Scan(func(batch []byte) error {
+			b, err := records.Decode(batch)
+			if err != nil {
+				return err
+			}
+			for _, r := range b.Records {
+				c.replay(r.Key, r.Value)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("group: load partition %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// replay applies one __consumer_offsets record.
+func (c *Coordinator) replay(key, value []byte) {
+	if len(key) < 2 {
+		return
+	}
+	switch version := int16(binary.BigEndian.Uint16(key)); version {
+	case 0, 1:
+		var k kmsg.OffsetCommitKey
+		if k.ReadFrom(key) != nil {
+			return
+		}
+		tp := TopicPartition{Topic: k.Topic, Partition: k.Partition}
+		if value == nil {
+			if g := c.groups[k.Group]; g != nil {
+				delete(g.offsets, tp)
+			}
+			return
+		}
+		var v kmsg.OffsetCommitValue
+		if v.ReadFrom(value) != nil {
+			return
+		}
+		g := c.groups[k.Group]
+		if g == nil {
+			g = newGroup(k.Group)
+			c.groups[k.Group] = g
+		}
+		g.offsets[tp] = Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata, CommitTime: v.CommitTimestamp}
+	case 2:
+		var k kmsg.GroupMetadataKey
+		if k.ReadFrom(key) != nil {
+			return
+		}
+		if value == nil {
+			delete(c.groups, k.Group)
+			return
+		}
+		var v kmsg.GroupMetadataValue
+		if v.ReadFrom(value) != nil {
+			return
+		}
+		g := c.groups[k.Group]
+		if g == nil {
+			g = newGroup(k.Group)
+			c.groups[k.Group] = g
+		}
+		g.generation, g.protocolType = v.Generation, v.ProtocolType
+	}
+}

@@ -1,0 +1,49 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/group"
+)
+
+// OffsetCommit: versions 0–8. Generation -1 with an empty member id is a
+// simple commit (tools, manual consumers) allowed for groups without
+// members. v0 commits are stored like the rest (Kafka kept them in
+// ZooKeeper; clients cannot tell).
+func init() { register(8, 0, 8, (*conn).handleOffsetCommit) }
+
+func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	cr := group.CommitRequest{
+		GroupID:    req.Group,
+		Generation: req.Generation,
+		MemberID:   req.MemberID,
+		InstanceID: req.InstanceID,
+		Offsets:    map[group.TopicPartition]group.Offset{},
+	}
+	if req.Version == 0 {
+		cr.Generation = -1
+	}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			o := group.Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch}
+			if p.Metadata != nil {
+				o.Metadata = *p.Metadata
+			}
+			cr.Offsets[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = o
+		}
+	}
+	codes := c.s.b.Groups().Commit(cr)
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetCommitResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return c.ready(h, resp)
+}

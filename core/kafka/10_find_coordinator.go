@@ -1,0 +1,43 @@
+package kafka
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// FindCoordinator: versions 0–4 (v4 looks up several keys at once). Group
+// keys map to the leader of the group's __consumer_offsets partition;
+// transaction keys get COORDINATOR_NOT_AVAILABLE (no transactions).
+func init() { register(10, 0, 4, (*conn).handleFindCoordinator) }
+
+func (c *conn) findCoordinator(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
+	rc := kmsg.NewFindCoordinatorResponseCoordinator()
+	rc.Key, rc.NodeID, rc.Port = key, -1, -1
+	if keyType != 0 {
+		rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		rc.ErrorMessage = kmsg.StringPtr("transactions are not supported")
+		return rc
+	}
+	id, host, port, err := c.s.b.CoordinatorFor(key)
+	if err != nil {
+		rc.ErrorCode, rc.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		return rc
+	}
+	rc.NodeID, rc.Host, rc.Port = id, host, port
+	return rc
+}
+
+func (c *conn) handleFindCoordinator(h *header, req *kmsg.FindCoordinatorRequest) *reply {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if req.Version >= 4 {
+		for _, k := range req.CoordinatorKeys {
+			resp.Coordinators = append(resp.Coordinators, c.findCoordinator(k, req.CoordinatorType))
+		}
+		return c.ready(h, resp)
+	}
+	rc := c.findCoordinator(req.CoordinatorKey, req.CoordinatorType)
+	resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = rc.ErrorCode, rc.ErrorMessage, rc.NodeID, rc.Host, rc.Port
+	return c.ready(h, resp)
+}
