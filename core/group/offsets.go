@@ -247,3 +247,19 @@ func (c *Coordinator) List() []Listing {
 	sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
 	return out
 }
+
+// GroupOf finds the group a client (by client id and "/ip" host) is a
+// member of, for consume filters that act per group; "" when none.
+func (c *Coordinator) GroupOf(clientID, clientHost string) string {
+	for _, g := range c.snapshot() {
+		g.lock()
+		for _, m := range g.members {
+			if m.clientID == clientID && m.clientHost == clientHost {
+				g.unlock()
+				return g.id
+			}
+		}
+		g.unlock()
+	}
+	return ""
+}

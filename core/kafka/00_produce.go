@@ -5,6 +5,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
 )
 
@@ -47,8 +48,16 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				sp.ErrorCode = broker.ErrorCode(err)
 				continue
 			}
-			res, err := p.Append(rp.Records)
+			var emits []hooks.Emit
+			res, err := p.AppendTransformed(rp.Records, c.produceTransform(rt.Topic, rp.Partition, &emits))
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			if err == nil && len(emits) > 0 {
+				if eerr := c.appendEmits(emits); eerr != nil {
+					// The source records are stored and acknowledged;
+					// emits that could not be stored are logged.
+					c.logger.Error("storing records emitted by a transform", "topic", rt.Topic, "partition", rp.Partition, "err", eerr)
+				}
+			}
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)
 				sp.ErrorMessage = produceErrorMessage(err, rt.Topic, rp.Partition)

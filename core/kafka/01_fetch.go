@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -38,7 +39,7 @@ func (f *fetchResult) release() {
 }
 
 func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
-	res := c.fetchOnce(req)
+	res := c.fetchOnce(req, h.clientID)
 	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
 		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
 	}
@@ -46,7 +47,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 	r := &reply{corr: h.correlationID, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		final := c.fetchWait(req, res.waits)
+		final := c.fetchWait(req, h.clientID, res.waits)
 		r.resp, r.chunks = final.resp, final.chunks
 	}()
 	return r
@@ -55,7 +56,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 // fetchWait long-polls: it re-reads whenever a requested partition's high
 // watermark advances, until MinBytes are available, MaxWaitMillis passes
 // or the connection closes.
-func (c *conn) fetchWait(req *kmsg.FetchRequest, waits []<-chan struct{}) fetchResult {
+func (c *conn) fetchWait(req *kmsg.FetchRequest, clientID string, waits []<-chan struct{}) fetchResult {
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	cases := make([]reflect.SelectCase, 0, len(waits)+2)
@@ -68,7 +69,7 @@ func (c *conn) fetchWait(req *kmsg.FetchRequest, waits []<-chan struct{}) fetchR
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 		}
 		chosen, _, _ := reflect.Select(cases)
-		res := c.fetchOnce(req)
+		res := c.fetchOnce(req, clientID)
 		if chosen < 2 || res.bytes >= int(req.MinBytes) || res.errored {
 			return res
 		}
@@ -78,7 +79,7 @@ func (c *conn) fetchWait(req *kmsg.FetchRequest, waits []<-chan struct{}) fetchR
 }
 
 // fetchOnce reads every requested partition once.
-func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetchResult {
+func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	var res fetchResult
 	res.resp = resp
@@ -86,9 +87,14 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetchResult {
 	if req.Version < 3 || remaining <= 0 {
 		remaining = 1<<31 - 1
 	}
+	var reader *hooks.Reader
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
+		filter := c.s.cfg.Hooks.Filter(rt.Topic)
+		if filter != nil && reader == nil {
+			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc))}
+		}
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
@@ -120,7 +126,22 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest) fetchResult {
 				res.errored = true
 				continue
 			}
-			if rr.Chunk.Size > 0 {
+			if rr.Chunk.Size > 0 && filter != nil {
+				// Topics with a consume filter leave the sendfile path.
+				data, err := rr.Chunk.ReadAll()
+				rr.Chunk.Release()
+				if err == nil {
+					data, err = c.filterFetched(filter, rt.Topic, rp.Partition, *reader, data)
+				}
+				if err != nil {
+					sp.ErrorCode = broker.ErrorCode(err)
+					res.errored = true
+					continue
+				}
+				sp.RecordBatches = data
+				res.bytes += len(data)
+				remaining -= len(data)
+			} else if rr.Chunk.Size > 0 {
 				sp.RecordBatches = sentinel(len(res.chunks))
 				res.chunks = append(res.chunks, rr.Chunk)
 				res.bytes += rr.Chunk.Size

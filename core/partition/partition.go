@@ -126,45 +126,37 @@ type AppendResult struct {
 // request is appended if any of its batches is invalid. The data is in the
 // log when Append returns; acks=all callers then call WaitCommitted.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
-	cfg := p.cfg.Load()
-	batches, err := storage.SplitBatches(records)
-	if err != nil || len(batches) == 0 {
-		return AppendResult{}, kerr.CorruptMessage
-	}
-	headers := make([]storage.Header, len(batches))
-	for i, b := range batches {
-		if len(b) >= 17 && b[16] != 2 {
-			// Magic 0/1 message sets come from pre-0.11 clients.
-			return AppendResult{}, kerr.UnsupportedForMessageFormat
-		}
-		h, err := storage.ValidateBatch(b)
-		if err != nil {
-			p.logger.Warn("rejected corrupt batch", "err", err)
-			return AppendResult{}, kerr.CorruptMessage
-		}
-		if h.Size() > int(cfg.MaxMessageBytes) {
-			return AppendResult{}, kerr.MessageTooLarge
-		}
-		if h.IsControl() {
-			return AppendResult{}, kerr.InvalidRecord
-		}
-		headers[i] = h
-	}
+	return p.AppendTransformed(records, nil)
+}
 
+// TransformFunc turns one validated input batch into the batch to store;
+// nil stores nothing (every record dropped). It runs under the partition's
+// append lock, so transforms of a partition happen in produce order.
+type TransformFunc func(h storage.Header, batch []byte) ([]byte, error)
+
+// AppendTransformed is Append with a transform applied to each batch after
+// validation and deduplication. Idempotent producers are sequenced by
+// their input batches, whatever the transform makes of them: a retried
+// input batch is answered with the offset its output got.
+func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (AppendResult, error) {
+	cfg := p.cfg.Load()
+	batches, headers, err := p.validate(records, cfg)
+	if err != nil {
+		return AppendResult{}, err
+	}
 	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
 	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
 	p.mu.Lock()
 	epoch, closed := p.leaderEpoch, p.closed
 	p.mu.Unlock()
 	if closed {
-		p.appendMu.Unlock()
 		return res, kerr.NotLeaderForPartition
 	}
 	// Check every batch before appending any, so a bad one fails the
 	// whole request without a partial append.
 	for i, h := range headers {
 		if err := p.producers.check(h); err != nil {
-			p.appendMu.Unlock()
 			var dup *errDuplicate
 			if errors.As(err, &dup) {
 				if len(headers) > 1 || i > 0 {
@@ -179,7 +171,33 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 			return res, err
 		}
 	}
-	for i, b := range batches {
+	outs := batches
+	if transform != nil {
+		outs = make([][]byte, len(batches))
+		for i, b := range batches {
+			out, err := transform(headers[i], b)
+			if err != nil {
+				return res, err
+			}
+			if out != nil && len(out) > int(cfg.MaxMessageBytes) {
+				return res, kerr.MessageTooLarge
+			}
+			outs[i] = out
+		}
+	}
+	res.commitOffset = p.log.NextOffset()
+	for i, b := range outs {
+		in := headers[i]
+		if b == nil {
+			// Everything dropped: remember the sequence at the current
+			// end so a retry is answered, store nothing.
+			in.BaseOffset = p.log.NextOffset()
+			p.producers.record(in)
+			if i == 0 {
+				res.BaseOffset = in.BaseOffset
+			}
+			continue
+		}
 		if cfg.LogAppendTime {
 			ts := p.now().UnixMilli()
 			storage.SetLogAppendTime(b, ts)
@@ -187,17 +205,16 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		}
 		h, err := p.log.Append(b, epoch)
 		if err != nil {
-			p.appendMu.Unlock()
 			p.logger.Error("append failed", "err", err)
 			return res, kerr.KafkaStorageError
 		}
 		if i == 0 {
 			res.BaseOffset = h.BaseOffset
 		}
-		p.producers.record(h)
+		in.BaseOffset = h.BaseOffset
+		p.producers.record(in)
 		res.commitOffset = h.LastOffset() + 1
 	}
-	p.appendMu.Unlock()
 	if !cfg.durable() {
 		// Page cache is as durable as Kafka's default gets; with this
 		// broker the whole ISR, the data is committed.
@@ -205,6 +222,35 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	}
 	res.LogStartOffset = p.log.LogStartOffset()
 	return res, nil
+}
+
+// validate splits and checks a produce's records.
+func (p *Partition) validate(records []byte, cfg *Config) ([][]byte, []storage.Header, error) {
+	batches, err := storage.SplitBatches(records)
+	if err != nil || len(batches) == 0 {
+		return nil, nil, kerr.CorruptMessage
+	}
+	headers := make([]storage.Header, len(batches))
+	for i, b := range batches {
+		if len(b) >= 17 && b[16] != 2 {
+			// Magic 0/1 message sets are up-converted by the protocol
+			// layer before they get here.
+			return nil, nil, kerr.UnsupportedForMessageFormat
+		}
+		h, err := storage.ValidateBatch(b)
+		if err != nil {
+			p.logger.Warn("rejected corrupt batch", "err", err)
+			return nil, nil, kerr.CorruptMessage
+		}
+		if h.Size() > int(cfg.MaxMessageBytes) {
+			return nil, nil, kerr.MessageTooLarge
+		}
+		if h.IsControl() {
+			return nil, nil, kerr.InvalidRecord
+		}
+		headers[i] = h
+	}
+	return batches, headers, nil
 }
 
 // WaitCommitted returns once the result's records are committed: fsynced

@@ -220,14 +220,9 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 		NumRecords:           int32(len(recs)),
 		Records:              raw,
 	}
-	out := rb.AppendTo(nil)
 	// Length covers everything after the length field; CRC covers
 	// everything after the CRC field.
-	length := uint32(len(out) - 12)
-	out[8], out[9], out[10], out[11] = byte(length>>24), byte(length>>16), byte(length>>8), byte(length)
-	crc := crc32.Checksum(out[21:], castagnoli)
-	out[17], out[18], out[19], out[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
-	return out, nil
+	return finish(rb.AppendTo(nil)), nil
 }
 
 func compressor(c Codec) (kgo.Compressor, error) {
@@ -245,4 +240,110 @@ func compressor(c Codec) (kgo.Compressor, error) {
 		return nil, fmt.Errorf("records: unknown codec %d", c)
 	}
 	return kgo.DefaultCompressor(codec)
+}
+
+// EncodeSpan builds a batch that keeps the records' absolute offsets and
+// spans [base, base+lastOffsetDelta] even when records were removed from
+// it (consume filters, compaction): consumers advance past the whole span.
+// recs may be empty: an empty batch still moves consumers forward.
+func EncodeSpan(base int64, lastOffsetDelta int32, recs []Record, o EncodeOptions) ([]byte, error) {
+	first, maxTS := int64(-1), int64(-1)
+	for i, r := range recs {
+		if i == 0 || r.Timestamp < first {
+			first = r.Timestamp
+		}
+		maxTS = max(maxTS, r.Timestamp)
+	}
+	var raw []byte
+	for _, r := range recs {
+		kr := kmsg.Record{
+			TimestampDelta64: r.Timestamp - first,
+			OffsetDelta:      int32(r.Offset - base),
+			Key:              r.Key,
+			Value:            r.Value,
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+		}
+		body := kr.AppendTo(nil)
+		_, n := kbin.Varint(body)
+		kr.Length = int32(len(body) - n)
+		raw = kr.AppendTo(raw)
+	}
+	if o.Codec != None && len(recs) > 0 {
+		c, err := compressor(o.Codec)
+		if err != nil {
+			return nil, err
+		}
+		compressed, _ := c.Compress(new(bytes.Buffer), raw)
+		raw = append([]byte(nil), compressed...)
+	}
+	codec := o.Codec
+	if len(recs) == 0 {
+		codec = None
+	}
+	rb := kmsg.RecordBatch{
+		FirstOffset:          base,
+		PartitionLeaderEpoch: -1,
+		Magic:                2,
+		Attributes:           int16(codec),
+		LastOffsetDelta:      lastOffsetDelta,
+		FirstTimestamp:       first,
+		MaxTimestamp:         maxTS,
+		ProducerID:           o.ProducerID,
+		ProducerEpoch:        o.ProducerEpoch,
+		FirstSequence:        o.BaseSequence,
+		NumRecords:           int32(len(recs)),
+		Records:              raw,
+	}
+	return finish(rb.AppendTo(nil)), nil
+}
+
+// finish fills in a batch's length and CRC-32C.
+func finish(out []byte) []byte {
+	length := uint32(len(out) - 12)
+	out[8], out[9], out[10], out[11] = byte(length>>24), byte(length>>16), byte(length>>8), byte(length)
+	crc := crc32.Checksum(out[21:], castagnoli)
+	out[17], out[18], out[19], out[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+	return out
+}
+
+// Murmur2 is the Java client's key hash (Utils.murmur2); partition =
+// (Murmur2(key) & 0x7fffffff) % partitions, as DefaultPartitioner does.
+func Murmur2(b []byte) uint32 {
+	const (
+		seed uint32 = 0x9747b28c
+		m    uint32 = 0x5bd1e995
+		r           = 24
+	)
+	h := seed ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+		b = b[4:]
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}
+
+// KeyPartition maps a key to a partition like the Java client.
+func KeyPartition(key []byte, partitions int32) int32 {
+	return int32((Murmur2(key) & 0x7fffffff) % uint32(partitions))
 }

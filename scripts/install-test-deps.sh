@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the real Kafka clients the integration tests (core/itest) drive,
+# only when they are absent: kcat and kafka-python (Debian packages).
+# Idempotent: a second run installs nothing. Exits non-zero if an install fails.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Debian packages to install, collected from the checks below.
+missing=()
+
+if command -v kcat >/dev/null 2>&1; then
+	echo "install-test-deps: kcat present ($(command -v kcat))"
+else
+	echo "install-test-deps: kcat missing"
+	missing+=(kcat)
+fi
+
+if /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1; then
+	echo "install-test-deps: python3-kafka present"
+else
+	echo "install-test-deps: python3-kafka missing (or /usr/bin/python3 absent)"
+	missing+=(python3 python3-kafka)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "install-test-deps: nothing to install"
+	exit 0
+fi
+
+# Root is needed for apt-get; use sudo only when we are not root already.
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=(sudo)
+fi
+
+echo "install-test-deps: apt-get update"
+"${sudo[@]}" apt-get update
+
+echo "install-test-deps: apt-get install -y ${missing[*]}"
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Verify, so a package that installed but does not provide what the tests
+# need fails here rather than deep inside a test.
+command -v kcat >/dev/null 2>&1 || { echo "install-test-deps: kcat still missing" >&2; exit 1; }
+/usr/bin/python3 -c 'import kafka' || { echo "install-test-deps: python3-kafka still not importable" >&2; exit 1; }
+echo "install-test-deps: done"
