@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench lint clean
+.PHONY: all build run test test-deps bench lint examples clean
 
 all: build
 
@@ -16,9 +16,16 @@ build:
 run: build
 	./$(BIN) serve --data-dir ./data
 
-# Installs the real clients the tests drive (kcat, kafka-python) when absent.
+# Installs what the tests drive, only when absent: kcat, kafka-python,
+# Chromium, rsyslog, wrk (Debian), wabt for the WAT plugin.
 test-deps:
 	bash scripts/install-test-deps.sh
+	bash scripts/install-bridge-test-deps.sh
+	bash scripts/install-plugin-test-deps.sh
+
+# Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins.
+examples:
+	bash scripts/build-examples.sh bin/plugins
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...

@@ -83,7 +83,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention runs (log.retention.check.interval.ms)")
 	fs.DurationVar(&c.CleanerInterval, "log-cleaner-interval", d.CleanerInterval, "how often compacted topics are cleaned (log.cleaner.backoff.ms)")
 	int32Var(fs, &c.OffsetsTopicPartitions, "offsets-topic-partitions", d.OffsetsTopicPartitions, "partitions of __consumer_offsets (offsets.topic.num.partitions), fixed once created")
-	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, negative for none (group.initial.rebalance.delay.ms)")
+	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, 0 for none (group.initial.rebalance.delay.ms)")
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -133,6 +133,11 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if format != logFormatText && format != logFormatJSON {
 		return serveSettings{}, &invalidFlagError{"log-format", sf.logFormat, "want text or json"}
 	}
+	if cfg.GroupInitialRebalanceDelay <= 0 {
+		// An explicit 0 means no delay; broker.Config reserves 0 for
+		// "default", so say it with a negative duration.
+		cfg.GroupInitialRebalanceDelay = -1
+	}
 	if err := validateBrokerConfig(cfg); err != nil {
 		return serveSettings{}, err
 	}
@@ -169,6 +174,15 @@ func validateBrokerConfig(c broker.Config) error {
 		if p.value <= 0 && p.value != -1 {
 			return &invalidFlagError{p.flag, fmt.Sprint(p.value), "must be positive or -1"}
 		}
+	}
+	if c.CleanerInterval <= 0 {
+		return &invalidFlagError{"log-cleaner-interval", c.CleanerInterval.String(), "must be positive"}
+	}
+	if c.OffsetsTopicPartitions <= 0 {
+		return &invalidFlagError{"offsets-topic-partitions", fmt.Sprint(c.OffsetsTopicPartitions), "must be positive"}
+	}
+	if c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout {
+		return &invalidFlagError{"group-min-session-timeout", c.GroupMinSessionTimeout.String(), "must be positive and at most --group-max-session-timeout"}
 	}
 	if c.FlushInterval <= 0 {
 		return &invalidFlagError{"flush-interval", c.FlushInterval.String(), "must be positive"}

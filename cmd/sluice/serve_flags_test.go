@@ -159,6 +159,8 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--log-segment-bytes", "2000", "--log-segment-ms", "-1", "--log-retention-ms", "3000",
 		"--log-retention-bytes", "4000", "--flush-messages", "1", "--flush-ms", "50",
 		"--message-max-bytes", "900", "--flush-interval", "2s", "--retention-check-interval", "1m",
+		"--log-cleaner-interval", "3s", "--offsets-topic-partitions", "7", "--group-initial-rebalance-delay", "0s",
+		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
 		"--log-level", "DEBUG", "--log-format", "json",
 	)
 	if err != nil {
@@ -170,6 +172,8 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		SegmentBytes: 2000, SegmentMs: -1, RetentionMs: 3000, RetentionBytes: 4000,
 		FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900,
 		FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
+		CleanerInterval: 3 * time.Second, OffsetsTopicPartitions: 7, GroupInitialRebalanceDelay: -1,
+		GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)

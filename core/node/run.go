@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
@@ -96,6 +97,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		}
 		closers = append(closers, br.Close)
 		r := chi.NewRouter()
+		// Prometheus metrics of every component (plugins register theirs
+		// on the default registry).
+		r.Handle("/metrics", promhttp.Handler())
 		br.Routes(r)
 		reg.AdminRoutes(r)
 		hln, err := net.Listen("tcp", cfg.HTTPAddr)
