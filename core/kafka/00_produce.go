@@ -1,18 +1,22 @@
 package kafka
 
 import (
+	"errors"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
 )
 
-// Produce: versions 0–11. Min version 0 is advertised because librdkafka
-// only enables compression when it is; v0–v2 carry pre-0.11 message sets,
-// which are refused with UNSUPPORTED_FOR_MESSAGE_FORMAT. v3+ carry record
-// batches, stored exactly as sent.
+// Produce: versions 0–11. v0–v2 (Kafka 0.9/0.10 clients) carry message
+// sets of magic 0/1, validated (CRC-32) and up-converted to one v2 batch;
+// v3+ carry record batches, stored exactly as sent. (librdkafka also only
+// enables compression when v0 is advertised.)
 func init() { register(0, 0, 11, (*conn).handleProduce) }
 
 // pendingCommit is an acks=all partition waiting for its data to commit.
@@ -48,8 +52,21 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				sp.ErrorCode = broker.ErrorCode(err)
 				continue
 			}
+			recs := rp.Records
+			if req.Version <= 2 {
+				// Pre-0.11 clients send message sets (magic 0/1): store
+				// them as the v2 batches everything else uses.
+				var cerr error
+				if recs, cerr = msgset.ToBatch(recs, time.Now().UnixMilli()); cerr != nil {
+					sp.ErrorCode = legacyProduceError(cerr).Code
+					if !errors.Is(cerr, msgset.ErrEmpty) {
+						c.logger.Warn("rejected message set", "topic", rt.Topic, "partition", rp.Partition, "err", cerr)
+					}
+					continue
+				}
+			}
 			var emits []hooks.Emit
-			res, err := p.AppendTransformed(rp.Records, c.produceTransform(rt.Topic, rp.Partition, &emits))
+			res, err := p.AppendTransformed(recs, c.produceTransform(rt.Topic, rp.Partition, &emits))
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 			if err == nil && len(emits) > 0 {
 				if eerr := c.appendEmits(emits); eerr != nil {
@@ -90,6 +107,17 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		}
 	}()
 	return r
+}
+
+// legacyProduceError maps message-set conversion errors.
+func legacyProduceError(err error) *kerr.Error {
+	switch {
+	case errors.Is(err, msgset.ErrEmpty):
+		return &kerr.Error{Code: 0}
+	case errors.Is(err, msgset.ErrUnsupportedCodec):
+		return kerr.UnsupportedCompressionType
+	}
+	return kerr.CorruptMessage
 }
 
 func produceErrorMessage(err error, topic string, part int32) *string {

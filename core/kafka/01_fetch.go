@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"reflect"
 	"time"
 
@@ -9,15 +10,18 @@ import (
 
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
-// Fetch: versions 4–12 (record batches; v13+ address topics by id and are
-// not advertised yet). Fetch sessions (v7+) are not used: we answer with
+// Fetch: versions 0–12. v4+ get record batches as stored; v0–v3 (Kafka
+// 0.9/0.10 clients) get them down-converted to message sets (magic 0 for
+// v0/v1, magic 1 for v2/v3), headers dropped. v13+ address topics by id
+// and are not advertised yet. Fetch sessions (v7+) are not used: we answer with
 // session id 0, which makes clients send full fetch requests. Data is sent
 // from segment files with sendfile (see sendfile.go). Long polling waits
 // up to MaxWaitMillis for MinBytes of committed data.
-func init() { register(1, 4, 12, (*conn).handleFetch) }
+func init() { register(1, 0, 12, (*conn).handleFetch) }
 
 // fetchResult is one attempt at answering a fetch.
 type fetchResult struct {
@@ -126,12 +130,22 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				res.errored = true
 				continue
 			}
-			if rr.Chunk.Size > 0 && filter != nil {
-				// Topics with a consume filter leave the sendfile path.
+			if rr.Chunk.Size > 0 && (filter != nil || req.Version < 4) {
+				// Topics with a consume filter and old clients leave the
+				// sendfile path.
 				data, err := rr.Chunk.ReadAll()
 				rr.Chunk.Release()
-				if err == nil {
+				if err == nil && filter != nil {
 					data, err = c.filterFetched(filter, rt.Topic, rp.Partition, *reader, data)
+				}
+				if err == nil && req.Version < 4 {
+					magic := int8(0)
+					if req.Version >= 2 {
+						magic = 1
+					}
+					if data, err = msgset.FromBatches(data, magic); errors.Is(err, msgset.ErrUnsupportedCodec) {
+						err = kerr.UnsupportedCompressionType
+					}
 				}
 				if err != nil {
 					sp.ErrorCode = broker.ErrorCode(err)
