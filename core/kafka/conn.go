@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -17,6 +18,30 @@ import (
 
 // writeTimeout bounds writing one response to a client that stopped reading.
 const writeTimeout = 2 * time.Minute
+
+// idleTimeout closes connections idle between requests (Kafka's
+// connections.max.idle.ms, 10 minutes).
+const idleTimeout = 10 * time.Minute
+
+// eagerFrameBytes: frames up to this size are allocated at once; larger
+// ones grow as their bytes arrive, so a client announcing a huge request
+// and sending nothing cannot make us allocate it.
+const eagerFrameBytes = 1 << 20
+
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	if size <= eagerFrameBytes {
+		frame := make([]byte, size)
+		_, err := io.ReadFull(r, frame)
+		return frame, err
+	}
+	var bb bytes.Buffer
+	bb.Grow(eagerFrameBytes)
+	n, err := bb.ReadFrom(io.LimitReader(r, int64(size)))
+	if err == nil && int(n) != size {
+		err = io.ErrUnexpectedEOF
+	}
+	return bb.Bytes(), err
+}
 
 // maxInflight bounds pipelined requests per connection awaiting their
 // responses; the reader stops reading when it is reached (backpressure).
@@ -89,6 +114,9 @@ func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
 	for {
+		// Like Kafka's connections.max.idle.ms: a connection that sends
+		// nothing for this long is closed.
+		c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.logger.Debug("connection read failed", "err", err)
@@ -102,8 +130,8 @@ func (c *conn) readLoop() {
 			c.logger.Warn("closing connection: bad request size", "size", size, "max", c.s.cfg.MaxRequestBytes)
 			return
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(br, frame); err != nil {
+		frame, err := readFrame(br, int(size))
+		if err != nil {
 			c.logger.Debug("connection closed mid-request", "err", err)
 			return
 		}
