@@ -111,9 +111,10 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.logger.Info("broker opened", "data_dir", cfg.DataDir, "topics", len(b.topics),
 		"recovered", b.recover, "took", time.Since(start).Round(time.Millisecond))
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.flushLoop()
 	go b.retentionLoop()
+	go b.cleanerLoop()
 	return b, nil
 }
 
@@ -487,6 +488,23 @@ func editList(cur, val string, add bool) string {
 	return joinList(out)
 }
 
+// partitionsWithPolicy returns the partitions of topics whose
+// cleanup.policy contains policy.
+func (b *Broker) partitionsWithPolicy(policy string) []*partition.Partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []*partition.Partition
+	for _, t := range b.topics {
+		for _, pol := range splitList(b.topicValue(t.meta.Configs, "cleanup.policy")) {
+			if pol == policy {
+				out = append(out, t.parts...)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // partitions returns a snapshot of every hosted partition.
 func (b *Broker) partitions() []*partition.Partition {
 	b.mu.RLock()
@@ -534,9 +552,11 @@ func (b *Broker) retentionLoop() {
 	}
 }
 
-// EnforceRetention runs one retention pass over every partition.
+// EnforceRetention runs one retention pass over every partition of
+// topics whose cleanup.policy includes delete (compacted-only topics keep
+// their history, as in Kafka).
 func (b *Broker) EnforceRetention() {
-	for _, p := range b.partitions() {
+	for _, p := range b.partitionsWithPolicy("delete") {
 		n, err := p.EnforceRetention()
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)

@@ -424,3 +424,20 @@ func (p *Partition) Delete() error {
 func (p *Partition) Scan(fn func(batch []byte) error) error {
 	return p.log.Scan(p.log.LogStartOffset(), func(_ storage.Header, batch []byte) error { return fn(batch) })
 }
+
+// CompactOptions are the topic settings compaction honours.
+type CompactOptions struct {
+	DeleteRetentionMs      int64
+	MinCompactionLagMs     int64
+	MinCleanableDirtyRatio float64
+}
+
+// Compact runs log compaction below the high watermark.
+func (p *Partition) Compact(o CompactOptions) (storage.CompactStats, error) {
+	return p.log.Compact(storage.CompactOptions{
+		MaxOffset:              p.HighWatermark(),
+		DeleteRetentionMs:      o.DeleteRetentionMs,
+		MinCompactionLagMs:     o.MinCompactionLagMs,
+		MinCleanableDirtyRatio: o.MinCleanableDirtyRatio,
+	})
+}

@@ -168,6 +168,7 @@ var _ interface {
 	DeleteRecordsBefore(offset int64) error
 	Truncate(offset int64) error
 	EnforceRetention(maxOffset int64) (deleted int, err error)
+	Compact(opts CompactOptions) (CompactStats, error)
 	MaybeRoll() error
 	SetConfig(cfg Config)
 	Config() Config

@@ -12,13 +12,16 @@ import (
 
 // Lock discipline. Locks are taken in this order, never the reverse:
 //
+//	cleanMu   serializes Compact runs. Compact reads pinned segments and
+//	          writes its .cleaned files holding only cleanMu, then takes
+//	          syncMu (through Flush, and for the swap) and mu.
 //	appendMu  serializes changes to the log's tail: Append, roll, MaybeRoll,
 //	          Truncate and Close. (The caller already runs one Append at a
 //	          time; appendMu orders it against the others.)
 //	syncMu    serializes everything that fsyncs, writes index or checkpoint
 //	          files, or deletes segments: the flush (one group-commit leader
-//	          at a time), EnforceRetention, DeleteRecordsBefore, Truncate and
-//	          Close.
+//	          at a time), EnforceRetention, DeleteRecordsBefore, Truncate,
+//	          Compact's swap and Close.
 //	mu        (RWMutex) guards the in-memory view: segs, closed and each
 //	          segment's size/end/maxTs/index/timeIndex/bytesSinceIndex. It is
 //	          held only for memory reads and updates, never across I/O, so
@@ -26,8 +29,9 @@ import (
 //	          fields only the tail's writer changes (active, nextOffset,
 //	          the segment fields above) are written under appendMu+mu, so an
 //	          appendMu holder may read them without mu. segs changes under
-//	          appendMu+mu (roll) or syncMu+mu (deletion), so a holder of
-//	          both appendMu and syncMu (Truncate) may read it without mu.
+//	          appendMu+mu (roll) or syncMu+mu (deletion, compaction's
+//	          swap), so a holder of both appendMu and syncMu (Truncate) may
+//	          read it without mu.
 //	flushMu   guards the group-commit state (flushing, flushStopped) and
 //	          flushCond. A leaf lock: never held during I/O or while taking
 //	          another lock.
@@ -43,6 +47,7 @@ type Log struct {
 	logger *slog.Logger
 	cfg    atomic.Pointer[Config]
 
+	cleanMu  sync.Mutex
 	appendMu sync.Mutex
 	syncMu   sync.Mutex
 	mu       sync.RWMutex
@@ -66,6 +71,17 @@ type Log struct {
 
 	// flushes counts completed flushes (for tests of group commit).
 	flushes atomic.Int64
+
+	// cleanerOffset: Compact has cleaned everything below it (in memory
+	// only: after a restart the first run treats the whole log as dirty).
+	// Only the dirty-ratio estimate uses it. Written under syncMu.
+	cleanerOffset atomic.Int64
+	// truncations counts Truncate calls (under syncMu): Compact abandons a
+	// run that a truncation overlapped.
+	truncations atomic.Int64
+	// compactHook, if set (tests), is called at each compaction stage
+	// (see stageWritten).
+	compactHook func(stage string)
 
 	flushCond    *sync.Cond // on flushMu
 	flushing     bool       // a goroutine is running the flush (flushMu)

@@ -18,11 +18,15 @@ import (
 // layout); they are never needed and are removed on open.
 var leftoverSuffixes = []string{tmpSuffix, ".deleted", ".cleaned", ".swap"}
 
-// load builds the in-memory view of the directory: it removes leftovers,
+// load builds the in-memory view of the directory: it completes
+// compaction swaps that reached their commit point, removes leftovers,
 // opens the segments, trusts (after a sanity check) or rebuilds their
 // indexes and, after an unclean shutdown, validates the tail from the
 // recovery point on. It runs before the log is shared, so it takes no locks.
 func (l *Log) load(recover bool) error {
+	if err := l.finishSwaps(); err != nil {
+		return err
+	}
 	bases, err := l.cleanDir()
 	if err != nil {
 		return err
@@ -262,7 +266,9 @@ func (l *Log) loadIndexes(s *segment, size int64) error {
 		if err != nil {
 			return err
 		}
-		if pos == tailPos && h.BaseOffset != tailOffset {
+		// Without entries there is nothing to check: compaction may have
+		// removed the segment's first offsets.
+		if pos == tailPos && len(index) > 0 && h.BaseOffset != tailOffset {
 			return fmt.Errorf("%w: last entry points at offset %d, batch there has %d", errBadIndex, tailOffset, h.BaseOffset)
 		}
 		if err := checkHeader(h); err != nil {

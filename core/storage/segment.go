@@ -104,10 +104,12 @@ func (s *segment) release() {
 }
 
 // removeFiles unlinks the segment's files; open references keep the data
-// readable until they are released.
+// readable until they are released. A compaction swap left unfinished by an
+// I/O error goes too, or the next open would complete it and bring the
+// segment back.
 func (s *segment) removeFiles() error {
 	var errs []error
-	for _, p := range []string{s.logPath, s.indexPath, s.timeIndexPath} {
+	for _, p := range []string{s.logPath, s.indexPath, s.timeIndexPath, s.logPath + swapSuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

@@ -25,6 +25,10 @@ func (l *Log) Truncate(offset int64) error {
 	if offset >= l.nextOffset.Load() {
 		return nil
 	}
+	l.truncations.Add(1)
+	if l.cleanerOffset.Load() > offset {
+		l.cleanerOffset.Store(offset)
+	}
 	// appendMu+syncMu exclude every other writer of segs and of the
 	// segments' fields, so they can be read here without mu.
 	if offset < l.segs[0].base {

@@ -1,0 +1,52 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/sluicemq/sluice/core/partition"
+)
+
+// cleanerLoop compacts topics with cleanup.policy=compact every
+// CleanerInterval (Kafka's log cleaner, one thread).
+func (b *Broker) cleanerLoop() {
+	defer b.wg.Done()
+	t := time.NewTicker(b.cfg.CleanerInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.CompactAll()
+		}
+	}
+}
+
+// CompactAll runs one compaction pass over every compacted partition.
+func (b *Broker) CompactAll() {
+	for _, p := range b.partitionsWithPolicy("compact") {
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		t, ok := b.Topic(p.Topic)
+		if !ok {
+			continue
+		}
+		ratio, _ := strconv.ParseFloat(b.topicValue(t.Configs, "min.cleanable.dirty.ratio"), 64)
+		stats, err := p.Compact(partition.CompactOptions{
+			DeleteRetentionMs:      b.topicInt(t.Configs, "delete.retention.ms"),
+			MinCompactionLagMs:     b.topicInt(t.Configs, "min.compaction.lag.ms"),
+			MinCleanableDirtyRatio: ratio,
+		})
+		switch {
+		case err != nil:
+			b.logger.Error("compaction", "topic", p.Topic, "partition", p.Index, "err", err)
+		case stats.SegmentsCleaned > 0:
+			b.logger.Info("compacted", "topic", p.Topic, "partition", p.Index, "segments", stats.SegmentsCleaned,
+				"records_removed", stats.RecordsRemoved, "bytes_before", stats.BytesBefore, "bytes_after", stats.BytesAfter)
+		}
+	}
+}
