@@ -223,8 +223,10 @@ func (b *Broker) partitionConfig(overrides map[string]string) partition.Config {
 			FlushMessages:      flush,
 			FlushMs:            flushMs,
 		},
-		MaxMessageBytes: int32(b.topicInt(overrides, "max.message.bytes")),
-		LogAppendTime:   b.topicValue(overrides, "message.timestamp.type") == "LogAppendTime",
+		MaxMessageBytes:   int32(b.topicInt(overrides, "max.message.bytes")),
+		LogAppendTime:     b.topicValue(overrides, "message.timestamp.type") == "LogAppendTime",
+		MinInsyncReplicas: int(b.topicInt(overrides, "min.insync.replicas")),
+		BrokerID:          b.cfg.BrokerID,
 	}
 }
 

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -10,6 +11,10 @@ import (
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
+
+// commitTimeout bounds waiting for a group write to replicate
+// (offsets.commit.timeout.ms).
+const commitTimeout = 5 * time.Second
 
 // OffsetsTopic is Kafka's internal topic for group metadata and offsets.
 const OffsetsTopic = "__consumer_offsets"
@@ -74,7 +79,9 @@ func (s *Store) write(groupID string, recs []records.Record) error {
 	if err != nil {
 		return fmt.Errorf("group: append: %w", err)
 	}
-	return p.WaitCommitted(res)
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	return p.WaitCommitted(ctx, res)
 }
 
 func (s *Store) persistOffsets(groupID string, offs map[TopicPartition]Offset) error {

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -65,6 +66,12 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 					continue
 				}
 			}
+			if req.Acks == -1 {
+				if err := p.CheckMinISR(); err != nil {
+					sp.ErrorCode = broker.ErrorCode(err)
+					continue
+				}
+			}
 			var emits []hooks.Emit
 			res, err := p.AppendTransformed(recs, c.produceTransform(rt.Topic, rp.Partition, &emits))
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
@@ -99,8 +106,10 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	r.done = make(chan struct{})
 	go func() {
 		defer close(r.done)
+		ctx, cancel := context.WithTimeout(c.ctx, time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
+		defer cancel()
 		for _, pc := range pending {
-			if err := pc.p.WaitCommitted(pc.res); err != nil {
+			if err := pc.p.WaitCommitted(ctx, pc.res); err != nil {
 				pc.resp.ErrorCode = broker.ErrorCode(err)
 				pc.resp.BaseOffset = -1
 			}

@@ -1,16 +1,18 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
 )
 
-// OffsetForLeaderEpoch: versions 0–4. Clients use it after a leader change
-// to detect log truncation. For the current epoch the end offset is the
-// log end; an epoch newer than ours is UNDEFINED (-1/-1). Older epochs
-// map to the log start (the single-node epoch never changes; the
-// replication issue adds the per-partition epoch cache).
+// OffsetForLeaderEpoch: versions 0–4. Consumers use it after a leader
+// change to detect log truncation, followers to find where their log
+// diverges from the new leader's. Answered from the partition's
+// leader-epoch cache: the largest epoch <= the requested one and the
+// offset where the next epoch starts (the log end for the current
+// epoch); UNDEFINED (-1/-1) for epochs newer than ours.
 func init() { register(23, 0, 4, (*conn).handleOffsetForLeaderEpoch) }
 
 func (c *conn) handleOffsetForLeaderEpoch(h *header, req *kmsg.OffsetForLeaderEpochRequest) *reply {
@@ -34,12 +36,12 @@ func (c *conn) handleOffsetForLeaderEpoch(h *header, req *kmsg.OffsetForLeaderEp
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			switch {
-			case rp.LeaderEpoch == cur:
-				sp.LeaderEpoch, sp.EndOffset = cur, p.LogEndOffset()
-			case rp.LeaderEpoch < cur:
-				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, p.LogStartOffset()
+			if leader, _, _, _ := p.Role(); !leader {
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
 			}
+			sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -12,6 +12,7 @@
 package partition
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,11 @@ type Config struct {
 	// LogAppendTime stamps batches with the broker's clock
 	// (message.timestamp.type=LogAppendTime).
 	LogAppendTime bool
+	// MinInsyncReplicas: acks=all produce needs this many in-sync
+	// replicas (min.insync.replicas).
+	MinInsyncReplicas int
+	// BrokerID is this broker (the partition's own replica id).
+	BrokerID int32
 }
 
 // durable reports whether acknowledgements wait for fsync.
@@ -53,9 +59,12 @@ type Partition struct {
 
 	mu          sync.Mutex
 	hw          int64
-	notify      chan struct{}
+	notify      chan struct{} // closed when hw advances
+	appended    chan struct{} // closed when the log grows (replica fetches wait on it)
 	leaderEpoch int32
 	closed      bool
+	repl        replication
+	epochs      *epochCache
 }
 
 // Open opens the partition's log in dir and rebuilds its producer state.
@@ -69,6 +78,11 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: producer state: %w", topic, index, err)
 	}
+	epochs, err := loadEpochs(dir)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partition %s-%d: leader epochs: %w", topic, index, err)
+	}
 	p := &Partition{
 		Topic:     topic,
 		Index:     index,
@@ -80,19 +94,32 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 		// recovery) to write a producer snapshot.
 		flushedEnd: -1,
 		notify:     make(chan struct{}),
+		appended:   make(chan struct{}),
+		epochs:     epochs,
 		// Everything that survived recovery is committed: a cluster of
-		// one has no follower that could lack it.
-		hw: l.NextOffset(),
+		// one has no follower that could lack it. In a cluster the
+		// replica manager sets the role (and the follower learns the
+		// leader's high watermark) before anyone reads.
+		hw:   l.NextOffset(),
+		repl: soleLeader(cfg.BrokerID, l.NextOffset()),
 	}
 	p.cfg.Store(&cfg)
 	return p, nil
 }
 
-// SetLeaderEpoch sets the epoch stamped into appended batches.
+// SetLeaderEpoch sets the epoch stamped into appended batches, keeping the
+// partition a leader (single-node mode and startup).
 func (p *Partition) SetLeaderEpoch(e int32) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.leaderEpoch = e
-	p.mu.Unlock()
+	start := p.log.NextOffset()
+	if _, ok := p.epochs.latest(); !ok {
+		start = p.log.LogStartOffset()
+	}
+	if err := p.epochs.assign(e, start); err != nil {
+		p.logger.Error("saving leader epochs", "err", err)
+	}
 }
 
 // LeaderEpoch is the current leader epoch.
@@ -148,9 +175,9 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.Lock()
-	epoch, closed := p.leaderEpoch, p.closed
+	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
 	p.mu.Unlock()
-	if closed {
+	if closed || !leader {
 		return res, kerr.NotLeaderForPartition
 	}
 	// Check every batch before appending any, so a bad one fails the
@@ -215,11 +242,14 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 		p.producers.record(in)
 		res.commitOffset = h.LastOffset() + 1
 	}
+	p.mu.Lock()
 	if !cfg.durable() {
-		// Page cache is as durable as Kafka's default gets; with this
-		// broker the whole ISR, the data is committed.
-		p.advanceHW(res.commitOffset)
+		// Page cache is as durable as Kafka's default gets: the
+		// leader's own copy counts towards the high watermark now.
+		p.ownEndLocked(res.commitOffset)
 	}
+	p.wakeAppendedLocked()
+	p.mu.Unlock()
 	res.LogStartOffset = p.log.LogStartOffset()
 	return res, nil
 }
@@ -255,29 +285,55 @@ func (p *Partition) validate(records []byte, cfg *Config) ([][]byte, []storage.H
 
 // WaitCommitted returns once the result's records are committed: fsynced
 // in durable mode (flush.messages=1, group-committed with concurrent
-// producers). acks=all produce calls it before answering.
-func (p *Partition) WaitCommitted(res AppendResult) error {
-	if !p.cfg.Load().durable() || p.HighWatermark() >= res.commitOffset {
+// producers) and replicated to every in-sync replica, i.e. below the high
+// watermark. acks=all produce calls it before answering; ctx bounds the
+// wait (REQUEST_TIMED_OUT), and losing leadership meanwhile answers
+// NOT_LEADER_OR_FOLLOWER.
+func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
+	if p.HighWatermark() >= res.commitOffset {
 		return nil
 	}
-	if err := p.log.WaitDurable(res.commitOffset); err != nil {
-		p.logger.Error("fsync failed", "err", err)
-		return kerr.KafkaStorageError
+	if p.cfg.Load().durable() {
+		if err := p.log.WaitDurable(res.commitOffset); err != nil {
+			p.logger.Error("fsync failed", "err", err)
+			return kerr.KafkaStorageError
+		}
+		p.mu.Lock()
+		p.ownEndLocked(res.commitOffset)
+		p.mu.Unlock()
 	}
-	p.advanceHW(res.commitOffset)
-	return nil
+	for {
+		p.mu.Lock()
+		hw, leader, ch := p.hw, p.repl.leader, p.notify
+		p.mu.Unlock()
+		switch {
+		case hw >= res.commitOffset:
+			return nil
+		case !leader:
+			return kerr.NotLeaderForPartition
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return kerr.RequestTimedOut
+		}
+	}
 }
 
-// advanceHW raises the high watermark to off (never lowers it) and wakes
-// waiting fetches.
-func (p *Partition) advanceHW(off int64) {
-	p.mu.Lock()
+// advanceHWLocked raises the high watermark to off (never lowers it) and
+// wakes waiting fetches and acks=all producers.
+func (p *Partition) advanceHWLocked(off int64) {
 	if off > p.hw {
 		p.hw = off
 		close(p.notify)
 		p.notify = make(chan struct{})
 	}
-	p.mu.Unlock()
+}
+
+// wakeAppendedLocked wakes replica fetches waiting for new data.
+func (p *Partition) wakeAppendedLocked() {
+	close(p.appended)
+	p.appended = make(chan struct{})
 }
 
 // HighWatermark is the offset below which records are committed.
@@ -311,7 +367,12 @@ type ReadResult struct {
 // whole batch if any). OFFSET_OUT_OF_RANGE below the log start or past
 // the log end.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
-	hw := p.HighWatermark()
+	p.mu.Lock()
+	hw, leader := p.hw, p.repl.leader
+	p.mu.Unlock()
+	if !leader {
+		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
+	}
 	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
 	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
 		return res, kerr.OffsetOutOfRange
@@ -376,9 +437,11 @@ func (p *Partition) Flush() error {
 	if err := p.log.Flush(); err != nil {
 		return err
 	}
-	// Flushed data is committed in durable mode too (acks=0/1 producers
-	// never call WaitCommitted).
-	p.advanceHW(end)
+	// Flushed data counts in durable mode too (acks=0/1 producers never
+	// call WaitCommitted).
+	p.mu.Lock()
+	p.ownEndLocked(end)
+	p.mu.Unlock()
 	if err := snap.save(p.log.Dir(), end); err != nil {
 		return err
 	}
@@ -401,6 +464,7 @@ func (p *Partition) Close() error {
 	p.closed = true
 	close(p.notify) // wake fetches so they answer before shutdown
 	p.notify = make(chan struct{})
+	p.wakeAppendedLocked()
 	p.mu.Unlock()
 	ferr := p.Flush()
 	cerr := p.log.Close()

@@ -1,0 +1,293 @@
+package partition
+
+import (
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/storage"
+)
+
+// follower is the leader's view of one follower replica.
+type follower struct {
+	leo      int64     // log end offset it reported by fetching; -1 unknown
+	caughtUp time.Time // last time it had everything we had
+}
+
+// replication is a partition's role. Guarded by Partition.mu.
+type replication struct {
+	self      int32
+	leader    bool
+	leaderID  int32
+	replicas  []int32
+	isr       []int32
+	ownEnd    int64 // the leader's own copy, counted toward the high watermark
+	followers map[int32]*follower
+}
+
+// soleLeader is the single-node role: this broker is the only replica.
+func soleLeader(self int32, end int64) replication {
+	return replication{self: self, leader: true, leaderID: self, replicas: []int32{self}, isr: []int32{self}, ownEnd: end}
+}
+
+// ownEndLocked records how far the leader's own copy counts (the log end,
+// or the fsynced end in durable mode) and recomputes the high watermark.
+func (p *Partition) ownEndLocked(off int64) {
+	if off > p.repl.ownEnd {
+		p.repl.ownEnd = off
+	}
+	p.recomputeHWLocked()
+}
+
+// recomputeHWLocked sets the high watermark to what every in-sync replica
+// has: with an ISR of one, the leader's own end.
+func (p *Partition) recomputeHWLocked() {
+	if !p.repl.leader {
+		return
+	}
+	hw := p.repl.ownEnd
+	for _, id := range p.repl.isr {
+		if id == p.repl.self {
+			continue
+		}
+		f := p.repl.followers[id]
+		if f == nil || f.leo < 0 {
+			return // an in-sync follower we have not heard from yet
+		}
+		hw = min(hw, f.leo)
+	}
+	p.advanceHWLocked(hw)
+}
+
+// BecomeLeader makes this replica the leader at epoch with the given
+// assignment and ISR. Appends from now on carry the epoch.
+func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	end := p.log.NextOffset()
+	p.leaderEpoch = epoch
+	if err := p.epochs.assign(epoch, end); err != nil {
+		p.logger.Error("saving leader epochs", "err", err)
+	}
+	now := p.now()
+	p.repl.leader, p.repl.leaderID = true, p.repl.self
+	p.repl.replicas, p.repl.isr = slices.Clone(replicas), slices.Clone(isr)
+	p.repl.ownEnd = end
+	p.repl.followers = map[int32]*follower{}
+	for _, id := range replicas {
+		if id != p.repl.self {
+			p.repl.followers[id] = &follower{leo: -1, caughtUp: now}
+		}
+	}
+	p.recomputeHWLocked()
+	p.logger.Info("became leader", "epoch", epoch, "log_end", end, "high_watermark", p.hw, "isr", isr)
+}
+
+// BecomeFollower makes this replica a follower of leader at epoch.
+// Producers waiting for acks=all get NOT_LEADER_OR_FOLLOWER.
+func (p *Partition) BecomeFollower(epoch, leader int32, replicas []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wasLeader := p.repl.leader
+	p.leaderEpoch = epoch
+	p.repl.leader, p.repl.leaderID = false, leader
+	p.repl.replicas, p.repl.isr, p.repl.followers = slices.Clone(replicas), nil, nil
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.wakeAppendedLocked()
+	if wasLeader {
+		p.logger.Info("became follower", "epoch", epoch, "leader", leader)
+	}
+}
+
+// Role reports the partition's role and view of the ISR.
+func (p *Partition) Role() (leader bool, leaderID int32, epoch int32, isr []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.repl.leader, p.repl.leaderID, p.leaderEpoch, slices.Clone(p.repl.isr)
+}
+
+// CheckMinISR is the acks=all admission check: NOT_ENOUGH_REPLICAS when
+// fewer replicas than min.insync.replicas are in sync.
+func (p *Partition) CheckMinISR() error {
+	min := p.cfg.Load().MinInsyncReplicas
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.repl.leader && len(p.repl.isr) < min {
+		return kerr.NotEnoughReplicas
+	}
+	return nil
+}
+
+// SetISR applies an ISR change the replica manager persisted.
+func (p *Partition) SetISR(isr []int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.repl.isr = slices.Clone(isr)
+	p.recomputeHWLocked()
+}
+
+// ISRProposal says how the leader wants the ISR changed: followers that
+// have not caught up for lagMax leave, followers that reached the high
+// watermark join. ok is false when nothing changes.
+func (p *Partition) ISRProposal(lagMax time.Duration) (isr []int32, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.repl.leader {
+		return nil, false
+	}
+	now := p.now()
+	epochStart := int64(0)
+	if l, ok := p.epochs.latest(); ok {
+		epochStart = l.Start
+	}
+	for _, id := range p.repl.replicas {
+		in := slices.Contains(p.repl.isr, id)
+		if id == p.repl.self {
+			isr = append(isr, id)
+			continue
+		}
+		f := p.repl.followers[id]
+		switch {
+		case f == nil:
+			if in {
+				isr = append(isr, id)
+			}
+		case in && now.Sub(f.caughtUp) <= lagMax:
+			isr = append(isr, id)
+		case !in && f.leo >= p.hw && f.leo >= epochStart:
+			isr = append(isr, id)
+		}
+	}
+	slices.Sort(isr)
+	cur := slices.Clone(p.repl.isr)
+	slices.Sort(cur)
+	return isr, !slices.Equal(isr, cur)
+}
+
+// ReplicaFetch serves a follower's fetch: it records the follower's
+// position (its fetch offset is its log end) and reads up to our log end.
+func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (ReadResult, <-chan struct{}, error) {
+	end := p.log.NextOffset()
+	p.mu.Lock()
+	if !p.repl.leader {
+		p.mu.Unlock()
+		return ReadResult{}, nil, kerr.NotLeaderForPartition
+	}
+	f := p.repl.followers[replica]
+	if f == nil {
+		p.mu.Unlock()
+		return ReadResult{}, nil, kerr.UnknownTopicOrPartition
+	}
+	if offset <= end {
+		f.leo = offset
+		if offset >= end {
+			f.caughtUp = p.now()
+		}
+		p.recomputeHWLocked()
+	}
+	res := ReadResult{HighWatermark: p.hw, LogStartOffset: p.log.LogStartOffset()}
+	wait := p.appended
+	p.mu.Unlock()
+	if offset < res.LogStartOffset || offset > end {
+		return res, wait, kerr.OffsetOutOfRange
+	}
+	if offset == end {
+		return res, wait, nil
+	}
+	c, err := p.log.Read(offset, maxBytes, end)
+	if err != nil {
+		return res, wait, kerr.KafkaStorageError
+	}
+	res.Chunk = c
+	return res, wait, nil
+}
+
+// FollowerAppend appends batches fetched from the leader, keeping their
+// offsets and leader epochs, and adopts the leader's high watermark.
+func (p *Partition) FollowerAppend(records []byte, leaderHW int64) error {
+	batches, err := storage.SplitBatches(records)
+	if err != nil {
+		return kerr.CorruptMessage
+	}
+	p.appendMu.Lock()
+	for _, b := range batches {
+		h, err := storage.ValidateBatch(b)
+		if err != nil {
+			p.appendMu.Unlock()
+			return kerr.CorruptMessage
+		}
+		if next := p.log.NextOffset(); h.LastOffset() < next {
+			continue // already have it (a re-sent batch)
+		} else if h.BaseOffset != next {
+			p.appendMu.Unlock()
+			p.logger.Warn("replicated batch does not start at our log end", "batch_base", h.BaseOffset, "log_end", next)
+			return kerr.OffsetOutOfRange
+		}
+		got, err := p.log.Append(b, h.PartitionLeaderEpoch)
+		if err != nil {
+			p.appendMu.Unlock()
+			return kerr.KafkaStorageError
+		}
+		p.producers.record(got)
+		p.mu.Lock()
+		if err := p.epochs.assign(h.PartitionLeaderEpoch, got.BaseOffset); err != nil {
+			p.logger.Error("saving leader epochs", "err", err)
+		}
+		p.mu.Unlock()
+	}
+	end := p.log.NextOffset()
+	p.appendMu.Unlock()
+	p.mu.Lock()
+	p.advanceHWLocked(min(leaderHW, end))
+	p.wakeAppendedLocked()
+	p.mu.Unlock()
+	return nil
+}
+
+// LatestEpoch is the newest leader epoch in our log (-1 if none).
+func (p *Partition) LatestEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, _ := p.epochs.latest()
+	return l.Epoch
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from the epoch cache.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epochs.endOffsetFor(epoch, p.log.NextOffset())
+}
+
+// TruncateTo drops everything at and after offset: a follower whose log
+// diverged from the new leader's (a returning old leader's unreplicated
+// tail). Producer state is rebuilt from what remains.
+func (p *Partition) TruncateTo(offset int64) error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if offset >= p.log.NextOffset() {
+		return nil
+	}
+	p.logger.Warn("truncating diverged log", "from", p.log.NextOffset(), "to", offset)
+	if err := p.log.Truncate(offset); err != nil {
+		return err
+	}
+	prods, err := loadProducers(p.log)
+	if err != nil {
+		return err
+	}
+	p.producers = prods
+	p.flushedEnd = -1
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.epochs.truncateFrom(offset); err != nil {
+		return err
+	}
+	p.hw = min(p.hw, offset)
+	p.repl.ownEnd = min(p.repl.ownEnd, offset)
+	return nil
+}
