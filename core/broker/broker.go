@@ -6,6 +6,7 @@ package broker
 
 import (
 	"errors"
+	"slices"
 	"fmt"
 	"log/slog"
 	"os"
@@ -32,19 +33,55 @@ const maxTopicNameLen = 249
 
 var legalTopicName = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
-// topic is a topic's metadata plus the partitions this broker hosts.
+// topic is a topic's metadata plus the partitions this broker hosts
+// (nil entries for partitions hosted elsewhere).
 type topic struct {
 	meta  meta.Topic
 	parts []*partition.Partition
 }
 
+// RoleHandler applies partition states from the metadata store (leader,
+// epoch, ISR) to the partitions this broker hosts. Single-node mode uses
+// soleLeader; cluster mode's replica manager also starts and stops
+// followers' fetchers.
+type RoleHandler interface {
+	ApplyState(p *partition.Partition, ps meta.PartitionState)
+	Forget(p *partition.Partition)
+}
+
+// soleLeader is the single-node role handler: this broker leads every
+// partition it hosts.
+type soleLeader struct{ self int32 }
+
+func (s soleLeader) ApplyState(p *partition.Partition, ps meta.PartitionState) {
+	leader, _, epoch, isr := p.Role()
+	switch {
+	case ps.Leader != s.self:
+		return
+	case !leader || epoch != ps.LeaderEpoch:
+		p.BecomeLeader(ps.LeaderEpoch, ps.Replicas, ps.ISR)
+	case !slices.Equal(isr, ps.ISR):
+		p.SetISR(ps.ISR)
+	default:
+		p.SetLeaderEpoch(ps.LeaderEpoch) // records the epoch in the cache once
+	}
+}
+
+func (soleLeader) Forget(*partition.Partition) {}
+
 // Broker hosts partitions and applies metadata changes.
 type Broker struct {
 	cfg     Config
 	logger  *slog.Logger
-	store   *meta.Local
+	store   meta.Store
+	local   *meta.Local // the embedded store in single-node mode; nil in a cluster
 	recover bool
 	pids    *producerIDs
+	roles   RoleHandler
+
+	// reconcileMu serializes reconcile: the partitions this broker hosts
+	// follow the metadata store.
+	reconcileMu sync.Mutex
 
 	mu     sync.RWMutex // guards topics and byID; never held during I/O waits
 	topics map[string]*topic
@@ -60,9 +97,14 @@ type Broker struct {
 	wg   sync.WaitGroup
 }
 
-// Open opens the data dir, recovering logs if the last shutdown was not
-// clean, and starts the background tasks.
-func Open(cfg Config) (*Broker, error) {
+// Open opens the data dir with the embedded single-node metadata store,
+// recovering logs if the last shutdown was not clean, and starts the
+// background tasks.
+func Open(cfg Config) (*Broker, error) { return OpenWith(cfg, nil, nil) }
+
+// OpenWith is Open with a given metadata store and role handler (cluster
+// mode); nil means the embedded store and single-node leadership.
+func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
 	cfg = cfg.Defaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
@@ -87,11 +129,19 @@ func Open(cfg Config) (*Broker, error) {
 			return nil, err
 		}
 	}
-	store, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: "127.0.0.1", Port: 9092})
-	if err != nil {
-		return nil, err
+	if store == nil {
+		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: "127.0.0.1", Port: 9092})
+		if err != nil {
+			return nil, err
+		}
+		b.local, store = local, local
 	}
 	b.store = store
+	b.roles = roles
+	if b.roles == nil {
+		b.roles = soleLeader{self: cfg.BrokerID}
+	}
+	var err error
 	if b.pids, err = openProducerIDs(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -99,11 +149,9 @@ func Open(cfg Config) (*Broker, error) {
 		b.logger.Warn("previous shutdown was not clean; recovering logs", "data_dir", cfg.DataDir)
 	}
 	start := time.Now()
-	for _, t := range store.Topics() {
-		if err := b.openTopic(t); err != nil {
-			b.closePartitions()
-			return nil, err
-		}
+	if err := b.reconcile(); err != nil {
+		b.closePartitions()
+		return nil, err
 	}
 	if err := b.openGroups(); err != nil {
 		b.closePartitions()
@@ -111,7 +159,8 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.logger.Info("broker opened", "data_dir", cfg.DataDir, "topics", len(b.topics),
 		"recovered", b.recover, "took", time.Since(start).Round(time.Millisecond))
-	b.wg.Add(3)
+	b.wg.Add(4)
+	go b.watchMetadata()
 	go b.flushLoop()
 	go b.retentionLoop()
 	go b.cleanerLoop()
@@ -130,9 +179,12 @@ func syncDir(dir string) error {
 // Config is the broker's effective configuration.
 func (b *Broker) Config() Config { return b.cfg }
 
-// SetAdvertised records the endpoint clients are told to use.
+// SetAdvertised records the endpoint clients are told to use (the
+// embedded store; a cluster store registers it when it connects).
 func (b *Broker) SetAdvertised(host string, port int32) {
-	b.store.SetSelf(meta.Broker{ID: b.cfg.BrokerID, Host: host, Port: port})
+	if b.local != nil {
+		b.local.SetSelf(meta.Broker{ID: b.cfg.BrokerID, Host: host, Port: port})
+	}
 }
 
 // ID is this broker's node id.
@@ -145,39 +197,8 @@ func partitionDir(dataDir, topic string, p int32) string {
 	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))
 }
 
-// openTopic opens every partition of t. b.mu need not be held (startup or
-// adminMu held).
-func (b *Broker) openTopic(t meta.Topic) error {
-	pcfg := b.partitionConfig(t.Configs)
-	ts := &topic{meta: t}
-	for i, ps := range t.Partitions {
-		p, err := partition.Open(t.Name, int32(i), partitionDir(b.cfg.DataDir, t.Name, int32(i)), pcfg, b.recover, b.logger)
-		if err != nil {
-			for _, q := range ts.parts {
-				q.Close()
-			}
-			return err
-		}
-		p.SetLeaderEpoch(ps.LeaderEpoch)
-		ts.parts = append(ts.parts, p)
-	}
-	b.mu.Lock()
-	b.topics[t.Name] = ts
-	b.byID[t.ID] = t.Name
-	b.mu.Unlock()
-	return nil
-}
-
 // Topic returns a topic's metadata.
-func (b *Broker) Topic(name string) (meta.Topic, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	t, ok := b.topics[name]
-	if !ok {
-		return meta.Topic{}, false
-	}
-	return t.meta, true
-}
+func (b *Broker) Topic(name string) (meta.Topic, bool) { return b.store.Topic(name) }
 
 // TopicName resolves a topic id (Fetch v13+, Metadata v12+).
 func (b *Broker) TopicName(id [16]byte) (string, bool) {
@@ -190,13 +211,17 @@ func (b *Broker) TopicName(id [16]byte) (string, bool) {
 // Topics lists all topics' metadata.
 func (b *Broker) Topics() []meta.Topic { return b.store.Topics() }
 
-// Partition returns a hosted partition or UNKNOWN_TOPIC_OR_PARTITION.
+// Partition returns a hosted partition: UNKNOWN_TOPIC_OR_PARTITION if it
+// does not exist, NOT_LEADER_OR_FOLLOWER if another broker hosts it.
 func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, error) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	t, ok := b.topics[topicName]
-	if !ok || idx < 0 || int(idx) >= len(t.parts) {
+	switch {
+	case !ok || idx < 0 || int(idx) >= len(t.parts):
 		return nil, kerr.UnknownTopicOrPartition
+	case t.parts[idx] == nil:
+		return nil, kerr.NotLeaderForPartition
 	}
 	return t.parts[idx], nil
 }
@@ -285,9 +310,8 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 	if err != nil {
 		return meta.Topic{}, err
 	}
-	if err := b.openTopic(t); err != nil {
+	if err := b.reconcile(); err != nil {
 		b.logger.Error("open new topic", "topic", t.Name, "err", err)
-		_ = b.store.DeleteTopic(t.Name)
 		return meta.Topic{}, errf(kerr.KafkaStorageError, "creating partitions: %v", err)
 	}
 	return t, nil
@@ -334,25 +358,8 @@ func (b *Broker) DeleteTopic(name string) error {
 		}
 		return err
 	}
-	b.mu.Lock()
-	t := b.topics[name]
-	delete(b.topics, name)
-	if t != nil {
-		delete(b.byID, t.meta.ID)
-	}
-	b.mu.Unlock()
-	if t != nil {
-		for _, p := range t.parts {
-			if err := p.Delete(); err != nil {
-				b.logger.Error("delete partition data", "topic", name, "partition", p.Index, "err", err)
-			}
-		}
-	}
 	b.logger.Info("deleted topic", "topic", name)
-	if b.groups != nil {
-		b.groups.TopicDeleted(name)
-	}
-	return nil
+	return b.reconcile()
 }
 
 // CreatePartitions grows a topic to count partitions.
@@ -372,30 +379,10 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	if validateOnly {
 		return nil
 	}
-	nt, err := b.store.AddPartitions(name, parts)
-	if err != nil {
+	if _, err := b.store.AddPartitions(name, parts); err != nil {
 		return err
 	}
-	pcfg := b.partitionConfig(nt.Configs)
-	var added []*partition.Partition
-	for i := have; i < count; i++ {
-		p, err := partition.Open(name, i, partitionDir(b.cfg.DataDir, name, i), pcfg, false, b.logger)
-		if err != nil {
-			return errf(kerr.KafkaStorageError, "creating partition %d: %v", i, err)
-		}
-		added = append(added, p)
-	}
-	b.mu.Lock()
-	ts := b.topics[name]
-	ts.meta = nt
-	ts.parts = append(ts.parts, added...)
-	b.mu.Unlock()
-	if b.groups != nil {
-		// Consumer groups subscribed to the topic rebalance so the new
-		// partitions get consumed.
-		go b.groups.TopicChanged(name)
-	}
-	return nil
+	return b.reconcile()
 }
 
 // SetTopicConfigs replaces a topic's dynamic configs (AlterConfigs).
@@ -413,20 +400,10 @@ func (b *Broker) SetTopicConfigs(name string, configs map[string]string, validat
 	if validateOnly {
 		return nil
 	}
-	nt, err := b.store.SetTopicConfigs(name, configs)
-	if err != nil {
+	if _, err := b.store.SetTopicConfigs(name, configs); err != nil {
 		return err
 	}
-	pcfg := b.partitionConfig(nt.Configs)
-	b.mu.Lock()
-	ts := b.topics[name]
-	ts.meta = nt
-	parts := ts.parts
-	b.mu.Unlock()
-	for _, p := range parts {
-		p.SetConfig(pcfg)
-	}
-	return nil
+	return b.reconcile()
 }
 
 // ConfigOp is one IncrementalAlterConfigs operation.
@@ -497,7 +474,11 @@ func (b *Broker) partitionsWithPolicy(policy string) []*partition.Partition {
 	for _, t := range b.topics {
 		for _, pol := range splitList(b.topicValue(t.meta.Configs, "cleanup.policy")) {
 			if pol == policy {
-				out = append(out, t.parts...)
+				for _, p := range t.parts {
+					if p != nil {
+						out = append(out, p)
+					}
+				}
 				break
 			}
 		}
@@ -511,7 +492,11 @@ func (b *Broker) partitions() []*partition.Partition {
 	defer b.mu.RUnlock()
 	var out []*partition.Partition
 	for _, t := range b.topics {
-		out = append(out, t.parts...)
+		for _, p := range t.parts {
+			if p != nil {
+				out = append(out, p)
+			}
+		}
 	}
 	return out
 }

@@ -60,5 +60,13 @@ func (p *producerIDs) allocate() (int64, error) {
 	return id, nil
 }
 
-// AllocateProducerID returns a new idempotent producer id.
-func (b *Broker) AllocateProducerID() (int64, error) { return b.pids.allocate() }
+// AllocateProducerID returns a new idempotent producer id. The broker id
+// goes in the high bits so that brokers of a cluster never hand out the
+// same id (each keeps its own persisted counter).
+func (b *Broker) AllocateProducerID() (int64, error) {
+	n, err := b.pids.allocate()
+	if err != nil {
+		return -1, err
+	}
+	return int64(b.cfg.BrokerID)<<40 | n, nil
+}

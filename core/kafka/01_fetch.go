@@ -11,6 +11,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -96,6 +97,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		filter := c.s.cfg.Hooks.Filter(rt.Topic)
+		if req.ReplicaID >= 0 {
+			filter = nil // followers copy the log as stored
+		}
 		if filter != nil && reader == nil {
 			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc))}
 		}
@@ -116,14 +120,26 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				res.errored = true
 				continue
 			}
-			res.waits = append(res.waits, p.Wait())
 			limit := min(int(rp.PartitionMaxBytes), remaining)
 			if limit <= 0 && res.bytes > 0 {
 				// Over the response limit: report offsets, no data.
+				res.waits = append(res.waits, p.Wait())
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.HighWatermark(), p.HighWatermark(), p.LogStartOffset()
 				continue
 			}
-			rr, err := p.Read(rp.FetchOffset, max(limit, 1))
+			var rr partition.ReadResult
+			if req.ReplicaID >= 0 {
+				// A follower replicating: it reads up to our log end
+				// and waits for appends, not for the high watermark.
+				var wait <-chan struct{}
+				rr, wait, err = p.ReplicaFetch(req.ReplicaID, rp.FetchOffset, max(limit, 1))
+				if wait != nil {
+					res.waits = append(res.waits, wait)
+				}
+			} else {
+				res.waits = append(res.waits, p.Wait())
+				rr, err = p.Read(rp.FetchOffset, max(limit, 1))
+			}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)

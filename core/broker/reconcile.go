@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/partition"
+)
+
+// reconcile makes the partitions this broker hosts follow the metadata
+// store: it opens local replicas of new topics and partitions, applies
+// config and role changes, and deletes the data of deleted topics. It is
+// the one path for changes made here (called synchronously, so a created
+// topic is usable when CreateTopics answers) and for changes made by
+// other brokers (called by watchMetadata).
+func (b *Broker) reconcile() error {
+	b.reconcileMu.Lock()
+	defer b.reconcileMu.Unlock()
+	self := b.cfg.BrokerID
+	seen := map[string]bool{}
+	var errs []error
+	for _, t := range b.store.Topics() {
+		seen[t.Name] = true
+		b.mu.RLock()
+		ts := b.topics[t.Name]
+		b.mu.RUnlock()
+		if ts != nil && ts.meta.ID != t.ID {
+			// Deleted and re-created while we weren't looking.
+			b.dropTopic(ts)
+			ts = nil
+		}
+		grew := ts != nil && len(t.Partitions) > len(ts.meta.Partitions)
+		var parts []*partition.Partition
+		configChanged := true
+		if ts != nil {
+			parts = slices.Clone(ts.parts)
+			configChanged = !maps.Equal(ts.meta.Configs, t.Configs)
+		}
+		pcfg := b.partitionConfig(t.Configs)
+		for i, ps := range t.Partitions {
+			if i < len(parts) && parts[i] != nil {
+				if configChanged {
+					parts[i].SetConfig(pcfg)
+				}
+				b.roles.ApplyState(parts[i], ps)
+				continue
+			}
+			for len(parts) <= i {
+				parts = append(parts, nil)
+			}
+			if !slices.Contains(ps.Replicas, self) {
+				continue
+			}
+			p, err := partition.Open(t.Name, int32(i), partitionDir(b.cfg.DataDir, t.Name, int32(i)), pcfg, b.recover, b.logger)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			parts[i] = p
+			b.roles.ApplyState(p, ps)
+		}
+		b.mu.Lock()
+		if ts == nil {
+			ts = &topic{}
+		}
+		ts.meta, ts.parts = t, parts
+		b.topics[t.Name] = ts
+		b.byID[t.ID] = t.Name
+		b.mu.Unlock()
+		if grew && b.groups != nil {
+			// Consumer groups subscribed to the topic rebalance so the
+			// new partitions get consumed.
+			go b.groups.TopicChanged(t.Name)
+		}
+	}
+	b.mu.RLock()
+	var gone []*topic
+	for name, ts := range b.topics {
+		if !seen[name] {
+			gone = append(gone, ts)
+		}
+	}
+	b.mu.RUnlock()
+	for _, ts := range gone {
+		b.dropTopic(ts)
+	}
+	return errors.Join(errs...)
+}
+
+// dropTopic forgets a deleted topic and removes its local data.
+func (b *Broker) dropTopic(ts *topic) {
+	b.mu.Lock()
+	if cur := b.topics[ts.meta.Name]; cur == ts {
+		delete(b.topics, ts.meta.Name)
+	}
+	delete(b.byID, ts.meta.ID)
+	b.mu.Unlock()
+	for _, p := range ts.parts {
+		if p == nil {
+			continue
+		}
+		b.roles.Forget(p)
+		if err := p.Delete(); err != nil {
+			b.logger.Error("delete partition data", "topic", p.Topic, "partition", p.Index, "err", err)
+		}
+	}
+	if b.groups != nil {
+		b.groups.TopicDeleted(ts.meta.Name)
+	}
+}
+
+// watchMetadata reconciles whenever the store reports a change (topics
+// created, deleted or altered by other brokers, leader and ISR changes).
+func (b *Broker) watchMetadata() {
+	defer b.wg.Done()
+	for {
+		ch := b.store.Changes()
+		select {
+		case <-b.stop:
+			return
+		case <-ch:
+			if err := b.reconcile(); err != nil {
+				b.logger.Error("applying metadata change", "err", err)
+			}
+		}
+	}
+}
+
+var _ RoleHandler = soleLeader{}
+var _ meta.Store = (*meta.Local)(nil)
