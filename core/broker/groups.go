@@ -13,28 +13,30 @@ import (
 
 // offsetsTopicConfigs are Kafka's settings for __consumer_offsets: compacted,
 // with 100 MiB segments so the cleaner has closed segments to work on.
-var offsetsTopicConfigs = map[string]string{
-	"cleanup.policy": "compact",
-	"segment.bytes":  "104857600",
+func offsetsTopicConfigs() map[string]string {
+	return map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
 }
 
-// openGroups makes sure __consumer_offsets exists and starts the group
-// coordinator on it (loading committed offsets and groups).
+// offsetsReplication is offsets.topic.replication.factor, bounded by the
+// brokers alive when the topic is created.
+const offsetsReplication = 3
+
+// openGroups starts the group coordinator on __consumer_offsets. A single
+// node creates the topic now and loads every partition; a cluster member
+// creates it on the first FindCoordinator (when brokers have joined) and
+// coordinates the partitions it leads (GroupLeadership).
 func (b *Broker) openGroups() error {
+	n := b.cfg.OffsetsTopicPartitions
 	t, ok := b.Topic(group.OffsetsTopic)
-	if !ok {
-		cfgs := make(map[string]string, len(offsetsTopicConfigs))
-		for k, v := range offsetsTopicConfigs {
-			cfgs[k] = v
+	if !ok && b.local != nil {
+		if err := b.createOffsetsTopic(); err != nil {
+			return err
 		}
-		var err error
-		t, err = b.CreateTopic(TopicSpec{Name: group.OffsetsTopic, Partitions: b.cfg.OffsetsTopicPartitions, ReplicationFactor: 1, Configs: cfgs}, false)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("broker: create %s: %w", group.OffsetsTopic, err)
-		}
-		t, _ = b.Topic(group.OffsetsTopic)
+		t, ok = b.Topic(group.OffsetsTopic)
 	}
-	n := int32(len(t.Partitions))
+	if ok {
+		n = int32(len(t.Partitions))
+	}
 	store := group.NewStore(n, func(i int32) (*partition.Partition, error) {
 		return b.Partition(group.OffsetsTopic, i)
 	})
@@ -42,13 +44,45 @@ func (b *Broker) openGroups() error {
 		MinSessionTimeout:     b.cfg.GroupMinSessionTimeout,
 		MaxSessionTimeout:     b.cfg.GroupMaxSessionTimeout,
 		InitialRebalanceDelay: b.cfg.GroupInitialRebalanceDelay,
+		OnDemand:              b.local == nil,
 		Logger:                b.logger.With("component", "groups"),
 	}, store)
 	if err != nil {
 		return err
 	}
 	b.groups = c
+	if b.local == nil {
+		for _, p := range b.partitions() {
+			if leader, _, _, _ := p.Role(); leader && p.Topic == group.OffsetsTopic {
+				b.GroupLeadership(p, true)
+			}
+		}
+	}
 	return nil
+}
+
+func (b *Broker) createOffsetsTopic() error {
+	rf := int16(min(offsetsReplication, len(b.store.Brokers())))
+	_, err := b.CreateTopic(TopicSpec{Name: group.OffsetsTopic, Partitions: b.cfg.OffsetsTopicPartitions, ReplicationFactor: rf, Configs: offsetsTopicConfigs()}, false)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("broker: create %s: %w", group.OffsetsTopic, err)
+	}
+	return nil
+}
+
+// GroupLeadership tells the coordinator that this broker gained or lost
+// the leadership of a __consumer_offsets partition (cluster mode).
+func (b *Broker) GroupLeadership(p *partition.Partition, leader bool) {
+	if b.groups == nil || p.Topic != group.OffsetsTopic {
+		return
+	}
+	if !leader {
+		b.groups.UnloadPartition(p.Index)
+		return
+	}
+	if err := b.groups.LoadPartition(p.Index); err != nil {
+		b.logger.Error("loading groups", "partition", p.Index, "err", err)
+	}
 }
 
 // Groups is the group coordinator.
@@ -59,6 +93,9 @@ func (b *Broker) Groups() *group.Coordinator { return b.groups }
 func (b *Broker) CoordinatorFor(groupID string) (id int32, host string, port int32, err error) {
 	t, ok := b.Topic(group.OffsetsTopic)
 	if !ok || len(t.Partitions) == 0 {
+		if err := b.createOffsetsTopic(); err != nil {
+			return -1, "", -1, &Error{Code: kerr.CoordinatorNotAvailable, Msg: err.Error()}
+		}
 		return -1, "", -1, kerr.CoordinatorNotAvailable
 	}
 	leader := t.Partitions[group.PartitionFor(groupID, int32(len(t.Partitions)))].Leader

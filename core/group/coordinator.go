@@ -21,7 +21,12 @@ type Config struct {
 	InitialRebalanceDelay time.Duration
 	// MaxMetadataBytes bounds offset commit metadata (4096).
 	MaxMetadataBytes int
-	Logger           *slog.Logger
+	// OnDemand: coordinate only the groups of __consumer_offsets
+	// partitions handed over with LoadPartition (cluster mode, where the
+	// coordinator of a group is the leader of its partition). Otherwise
+	// every partition is loaded at start (single node).
+	OnDemand bool
+	Logger   *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +60,7 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+	owned  map[int32]bool // OnDemand: partitions we coordinate
 	closed bool
 }
 
@@ -62,11 +68,80 @@ type Coordinator struct {
 // the store holds.
 func New(cfg Config, store *Store) (*Coordinator, error) {
 	cfg = cfg.withDefaults()
-	c := &Coordinator{cfg: cfg, logger: cfg.Logger, store: store, groups: map[string]*group{}}
+	c := &Coordinator{cfg: cfg, logger: cfg.Logger, store: store, groups: map[string]*group{}, owned: map[int32]bool{}}
+	if cfg.OnDemand {
+		return c, nil
+	}
 	if err := store.load(c); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// owns reports whether this coordinator serves groupID.
+func (c *Coordinator) owns(groupID string) bool {
+	if !c.cfg.OnDemand {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owned[PartitionFor(groupID, c.store.partitions)]
+}
+
+// LoadPartition takes over the groups of __consumer_offsets partition i
+// (this broker became its leader): their offsets and metadata are read
+// back from the log.
+func (c *Coordinator) LoadPartition(i int32) error {
+	tmp := &Coordinator{cfg: c.cfg, logger: c.logger, store: c.store, groups: map[string]*group{}}
+	if err := c.store.loadPartition(i, tmp); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, g := range tmp.groups {
+		if _, ok := c.groups[id]; !ok {
+			c.groups[id] = g
+		}
+	}
+	c.owned[i] = true
+	c.logger.Info("coordinating groups of offsets partition", "partition", i, "groups", len(tmp.groups))
+	return nil
+}
+
+// UnloadPartition gives up the groups of partition i (leadership moved):
+// their members get NOT_COORDINATOR and find the new coordinator.
+func (c *Coordinator) UnloadPartition(i int32) {
+	c.mu.Lock()
+	delete(c.owned, i)
+	var gone []*group
+	for id, g := range c.groups {
+		if PartitionFor(id, c.store.partitions) == i {
+			gone = append(gone, g)
+			delete(c.groups, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, g := range gone {
+		g.lock()
+		g.state = Dead
+		if g.rebalanceTimer != nil {
+			g.rebalanceTimer.Stop()
+		}
+		for _, m := range g.members {
+			if m.sessionTimer != nil {
+				m.sessionTimer.Stop()
+			}
+			if m.joinCb != nil {
+				m.joinCb(JoinResult{ErrorCode: kerr.NotCoordinator.Code, Generation: -1, MemberID: m.id})
+				m.joinCb = nil
+			}
+			if m.syncCb != nil {
+				m.syncCb(SyncResult{ErrorCode: kerr.NotCoordinator.Code})
+				m.syncCb = nil
+			}
+		}
+		g.unlock()
+	}
 }
 
 // Close stops timers. Pending join/sync callers get COORDINATOR_NOT_AVAILABLE
@@ -153,6 +228,10 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 	fail := func(code int16) { cb(JoinResult{ErrorCode: code, Generation: -1, MemberID: req.MemberID}) }
 	if req.GroupID == "" {
 		fail(kerr.InvalidGroupID.Code)
+		return
+	}
+	if !c.owns(req.GroupID) {
+		fail(kerr.NotCoordinator.Code)
 		return
 	}
 	if req.SessionTimeout < c.cfg.MinSessionTimeout || req.SessionTimeout > c.cfg.MaxSessionTimeout {
@@ -531,6 +610,10 @@ type SyncResult struct {
 // Sync handles SyncGroup; cb is called once, possibly when the leader
 // sends the assignments.
 func (c *Coordinator) Sync(req SyncRequest, cb func(SyncResult)) {
+	if !c.owns(req.GroupID) {
+		cb(SyncResult{ErrorCode: kerr.NotCoordinator.Code})
+		return
+	}
 	g := c.group(req.GroupID, false)
 	if g == nil {
 		cb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
@@ -609,6 +692,9 @@ func (g *group) checkMember(memberID string, instanceID *string, generation int3
 
 // Heartbeat handles Heartbeat.
 func (c *Coordinator) Heartbeat(groupID, memberID string, instanceID *string, generation int32) int16 {
+	if !c.owns(groupID) {
+		return kerr.NotCoordinator.Code
+	}
 	g := c.group(groupID, false)
 	if g == nil {
 		return kerr.UnknownMemberID.Code
@@ -634,8 +720,11 @@ type LeaveMember struct {
 
 // Leave handles LeaveGroup; it returns one code per member.
 func (c *Coordinator) Leave(groupID string, members []LeaveMember) (int16, []int16) {
-	g := c.group(groupID, false)
 	codes := make([]int16, len(members))
+	if !c.owns(groupID) {
+		return kerr.NotCoordinator.Code, codes
+	}
+	g := c.group(groupID, false)
 	if g == nil {
 		for i := range codes {
 			codes[i] = kerr.UnknownMemberID.Code

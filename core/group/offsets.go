@@ -28,6 +28,9 @@ func (c *Coordinator) Commit(req CommitRequest) map[TopicPartition]int16 {
 	if req.GroupID == "" {
 		return fail(kerr.InvalidGroupID.Code)
 	}
+	if !c.owns(req.GroupID) {
+		return fail(kerr.NotCoordinator.Code)
+	}
 	simple := req.Generation < 0 && req.MemberID == ""
 	g := c.group(req.GroupID, simple)
 	if g == nil {
@@ -86,8 +89,11 @@ func (c *Coordinator) Commit(req CommitRequest) map[TopicPartition]int16 {
 // FetchOffsets returns committed offsets; a nil tps means all of them.
 // Unknown partitions are reported with offset -1 by the caller.
 func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition) (map[TopicPartition]Offset, int16) {
-	g := c.group(groupID, false)
 	out := map[TopicPartition]Offset{}
+	if !c.owns(groupID) {
+		return out, kerr.NotCoordinator.Code
+	}
+	g := c.group(groupID, false)
 	if g == nil {
 		return out, 0
 	}
@@ -110,6 +116,9 @@ func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition) (map[To
 // DeleteOffsets handles OffsetDelete: offsets of topics the group is
 // consuming cannot be deleted (GROUP_SUBSCRIBED_TO_TOPIC).
 func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (int16, map[TopicPartition]int16) {
+	if !c.owns(groupID) {
+		return kerr.NotCoordinator.Code, nil
+	}
 	g := c.group(groupID, false)
 	if g == nil {
 		return kerr.GroupIDNotFound.Code, nil
@@ -166,6 +175,9 @@ func (c *Coordinator) TopicDeleted(topic string) {
 
 // DeleteGroup handles DeleteGroups for one group.
 func (c *Coordinator) DeleteGroup(groupID string) int16 {
+	if !c.owns(groupID) {
+		return kerr.NotCoordinator.Code
+	}
 	g := c.group(groupID, false)
 	if g == nil {
 		return kerr.GroupIDNotFound.Code
@@ -198,6 +210,7 @@ type MemberDescription struct {
 
 // Description describes a group for DescribeGroups.
 type Description struct {
+	ErrorCode    int16
 	GroupID      string
 	State        string
 	ProtocolType string
@@ -208,6 +221,9 @@ type Description struct {
 
 // Describe handles DescribeGroups for one group.
 func (c *Coordinator) Describe(groupID string) Description {
+	if !c.owns(groupID) {
+		return Description{GroupID: groupID, ErrorCode: kerr.NotCoordinator.Code}
+	}
 	g := c.group(groupID, false)
 	if g == nil {
 		return Description{GroupID: groupID, State: Dead.String()}

@@ -147,23 +147,31 @@ func (s *Store) deleteGroup(g *group) error {
 // are all there.
 func (s *Store) load(c *Coordinator) error {
 	for i := int32(0); i < s.partitions; i++ {
-		p, err := s.part(i)
-		if err != nil {
-			return fmt.Errorf("group: load partition %d: %w", i, err)
+		if err := s.loadPartition(i, c); err != nil {
+			return err
 		}
-		err = p.Scan(func(batch []byte) error {
-			b, err := records.Decode(batch)
-			if err != nil {
-				return err
-			}
-			for _, r := range b.Records {
-				c.replay(r.Key, r.Value)
-			}
-			return nil
-		})
+	}
+	return nil
+}
+
+// loadPartition replays one __consumer_offsets partition into c.
+func (s *Store) loadPartition(i int32, c *Coordinator) error {
+	p, err := s.part(i)
+	if err != nil {
+		return fmt.Errorf("group: load partition %d: %w", i, err)
+	}
+	err = p.Scan(func(batch []byte) error {
+		b, err := records.Decode(batch)
 		if err != nil {
-			return fmt.Errorf("group: load partition %d: %w", i, err)
+			return err
 		}
+		for _, r := range b.Records {
+			c.replay(r.Key, r.Value)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("group: load partition %d: %w", i, err)
 	}
 	return nil
 }

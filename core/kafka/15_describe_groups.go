@@ -13,7 +13,7 @@ func (c *conn) handleDescribeGroups(h *header, req *kmsg.DescribeGroupsRequest) 
 	for _, id := range req.Groups {
 		d := c.s.b.Groups().Describe(id)
 		rg := kmsg.NewDescribeGroupsResponseGroup()
-		rg.Group, rg.State, rg.ProtocolType, rg.Protocol = d.GroupID, d.State, d.ProtocolType, d.Protocol
+		rg.ErrorCode, rg.Group, rg.State, rg.ProtocolType, rg.Protocol = d.ErrorCode, d.GroupID, d.State, d.ProtocolType, d.Protocol
 		for _, m := range d.Members {
 			rm := kmsg.NewDescribeGroupsResponseGroupMember()
 			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, m.InstanceID, m.ClientID, m.ClientHost

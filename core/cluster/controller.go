@@ -1,0 +1,188 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/sluicemq/sluice/core/meta"
+)
+
+// ControllerConfig tunes the controller.
+type ControllerConfig struct {
+	BrokerID int32
+	// Interval between full passes over partition states (besides the
+	// passes triggered by metadata changes). Default 1s.
+	Interval time.Duration
+	// PreferredLeaderInterval: how often leadership moves back to each
+	// partition's preferred replica when it is in sync
+	// (leader.imbalance.check.interval). Default 30s; negative disables.
+	PreferredLeaderInterval time.Duration
+	// UncleanElection lets an out-of-sync replica lead when no ISR member
+	// is alive (unclean.leader.election.enable), for every topic; topics
+	// can enable it with their own config. Default false.
+	UncleanElection bool
+	Logger          *slog.Logger
+}
+
+// Controller elects partition leaders. Every broker runs one; the one
+// holding the controller node in the store acts.
+type Controller struct {
+	cfg    ControllerConfig
+	store  Store
+	logger *slog.Logger
+}
+
+// NewController creates a controller.
+func NewController(cfg ControllerConfig, store Store) *Controller {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.PreferredLeaderInterval == 0 {
+		cfg.PreferredLeaderInterval = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Controller{cfg: cfg, store: store, logger: cfg.Logger.With("component", "controller")}
+}
+
+// Run campaigns for the controller role and, while holding it, keeps
+// every partition led by a live in-sync replica. It returns when ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		epoch, err := c.store.Campaign(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.logger.Warn("controller campaign failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		c.logger.Info("elected controller", "epoch", epoch)
+		c.lead(ctx, epoch)
+		c.logger.Info("no longer controller", "epoch", epoch)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// lead acts as controller until another broker holds the role.
+func (c *Controller) lead(ctx context.Context, epoch int32) {
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	var lastPreferred time.Time
+	for {
+		if c.store.ControllerID() != c.cfg.BrokerID {
+			return
+		}
+		preferred := c.cfg.PreferredLeaderInterval > 0 && time.Since(lastPreferred) >= c.cfg.PreferredLeaderInterval
+		if preferred {
+			lastPreferred = time.Now()
+		}
+		c.pass(epoch, preferred)
+		changes := c.store.Changes()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		case <-tick.C:
+		}
+	}
+}
+
+// pass looks at every partition once.
+func (c *Controller) pass(epoch int32, preferred bool) {
+	live := map[int32]bool{}
+	for _, b := range c.store.Brokers() {
+		live[b.ID] = true
+	}
+	for _, t := range c.store.Topics() {
+		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
+		for i, ps := range t.Partitions {
+			next, why := decide(ps, live, unclean, preferred)
+			if why == "" {
+				continue
+			}
+			if err := c.apply(t.Name, int32(i), epoch, ps, next, why); err != nil {
+				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", why, "err", err)
+			}
+		}
+	}
+}
+
+// decide computes a partition's next state: a new leader when the leader
+// is gone (from the live ISR, preferred replica first; unclean only if
+// allowed), dead brokers out of the ISR, and leadership back to the
+// preferred replica. why is empty when nothing changes.
+func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool) (meta.PartitionState, string) {
+	next := ps
+	next.ISR = slices.Clone(ps.ISR)
+	liveISR := make([]int32, 0, len(ps.ISR))
+	for _, r := range ps.ISR {
+		if live[r] {
+			liveISR = append(liveISR, r)
+		}
+	}
+	if ps.Leader < 0 || !live[ps.Leader] {
+		for _, r := range ps.Replicas {
+			if live[r] && slices.Contains(liveISR, r) {
+				next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, liveISR
+				return next, "leader offline"
+			}
+		}
+		if unclean {
+			for _, r := range ps.Replicas {
+				if live[r] {
+					next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, []int32{r}
+					return next, "unclean leader election"
+				}
+			}
+		}
+		if ps.Leader >= 0 {
+			// No eligible replica: offline until an ISR member returns.
+			// The ISR keeps its last members so one of them can lead.
+			next.Leader, next.LeaderEpoch = -1, ps.LeaderEpoch+1
+			return next, "no in-sync replica alive"
+		}
+		return ps, ""
+	}
+	if len(liveISR) < len(ps.ISR) && len(liveISR) > 0 {
+		next.ISR = liveISR
+		return next, "in-sync replica offline"
+	}
+	if preferred && len(ps.Replicas) > 0 {
+		pref := ps.Replicas[0]
+		if pref != ps.Leader && live[pref] && slices.Contains(ps.ISR, pref) {
+			next.Leader, next.LeaderEpoch = pref, ps.LeaderEpoch+1
+			return next, "preferred leader election"
+		}
+	}
+	return ps, ""
+}
+
+// apply writes next with compare-and-set against the state decide saw.
+func (c *Controller) apply(topic string, part, epoch int32, saw, next meta.PartitionState, why string) error {
+	cur, ver, err := c.store.PartitionStateVersion(topic, part)
+	if err != nil {
+		return err
+	}
+	if cur.Leader != saw.Leader || cur.LeaderEpoch != saw.LeaderEpoch || !slices.Equal(cur.ISR, saw.ISR) {
+		return errLostRace // re-decided on the next pass
+	}
+	if _, err := c.store.SetPartitionState(topic, part, next, epoch, ver); err != nil {
+		return err
+	}
+	c.logger.Info("partition state changed", "topic", topic, "partition", part, "why", why,
+		"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
+	return nil
+}

@@ -1,0 +1,278 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/partition"
+)
+
+// followed is one partition a fetcher replicates.
+type followed struct {
+	epoch int32
+	// truncated: the divergence check against the leader (through
+	// OffsetForLeaderEpoch) is done for this epoch.
+	truncated bool
+}
+
+// fetcher replicates every partition this broker follows from one leader,
+// with Fetch requests carrying our replica id, like a Kafka follower.
+type fetcher struct {
+	m      *ReplicaManager
+	leader int32
+
+	mu    sync.Mutex
+	parts map[*partition.Partition]*followed
+	wake  chan struct{}
+	done  chan struct{}
+}
+
+func newFetcher(m *ReplicaManager, leader int32) *fetcher {
+	return &fetcher{m: m, leader: leader, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (f *fetcher) add(p *partition.Partition, epoch int32) {
+	f.mu.Lock()
+	f.parts[p] = &followed{epoch: epoch}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fetcher) remove(p *partition.Partition) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+}
+
+func (f *fetcher) close() {
+	select {
+	case <-f.done:
+	default:
+		close(f.done)
+	}
+}
+
+func (f *fetcher) snapshot() map[*partition.Partition]followed {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[*partition.Partition]followed, len(f.parts))
+	for p, st := range f.parts {
+		out[p] = *st
+	}
+	return out
+}
+
+func (f *fetcher) markTruncated(p *partition.Partition, epoch int32) {
+	f.mu.Lock()
+	if st := f.parts[p]; st != nil && st.epoch == epoch {
+		st.truncated = true
+	}
+	f.mu.Unlock()
+}
+
+func (f *fetcher) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return false
+	case <-f.m.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (f *fetcher) run() {
+	logger := f.m.logger.With("leader", f.leader)
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-f.m.stop:
+			return
+		default:
+		}
+		parts := f.snapshot()
+		if len(parts) == 0 {
+			select {
+			case <-f.wake:
+			case <-f.done:
+				return
+			case <-f.m.stop:
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.FetchWait+10*time.Second)
+		err := f.truncateDiverged(ctx, parts)
+		if err == nil {
+			err = f.fetchOnce(ctx, parts)
+		}
+		cancel()
+		if err != nil {
+			logger.Debug("replica fetch failed", "err", err)
+			if !f.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// truncateDiverged asks the leader where each newly followed partition's
+// log diverges (OffsetForLeaderEpoch with our latest epoch) and truncates
+// there: a returning old leader drops its unreplicated tail.
+func (f *fetcher) truncateDiverged(ctx context.Context, parts map[*partition.Partition]followed) error {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = f.m.cfg.BrokerID
+	type key struct {
+		topic string
+		part  int32
+	}
+	index := map[key]*partition.Partition{}
+	byTopic := map[string]*kmsg.OffsetForLeaderEpochRequestTopic{}
+	for p, st := range parts {
+		if st.truncated {
+			continue
+		}
+		latest := p.LatestEpoch()
+		if latest < 0 {
+			f.markTruncated(p, st.epoch) // empty log: nothing can diverge
+			continue
+		}
+		t := byTopic[p.Topic]
+		if t == nil {
+			nt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			nt.Topic = p.Topic
+			t = &nt
+			byTopic[p.Topic] = t
+		}
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p.Index, st.epoch, latest
+		t.Partitions = append(t.Partitions, rp)
+		index[key{p.Topic, p.Index}] = p
+	}
+	if len(index) == 0 {
+		return nil
+	}
+	for _, t := range byTopic {
+		req.Topics = append(req.Topics, *t)
+	}
+	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range resp.Topics {
+		for _, rp := range t.Partitions {
+			p := index[key{t.Topic, rp.Partition}]
+			if p == nil {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			target := rp.EndOffset
+			if target < 0 {
+				// The leader knows no epoch as old as ours: keep only
+				// what was committed.
+				target = p.HighWatermark()
+			}
+			if target < p.LogEndOffset() {
+				if err := p.TruncateTo(target); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			f.markTruncated(p, parts[p].epoch)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fetchOnce sends one replica fetch for every truncated partition and
+// appends what comes back.
+func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]followed) error {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 12
+	req.ReplicaID = f.m.cfg.BrokerID
+	req.MaxWaitMillis = int32(f.m.cfg.FetchWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = 16 << 20
+	type key struct {
+		topic string
+		part  int32
+	}
+	index := map[key]*partition.Partition{}
+	byTopic := map[string]*kmsg.FetchRequestTopic{}
+	for p, st := range parts {
+		if !st.truncated {
+			continue
+		}
+		t := byTopic[p.Topic]
+		if t == nil {
+			nt := kmsg.NewFetchRequestTopic()
+			nt.Topic = p.Topic
+			t = &nt
+			byTopic[p.Topic] = t
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch = p.Index, st.epoch
+		rp.FetchOffset = p.LogEndOffset()
+		rp.LogStartOffset = p.LogStartOffset()
+		rp.PartitionMaxBytes = 4 << 20
+		t.Partitions = append(t.Partitions, rp)
+		index[key{p.Topic, p.Index}] = p
+	}
+	if len(index) == 0 {
+		return errors.New("cluster: no partition ready to fetch")
+	}
+	for _, t := range byTopic {
+		req.Topics = append(req.Topics, *t)
+	}
+	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	if err != nil {
+		return err
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range resp.Topics {
+		for _, rp := range t.Partitions {
+			p := index[key{t.Topic, rp.Partition}]
+			if p == nil {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				if errors.Is(err, kerr.OffsetOutOfRange) && p.LogEndOffset() > rp.HighWatermark && rp.HighWatermark >= 0 {
+					// Ahead of the leader: drop what it does not have.
+					if terr := p.TruncateTo(rp.HighWatermark); terr != nil {
+						errs = append(errs, terr)
+					}
+					continue
+				}
+				errs = append(errs, err)
+				continue
+			}
+			if err := p.FollowerAppend(rp.RecordBatches, rp.HighWatermark); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
