@@ -6,12 +6,12 @@ package broker
 
 import (
 	"errors"
-	"slices"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
