@@ -86,6 +86,11 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, 0 for none (group.initial.rebalance.delay.ms)")
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
+	fs.StringVar(&c.ZooKeeper, "zookeeper", "", "join a cluster through ZooKeeper: `HOST:PORT[,HOST:PORT...][/CHROOT]`; empty runs the embedded single-node store")
+	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")
+	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-time-max", d.ReplicaLagMax, "followers that have not caught up for this long leave the ISR (replica.lag.time.max.ms)")
+	fs.BoolVar(&c.UncleanLeaderElection, "unclean-leader-election", false, "let out-of-sync replicas lead when no in-sync replica is alive (unclean.leader.election.enable)")
+	fs.DurationVar(&c.PreferredLeaderInterval, "preferred-leader-interval", d.PreferredLeaderInterval, "how often leadership moves back to preferred replicas, negative disables (leader.imbalance.check.interval)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
 	return sf

@@ -161,6 +161,8 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--message-max-bytes", "900", "--flush-interval", "2s", "--retention-check-interval", "1m",
 		"--log-cleaner-interval", "3s", "--offsets-topic-partitions", "7", "--group-initial-rebalance-delay", "0s",
 		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
+		"--zookeeper", "127.0.0.1:2181/sluice", "--zookeeper-session-timeout", "4s", "--replica-lag-time-max", "5s",
+		"--unclean-leader-election", "--preferred-leader-interval", "-1s",
 		"--log-level", "DEBUG", "--log-format", "json",
 	)
 	if err != nil {
@@ -174,6 +176,8 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
 		CleanerInterval: 3 * time.Second, OffsetsTopicPartitions: 7, GroupInitialRebalanceDelay: -1,
 		GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
+		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,
+		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)

@@ -63,6 +63,24 @@ type Config struct {
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
 
+	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
+	// Empty runs the embedded single-node store.
+	ZooKeeper string
+	// ZooKeeperSessionTimeout: a broker that cannot reach ZooKeeper for
+	// this long loses its registration (zookeeper.session.timeout.ms).
+	// Default 18s.
+	ZooKeeperSessionTimeout time.Duration
+	// ReplicaLagMax: followers that have not caught up for this long leave
+	// the ISR (replica.lag.time.max.ms). Default 30s.
+	ReplicaLagMax time.Duration
+	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
+	// member is alive (unclean.leader.election.enable). Default false.
+	UncleanLeaderElection bool
+	// PreferredLeaderInterval: how often the controller moves leadership
+	// back to preferred replicas (leader.imbalance.check.interval). Default
+	// 30s; negative disables.
+	PreferredLeaderInterval time.Duration
+
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -122,6 +140,15 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.GroupMaxSessionTimeout <= 0 {
 		cfg.GroupMaxSessionTimeout = 30 * time.Minute
+	}
+	if cfg.ZooKeeperSessionTimeout <= 0 {
+		cfg.ZooKeeperSessionTimeout = 18 * time.Second
+	}
+	if cfg.ReplicaLagMax <= 0 {
+		cfg.ReplicaLagMax = 30 * time.Second
+	}
+	if cfg.PreferredLeaderInterval == 0 {
+		cfg.PreferredLeaderInterval = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
