@@ -87,6 +87,8 @@ func (c *cli) rootCommand() *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			c.serveCommand(),
 			c.topicCommand(),
+			c.groupCommand(),
+			c.pluginCommand(),
 			c.versionCommand(),
 		},
 	}

@@ -2,9 +2,7 @@ package itest
 
 import (
 	"fmt"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +30,7 @@ func TestCompactedTopic(t *testing.T) {
 		deleted  = 5 // keys k00..k04 end with a tombstone
 	)
 	ctx := testContext(t, 90*time.Second)
-	b := startBrokerWithArgs(t, brokerOptions{}, "--log-cleaner-interval", "200ms")
+	b := startBroker(t, brokerOptions{ExtraArgs: []string{"--log-cleaner-interval", "200ms"}})
 	createTopic(ctx, t, newAdmin(t, b), topic, 1, map[string]*string{
 		"cleanup.policy":            kadm.StringPtr("compact"),
 		"segment.bytes":             kadm.StringPtr("1024"),
@@ -113,57 +111,4 @@ func TestCompactedTopic(t *testing.T) {
 	if r.Offset != end {
 		t.Fatalf("record after restart at offset %d, want %d", r.Offset, end)
 	}
-}
-
-// startBrokerWithArgs is startBroker with extra `sluice serve` flags.
-func startBrokerWithArgs(t *testing.T, opts brokerOptions, extra ...string) *broker {
-	t.Helper()
-	if opts.DataDir == "" {
-		opts.DataDir = t.TempDir()
-	}
-	b := &broker{t: t, opts: opts, stderr: &syncBuffer{}}
-	t.Cleanup(func() {
-		b.Stop()
-		if t.Failed() {
-			t.Logf("sluice stderr (%s):\n%s", b.addr, b.stderr.String())
-		}
-	})
-	var lastErr error
-	for range portAttempts {
-		b.addr = freeAddr(t)
-		lastErr = b.launchWith(extra)
-		if lastErr == nil {
-			return b
-		}
-		if !strings.Contains(b.stderr.String(), "address already in use") {
-			break
-		}
-	}
-	t.Fatalf("sluice did not become ready: %v (its stderr follows)", lastErr)
-	return nil
-}
-
-// launchWith is launch with extra flags (Restart relaunches without them).
-func (b *broker) launchWith(extra []string) error {
-	cmd := exec.Command(sluiceBinary, append(b.opts.args(b.addr), extra...)...)
-	cmd.Env = brokerEnv()
-	fmt.Fprintf(b.stderr, "=== itest: starting %s\n", strings.Join(cmd.Args, " "))
-	cmd.Stdout = b.stderr
-	cmd.Stderr = b.stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start sluice: %w", err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	b.mu.Lock()
-	b.proc = p
-	b.mu.Unlock()
-	if err := b.waitReady(p); err != nil {
-		_ = b.terminate(p)
-		return err
-	}
-	return nil
 }

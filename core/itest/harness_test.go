@@ -64,6 +64,9 @@ type brokerOptions struct {
 	DisableAutoCreate bool
 	FlushMessages     int
 	SegmentBytes      int64
+	// ExtraArgs are more `sluice serve` flags, passed to every
+	// incarnation (restarts too).
+	ExtraArgs []string
 }
 
 func (o brokerOptions) args(addr string) []string {
@@ -80,7 +83,7 @@ func (o brokerOptions) args(addr string) []string {
 	if o.SegmentBytes > 0 {
 		args = append(args, "--log-segment-bytes", strconv.FormatInt(o.SegmentBytes, 10))
 	}
-	return args
+	return append(args, o.ExtraArgs...)
 }
 
 // broker is one `sluice serve` process (and its successors after restarts,
