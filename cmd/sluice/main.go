@@ -88,7 +88,6 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.serveCommand(),
 			c.topicCommand(),
 			c.groupCommand(),
-			c.pluginCommand(),
 			c.versionCommand(),
 		},
 	}
