@@ -767,8 +767,16 @@ func (c *Coordinator) Leave(groupID string, members []LeaveMember) (int16, []int
 func (c *Coordinator) TopicChanged(topic string) {
 	for _, g := range c.snapshot() {
 		g.lock()
-		if (g.state == Stable || g.state == CompletingRebalance) && g.protocolType == "consumer" && g.subscribes(topic) {
-			c.prepareRebalance(g, "partitions of "+topic+" changed")
+		if g.protocolType == "consumer" && g.subscribes(topic) {
+			switch g.state {
+			case Stable, CompletingRebalance:
+				c.prepareRebalance(g, "partitions of "+topic+" changed")
+			case PreparingRebalance:
+				// Members are rejoining anyway (a client may have seen
+				// the new partitions first); the new generation's
+				// assignment covers them.
+				c.logger.Info("partitions of "+topic+" changed; rebalance already in progress", "group", g.id)
+			}
 		}
 		g.unlock()
 	}

@@ -456,7 +456,7 @@ func TestGroupCreatePartitions(t *testing.T) {
 	waitAssignment(ctx, t, adm, group, topic, 4, names...)
 	// kgo would rejoin on its own once its metadata shows the new
 	// partitions; the broker must not wait for that.
-	if logs := b.stderr.String(); !strings.Contains(logs, `reason="partitions of growing changed"`) {
+	if logs := b.stderr.String(); !strings.Contains(logs, `partitions of growing changed`) {
 		t.Errorf("broker did not rebalance the group for the new partitions itself; its log:\n%s", logs)
 	}
 
