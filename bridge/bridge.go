@@ -1,36 +1,197 @@
 // Package bridge is Sluice's HTTP/SSE bridge: browsers, beacons and log
 // shippers publish over HTTP, web pages read live streams over
-// Server-Sent Events. It is a Kafka client of the broker it runs in.
-//
-// STUB: the bridge helper replaces this; New/Routes/Close are the contract
-// core/node uses.
+// Server-Sent Events. It is a Kafka client of the broker it runs in: it
+// produces with an idempotent acks=all kgo client and consumes with kgo,
+// so everything it does goes through the same path as any Kafka client.
 package bridge
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"log/slog"
+	"net/http"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Config configures the bridge.
-type Config struct {
-	// Brokers are Kafka bootstrap addresses (the broker's own listener).
-	Brokers []string
-	// Hooks gives topics' partitioner (and filter) plugins; may be nil.
-	Hooks  hooks.Registry
-	Logger *slog.Logger
-}
+// Media types the bridge speaks.
+const (
+	contentTypeV2JSON   = "application/vnd.kafka.v2+json"
+	contentTypeJSONV2   = "application/vnd.kafka.json.v2+json"
+	contentTypeBinaryV2 = "application/vnd.kafka.binary.v2+json"
+	contentTypeJSON     = "application/json"
+	contentTypeNDJSON   = "application/x-ndjson"
+)
 
 // Bridge serves the HTTP API.
-type Bridge struct{}
+type Bridge struct {
+	cfg     Config
+	log     *slog.Logger
+	prod    *producer
+	adm     *kadm.Client
+	auth    *authenticator
+	limiter *rateLimiter
 
-// New creates the bridge (connecting its Kafka clients lazily).
-func New(cfg Config) (*Bridge, error) { return &Bridge{}, nil }
+	// ctx ends every stream and background loop at Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-// Routes mounts the bridge's endpoints on r.
-func (b *Bridge) Routes(r chi.Router) {}
+	streams   chan struct{} // SSE slots: a send takes one
+	consumers *consumerRegistry
+}
 
-// Close stops streams and flushes producers.
-func (b *Bridge) Close() error { return nil }
+// New creates the bridge. Its Kafka clients connect lazily, so New does not
+// need the broker to be up yet.
+func New(cfg Config) (*Bridge, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.Join(ErrConfig, errors.New("bridge: no brokers"))
+	}
+	if cfg.HashClientIP && cfg.IPHashSalt == "" {
+		salt := make([]byte, 16)
+		rand.Read(salt)
+		cfg.IPHashSalt = hex.EncodeToString(salt)
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID("sluice-bridge"),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(bridgePartitioner{}),
+		kgo.ProducerLinger(0),
+		kgo.MaxBufferedBytes(cfg.ProduceBufferBytes),
+		kgo.RecordDeliveryTimeout(time.Duration(cfg.ProduceTimeout)),
+		kgo.ProduceRequestTimeout(time.Duration(cfg.ProduceTimeout)),
+	)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	adm := kadm.NewClient(cl)
+	b := &Bridge{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "bridge"),
+		prod:    &producer{cl: cl, topics: newTopicCache(adm), hooks: cfg.Hooks},
+		adm:     adm,
+		auth:    newAuthenticator(cfg),
+		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
+		ctx:     ctx,
+		cancel:  cancel,
+		streams: make(chan struct{}, cfg.MaxSSEClients),
+	}
+	b.consumers = newConsumerRegistry(b)
+	if b.auth.open() {
+		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
+	}
+	b.wg.Add(1)
+	go b.housekeeping()
+	return b, nil
+}
+
+// ConfigureServer applies the bridge's server-level limits (header read
+// timeout against slowloris) to the HTTP server that serves its routes and
+// ends event streams when that server shuts down, so Shutdown does not wait
+// on them.
+func (b *Bridge) ConfigureServer(s *http.Server) {
+	s.ReadHeaderTimeout = time.Duration(b.cfg.ReadHeaderTimeout)
+	s.RegisterOnShutdown(b.cancel)
+}
+
+// Routes mounts the bridge's endpoints on r. Its middleware is scoped to a
+// group, so other routes on r (the plugin admin API) are left alone.
+func (b *Bridge) Routes(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(b.cors)
+		// Preflights are answered by cors; this route makes chi hand every
+		// OPTIONS request to the group's middleware instead of a 405.
+		r.Options("/*", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		r.Get("/healthz", b.healthz)
+		r.Get("/readyz", b.readyz)
+
+		r.Get("/topics", b.listTopics)
+		r.Get("/topics/{topic}", b.describeTopic)
+		r.Post("/topics/{topic}", b.produceV2)
+		r.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
+		r.Post("/topics/{topic}/ndjson", b.produceLines)
+		r.Get("/topics/{topic}/events", b.serveEvents)
+
+		r.Group(func(r chi.Router) {
+			r.Use(b.rateLimited)
+			r.Post("/beacon/{topic}", b.beacon)
+			r.Get("/pixel/{file}", b.pixel)
+		})
+
+		// Elasticsearch-compatible surface for log shippers.
+		r.Get("/", b.esInfo)
+		r.Head("/", b.esInfo)
+		r.Post("/_bulk", b.esBulk)
+		r.Put("/_bulk", b.esBulk)
+		r.Post("/{index}/_bulk", b.esBulk)
+		r.Put("/{index}/_bulk", b.esBulk)
+
+		b.consumerRoutes(r)
+
+		if b.cfg.ExamplesDir != "" {
+			fs := http.StripPrefix("/examples/", http.FileServer(http.Dir(b.cfg.ExamplesDir)))
+			r.Get("/examples/*", fs.ServeHTTP)
+		}
+	})
+}
+
+// Close ends streams and consumer instances, then flushes and closes the
+// producer.
+func (b *Bridge) Close() error {
+	b.cancel()
+	b.consumers.closeAll()
+	b.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := b.prod.cl.Flush(ctx)
+	b.prod.cl.Close()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("bridge: producer flush timed out")
+	}
+	return nil
+}
+
+// housekeeping drops idle rate-limit buckets and expired consumer instances.
+func (b *Bridge) housekeeping() {
+	defer b.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-t.C:
+			b.limiter.sweep(now)
+			b.consumers.expire(now)
+		}
+	}
+}
+
+func (b *Bridge) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, contentTypeJSON, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 once the broker answers metadata.
+func (b *Bridge) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := b.adm.BrokerMetadata(ctx); err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, contentTypeJSON,
+			map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, contentTypeJSON, map[string]string{"status": "ready"})
+}

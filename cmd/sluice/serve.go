@@ -45,11 +45,11 @@ func (c *cli) serve(ctx context.Context, s serveSettings) error {
 	cfg := s.broker
 	cfg.Logger = logger
 
-	ready := func(addr string) {
+	ready := func(a node.Addrs) {
 		logger.Info("sluice is serving the Kafka protocol",
-			"addr", addr, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
+			"addr", a.Kafka, "http_addr", a.HTTP, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
 	}
-	err := node.Run(ctx, cfg, ready)
+	err := node.RunWith(ctx, cfg, node.Options{Bridge: s.bridge}, ready)
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("serve: %w", err)
 	}

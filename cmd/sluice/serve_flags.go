@@ -8,6 +8,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 
+	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -31,6 +32,7 @@ var logLevels = map[string]slog.Level{
 // serveSettings is the parsed and validated `sluice serve` configuration.
 type serveSettings struct {
 	broker    broker.Config // Logger is left nil; serve builds it
+	bridge    bridge.Config // from --bridge-config, plus --examples-dir
 	logLevel  slog.Level
 	logFormat logFormat
 }
@@ -50,10 +52,12 @@ func (e *invalidFlagError) Error() string {
 type serveFlags struct {
 	fs *flag.FlagSet
 
-	configFile string
-	cfg        broker.Config
-	logLevel   string
-	logFormat  string
+	configFile   string
+	cfg          broker.Config
+	bridgeConfig string
+	examplesDir  string
+	logLevel     string
+	logFormat    string
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -91,6 +95,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-time-max", d.ReplicaLagMax, "followers that have not caught up for this long leave the ISR (replica.lag.time.max.ms)")
 	fs.BoolVar(&c.UncleanLeaderElection, "unclean-leader-election", false, "let out-of-sync replicas lead when no in-sync replica is alive (unclean.leader.election.enable)")
 	fs.DurationVar(&c.PreferredLeaderInterval, "preferred-leader-interval", d.PreferredLeaderInterval, "how often leadership moves back to preferred replicas, negative disables (leader.imbalance.check.interval)")
+	fs.StringVar(&sf.bridgeConfig, "bridge-config", "", "JSON `FILE` of HTTP bridge settings: auth tokens, CORS origins, public topics, limits (docs/http-api.md)")
+	fs.StringVar(&sf.examplesDir, "examples-dir", "", "serve this `DIR` under /examples/ on the HTTP listener (the web-tracking demo pages)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
 	return sf
@@ -146,7 +152,17 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if err := validateBrokerConfig(cfg); err != nil {
 		return serveSettings{}, err
 	}
-	return serveSettings{broker: cfg, logLevel: level, logFormat: format}, nil
+	var bcfg bridge.Config
+	if sf.bridgeConfig != "" {
+		var err error
+		if bcfg, err = bridge.LoadConfigFile(sf.bridgeConfig); err != nil {
+			return serveSettings{}, &invalidFlagError{"bridge-config", sf.bridgeConfig, err.Error()}
+		}
+	}
+	if sf.examplesDir != "" {
+		bcfg.ExamplesDir = sf.examplesDir
+	}
+	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format}, nil
 }
 
 // validateBrokerConfig rejects values that broker.Config.Defaults would

@@ -156,7 +156,16 @@ func (c *conn) readLoop() {
 		select {
 		case c.queue <- r:
 		case <-c.ctx.Done():
-			r.release()
+			// A deferred reply may still be filling its chunks:
+			// release them once it is done.
+			if r.done != nil {
+				go func() {
+					<-r.done
+					r.release()
+				}()
+			} else {
+				r.release()
+			}
 			return
 		}
 	}

@@ -106,7 +106,10 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
-		hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+		hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+		// The bridge sets its timeouts (slowloris guard) and ends SSE
+		// streams at shutdown.
+		br.ConfigureServer(hs)
 		closers = append(closers, func() error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

@@ -1,0 +1,162 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Header keys the bridge adds to beacon and pixel records.
+const (
+	HeaderReceivedAt  = "sluice.received_at" // RFC 3339, UTC, millisecond precision
+	HeaderUserAgent   = "sluice.user_agent"
+	HeaderOrigin      = "sluice.origin"
+	HeaderReferer     = "sluice.referer"
+	HeaderClientIP    = "sluice.client_ip" // the IP, or its salted hash when hashing is on
+	HeaderContentType = "content-type"     // of the value: application/json or text/plain
+)
+
+// transparentGIF is a 1×1 transparent GIF89a.
+var transparentGIF = []byte{
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+	0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+}
+
+// beacon serves POST /beacon/{topic}: what navigator.sendBeacon sends with
+// no CORS preflight (text/plain holding JSON or text, or a urlencoded form),
+// plus application/json for other clients. Answers 204 once durable.
+func (b *Bridge) beacon(w http.ResponseWriter, r *http.Request) {
+	topic := chi.URLParam(r, "topic")
+	if _, err := b.auth.authorizeAnonymous(r, topic); err != nil {
+		writeError(w, err)
+		return
+	}
+	body, err := readBody(w, r, b.cfg.MaxBeaconBytes, time.Duration(b.cfg.ReadTimeout))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var value []byte
+	valueType := contentTypeJSON
+	switch mt := mediaType(r); mt {
+	case "text/plain", "":
+		trimmed := bytes.TrimSpace(body)
+		if json.Valid(trimmed) && len(trimmed) > 0 {
+			value = trimmed
+		} else {
+			value, valueType = body, "text/plain"
+		}
+	case contentTypeJSON:
+		if !json.Valid(body) {
+			writeError(w, unprocessable("Body is not valid JSON."))
+			return
+		}
+		value = bytes.TrimSpace(body)
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			writeError(w, unprocessable("Malformed form body: %v", err))
+			return
+		}
+		value = valuesJSON(form)
+	default:
+		writeError(w, errf(http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+			fmt.Sprintf("Content-Type %q is not supported; send text/plain, application/json or application/x-www-form-urlencoded.", mt)))
+		return
+	}
+	if len(value) == 0 {
+		writeError(w, unprocessable("Beacon body is empty."))
+		return
+	}
+	if err := b.publishOne(r, topic, value, valueType); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pixel serves GET /pixel/{topic}.gif: the query string becomes a JSON
+// object record and the answer is an uncacheable 1×1 GIF.
+func (b *Bridge) pixel(w http.ResponseWriter, r *http.Request) {
+	topic, ok := strings.CutSuffix(chi.URLParam(r, "file"), ".gif")
+	if !ok || topic == "" {
+		writeError(w, errf(http.StatusNotFound, codeNotFound, "Pixel URLs end in /pixel/{topic}.gif."))
+		return
+	}
+	if _, err := b.auth.authorizeAnonymous(r, topic); err != nil {
+		writeError(w, err)
+		return
+	}
+	if int64(len(r.URL.RawQuery)) > b.cfg.MaxBeaconBytes {
+		writeError(w, tooLarge(b.cfg.MaxBeaconBytes))
+		return
+	}
+	q := r.URL.Query()
+	q.Del("access_token") // a credential is not data
+	if err := b.publishOne(r, topic, valuesJSON(q), contentTypeJSON); err != nil {
+		writeError(w, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/gif")
+	h.Set("Content-Length", strconv.Itoa(len(transparentGIF)))
+	h.Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
+	h.Set("Pragma", "no-cache")
+	h.Set("Expires", "0")
+	w.WriteHeader(http.StatusOK)
+	w.Write(transparentGIF)
+}
+
+// publishOne produces one beacon-style record with the request's context
+// headers, keyed by ?key= when given.
+func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) error {
+	rec := outRecord{Value: value, Partition: -1, Headers: b.contextHeaders(r, valueType)}
+	if k := r.URL.Query().Get("key"); k != "" {
+		rec.Key = []byte(k)
+	}
+	results, err := b.prod.produce(r.Context(), topic, []outRecord{rec})
+	if err != nil {
+		return err
+	}
+	return results[0].Err
+}
+
+func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordHeader {
+	hs := []kgo.RecordHeader{
+		{Key: HeaderReceivedAt, Value: []byte(time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))},
+		{Key: HeaderUserAgent, Value: []byte(r.UserAgent())},
+		{Key: HeaderClientIP, Value: []byte(b.recordedIP(r))},
+		{Key: HeaderContentType, Value: []byte(valueType)},
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderOrigin, Value: []byte(o)})
+	}
+	if ref := r.Referer(); ref != "" {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderReferer, Value: []byte(ref)})
+	}
+	return hs
+}
+
+// valuesJSON renders form or query values as a JSON object: a name given
+// once maps to a string, a repeated name to an array of strings.
+func valuesJSON(v url.Values) []byte {
+	obj := make(map[string]any, len(v))
+	for k, vs := range v {
+		if len(vs) == 1 {
+			obj[k] = vs[0]
+		} else {
+			obj[k] = vs
+		}
+	}
+	out, _ := json.Marshal(obj) // strings and string slices always encode
+	return out
+}

@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// readBody reads the request body, decoding Content-Encoding (gzip, zstd)
+// and bounding both the encoded and decoded size by limit. It also applies
+// the read timeout, so a client trickling a body (slowloris on the body)
+// is answered 408 instead of holding a goroutine forever.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, readTimeout time.Duration) ([]byte, error) {
+	if readTimeout > 0 {
+		// Not every ResponseWriter supports deadlines (e.g. in-memory
+		// recorders); the server-level timeouts still apply then.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+	}
+	raw := http.MaxBytesReader(w, r.Body, limit)
+	var src io.Reader = raw
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, classifyReadErr(err, limit, "gzip")
+		}
+		defer zr.Close()
+		src = zr
+	case "zstd":
+		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1<<20))
+		if err != nil {
+			return nil, classifyReadErr(err, limit, "zstd")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, errf(http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+			fmt.Sprintf("Content-Encoding %q is not supported (use gzip or zstd).", enc))
+	}
+	var buf bytes.Buffer
+	// Read one byte past the limit to tell "exactly limit" from "more".
+	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	if err != nil {
+		return nil, classifyReadErr(err, limit, "body")
+	}
+	if n > limit {
+		return nil, tooLarge(limit)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(limit int64) *apiError {
+	return errf(http.StatusRequestEntityTooLarge, codeBodyTooLarge,
+		fmt.Sprintf("Request body exceeds the limit of %d bytes.", limit))
+}
+
+func classifyReadErr(err error, limit int64, what string) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errf(http.StatusRequestTimeout, codeRequestTimeout, "Timed out reading the request body.")
+	default:
+		return errf(http.StatusBadRequest, codeUnprocessable, fmt.Sprintf("Cannot read %s: %v", what, err))
+	}
+}
+
+// mediaType is the Content-Type without parameters, lower-cased.
+func mediaType(r *http.Request) string {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}

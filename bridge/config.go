@@ -1,0 +1,209 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/sluicemq/sluice/core/hooks"
+)
+
+// Config configures the bridge. Zero values take the default documented on
+// each field (see withDefaults); LoadConfigFile reads the same options from
+// JSON, using the json names below.
+type Config struct {
+	// Brokers are Kafka bootstrap addresses (the broker's own listener).
+	// Filled in by core/node.
+	Brokers []string `json:"-"`
+	// Hooks gives topics' partitioner and filter plugins; may be nil.
+	Hooks hooks.Registry `json:"-"`
+	// Logger; default slog.Default().
+	Logger *slog.Logger `json:"-"`
+
+	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
+	// allows any; credentialed requests always get the exact origin echoed).
+	// Default: none (no CORS headers, same-origin pages only).
+	AllowedOrigins []string `json:"allowed_origins"`
+
+	// Tokens are the bearer tokens / API keys and what each may do. With no
+	// tokens configured the bridge runs open: every request is allowed.
+	Tokens []Token `json:"tokens"`
+	// PublicTopics accept anonymous beacons and pixels. Default: none.
+	PublicTopics []string `json:"public_topics"`
+
+	// RateLimitPerSecond is the per-client-IP request rate allowed on the
+	// anonymous endpoints (beacon, pixel). Default 50; negative disables.
+	RateLimitPerSecond float64 `json:"rate_limit_per_second"`
+	// RateLimitBurst is the bucket size for that rate. Default 100.
+	RateLimitBurst int `json:"rate_limit_burst"`
+
+	// MaxBodyBytes bounds a request body after decompression. Default 8 MiB.
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// MaxBeaconBytes bounds beacon and pixel payloads. Default 64 KiB.
+	MaxBeaconBytes int64 `json:"max_beacon_bytes"`
+	// ReadHeaderTimeout is the time allowed to read request headers (the
+	// slowloris guard); applied by ConfigureServer. Default 10s.
+	ReadHeaderTimeout Duration `json:"read_header_timeout"`
+	// ReadTimeout is the time allowed to read a request body. Default 30s.
+	ReadTimeout Duration `json:"read_timeout"`
+	// ProduceTimeout bounds how long a produce waits for the broker's
+	// acknowledgement before answering 503. Default 30s.
+	ProduceTimeout Duration `json:"produce_timeout"`
+	// ProduceBufferBytes bounds bytes buffered in the producer; past it
+	// produces answer 429. Default 64 MiB.
+	ProduceBufferBytes int `json:"produce_buffer_bytes"`
+
+	// MaxSSEClients bounds concurrent event streams. Default 10000.
+	MaxSSEClients int `json:"max_sse_clients"`
+	// SSEHeartbeat is the interval of keep-alive comments. Default 15s.
+	SSEHeartbeat Duration `json:"sse_heartbeat"`
+	// SSERetry is the reconnect delay suggested to EventSource. Default 2s.
+	SSERetry Duration `json:"sse_retry"`
+	// ClientBufferRecords is each stream's buffer; a client that falls this
+	// far behind is cut off (it resumes by event id). Default 1024.
+	ClientBufferRecords int `json:"client_buffer_records"`
+
+	// ConsumerInstanceTimeout removes idle v2 consumer instances. Default 5m.
+	ConsumerInstanceTimeout Duration `json:"consumer_instance_timeout"`
+
+	// HashClientIP records a salted SHA-256 of the client IP instead of the
+	// IP in beacon/pixel headers. Default false.
+	HashClientIP bool `json:"hash_client_ip"`
+	// IPHashSalt salts that hash. Default: random per process.
+	IPHashSalt string `json:"ip_hash_salt"`
+	// TrustForwardedFor takes the client IP from X-Forwarded-For (set it
+	// only behind a proxy you run). Default false.
+	TrustForwardedFor bool `json:"trust_forwarded_for"`
+
+	// ExamplesDir, when set, is served under /examples/ (the web-tracking
+	// demo pages). Default "" (not served).
+	ExamplesDir string `json:"examples_dir"`
+}
+
+// Token is one bearer token or API key and its grants.
+type Token struct {
+	// Name identifies the principal in logs and plugin filters.
+	Name string `json:"name"`
+	// Secret is the token value clients send.
+	Secret string `json:"token"`
+	// Topics it may use: exact names, "prefix*" patterns, or "*".
+	Topics []string `json:"topics"`
+	// Operations it may perform: "produce", "consume" (or "*").
+	Operations []string `json:"operations"`
+}
+
+// Duration is a time.Duration that reads "15s"-style strings (or numbers
+// of nanoseconds) from JSON.
+type Duration time.Duration
+
+// UnmarshalJSON accepts "1m30s" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration: want a string like \"15s\" or nanoseconds: %w", err)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// ErrConfig marks an invalid bridge configuration.
+var ErrConfig = errors.New("bridge: invalid config")
+
+// LoadConfigFile reads bridge options from a JSON file. Unknown fields are
+// errors, so a typo does not silently leave a default in place.
+func LoadConfigFile(path string) (Config, error) {
+	var cfg Config
+	f, err := os.Open(path)
+	if err != nil {
+		return cfg, err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (cfg Config) validate() error {
+	seen := map[string]bool{}
+	for i, t := range cfg.Tokens {
+		if t.Secret == "" {
+			return fmt.Errorf("%w: tokens[%d] has no token", ErrConfig, i)
+		}
+		if seen[t.Secret] {
+			return fmt.Errorf("%w: tokens[%d] repeats a token", ErrConfig, i)
+		}
+		seen[t.Secret] = true
+		for _, op := range t.Operations {
+			switch op {
+			case opProduce, opConsume, "*":
+			default:
+				return fmt.Errorf("%w: tokens[%d]: unknown operation %q", ErrConfig, i, op)
+			}
+		}
+	}
+	return nil
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = hooks.None{}
+	}
+	if cfg.RateLimitPerSecond == 0 {
+		cfg.RateLimitPerSecond = 50
+	}
+	if cfg.RateLimitBurst <= 0 {
+		cfg.RateLimitBurst = 100
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 8 << 20
+	}
+	if cfg.MaxBeaconBytes <= 0 {
+		cfg.MaxBeaconBytes = 64 << 10
+	}
+	setDur(&cfg.ReadHeaderTimeout, 10*time.Second)
+	setDur(&cfg.ReadTimeout, 30*time.Second)
+	setDur(&cfg.ProduceTimeout, 30*time.Second)
+	if cfg.ProduceBufferBytes <= 0 {
+		cfg.ProduceBufferBytes = 64 << 20
+	}
+	if cfg.MaxSSEClients <= 0 {
+		cfg.MaxSSEClients = 10000
+	}
+	setDur(&cfg.SSEHeartbeat, 15*time.Second)
+	setDur(&cfg.SSERetry, 2*time.Second)
+	if cfg.ClientBufferRecords <= 0 {
+		cfg.ClientBufferRecords = 1024
+	}
+	setDur(&cfg.ConsumerInstanceTimeout, 5*time.Minute)
+	return cfg
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = Duration(def)
+	}
+}

@@ -1,0 +1,104 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Confluent REST Proxy v2 error codes: the HTTP status times 100 plus a
+// sub-code, so clients written against REST Proxy can switch on them.
+const (
+	codeUnauthorized       = 40101
+	codeForbidden          = 40301
+	codeNotFound           = 40400
+	codeTopicNotFound      = 40401
+	codePartitionNotFound  = 40402
+	codeConsumerNotFound   = 40403
+	codeMethodNotAllowed   = 40501
+	codeNotAcceptable      = 40601
+	codeRequestTimeout     = 40801
+	codeConsumerExists     = 40902
+	codeBodyTooLarge       = 41301
+	codeUnsupportedMedia   = 41501
+	codeUnprocessable      = 42201
+	codeNoSubscription     = 40903
+	codeRateLimited        = 42901
+	codeInternal           = 50001
+	codeKafka              = 50002
+	codeKafkaRetriable     = 50003
+	codeTooManyStreams     = 50301
+	codeProducerOverloaded = 42902
+)
+
+// apiError is an error with the HTTP status and v2 error code it answers.
+type apiError struct {
+	Status     int
+	Code       int
+	Message    string
+	RetryAfter time.Duration // > 0 adds a Retry-After header
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errf(status, code int, msg string) *apiError {
+	return &apiError{Status: status, Code: code, Message: msg}
+}
+
+// Sentinel errors of the bridge's Kafka side; handlers map them to HTTP.
+var (
+	ErrTopicNotFound     = errors.New("topic not found")
+	ErrPartitionNotFound = errors.New("partition not found")
+	ErrOverloaded        = errors.New("producer buffer full")
+	ErrUnavailable       = errors.New("broker unavailable")
+	ErrClosed            = errors.New("bridge closed")
+)
+
+// toAPIError maps any error to the API error answered for it.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, ErrTopicNotFound):
+		return errf(http.StatusNotFound, codeTopicNotFound, "Topic not found.")
+	case errors.Is(err, ErrPartitionNotFound):
+		return errf(http.StatusNotFound, codePartitionNotFound, "Partition not found.")
+	case errors.Is(err, ErrOverloaded):
+		return &apiError{Status: http.StatusTooManyRequests, Code: codeProducerOverloaded,
+			Message: "The producer is overloaded; retry later.", RetryAfter: time.Second}
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: codeKafkaRetriable,
+			Message: "Kafka is unavailable: " + err.Error(), RetryAfter: 2 * time.Second}
+	default:
+		return errf(http.StatusInternalServerError, codeInternal, "Internal error: "+err.Error())
+	}
+}
+
+// errorBody is the v2 error body.
+type errorBody struct {
+	ErrorCode int    `json:"error_code"`
+	Message   string `json:"message"`
+}
+
+// writeError answers err as a v2 error body.
+func writeError(w http.ResponseWriter, err error) {
+	ae := toAPIError(err)
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, ae.Status, contentTypeV2JSON, errorBody{ErrorCode: ae.Code, Message: ae.Message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error_code":50001,"message":"response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,373 @@
+package bridge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+)
+
+// sseEvent is one record ready to send, with the positions after it.
+type sseEvent struct {
+	rec *kgo.Record
+	id  string
+}
+
+// streamOptions are the query options of GET /topics/{topic}/events.
+type streamOptions struct {
+	topic  string
+	from   string // earliest, latest, or a timestamp
+	key    []byte // deliver only records with this key; nil: all
+	group  string
+	binary bool
+	resume positions // from Last-Event-ID; nil: start at from
+	reader hooks.Reader
+}
+
+// serveEvents streams a topic as Server-Sent Events. Each event id holds
+// every partition's next offset, so a reconnecting EventSource (which sends
+// Last-Event-ID, or ?lastEventId= for hand-made reconnects) resumes exactly
+// where it stopped. With ?group=G it consumes as a group member instead and
+// commits what it delivered.
+func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
+	opts, err := b.streamOptions(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	select {
+	case b.streams <- struct{}{}:
+		defer func() { <-b.streams }()
+	default:
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: codeTooManyStreams,
+			Message: fmt.Sprintf("Too many event streams (limit %d); retry later.", b.cfg.MaxSSEClients), RetryAfter: 5 * time.Second})
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(b.ctx, cancel) // Close and server shutdown end streams
+	defer stop()
+
+	nparts, err := b.prod.topics.partitions(ctx, opts.topic)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var start positions
+	if opts.group == "" {
+		if start, err = b.startPositions(ctx, opts, nparts); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	cl, err := b.streamClient(opts, start)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer cl.Close()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{}) // the stream outlives any read timeout
+	bw := bufio.NewWriterSize(w, 16<<10)
+	fmt.Fprintf(bw, "retry: %d\n\n", time.Duration(b.cfg.SSERetry).Milliseconds())
+	if start != nil {
+		// A first id before any record, so a reconnect that happens before
+		// the first record still resumes from here and misses nothing.
+		fmt.Fprintf(bw, "event: ready\nid: %s\ndata: {\"topic\":%q}\n\n", start, opts.topic)
+	}
+	if b.flush(bw, rc) != nil {
+		return
+	}
+
+	events := make(chan sseEvent, b.cfg.ClientBufferRecords)
+	slow := make(chan struct{})
+	go b.pollStream(ctx, cl, opts, start, events, slow)
+
+	heartbeat := time.NewTicker(time.Duration(b.cfg.SSEHeartbeat))
+	defer heartbeat.Stop()
+	var delivered []*kgo.Record
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-slow:
+			b.log.Info("event stream cut off: client too slow", "topic", opts.topic, "remote", r.RemoteAddr)
+			return
+		case <-heartbeat.C:
+			bw.WriteString(": heartbeat\n\n")
+			if b.flush(bw, rc) != nil {
+				return
+			}
+		case ev := <-events:
+			// Write everything already waiting, then flush once.
+			delivered = delivered[:0]
+			for {
+				writeEvent(bw, ev, opts.binary)
+				delivered = append(delivered, ev.rec)
+				if len(delivered) >= 256 || len(events) == 0 {
+					break
+				}
+				ev = <-events
+			}
+			if b.flush(bw, rc) != nil {
+				return
+			}
+			if opts.group != "" {
+				if err := cl.CommitRecords(ctx, delivered...); err != nil && ctx.Err() == nil {
+					b.log.Warn("event stream commit failed", "group", opts.group, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// flush writes buffered events out, bounding the write so a client that
+// stopped reading cannot hold the stream forever.
+func (b *Bridge) flush(bw *bufio.Writer, rc *http.ResponseController) error {
+	_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+func (b *Bridge) streamOptions(r *http.Request) (streamOptions, error) {
+	q := r.URL.Query()
+	o := streamOptions{topic: chi.URLParam(r, "topic"), from: q.Get("from"), group: q.Get("group")}
+	p, err := b.auth.authorize(r, o.topic, opConsume)
+	if err != nil {
+		return o, err
+	}
+	o.reader = hooks.Reader{GroupID: o.group, ClientID: "sluice-bridge-sse", Principal: p.name()}
+	if q.Has("key") {
+		o.key = []byte(q.Get("key"))
+	}
+	switch f := q.Get("format"); f {
+	case "", "json":
+	case "binary":
+		o.binary = true
+	default:
+		return o, unprocessable("format must be json or binary, not %q", f)
+	}
+	id := r.Header.Get("Last-Event-ID")
+	if id == "" {
+		id = q.Get("lastEventId")
+	}
+	if id != "" && o.group == "" {
+		if o.resume, err = parsePositions(id); err != nil {
+			return o, errf(http.StatusBadRequest, codeUnprocessable, err.Error())
+		}
+	}
+	if o.from == "" {
+		o.from = "latest"
+	}
+	if _, _, err := parseFrom(o.from); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// parseFrom reads ?from=: earliest, latest, milliseconds since the epoch,
+// or an RFC 3339 time. It returns the timestamp (ms) for a time start.
+func parseFrom(from string) (kind string, ms int64, err error) {
+	switch from {
+	case "earliest", "latest":
+		return from, 0, nil
+	}
+	if n, err := strconv.ParseInt(from, 10, 64); err == nil && n >= 0 {
+		return "time", n, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, from); err == nil {
+		return "time", t.UnixMilli(), nil
+	}
+	return "", 0, unprocessable("from must be earliest, latest, epoch milliseconds or RFC 3339, not %q", from)
+}
+
+// startPositions resolves where a direct stream starts in every partition:
+// the resume id where it names the partition, else ?from=.
+func (b *Bridge) startPositions(ctx context.Context, o streamOptions, nparts int32) (positions, error) {
+	kind, ms, _ := parseFrom(o.from)
+	var listed func() (map[int32]int64, error)
+	switch kind {
+	case "earliest":
+		listed = func() (map[int32]int64, error) { return b.listOffsets(b.adm.ListStartOffsets(ctx, o.topic)) }
+	case "latest":
+		listed = func() (map[int32]int64, error) { return b.listOffsets(b.adm.ListEndOffsets(ctx, o.topic)) }
+	default:
+		listed = func() (map[int32]int64, error) {
+			after, err := b.listOffsets(b.adm.ListOffsetsAfterMilli(ctx, ms, o.topic))
+			if err != nil {
+				return nil, err
+			}
+			ends, err := b.listOffsets(b.adm.ListEndOffsets(ctx, o.topic))
+			for p, off := range after {
+				if off < 0 { // nothing at or after the time: start at the end
+					after[p] = ends[p]
+				}
+			}
+			return after, err
+		}
+	}
+	start := positions{}
+	var base map[int32]int64
+	for p := int32(0); p < nparts; p++ {
+		if off, ok := o.resume[p]; ok {
+			start[p] = off
+			continue
+		}
+		if base == nil {
+			var err error
+			if base, err = listed(); err != nil {
+				return nil, err
+			}
+		}
+		start[p] = base[p]
+	}
+	return start, nil
+}
+
+// listOffsets flattens one topic's listed offsets to partition → offset.
+func (b *Bridge) listOffsets(lo kadm.ListedOffsets, err error) (map[int32]int64, error) {
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: list offsets: %v", ErrUnavailable, err)
+	}
+	out := map[int32]int64{}
+	lo.Each(func(l kadm.ListedOffset) { out[l.Partition] = l.Offset })
+	return out, nil
+}
+
+// pollStream fetches records into events until ctx ends. It never blocks
+// on a slow client: when the client's buffer is full it closes slow and
+// stops, and the client resumes by event id.
+func (b *Bridge) pollStream(ctx context.Context, cl *kgo.Client, o streamOptions, pos positions, events chan<- sseEvent, slow chan<- struct{}) {
+	if pos == nil {
+		pos = positions{}
+	} else {
+		pos = pos.clone()
+	}
+	filter := b.cfg.Hooks.Filter(o.topic)
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		overflow := false
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if overflow || len(fp.Records) == 0 {
+				return
+			}
+			keep := b.filterRecords(ctx, filter, o, fp.Partition, fp.Records)
+			for _, rec := range fp.Records {
+				pos[rec.Partition] = rec.Offset + 1
+				if !keep[rec] {
+					continue
+				}
+				select {
+				case events <- sseEvent{rec: rec, id: pos.String()}:
+				default:
+					overflow = true
+					return
+				}
+			}
+		})
+		if overflow {
+			close(slow)
+			return
+		}
+	}
+}
+
+// filterRecords applies the key filter and the topic's filter plugin.
+func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o streamOptions, partition int32, recs []*kgo.Record) map[*kgo.Record]bool {
+	keep := make(map[*kgo.Record]bool, len(recs))
+	var candidates []*kgo.Record
+	for _, rec := range recs {
+		if o.key == nil || string(rec.Key) == string(o.key) {
+			candidates = append(candidates, rec)
+		}
+	}
+	if filter == nil {
+		for _, rec := range candidates {
+			keep[rec] = true
+		}
+		return keep
+	}
+	in := make([]hooks.Record, len(candidates))
+	byOffset := make(map[int64]*kgo.Record, len(candidates))
+	for i, rec := range candidates {
+		in[i] = hooks.Record{Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp.UnixMilli(), Offset: rec.Offset}
+		for _, h := range rec.Headers {
+			in[i].Headers = append(in[i].Headers, hooks.Header{Key: h.Key, Value: h.Value})
+		}
+		byOffset[rec.Offset] = rec
+	}
+	out, err := filter.Apply(ctx, o.topic, partition, o.reader, in)
+	if err != nil {
+		// Failing closed: a broken filter must not leak what it would hide.
+		b.log.Warn("event stream filter failed; records withheld", "topic", o.topic, "partition", partition, "err", err)
+		return keep
+	}
+	for _, fr := range out {
+		if rec, ok := byOffset[fr.Offset]; ok {
+			rec.Key, rec.Value = fr.Key, fr.Value // the filter may rewrite
+			keep[rec] = true
+		}
+	}
+	return keep
+}
+
+// streamClient builds the kgo consumer of one stream: direct partitions at
+// the start positions, or a group member.
+func (b *Bridge) streamClient(o streamOptions, start positions) (*kgo.Client, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-sse")}
+	if o.group != "" {
+		reset := kgo.NewOffset().AtEnd()
+		if kind, ms, _ := parseFrom(o.from); kind == "earliest" {
+			reset = kgo.NewOffset().AtStart()
+		} else if kind == "time" {
+			reset = kgo.NewOffset().AfterMilli(ms)
+		}
+		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.ConsumeTopics(o.topic),
+			kgo.ConsumeResetOffset(reset), kgo.DisableAutoCommit())
+	} else {
+		parts := make(map[int32]kgo.Offset, len(start))
+		for p, off := range start {
+			parts[p] = kgo.NewOffset().At(off)
+		}
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: parts}))
+	}
+	return kgo.NewClient(opts...)
+}
+
+// writeEvent writes one record as an SSE event (default "message" type).
+func writeEvent(bw *bufio.Writer, ev sseEvent, binary bool) {
+	bw.WriteString("id: ")
+	bw.WriteString(ev.id)
+	bw.WriteString("\ndata: ")
+	bw.Write(recordJSON(ev.rec, binary))
+	bw.WriteString("\n\n")
+}
