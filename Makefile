@@ -17,11 +17,12 @@ run: build
 	./$(BIN) serve --data-dir ./data
 
 # Installs what the tests drive, only when absent: kcat, kafka-python,
-# Chromium, rsyslog, wrk (Debian), wabt for the WAT plugin.
+# Chromium, rsyslog, wrk, wabt (the WAT plugin) and ZooKeeper, all Debian.
 test-deps:
 	bash scripts/install-test-deps.sh
 	bash scripts/install-bridge-test-deps.sh
 	bash scripts/install-plugin-test-deps.sh
+	bash scripts/install-zk-test-deps.sh
 
 # Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins.
 examples:

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/cluster"
+	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/plugins"
 )
@@ -51,10 +53,6 @@ type Options struct {
 func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Addrs)) (err error) {
 	cfg = cfg.Defaults()
 	logger := cfg.Logger
-	b, err := broker.Open(cfg)
-	if err != nil {
-		return err
-	}
 	var closers []func() error // run in reverse order at shutdown
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -63,14 +61,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			}
 		}
 	}()
-	closers = append(closers, b.Close)
 
-	reg, err := plugins.Open(cfg.DataDir, logger)
-	if err != nil {
-		return fmt.Errorf("plugins: %w", err)
-	}
-	closers = append(closers, reg.Close)
-
+	// Bind first: a cluster member registers its endpoint before it opens
+	// its partitions.
 	ln, err := net.Listen("tcp", cfg.KafkaAddr)
 	if err != nil {
 		return fmt.Errorf("kafka listener: %w", err)
@@ -80,7 +73,68 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		ln.Close()
 		return err
 	}
+
+	var (
+		store meta.Store
+		roles broker.RoleHandler
+		rm    *cluster.ReplicaManager
+		zk    *meta.ZK
+	)
+	if cfg.ZooKeeper != "" {
+		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port}, meta.ZKOptions{
+			SessionTimeout: cfg.ZooKeeperSessionTimeout,
+			// A broker restarted right after a crash waits for its old
+			// session's registration to expire.
+			RegistrationWait: cfg.ZooKeeperSessionTimeout + 5*time.Second,
+			Logger:           logger.With("component", "zookeeper"),
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("zookeeper: %w", err)
+		}
+		closers = append(closers, zk.Close)
+		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger}, zk, []string{ln.Addr().String()})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		store, roles = zk, rm
+	}
+	b, err := broker.OpenWith(cfg, store, roles)
+	if err != nil {
+		ln.Close()
+		if rm != nil {
+			rm.Close()
+		}
+		return err
+	}
+	closers = append(closers, b.Close)
 	b.SetAdvertised(host, port)
+	if rm != nil {
+		rm.OnLeadership = b.GroupLeadership
+		closers = append(closers, func() error { rm.Close(); return nil })
+		ctrl := cluster.NewController(cluster.ControllerConfig{
+			BrokerID:                cfg.BrokerID,
+			PreferredLeaderInterval: cfg.PreferredLeaderInterval,
+			UncleanElection:         cfg.UncleanLeaderElection,
+			Logger:                  logger,
+		}, zk)
+		cctx, stopController := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctrl.Run(cctx)
+		}()
+		closers = append(closers, func() error { stopController(); <-done; return nil })
+	}
+
+	reg, err := plugins.Open(cfg.DataDir, logger)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("plugins: %w", err)
+	}
+	closers = append(closers, reg.Close)
+
 	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 2)
