@@ -183,6 +183,21 @@ func (nd *node) signal(sig syscall.Signal) {
 	}
 }
 
+// running reports whether the broker process is alive.
+func (nd *node) running() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.exited == nil {
+		return false
+	}
+	select {
+	case <-nd.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // kill SIGKILLs the broker and waits for it to die.
 func (nd *node) kill() {
 	nd.signal(syscall.SIGKILL)

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/sluicemq/sluice/plugins"
+)
+
+// defaultPluginHTTP is where `sluice plugin` finds the broker's admin API
+// (the broker's --http-addr default).
+const defaultPluginHTTP = "http://127.0.0.1:8080"
+
+// pluginCommand is `sluice plugin`: WebAssembly plugin deployment through
+// the broker's HTTP admin API (docs/plugin-abi.md).
+func (c *cli) pluginCommand() *ffcli.Command {
+	cmd := &ffcli.Command{
+		Name:       "plugin",
+		ShortUsage: "sluice plugin <deploy|list|remove> [flags] [args...]",
+		ShortHelp:  "Deploy, list and remove WebAssembly plugins.",
+		FlagSet:    c.newFlagSet("plugin"),
+		Subcommands: []*ffcli.Command{
+			c.pluginDeployCommand(),
+			c.pluginListCommand(),
+			c.pluginRemoveCommand(),
+		},
+	}
+	cmd.Exec = c.groupExec(cmd)
+	return cmd
+}
+
+// pluginSpec describes one `sluice plugin` subcommand.
+type pluginSpec struct {
+	name, usage, help string
+	args              []string // positional argument names, all required
+	flags             func(fs *flag.FlagSet)
+	run               func(ctx context.Context, api *pluginAPI, args []string) error
+}
+
+func (c *cli) pluginSubcommand(spec pluginSpec) *ffcli.Command {
+	fs := c.newFlagSet("plugin " + spec.name)
+	httpURL := fs.String("http", defaultPluginHTTP, "broker HTTP address (env SLUICE_HTTP)")
+	if spec.flags != nil {
+		spec.flags(fs)
+	}
+	cmd := &ffcli.Command{Name: spec.name, ShortUsage: spec.usage, ShortHelp: spec.help, FlagSet: fs}
+	cmd.Exec = func(ctx context.Context, args []string) error {
+		args, err := parseInterspersed(fs, args)
+		if err != nil {
+			return newUsageError(cmd, "%v", err)
+		}
+		if err := fillFromEnv(fs, "http"); err != nil {
+			return newUsageError(cmd, "%v", err)
+		}
+		if len(args) != len(spec.args) {
+			return newUsageError(cmd, "plugin %s: want %s", spec.name, strings.Join(spec.args, " "))
+		}
+		return spec.run(ctx, &pluginAPI{base: strings.TrimRight(*httpURL, "/")}, args)
+	}
+	return cmd
+}
+
+func (c *cli) pluginDeployCommand() *ffcli.Command {
+	var name, hook, topic string
+	var config keyValueList
+	return c.pluginSubcommand(pluginSpec{
+		name:  "deploy",
+		usage: "sluice plugin deploy --name NAME --hook partitioner|transform|filter --topic TOPIC [--config k=v]... FILE.wasm",
+		help:  "Deploy a plugin, or a new version of it (replacing the old one without a restart).",
+		args:  []string{"FILE.wasm"},
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&name, "name", "", "plugin name (required)")
+			fs.StringVar(&hook, "hook", "", "partitioner, transform or filter (required)")
+			fs.StringVar(&topic, "topic", "", "topic the plugin is bound to (required)")
+			fs.Var(&config, "config", "plugin configuration KEY=VALUE (repeatable)")
+		},
+		run: func(ctx context.Context, api *pluginAPI, args []string) error {
+			if name == "" || hook == "" || topic == "" {
+				return errors.New("plugin deploy: --name, --hook and --topic are required")
+			}
+			code, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}}
+			for _, kv := range config.pairs {
+				q.Add("config", kv.key+"="+kv.value)
+			}
+			var dep plugins.Deployment
+			if err := api.do(ctx, http.MethodPost, "/admin/plugins?"+q.Encode(), code, &dep); err != nil {
+				return fmt.Errorf("deploy %s: %w", name, err)
+			}
+			fmt.Fprintf(c.stdout, "Deployed plugin %q version %d as the %s of topic %q (sha256 %s).\n",
+				dep.Name, dep.Version, dep.Hook, dep.Topic, dep.SHA256[:12])
+			return nil
+		},
+	})
+}
+
+func (c *cli) pluginListCommand() *ffcli.Command {
+	return c.pluginSubcommand(pluginSpec{
+		name:  "list",
+		usage: "sluice plugin list",
+		help:  "List deployed plugins.",
+		run: func(ctx context.Context, api *pluginAPI, _ []string) error {
+			var list plugins.ListResponse
+			if err := api.do(ctx, http.MethodGet, "/admin/plugins", nil, &list); err != nil {
+				return fmt.Errorf("list plugins: %w", err)
+			}
+			if len(list.Plugins) == 0 {
+				fmt.Fprintln(c.stdout, "No plugins.")
+				return nil
+			}
+			t := newTable(c.stdout, "NAME", "VERSION", "HOOK", "TOPIC", "CONFIG", "SIZE", "DEPLOYED")
+			for _, d := range list.Plugins {
+				t.row(d.Name, fmt.Sprint(d.Version), string(d.Hook), d.Topic, formatConfig(d.Config),
+					fmt.Sprint(d.Size), d.DeployedAt.Format(time.RFC3339))
+			}
+			return t.flush()
+		},
+	})
+}
+
+func (c *cli) pluginRemoveCommand() *ffcli.Command {
+	return c.pluginSubcommand(pluginSpec{
+		name:  "remove",
+		usage: "sluice plugin remove NAME",
+		help:  "Remove a plugin (its topic goes back to the plain path).",
+		args:  []string{"NAME"},
+		run: func(ctx context.Context, api *pluginAPI, args []string) error {
+			var dep plugins.Deployment
+			if err := api.do(ctx, http.MethodDelete, "/admin/plugins/"+url.PathEscape(args[0]), nil, &dep); err != nil {
+				return fmt.Errorf("remove %s: %w", args[0], err)
+			}
+			fmt.Fprintf(c.stdout, "Removed plugin %q (version %d, %s of topic %q).\n", dep.Name, dep.Version, dep.Hook, dep.Topic)
+			return nil
+		},
+	})
+}
+
+func formatConfig(cfg map[string]string) string {
+	if len(cfg) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(cfg))
+	for k, v := range cfg {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+// pluginAPI is a client of the broker's plugin admin API.
+type pluginAPI struct{ base string }
+
+// do sends a request and decodes a JSON answer into out; error answers
+// become errors carrying the broker's message.
+func (a *pluginAPI) do(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/wasm")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e plugins.ErrorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+		}
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	return json.Unmarshal(data, out)
+}

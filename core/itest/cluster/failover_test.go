@@ -1,0 +1,381 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// clusterAdmin returns an admin client on every broker of c.
+func clusterAdmin(t *testing.T, c *testCluster) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+func createTopic(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
+	t.Helper()
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// partitionInfo reads a partition's leader and ISR from Metadata.
+func partitionInfo(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, p int32) kadm.PartitionDetail {
+	t.Helper()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	return md.Topics[topic].Partitions[p]
+}
+
+// waitFor polls cond until it holds or the context ends.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// sequencer produces numbered records (value = sequence number) to one
+// partition with an idempotent acks=all producer, remembering which were
+// acknowledged.
+type sequencer struct {
+	cl    *kgo.Client
+	topic string
+
+	mu    sync.Mutex
+	next  int
+	acked []int
+	fails int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startSequencer(t *testing.T, c *testCluster, topic string) *sequencer {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProduceRequestTimeout(3*time.Second),
+		kgo.RecordDeliveryTimeout(60*time.Second),
+		kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.MaxBufferedRecords(200),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sequencer{cl: cl, topic: topic, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	t.Cleanup(func() { s.finish(); cl.Close() })
+	return s
+}
+
+func (s *sequencer) run() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		s.mu.Lock()
+		n := s.next
+		s.next++
+		s.mu.Unlock()
+		s.cl.Produce(context.Background(), &kgo.Record{Partition: 0, Value: []byte(strconv.Itoa(n))}, func(r *kgo.Record, err error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if err != nil {
+				s.fails++
+				return
+			}
+			s.acked = append(s.acked, n)
+		})
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// ackedCount is how many records were acknowledged so far.
+func (s *sequencer) ackedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.acked)
+}
+
+// finish stops producing and waits for outstanding records.
+func (s *sequencer) finish() []int {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s.cl.Flush(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.acked)
+	slices.Sort(out)
+	return out
+}
+
+// readAll consumes partition 0 of topic from the start to its end.
+func readAll(ctx context.Context, t *testing.T, c *testCluster, adm *kadm.Client, topic string) (offsets []int64, values []int) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for int64(len(offsets)) < end.Offset {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(offsets), end.Offset)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch error: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			n, err := strconv.Atoi(string(r.Value))
+			if err != nil {
+				t.Fatalf("bad value %q at offset %d", r.Value, r.Offset)
+			}
+			offsets = append(offsets, r.Offset)
+			values = append(values, n)
+		})
+	}
+	return offsets, values
+}
+
+// checkExactlyOnce: every acknowledged record is there exactly once, all
+// records are in production order, and offsets are dense.
+func checkExactlyOnce(t *testing.T, acked []int, offsets []int64, values []int) {
+	t.Helper()
+	seen := map[int]int64{}
+	for i, v := range values {
+		if offsets[i] != int64(i) {
+			t.Fatalf("offset %d at position %d", offsets[i], i)
+		}
+		if prev, dup := seen[v]; dup {
+			t.Fatalf("record %d at offsets %d and %d", v, prev, offsets[i])
+		}
+		seen[v] = offsets[i]
+		if i > 0 && v <= values[i-1] {
+			t.Fatalf("record %d at offset %d after record %d: out of order", v, offsets[i], values[i-1])
+		}
+	}
+	for _, a := range acked {
+		if _, ok := seen[a]; !ok {
+			t.Fatalf("acknowledged record %d is missing (read %d records)", a, len(values))
+		}
+	}
+}
+
+func testLeaderFault(t *testing.T, fault func(c *testCluster, leader *node)) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := clusterAdmin(t, c)
+	const topic = "orders"
+	createTopic(ctx, t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	s := startSequencer(t, c, topic)
+	waitFor(ctx, t, "first acknowledgements", func() bool { return s.ackedCount() >= 200 })
+
+	before := partitionInfo(ctx, t, adm, topic, 0)
+	old := c.node(before.Leader)
+	fault(c, old)
+
+	// Writes continue on a new leader.
+	afterFault := s.ackedCount()
+	waitFor(ctx, t, "acknowledgements after the fault", func() bool { return s.ackedCount() >= afterFault+300 })
+	now := partitionInfo(ctx, t, adm, topic, 0)
+	if now.Leader == before.Leader || now.LeaderEpoch <= before.LeaderEpoch {
+		t.Fatalf("leader %d epoch %d after the fault, was %d epoch %d", now.Leader, now.LeaderEpoch, before.Leader, before.LeaderEpoch)
+	}
+	// The old leader comes back as a follower and rejoins the ISR.
+	waitFor(ctx, t, fmt.Sprintf("broker %d back in the ISR", old.id), func() bool {
+		return slices.Contains(partitionInfo(ctx, t, adm, topic, 0).ISR, old.id)
+	})
+	acked := s.finish()
+	offsets, values := readAll(ctx, t, c, adm, topic)
+	checkExactlyOnce(t, acked, offsets, values)
+	t.Logf("acknowledged %d records, read %d; leader %d -> %d (epoch %d -> %d)", len(acked), len(values), before.Leader, now.Leader, before.LeaderEpoch, now.LeaderEpoch)
+
+	// Every replica holds the same records: make each one the leader
+	// in turn is heavy; instead the old leader must have truncated any
+	// unreplicated tail, which its log says when it happened, and its
+	// log end must equal the leader's once in sync.
+	waitFor(ctx, t, "replicas converge", func() bool {
+		return slices.Equal(partitionInfo(ctx, t, adm, topic, 0).ISR, []int32{1, 2, 3}) || len(partitionInfo(ctx, t, adm, topic, 0).ISR) == 3
+	})
+}
+
+// TestLeaderKilled: the leader of an RF=3 partition is SIGKILLed under an
+// idempotent acks=all producer, then restarted.
+func TestLeaderKilled(t *testing.T) {
+	testLeaderFault(t, func(c *testCluster, leader *node) {
+		leader.kill()
+		time.Sleep(3 * time.Second)
+		leader.start()
+	})
+}
+
+// TestLeaderPaused: the leader is SIGSTOPped long enough to lose its
+// ZooKeeper session, then resumed.
+func TestLeaderPaused(t *testing.T) {
+	testLeaderFault(t, func(c *testCluster, leader *node) {
+		leader.signal(syscall.SIGSTOP)
+		time.Sleep(2*sessionTimeout + time.Second)
+		leader.signal(syscall.SIGCONT)
+	})
+}
+
+// TestNotEnoughReplicas: with min.insync.replicas=2, losing two of three
+// replicas refuses acks=all writes; one coming back lets them resume, and
+// nothing acknowledged is lost.
+func TestNotEnoughReplicas(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := clusterAdmin(t, c)
+	const topic = "guarded"
+	createTopic(ctx, t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(0), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.ProduceRequestTimeout(3*time.Second), kgo.RecordDeliveryTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var acked []int
+	produce := func(n int) error {
+		err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(strconv.Itoa(n))}).FirstErr()
+		if err == nil {
+			acked = append(acked, n)
+		}
+		return err
+	}
+	for i := 0; i < 50; i++ {
+		if err := produce(i); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	leader := partitionInfo(ctx, t, adm, topic, 0).Leader
+	var followers []*node
+	for _, nd := range c.nodes {
+		if nd.id != leader {
+			followers = append(followers, nd)
+		}
+	}
+	followers[0].kill()
+	followers[1].kill()
+	waitFor(ctx, t, "ISR shrinks to the leader", func() bool {
+		return slices.Equal(partitionInfo(ctx, t, adm, topic, 0).ISR, []int32{leader})
+	})
+	err = produce(1000)
+	if !errors.Is(err, kerr.NotEnoughReplicas) && !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("produce with ISR of one: got %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	followers[0].start()
+	waitFor(ctx, t, "ISR grows back", func() bool {
+		return len(partitionInfo(ctx, t, adm, topic, 0).ISR) >= 2
+	})
+	for i := 50; i < 100; i++ {
+		if err := produce(i); err != nil {
+			t.Fatalf("produce %d after a replica returned: %v", i, err)
+		}
+	}
+	offsets, values := readAll(ctx, t, c, adm, topic)
+	got := map[int]bool{}
+	for _, v := range values {
+		got[v] = true
+	}
+	for _, a := range acked {
+		if !got[a] {
+			t.Fatalf("acknowledged record %d missing", a)
+		}
+	}
+	if len(offsets) < 100 {
+		t.Fatalf("read %d records, want at least 100", len(offsets))
+	}
+}
+
+// TestControllerFailover: killing the controller elects another, which
+// still moves leadership when a leader dies later.
+func TestControllerFailover(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	adm := clusterAdmin(t, c)
+	// A fresh client per question: a long-lived one may keep asking a
+	// broker that is gone.
+	controller := func() int32 {
+		var seeds []string
+		for _, nd := range c.nodes {
+			if nd.running() {
+				seeds = append(seeds, nd.addr)
+			}
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+		if err != nil {
+			return -1
+		}
+		defer cl.Close()
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		md, err := kadm.NewClient(cl).BrokerMetadata(rctx)
+		if err != nil {
+			return -1
+		}
+		return md.Controller
+	}
+	var first int32
+	waitFor(ctx, t, "a controller", func() bool { first = controller(); return first > 0 })
+	c.node(first).kill()
+	var second int32
+	waitFor(ctx, t, "a new controller", func() bool { second = controller(); return second > 0 && second != first })
+
+	const topic = "after-failover"
+	createTopic(ctx, t, adm, topic, 1, 2, nil)
+	before := partitionInfo(ctx, t, adm, topic, 0)
+	if before.Leader == first {
+		t.Fatalf("leader %d is the dead broker", before.Leader)
+	}
+	if before.Leader != second {
+		c.node(before.Leader).kill()
+		waitFor(ctx, t, "leader change by the new controller", func() bool {
+			p := partitionInfo(ctx, t, adm, topic, 0)
+			return p.Leader != before.Leader && p.Leader > 0 && p.LeaderEpoch > before.LeaderEpoch
+		})
+	}
+}

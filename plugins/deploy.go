@@ -1,0 +1,142 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/sluicemq/sluice/wasm"
+)
+
+var (
+	// ErrNotFound: no plugin of that name is deployed.
+	ErrNotFound = errors.New("plugins: no such plugin")
+	// ErrConflict: another plugin already has that hook on that topic.
+	ErrConflict = errors.New("plugins: hook already bound")
+	// ErrInvalid: a deploy request is malformed (name, hook, topic, config).
+	ErrInvalid = errors.New("plugins: invalid deploy request")
+	// ErrClosed: the registry is closed.
+	ErrClosed = errors.New("plugins: registry closed")
+)
+
+var (
+	validName  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	validTopic = regexp.MustCompile(`^[A-Za-z0-9._-]{1,249}$`)
+)
+
+// DeployRequest is a new plugin or a new version of one.
+type DeployRequest struct {
+	Name   string
+	Hook   wasm.Hook
+	Topic  string
+	Config map[string]string
+	Wasm   []byte
+}
+
+func (req *DeployRequest) validate() error {
+	switch {
+	case !validName.MatchString(req.Name):
+		return fmt.Errorf("%w: name %q (letters, digits, '.', '_', '-'; up to 128)", ErrInvalid, req.Name)
+	case !validTopic.MatchString(req.Topic) || req.Topic == "." || req.Topic == "..":
+		return fmt.Errorf("%w: topic %q", ErrInvalid, req.Topic)
+	case len(req.Wasm) == 0:
+		return fmt.Errorf("%w: empty module", ErrInvalid)
+	}
+	if _, err := wasm.ParseHook(string(req.Hook)); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	for k := range req.Config {
+		if k == "" {
+			return fmt.Errorf("%w: empty config key", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Deploy compiles and starts req's module, persists it as the next
+// version of req.Name and binds it, replacing the previous version
+// without failing in-flight calls (they finish on the old module).
+func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, error) {
+	if err := req.validate(); err != nil {
+		return Deployment{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Deployment{}, ErrClosed
+	}
+	for name, l := range r.loaded {
+		if name != req.Name && l.dep.Hook == req.Hook && l.dep.Topic == req.Topic {
+			return Deployment{}, fmt.Errorf("%w: plugin %q is the %s of topic %q (remove it first)", ErrConflict, name, req.Hook, req.Topic)
+		}
+	}
+	mod, err := r.engine.Load(ctx, wasm.Spec{Name: req.Name, Hook: req.Hook, Config: req.Config, Wasm: req.Wasm})
+	if err != nil {
+		return Deployment{}, err
+	}
+	dep := Deployment{
+		Name:       req.Name,
+		Version:    r.store.state.LastVersions[req.Name] + 1,
+		Hook:       req.Hook,
+		Topic:      req.Topic,
+		Config:     maps.Clone(req.Config),
+		SHA256:     digest(req.Wasm),
+		Size:       len(req.Wasm),
+		DeployedAt: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	if err := r.store.writeModule(dep, req.Wasm); err != nil {
+		mod.Close()
+		return Deployment{}, err
+	}
+	next := state{
+		Deployments:  slices.DeleteFunc(slices.Clone(r.store.state.Deployments), func(d Deployment) bool { return d.Name == dep.Name }),
+		LastVersions: maps.Clone(r.store.state.LastVersions),
+	}
+	next.Deployments = append(next.Deployments, dep)
+	next.LastVersions[dep.Name] = dep.Version
+	if err := r.store.save(next); err != nil {
+		mod.Close()
+		r.removeFile(r.store.modulePath(dep))
+		return Deployment{}, err
+	}
+	old := r.loaded[dep.Name]
+	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod}
+	r.publish()
+	if old != nil {
+		old.mod.Close() // waits for calls already running on it
+		r.removeFile(r.store.modulePath(old.dep))
+	}
+	r.logger.Info("plugin deployed", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic, "sha256", dep.SHA256)
+	return dep, nil
+}
+
+// Remove unbinds and deletes the plugin name (all its state).
+func (r *Registry) Remove(name string) (Deployment, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Deployment{}, ErrClosed
+	}
+	l, ok := r.loaded[name]
+	if !ok {
+		return Deployment{}, fmt.Errorf("%w: %q", ErrNotFound, name)
+	}
+	next := state{
+		Deployments:  slices.DeleteFunc(slices.Clone(r.store.state.Deployments), func(d Deployment) bool { return d.Name == name }),
+		LastVersions: r.store.state.LastVersions,
+	}
+	if err := r.store.save(next); err != nil {
+		return Deployment{}, err
+	}
+	delete(r.loaded, name)
+	r.publish()
+	l.mod.Close()
+	l.mod.Forget()
+	r.removeFile(r.store.modulePath(l.dep))
+	r.logger.Info("plugin removed", "plugin", name, "version", l.dep.Version)
+	return l.dep, nil
+}

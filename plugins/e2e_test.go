@@ -1,0 +1,279 @@
+package plugins_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/plugins/kgowasm"
+)
+
+// testNode is an in-process broker with its HTTP listener (admin API).
+type testNode struct {
+	kafka, http string
+}
+
+func startNode(t *testing.T) *testNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan node.Addrs, 1)
+	done := make(chan error, 1)
+	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quietLogger}
+	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	select {
+	case a := <-addrs:
+		return &testNode{kafka: a.Kafka, http: "http://" + a.HTTP}
+	case err := <-done:
+		t.Fatalf("node did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start in 30s")
+	}
+	return nil
+}
+
+func (n *testNode) deploy(t *testing.T, name, hook, topic, example string, config ...string) {
+	t.Helper()
+	if code, body := deployRaw(t, n.http, name, hook, topic, module(t, example), config...); code != http.StatusCreated {
+		t.Fatalf("deploy %s: %d %s", name, code, body)
+	}
+}
+
+func (n *testNode) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka), kgo.ProducerLinger(0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func (n *testNode) createTopic(t *testing.T, topic string, partitions int32) {
+	t.Helper()
+	adm := kadm.NewClient(n.client(t))
+	resp, err := adm.CreateTopics(context.Background(), partitions, 1, nil, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func produce(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) error {
+	t.Helper()
+	return cl.ProduceSync(testCtx(t), recs...).FirstErr()
+}
+
+// consumeAll reads topic from the start until want records arrived (or the
+// deadline), as client id clientID, then returns them.
+func consumeAll(t *testing.T, n *testNode, topic, clientID string, want int) []*kgo.Record {
+	t.Helper()
+	cl := n.client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID(clientID))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: got %d of %d records", topic, len(got), want)
+		}
+		if err := fs.Err(); err != nil {
+			t.Fatalf("fetch %s: %v", topic, err)
+		}
+		got = append(got, fs.Records()...)
+	}
+	return got
+}
+
+func values(recs []*kgo.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = string(r.Value)
+	}
+	return out
+}
+
+func TestE2EMaskTransform(t *testing.T) {
+	n := startNode(t)
+	n.createTopic(t, "logs", 1)
+	n.deploy(t, "mask", "transform", "logs", "mask-pii")
+	cl := n.client(t, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	in := []string{
+		"user jane@example.com logged in",
+		"card 4111-1111-1111-1234 charged",
+		"plain line",
+	}
+	var recs []*kgo.Record
+	for _, v := range in {
+		recs = append(recs, &kgo.Record{Topic: "logs", Value: []byte(v)})
+	}
+	if err := produce(t, cl, recs...); err != nil {
+		t.Fatal(err)
+	}
+	got := values(consumeAll(t, n, "logs", "reader", 3))
+	want := []string{"user ***@example.com logged in", "card ****-****-****-1234 charged", "plain line"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestE2EDropBots(t *testing.T) {
+	n := startNode(t)
+	n.createTopic(t, "pageviews", 1)
+	n.deploy(t, "bots", "transform", "pageviews", "drop-bots")
+	cl := n.client(t) // idempotent producer: the record count changes
+	ua := func(v string) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: "user-agent", Value: []byte(v)}} }
+	err := produce(t, cl,
+		&kgo.Record{Topic: "pageviews", Value: []byte(`{"page":"/1"}`), Headers: ua("Mozilla/5.0 Firefox")},
+		&kgo.Record{Topic: "pageviews", Value: []byte(`{"page":"/2"}`), Headers: ua("Googlebot/2.1")},
+		&kgo.Record{Topic: "pageviews", Value: []byte(`{"page":"/3","user_agent":"AhrefsBot"}`)},
+		&kgo.Record{Topic: "pageviews", Value: []byte(`{"page":"/4","user_agent":"Safari"}`)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := produce(t, cl, &kgo.Record{Topic: "pageviews", Value: []byte(`{"page":"/5"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	got := values(consumeAll(t, n, "pageviews", "reader", 3))
+	if want := []string{`{"page":"/1"}`, `{"page":"/4","user_agent":"Safari"}`, `{"page":"/5"}`}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestE2EDeadLetterAndPartitionerAgreement routes 10,000 invalid records
+// to a dead-letter topic whose partitioner plugin places them, then checks
+// the client-side kgowasm partitioner picks the same partition for each.
+func TestE2EDeadLetterAndPartitionerAgreement(t *testing.T) {
+	const keys = 10000
+	n := startNode(t)
+	n.createTopic(t, "orders", 1)
+	n.createTopic(t, "orders.dlq", 7)
+	n.deploy(t, "validate", "transform", "orders", "json-dlq")
+	n.deploy(t, "by-user", "partitioner", "orders.dlq", "pageview-partitioner")
+	cl := n.client(t)
+	var recs []*kgo.Record
+	for i := 0; i < keys; i++ {
+		v := fmt.Sprintf(`{"user_id":"u%d","broken"`, i) // invalid JSON, so dead-lettered
+		recs = append(recs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprintf("key-%d", i)), Value: []byte(v)})
+	}
+	recs = append(recs, &kgo.Record{Topic: "orders", Key: []byte("ok"), Value: []byte(`{"valid":true}`)})
+	if err := produce(t, cl, recs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := values(consumeAll(t, n, "orders", "reader", 1)); fmt.Sprint(got) != `[{"valid":true}]` {
+		t.Fatalf("orders: %q", got)
+	}
+	dead := consumeAll(t, n, "orders.dlq", "reader", keys)
+	if len(dead) != keys {
+		t.Fatalf("%d dead letters, want %d", len(dead), keys)
+	}
+
+	client, err := kgowasm.Open(pluginPaths["pageview-partitioner"], kgowasm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	tp := client.ForTopic("orders.dlq")
+	seen := map[string]bool{}
+	for _, r := range dead {
+		if want := tp.Partition(r, 7); int32(want) != r.Partition {
+			t.Fatalf("key %s: broker partition %d, client partitioner %d", r.Key, r.Partition, want)
+		}
+		if len(r.Headers) != 3 || r.Headers[0].Key != "dlq-reason" || string(r.Headers[1].Value) != "orders" {
+			t.Fatalf("dead letter headers %v", r.Headers)
+		}
+		seen[string(r.Key)] = true
+	}
+	if len(seen) != keys {
+		t.Fatalf("%d distinct keys, want %d", len(seen), keys)
+	}
+}
+
+func TestE2ETenantFilter(t *testing.T) {
+	n := startNode(t)
+	n.createTopic(t, "events", 1)
+	n.deploy(t, "tenants", "filter", "events", "tenant-filter")
+	cl := n.client(t)
+	tenant := func(v string) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: "tenant", Value: []byte(v)}} }
+	err := produce(t, cl,
+		&kgo.Record{Topic: "events", Value: []byte("acme-1"), Headers: tenant("acme")},
+		&kgo.Record{Topic: "events", Value: []byte("globex-1"), Headers: tenant("globex")},
+		&kgo.Record{Topic: "events", Value: []byte("untagged")},
+		&kgo.Record{Topic: "events", Value: []byte("acme-2"), Headers: tenant("acme")},
+		&kgo.Record{Topic: "events", Value: []byte("globex-2"), Headers: tenant("globex")},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for client, want := range map[string]string{"acme": "[acme-1:0 acme-2:3]", "globex": "[globex-1:1 globex-2:4]"} {
+		var got []string
+		for _, r := range consumeAll(t, n, "events", client, 2) {
+			got = append(got, fmt.Sprintf("%s:%d", r.Value, r.Offset))
+		}
+		if fmt.Sprint(got) != want {
+			t.Fatalf("%s sees %v, want %s", client, got, want)
+		}
+	}
+}
+
+// TestE2EFailuresKeepBrokerServing: refusals and plugin failures fail
+// that produce with INVALID_RECORD / POLICY_VIOLATION, nothing of the
+// batch is appended, and the broker (and the plugin) keep serving.
+func TestE2EFailuresKeepBrokerServing(t *testing.T) {
+	n := startNode(t)
+	n.createTopic(t, "strict", 1)
+	n.createTopic(t, "fragile", 1)
+	n.deploy(t, "strict", "transform", "strict", "json-dlq", "mode=reject")
+	n.deploy(t, "fragile", "transform", "fragile", "misbehave")
+	cl := n.client(t, kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+
+	err := produce(t, cl, &kgo.Record{Topic: "strict", Value: []byte(`{"a":1}`)}, &kgo.Record{Topic: "strict", Value: []byte(`nope`)})
+	if !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("invalid JSON: %v, want INVALID_RECORD", err)
+	}
+	for _, key := range []string{"loop", "trap", "oom", "garbage"} {
+		start := time.Now()
+		err := produce(t, cl, &kgo.Record{Topic: "fragile", Key: []byte(key), Value: []byte("x")})
+		if !errors.Is(err, kerr.PolicyViolation) {
+			t.Fatalf("%s: %v, want POLICY_VIOLATION", key, err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Fatalf("%s took %v", key, d)
+		}
+	}
+	if err := produce(t, cl, &kgo.Record{Topic: "fragile", Key: []byte("fine"), Value: []byte("kept")}); err != nil {
+		t.Fatalf("healthy produce after failures: %v", err)
+	}
+	if err := produce(t, cl, &kgo.Record{Topic: "strict", Value: []byte(`{"b":2}`)}); err != nil {
+		t.Fatalf("valid produce: %v", err)
+	}
+	if got := values(consumeAll(t, n, "fragile", "reader", 1)); fmt.Sprint(got) != "[kept]" {
+		t.Fatalf("fragile holds %q", got)
+	}
+	if got := values(consumeAll(t, n, "strict", "reader", 1)); fmt.Sprint(got) != `[{"b":2}]` {
+		t.Fatalf("strict holds %q", got)
+	}
+}

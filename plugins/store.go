@@ -1,0 +1,138 @@
+package plugins
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/sluicemq/sluice/wasm"
+)
+
+// Deployment is one deployed plugin version, as listed by the admin API.
+type Deployment struct {
+	Name       string            `json:"name"`
+	Version    int               `json:"version"`
+	Hook       wasm.Hook         `json:"hook"`
+	Topic      string            `json:"topic"`
+	Config     map[string]string `json:"config,omitempty"`
+	SHA256     string            `json:"sha256"`
+	Size       int               `json:"size"`
+	DeployedAt time.Time         `json:"deployed_at"`
+}
+
+// state is the persisted registry: <dir>/deployments.json.
+type state struct {
+	Deployments []Deployment `json:"deployments"`
+	// LastVersions remembers each name's highest version, so versions keep
+	// increasing even across a remove and a new deploy.
+	LastVersions map[string]int `json:"last_versions"`
+}
+
+// store persists deployments under dir: deployments.json and one
+// modules/<name>-v<version>.wasm per current deployment.
+type store struct {
+	dir   string
+	state state
+}
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "modules"), 0o755); err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	s := &store{dir: dir, state: state{LastVersions: map[string]int{}}}
+	b, err := os.ReadFile(s.statePath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	if err := json.Unmarshal(b, &s.state); err != nil {
+		return nil, fmt.Errorf("plugins: %s: %w", s.statePath(), err)
+	}
+	if s.state.LastVersions == nil {
+		s.state.LastVersions = map[string]int{}
+	}
+	return s, nil
+}
+
+func (s *store) statePath() string { return filepath.Join(s.dir, "deployments.json") }
+
+func (s *store) modulePath(d Deployment) string {
+	return filepath.Join(s.dir, "modules", fmt.Sprintf("%s-v%d.wasm", d.Name, d.Version))
+}
+
+// readModule reads a deployment's module and checks its digest.
+func (s *store) readModule(d Deployment) ([]byte, error) {
+	b, err := os.ReadFile(s.modulePath(d))
+	if err != nil {
+		return nil, err
+	}
+	if digest(b) != d.SHA256 {
+		return nil, fmt.Errorf("%s: sha256 mismatch (file damaged)", s.modulePath(d))
+	}
+	return b, nil
+}
+
+func (s *store) writeModule(d Deployment, code []byte) error {
+	return writeFileSync(s.modulePath(d), code)
+}
+
+func (s *store) list() []Deployment {
+	out := append([]Deployment(nil), s.state.Deployments...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// save replaces the state with deps and lastVersions, durably: a crash
+// leaves either the old or the new file.
+func (s *store) save(next state) error {
+	b, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileSync(s.statePath(), b); err != nil {
+		return err
+	}
+	s.state = next
+	return nil
+}
+
+// writeFileSync writes path via a synced temporary file and a rename.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("plugins: writing %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

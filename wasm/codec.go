@@ -1,0 +1,214 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/wasm/abi"
+)
+
+// inputBuffers recycles encoded batches between calls.
+var inputBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const keepInputBytes = 4 << 20
+
+// encodeInput encodes a batch; release the buffer with putInput.
+func encodeInput(meta *abi.Meta, recs []hooks.Record) *[]byte {
+	bp := inputBuffers.Get().(*[]byte)
+	b := abi.AppendInputHeader((*bp)[:0], meta, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		b = abi.AppendRecord(b, r.Timestamp, r.Offset, r.Key, r.Value, len(r.Headers), func(i int) ([]byte, []byte) {
+			return []byte(r.Headers[i].Key), r.Headers[i].Value
+		})
+	}
+	*bp = b
+	return bp
+}
+
+func putInput(bp *[]byte) {
+	if cap(*bp) <= keepInputBytes {
+		inputBuffers.Put(bp)
+	}
+}
+
+// Partition runs a partitioner plugin: one partition per record.
+func (m *Module) Partition(ctx context.Context, topic string, recs []hooks.Record, numPartitions int32) ([]int32, error) {
+	if numPartitions <= 0 {
+		return nil, fmt.Errorf("wasm: partition %q: %d partitions", topic, numPartitions)
+	}
+	in := encodeInput(&abi.Meta{Partition: -1, NumPartitions: numPartitions, Topic: topic}, recs)
+	defer putInput(in)
+	parts := make([]int32, len(recs))
+	err := m.invoke(ctx, len(recs), *in, func(out []byte) error {
+		r, err := m.readStatus(out)
+		if err != nil {
+			return err
+		}
+		if n := int(r.Uint32()); n != len(recs) {
+			return fmt.Errorf("%d partitions for %d records", n, len(recs))
+		}
+		for i := range parts {
+			p := int32(r.Uint32())
+			if p < 0 || p >= numPartitions {
+				return fmt.Errorf("record %d: partition %d out of range [0,%d)", i, p, numPartitions)
+			}
+			parts[i] = p
+		}
+		return finished(r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// Transform runs a transform plugin over one produced batch.
+func (m *Module) Transform(ctx context.Context, topic string, partition int32, recs []hooks.Record) ([]hooks.Record, []hooks.Emit, error) {
+	in := encodeInput(&abi.Meta{Partition: partition, Topic: topic}, recs)
+	defer putInput(in)
+	var out []hooks.Record
+	var emits []hooks.Emit
+	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
+		r, err := m.readStatus(view)
+		if err != nil {
+			return err
+		}
+		r = abi.NewReader(append([]byte(nil), view[len(view)-r.Remaining():]...)) // own the bytes
+		var rec abi.Record
+		n := int(r.Uint32())
+		if n > r.Remaining()/5 {
+			return fmt.Errorf("%d output records do not fit the answer", n)
+		}
+		out = make([]hooks.Record, 0, n)
+		for i := 0; i < n && r.Err() == nil; i++ {
+			switch tag := r.Uint8(); tag {
+			case abi.TagKeep:
+				idx := int(r.Uint32())
+				if idx >= len(recs) {
+					return fmt.Errorf("output %d keeps record %d of %d", i, idx, len(recs))
+				}
+				out = append(out, recs[idx])
+			case abi.TagRecord:
+				r.Record(&rec)
+				out = append(out, toHooks(&rec, -1))
+			default:
+				if r.Err() == nil {
+					return fmt.Errorf("output %d: unknown tag %d", i, tag)
+				}
+			}
+		}
+		ne := int(r.Uint32())
+		if ne > r.Remaining()/8 {
+			return fmt.Errorf("%d emits do not fit the answer", ne)
+		}
+		for i := 0; i < ne && r.Err() == nil; i++ {
+			t := r.String()
+			r.Record(&rec)
+			if t == "" && r.Err() == nil {
+				return fmt.Errorf("emit %d has no topic", i)
+			}
+			emits = append(emits, hooks.Emit{Topic: t, Record: toHooks(&rec, -1)})
+		}
+		return finished(r)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, emits, nil
+}
+
+// Filter runs a filter plugin over one fetched batch for reader.
+func (m *Module) Filter(ctx context.Context, topic string, partition int32, reader hooks.Reader, recs []hooks.Record) ([]hooks.Record, error) {
+	meta := abi.Meta{Partition: partition, Topic: topic, GroupID: reader.GroupID, ClientID: reader.ClientID, Principal: reader.Principal}
+	in := encodeInput(&meta, recs)
+	defer putInput(in)
+	var out []hooks.Record
+	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
+		r, err := m.readStatus(view)
+		if err != nil {
+			return err
+		}
+		n := int(r.Uint32())
+		if n > len(recs) {
+			return fmt.Errorf("%d records out of %d in", n, len(recs))
+		}
+		out = make([]hooks.Record, 0, n)
+		var rec abi.Record
+		owned := false
+		last := -1
+		for i := 0; i < n && r.Err() == nil; i++ {
+			tag := r.Uint8()
+			idx := int(r.Uint32())
+			if r.Err() != nil {
+				break
+			}
+			if idx <= last || idx >= len(recs) {
+				return fmt.Errorf("output %d names record %d (indices must increase, below %d)", i, idx, len(recs))
+			}
+			last = idx
+			switch tag {
+			case abi.TagKeep:
+				out = append(out, recs[idx])
+			case abi.TagReplace:
+				if !owned { // copy the rest of the answer once, out of guest memory
+					r = abi.NewReader(append([]byte(nil), view[len(view)-r.Remaining():]...))
+					owned = true
+				}
+				r.Record(&rec)
+				out = append(out, toHooks(&rec, recs[idx].Offset))
+			default:
+				return fmt.Errorf("output %d: unknown tag %d", i, tag)
+			}
+		}
+		return finished(r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readStatus reads an answer's status; a refusal becomes a *RefusalError.
+func (m *Module) readStatus(out []byte) (*abi.Reader, error) {
+	r := abi.NewReader(out)
+	switch status := r.Uint32(); {
+	case r.Err() != nil:
+		return nil, fmt.Errorf("empty answer")
+	case status == abi.StatusOK:
+		return r, nil
+	case status == abi.StatusRejected || status == abi.StatusPolicy:
+		msg := r.String()
+		if err := finished(r); err != nil {
+			return nil, err
+		}
+		return nil, &RefusalError{Plugin: m.name, Policy: status == abi.StatusPolicy, Message: msg}
+	default:
+		return nil, fmt.Errorf("unknown status %d", status)
+	}
+}
+
+// finished checks the answer was read whole and well formed.
+func finished(r *abi.Reader) error {
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if n := r.Remaining(); n != 0 {
+		return fmt.Errorf("%d trailing bytes after the answer", n)
+	}
+	return nil
+}
+
+// toHooks converts a decoded record; its slices alias the owned answer.
+func toHooks(r *abi.Record, offset int64) hooks.Record {
+	out := hooks.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: offset}
+	if len(r.Headers) > 0 {
+		out.Headers = make([]hooks.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			out.Headers[i] = hooks.Header{Key: string(h.Key), Value: h.Value}
+		}
+	}
+	return out
+}

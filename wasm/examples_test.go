@@ -1,0 +1,200 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+	"testing"
+
+	"github.com/sluicemq/sluice/core/hooks"
+)
+
+func fnv1a(b []byte, n int32) int32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return int32(h.Sum32() % uint32(n))
+}
+
+func TestWATPartitionerHashesKeys(t *testing.T) {
+	m := load(t, "wat-partitioner", HookPartitioner, nil, Config{})
+	var recs []hooks.Record
+	var want []int32
+	for i := 0; i < 500; i++ {
+		key := []byte(fmt.Sprintf("key-%d", i))
+		recs = append(recs, hooks.Record{Key: key, Value: []byte("v"), Headers: []hooks.Header{{Key: "h", Value: []byte("x")}}, Offset: -1})
+		want = append(want, fnv1a(key, 7))
+	}
+	recs = append(recs, hooks.Record{Key: nil, Value: []byte("no key"), Offset: -1})
+	want = append(want, 0)
+	got, err := m.Partition(context.Background(), "t", recs, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("partitions differ:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestPageViewPartitionerUsesUserID(t *testing.T) {
+	m := load(t, "pageview-partitioner", HookPartitioner, nil, Config{})
+	recs := []hooks.Record{
+		{Key: []byte("k1"), Value: []byte(`{"user_id":"alice","page":"/"}`)},
+		{Key: []byte("k2"), Value: []byte(`{"page":"/x","user_id":"alice"}`)},
+		{Key: []byte("k3"), Value: []byte(`{"user_id":42}`)},
+		{Key: []byte("fallback"), Value: []byte(`not json`)},
+		{Key: nil, Value: []byte(`{"page":"/"}`)},
+	}
+	got, err := m.Partition(context.Background(), "pageviews", recs, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int32{fnv1a([]byte("alice"), 16), fnv1a([]byte("alice"), 16), fnv1a([]byte("42"), 16), fnv1a([]byte("fallback"), 16), 0}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+
+	// The field is configurable at deploy time.
+	byPage := load(t, "pageview-partitioner", HookPartitioner, map[string]string{"field": "page"}, Config{})
+	got, err = byPage.Partition(context.Background(), "pageviews", recs[:2], 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{fnv1a([]byte("/"), 16), fnv1a([]byte("/x"), 16)}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("by page: got %v, want %v", got, want)
+	}
+}
+
+func TestMaskPII(t *testing.T) {
+	m := load(t, "mask-pii", HookTransform, nil, Config{})
+	in := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for jane.doe@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1,
+			Headers: []hooks.Header{{Key: "app", Value: []byte("web")}}},
+		{Key: []byte("b"), Value: []byte("paid with 4111 1111 1111 1234 and 5500-0000-0000-0004"), Timestamp: 1001, Offset: -1},
+		{Key: []byte("c"), Value: []byte("nothing to see; order 12345"), Timestamp: 1002, Offset: -1},
+		{Key: []byte("d"), Value: nil, Timestamp: 1003, Offset: -1},
+	}
+	out, emits, err := m.Transform(context.Background(), "logs", 0, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for ***@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1,
+			Headers: []hooks.Header{{Key: "app", Value: []byte("web")}}},
+		{Key: []byte("b"), Value: []byte("paid with **** **** **** 1234 and ****-****-****-0004"), Timestamp: 1001, Offset: -1},
+		in[2],
+		in[3],
+	}
+	if !reflect.DeepEqual(out, want) {
+		t.Fatalf("got %s, want %s", dump(out), dump(want))
+	}
+	if len(emits) != 0 {
+		t.Fatalf("emits: %v", emits)
+	}
+}
+
+func TestDropBots(t *testing.T) {
+	m := load(t, "drop-bots", HookTransform, nil, Config{})
+	in := []hooks.Record{
+		{Value: []byte(`{"page":"/"}`), Headers: []hooks.Header{{Key: "User-Agent", Value: []byte("Mozilla/5.0 (X11; Linux)")}}},
+		{Value: []byte(`{"page":"/"}`), Headers: []hooks.Header{{Key: "user-agent", Value: []byte("Googlebot/2.1")}}},
+		{Value: []byte(`{"page":"/a","user_agent":"Mozilla/5.0 HeadlessChrome/120"}`)},
+		{Value: []byte(`{"page":"/b","user_agent":"Mozilla/5.0 Safari"}`)},
+		{Value: []byte(`{"page":"/c","user_agent":"Baiduspider"}`)},
+	}
+	out, _, err := m.Transform(context.Background(), "pageviews", 2, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []hooks.Record{in[0], in[3]}; !reflect.DeepEqual(out, want) {
+		t.Fatalf("got %s, want %s", dump(out), dump(want))
+	}
+
+	custom := load(t, "drop-bots", HookTransform, map[string]string{"patterns": "safari"}, Config{})
+	out, _, err = custom.Transform(context.Background(), "pageviews", 2, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []hooks.Record{in[0], in[1], in[2], in[4]}; !reflect.DeepEqual(out, want) {
+		t.Fatalf("custom patterns: got %s, want %s", dump(out), dump(want))
+	}
+}
+
+func TestJSONDeadLetter(t *testing.T) {
+	m := load(t, "json-dlq", HookTransform, nil, Config{})
+	in := []hooks.Record{
+		{Key: []byte("1"), Value: []byte(`{"ok":true}`), Timestamp: 5, Offset: -1},
+		{Key: []byte("2"), Value: []byte(`{"ok":`), Timestamp: 6, Offset: -1, Headers: []hooks.Header{{Key: "trace", Value: []byte("t1")}}},
+		{Key: []byte("3"), Value: []byte(`[1,2,3]`), Timestamp: 7, Offset: -1},
+	}
+	out, emits, err := m.Transform(context.Background(), "orders", 3, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []hooks.Record{in[0], in[2]}; !reflect.DeepEqual(out, want) {
+		t.Fatalf("out: got %s, want %s", dump(out), dump(want))
+	}
+	wantEmit := []hooks.Emit{{Topic: "orders.dlq", Record: hooks.Record{
+		Key: []byte("2"), Value: []byte(`{"ok":`), Timestamp: 6, Offset: -1,
+		Headers: []hooks.Header{
+			{Key: "trace", Value: []byte("t1")},
+			{Key: "dlq-reason", Value: []byte("invalid JSON")},
+			{Key: "dlq-source-topic", Value: []byte("orders")},
+			{Key: "dlq-source-partition", Value: []byte("3")},
+		},
+	}}}
+	if !reflect.DeepEqual(emits, wantEmit) {
+		t.Fatalf("emits: got %+v, want %+v", emits, wantEmit)
+	}
+
+	named := load(t, "json-dlq", HookTransform, map[string]string{"dlq": "bad-orders"}, Config{})
+	_, emits, err = named.Transform(context.Background(), "orders", 0, in)
+	if err != nil || len(emits) != 1 || emits[0].Topic != "bad-orders" {
+		t.Fatalf("configured dlq: emits %+v err %v", emits, err)
+	}
+
+	reject := load(t, "json-dlq", HookTransform, map[string]string{"mode": "reject"}, Config{})
+	_, _, err = reject.Transform(context.Background(), "orders", 0, in)
+	var refusal *RefusalError
+	if !errors.Is(err, hooks.ErrRejected) || !errors.As(err, &refusal) {
+		t.Fatalf("reject mode: err %v, want ErrRejected", err)
+	}
+	if want := `plugin "json-dlq": record 1: value is not valid JSON`; err.Error() != want {
+		t.Fatalf("message %q, want %q", err.Error(), want)
+	}
+}
+
+func TestTenantFilter(t *testing.T) {
+	m := load(t, "tenant-filter", HookFilter, nil, Config{})
+	in := []hooks.Record{
+		{Value: []byte("a1"), Offset: 10, Headers: []hooks.Header{{Key: "tenant", Value: []byte("acme")}}},
+		{Value: []byte("g1"), Offset: 11, Headers: []hooks.Header{{Key: "tenant", Value: []byte("globex")}}},
+		{Value: []byte("none"), Offset: 12},
+		{Value: []byte("a2"), Offset: 13, Headers: []hooks.Header{{Key: "x", Value: nil}, {Key: "tenant", Value: []byte("acme")}}},
+	}
+	for _, tc := range []struct {
+		client string
+		want   []hooks.Record
+	}{
+		{"acme", []hooks.Record{in[0], in[3]}},
+		{"globex", []hooks.Record{in[1]}},
+		{"initech", []hooks.Record{}},
+	} {
+		got, err := m.Filter(context.Background(), "events", 0, hooks.Reader{ClientID: tc.client, GroupID: "g"}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: got %s, want %s", tc.client, dump(got), dump(tc.want))
+		}
+	}
+}
+
+func dump(recs []hooks.Record) string {
+	s := "["
+	for _, r := range recs {
+		s += fmt.Sprintf("{key=%q value=%q ts=%d off=%d headers=%v} ", r.Key, r.Value, r.Timestamp, r.Offset, r.Headers)
+	}
+	return s + "]"
+}

@@ -1,0 +1,178 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicemq/sluice/core/hooks"
+)
+
+func keyed(keys ...string) []hooks.Record {
+	recs := make([]hooks.Record, len(keys))
+	for i, k := range keys {
+		recs[i] = hooks.Record{Key: []byte(k), Value: []byte("v" + k), Offset: -1}
+	}
+	return recs
+}
+
+// healthy checks the module still serves a normal batch.
+func healthy(t *testing.T, m *Module) {
+	t.Helper()
+	in := keyed("fine", "also fine")
+	out, _, err := m.Transform(context.Background(), "t", 0, in)
+	if err != nil {
+		t.Fatalf("next call failed: %v", err)
+	}
+	if !reflect.DeepEqual(out, in) {
+		t.Fatalf("next call: got %s", dump(out))
+	}
+}
+
+func TestFailureModes(t *testing.T) {
+	m := load(t, "misbehave", HookTransform, nil, Config{Timeout: 300 * time.Millisecond, MemoryLimitPages: 64})
+	for _, tc := range []struct {
+		name, key string
+		kind      error
+		detail    string
+	}{
+		{"infinite loop", "loop", ErrTimeout, "call exceeded 300ms and was stopped"},
+		{"trap", "trap", ErrTrap, "unreachable"},
+		{"memory blow-up", "oom", ErrOutOfMemory, "memory limit of 4 MiB reached"},
+		{"unknown status", "garbage", ErrBadOutput, "unknown status 7"},
+		{"answer outside memory", "x-out-of-bounds", ErrBadOutput, "lies outside guest memory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := m.Transform(context.Background(), "t", 0, keyed(tc.key, "b"))
+			var ce *CallError
+			if !errors.As(err, &ce) || !errors.Is(err, hooks.ErrPluginFailed) || !errors.Is(err, tc.kind) {
+				t.Fatalf("err = %v, want a %v plugin failure", err, tc.kind)
+			}
+			if ce.Plugin != "misbehave" || ce.Hook != HookTransform || !strings.Contains(ce.Detail, tc.detail) {
+				t.Fatalf("error %+v, want detail containing %q", ce, tc.detail)
+			}
+			healthy(t, m)
+		})
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	m := load(t, "misbehave", HookTransform, nil, Config{})
+	_, _, err := m.Transform(context.Background(), "t", 0, keyed("reject"))
+	if !errors.Is(err, hooks.ErrRejected) || errors.Is(err, hooks.ErrPluginFailed) || err.Error() != `plugin "misbehave": refused by wat` {
+		t.Fatalf("reject: %v", err)
+	}
+	_, _, err = m.Transform(context.Background(), "t", 0, keyed("policy"))
+	if !errors.Is(err, hooks.ErrPolicy) || err.Error() != `plugin "misbehave": refused by wat` {
+		t.Fatalf("policy: %v", err)
+	}
+	healthy(t, m)
+}
+
+func TestMissingExportsRefusedAtLoad(t *testing.T) {
+	e, err := NewEngine(Config{CacheDir: cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	code := mustRead(t, pluginPaths["wat-partitioner"])
+	_, err = e.Load(context.Background(), Spec{Name: "p", Hook: HookTransform, Wasm: code})
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), `missing export "sluice_transform"`) {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = e.Load(context.Background(), Spec{Name: "p", Hook: HookPartitioner, Wasm: []byte("not wasm")})
+	if !errors.Is(err, ErrInvalidModule) {
+		t.Fatalf("garbage module: err = %v", err)
+	}
+}
+
+func TestPluginOutputGoesToLog(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	m := load(t, "misbehave", HookTransform, nil, Config{Logger: logger})
+	if _, _, err := m.Transform(context.Background(), "t", 0, keyed("write")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), `level=INFO msg="plugin output" plugin=misbehave stream=stdout line="hello from wat"`; !strings.Contains(got, want) {
+		t.Fatalf("log %q lacks %q", got, want)
+	}
+}
+
+func TestCloseWaitsForInFlightCalls(t *testing.T) {
+	m := load(t, "misbehave", HookTransform, nil, Config{Timeout: 300 * time.Millisecond})
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		close(started)
+		_, _, err := m.Transform(context.Background(), "t", 0, keyed("loop"))
+		done <- err
+	}()
+	<-started
+	time.Sleep(50 * time.Millisecond) // let the call get going
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrModuleClosed) {
+			t.Fatalf("in-flight call: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before the in-flight call finished")
+	}
+	if _, _, err := m.Transform(context.Background(), "t", 0, keyed("a")); !errors.Is(err, ErrModuleClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func TestConcurrentCallsUseSeparateInstances(t *testing.T) {
+	m := load(t, "tenant-filter", HookFilter, nil, Config{PoolSize: 2})
+	in := []hooks.Record{
+		{Value: []byte("a"), Offset: 0, Headers: []hooks.Header{{Key: "tenant", Value: []byte("acme")}}},
+		{Value: []byte("b"), Offset: 1, Headers: []hooks.Header{{Key: "tenant", Value: []byte("globex")}}},
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		client := []string{"acme", "globex"}[g%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				out, err := m.Filter(context.Background(), "t", 0, hooks.Reader{ClientID: client}, in)
+				if err != nil || len(out) != 1 || string(out[0].Headers[0].Value) != client {
+					errs <- errors.New(client + ": wrong answer")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,50 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+)
+
+// maxLogLine bounds a buffered partial line; longer output is logged in
+// pieces so a plugin cannot grow the host's memory by never printing a
+// newline.
+const maxLogLine = 16 << 10
+
+// lineLogger turns a plugin's stdout or stderr into one slog record per
+// line, tagged with the plugin's name. Each instance has its own, and an
+// instance runs on one goroutine at a time, so it needs no lock.
+type lineLogger struct {
+	logger *slog.Logger
+	plugin string
+	stream string
+	level  slog.Level
+	buf    []byte
+}
+
+func (w *lineLogger) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			if len(w.buf) >= maxLogLine {
+				w.flush()
+			}
+			break
+		}
+		w.buf = append(w.buf, p[:i]...)
+		w.flush()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// flush logs the buffered line, if any.
+func (w *lineLogger) flush() {
+	if len(w.buf) == 0 {
+		return
+	}
+	w.logger.Log(context.Background(), w.level, "plugin output", "plugin", w.plugin, "stream", w.stream, "line", string(w.buf))
+	w.buf = w.buf[:0]
+}

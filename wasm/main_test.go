@@ -1,0 +1,70 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluicemq/sluice/wasm/wasmtest"
+)
+
+// plugin paths by name: the examples plus the test modules in testdata.
+var pluginPaths map[string]string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "sluice-wasm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	pluginPaths, err = wasmtest.BuildExamples(dir)
+	if err == nil {
+		pluginPaths["misbehave"] = filepath.Join(dir, "misbehave.wasm")
+		err = wasmtest.WAT(filepath.Join("testdata", "misbehave.wat"), pluginPaths["misbehave"])
+	}
+	if err == nil {
+		pluginPaths["keyhash"] = filepath.Join(dir, "keyhash.wasm")
+		err = wasmtest.GoPlugin(filepath.Join("testdata", "keyhash"), pluginPaths["keyhash"])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building test plugins:", err)
+		return 1
+	}
+	cacheDir = filepath.Join(dir, "cache")
+	return m.Run()
+}
+
+// cacheDir is shared by every engine of the test binary, so each module
+// compiles once.
+var cacheDir string
+
+func load(t testing.TB, name string, hook Hook, config map[string]string, cfg Config) *Module {
+	t.Helper()
+	code, err := os.ReadFile(pluginPaths[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = cacheDir
+	}
+	e, err := NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Load(context.Background(), Spec{Name: name, Hook: hook, Config: config, Wasm: code})
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		e.Close()
+	})
+	return m
+}

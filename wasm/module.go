@@ -1,0 +1,249 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/sluicemq/sluice/wasm/abi"
+)
+
+// Module is one loaded plugin version: its compiled code, its wazero
+// runtime and a pool of instances. It is safe for concurrent use; each
+// call runs on an instance of its own.
+type Module struct {
+	name     string
+	hook     Hook
+	cfg      Config
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	idle     chan *instance
+	stats    *metrics
+
+	// mu is held shared by every call and exclusively by Close, so Close
+	// waits for in-flight calls and no call starts on a closed module.
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Name is the plugin name given at load.
+func (m *Module) Name() string { return m.name }
+
+// Hook is the hook the module was loaded for.
+func (m *Module) Hook() Hook { return m.hook }
+
+// Close waits for in-flight calls, then releases the instances and the
+// runtime. Later calls return ErrModuleClosed.
+func (m *Module) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	ctx := context.Background()
+	for {
+		select {
+		case inst := <-m.idle:
+			inst.close(ctx)
+		default:
+			return m.rt.Close(ctx)
+		}
+	}
+}
+
+// Forget drops the plugin's metric series (when it is removed for good).
+func (m *Module) Forget() { m.stats.forget(m.name) }
+
+// instance is one instantiated module with its ABI functions resolved.
+type instance struct {
+	mod            api.Module
+	mem            api.Memory
+	alloc, hook    api.Function
+	stack          []uint64 // reused call stack (CallWithStack avoids allocating)
+	stdout, stderr *lineLogger
+	memory         *cappedMemory
+	interrupt      api.MutableGlobal // set to 1 to trap at the next loop head
+}
+
+func (m *Module) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	inst := &instance{
+		stdout: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stdout", level: slog.LevelInfo},
+		stderr: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stderr", level: slog.LevelWarn},
+		stack:  make([]uint64, 2),
+		memory: newCappedMemory(m.cfg.MemoryLimitPages),
+	}
+	ctx = experimental.WithMemoryAllocator(ctx, inst.memory)
+	mod, err := m.rt.InstantiateModule(ctx, m.compiled, m.moduleConfig(inst.stdout, inst.stderr))
+	if err != nil {
+		inst.stdout.flush()
+		inst.stderr.flush()
+		return nil, err
+	}
+	inst.mod = mod
+	inst.mem = mod.ExportedMemory(abi.ExportMemory)
+	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
+	inst.hook = mod.ExportedFunction(m.hook.export())
+	inst.interrupt, _ = mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if inst.mem == nil || inst.alloc == nil || inst.hook == nil || inst.interrupt == nil {
+		inst.close(ctx)
+		return nil, errMissingExports
+	}
+	return inst, nil
+}
+
+func (i *instance) close(ctx context.Context) {
+	i.stdout.flush()
+	i.stderr.flush()
+	i.mod.Close(ctx)
+}
+
+// acquire takes an idle instance or starts a new one.
+func (m *Module) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-m.idle:
+		return inst, nil
+	default:
+		return m.newInstance(ctx)
+	}
+}
+
+// release returns a healthy instance to the pool (or closes it when the
+// pool is full).
+func (m *Module) release(inst *instance) {
+	inst.stdout.flush()
+	inst.stderr.flush()
+	select {
+	case m.idle <- inst:
+	default:
+		inst.close(context.Background())
+	}
+}
+
+// invoke runs one batch: it writes in into guest memory, calls the hook
+// and hands the answer (a view of guest memory, valid only during decode)
+// to decode. Any failure discards the instance.
+func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func(out []byte) error) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return ErrModuleClosed
+	}
+	start := time.Now()
+	labels := []string{m.name, string(m.hook)}
+	m.stats.calls.WithLabelValues(labels...).Inc()
+	m.stats.records.WithLabelValues(labels...).Add(float64(records))
+	err := m.run(ctx, in, decode)
+	m.stats.seconds.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.stats.errors.WithLabelValues(m.name, string(m.hook), kindLabel(err)).Inc()
+	}
+	return err
+}
+
+func (m *Module) run(ctx context.Context, in []byte, decode func(out []byte) error) error {
+	inst, err := m.acquire(ctx)
+	if err != nil {
+		return m.failure(ErrStart, err.Error())
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+	defer cancel()
+	// At the deadline (or when the caller gives up) the guest traps at its
+	// next loop head.
+	stopInterrupt := context.AfterFunc(cctx, func() { inst.interrupt.Set(1) })
+	out, err := inst.call(cctx, in)
+	// A fired interrupt leaves the instance unusable even if the call
+	// finished first: it is closed instead of pooled.
+	tainted := !stopInterrupt()
+	if err != nil {
+		kind, detail := m.classify(inst, err, cctx.Err())
+		inst.close(context.Background())
+		return m.failure(kind, detail)
+	}
+	err = decode(out)
+	if err != nil || tainted {
+		inst.close(context.Background())
+	} else {
+		m.release(inst)
+	}
+	if err != nil {
+		var refusal *RefusalError
+		if errors.As(err, &refusal) {
+			return err
+		}
+		return m.failure(ErrBadOutput, err.Error())
+	}
+	return nil
+}
+
+func (m *Module) failure(kind error, detail string) error {
+	return &CallError{Plugin: m.name, Hook: m.hook, Kind: kind, Detail: detail}
+}
+
+// classify turns a wazero call error into a failure kind and detail.
+func (m *Module) classify(inst *instance, err, ctxErr error) (error, string) {
+	if errors.Is(err, errBadAlloc) || errors.Is(err, errBadAnswer) {
+		return ErrBadOutput, err.Error()
+	}
+	switch {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return ErrTimeout, fmt.Sprintf("call exceeded %v and was stopped", m.cfg.Timeout)
+	case errors.Is(ctxErr, context.Canceled):
+		return ErrTimeout, "call canceled by the caller"
+	}
+	memAtLimit := inst.memory.refused.Load()
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			return ErrTimeout, fmt.Sprintf("call exceeded %v and was stopped", m.cfg.Timeout)
+		case sys.ExitCodeContextCanceled:
+			return ErrTimeout, "call canceled by the caller"
+		}
+		if memAtLimit {
+			return ErrOutOfMemory, fmt.Sprintf("memory limit of %d MiB reached (exit code %d)", m.cfg.MemoryLimitPages/16, exit.ExitCode())
+		}
+		return ErrExited, fmt.Sprintf("exit code %d (see the plugin's stderr in the log)", exit.ExitCode())
+	}
+	if memAtLimit {
+		return ErrOutOfMemory, fmt.Sprintf("memory limit of %d MiB reached: %v", m.cfg.MemoryLimitPages/16, err)
+	}
+	return ErrTrap, err.Error()
+}
+
+var errBadAlloc = errors.New("sluice_alloc returned a buffer outside guest memory")
+
+// call writes in into a guest buffer from sluice_alloc, calls the hook
+// and returns a view of the answer in guest memory.
+func (i *instance) call(ctx context.Context, in []byte) ([]byte, error) {
+	i.stack[0] = uint64(len(in))
+	if err := i.alloc.CallWithStack(ctx, i.stack); err != nil {
+		return nil, err
+	}
+	ptr := uint32(i.stack[0])
+	if !i.mem.Write(ptr, in) {
+		return nil, errBadAlloc
+	}
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(in))
+	if err := i.hook.CallWithStack(ctx, i.stack); err != nil {
+		return nil, err
+	}
+	res := i.stack[0]
+	out, ok := i.mem.Read(uint32(res>>32), uint32(res))
+	if !ok {
+		return nil, fmt.Errorf("%w: answer at %#x+%d lies outside guest memory", errBadAnswer, res>>32, uint32(res))
+	}
+	return out, nil
+}
+
+var errBadAnswer = errors.New("bad answer")
