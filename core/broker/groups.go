@@ -80,7 +80,7 @@ func (b *Broker) GroupLeadership(p *partition.Partition, leader bool) {
 		b.groups.UnloadPartition(p.Index)
 		return
 	}
-	if err := b.groups.LoadPartition(p.Index); err != nil {
+	if err := b.groups.LoadPartition(p); err != nil {
 		b.logger.Error("loading groups", "partition", p.Index, "err", err)
 	}
 }

@@ -2,6 +2,8 @@ package group
 
 import (
 	"log/slog"
+
+	"github.com/sluicemq/sluice/core/partition"
 	"sort"
 	"sync"
 	"time"
@@ -91,9 +93,10 @@ func (c *Coordinator) owns(groupID string) bool {
 // LoadPartition takes over the groups of __consumer_offsets partition i
 // (this broker became its leader): their offsets and metadata are read
 // back from the log.
-func (c *Coordinator) LoadPartition(i int32) error {
+func (c *Coordinator) LoadPartition(p *partition.Partition) error {
+	i := p.Index
 	tmp := &Coordinator{cfg: c.cfg, logger: c.logger, store: c.store, groups: map[string]*group{}}
-	if err := c.store.loadPartition(i, tmp); err != nil {
+	if err := c.store.replayPartition(p, tmp); err != nil {
 		return err
 	}
 	c.mu.Lock()

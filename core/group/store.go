@@ -160,7 +160,12 @@ func (s *Store) loadPartition(i int32, c *Coordinator) error {
 	if err != nil {
 		return fmt.Errorf("group: load partition %d: %w", i, err)
 	}
-	err = p.Scan(func(batch []byte) error {
+	return s.replayPartition(p, c)
+}
+
+// replayPartition replays a __consumer_offsets partition's log into c.
+func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
+	err := p.Scan(func(batch []byte) error {
 		b, err := records.Decode(batch)
 		if err != nil {
 			return err
@@ -171,7 +176,7 @@ func (s *Store) loadPartition(i int32, c *Coordinator) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("group: load partition %d: %w", i, err)
+		return fmt.Errorf("group: load partition %d: %w", p.Index, err)
 	}
 	return nil
 }

@@ -122,10 +122,17 @@ func (p *Partition) CheckMinISR() error {
 	return nil
 }
 
-// SetISR applies an ISR change the replica manager persisted.
+// SetISR applies an ISR change from the store. A follower that left
+// the ISR must fetch again before it can rejoin: its last position may be
+// that of a dead broker.
 func (p *Partition) SetISR(isr []int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, id := range p.repl.isr {
+		if f := p.repl.followers[id]; f != nil && !slices.Contains(isr, id) {
+			f.leo = -1
+		}
+	}
 	p.repl.isr = slices.Clone(isr)
 	p.recomputeHWLocked()
 }
