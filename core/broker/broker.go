@@ -159,11 +159,11 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 	}
 	b.logger.Info("broker opened", "data_dir", cfg.DataDir, "topics", len(b.topics),
 		"recovered", b.recover, "took", time.Since(start).Round(time.Millisecond))
-	b.wg.Add(4)
+	b.wg.Add(1)
 	go b.watchMetadata()
-	go b.flushLoop()
-	go b.retentionLoop()
-	go b.cleanerLoop()
+	b.every(cfg.FlushInterval, b.FlushAll)
+	b.every(cfg.RetentionCheckInterval, b.EnforceRetention)
+	b.every(cfg.CleanerInterval, b.CompactAll) // Kafka's log cleaner, one thread
 	return b, nil
 }
 
@@ -501,38 +501,32 @@ func (b *Broker) partitions() []*partition.Partition {
 	return out
 }
 
-// flushLoop fsyncs partitions periodically, like Kafka's log flusher, so
-// that page-cache data reaches disk within FlushInterval and unclean
-// restarts scan little.
-func (b *Broker) flushLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			for _, p := range b.partitions() {
-				if err := p.Flush(); err != nil {
-					b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
-				}
+// every runs fn every interval until the broker closes (the background
+// flusher, retention and cleaner tasks).
+func (b *Broker) every(interval time.Duration, fn func()) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.stop:
+				return
+			case <-t.C:
+				fn()
 			}
 		}
-	}
+	}()
 }
 
-// retentionLoop deletes segments past retention.ms/retention.bytes.
-func (b *Broker) retentionLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.RetentionCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			b.EnforceRetention()
+// FlushAll fsyncs every partition with unflushed data, like Kafka's log
+// flusher, so that page-cache data reaches disk within FlushInterval and
+// unclean restarts scan little.
+func (b *Broker) FlushAll() {
+	for _, p := range b.partitions() {
+		if err := p.Flush(); err != nil {
+			b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}
 }

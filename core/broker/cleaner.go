@@ -2,26 +2,9 @@ package broker
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/sluicemq/sluice/core/partition"
 )
-
-// cleanerLoop compacts topics with cleanup.policy=compact every
-// CleanerInterval (Kafka's log cleaner, one thread).
-func (b *Broker) cleanerLoop() {
-	defer b.wg.Done()
-	t := time.NewTicker(b.cfg.CleanerInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.stop:
-			return
-		case <-t.C:
-			b.CompactAll()
-		}
-	}
-}
 
 // CompactAll runs one compaction pass over every compacted partition.
 func (b *Broker) CompactAll() {

@@ -17,23 +17,29 @@ func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *rep
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
+		err := alterResource(rr.ResourceType, func() error {
 			configs := map[string]string{}
 			for _, cfg := range rr.Configs {
 				if cfg.Value != nil {
 					configs[cfg.Name] = *cfg.Value
 				}
 			}
-			err = c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
-		case resourceBroker:
-			err = &broker.Error{Code: kerr.InvalidRequest, Msg: "broker configs are static: set them with flags, env or the config file"}
-		default:
-			err = &broker.Error{Code: kerr.InvalidRequest, Msg: "unsupported resource type"}
-		}
+			return c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
+		})
 		sr.ErrorCode, sr.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)
+}
+
+// alterResource runs alterTopic for topic resources; broker configs are
+// static and other resource types unsupported.
+func alterResource(t kmsg.ConfigResourceType, alterTopic func() error) error {
+	switch t {
+	case resourceTopic:
+		return alterTopic()
+	case resourceBroker:
+		return &broker.Error{Code: kerr.InvalidRequest, Msg: "broker configs are static: set them with flags, env or the config file"}
+	}
+	return &broker.Error{Code: kerr.InvalidRequest, Msg: "unsupported resource type"}
 }
