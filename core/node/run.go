@@ -18,8 +18,8 @@ import (
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/cluster"
-	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/kafka"
+	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/plugins"
 )
 
