@@ -27,6 +27,11 @@ import (
 // every log; without it the next start runs recovery.
 const cleanShutdownFile = ".sluice_clean_shutdown"
 
+// inUseFile marks a data dir a broker has opened, so that a missing
+// clean-shutdown marker means a crash (in cluster mode, which has no
+// meta.json, too).
+const inUseFile = ".sluice_data_dir"
+
 // maxTopicNameLen is Kafka's limit (249, so that "<topic>-<partition>"
 // directory names fit in 255 bytes).
 const maxTopicNameLen = 249
@@ -118,9 +123,17 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 	}
 	marker := filepath.Join(cfg.DataDir, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
+	// A data dir that was used before (it has the in-use marker, or the
+	// metadata of a single node from before the marker existed) but lacks
+	// the clean-shutdown marker was not shut down cleanly.
+	_, inUseErr := os.Stat(filepath.Join(cfg.DataDir, inUseFile))
 	_, metaErr := os.Stat(filepath.Join(cfg.DataDir, "meta.json"))
-	// A data dir that has metadata but no marker was not shut down cleanly.
-	b.recover = statErr != nil && metaErr == nil
+	b.recover = statErr != nil && (inUseErr == nil || metaErr == nil)
+	if inUseErr != nil {
+		if err := meta.WriteFileAtomic(filepath.Join(cfg.DataDir, inUseFile), []byte("sluice data directory\n")); err != nil {
+			return nil, fmt.Errorf("broker: mark data dir: %w", err)
+		}
+	}
 	if statErr == nil {
 		if err := os.Remove(marker); err != nil {
 			return nil, fmt.Errorf("broker: remove clean-shutdown marker: %w", err)

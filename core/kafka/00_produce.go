@@ -25,6 +25,9 @@ type pendingCommit struct {
 	p    *partition.Partition
 	res  partition.AppendResult
 	resp *kmsg.ProduceResponseTopicPartition
+	// localOnly: acks=1 waits for the leader's own copy (fsynced on
+	// durable topics), not for the ISR.
+	localOnly bool
 }
 
 func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
@@ -88,8 +91,18 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				sp.BaseOffset = -1
 				continue
 			}
-			if req.Acks == -1 {
+			switch req.Acks {
+			case -1:
 				pending = append(pending, pendingCommit{p: p, res: res, resp: sp})
+			case 1:
+				if p.Durable() {
+					pending = append(pending, pendingCommit{p: p, res: res, resp: sp, localOnly: true})
+				}
+			default:
+				if p.Durable() {
+					// acks=0: nobody waits, but durable topics fsync now.
+					go p.WaitDurable(res)
+				}
 			}
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -109,7 +122,11 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		ctx, cancel := context.WithTimeout(c.ctx, time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
 		defer cancel()
 		for _, pc := range pending {
-			if err := pc.p.WaitCommitted(ctx, pc.res); err != nil {
+			wait := func() error { return pc.p.WaitCommitted(ctx, pc.res) }
+			if pc.localOnly {
+				wait = func() error { return pc.p.WaitDurable(pc.res) }
+			}
+			if err := wait(); err != nil {
 				pc.resp.ErrorCode = broker.ErrorCode(err)
 				pc.resp.BaseOffset = -1
 			}
@@ -137,7 +154,7 @@ func produceErrorMessage(err error, topic string, part int32) *string {
 	case kerr.MessageTooLarge:
 		msg = "record batch is larger than the topic's max.message.bytes"
 	case kerr.UnsupportedForMessageFormat:
-		msg = "message format v0/v1 (pre-0.11 clients) is not accepted yet; use a client speaking Produce v3+"
+		msg = "message sets (magic 0/1) are accepted only in Produce v0-v2; v3+ must carry record batches (magic 2)"
 	default:
 		return broker.ErrorMessage(err)
 	}

@@ -86,7 +86,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			// A broker restarted right after a crash waits for its old
 			// session's registration to expire.
 			RegistrationWait: cfg.ZooKeeperSessionTimeout + 5*time.Second,
-			Logger:           logger.With("component", "zookeeper"),
+			Logger:           logger,
 		})
 		if err != nil {
 			ln.Close()

@@ -298,3 +298,24 @@ func (p *Partition) TruncateTo(offset int64) error {
 	p.repl.ownEnd = min(p.repl.ownEnd, offset)
 	return nil
 }
+
+// Durable reports whether the topic fsyncs before acknowledging
+// (flush.messages=1).
+func (p *Partition) Durable() bool { return p.cfg.Load().durable() }
+
+// WaitDurable returns once the result's records are fsynced when the
+// topic is durable (flush.messages=1); acks=1 produces wait for it, so
+// that durable mode acknowledges nothing that a crash could lose.
+func (p *Partition) WaitDurable(res AppendResult) error {
+	if !p.cfg.Load().durable() {
+		return nil
+	}
+	if err := p.log.WaitDurable(res.commitOffset); err != nil {
+		p.logger.Error("fsync failed", "err", err)
+		return kerr.KafkaStorageError
+	}
+	p.mu.Lock()
+	p.ownEndLocked(res.commitOffset)
+	p.mu.Unlock()
+	return nil
+}

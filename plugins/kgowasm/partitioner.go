@@ -3,7 +3,7 @@
 // runs, so a client picks exactly the partitions the broker would (for
 // records it publishes over HTTP or that transforms emit).
 //
-//	p, err := kgowasm.Open("pageview-partitioner.wasm", nil)
+//	p, err := kgowasm.Open("pageview-partitioner.wasm", kgowasm.Options{})
 //	...
 //	defer p.Close()
 //	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(p))
