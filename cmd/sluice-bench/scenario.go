@@ -41,6 +41,8 @@ func scenarios() []scenario {
 		throughputScenario(workload{name: "1k", recordSize: 1024, records: 512_000, partitions: 8}),
 		throughputScenario(workload{name: "100b", recordSize: 100, records: 2_000_000, partitions: 8}),
 		bridgeScenario(),
+		replicationScenario(),
+		pluginsScenario(),
 	}
 }
 

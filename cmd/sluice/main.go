@@ -88,6 +88,7 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.serveCommand(),
 			c.topicCommand(),
 			c.groupCommand(),
+			c.clusterCommand(),
 			c.pluginCommand(),
 			c.versionCommand(),
 		},

@@ -227,16 +227,39 @@ func (b *Broker) Topics() []meta.Topic { return b.store.Topics() }
 // Partition returns a hosted partition: UNKNOWN_TOPIC_OR_PARTITION if it
 // does not exist, NOT_LEADER_OR_FOLLOWER if another broker hosts it.
 func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, error) {
+	if p, ok := b.localPartition(topicName, idx); ok {
+		if p == nil {
+			return nil, kerr.NotLeaderForPartition
+		}
+		return p, nil
+	}
+	mt, known := b.store.Topic(topicName)
+	if !known || idx < 0 || int(idx) >= len(mt.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	// The metadata has it but this broker has not applied the change yet
+	// (a topic another broker just created; clients see it in Metadata at
+	// once): apply it now rather than send the client away.
+	if err := b.reconcile(); err != nil {
+		b.logger.Warn("applying metadata change", "err", err)
+	}
+	if p, ok := b.localPartition(topicName, idx); ok && p != nil {
+		return p, nil
+	}
+	return nil, kerr.NotLeaderForPartition
+}
+
+// localPartition looks a partition up in what this broker has applied:
+// ok is false when the topic or partition is unknown here; a nil
+// partition means another broker hosts it.
+func (b *Broker) localPartition(topicName string, idx int32) (*partition.Partition, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	t, ok := b.topics[topicName]
-	switch {
-	case !ok || idx < 0 || int(idx) >= len(t.parts):
-		return nil, kerr.UnknownTopicOrPartition
-	case t.parts[idx] == nil:
-		return nil, kerr.NotLeaderForPartition
+	if !ok || idx < 0 || int(idx) >= len(t.parts) {
+		return nil, false
 	}
-	return t.parts[idx], nil
+	return t.parts[idx], true
 }
 
 // EnsureTopic makes sure a topic exists, creating it with the defaults when

@@ -19,8 +19,9 @@ type Config struct {
 	// LagMax: a follower that has not caught up for this long leaves the
 	// ISR (replica.lag.time.max.ms). Default 30s.
 	LagMax time.Duration
-	// FetchWait is a follower fetch's long-poll time (replica.fetch.wait.max.ms).
-	// Default 500ms.
+	// FetchWait is a follower fetch's long-poll time
+	// (replica.fetch.wait.max.ms). Default 100ms: shorter than Kafka's
+	// 500ms, which measurably slowed acks=all in the replication bench.
 	FetchWait time.Duration
 	Logger    *slog.Logger
 }
@@ -30,7 +31,7 @@ func (c Config) withDefaults() Config {
 		c.LagMax = 30 * time.Second
 	}
 	if c.FetchWait <= 0 {
-		c.FetchWait = 500 * time.Millisecond
+		c.FetchWait = 100 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
