@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -24,10 +25,16 @@ type testNode struct {
 
 func startNode(t *testing.T) *testNode {
 	t.Helper()
+	return startNodeLogging(t, quietLogger)
+}
+
+// startNodeLogging starts a node that logs to logger.
+func startNodeLogging(t *testing.T, logger *slog.Logger) *testNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan node.Addrs, 1)
 	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quietLogger}
+	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: logger}
 	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
 	t.Cleanup(func() {
 		cancel()

@@ -39,6 +39,7 @@ func input(ptr, size uint32) []byte {
 
 func answer(out []byte) uint64 {
 	outBuf = out // keep it reachable until the host has read it
+	collectIfGrown()
 	if len(out) == 0 {
 		return 0
 	}

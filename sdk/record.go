@@ -46,9 +46,11 @@ type Writer interface {
 	// Keep appends the input record unchanged (cheapest: no copy).
 	Keep()
 	// Write appends r to the produced partition in place of the input.
+	// r is copied before Write returns, so its buffers may be reused.
 	Write(r Record)
 	// Emit sends r to another topic (e.g. a dead-letter topic); the
 	// broker partitions it with that topic's partitioner or key hash.
+	// r is copied before Emit returns.
 	Emit(topic string, r Record)
 }
 

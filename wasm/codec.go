@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -43,12 +44,9 @@ func (m *Module) Partition(ctx context.Context, topic string, recs []hooks.Recor
 	defer putInput(in)
 	parts := make([]int32, len(recs))
 	err := m.invoke(ctx, len(recs), *in, func(out []byte) error {
-		r, err := m.readStatus(out)
+		r, err := m.readStatus(out, len(recs)) // the input count is the partition count
 		if err != nil {
 			return err
-		}
-		if n := int(r.Uint32()); n != len(recs) {
-			return fmt.Errorf("%d partitions for %d records", n, len(recs))
 		}
 		for i := range parts {
 			p := int32(r.Uint32())
@@ -72,7 +70,7 @@ func (m *Module) Transform(ctx context.Context, topic string, partition int32, r
 	var out []hooks.Record
 	var emits []hooks.Emit
 	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
-		r, err := m.readStatus(view)
+		r, err := m.readStatus(view, len(recs))
 		if err != nil {
 			return err
 		}
@@ -127,7 +125,7 @@ func (m *Module) Filter(ctx context.Context, topic string, partition int32, read
 	defer putInput(in)
 	var out []hooks.Record
 	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
-		r, err := m.readStatus(view)
+		r, err := m.readStatus(view, len(recs))
 		if err != nil {
 			return err
 		}
@@ -171,13 +169,24 @@ func (m *Module) Filter(ctx context.Context, topic string, partition int32, read
 	return out, nil
 }
 
-// readStatus reads an answer's status; a refusal becomes a *RefusalError.
-func (m *Module) readStatus(out []byte) (*abi.Reader, error) {
+// errLostInput: an OK answer that does not account for every input
+// record. Without this check a plugin that lost its input (and so kept
+// nothing) would look like one that dropped every record on purpose, and
+// the broker would acknowledge records it never stored.
+var errLostInput = errors.New("answer does not cover the batch")
+
+// readStatus reads an answer's status and, for status OK, the input
+// count, which must be the number of records sent; a refusal becomes a
+// *RefusalError.
+func (m *Module) readStatus(out []byte, records int) (*abi.Reader, error) {
 	r := abi.NewReader(out)
 	switch status := r.Uint32(); {
 	case r.Err() != nil:
 		return nil, fmt.Errorf("empty answer")
 	case status == abi.StatusOK:
+		if n := r.Uint32(); r.Err() != nil || int(n) != records {
+			return nil, fmt.Errorf("%w: it answers for %d input records, the batch has %d", errLostInput, n, records)
+		}
 		return r, nil
 	case status == abi.StatusRejected || status == abi.StatusPolicy:
 		msg := r.String()

@@ -47,6 +47,9 @@ func TestFailureModes(t *testing.T) {
 		{"memory blow-up", "oom", ErrOutOfMemory, "memory limit of 4 MiB reached"},
 		{"unknown status", "garbage", ErrBadOutput, "unknown status 7"},
 		{"answer outside memory", "x-out-of-bounds", ErrBadOutput, "lies outside guest memory"},
+		// "Everything dropped" is only believed from a plugin that saw the
+		// whole batch: one that lost its input fails the call.
+		{"answer for a lost input", "zero", ErrBadOutput, "answers for 0 input records, the batch has 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := m.Transform(context.Background(), "t", 0, keyed(tc.key, "b"))

@@ -33,6 +33,10 @@ func runTests(m *testing.M) int {
 		pluginPaths["keyhash"] = filepath.Join(dir, "keyhash.wasm")
 		err = wasmtest.GoPlugin(filepath.Join("testdata", "keyhash"), pluginPaths["keyhash"])
 	}
+	if err == nil {
+		pluginPaths["allocating"] = filepath.Join(dir, "allocating.wasm")
+		err = wasmtest.GoPlugin(filepath.Join("testdata", "allocating"), pluginPaths["allocating"])
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "building test plugins:", err)
 		return 1

@@ -1,4 +1,4 @@
-// Package abi is the byte layout of Sluice's plugin batch ABI (version 1),
+// Package abi is the byte layout of Sluice's plugin batch ABI (version 2),
 // shared by the host (package wasm) and the Go SDK (package sdk). It has
 // no dependencies so it compiles for both the broker and GOOS=wasip1
 // plugins. docs/plugin-abi.md is the normative description; this package
@@ -15,7 +15,12 @@ import (
 )
 
 // Version is the ABI version the host writes in every Input header.
-const Version = 1
+//
+// Version 2 added the echoed input count at the start of transform and
+// filter answers: with version 1 a plugin that lost its input (an SDK
+// bug decoded zero records) answered exactly like one that dropped every
+// record on purpose, and the broker acknowledged records it never stored.
+const Version = 2
 
 // Export and import names a plugin module uses.
 const (
@@ -55,6 +60,10 @@ const (
 
 // ErrMalformed is returned when bytes do not follow the layout.
 var ErrMalformed = errors.New("abi: malformed batch")
+
+// ErrVersion is returned for an Input of another ABI version: the plugin
+// was built with an SDK that does not match the broker.
+var ErrVersion = errors.New("abi: unsupported ABI version (rebuild the plugin with the broker's SDK)")
 
 // Header is a record header.
 type Header struct {
@@ -234,6 +243,7 @@ func (r *Reader) nullable() []byte {
 func (r *Reader) InputHeader(m *Meta) int {
 	if v := r.Uint32(); v != Version && r.err == nil {
 		r.fail()
+		r.err = ErrVersion
 	}
 	m.Partition = int32(r.Uint32())
 	m.NumPartitions = int32(r.Uint32())

@@ -7,6 +7,8 @@
 ;;   'r' refuses the batch (status 1, "refused by wat")
 ;;   'p' refuses it as a policy violation (status 2)
 ;;   'w' writes "hello from wat" to stdout, then keeps every record
+;;   'z' answers "ok, nothing kept" for zero input records (a plugin that
+;;       lost its input)
 ;; anything else keeps every record (tag 0 entries).
 (module
   (import "wasi_snapshot_preview1" "fd_write"
@@ -64,12 +66,18 @@
       (then (return (call $refuse (local.get $out) (i32.const 1)))))
     (if (i32.eq (local.get $first) (i32.const 0x70)) ;; 'p'
       (then (return (call $refuse (local.get $out) (i32.const 2)))))
+    (if (i32.eq (local.get $first) (i32.const 0x7a)) ;; 'z'
+      (then
+        (i64.store (local.get $out) (i64.const 0))
+        (i64.store offset=8 (local.get $out) (i64.const 0))
+        (return (i64.or (i64.shl (i64.extend_i32_u (local.get $out)) (i64.const 32)) (i64.const 16)))))
     (if (i32.eq (local.get $first) (i32.const 0x77)) ;; 'w'
       (then (drop (call $fd_write (i32.const 1) (i32.const 64) (i32.const 1) (i32.const 80)))))
-    ;; keep all: status 0, count, count x (u8 0, u32 index), u32 0 emits
+    ;; keep all: status 0, input count, count, count x (u8 0, u32 index), u32 0 emits
     (i32.store (local.get $out) (i32.const 0))
     (i32.store offset=4 (local.get $out) (local.get $count))
-    (local.set $e (i32.add (local.get $out) (i32.const 8)))
+    (i32.store offset=8 (local.get $out) (local.get $count))
+    (local.set $e (i32.add (local.get $out) (i32.const 12)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $i) (local.get $count)))

@@ -16,23 +16,30 @@ package main
 
 import "github.com/sluicemq/sluice/sdk"
 
+// scratch holds the masked value of the record being handled. w.Write
+// copies the record into the answer, so one buffer serves every record
+// and a long run allocates nothing per record.
+var scratch []byte
+
 func init() {
 	sdk.Transform(func(r sdk.Record, w sdk.Writer) error {
-		masked := mask(r.Value)
+		masked := mask(scratch[:0], r.Value)
 		if masked == nil {
 			w.Keep()
 			return nil
 		}
+		scratch = masked
 		r.Value = masked
 		w.Write(r)
 		return nil
 	})
 }
 
-// mask returns value with e-mail addresses and card numbers masked, or
-// nil when there is nothing to mask.
-func mask(value []byte) []byte {
-	var out []byte // allocated at the first match
+// mask appends value with e-mail addresses and card numbers masked to
+// dst[:0], or returns nil when there is nothing to mask.
+func mask(dst, value []byte) []byte {
+	out := dst[:0]
+	found := false // out holds the masked value so far
 	last := 0      // value[last:] is not copied to out yet
 	for i := 0; i < len(value); {
 		c := value[i]
@@ -43,6 +50,7 @@ func mask(value []byte) []byte {
 				i++
 				continue
 			}
+			found = true
 			out = append(out, value[last:start]...)
 			out = append(out, "***"...)
 			out = append(out, value[i:end]...)
@@ -50,6 +58,7 @@ func mask(value []byte) []byte {
 		case isDigit(c) && (i == 0 || !isWord(value[i-1])):
 			end, digits := cardRun(value, i)
 			if digits >= 13 && digits <= 19 && (end == len(value) || !isWord(value[end])) {
+				found = true
 				out = append(out, value[last:i]...)
 				out = appendMaskedDigits(out, value[i:end], digits-4)
 				last = end
@@ -59,7 +68,7 @@ func mask(value []byte) []byte {
 			i++
 		}
 	}
-	if out == nil {
+	if !found {
 		return nil
 	}
 	return append(out, value[last:]...)

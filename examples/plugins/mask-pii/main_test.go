@@ -11,7 +11,7 @@ func TestMask(t *testing.T) {
 		"order 12345 at @home, x@localhost, id 12345678901234567890": "",
 		"A4111111111111111 is a token, not a card":                   "",
 	} {
-		got := mask([]byte(in))
+		got := mask(nil, []byte(in))
 		if want == "" {
 			if got != nil {
 				t.Errorf("mask(%q) = %q, want no change", in, got)
@@ -21,5 +21,18 @@ func TestMask(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("mask(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The transform masks every record into one reused buffer: what was there
+// before must not leak into the next value.
+func TestMaskReusesBuffer(t *testing.T) {
+	buf := []byte("a much longer value left over from the previous record, with x@y.io")
+	got := mask(buf[:0], []byte("hi a@b.io"))
+	if string(got) != "hi ***@b.io" || &got[0] != &buf[0] {
+		t.Fatalf("mask into a used buffer = %q (reused: %v)", got, &got[0] == &buf[0])
+	}
+	if got := mask(buf[:0], []byte("nothing here")); got != nil {
+		t.Fatalf("no match = %q, want nil", got)
 	}
 }
