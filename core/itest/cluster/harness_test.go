@@ -52,6 +52,7 @@ type node struct {
 	t      *testing.T
 	id     int32
 	addr   string
+	http   string // HTTP bridge / admin listener
 	dir    string
 	args   []string
 	logs   *syncBuffer
@@ -101,12 +102,12 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	chroot := "/" + strings.ReplaceAll(t.Name(), "/", "_")
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
-		nd := &node{t: t, id: int32(i + 1), addr: freePort(t), dir: t.TempDir(), logs: &syncBuffer{}}
+		nd := &node{t: t, id: int32(i + 1), addr: freePort(t), http: freePort(t), dir: t.TempDir(), logs: &syncBuffer{}}
 		nd.args = append([]string{"serve",
 			"--broker-id", strconv.Itoa(int(nd.id)),
 			"--data-dir", nd.dir,
 			"--kafka-addr", nd.addr,
-			"--http-addr", "off",
+			"--http-addr", nd.http,
 			"--zookeeper", zkServer.Addr + chroot,
 			"--zookeeper-session-timeout", sessionTimeout.String(),
 			"--replica-lag-time-max", "3s",
