@@ -390,20 +390,9 @@ func (z *ZK) refreshAssignment(e *zkTopicEntry) refreshFunc {
 func (z *ZK) refreshState(e *zkTopicEntry, p int32) refreshFunc {
 	path := z.abs(zkPartitionStatePath(e.name, p))
 	return func(pending <-chan zk.Event) (<-chan zk.Event, error) {
-		var data []byte
-		var stat *zk.Stat
-		var err error
-		wch := pending
-		if pending == nil {
-			data, stat, wch, err = z.conn.GetW(path)
-		} else {
-			data, stat, err = z.conn.Get(path)
-		}
-		if errors.Is(err, zk.ErrNoNode) {
-			return wch, nil
-		}
-		if err != nil {
-			return wch, fmt.Errorf("meta: read %s: %w", path, err)
+		data, stat, wch, err := z.getMaybeWatch(path, pending)
+		if data == nil || err != nil {
+			return wch, err
 		}
 		st, err := decodePartitionState(data)
 		if err != nil {
@@ -426,20 +415,9 @@ func (z *ZK) refreshState(e *zkTopicEntry, p int32) refreshFunc {
 func (z *ZK) refreshConfig(e *zkTopicEntry) refreshFunc {
 	path := z.abs(zkTopicConfigPath(e.name))
 	return func(pending <-chan zk.Event) (<-chan zk.Event, error) {
-		var data []byte
-		var stat *zk.Stat
-		var err error
-		wch := pending
-		if pending == nil {
-			data, stat, wch, err = z.conn.GetW(path)
-		} else {
-			data, stat, err = z.conn.Get(path)
-		}
-		if errors.Is(err, zk.ErrNoNode) {
-			return wch, nil
-		}
-		if err != nil {
-			return wch, fmt.Errorf("meta: read %s: %w", path, err)
+		data, stat, wch, err := z.getMaybeWatch(path, pending)
+		if data == nil || err != nil {
+			return wch, err
 		}
 		configs, err := decodeTopicConfig(data)
 		if err != nil {
@@ -492,4 +470,29 @@ func kickLoop(k chan struct{}) {
 	case k <- struct{}{}:
 	default:
 	}
+}
+
+// getMaybeWatch reads path, setting a data watch unless one is already
+// pending. A missing node is not an error and is not watched: it yields
+// nil data (callers are kicked when the node may have appeared).
+func (z *ZK) getMaybeWatch(path string, pending <-chan zk.Event) ([]byte, *zk.Stat, <-chan zk.Event, error) {
+	var data []byte
+	var stat *zk.Stat
+	var err error
+	wch := pending
+	if pending == nil {
+		data, stat, wch, err = z.conn.GetW(path)
+	} else {
+		data, stat, err = z.conn.Get(path)
+	}
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return nil, nil, wch, nil
+	case err != nil:
+		return nil, nil, wch, fmt.Errorf("meta: read %s: %w", path, err)
+	}
+	if data == nil {
+		data = []byte{} // an empty node is not a missing one
+	}
+	return data, stat, wch, nil
 }
