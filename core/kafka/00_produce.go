@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -146,6 +147,8 @@ func legacyProduceError(err error) *kerr.Error {
 	return kerr.CorruptMessage
 }
 
+// produceErrorMessage is the ErrorMessage (Produce v8+) for a partition's
+// error: what was wrong, so a client log says more than the code.
 func produceErrorMessage(err error, topic string, part int32) *string {
 	var msg string
 	switch err {
@@ -158,7 +161,6 @@ func produceErrorMessage(err error, topic string, part int32) *string {
 	default:
 		return broker.ErrorMessage(err)
 	}
-	msg = topic + ": " + msg
-	_ = part
+	msg = fmt.Sprintf("%s-%d: %s", topic, part, msg)
 	return &msg
 }
