@@ -56,7 +56,7 @@ func (r *Registry) handleGet(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleRemove(w http.ResponseWriter, req *http.Request) {
-	dep, err := r.Remove(chi.URLParam(req, "name"))
+	dep, err := r.RemoveClusterWide(req.Context(), chi.URLParam(req, "name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -71,7 +71,7 @@ func (r *Registry) handleDeploy(w http.ResponseWriter, req *http.Request) {
 		writeError(w, err)
 		return
 	}
-	dep, err := r.Deploy(req.Context(), dr)
+	dep, err := r.DeployClusterWide(req.Context(), dr)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -150,7 +150,7 @@ func requestError(err error) error {
 func writeError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, errTooLarge), errors.Is(err, errRecordTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrInvalid), errors.Is(err, wasm.ErrInvalidModule):
 		code = http.StatusBadRequest

@@ -59,7 +59,9 @@ func (req *DeployRequest) validate() error {
 
 // Deploy compiles and starts req's module, persists it as the next
 // version of req.Name and binds it, replacing the previous version
-// without failing in-flight calls (they finish on the old module).
+// without failing in-flight calls (they finish on the old module). It
+// changes this registry only; the admin API goes through the cluster-wide
+// topic instead once StartSync ran (sync.go).
 func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, error) {
 	if err := req.validate(); err != nil {
 		return Deployment{}, err
@@ -69,16 +71,16 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, e
 	if r.closed {
 		return Deployment{}, ErrClosed
 	}
-	for name, l := range r.loaded {
-		if name != req.Name && l.dep.Hook == req.Hook && l.dep.Topic == req.Topic {
-			return Deployment{}, fmt.Errorf("%w: plugin %q is the %s of topic %q (remove it first)", ErrConflict, name, req.Hook, req.Topic)
-		}
-	}
-	mod, err := r.engine.Load(ctx, wasm.Spec{Name: req.Name, Hook: req.Hook, Config: req.Config, Wasm: req.Wasm})
-	if err != nil {
+	if err := r.checkConflict(req.Name, req.Hook, req.Topic); err != nil {
 		return Deployment{}, err
 	}
-	dep := Deployment{
+	return r.install(ctx, r.nextDeployment(req), req.Wasm)
+}
+
+// nextDeployment describes req as the version after the highest this
+// registry has seen of req.Name; call with mu held.
+func (r *Registry) nextDeployment(req DeployRequest) Deployment {
+	return Deployment{
 		Name:       req.Name,
 		Version:    r.store.state.LastVersions[req.Name] + 1,
 		Hook:       req.Hook,
@@ -88,7 +90,27 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, e
 		Size:       len(req.Wasm),
 		DeployedAt: time.Now().UTC().Truncate(time.Millisecond),
 	}
-	if err := r.store.writeModule(dep, req.Wasm); err != nil {
+}
+
+// checkConflict fails when a plugin other than name has hook on topic;
+// call with mu held.
+func (r *Registry) checkConflict(name string, hook wasm.Hook, topic string) error {
+	for other, l := range r.loaded {
+		if other != name && l.dep.Hook == hook && l.dep.Topic == topic {
+			return fmt.Errorf("%w: plugin %q is the %s of topic %q (remove it first)", ErrConflict, other, hook, topic)
+		}
+	}
+	return nil
+}
+
+// install loads code, persists dep and binds it in place of dep.Name's
+// current version; call with mu held.
+func (r *Registry) install(ctx context.Context, dep Deployment, code []byte) (Deployment, error) {
+	mod, err := r.engine.Load(ctx, wasm.Spec{Name: dep.Name, Hook: dep.Hook, Config: dep.Config, Wasm: code})
+	if err != nil {
+		return Deployment{}, err
+	}
+	if err := r.store.writeModule(dep, code); err != nil {
 		mod.Close()
 		return Deployment{}, err
 	}
@@ -97,30 +119,43 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, e
 		LastVersions: maps.Clone(r.store.state.LastVersions),
 	}
 	next.Deployments = append(next.Deployments, dep)
-	next.LastVersions[dep.Name] = dep.Version
+	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
+	old := r.loaded[dep.Name]
+	// Two brokers deploying the same name at once publish equal version
+	// numbers; the module file is then shared and must survive the swap.
+	sameFile := old != nil && r.store.modulePath(old.dep) == r.store.modulePath(dep)
 	if err := r.store.save(next); err != nil {
 		mod.Close()
-		r.removeFile(r.store.modulePath(dep))
+		if !sameFile {
+			r.removeFile(r.store.modulePath(dep))
+		}
 		return Deployment{}, err
 	}
-	old := r.loaded[dep.Name]
 	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod}
 	r.publish()
 	if old != nil {
 		old.mod.Close() // waits for calls already running on it
-		r.removeFile(r.store.modulePath(old.dep))
+		if !sameFile {
+			r.removeFile(r.store.modulePath(old.dep))
+		}
 	}
 	r.logger.Info("plugin deployed", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic, "sha256", dep.SHA256)
 	return dep, nil
 }
 
-// Remove unbinds and deletes the plugin name (all its state).
+// Remove unbinds and deletes the plugin name (all its state) from this
+// registry only (see Deploy).
 func (r *Registry) Remove(name string) (Deployment, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return Deployment{}, ErrClosed
 	}
+	return r.uninstall(name)
+}
+
+// uninstall removes name; call with mu held.
+func (r *Registry) uninstall(name string) (Deployment, error) {
 	l, ok := r.loaded[name]
 	if !ok {
 		return Deployment{}, fmt.Errorf("%w: %q", ErrNotFound, name)

@@ -28,6 +28,7 @@ type Registry struct {
 	mu     sync.Mutex         // serializes Deploy, Remove and Close
 	loaded map[string]*loaded // current version by plugin name; guarded by mu
 	closed bool               // guarded by mu
+	sync   *syncer            // set by StartSync; guarded by mu
 
 	// table is what the broker reads on every produce and fetch: an
 	// immutable snapshot swapped whole on each change.
@@ -88,6 +89,7 @@ func OpenWith(dataDir string, logger *slog.Logger, cfg wasm.Config) (*Registry, 
 // Close releases every module (after their in-flight calls) and the
 // compilation cache. Hooks return nil afterwards.
 func (r *Registry) Close() error {
+	r.StopSync()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

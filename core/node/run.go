@@ -142,6 +142,13 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	addrs := Addrs{Kafka: ln.Addr().String()}
 	logger.Info("kafka listener ready", "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
 
+	// Plugin deployments are cluster-wide: the registry follows the
+	// deployments topic through this broker's own listener.
+	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}); err != nil {
+		return fmt.Errorf("plugins: %w", err)
+	}
+	closers = append(closers, reg.StopSync)
+
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
