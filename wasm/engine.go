@@ -125,7 +125,11 @@ type Spec struct {
 func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	rcfg := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(e.cache).
-		WithCloseOnContextDone(false). // deadlines use the interrupt global (instrument.go)
+		// Loop heads must return to Go: a guest spinning in compiled code
+		// cannot be preempted, so it would stall the Go runtime (GC
+		// stop-the-world) and starve the timer that sets the interrupt
+		// global. wazero then also closes the module at the deadline.
+		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(min(e.cfg.MemoryLimitPages+growHeadroomPages, 65536))
 	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
 	fail := func(err error) (*Module, error) {
