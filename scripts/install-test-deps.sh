@@ -4,6 +4,18 @@
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
 
+# retry runs a command up to three times: a mirror hiccup should not fail
+# the whole test run.
+retry() {
+	local n
+	for n in 1 2 3; do
+		"$@" && return 0
+		echo "$(basename "$0"): attempt $n of '$*' failed" >&2
+		sleep $((n * 5))
+	done
+	return 1
+}
+
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages to install, collected from the checks below.
@@ -35,10 +47,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "install-test-deps: apt-get update"
-"${sudo[@]}" apt-get update
+retry "${sudo[@]}" apt-get update
 
 echo "install-test-deps: apt-get install -y ${missing[*]}"
-"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+retry "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 
 # Verify, so a package that installed but does not provide what the tests
 # need fails here rather than deep inside a test.
