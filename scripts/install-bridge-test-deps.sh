@@ -6,19 +6,8 @@
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
 
-# retry runs a command up to three times: a mirror hiccup should not fail
-# the whole test run.
-retry() {
-	local n
-	for n in 1 2 3; do
-		"$@" && return 0
-		echo "$(basename "$0"): attempt $n of '$*' failed" >&2
-		sleep $((n * 5))
-	done
-	return 1
-}
+. "$(dirname "$0")/apt-lib.sh"
 
-export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 
@@ -49,18 +38,9 @@ if [ "${#missing[@]}" -eq 0 ]; then
 	exit 0
 fi
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-	sudo=(sudo)
-fi
-
-echo "install-bridge-test-deps: apt-get update"
-retry "${sudo[@]}" apt-get update
-
-echo "install-bridge-test-deps: apt-get install -y ${missing[*]}"
 # policy-rc.d-less containers may fail to start the rsyslog service at install
 # time; the tests run rsyslogd themselves, so a service start is not needed.
-retry "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"
 
 command -v chromium >/dev/null 2>&1 || { echo "install-bridge-test-deps: chromium still missing" >&2; exit 1; }
 command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || { echo "install-bridge-test-deps: rsyslogd still missing" >&2; exit 1; }

@@ -4,19 +4,8 @@
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
 
-# retry runs a command up to three times: a mirror hiccup should not fail
-# the whole test run.
-retry() {
-	local n
-	for n in 1 2 3; do
-		"$@" && return 0
-		echo "$(basename "$0"): attempt $n of '$*' failed" >&2
-		sleep $((n * 5))
-	done
-	return 1
-}
+. "$(dirname "$0")/apt-lib.sh"
 
-export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages to install, collected from the checks below.
 missing=()
@@ -40,17 +29,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
 	exit 0
 fi
 
-# Root is needed for apt-get; use sudo only when we are not root already.
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-	sudo=(sudo)
-fi
-
-echo "install-test-deps: apt-get update"
-retry "${sudo[@]}" apt-get update
-
-echo "install-test-deps: apt-get install -y ${missing[*]}"
-retry "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"
 
 # Verify, so a package that installed but does not provide what the tests
 # need fails here rather than deep inside a test.

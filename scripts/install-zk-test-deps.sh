@@ -6,19 +6,8 @@
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
 
-# retry runs a command up to three times: a mirror hiccup should not fail
-# the whole test run.
-retry() {
-	local n
-	for n in 1 2 3; do
-		"$@" && return 0
-		echo "$(basename "$0"): attempt $n of '$*' failed" >&2
-		sleep $((n * 5))
-	done
-	return 1
-}
+. "$(dirname "$0")/apt-lib.sh"
 
-export DEBIAN_FRONTEND=noninteractive
 
 zk_present() {
 	compgen -G '/usr/share/java/zookeeper*.jar' >/dev/null ||
@@ -37,16 +26,7 @@ if ! java_present; then
 	missing+=(default-jre-headless)
 fi
 
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-	sudo=(sudo)
-fi
-
-echo "install-zk-test-deps: apt-get update"
-retry "${sudo[@]}" apt-get update
-
-echo "install-zk-test-deps: apt-get install -y ${missing[*]}"
-retry "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"
 
 zk_present || { echo "install-zk-test-deps: zookeeper jars still missing" >&2; exit 1; }
 java_present || { echo "install-zk-test-deps: java still missing" >&2; exit 1; }

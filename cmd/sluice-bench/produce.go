@@ -29,15 +29,22 @@ type produceStats struct {
 	perPart  []int64 // acked records per partition
 }
 
+// valueSource gives record values by sequence number with their checksums
+// (random payloads, log lines).
+type valueSource interface {
+	value(seq int64) []byte
+	checksum(seq int64) uint64
+}
+
 // produceAll writes w.records records to topic on addr with acks=all and
 // idempotence (kgo's default), asynchronously, recording ack latency.
-func produceAll(ctx context.Context, addr, topic string, w workload, payload *payloadSource) (produceStats, error) {
+func produceAll(ctx context.Context, addr, topic string, w workload, payload valueSource) (produceStats, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addr),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// The payload is random, so compression would only burn client CPU
-		// (and hide broker cost) for no size gain.
+		// Uncompressed: random payloads would only burn client CPU, and a
+		// transform's cost must not hide behind recompressing batches.
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.MaxBufferedRecords(max(1000, producerBufferBytes/w.recordSize)),
 		kgo.MaxBufferedBytes(producerBufferBytes),

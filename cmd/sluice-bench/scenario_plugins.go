@@ -271,7 +271,7 @@ func pluginPass(ctx context.Context, b *brokerProcess, admin *pluginAdmin, modul
 		}
 	}
 	usage, err := measure(b, func() (err error) {
-		run.produce, err = produceLines(ctx, b.addr, topic, w, lines)
+		run.produce, err = produceAll(ctx, b.addr, topic, w, lines)
 		return err
 	})
 	if err != nil {
@@ -375,80 +375,6 @@ func newLogLines() *logLines {
 
 func (l *logLines) value(seq int64) []byte    { return l.values[seq%int64(len(l.values))] }
 func (l *logLines) checksum(seq int64) uint64 { return l.checksums[seq%int64(len(l.checksums))] }
-
-// produceLines writes w.records log lines to topic like produceAll does
-// with its random payloads: acks=all, idempotent, asynchronous, ack
-// latency sampled.
-func produceLines(ctx context.Context, addr, topic string, w workload, lines *logLines) (produceStats, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(addr),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		// Uncompressed, so the broker's transform cost is not hidden behind
-		// decompression and recompression of the batch.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(max(1000, producerBufferBytes/w.recordSize)),
-		kgo.MaxBufferedBytes(producerBufferBytes),
-	)
-	if err != nil {
-		return produceStats{}, err
-	}
-	defer cl.Close()
-
-	var (
-		acked    atomic.Int64
-		firstErr atomic.Pointer[error]
-		perPart  = make([]atomic.Int64, w.partitions)
-		sampler  = newLatencySampler(w.records)
-	)
-	ctx, stopWatch := watchProgress(ctx, &acked, stallTimeout)
-	defer stopWatch()
-	onAck := func(r *kgo.Record, err error) {
-		if err == nil && (r.Partition < 0 || int(r.Partition) >= len(perPart)) {
-			err = fmt.Errorf("ack for partition %d of a %d-partition topic", r.Partition, len(perPart))
-		}
-		if err != nil {
-			firstErr.CompareAndSwap(nil, &err)
-			return
-		}
-		perPart[r.Partition].Add(1)
-		acked.Add(1)
-	}
-
-	var checksum uint64
-	start := time.Now()
-	for seq := int64(0); seq < w.records && firstErr.Load() == nil; seq++ {
-		rec := &kgo.Record{Value: lines.value(seq)}
-		checksum += lines.checksum(seq)
-		if !sampler.sampled(seq) {
-			cl.Produce(ctx, rec, onAck)
-			continue
-		}
-		sent := time.Now()
-		cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
-			sampler.record(seq, time.Since(sent))
-			onAck(r, err)
-		})
-	}
-	flushErr := cl.Flush(ctx)
-	elapsed := time.Since(start)
-	if errp := firstErr.Load(); errp != nil {
-		return produceStats{}, causeOr(ctx, *errp)
-	}
-	if flushErr != nil {
-		return produceStats{}, causeOr(ctx, flushErr)
-	}
-	if n := acked.Load(); n != w.records {
-		return produceStats{}, fmt.Errorf("%w: %d of %d", errProduceIncomplete, n, w.records)
-	}
-	stats := produceStats{records: w.records, bytes: w.records * int64(w.recordSize), elapsed: elapsed,
-		checksum: checksum, perPart: make([]int64, w.partitions)}
-	for i := range perPart {
-		stats.perPart[i] = perPart[i].Load()
-	}
-	stats.ackP50, stats.ackP99 = sampler.percentiles(w.records)
-	return stats, nil
-}
 
 // errUnmasked means a record of the masked topic still holds an address.
 var errUnmasked = errors.New("record stored with an unmasked e-mail address")

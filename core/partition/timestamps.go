@@ -1,52 +1,21 @@
 package partition
 
 import (
-	"errors"
-
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
-
-// decompressor is shared: kgo's handles gzip, snappy, lz4 and zstd.
-var decompressor = kgo.DefaultDecompressor()
-
-// errBadRecords: a stored batch's records could not be decoded.
-var errBadRecords = errors.New("partition: undecodable records")
 
 // eachRecord decodes a stored batch and calls fn with each record's
 // absolute offset and timestamp; fn returns false to stop.
 func eachRecord(batch []byte, fn func(offset, ts int64) bool) error {
-	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(batch); err != nil {
-		return errBadRecords
+	b, err := records.Decode(batch)
+	if err != nil {
+		return err
 	}
-	data := rb.Records
-	if codec := kgo.CompressionCodecType(rb.Attributes & 0x07); codec != 0 {
-		var err error
-		if data, err = decompressor.Decompress(data, codec); err != nil {
-			return errBadRecords
-		}
-	}
-	logAppend := rb.Attributes&0x08 != 0
-	for i := int32(0); i < rb.NumRecords && len(data) > 0; i++ {
-		length, n := kbin.Varint(data)
-		if n == 0 || length < 0 || int(length)+n > len(data) {
-			return errBadRecords
-		}
-		var r kmsg.Record
-		if err := r.ReadFrom(data[:n+int(length)]); err != nil {
-			return errBadRecords
-		}
-		data = data[n+int(length):]
-		ts := rb.FirstTimestamp + r.TimestampDelta64
-		if logAppend {
-			ts = rb.MaxTimestamp
-		}
-		if !fn(rb.FirstOffset+int64(r.OffsetDelta), ts) {
+	for _, r := range b.Records {
+		if !fn(r.Offset, r.Timestamp) {
 			return nil
 		}
 	}

@@ -162,21 +162,24 @@ var Plain = EncodeOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
 
 // Encode builds a v2 batch from records. Offset deltas are the records'
 // positions unless o.KeepOffsets; timestamps are kept (a zero Timestamp
-// stays zero).
+// stays zero). Only a KeepOffsets batch may be empty (see EncodeSpan).
 func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
-	if len(recs) == 0 {
+	if len(recs) == 0 && !o.KeepOffsets {
 		return nil, errors.New("records: empty batch")
 	}
 	deltas, err := offsetDeltas(recs, o)
 	if err != nil {
 		return nil, err
 	}
-	first, maxTS := recs[0].Timestamp, recs[0].Timestamp
-	for _, r := range recs {
+	first, maxTS := int64(-1), int64(-1)
+	for i, r := range recs {
+		if i == 0 {
+			first, maxTS = r.Timestamp, r.Timestamp
+		}
 		first = min(first, r.Timestamp)
 		maxTS = max(maxTS, r.Timestamp)
 	}
-	var raw []byte
+	var raw, scratch []byte
 	for i, r := range recs {
 		kr := kmsg.Record{
 			TimestampDelta64: r.Timestamp - first,
@@ -187,31 +190,38 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 		for _, h := range r.Headers {
 			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
 		}
-		body := kr.AppendTo(nil)
-		// AppendTo wrote Length as given (0); re-encode with the real
-		// length of everything after the length varint.
-		_, n := kbin.Varint(body)
-		kr.Length = int32(len(body) - n)
-		raw = kr.AppendTo(raw)
+		// Encode once with a zero length (a one-byte varint), then
+		// write the real length in front of the rest.
+		scratch = kr.AppendTo(scratch[:0])
+		raw = kbin.AppendVarint(raw, int32(len(scratch)-1))
+		raw = append(raw, scratch[1:]...)
 	}
-	if o.Codec != None {
-		c, err := compressor(o.Codec)
+	codec := o.Codec
+	if len(recs) == 0 {
+		codec = None
+	}
+	if codec != None {
+		c, err := compressor(codec)
 		if err != nil {
 			return nil, err
 		}
 		compressed, _ := c.Compress(new(bytes.Buffer), raw)
 		raw = append([]byte(nil), compressed...)
 	}
-	attrs := int16(o.Codec)
+	attrs := int16(codec)
 	if o.LogAppendTime {
 		attrs |= 0x08
+	}
+	lastDelta := o.LastOffsetDelta
+	if len(deltas) > 0 {
+		lastDelta = max(deltas[len(deltas)-1], lastDelta)
 	}
 	rb := kmsg.RecordBatch{
 		FirstOffset:          o.BaseOffset,
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
 		Attributes:           attrs,
-		LastOffsetDelta:      max(deltas[len(deltas)-1], o.LastOffsetDelta),
+		LastOffsetDelta:      lastDelta,
 		FirstTimestamp:       first,
 		MaxTimestamp:         maxTS,
 		ProducerID:           o.ProducerID,
@@ -247,56 +257,8 @@ func compressor(c Codec) (kgo.Compressor, error) {
 // it (consume filters, compaction): consumers advance past the whole span.
 // recs may be empty: an empty batch still moves consumers forward.
 func EncodeSpan(base int64, lastOffsetDelta int32, recs []Record, o EncodeOptions) ([]byte, error) {
-	first, maxTS := int64(-1), int64(-1)
-	for i, r := range recs {
-		if i == 0 || r.Timestamp < first {
-			first = r.Timestamp
-		}
-		maxTS = max(maxTS, r.Timestamp)
-	}
-	var raw []byte
-	for _, r := range recs {
-		kr := kmsg.Record{
-			TimestampDelta64: r.Timestamp - first,
-			OffsetDelta:      int32(r.Offset - base),
-			Key:              r.Key,
-			Value:            r.Value,
-		}
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
-		}
-		body := kr.AppendTo(nil)
-		_, n := kbin.Varint(body)
-		kr.Length = int32(len(body) - n)
-		raw = kr.AppendTo(raw)
-	}
-	if o.Codec != None && len(recs) > 0 {
-		c, err := compressor(o.Codec)
-		if err != nil {
-			return nil, err
-		}
-		compressed, _ := c.Compress(new(bytes.Buffer), raw)
-		raw = append([]byte(nil), compressed...)
-	}
-	codec := o.Codec
-	if len(recs) == 0 {
-		codec = None
-	}
-	rb := kmsg.RecordBatch{
-		FirstOffset:          base,
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           int16(codec),
-		LastOffsetDelta:      lastOffsetDelta,
-		FirstTimestamp:       first,
-		MaxTimestamp:         maxTS,
-		ProducerID:           o.ProducerID,
-		ProducerEpoch:        o.ProducerEpoch,
-		FirstSequence:        o.BaseSequence,
-		NumRecords:           int32(len(recs)),
-		Records:              raw,
-	}
-	return finish(rb.AppendTo(nil)), nil
+	o.BaseOffset, o.KeepOffsets, o.LastOffsetDelta = base, true, lastOffsetDelta
+	return Encode(recs, o)
 }
 
 // finish fills in a batch's length and CRC-32C.
