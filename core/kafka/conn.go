@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -78,6 +79,24 @@ type conn struct {
 	// long polls.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// principal is who this connection authenticated as; Anonymous until
+	// (unless) it authenticates.
+	principal auth.Principal
+}
+
+// identity is the connection's principal and client host for ACL checks.
+func (c *conn) identity() auth.Identity {
+	host := c.nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return auth.Identity{Principal: c.principal, Host: host}
+}
+
+// authorized asks the server's authorizer whether this connection may do
+// op on the named resource.
+func (c *conn) authorized(op auth.Operation, rt auth.ResourceType, name string) bool {
+	return c.s.cfg.Authorizer.Authorize(c.identity(), op, rt, name)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -87,8 +106,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:     nc,
 		logger: s.logger.With("remote", nc.RemoteAddr().String()),
 		queue:  make(chan *reply, maxInflight),
-		ctx:    ctx,
-		cancel: cancel,
+		ctx:       ctx,
+		cancel:    cancel,
+		principal: auth.Anonymous,
 	}
 }
 

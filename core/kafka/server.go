@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 )
@@ -25,7 +26,9 @@ type Config struct {
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
 	// Hooks gives topics' plugins; nil means none.
-	Hooks  hooks.Registry
+	Hooks hooks.Registry
+	// Authorizer decides every request's access; nil allows everything.
+	Authorizer auth.Authorizer
 	Logger *slog.Logger
 }
 
@@ -52,6 +55,9 @@ func New(b *broker.Broker, cfg Config) *Server {
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = hooks.None{}
+	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = auth.AllowAll{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
