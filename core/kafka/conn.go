@@ -102,10 +102,10 @@ func (c *conn) authorized(op auth.Operation, rt auth.ResourceType, name string) 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &conn{
-		s:      s,
-		nc:     nc,
-		logger: s.logger.With("remote", nc.RemoteAddr().String()),
-		queue:  make(chan *reply, maxInflight),
+		s:         s,
+		nc:        nc,
+		logger:    s.logger.With("remote", nc.RemoteAddr().String()),
+		queue:     make(chan *reply, maxInflight),
 		ctx:       ctx,
 		cancel:    cancel,
 		principal: auth.Anonymous,

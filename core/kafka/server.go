@@ -29,7 +29,7 @@ type Config struct {
 	Hooks hooks.Registry
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Server is the Kafka protocol listener.
