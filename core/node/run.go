@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/kafka"
@@ -27,6 +28,7 @@ import (
 type Addrs struct {
 	Kafka string
 	HTTP  string // empty when the HTTP listener is off
+	Admin string // the admin listener (--admin-addr); empty when not separate
 }
 
 // Run opens the broker on cfg.DataDir (recovering after an unclean
@@ -47,6 +49,16 @@ type Options struct {
 	// Bridge configures the HTTP bridge; Brokers, Hooks and Logger are
 	// filled in by the node.
 	Bridge bridge.Config
+
+	// Security of the HTTP side (docs/security.md). Authorizer decides what
+	// bridge and admin principals may do (nil: AllowAll; the bridge then
+	// keeps its token grants); PasswordVerifier checks admin HTTP Basic
+	// credentials (nil: no Basic).
+	Authorizer       auth.Authorizer
+	PasswordVerifier auth.PasswordVerifier
+	Admin            AdminOptions
+	// HTTPTLS serves the HTTP (and admin) listeners over TLS.
+	HTTPTLS TLSFiles
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -137,7 +149,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 
 	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
 	closers = append(closers, srv.Close)
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}
 	logger.Info("kafka listener ready", "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
@@ -149,9 +161,20 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.StopSync)
 
+	tlsCfg, err := httpTLS(opts.HTTPTLS, logger, &closers)
+	if err != nil {
+		return fmt.Errorf("http tls: %w", err)
+	}
+	separateAdmin := opts.Admin.Addr != "" && opts.Admin.Addr != "off"
+	if separateAdmin {
+		if addrs.Admin, err = serveAdmin(reg, opts, tlsCfg, logger, &closers, serveErr); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
+		bcfg.Authorizer = opts.Authorizer
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
@@ -162,10 +185,12 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		// on the default registry).
 		r.Handle("/metrics", promhttp.Handler())
 		br.Routes(r)
-		reg.AdminRoutes(r)
-		hln, err := net.Listen("tcp", cfg.HTTPAddr)
+		hln, err := listenHTTP(cfg.HTTPAddr, tlsCfg)
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
+		}
+		if opts.Admin.Addr == "" {
+			mountAdmin(r, reg, opts, hln, logger)
 		}
 		hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 		// The bridge sets its timeouts (slowloris guard) and ends SSE
@@ -185,7 +210,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			}
 		}()
 		addrs.HTTP = hln.Addr().String()
-		logger.Info("http listener ready", "addr", addrs.HTTP)
+		logger.Info("http listener ready", "addr", addrs.HTTP, "tls", tlsCfg != nil)
 	}
 	if ready != nil {
 		ready(addrs)

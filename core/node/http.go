@@ -1,0 +1,112 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluicemq/sluice/core/auth/httpauth"
+	"github.com/sluicemq/sluice/core/auth/tlsreload"
+	"github.com/sluicemq/sluice/plugins"
+)
+
+// AdminOptions configure the admin API (/admin/...) and who may call it
+// (docs/security.md, "HTTP").
+type AdminOptions struct {
+	// Addr, when set, serves the admin API on its own listener (and no
+	// longer on the HTTP listener); "off" disables the admin API. Empty:
+	// the admin API is served on the HTTP listener.
+	Addr string
+	// Tokens are admin bearer tokens.
+	Tokens []httpauth.Token
+	// AllowedOrigins may call the admin API from a browser page.
+	AllowedOrigins []string
+}
+
+// TLSFiles name a certificate and its key (PEM); both empty: no TLS.
+type TLSFiles struct {
+	CertFile, KeyFile string
+}
+
+// httpTLS builds the HTTP listeners' TLS configuration, with the
+// certificate reloaded when its files change or on SIGHUP. nil: plain HTTP.
+func httpTLS(f TLSFiles, logger *slog.Logger, closers *[]func() error) (*tls.Config, error) {
+	if f.CertFile == "" && f.KeyFile == "" {
+		return nil, nil
+	}
+	rl, err := tlsreload.New(f.CertFile, f.KeyFile, 0, logger.With("component", "http-tls"))
+	if err != nil {
+		return nil, err
+	}
+	*closers = append(*closers, rl.Close)
+	return rl.ServerConfig(), nil
+}
+
+// listenHTTP binds an HTTP listener, wrapped in TLS when tlsCfg is set.
+func listenHTTP(addr string, tlsCfg *tls.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	return ln, nil
+}
+
+// mountAdmin mounts the guarded admin API on r, served by ln.
+func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listener, logger *slog.Logger) *httpauth.Guard {
+	g := httpauth.NewGuard(httpauth.AdminConfig{
+		Verifier:         opts.PasswordVerifier,
+		Tokens:           opts.Admin.Tokens,
+		Authorizer:       opts.Authorizer,
+		AllowedOrigins:   opts.Admin.AllowedOrigins,
+		LoopbackListener: httpauth.IsLoopbackAddr(ln.Addr()),
+		Logger:           logger,
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(g.Middleware)
+		reg.AdminRoutes(r)
+	})
+	if !g.HasCredentials() {
+		if httpauth.IsLoopbackAddr(ln.Addr()) {
+			logger.Warn("admin API has no credentials configured: open to local callers on its loopback listener", "addr", ln.Addr().String())
+		} else {
+			logger.Warn("admin API has no credentials configured and its listener is not loopback-only: every admin request is refused (set --admin-token-file, SCRAM users, or --admin-addr 127.0.0.1:PORT)", "addr", ln.Addr().String())
+		}
+	}
+	return g
+}
+
+// serveAdmin runs the admin API on its own listener (opts.Admin.Addr).
+func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger *slog.Logger, closers *[]func() error, serveErr chan<- error) (string, error) {
+	ln, err := listenHTTP(opts.Admin.Addr, tlsCfg)
+	if err != nil {
+		return "", err
+	}
+	r := chi.NewRouter()
+	mountAdmin(r, reg, opts, ln, logger)
+	hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
+	*closers = append(*closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			return hs.Close()
+		}
+		return nil
+	})
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	}()
+	logger.Info("admin listener ready", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+	return ln.Addr().String(), nil
+}
+
