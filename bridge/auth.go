@@ -4,43 +4,75 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
-// Operations a token can be granted.
+// Operations a token can be granted in the bridge config; each stands for
+// an ACL operation on the topic (produce = Write, consume = Read).
 const (
 	opProduce = "produce"
 	opConsume = "consume"
+	// opDescribe is not grantable by name: produce or consume imply it.
+	opDescribe = "describe"
 )
 
-// principal is who made a request: a configured token, or anonymous.
+// aclOp maps a bridge operation to the ACL operation checked for it.
+func aclOp(op string) auth.Operation {
+	switch op {
+	case opProduce:
+		return auth.OpWrite
+	case opConsume:
+		return auth.OpRead
+	}
+	return auth.OpDescribe
+}
+
+// principal is who made a request: its identity (principal and client IP)
+// and the token it presented, if any.
 type principal struct {
+	id    auth.Identity
 	token *Token // nil: anonymous
 }
 
-func (p principal) name() string {
-	if p.token == nil {
-		return ""
-	}
-	return p.token.Name
-}
+// name is the principal as hooks and ownership checks see it
+// ("User:svc", or "User:ANONYMOUS").
+func (p principal) name() string { return string(p.id.Principal) }
 
-// authenticator checks tokens and grants.
+func (p principal) anonymous() bool { return p.id.Principal == auth.Anonymous }
+
+// authenticator resolves credentials to principals and asks the authorizer.
 type authenticator struct {
 	tokens []Token
-	public map[string]bool
+	authz  auth.Authorizer
+	// open: no tokens and no real authorizer, so every request is allowed
+	// (the bridge logs a warning at start).
+	open     bool
+	clientIP func(*http.Request) string
 }
 
-func newAuthenticator(cfg Config) *authenticator {
-	a := &authenticator{tokens: cfg.Tokens, public: map[string]bool{}}
-	for _, t := range cfg.PublicTopics {
-		a.public[t] = true
+func newAuthenticator(cfg Config, clientIP func(*http.Request) string) *authenticator {
+	base := cfg.Authorizer
+	if _, allowAll := base.(auth.AllowAll); allowAll || base == nil {
+		// Without an ACL authorizer the bridge keeps its historic
+		// behaviour: open with no tokens, else only the tokens' grants
+		// and the public topics.
+		if len(cfg.Tokens) == 0 {
+			base = auth.AllowAll{}
+		} else {
+			base = nil
+		}
 	}
-	return a
+	_, open := base.(auth.AllowAll)
+	return &authenticator{
+		tokens:   cfg.Tokens,
+		authz:    NewGrantAuthorizer(cfg.Tokens, cfg.PublicTopics, base),
+		open:     open,
+		clientIP: clientIP,
+	}
 }
-
-// open reports whether no tokens are configured: everything is allowed.
-func (a *authenticator) open() bool { return len(a.tokens) == 0 }
 
 // credential is the secret a request presents: a bearer token, an
 // X-API-Key header, or ?access_token= (EventSource cannot set headers).
@@ -60,56 +92,177 @@ func credential(r *http.Request) string {
 // identify resolves the request's principal; a presented but unknown
 // credential is an error even where anonymous access would do.
 func (a *authenticator) identify(r *http.Request) (principal, error) {
+	p := principal{id: auth.Identity{Principal: auth.Anonymous, Host: a.clientIP(r)}}
 	secret := credential(r)
 	if secret == "" {
-		return principal{}, nil
+		return p, nil
 	}
 	for i := range a.tokens {
 		if subtle.ConstantTimeCompare([]byte(a.tokens[i].Secret), []byte(secret)) == 1 {
-			return principal{token: &a.tokens[i]}, nil
+			p.token = &a.tokens[i]
+			p.id.Principal = a.tokens[i].principal(i)
+			return p, nil
 		}
 	}
-	return principal{}, errf(http.StatusUnauthorized, codeUnauthorized, "Invalid credentials.")
+	return p, errf(http.StatusUnauthorized, codeUnauthorized, "Invalid credentials.")
 }
 
-// authorize checks that the request may perform op on topic.
+var errAuthRequired = errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token or X-API-Key.")
+
+// internalTopic: __consumer_offsets, __sluice_plugins, __transaction_state
+// and any other "__" topic belong to the broker and are never reachable
+// over HTTP; they answer as if they did not exist.
+func internalTopic(topic string) bool { return strings.HasPrefix(topic, "__") }
+
+// authorize checks that the request may perform op (opProduce, opConsume)
+// on topic: Write or Read on the topic for the request's principal.
 func (a *authenticator) authorize(r *http.Request, topic, op string) (principal, error) {
+	if internalTopic(topic) {
+		return principal{}, ErrTopicNotFound
+	}
 	p, err := a.identify(r)
 	if err != nil {
 		return p, err
 	}
-	if a.open() {
-		return p, nil
-	}
-	if p.token == nil {
-		return p, errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token or X-API-Key.")
-	}
-	if !p.token.allows(topic, op) {
-		return p, errf(http.StatusForbidden, codeForbidden, "Token "+p.token.Name+" may not "+op+" topic "+topic+".")
+	if !a.authz.Authorize(p.id, aclOp(op), auth.ResTopic, topic) {
+		return p, a.denied(p, op+" topic "+topic)
 	}
 	return p, nil
 }
 
-// authorizeAnonymous is authorize for beacon and pixel endpoints: public
-// topics need no credential.
-func (a *authenticator) authorizeAnonymous(r *http.Request, topic string) (principal, error) {
-	if a.public[topic] {
-		return a.identify(r)
+// authorizeGroup checks Read on a consumer group (SSE ?group=, consumer
+// instances), as Kafka does for JoinGroup and offset commits.
+func (a *authenticator) authorizeGroup(p principal, group string) error {
+	if !a.authz.Authorize(p.id, auth.OpRead, auth.ResGroup, group) {
+		return a.denied(p, "read group "+group)
 	}
+	return nil
+}
+
+// requireGroup identifies the request and checks Read on its group: the
+// gate of every consumer-instance endpoint.
+func (a *authenticator) requireGroup(r *http.Request, group string) (principal, error) {
+	p, err := a.identify(r)
+	if err != nil {
+		return p, err
+	}
+	return p, a.authorizeGroup(p, group)
+}
+
+// describable reports whether p may see topic in listings (Describe).
+func (a *authenticator) describable(p principal, topic string) bool {
+	return !internalTopic(topic) && a.authz.Authorize(p.id, auth.OpDescribe, auth.ResTopic, topic)
+}
+
+// denied is 401 for an anonymous caller (a credential might help) and 403
+// for an authenticated one.
+func (a *authenticator) denied(p principal, what string) error {
+	if p.anonymous() {
+		return errAuthRequired
+	}
+	return errf(http.StatusForbidden, codeForbidden, p.name()+" may not "+what+".")
+}
+
+// authorizeAnonymous is authorize for beacon and pixel endpoints; public
+// topics are a Write grant to User:ANONYMOUS in the grant authorizer.
+func (a *authenticator) authorizeAnonymous(r *http.Request, topic string) (principal, error) {
 	return a.authorize(r, topic, opProduce)
 }
 
-func (t *Token) allows(topic, op string) bool {
-	if !slices.Contains(t.Operations, op) && !slices.Contains(t.Operations, "*") {
+// principal is the token's principal: its configured one, else User:<name>
+// (User:bridge-token-<index> for an unnamed token).
+func (t *Token) principal(index int) auth.Principal {
+	switch {
+	case t.Principal != "":
+		return auth.Principal(t.Principal)
+	case t.Name != "":
+		return auth.User(t.Name)
+	}
+	return auth.User("bridge-token-" + strconv.Itoa(index))
+}
+
+// allows reports whether the token's config grants op on topic.
+func (t *Token) allows(topic string, op auth.Operation) bool {
+	if !t.grantsOp(op) {
 		return false
 	}
-	for _, pat := range t.Topics {
-		if pat == "*" || pat == topic {
+	return matchAny(t.Topics, topic)
+}
+
+// grantsOp: produce grants Write, consume grants Read, and either grants
+// Describe (as Read and Write imply Describe in Kafka's ACLs).
+func (t *Token) grantsOp(op auth.Operation) bool {
+	if slices.Contains(t.Operations, "*") {
+		return true
+	}
+	switch op {
+	case auth.OpWrite:
+		return slices.Contains(t.Operations, opProduce)
+	case auth.OpRead:
+		return slices.Contains(t.Operations, opConsume)
+	case auth.OpDescribe:
+		return len(t.Operations) > 0
+	}
+	return false
+}
+
+// matchAny matches exact names, "prefix*" patterns and "*".
+func matchAny(patterns []string, name string) bool {
+	for _, pat := range patterns {
+		if pat == "*" || pat == name {
 			return true
 		}
-		if prefix, ok := strings.CutSuffix(pat, "*"); ok && strings.HasPrefix(topic, prefix) {
+		if prefix, ok := strings.CutSuffix(pat, "*"); ok && strings.HasPrefix(name, prefix) {
 			return true
 		}
 	}
 	return false
+}
+
+// GrantAuthorizer expresses the bridge config's grants as ACL-equivalent
+// allows in front of another authorizer: each token's topics/operations
+// (Write, Read, Describe on those topics; Read on its groups, every group
+// when it has a consume grant and no "groups" list), and public topics as
+// Write (and Describe) for User:ANONYMOUS. What the grants do not allow is
+// decided by base (nil: denied), so the grants compose with the ACL
+// authorizer: config grants add to ACLs, they never take anything away.
+type GrantAuthorizer struct {
+	byPrincipal map[auth.Principal][]*Token
+	public      map[string]bool
+	base        auth.Authorizer
+}
+
+// NewGrantAuthorizer builds the adapter over base.
+func NewGrantAuthorizer(tokens []Token, publicTopics []string, base auth.Authorizer) *GrantAuthorizer {
+	g := &GrantAuthorizer{byPrincipal: map[auth.Principal][]*Token{}, public: map[string]bool{}, base: base}
+	for i := range tokens {
+		p := tokens[i].principal(i)
+		g.byPrincipal[p] = append(g.byPrincipal[p], &tokens[i])
+	}
+	for _, t := range publicTopics {
+		g.public[t] = true
+	}
+	return g
+}
+
+// Authorize implements auth.Authorizer.
+func (g *GrantAuthorizer) Authorize(id auth.Identity, op auth.Operation, rt auth.ResourceType, name string) bool {
+	switch rt {
+	case auth.ResTopic:
+		if id.Principal == auth.Anonymous && g.public[name] && (op == auth.OpWrite || op == auth.OpDescribe) {
+			return true
+		}
+		for _, t := range g.byPrincipal[id.Principal] {
+			if t.allows(name, op) {
+				return true
+			}
+		}
+	case auth.ResGroup:
+		for _, t := range g.byPrincipal[id.Principal] {
+			if op == auth.OpRead && t.grantsOp(auth.OpRead) && (t.Groups == nil || matchAny(t.Groups, name)) {
+				return true
+			}
+		}
+	}
+	return g.base != nil && g.base.Authorize(id, op, rt, name)
 }

@@ -102,8 +102,8 @@ func TestAuthGrants(t *testing.T) {
 	}{
 		{"/topics/logs-app", nil, 401, `{"error_code":40101,"message":"Authentication required: send a bearer token or X-API-Key."}`},
 		{"/topics/logs-app", []string{"Authorization", "Bearer nope"}, 401, `{"error_code":40101,"message":"Invalid credentials."}`},
-		{"/topics/other", []string{"Authorization", "Bearer w"}, 403, `{"error_code":40301,"message":"Token writer may not produce topic other."}`},
-		{"/topics/logs-app", []string{"X-API-Key", "r"}, 403, `{"error_code":40301,"message":"Token reader may not produce topic logs-app."}`},
+		{"/topics/other", []string{"Authorization", "Bearer w"}, 403, `{"error_code":40301,"message":"User:writer may not produce topic other."}`},
+		{"/topics/logs-app", []string{"X-API-Key", "r"}, 403, `{"error_code":40301,"message":"User:reader may not produce topic logs-app."}`},
 		{"/topics/logs-app", []string{"X-API-Key", "w"}, 200, ""},
 	}
 	for _, c := range cases {

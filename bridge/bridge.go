@@ -82,14 +82,14 @@ func New(cfg Config) (*Bridge, error) {
 		log:     cfg.Logger.With("component", "bridge"),
 		prod:    &producer{cl: cl, topics: newTopicCache(adm), hooks: cfg.Hooks},
 		adm:     adm,
-		auth:    newAuthenticator(cfg),
+		auth:    newAuthenticator(cfg, (&Bridge{cfg: cfg}).clientIP),
 		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
 		ctx:     ctx,
 		cancel:  cancel,
 		streams: make(chan struct{}, cfg.MaxSSEClients),
 	}
 	b.consumers = newConsumerRegistry(b)
-	if b.auth.open() {
+	if b.auth.open {
 		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
 	}
 	b.wg.Add(1)

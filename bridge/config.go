@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/hooks"
 )
 
@@ -22,16 +24,24 @@ type Config struct {
 	Hooks hooks.Registry `json:"-"`
 	// Logger; default slog.Default().
 	Logger *slog.Logger `json:"-"`
+	// Authorizer decides what each principal may do (Write/Read/Describe
+	// on topics, Read on groups); the tokens' grants and PublicTopics are
+	// added in front of it. nil or auth.AllowAll: only the grants decide
+	// when tokens are configured, and the bridge is open when none are.
+	// Filled in by core/node.
+	Authorizer auth.Authorizer `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
 	// allows any; credentialed requests always get the exact origin echoed).
 	// Default: none (no CORS headers, same-origin pages only).
 	AllowedOrigins []string `json:"allowed_origins"`
 
-	// Tokens are the bearer tokens / API keys and what each may do. With no
-	// tokens configured the bridge runs open: every request is allowed.
+	// Tokens are the bearer tokens / API keys, the principal each
+	// authenticates as, and what each may do. With no tokens and no
+	// authorizer configured the bridge runs open: every request is allowed.
 	Tokens []Token `json:"tokens"`
-	// PublicTopics accept anonymous beacons and pixels. Default: none.
+	// PublicTopics accept anonymous beacons and pixels: Write for
+	// User:ANONYMOUS on these topics. Default: none.
 	PublicTopics []string `json:"public_topics"`
 
 	// RateLimitPerSecond is the per-client-IP request rate allowed on the
@@ -85,14 +95,22 @@ type Config struct {
 
 // Token is one bearer token or API key and its grants.
 type Token struct {
-	// Name identifies the principal in logs and plugin filters.
+	// Name names the token; its principal is User:<name> unless
+	// Principal is set.
 	Name string `json:"name"`
+	// Principal the token authenticates as ("User:svc"), matched by ACLs
+	// and given to plugin filters. Default User:<name>.
+	Principal string `json:"principal"`
 	// Secret is the token value clients send.
 	Secret string `json:"token"`
 	// Topics it may use: exact names, "prefix*" patterns, or "*".
 	Topics []string `json:"topics"`
-	// Operations it may perform: "produce", "consume" (or "*").
+	// Operations it may perform: "produce" (Write), "consume" (Read) or
+	// "*"; either grants Describe on its topics.
 	Operations []string `json:"operations"`
+	// Groups it may read as (exact, "prefix*", "*"); default: every group
+	// when it has a consume grant.
+	Groups []string `json:"groups"`
 }
 
 // Duration is a time.Duration that reads "15s"-style strings (or numbers
@@ -154,6 +172,9 @@ func (cfg Config) validate() error {
 			return fmt.Errorf("%w: tokens[%d] repeats a token", ErrConfig, i)
 		}
 		seen[t.Secret] = true
+		if t.Principal != "" && !strings.Contains(t.Principal, ":") {
+			return fmt.Errorf("%w: tokens[%d]: principal %q must look like User:NAME", ErrConfig, i, t.Principal)
+		}
 		for _, op := range t.Operations {
 			switch op {
 			case opProduce, opConsume, "*":

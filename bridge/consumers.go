@@ -68,11 +68,9 @@ type createConsumerRequest struct {
 }
 
 func (b *Bridge) requirePrincipal(r *http.Request) (principal, error) {
-	p, err := b.auth.identify(r)
-	if err == nil && !b.auth.open() && p.token == nil {
-		err = errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token or X-API-Key.")
-	}
-	return p, err
+	// Consumer instances are group members: Read on the group, as Kafka
+	// checks it for JoinGroup and offset commits.
+	return b.auth.requireGroup(r, chi.URLParam(r, "group"))
 }
 
 // decodeJSONBody reads a small JSON request body into v; an empty body

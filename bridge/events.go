@@ -151,9 +151,13 @@ func (b *Bridge) streamOptions(r *http.Request) (streamOptions, error) {
 	q := r.URL.Query()
 	o := streamOptions{topic: chi.URLParam(r, "topic"), from: q.Get("from"), group: q.Get("group")}
 	p, err := b.auth.authorize(r, o.topic, opConsume)
+	if err == nil && o.group != "" {
+		err = b.auth.authorizeGroup(p, o.group)
+	}
 	if err != nil {
 		return o, err
 	}
+	// Filters key on the authenticated principal, never the client id.
 	o.reader = hooks.Reader{GroupID: o.group, ClientID: "sluice-bridge-sse", Principal: p.name()}
 	if q.Has("key") {
 		o.key = []byte(q.Get("key"))

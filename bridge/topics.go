@@ -11,11 +11,12 @@ import (
 )
 
 // listTopics serves GET /topics: the topic names (v2 shape) the caller may
-// use, internal topics left out.
+// Describe, internal topics left out.
 func (b *Bridge) listTopics(w http.ResponseWriter, r *http.Request) {
 	p, err := b.auth.identify(r)
-	if err == nil && !b.auth.open() && p.token == nil {
-		err = errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token or X-API-Key.")
+	if err == nil && p.anonymous() && !b.auth.open {
+		// Anonymous callers publish beacons; listing needs a principal.
+		err = errAuthRequired
 	}
 	if err != nil {
 		writeError(w, err)
@@ -28,7 +29,7 @@ func (b *Bridge) listTopics(w http.ResponseWriter, r *http.Request) {
 	}
 	names := []string{}
 	for _, name := range details.Names() {
-		if p.token != nil && !p.token.allows(name, opProduce) && !p.token.allows(name, opConsume) {
+		if !b.auth.describable(p, name) {
 			continue
 		}
 		names = append(names, name)
@@ -51,7 +52,7 @@ type v2Partition struct {
 // describeTopic serves GET /topics/{topic}: its partitions and replicas.
 func (b *Bridge) describeTopic(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
-	if _, err := b.auth.authorize(r, topic, opConsume); err != nil {
+	if _, err := b.auth.authorize(r, topic, opDescribe); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -109,4 +109,3 @@ func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger 
 	logger.Info("admin listener ready", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
 	return ln.Addr().String(), nil
 }
-
