@@ -53,6 +53,8 @@ type pluginSpec struct {
 func (c *cli) pluginSubcommand(spec pluginSpec) *ffcli.Command {
 	fs := c.newFlagSet("plugin " + spec.name)
 	httpURL := fs.String("http", defaultPluginHTTP, "broker HTTP address (env SLUICE_HTTP)")
+	var creds adminCredFlags
+	creds.register(fs)
 	if spec.flags != nil {
 		spec.flags(fs)
 	}
@@ -68,7 +70,11 @@ func (c *cli) pluginSubcommand(spec pluginSpec) *ffcli.Command {
 		if len(args) != len(spec.args) {
 			return newUsageError(cmd, "plugin %s: want %s", spec.name, strings.Join(spec.args, " "))
 		}
-		return spec.run(ctx, &pluginAPI{base: strings.TrimRight(*httpURL, "/")}, args)
+		api := &pluginAPI{base: strings.TrimRight(*httpURL, "/")}
+		if err := creds.apply(fs, api); err != nil {
+			return newUsageError(cmd, "%v", err)
+		}
+		return spec.run(ctx, api, args)
 	}
 	return cmd
 }
@@ -164,7 +170,11 @@ func formatConfig(cfg map[string]string) string {
 }
 
 // pluginAPI is a client of the broker's plugin admin API.
-type pluginAPI struct{ base string }
+type pluginAPI struct {
+	base                  string
+	client                *http.Client
+	user, password, token string
+}
 
 // do sends a request and decodes a JSON answer into out; error answers
 // become errors carrying the broker's message.
@@ -180,7 +190,12 @@ func (a *pluginAPI) do(ctx context.Context, method, path string, body []byte, ou
 	if body != nil {
 		req.Header.Set("Content-Type", "application/wasm")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	a.authorize(req)
+	cl := a.client
+	if cl == nil {
+		cl = http.DefaultClient
+	}
+	resp, err := cl.Do(req)
 	if err != nil {
 		return err
 	}

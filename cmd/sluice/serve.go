@@ -47,9 +47,11 @@ func (c *cli) serve(ctx context.Context, s serveSettings) error {
 
 	ready := func(a node.Addrs) {
 		logger.Info("sluice is serving the Kafka protocol",
-			"addr", a.Kafka, "http_addr", a.HTTP, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
+			"addr", a.Kafka, "http_addr", a.HTTP, "admin_addr", a.Admin, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
 	}
-	err := node.RunWith(ctx, cfg, node.Options{Bridge: s.bridge}, ready)
+	opts := s.node
+	opts.Bridge = s.bridge
+	err := node.RunWith(ctx, cfg, opts, ready)
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("serve: %w", err)
 	}
