@@ -62,8 +62,7 @@ func New(cfg Config) (*Bridge, error) {
 		rand.Read(salt)
 		cfg.IPHashSalt = hex.EncodeToString(salt)
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := kgo.NewClient(append(kafkaOpts(cfg),
 		kgo.ClientID("sluice-bridge"),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(bridgePartitioner{}),
@@ -71,7 +70,7 @@ func New(cfg Config) (*Bridge, error) {
 		kgo.MaxBufferedBytes(cfg.ProduceBufferBytes),
 		kgo.RecordDeliveryTimeout(time.Duration(cfg.ProduceTimeout)),
 		kgo.ProduceRequestTimeout(time.Duration(cfg.ProduceTimeout)),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}

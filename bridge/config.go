@@ -1,13 +1,17 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/hooks"
@@ -24,6 +28,11 @@ type Config struct {
 	Hooks hooks.Registry `json:"-"`
 	// Logger; default slog.Default().
 	Logger *slog.Logger `json:"-"`
+	// Dialer, when set, opens the bridge's Kafka connections (core/node
+	// gives the broker's in-process dialer: connections that need no
+	// credentials and are not filtered, since the bridge authorizes and
+	// filters per HTTP principal itself).
+	Dialer func(ctx context.Context, network, host string) (net.Conn, error) `json:"-"`
 	// Authorizer decides what each principal may do (Write/Read/Describe
 	// on topics, Read on groups); the tokens' grants and PublicTopics are
 	// added in front of it. nil or auth.AllowAll: only the grants decide
@@ -227,4 +236,14 @@ func setDur(d *Duration, def time.Duration) {
 	if *d <= 0 {
 		*d = Duration(def)
 	}
+}
+
+// kafkaOpts are the bootstrap options of every bridge Kafka client, with
+// the configured dialer.
+func kafkaOpts(cfg Config) []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}
+	if cfg.Dialer != nil {
+		opts = append(opts, kgo.Dialer(cfg.Dialer))
+	}
+	return opts
 }

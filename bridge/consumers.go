@@ -216,10 +216,8 @@ func (b *Bridge) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	inst.closeClient()
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-rest-consumer"),
-		kgo.ConsumerGroup(inst.group), kgo.ConsumeTopics(req.Topics...), kgo.ConsumeResetOffset(inst.reset),
-	}
+	opts := append(kafkaOpts(b.cfg), kgo.ClientID("sluice-bridge-rest-consumer"),
+		kgo.ConsumerGroup(inst.group), kgo.ConsumeTopics(req.Topics...), kgo.ConsumeResetOffset(inst.reset))
 	if !inst.autoCommit {
 		opts = append(opts, kgo.DisableAutoCommit())
 	}

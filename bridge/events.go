@@ -347,7 +347,7 @@ func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o strea
 // streamClient builds the kgo consumer of one stream: direct partitions at
 // the start positions, or a group member.
 func (b *Bridge) streamClient(o streamOptions, start positions) (*kgo.Client, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-sse")}
+	opts := append(kafkaOpts(b.cfg), kgo.ClientID("sluice-bridge-sse"))
 	if o.group != "" {
 		reset := kgo.NewOffset().AtEnd()
 		if kind, ms, _ := parseFrom(o.from); kind == "earliest" {

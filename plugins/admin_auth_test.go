@@ -33,9 +33,17 @@ func (notBob) Authorize(id auth.Identity, op auth.Operation, rt auth.ResourceTyp
 
 const adminToken = "0123456789abcdef-admin"
 
-// startSecuredNode starts a node with the given admin options; it returns
-// the base URL of the HTTP listener and of the admin listener (if any).
+// startSecuredNode starts a node with the given options; it returns the
+// base URL of the HTTP listener and of the admin listener (if any).
 func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase string) {
+	a := startNodeWith(t, opts)
+	if a.Admin != "" {
+		adminBase = "http://" + a.Admin
+	}
+	return "http://" + a.HTTP, adminBase
+}
+
+func startNodeWith(t *testing.T, opts node.Options) node.Addrs {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan node.Addrs, 1)
@@ -50,16 +58,13 @@ func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase stri
 	})
 	select {
 	case a := <-addrs:
-		if a.Admin != "" {
-			adminBase = "http://" + a.Admin
-		}
-		return "http://" + a.HTTP, adminBase
+		return a
 	case err := <-done:
 		t.Fatalf("node did not start: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("node did not start in 30s")
 	}
-	return "", ""
+	return node.Addrs{}
 }
 
 // adminCall sends one admin request; hdr are header name/value pairs.

@@ -219,33 +219,6 @@ func TestE2EDeadLetterAndPartitionerAgreement(t *testing.T) {
 	}
 }
 
-func TestE2ETenantFilter(t *testing.T) {
-	n := startNode(t)
-	n.createTopic(t, "events", 1)
-	n.deploy(t, "tenants", "filter", "events", "tenant-filter")
-	cl := n.client(t)
-	tenant := func(v string) []kgo.RecordHeader { return []kgo.RecordHeader{{Key: "tenant", Value: []byte(v)}} }
-	err := produce(t, cl,
-		&kgo.Record{Topic: "events", Value: []byte("acme-1"), Headers: tenant("acme")},
-		&kgo.Record{Topic: "events", Value: []byte("globex-1"), Headers: tenant("globex")},
-		&kgo.Record{Topic: "events", Value: []byte("untagged")},
-		&kgo.Record{Topic: "events", Value: []byte("acme-2"), Headers: tenant("acme")},
-		&kgo.Record{Topic: "events", Value: []byte("globex-2"), Headers: tenant("globex")},
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for client, want := range map[string]string{"acme": "[acme-1:0 acme-2:3]", "globex": "[globex-1:1 globex-2:4]"} {
-		var got []string
-		for _, r := range consumeAll(t, n, "events", client, 2) {
-			got = append(got, fmt.Sprintf("%s:%d", r.Value, r.Offset))
-		}
-		if fmt.Sprint(got) != want {
-			t.Fatalf("%s sees %v, want %s", client, got, want)
-		}
-	}
-}
-
 // TestE2EFailuresKeepBrokerServing: refusals and plugin failures fail
 // that produce with INVALID_RECORD / POLICY_VIOLATION, nothing of the
 // batch is appended, and the broker (and the plugin) keep serving.

@@ -173,20 +173,23 @@ func TestTenantFilter(t *testing.T) {
 		{Value: []byte("none"), Offset: 12},
 		{Value: []byte("a2"), Offset: 13, Headers: []hooks.Header{{Key: "x", Value: nil}, {Key: "tenant", Value: []byte("acme")}}},
 	}
+	// The principal decides; the client id (anyone's claim) never does.
 	for _, tc := range []struct {
-		client string
-		want   []hooks.Record
+		principal, client string
+		want              []hooks.Record
 	}{
-		{"acme", []hooks.Record{in[0], in[3]}},
-		{"globex", []hooks.Record{in[1]}},
-		{"initech", []hooks.Record{}},
+		{"User:acme", "whatever", []hooks.Record{in[0], in[3]}},
+		{"User:globex", "acme", []hooks.Record{in[1]}},
+		{"User:initech", "globex", []hooks.Record{}},
+		{"User:ANONYMOUS", "acme", []hooks.Record{}},
+		{"", "acme", []hooks.Record{}},
 	} {
-		got, err := m.Filter(context.Background(), "events", 0, hooks.Reader{ClientID: tc.client, GroupID: "g"}, in)
+		got, err := m.Filter(context.Background(), "events", 0, hooks.Reader{ClientID: tc.client, GroupID: "g", Principal: tc.principal}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, tc.want) {
-			t.Fatalf("%s: got %s, want %s", tc.client, dump(got), dump(tc.want))
+			t.Fatalf("%s (client id %s): got %s, want %s", tc.principal, tc.client, dump(got), dump(tc.want))
 		}
 	}
 }

@@ -148,7 +148,7 @@ func TestConcurrentCallsUseSeparateInstances(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				out, err := m.Filter(context.Background(), "t", 0, hooks.Reader{ClientID: client}, in)
+				out, err := m.Filter(context.Background(), "t", 0, hooks.Reader{Principal: "User:" + client}, in)
 				if err != nil || len(out) != 1 || string(out[0].Headers[0].Value) != client {
 					errs <- errors.New(client + ": wrong answer")
 					return

@@ -97,11 +97,15 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		filter := c.s.cfg.Hooks.Filter(rt.Topic)
-		if req.ReplicaID >= 0 {
-			filter = nil // followers copy the log as stored
+		if req.ReplicaID >= 0 || c.trusted {
+			// Followers copy the log as stored; the in-process bridge
+			// filters per HTTP principal itself.
+			filter = nil
 		}
 		if filter != nil && reader == nil {
-			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc))}
+			// Filters key on the authenticated principal; the client id
+			// is the client's own claim, never an identity.
+			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc)), Principal: string(c.principal)}
 		}
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for i, rp := range rt.Partitions {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/auth"
@@ -156,7 +157,11 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 
 	// Plugin deployments are cluster-wide: the registry follows the
 	// deployments topic through this broker's own listener.
-	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}); err != nil {
+	// In-process connections: the registry and the bridge talk to this
+	// broker as itself (no credentials, authorized, unfiltered), whatever
+	// the listener's security and ACLs say about outside clients.
+	inProc := srv.InProcessDialer(addrs.Kafka, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, kgo.Dialer(inProc)); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}
 	closers = append(closers, reg.StopSync)
@@ -174,7 +179,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
-		bcfg.Authorizer = opts.Authorizer
+		bcfg.Authorizer, bcfg.Dialer = opts.Authorizer, inProc
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
