@@ -92,7 +92,8 @@ func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger 
 	}
 	r := chi.NewRouter()
 	mountAdmin(r, reg, opts, ln, logger)
-	hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute}
+	hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 	*closers = append(*closers, func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
