@@ -1,0 +1,142 @@
+package kafka
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/hooks"
+)
+
+// readerFilter hides every record from readers and remembers who asked.
+type readerFilter struct {
+	mu      sync.Mutex
+	readers []hooks.Reader
+}
+
+func (f *readerFilter) Apply(_ context.Context, _ string, _ int32, r hooks.Reader, _ []hooks.Record) ([]hooks.Record, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.readers = append(f.readers, r)
+	return nil, nil
+}
+
+type denyAll struct{}
+
+func (denyAll) Authorize(auth.Identity, auth.Operation, auth.ResourceType, string) bool { return false }
+
+type filterOnly struct{ f hooks.Filter }
+
+func (filterOnly) Partitioner(string) hooks.Partitioner { return nil }
+func (filterOnly) Transform(string) hooks.Transform     { return nil }
+func (r filterOnly) Filter(string) hooks.Filter         { return r.f }
+
+// TestInProcessConnections: a TCP client reaches filters as its principal
+// (User:ANONYMOUS, whatever client.id it claims) and sees what the filter
+// lets through (nothing); an in-process connection is trusted: no
+// filter, authorized for everything.
+func TestInProcessConnections(t *testing.T) {
+	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	f := &readerFilter{}
+	s := New(b, Config{Logger: b.Config().Logger, Hooks: filterOnly{f}, Authorizer: denyAll{}})
+	go s.Serve(ln)
+	t.Cleanup(func() {
+		s.Close()
+		b.Close()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	inproc := mustClient(t, kgo.SeedBrokers(addr), kgo.Dialer(s.InProcessDialer(addr)), kgo.ProducerLinger(0),
+		kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if _, err := kadm.NewClient(inproc).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := inproc.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("a")}, &kgo.Record{Topic: "t", Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		fs := inproc.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("in-process fetch got %v", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if got[0] != "a" || got[1] != "b" {
+		t.Fatalf("in-process read %v", got)
+	}
+	f.mu.Lock()
+	if len(f.readers) != 0 {
+		t.Fatalf("filter ran for the in-process reader: %+v", f.readers)
+	}
+	f.mu.Unlock()
+
+	// A TCP client claiming to be "acme": anonymous to the filter.
+	tcp := mustClient(t, kgo.SeedBrokers(addr), kgo.ClientID("acme"), kgo.ConsumeTopics("t"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fctx, fcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		fs := tcp.PollFetches(fctx)
+		fcancel()
+		if n := len(fs.Records()); n != 0 {
+			t.Fatalf("filtered TCP reader got %d records", n)
+		}
+		f.mu.Lock()
+		readers := append([]hooks.Reader(nil), f.readers...)
+		f.mu.Unlock()
+		if len(readers) > 0 {
+			if r := readers[0]; r.Principal != string(auth.Anonymous) || r.ClientID != "acme" {
+				t.Fatalf("filter saw reader %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("filter never ran for the TCP reader")
+		}
+	}
+
+	// The dialer reaches other addresses over TCP (untrusted).
+	other := s.InProcessDialer("127.0.0.1:1")
+	c, err := other(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s.mu.Lock()
+	trusted := 0
+	for cn := range s.conns {
+		if !cn.trusted && cn.authorized(auth.OpRead, auth.ResTopic, "t") {
+			t.Error("a TCP connection passed a deny-all authorizer")
+		}
+		if cn.trusted {
+			trusted++
+			if cn.principal != InProcessPrincipal || !cn.authorized(auth.OpAlter, auth.ResCluster, auth.ClusterResource) {
+				t.Errorf("in-process conn principal %s not authorized", cn.principal)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if trusted == 0 {
+		t.Fatal("no in-process connection registered")
+	}
+}
