@@ -34,9 +34,10 @@ func (r Record) Header(key string) ([]byte, bool) {
 
 // Reader identifies who is fetching, for filters.
 type Reader struct {
-	GroupID   string // empty for consumers outside a group
-	ClientID  string
-	Principal string // "" when anonymous
+	GroupID  string // empty for consumers outside a group
+	ClientID string // the client's own claim: never an identity
+	// Principal is who authenticated: "User:alice", or "User:ANONYMOUS".
+	Principal string
 }
 
 // Writer receives a transform's output for the current record. Calling

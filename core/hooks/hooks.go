@@ -41,9 +41,12 @@ type Emit struct {
 
 // Reader identifies who is fetching, so filters can act per reader.
 type Reader struct {
-	GroupID   string // empty for non-group consumers
-	ClientID  string
-	Principal string // authenticated principal, or "" when anonymous
+	GroupID  string // empty for non-group consumers
+	ClientID string
+	// Principal is the authenticated principal ("User:alice";
+	// "User:ANONYMOUS" when not authenticated). ClientID is the client's
+	// own claim and must never be used as an identity.
+	Principal string
 }
 
 // Sentinel errors a hook returns (wrapped with detail). The broker maps
