@@ -56,9 +56,10 @@ func startNodeOpts(t *testing.T, opts node.Options, scheme string, client *http.
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan node.Addrs, 1)
 	done := make(chan error, 1)
+	dataDir := t.TempDir() // removed after the node stops
 	go func() {
 		done <- node.RunWith(ctx, broker.Config{
-			DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		}, opts, func(a node.Addrs) { ready <- a })
 	}()
 	var addrs node.Addrs
