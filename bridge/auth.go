@@ -130,6 +130,15 @@ func (a *authenticator) authorize(r *http.Request, topic, op string) (principal,
 	return p, nil
 }
 
+// authorizeRead re-checks Read on a topic for an already identified
+// principal (each REST consumer poll, as Kafka checks every fetch).
+func (a *authenticator) authorizeRead(p principal, topic string) error {
+	if internalTopic(topic) || !a.authz.Authorize(p.id, auth.OpRead, auth.ResTopic, topic) {
+		return a.denied(p, opConsume+" topic "+topic)
+	}
+	return nil
+}
+
 // authorizeGroup checks Read on a consumer group (SSE ?group=, consumer
 // instances), as Kafka does for JoinGroup and offset commits.
 func (a *authenticator) authorizeGroup(p principal, group string) error {

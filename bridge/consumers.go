@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // Confluent REST Proxy v2 consumer instances: a stateful group consumer
@@ -265,7 +267,7 @@ type v2ConsumedRecord struct {
 const maxRecordsPerPoll = 500
 
 func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
-	inst, _, ok := b.instance(w, r)
+	inst, p, ok := b.instance(w, r)
 	if !ok {
 		return
 	}
@@ -293,9 +295,21 @@ func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
 	out := []v2ConsumedRecord{}
 	// max_bytes is not honoured: kgo hands over whole fetches, and
 	// dropping a tail after polling would lose records.
-	fetches.EachRecord(func(rec *kgo.Record) {
-		out = append(out, v2ConsumedRecord{Topic: rec.Topic, Key: embed(rec.Key, inst.binary),
-			Value: embed(rec.Value, inst.binary), Partition: rec.Partition, Offset: rec.Offset})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		// Like a Kafka fetch: Read on the topic now (ACLs may have
+		// changed since the subscription) and the topic's filter for
+		// this principal (the in-process connection is unfiltered).
+		if len(fp.Records) == 0 || b.auth.authorizeRead(p, fp.Topic) != nil {
+			return
+		}
+		keep := b.filterRecords(ctx, b.cfg.Hooks.Filter(fp.Topic), streamOptions{topic: fp.Topic,
+			reader: hooks.Reader{GroupID: inst.group, ClientID: "sluice-bridge-rest-consumer", Principal: p.name()}}, fp.Partition, fp.Records)
+		for _, rec := range fp.Records {
+			if keep[rec] {
+				out = append(out, v2ConsumedRecord{Topic: rec.Topic, Key: embed(rec.Key, inst.binary),
+					Value: embed(rec.Value, inst.binary), Partition: rec.Partition, Offset: rec.Offset})
+			}
+		}
 	})
 	writeJSON(w, http.StatusOK, want, out)
 }

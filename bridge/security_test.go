@@ -208,7 +208,9 @@ func TestBridgeInternalTopicsUnreachableWhenOpen(t *testing.T) {
 	defer cancel()
 	var commitErr error
 	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{"plain": {0: {Epoch: -1, Offset: 0}}},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { commitErr = err })
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			commitErr = err
+		})
 	cl.Close()
 	if commitErr != nil {
 		t.Fatal(commitErr)

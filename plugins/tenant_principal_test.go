@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -120,5 +121,60 @@ func TestE2ETenantFilterByPrincipal(t *testing.T) {
 		if fmt.Sprint(got) != want {
 			t.Fatalf("%s sees %v, want %s", token, got, want)
 		}
+		// REST Proxy consumer instances are filtered the same way.
+		if got := restValues(t, base, token, 4); fmt.Sprint(got) != want {
+			t.Fatalf("%s REST consumer sees %v, want %s", token, got, want)
+		}
 	}
+}
+
+// restValues consumes the events topic through a v2 consumer instance
+// until it has want records.
+func restValues(t *testing.T, base, token string, want int) []string {
+	t.Helper()
+	call := func(method, path, body string, accept string) (int, []byte) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/vnd.kafka.v2+json")
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	group := "g-" + token
+	if code, b := call("POST", "/consumers/"+group, `{"name":"c","format":"json","auto.offset.reset":"earliest"}`, ""); code != 200 {
+		t.Fatalf("create consumer: %d %s", code, b)
+	}
+	inst := "/consumers/" + group + "/instances/c"
+	if code, b := call("POST", inst+"/subscription", `{"topics":["events"]}`, ""); code != 204 {
+		t.Fatalf("subscribe: %d %s", code, b)
+	}
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("REST consumer got %v", got)
+		}
+		code, b := call("GET", inst+"/records?timeout=1000", "", "application/vnd.kafka.json.v2+json")
+		var recs []struct {
+			Value  string `json:"value"`
+			Offset int64  `json:"offset"`
+		}
+		if code != 200 || json.Unmarshal(b, &recs) != nil {
+			t.Fatalf("records: %d %s", code, b)
+		}
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%s:%d", r.Value, r.Offset))
+		}
+	}
+	call("DELETE", inst, "", "")
+	return got
 }
