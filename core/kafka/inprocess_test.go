@@ -140,3 +140,59 @@ func TestInProcessConnections(t *testing.T) {
 		t.Fatal("no in-process connection registered")
 	}
 }
+
+// BenchmarkConsumeTCPvsInProcess reads the same 1 KiB records over TCP
+// (sendfile) and over an in-process socket pair (copied), as the bridge
+// does.
+func BenchmarkConsumeTCPvsInProcess(b *testing.B) {
+	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	br.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	s := New(br, Config{Logger: br.Config().Logger})
+	go s.Serve(ln)
+	defer func() { s.Close(); br.Close() }()
+	ctx := context.Background()
+	const n = 20000
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 1024)
+	for i := 0; i < n; i++ {
+		cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: val}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+	for _, mode := range []string{"tcp", "in-process"} {
+		b.Run(mode, func(b *testing.B) {
+			b.SetBytes(n * 1024)
+			for b.Loop() {
+				opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+				if mode == "in-process" {
+					opts = append(opts, kgo.Dialer(s.InProcessDialer(addr)))
+				}
+				c, err := kgo.NewClient(opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := 0
+				for got < n {
+					got += len(c.PollFetches(ctx).Records())
+				}
+				c.Close()
+			}
+		})
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"runtime"
 	"syscall"
 
@@ -100,7 +99,9 @@ func (c *conn) writeSpliced(bw *bufio.Writer, buf []byte, r *reply) error {
 // sendChunk writes a chunk with sendfile(2) at the chunk's own offset
 // (never the shared file offset), falling back to a copy.
 func (c *conn) sendChunk(ch *storage.Chunk) error {
-	tc, ok := c.nc.(*net.TCPConn)
+	// Any kernel socket will do: TCP, or the Unix socket pair of an
+	// in-process connection. TLS connections have no SyscallConn.
+	tc, ok := c.nc.(syscall.Conn)
 	if !ok || c.s.cfg.DisableSendfile {
 		_, err := io.Copy(c.nc, io.NewSectionReader(ch.File, ch.Pos, int64(ch.Size)))
 		return err
