@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -59,6 +60,10 @@ type AdminConfig struct {
 type Guard struct {
 	cfg AdminConfig
 	log *slog.Logger
+	// verifying bounds concurrent password checks: a SCRAM check costs
+	// thousands of hash iterations, and unauthenticated callers choose
+	// how many to start.
+	verifying chan struct{}
 }
 
 // NewGuard builds the guard.
@@ -69,7 +74,7 @@ func NewGuard(cfg AdminConfig) *Guard {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Guard{cfg: cfg, log: cfg.Logger.With("component", "admin-api")}
+	return &Guard{cfg: cfg, log: cfg.Logger.With("component", "admin-api"), verifying: make(chan struct{}, max(2, runtime.NumCPU()/2))}
 }
 
 // HasCredentials reports whether an admin credential source is configured.
@@ -119,6 +124,13 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			g.refuse(w, r, http.StatusForbidden, string(id.Principal)+" is not authorized to "+opName(op)+" the cluster", id.Principal)
 			return
 		}
+		if op == auth.OpAlter {
+			// An audit trail of who changed what (not the query's config
+			// values: they may hold secrets).
+			q := r.URL.Query()
+			g.log.Info("admin API change", "principal", string(id.Principal), "host", id.Host, "method", r.Method,
+				"path", r.URL.Path, "name", q.Get("name"), "hook", q.Get("hook"), "topic", q.Get("topic"))
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -156,7 +168,7 @@ func (g *Guard) authenticate(r *http.Request) (id auth.Identity, ok bool, msg st
 			return id, false, "invalid bearer token"
 		case "basic":
 			user, pass, okBasic := r.BasicAuth()
-			if !okBasic || g.cfg.Verifier == nil || !g.cfg.Verifier.VerifyPassword(user, pass) {
+			if !okBasic || g.cfg.Verifier == nil || !g.verify(r, user, pass) {
 				return id, false, "invalid user name or password"
 			}
 			id.Principal = auth.User(user)
@@ -176,6 +188,17 @@ func (g *Guard) authenticate(r *http.Request) (id auth.Identity, ok bool, msg st
 		return id, false, "without admin credentials the admin API answers only to Host localhost, 127.0.0.1 or [::1]"
 	}
 	return id, true, ""
+}
+
+// verify checks a password with at most cap(g.verifying) checks running.
+func (g *Guard) verify(r *http.Request, user, pass string) bool {
+	select {
+	case g.verifying <- struct{}{}:
+	case <-r.Context().Done():
+		return false
+	}
+	defer func() { <-g.verifying }()
+	return g.cfg.Verifier.VerifyPassword(user, pass)
 }
 
 // originAllowed: same-origin, or listed.
