@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,5 +124,39 @@ func TestNewFailsWithoutAPair(t *testing.T) {
 	}
 	if _, err := tlsreload.New("a", "", 0, nil); err == nil {
 		t.Fatal("missing key accepted")
+	}
+}
+
+// TestReloadOnSIGHUP: with file polling effectively off, SIGHUP reloads.
+func TestReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	writePair(t, certFile, keyFile, 10)
+	rl, err := tlsreload.New(certFile, keyFile, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	serial := func() int64 {
+		c, _ := rl.GetCertificate(nil)
+		x, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x.SerialNumber.Int64()
+	}
+	writePair(t, certFile, keyFile, 11)
+	if s := serial(); s != 10 {
+		t.Fatalf("serial %d before SIGHUP, want 10", s)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for serial() != 11 {
+		if time.Now().After(deadline) {
+			t.Fatal("not reloaded on SIGHUP")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
