@@ -62,7 +62,7 @@ func New(cfg Config) (*Bridge, error) {
 		rand.Read(salt)
 		cfg.IPHashSalt = hex.EncodeToString(salt)
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("sluice-bridge"),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -71,7 +71,7 @@ func New(cfg Config) (*Bridge, error) {
 		kgo.MaxBufferedBytes(cfg.ProduceBufferBytes),
 		kgo.RecordDeliveryTimeout(time.Duration(cfg.ProduceTimeout)),
 		kgo.ProduceRequestTimeout(time.Duration(cfg.ProduceTimeout)),
-	)
+	}, cfg.KafkaOpts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicemq/sluice/core/hooks"
 )
 
@@ -22,6 +24,9 @@ type Config struct {
 	Hooks hooks.Registry `json:"-"`
 	// Logger; default slog.Default().
 	Logger *slog.Logger `json:"-"`
+	// KafkaOpts are added to every Kafka client of the bridge (SASL and TLS
+	// to reach a secured listener). Filled in by core/node.
+	KafkaOpts []kgo.Opt `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
 	// allows any; credentialed requests always get the exact origin echoed).

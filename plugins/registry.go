@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/wasm"
 )
@@ -29,6 +31,9 @@ type Registry struct {
 	loaded map[string]*loaded // current version by plugin name; guarded by mu
 	closed bool               // guarded by mu
 	sync   *syncer            // set by StartSync; guarded by mu
+	// clientOpts are added to the deployments topic's Kafka clients (SASL,
+	// TLS); set with SetClientOpts before StartSync.
+	clientOpts []kgo.Opt
 
 	// table is what the broker reads on every produce and fetch: an
 	// immutable snapshot swapped whole on each change.

@@ -59,13 +59,13 @@ func (r *Registry) StartSync(ctx context.Context, brokers []string) error {
 	if r.sync != nil {
 		return errors.New("plugins: StartSync called twice")
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(maxDeploymentRecord),
-		kgo.MaxBufferedBytes(2*maxDeploymentRecord),
-	)
+		kgo.MaxBufferedBytes(2 * maxDeploymentRecord),
+	}, r.clientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("plugins: deployments producer: %w", err)
 	}
@@ -122,13 +122,13 @@ func (s *syncer) run(ctx context.Context) {
 		case <-time.After(topicPollInterval):
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(s.brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{DeploymentsTopic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxPartitionBytes(maxDeploymentRecord),
-		kgo.FetchMaxBytes(2*maxDeploymentRecord),
+		kgo.FetchMaxBytes(2 * maxDeploymentRecord),
 		kgo.FetchMaxWait(time.Second),
-	)
+	}, s.reg.clientOpts...)...)
 	if err != nil {
 		log.Error("plugins: deployments consumer", "err", err)
 		return

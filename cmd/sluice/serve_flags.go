@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/node"
 )
 
 // logFormat selects the slog handler.
@@ -35,6 +36,7 @@ type serveSettings struct {
 	bridge    bridge.Config // from --bridge-config, plus --examples-dir
 	logLevel  slog.Level
 	logFormat logFormat
+	security  node.Security // serve_security.go
 }
 
 // invalidFlagError reports a flag value that parsed but is not allowed.
@@ -58,6 +60,7 @@ type serveFlags struct {
 	examplesDir  string
 	logLevel     string
 	logFormat    string
+	security     *securityFlags
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -69,9 +72,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 
 	fs.StringVar(&sf.configFile, "config", "", "read `FILE` of \"flag value\" lines (see README)")
 	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory for partition logs and metadata")
-	fs.StringVar(&c.KafkaAddr, "kafka-addr", d.KafkaAddr, "Kafka protocol listen address (host:port)")
+	fs.StringVar(&c.KafkaAddr, "kafka-addr", "", "Kafka protocol listen address (host:port); default 127.0.0.1:9092, or :9092 when clients must authenticate")
 	fs.StringVar(&c.AdvertisedAddr, "advertised-addr", "", "`HOST:PORT` given to clients in Metadata (default: the bound address, 127.0.0.1 if bound to all interfaces)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it; default 127.0.0.1:8080, or :8080 with authentication and bridge tokens")
 	int32Var(fs, &c.BrokerID, "broker-id", d.BrokerID, "this broker's node id")
 	int32Var(fs, &c.DefaultPartitions, "default-partitions", d.DefaultPartitions, "partitions of auto-created topics and of CreateTopics asking for -1")
 	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
@@ -99,6 +102,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&sf.examplesDir, "examples-dir", "", "serve this `DIR` under /examples/ on the HTTP listener (the web-tracking demo pages)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
+	sf.security = addSecurityFlags(fs)
 	return sf
 }
 
@@ -162,7 +166,11 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if sf.examplesDir != "" {
 		bcfg.ExamplesDir = sf.examplesDir
 	}
-	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format}, nil
+	sec, err := sf.security.settings(&cfg.KafkaAddr, &cfg.HTTPAddr, len(bcfg.Tokens))
+	if err != nil {
+		return serveSettings{}, err
+	}
+	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format, security: sec}, nil
 }
 
 // validateBrokerConfig rejects values that broker.Config.Defaults would

@@ -47,6 +47,8 @@ type Options struct {
 	// Bridge configures the HTTP bridge; Brokers, Hooks and Logger are
 	// filled in by the node.
 	Bridge bridge.Config
+	// Security configures TLS and SASL on the Kafka port (security.go).
+	Security Security
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -79,6 +81,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		roles broker.RoleHandler
 		rm    *cluster.ReplicaManager
 		zk    *meta.ZK
+		sec   *security
 	)
 	if cfg.ZooKeeper != "" {
 		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port}, meta.ZKOptions{
@@ -93,7 +96,11 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			return fmt.Errorf("zookeeper: %w", err)
 		}
 		closers = append(closers, zk.Close)
-		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger}, zk, []string{ln.Addr().String()})
+		if sec, err = setupSecurity(ctx, opts.Security, zk, true, logger); err != nil {
+			ln.Close()
+			return err
+		}
+		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			ln.Close()
 			return err
@@ -110,6 +117,13 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, b.Close)
 	b.SetAdvertised(host, port)
+	creds, _ := b.Store().(meta.CredentialStore)
+	if sec == nil {
+		if sec, err = setupSecurity(ctx, opts.Security, creds, false, logger); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if rm != nil {
 		rm.OnLeadership = b.GroupLeadership
 		closers = append(closers, func() error { rm.Close(); return nil })
@@ -135,12 +149,14 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.Close)
 
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
+	reg.SetClientOpts(sec.clientOpts...)
+	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
+		TLS: sec.tls, SASL: sec.sasl, Credentials: creds})
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}
-	logger.Info("kafka listener ready", "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
+	logger.Info("kafka listener ready", "security_protocol", sec.cfg.Protocol, "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
 
 	// Plugin deployments are cluster-wide: the registry follows the
 	// deployments topic through this broker's own listener.
@@ -152,6 +168,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
+		bcfg.KafkaOpts = append(bcfg.KafkaOpts, sec.clientOpts...)
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
