@@ -151,7 +151,10 @@ func (s *ScramServer) final(msg string) ([]byte, error) {
 	if cb != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, fmt.Errorf("%w: channel binding mismatch", ErrSASLProtocol)
 	}
-	if nonce != s.fullNonce {
+	// Kafka only checks that the nonce ends with the one it sent: some
+	// librdkafka versions send the client nonce twice. The proof covers
+	// the message as sent either way.
+	if !strings.HasSuffix(nonce, s.fullNonce) {
 		return nil, fmt.Errorf("%w: nonce mismatch", ErrSASLProtocol)
 	}
 	if s.unknownUser || len(proof) != s.mech.size() || len(s.cred.StoredKey) != s.mech.size() {

@@ -113,6 +113,7 @@ func (c *conn) startTLS() bool {
 	if len(st.PeerCertificates) > 0 && !c.saslRequired() {
 		if cn := st.PeerCertificates[0].Subject.CommonName; cn != "" {
 			c.principal = auth.User(cn)
+			c.logger.Info("TLS client authenticated", "principal", c.principal)
 		}
 	}
 	c.logger.Debug("TLS connection", "version", tls.VersionName(st.Version), "principal", c.principal)
