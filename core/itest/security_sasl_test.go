@@ -411,4 +411,3 @@ func TestSecurityBootstrapUserKept(t *testing.T) {
 		t.Fatalf("new file password: %v", err)
 	}
 }
-
