@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -409,5 +411,56 @@ func TestSecurityBootstrapUserKept(t *testing.T) {
 	cl := ownClient(t, b, saslOpt("SCRAM-SHA-512", adminUser, "another-password"), kgo.RequestRetries(0))
 	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("new file password: %v", err)
+	}
+}
+
+// TestSecurityTLSCertificateReload: a renewed certificate is served
+// without a restart once its files change, and SIGHUP reloads on demand.
+func TestSecurityTLSCertificateReload(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 60*time.Second)
+	pki := newTestPKI(t)
+	b := startBroker(t, brokerOptions{
+		ExtraArgs:  []string{"--kafka-security-protocol", "SSL", "--tls-cert", pki.ServerCert, "--tls-key", pki.ServerKey},
+		ClientOpts: []kgo.Opt{kgo.DialTLSConfig(pki.ClientTLS("", ""))},
+	})
+	served := func() string {
+		c, err := tls.Dial("tcp", b.Addr(), pki.ClientTLS("", ""))
+		if err != nil {
+			t.Fatalf("TLS dial: %v", err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	first := served()
+	// Renew in place (same file names), as certbot or cert-manager would.
+	renewed, renewedKey := pki.Issue("sluice-broker", true, "renewed")
+	for _, mv := range [][2]string{{renewedKey, pki.ServerKey}, {renewed, pki.ServerCert}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for served() == first {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewed certificate was not served within 10s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Clients keep working on the new certificate.
+	if err := newClient(t, b).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.current().cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for !logHas(b, "SIGHUP: reloading the TLS certificate") {
+		if time.Now().After(deadline) {
+			t.Fatal("no reload after SIGHUP")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := strings.Count(b.stderr.String(), `msg="TLS certificate loaded"`); n < 3 {
+		t.Fatalf("certificate loaded %d times, want 3 (start, change, SIGHUP)", n)
 	}
 }

@@ -183,7 +183,7 @@ func setupSecurity(ctx context.Context, cfg Security, store meta.CredentialStore
 		if s.tls, err = tlsconf.Server(r, cfg.TLSClientCA); err != nil {
 			return nil, err
 		}
-		go reloadOnSIGHUP(ctx, r, logger)
+		reloadOnSIGHUP(ctx, r, logger)
 		ctls, err := tlsconf.BrokerClient(r, cfg.TLSCA)
 		if err != nil {
 			return nil, err
@@ -262,18 +262,22 @@ func bootstrapUser(store meta.CredentialStore, user, passwordFile string, logger
 }
 
 // reloadOnSIGHUP reloads the certificate on every SIGHUP until ctx ends.
+// The handler is installed before it returns.
 func reloadOnSIGHUP(ctx context.Context, r *tlsconf.Reloader, logger *slog.Logger) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
-	defer signal.Stop(ch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-			if err := r.Reload(); err != nil {
-				logger.Warn("SIGHUP: TLS certificate reload failed; keeping the previous one", "err", err)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				logger.Info("SIGHUP: reloading the TLS certificate")
+				if err := r.Reload(); err != nil {
+					logger.Warn("SIGHUP: TLS certificate reload failed; keeping the previous one", "err", err)
+				}
 			}
 		}
-	}
+	}()
 }
