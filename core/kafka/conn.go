@@ -147,7 +147,7 @@ func (c *conn) readLoop() {
 	for {
 		// Like Kafka's connections.max.idle.ms: a connection that sends
 		// nothing for this long is closed.
-		c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
+		c.nc.SetReadDeadline(time.Now().Add(c.readIdle()))
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.logger.Debug("connection read failed", "err", err)

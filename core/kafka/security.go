@@ -73,6 +73,19 @@ func (c *conn) frameLimit() int32 {
 	return c.s.cfg.MaxRequestBytes
 }
 
+// preAuthIdle closes a connection that has not authenticated and sends
+// nothing for this long: unauthenticated peers must not hold connections
+// for the full idle timeout.
+const preAuthIdle = 30 * time.Second
+
+// readIdle is how long the reader waits for the next request.
+func (c *conn) readIdle() time.Duration {
+	if c.preAuth() {
+		return preAuthIdle
+	}
+	return idleTimeout
+}
+
 // admit decides whether a decoded request may be served in the
 // connection's state; false closes the connection, as Kafka does.
 func (c *conn) admit(h *header) bool {
