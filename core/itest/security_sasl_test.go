@@ -464,3 +464,31 @@ func TestSecurityTLSCertificateReload(t *testing.T) {
 		t.Fatalf("certificate loaded %d times, want 3 (start, change, SIGHUP)", n)
 	}
 }
+
+// TestSecurityFranzGoSCRAMTests runs franz-go's own SCRAM tests
+// (KGO_TEST_SCRAM_SEEDS) against a SASL_SSL Sluice, once per mechanism.
+func TestSecurityFranzGoSCRAMTests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs franz-go's kgo tests")
+	}
+	t.Parallel()
+	ctx := testContext(t, 300*time.Second)
+	plainBroker := startBroker(t, brokerOptions{})
+	b := secureBroker(t, "SASL_PLAINTEXT", nil)
+	for _, alg := range []string{"256", "512"} {
+		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-run", "^(TestSCRAMAuth|TestSCRAMAuthBadCredentials)$", "github.com/twmb/franz-go/pkg/kgo")
+		cmd.Env = append(os.Environ(), "KGO_SEEDS="+plainBroker.Addr(), "KGO_TEST_SCRAM_SEEDS="+b.Addr(), "KGO_TEST_SCRAM="+adminUser+":"+adminPass+":"+alg)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("franz-go SCRAM-SHA-%s tests: %v\n%s", alg, err, out)
+		}
+		for _, want := range []string{"--- PASS: TestSCRAMAuth ", "--- PASS: TestSCRAMAuthBadCredentials "} {
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("franz-go SCRAM-SHA-%s: no %q in:\n%s", alg, want, out)
+			}
+		}
+	}
+	if !logHas(b, `msg="SASL authenticated"`, "principal=User:admin mechanism=SCRAM-SHA-256") {
+		t.Fatal("franz-go's SCRAM-SHA-256 login is not in the broker log")
+	}
+}
