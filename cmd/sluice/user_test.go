@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,14 +56,14 @@ func TestUserCommandsOverSASLSSL(t *testing.T) {
 	adminPW := filepath.Join(dir, "admin.pw")
 	os.WriteFile(adminPW, []byte("admin-pw\n"), 0o600)
 	logs := &syncBuffer{}
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "off",
+	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	sec := node.Security{Protocol: node.ProtocolSASLSSL, TLSCert: cert, TLSKey: key,
 		BootstrapUser: "admin", BootstrapPasswordFile: adminPW}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
+	ready, done := make(chan node.Addrs, 1), make(chan error, 1)
 	go func() {
-		done <- node.RunWith(ctx, cfg, node.Options{Security: sec}, func(a node.Addrs) { ready <- a.Kafka })
+		done <- node.RunWith(ctx, cfg, node.Options{Security: sec}, func(a node.Addrs) { ready <- a })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -72,12 +74,13 @@ func TestUserCommandsOverSASLSSL(t *testing.T) {
 			t.Logf("broker log:\n%s", logs)
 		}
 	})
-	var addr string
+	var addrs node.Addrs
 	select {
-	case addr = <-ready:
+	case addrs = <-ready:
 	case err := <-done:
 		t.Fatalf("node exited: %v", err)
 	}
+	addr := addrs.Kafka
 	conn := []string{"--brokers", addr, "--tls-ca", cert, "--timeout", "15s"}
 	admin := append([]string{"--user", "admin", "--password-file", adminPW}, conn...)
 
@@ -97,6 +100,18 @@ func TestUserCommandsOverSASLSSL(t *testing.T) {
 	t.Setenv("SLUICE_PASSWORD", "bob-secret")
 	t.Setenv("SLUICE_SASL_MECHANISM", "SCRAM-SHA-256")
 	mustSluice(t, append([]string{"topic", "create", "by-bob"}, conn...)...)
+	// The HTTP bridge reaches the SASL_SSL listener with the node's own
+	// credential: a REST produce is stored.
+	resp, err := http.Post("http://"+addrs.HTTP+"/topics/by-bob", "application/vnd.kafka.json.v2+json",
+		strings.NewReader(`{"records":[{"value":{"a":1}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"offset":0`) {
+		t.Fatalf("bridge produce over SASL_SSL: %d %s", resp.StatusCode, body)
+	}
 	t.Setenv("SLUICE_PASSWORD", "wrong")
 	if r := runSluice(append([]string{"topic", "list"}, conn...)...); r.code != exitError || !strings.Contains(r.stderr, "SASL_AUTHENTICATION_FAILED") {
 		t.Fatalf("wrong password: exit %d, stderr %q", r.code, r.stderr)
