@@ -239,6 +239,10 @@ func TestSecurityKafkaPythonSCRAM(t *testing.T) {
 			t.Fatalf("consumed %d: %+v", i, c)
 		}
 	}
+	// kafka-python 2.0 speaks SASL after a v0 handshake: bare tokens.
+	if !logHas(b, `msg="SASL authenticated"`, "principal=User:admin mechanism=SCRAM-SHA-512 bare_tokens=true") {
+		t.Fatal("no bare-token SCRAM authentication of kafka-python in the broker log")
+	}
 }
 
 // saramaSCRAM adapts franz-go's SCRAM client to sarama's SCRAMClient.

@@ -143,8 +143,8 @@ func (c *conn) rawSASL(token []byte) *reply {
 		return nil
 	}
 	if done {
-		c.sasl.raw = false
 		c.saslSucceeded(0)
+		c.sasl.raw = false
 	}
 	return &reply{raw: resp}
 }
@@ -209,7 +209,7 @@ func (c *conn) saslSucceeded(authVersion int16) int64 {
 		lifetime = d.Milliseconds()
 	}
 	if first {
-		c.logger.Info("SASL authenticated", "principal", c.principal, "mechanism", c.sasl.mech)
+		c.logger.Info("SASL authenticated", "principal", c.principal, "mechanism", c.sasl.mech, "bare_tokens", c.sasl.raw)
 	} else {
 		c.logger.Debug("SASL re-authenticated", "principal", c.principal, "mechanism", c.sasl.mech)
 	}
