@@ -169,6 +169,9 @@ func setupSecurity(ctx context.Context, cfg Security, store meta.CredentialStore
 		return nil, err
 	}
 	s := &security{cfg: cfg}
+	if store == nil && (cfg.SASL() || cfg.BootstrapUser != "") {
+		return nil, errors.New("security: the metadata store keeps no credentials")
+	}
 	if cfg.BootstrapUser != "" {
 		if err := bootstrapUser(store, cfg.BootstrapUser, cfg.BootstrapPasswordFile, logger); err != nil {
 			return nil, err
