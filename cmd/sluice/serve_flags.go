@@ -74,7 +74,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory for partition logs and metadata")
 	fs.StringVar(&c.KafkaAddr, "kafka-addr", "", "Kafka protocol listen address (host:port); default 127.0.0.1:9092, or :9092 when clients must authenticate")
 	fs.StringVar(&c.AdvertisedAddr, "advertised-addr", "", "`HOST:PORT` given to clients in Metadata (default: the bound address, 127.0.0.1 if bound to all interfaces)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it; default 127.0.0.1:8080, or :8080 with authentication and bridge tokens")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it; default 127.0.0.1:8080")
 	int32Var(fs, &c.BrokerID, "broker-id", d.BrokerID, "this broker's node id")
 	int32Var(fs, &c.DefaultPartitions, "default-partitions", d.DefaultPartitions, "partitions of auto-created topics and of CreateTopics asking for -1")
 	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")

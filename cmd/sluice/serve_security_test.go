@@ -26,6 +26,7 @@ func TestServeSafeDefaults(t *testing.T) {
 		{name: "TLS without client auth is not authentication", args: []string{"--kafka-security-protocol", "SSL", "--tls-cert", "c", "--tls-key", "k", "--kafka-addr", ":9093"}, wantErrFlag: "kafka-addr"},
 		{name: "SASL: all interfaces by default", args: []string{"--kafka-security-protocol", "sasl_ssl", "--tls-cert", "c", "--tls-key", "k"}, kafka: ":9092", http: "127.0.0.1:8080"},
 		{name: "mTLS: all interfaces by default", args: []string{"--kafka-security-protocol", "SSL", "--tls-cert", "c", "--tls-key", "k", "--tls-client-ca", "ca"}, kafka: ":9092", http: "127.0.0.1:8080"},
+		{name: "SASL: public HTTP still needs --allow-anonymous (admin API)", args: []string{"--kafka-security-protocol", "SASL_PLAINTEXT", "--http-addr", ":8080"}, wantErrFlag: "http-addr", wantErrContains: "--allow-anonymous"},
 		{name: "SSL needs a certificate", args: []string{"--kafka-security-protocol", "SSL"}, wantErrFlag: "kafka-security-protocol", wantErrContains: "--tls-cert"},
 		{name: "unknown protocol", args: []string{"--kafka-security-protocol", "KERBEROS"}, wantErrFlag: "kafka-security-protocol"},
 		{name: "unknown mechanism", args: []string{"--kafka-security-protocol", "SASL_PLAINTEXT", "--sasl-mechanisms", "PLAIN,GSSAPI"}, wantErrFlag: "kafka-security-protocol", wantErrContains: "GSSAPI"},
