@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,6 +379,26 @@ func TestSecurityRefusals(t *testing.T) {
 				t.Fatal("produce succeeded")
 			}
 		})
+	}
+	// A raw Kafka request on the TLS port gets no Kafka answer and the
+	// connection is closed.
+	nc, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	req := kmsg.NewPtrApiVersionsRequest()
+	frame := append([]byte{0, 0, 0, 0}, 0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff)
+	frame = req.AppendTo(frame)
+	frame[3] = byte(len(frame) - 4)
+	nc.Write(frame)
+	got, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatalf("plaintext on the TLS port: connection not closed: %v", err)
+	}
+	if len(got) >= 8 && got[4] == 0 && got[5] == 0 && got[6] == 0 && got[7] == 7 {
+		t.Fatalf("plaintext on the TLS port got a Kafka answer: %x", got)
 	}
 	topics, err := newAdmin(t, b).ListTopics(ctx)
 	if err != nil {

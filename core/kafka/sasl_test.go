@@ -262,6 +262,18 @@ func TestSASLPreAuthGate(t *testing.T) {
 	}
 	r.expectClosed()
 
+	// A wrong password: SASL_AUTHENTICATION_FAILED, closed.
+	r = dialRaw(t, addr)
+	r.send(&kmsg.SASLHandshakeRequest{Mechanism: MechPLAIN}, 1)
+	r.resp(kmsg.NewPtrSASLHandshakeResponse(), 1)
+	r.send(&kmsg.SASLAuthenticateRequest{SASLAuthBytes: []byte("\x00admin\x00wrong")}, 2)
+	ar = kmsg.NewPtrSASLAuthenticateResponse()
+	r.resp(ar, 2)
+	if ar.ErrorCode != kerr.SaslAuthenticationFailed.Code || ar.ErrorMessage == nil || *ar.ErrorMessage != "Authentication failed: invalid credentials with SASL mechanism PLAIN" {
+		t.Fatalf("wrong password: %+v", ar)
+	}
+	r.expectClosed()
+
 	// Unknown mechanism: UNSUPPORTED_SASL_MECHANISM with the list, closed.
 	r = dialRaw(t, addr)
 	r.send(&kmsg.SASLHandshakeRequest{Mechanism: "GSSAPI"}, 1)
