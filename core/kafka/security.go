@@ -100,7 +100,7 @@ func (c *conn) admit(h *header) bool {
 		c.logger.Info("closing connection: request before SASL authentication", "api_key", h.key, "client_id", h.clientID)
 		return false
 	}
-	if !sasl && !c.sasl.expiry.IsZero() && time.Now().After(c.sasl.expiry) {
+	if !sasl && h.key != 18 && !c.sasl.expiry.IsZero() && time.Now().After(c.sasl.expiry) {
 		c.logger.Info("closing connection: SASL session expired without re-authentication", "principal", c.principal, "api_key", h.key)
 		return false
 	}
