@@ -39,6 +39,9 @@ type Config struct {
 	// when tokens are configured, and the bridge is open when none are.
 	// Filled in by core/node.
 	Authorizer auth.Authorizer `json:"-"`
+	// KafkaOpts are added to every Kafka client of the bridge (SASL and TLS
+	// to reach a secured listener). Filled in by core/node.
+	KafkaOpts []kgo.Opt `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
 	// allows any; credentialed requests always get the exact origin echoed).
@@ -245,5 +248,5 @@ func kafkaOpts(cfg Config) []kgo.Opt {
 	if cfg.Dialer != nil {
 		opts = append(opts, kgo.Dialer(cfg.Dialer))
 	}
-	return opts
+	return append(opts, cfg.KafkaOpts...)
 }

@@ -223,7 +223,7 @@ func (b *Bridge) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !inst.autoCommit {
 		opts = append(opts, kgo.DisableAutoCommit())
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(opts, b.cfg.KafkaOpts...)...)
 	if err != nil {
 		writeError(w, err)
 		return

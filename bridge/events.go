@@ -364,7 +364,7 @@ func (b *Bridge) streamClient(o streamOptions, start positions) (*kgo.Client, er
 		}
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: parts}))
 	}
-	return kgo.NewClient(opts...)
+	return kgo.NewClient(append(opts, b.cfg.KafkaOpts...)...)
 }
 
 // writeEvent writes one record as an SSE event (default "message" type).

@@ -29,7 +29,6 @@ type Registry struct {
 	loaded map[string]*loaded // current version by plugin name; guarded by mu
 	closed bool               // guarded by mu
 	sync   *syncer            // set by StartSync; guarded by mu
-
 	// table is what the broker reads on every produce and fetch: an
 	// immutable snapshot swapped whole on each change.
 	table atomic.Pointer[table]

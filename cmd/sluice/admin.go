@@ -27,11 +27,13 @@ const (
 type adminFlags struct {
 	brokers string
 	timeout time.Duration
+	auth    clientAuth // client_auth.go
 }
 
 func (a *adminFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.brokers, "brokers", defaultBrokers, "comma-separated bootstrap `host:port` list (env SLUICE_BROKERS)")
 	fs.DurationVar(&a.timeout, "timeout", defaultAdminTimeout, "give up after this long (env SLUICE_TIMEOUT)")
+	a.auth.register(fs)
 }
 
 // parse finishes parsing an admin subcommand: flags may follow positional
@@ -42,7 +44,7 @@ func (a *adminFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := fillFromEnv(fs, "brokers", "timeout"); err != nil {
+	if err := fillFromEnv(fs, append([]string{"brokers", "timeout"}, clientAuthFlagNames...)...); err != nil {
 		return nil, err
 	}
 	return positional, nil
@@ -72,7 +74,11 @@ func (a *adminFlags) withAdmin(ctx context.Context, fn func(context.Context, *ka
 	if a.timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", a.timeout)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	authOpts, err := a.auth.kgoOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...)}, authOpts...)...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

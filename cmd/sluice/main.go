@@ -89,6 +89,7 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.topicCommand(),
 			c.groupCommand(),
 			c.clusterCommand(),
+			c.userCommand(),
 			c.pluginCommand(),
 			c.versionCommand(),
 		},

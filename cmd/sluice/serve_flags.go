@@ -61,6 +61,7 @@ type serveFlags struct {
 	logLevel     string
 	logFormat    string
 	httpSec      httpSecurityFlags
+	security     *securityFlags
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -72,9 +73,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 
 	fs.StringVar(&sf.configFile, "config", "", "read `FILE` of \"flag value\" lines (see README)")
 	fs.StringVar(&c.DataDir, "data-dir", d.DataDir, "directory for partition logs and metadata")
-	fs.StringVar(&c.KafkaAddr, "kafka-addr", d.KafkaAddr, "Kafka protocol listen address (host:port)")
+	fs.StringVar(&c.KafkaAddr, "kafka-addr", "", "Kafka protocol listen address (host:port); default 127.0.0.1:9092, or :9092 when clients must authenticate")
 	fs.StringVar(&c.AdvertisedAddr, "advertised-addr", "", "`HOST:PORT` given to clients in Metadata (default: the bound address, 127.0.0.1 if bound to all interfaces)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", d.HTTPAddr, "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "HTTP listen address (HTTP bridge, plugin admin API); \"off\" disables it; default 127.0.0.1:8080")
 	int32Var(fs, &c.BrokerID, "broker-id", d.BrokerID, "this broker's node id")
 	int32Var(fs, &c.DefaultPartitions, "default-partitions", d.DefaultPartitions, "partitions of auto-created topics and of CreateTopics asking for -1")
 	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
@@ -103,6 +104,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
 	sf.httpSec.register(fs)
+	sf.security = addSecurityFlags(fs)
 	return sf
 }
 
@@ -170,6 +172,12 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if err != nil {
 		return serveSettings{}, err
 	}
+	sasl := strings.HasPrefix(strings.ToUpper(sf.security.sec.Protocol), "SASL")
+	sec, err := sf.security.settings(&cfg.KafkaAddr, &cfg.HTTPAddr, httpDoorsAuthenticated(len(bcfg.Tokens), nopts.Admin, sasl))
+	if err != nil {
+		return serveSettings{}, err
+	}
+	nopts.Security = sec
 	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, logLevel: level, logFormat: format}, nil
 }
 

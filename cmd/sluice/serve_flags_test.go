@@ -53,6 +53,8 @@ func TestServeDefaultsMatchBrokerDefaults(t *testing.T) {
 	want := broker.Config{}.Defaults()
 	want.Logger = nil
 	want.AutoCreateTopicsSet = false
+	// Without authentication the listeners default to loopback.
+	want.KafkaAddr, want.HTTPAddr = "127.0.0.1:9092", "127.0.0.1:8080"
 	if s.broker != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", s.broker, want)
 	}

@@ -24,6 +24,10 @@ type Config struct {
 	// 500ms, which measurably slowed acks=all in the replication bench.
 	FetchWait time.Duration
 	Logger    *slog.Logger
+
+	// ClientOpts are added to the replica fetchers' client: SASL and TLS
+	// so that followers authenticate to leaders.
+	ClientOpts []kgo.Opt
 }
 
 func (c Config) withDefaults() Config {
@@ -66,8 +70,9 @@ type ReplicaManager struct {
 // brokers (its own listener suffices: Metadata lists the others).
 func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager, error) {
 	cfg = cfg.withDefaults()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-"+itoa(cfg.BrokerID)),
-		kgo.RetryTimeout(5*time.Second), kgo.RequestTimeoutOverhead(5*time.Second))
+	opts := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-" + itoa(cfg.BrokerID)),
+		kgo.RetryTimeout(5 * time.Second), kgo.RequestTimeoutOverhead(5 * time.Second)}, cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -22,7 +22,7 @@ func newClient(t testing.TB, b *broker, opts ...kgo.Opt) *kgo.Client {
 		kgo.ClientID("sluice-itest"),
 		// Short backoffs keep restarts and retries quick in tests.
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-	}, opts...)
+	}, append(append([]kgo.Opt(nil), b.opts.ClientOpts...), opts...)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)

@@ -67,6 +67,9 @@ type brokerOptions struct {
 	// ExtraArgs are more `sluice serve` flags, passed to every
 	// incarnation (restarts too).
 	ExtraArgs []string
+	// ClientOpts are kgo options every harness client of this broker uses
+	// (readiness probe, newClient): SASL and TLS for a secured listener.
+	ClientOpts []kgo.Opt
 }
 
 func (o brokerOptions) args(addr string) []string {
@@ -180,7 +183,7 @@ func (b *broker) launch() error {
 func (b *broker) waitReady(p *process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr), kgo.RequestRetries(0)}, b.opts.ClientOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,8 @@ type reply struct {
 	// done, when non-nil, is closed once resp is final (long-poll fetch,
 	// produce waiting for fsync).
 	done chan struct{}
+	// raw, when resp is nil, is a bare SASL token (v0 handshake framing).
+	raw []byte
 }
 
 func (r *reply) release() {
@@ -86,6 +88,10 @@ type conn struct {
 	// bridge or plugin registry of this broker, which authorize their own
 	// callers. It is allowed everything and fetches unfiltered.
 	trusted bool
+	// sasl is the SASL progress (security.go); closeAfterReply makes the
+	// reader stop once the current reply is queued (failed auth).
+	sasl            saslState
+	closeAfterReply bool
 }
 
 // identity is the connection's principal and client host for ACL checks.
@@ -125,6 +131,11 @@ func (c *conn) ready(h *header, resp kmsg.Response) *reply {
 }
 
 func (c *conn) serve() {
+	if !c.startTLS() {
+		c.cancel()
+		c.nc.Close()
+		return
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -143,7 +154,7 @@ func (c *conn) readLoop() {
 	for {
 		// Like Kafka's connections.max.idle.ms: a connection that sends
 		// nothing for this long is closed.
-		c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
+		c.nc.SetReadDeadline(time.Now().Add(c.readIdle()))
 		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.logger.Debug("connection read failed", "err", err)
@@ -151,16 +162,25 @@ func (c *conn) readLoop() {
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 8 || size > c.s.cfg.MaxRequestBytes {
+		limit := c.frameLimit()
+		if (size < 8 && !c.sasl.raw) || size < 0 || size > limit {
 			// Refuse before buffering: a bogus or hostile size must not
 			// make us allocate.
-			c.logger.Warn("closing connection: bad request size", "size", size, "max", c.s.cfg.MaxRequestBytes)
+			c.logger.Warn("closing connection: bad request size", "size", size, "max", limit)
 			return
 		}
 		frame, err := readFrame(br, int(size))
 		if err != nil {
 			c.logger.Debug("connection closed mid-request", "err", err)
 			return
+		}
+		if c.sasl.raw {
+			r := c.rawSASL(frame)
+			if r == nil {
+				return
+			}
+			c.queue <- r
+			continue
 		}
 		h, req, err := parseRequest(frame)
 		if err != nil {
@@ -174,6 +194,9 @@ func (c *conn) readLoop() {
 				attrs = append(attrs, "api_key", h.key, "version", h.version, "client_id", h.clientID)
 			}
 			c.logger.Warn("closing connection: bad request", attrs...)
+			return
+		}
+		if !c.admit(h) {
 			return
 		}
 		r := apis[h.key].handle(c, h, req)
@@ -193,6 +216,9 @@ func (c *conn) readLoop() {
 			} else {
 				r.release()
 			}
+			return
+		}
+		if c.closeAfterReply {
 			return
 		}
 	}
@@ -228,6 +254,11 @@ func (c *conn) writeLoop() {
 
 // writeReply encodes r and writes it; fetched data goes by sendfile.
 func (c *conn) writeReply(bw *bufio.Writer, buf []byte, r *reply) ([]byte, error) {
+	if r.resp == nil {
+		buf = appendRawToken(buf, r.raw)
+		_, err := bw.Write(buf)
+		return buf, err
+	}
 	buf = appendResponse(buf, r.corr, r.resp)
 	if len(r.chunks) == 0 {
 		_, err := bw.Write(buf)

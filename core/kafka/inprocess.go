@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
 )
@@ -23,13 +24,18 @@ const InProcessPrincipal auth.Principal = "User:sluice-in-process"
 // plugins, because the caller (the bridge) authenticates and authorizes
 // its own HTTP clients and applies filters per HTTP principal. Any other
 // address (another broker of a cluster) is dialed over TCP as usual.
-func (s *Server) InProcessDialer(self ...string) func(ctx context.Context, network, host string) (net.Conn, error) {
-	var d net.Dialer
+//
+// remote, when non-nil, dials the other addresses (TLS to other brokers);
+// nil dials plain TCP.
+func (s *Server) InProcessDialer(remote func(ctx context.Context, network, host string) (net.Conn, error), self ...string) func(ctx context.Context, network, host string) (net.Conn, error) {
+	if remote == nil {
+		remote = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	}
 	return func(ctx context.Context, network, host string) (net.Conn, error) {
 		if slices.Contains(self, host) {
 			return s.connectInProcess()
 		}
-		return d.DialContext(ctx, network, host)
+		return remote(ctx, network, host)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestInProcessConnections(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	inproc := mustClient(t, kgo.SeedBrokers(addr), kgo.Dialer(s.InProcessDialer(addr)), kgo.ProducerLinger(0),
+	inproc := mustClient(t, kgo.SeedBrokers(addr), kgo.Dialer(s.InProcessDialer(nil, addr)), kgo.ProducerLinger(0),
 		kgo.ConsumeTopics("t"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if _, err := kadm.NewClient(inproc).CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestInProcessConnections(t *testing.T) {
 	}
 
 	// The dialer reaches other addresses over TCP (untrusted).
-	other := s.InProcessDialer("127.0.0.1:1")
+	other := s.InProcessDialer(nil, "127.0.0.1:1")
 	c, err := other(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func BenchmarkConsumeTCPvsInProcess(b *testing.B) {
 			for b.Loop() {
 				opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ConsumeTopics("bench"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
 				if mode == "in-process" {
-					opts = append(opts, kgo.Dialer(s.InProcessDialer(addr)))
+					opts = append(opts, kgo.Dialer(s.InProcessDialer(nil, addr)))
 				}
 				c, err := kgo.NewClient(opts...)
 				if err != nil {

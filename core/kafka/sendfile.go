@@ -97,7 +97,9 @@ func (c *conn) writeSpliced(bw *bufio.Writer, buf []byte, r *reply) error {
 }
 
 // sendChunk writes a chunk with sendfile(2) at the chunk's own offset
-// (never the shared file offset), falling back to a copy.
+// (never the shared file offset), falling back to a copy. TLS connections
+// (*tls.Conn, not *net.TCPConn) always copy: their bytes must be encrypted
+// in user space.
 func (c *conn) sendChunk(ch *storage.Chunk) error {
 	// Any kernel socket will do: TCP, or the Unix socket pair of an
 	// in-process connection. TLS connections have no SyscallConn.

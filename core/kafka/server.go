@@ -7,6 +7,7 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/meta"
 )
 
 // Config tunes the protocol server.
@@ -30,6 +32,15 @@ type Config struct {
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
 	Logger     *slog.Logger
+
+	// TLS, when non-nil, serves every connection over TLS (SSL, SASL_SSL);
+	// with ClientAuth set it is mutual TLS (security.go).
+	TLS *tls.Config
+	// SASL, when non-nil, requires SASL authentication (security.go).
+	SASL *SASLConfig
+	// Credentials backs DescribeUserScramCredentials and
+	// AlterUserScramCredentials; nil answers them with errors.
+	Credentials meta.CredentialStore
 }
 
 // Server is the Kafka protocol listener.
@@ -89,6 +100,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
+		if s.cfg.TLS != nil {
+			nc = tls.Server(nc, s.cfg.TLS)
+		}
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed {

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nuid"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // localFile is the embedded store's file inside the data dir.
@@ -27,6 +29,9 @@ type Local struct {
 	mu      sync.RWMutex // guards state and changed
 	state   localState
 	changed chan struct{}
+
+	usersMu sync.Mutex // guards users (local_users.go)
+	users   map[string]map[string]auth.ScramCredential
 }
 
 type localState struct {

@@ -60,6 +60,8 @@ type Options struct {
 	Admin            AdminOptions
 	// HTTPTLS serves the HTTP (and admin) listeners over TLS.
 	HTTPTLS TLSFiles
+	// Security configures TLS and SASL on the Kafka port (security.go).
+	Security Security
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -92,6 +94,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		roles broker.RoleHandler
 		rm    *cluster.ReplicaManager
 		zk    *meta.ZK
+		sec   *security
 	)
 	if cfg.ZooKeeper != "" {
 		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port}, meta.ZKOptions{
@@ -106,7 +109,11 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			return fmt.Errorf("zookeeper: %w", err)
 		}
 		closers = append(closers, zk.Close)
-		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger}, zk, []string{ln.Addr().String()})
+		if sec, err = setupSecurity(ctx, opts.Security, zk, true, logger); err != nil {
+			ln.Close()
+			return err
+		}
+		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			ln.Close()
 			return err
@@ -123,6 +130,18 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, b.Close)
 	b.SetAdvertised(host, port)
+	creds, _ := b.Store().(meta.CredentialStore)
+	if sec == nil {
+		if sec, err = setupSecurity(ctx, opts.Security, creds, false, logger); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	// Admin HTTP Basic checks the Kafka port's SCRAM users when there are
+	// any to check.
+	if opts.PasswordVerifier == nil && sec.cfg.SASL() && creds != nil {
+		opts.PasswordVerifier = auth.StoreVerifier{Store: creds}
+	}
 	if rm != nil {
 		rm.OnLeadership = b.GroupLeadership
 		closers = append(closers, func() error { rm.Close(); return nil })
@@ -148,20 +167,21 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.Close)
 
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
+	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
+		TLS: sec.tls, SASL: sec.sasl, Credentials: creds})
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}
-	logger.Info("kafka listener ready", "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
+	logger.Info("kafka listener ready", "security_protocol", sec.cfg.Protocol, "addr", addrs.Kafka, "advertised", net.JoinHostPort(host, strconv.Itoa(int(port))), "broker_id", cfg.BrokerID)
 
 	// Plugin deployments are cluster-wide: the registry follows the
 	// deployments topic through this broker's own listener.
 	// In-process connections: the registry and the bridge talk to this
 	// broker as itself (no credentials, authorized, unfiltered), whatever
 	// the listener's security and ACLs say about outside clients.
-	inProc := srv.InProcessDialer(addrs.Kafka, net.JoinHostPort(host, strconv.Itoa(int(port))))
-	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, kgo.Dialer(inProc)); err != nil {
+	inProc := srv.InProcessDialer(sec.remoteDial, addrs.Kafka, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, append([]kgo.Opt{kgo.Dialer(inProc)}, sec.saslOpts...)...); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}
 	closers = append(closers, reg.StopSync)
@@ -180,6 +200,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
 		bcfg.Authorizer, bcfg.Dialer = opts.Authorizer, inProc
+		bcfg.KafkaOpts = append(bcfg.KafkaOpts, sec.saslOpts...)
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)

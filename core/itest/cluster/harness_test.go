@@ -59,6 +59,9 @@ type node struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
+
+	// clientOpts log the harness's readiness probe in (SASL, TLS).
+	clientOpts []kgo.Opt
 }
 
 type syncBuffer struct {
@@ -99,10 +102,17 @@ const sessionTimeout = 2 * time.Second
 
 func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
+	return startClusterWith(t, n, nil, extra...)
+}
+
+// startClusterWith is startCluster for brokers whose listeners need the
+// client options clientOpts (SASL, TLS).
+func startClusterWith(t *testing.T, n int, clientOpts []kgo.Opt, extra ...string) *testCluster {
+	t.Helper()
 	chroot := "/" + strings.ReplaceAll(t.Name(), "/", "_")
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
-		nd := &node{t: t, id: int32(i + 1), addr: freePort(t), http: freePort(t), dir: t.TempDir(), logs: &syncBuffer{}}
+		nd := &node{t: t, id: int32(i + 1), addr: freePort(t), http: freePort(t), dir: t.TempDir(), logs: &syncBuffer{}, clientOpts: clientOpts}
 		nd.args = append([]string{"serve",
 			"--broker-id", strconv.Itoa(int(nd.id)),
 			"--data-dir", nd.dir,
@@ -155,7 +165,7 @@ func (nd *node) start() {
 
 func (nd *node) waitReady() {
 	nd.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(nd.addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(nd.addr)}, nd.clientOpts...)...)
 	if err != nil {
 		nd.t.Fatal(err)
 	}

@@ -3,6 +3,10 @@ acks='all', then consume them back without a group.
 
 Usage: kafka_python_roundtrip.py BOOTSTRAP TOPIC COUNT
 
+Security settings, when the broker requires them, come from the environment:
+SLUICE_PY_SECURITY_PROTOCOL (SASL_SSL...), SLUICE_PY_SASL_MECHANISM,
+SLUICE_PY_USER, SLUICE_PY_PASSWORD, SLUICE_PY_CAFILE.
+
 Prints one JSON object on stdout:
   {"api_version": [...],            # what kafka-python auto-detected
    "produced": [{"partition", "offset"}, ...],   # in send order
@@ -11,9 +15,25 @@ Exits non-zero (with a traceback) on any client error.
 """
 
 import json
+import os
 import sys
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+
+def security():
+    """kafka-python settings for a secured listener, from the environment."""
+    env = os.environ
+    kw = {}
+    if env.get("SLUICE_PY_SECURITY_PROTOCOL"):
+        kw["security_protocol"] = env["SLUICE_PY_SECURITY_PROTOCOL"]
+    if env.get("SLUICE_PY_SASL_MECHANISM"):
+        kw["sasl_mechanism"] = env["SLUICE_PY_SASL_MECHANISM"]
+        kw["sasl_plain_username"] = env["SLUICE_PY_USER"]
+        kw["sasl_plain_password"] = env["SLUICE_PY_PASSWORD"]
+    if env.get("SLUICE_PY_CAFILE"):
+        kw["ssl_cafile"] = env["SLUICE_PY_CAFILE"]
+    return kw
 
 
 def main():
@@ -26,6 +46,7 @@ def main():
         acks="all",
         retries=3,
         request_timeout_ms=10000,
+        **security(),
     )
     futures = [
         producer.send(
@@ -52,6 +73,7 @@ def main():
         auto_offset_reset="earliest",
         consumer_timeout_ms=15000,  # stop iterating if nothing arrives
         fetch_max_wait_ms=100,
+        **security(),
     )
     consumer.assign([TopicPartition(topic, 0)])
     consumed = []
