@@ -561,7 +561,7 @@ func (b *Broker) every(interval time.Duration, fn func()) {
 // unclean restarts scan little.
 func (b *Broker) FlushAll() {
 	for _, p := range b.partitions() {
-		if err := p.Flush(); err != nil {
+		if err := p.Flush(); err != nil && !routineStorageError(err) {
 			b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}
@@ -573,6 +573,9 @@ func (b *Broker) FlushAll() {
 func (b *Broker) EnforceRetention() {
 	for _, p := range b.partitionsWithPolicy("delete") {
 		n, err := p.EnforceRetention()
+		if routineStorageError(err) {
+			continue
+		}
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {

@@ -232,8 +232,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 		}
 		h, err := p.log.Append(b, epoch)
 		if err != nil {
-			p.logger.Error("append failed", "err", err)
-			return res, kerr.KafkaStorageError
+			return res, p.storageError("append", err)
 		}
 		if i == 0 {
 			res.BaseOffset = h.BaseOffset
@@ -295,8 +294,7 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 	}
 	if p.cfg.Load().durable() {
 		if err := p.log.WaitDurable(res.commitOffset); err != nil {
-			p.logger.Error("fsync failed", "err", err)
-			return kerr.KafkaStorageError
+			return p.storageError("fsync", err)
 		}
 		p.mu.Lock()
 		p.ownEndLocked(res.commitOffset)
@@ -374,6 +372,12 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
 	}
 	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	if p.log.Err() != nil {
+		// Offline after an I/O error: even reads below the high
+		// watermark answer KAFKA_STORAGE_ERROR, as Kafka does for a
+		// partition on an offline log dir.
+		return res, kerr.KafkaStorageError
+	}
 	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
 		return res, kerr.OffsetOutOfRange
 	}
@@ -387,8 +391,7 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 			res.LogStartOffset = p.log.LogStartOffset()
 			return res, kerr.OffsetOutOfRange
 		}
-		p.logger.Error("read failed", "offset", offset, "err", err)
-		return res, kerr.KafkaStorageError
+		return res, p.storageError("read", err)
 	}
 	res.Chunk = c
 	return res, nil
@@ -450,6 +453,23 @@ func (p *Partition) Flush() error {
 	p.appendMu.Unlock()
 	return nil
 }
+
+// storageError logs a failed log operation and returns the Kafka error
+// clients get for it. An offline log already logged its first failure
+// (with the file and cause), so repeats are not logged again.
+func (p *Partition) storageError(op string, err error) error {
+	if errors.Is(err, storage.ErrClosed) {
+		return kerr.NotLeaderForPartition // closed or deleted meanwhile
+	}
+	if !errors.Is(err, storage.ErrOffline) {
+		p.logger.Error(op+" failed", "err", err)
+	}
+	return kerr.KafkaStorageError
+}
+
+// Offline reports the log's sticky I/O error (nil while healthy): the
+// partition refuses appends and reads until the broker restarts.
+func (p *Partition) Offline() error { return p.log.Err() }
 
 // Stats describes the partition's log.
 func (p *Partition) Stats() storage.Stats { return p.log.Stats() }

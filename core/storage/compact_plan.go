@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/sluicemq/sluice/core/records"
 )
@@ -161,7 +160,7 @@ type batchReader struct {
 	buf   []byte
 }
 
-func newBatchReader(f *os.File, path string, limit int64) *batchReader {
+func newBatchReader(f io.ReaderAt, path string, limit int64) *batchReader {
 	return &batchReader{
 		path:  path,
 		r:     bufio.NewReaderSize(io.NewSectionReader(f, 0, limit), readBufferSize),

@@ -25,6 +25,9 @@ func (l *Log) WaitDurable(offset int64) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for l.recoveryPoint.Load() < offset {
+		if err := l.Err(); err != nil {
+			return err
+		}
 		if l.flushStopped {
 			return ErrClosed
 		}
@@ -91,6 +94,9 @@ type flushJob struct {
 func (l *Log) flush(full bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
+	}
 
 	l.mu.RLock()
 	if l.closed {
@@ -131,11 +137,11 @@ func (l *Log) flush(full bool) error {
 		if dirDirty {
 			l.dirDirty.Store(true) // the next flush must still fsync the dir
 		}
-		return err
+		return l.fail("fsync", l.dir, err)
 	}
 	if activeBase != l.checkpointedSegBase || (full && target != l.checkpointed) {
 		if err := writeCheckpoint(l.dir, recoveryPointFile, target); err != nil {
-			return err
+			return l.fail("fsync", l.dir, err)
 		}
 		l.checkpointed, l.checkpointedSegBase = target, activeBase
 	}

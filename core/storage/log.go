@@ -42,10 +42,11 @@ import (
 
 // Log is one partition's segmented log. All methods are safe for concurrent use.
 type Log struct {
-	dir    string
-	now    func() time.Time
-	logger *slog.Logger
-	cfg    atomic.Pointer[Config]
+	dir      string
+	now      func() time.Time
+	openFile OpenFileFunc
+	logger   *slog.Logger
+	cfg      atomic.Pointer[Config]
 
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex
@@ -68,6 +69,10 @@ type Log struct {
 	// dirDirty: a segment file was created since the directory was
 	// last fsynced.
 	dirDirty atomic.Bool
+
+	// offline is set by the first failed write, truncate or fsync and
+	// never cleared (see Err).
+	offline atomic.Pointer[OfflineError]
 
 	// flushes counts completed flushes (for tests of group commit).
 	flushes atomic.Int64
@@ -93,7 +98,10 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create log dir: %w", err)
 	}
-	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger}
+	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger, openFile: opts.OpenFile}
+	if l.openFile == nil {
+		l.openFile = osOpenFile
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -136,6 +144,9 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 	if l.closed {
 		return Header{}, ErrClosed
 	}
+	if err := l.Err(); err != nil {
+		return Header{}, err
+	}
 	base := l.nextOffset.Load()
 	var now time.Time
 	if l.active.size == 0 || cfg.SegmentMs > 0 {
@@ -158,7 +169,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 		if terr := seg.log.Truncate(pos); terr != nil {
 			l.logger.Error("storage: cannot cut failed append", "segment", seg.logPath, "err", terr)
 		}
-		return Header{}, fmt.Errorf("storage: append to %s: %w", seg.logPath, err)
+		return Header{}, l.fail("write", seg.logPath, err)
 	}
 
 	l.mu.Lock()
@@ -210,7 +221,7 @@ func (l *Log) segmentExpired(cfg *Config, now time.Time) bool {
 // segment's data and indexes are fsynced by the next flush.
 func (l *Log) roll() error {
 	next := l.nextOffset.Load()
-	seg, err := createSegment(l.dir, next)
+	seg, err := l.createSegment(next)
 	if err != nil {
 		return err
 	}
@@ -229,6 +240,9 @@ func (l *Log) MaybeRoll() error {
 	defer l.appendMu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if l.segmentExpired(l.cfg.Load(), l.now()) {
 		return l.roll()
@@ -295,6 +309,11 @@ func (l *Log) Close() error {
 
 	for _, s := range segs {
 		s.release()
+	}
+	if oerr := l.Err(); oerr != nil {
+		// An offline log never closes cleanly: the broker must not
+		// write its clean-shutdown marker, so the next open recovers.
+		return oerr
 	}
 	return err
 }

@@ -13,6 +13,9 @@ import (
 // Chunk and nil. Offsets below LogStartOffset or above NextOffset give
 // ErrOffsetOutOfRange. A chunk never spans segments.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error) {
+	if err := l.Err(); err != nil {
+		return Chunk{}, err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -152,6 +155,9 @@ func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
 		seg         *segment
 		limit, from int64
 	}
+	if err := l.Err(); err != nil {
+		return err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -214,6 +220,9 @@ func readErr(s *segment, pos int64, err error) error {
 // MaxTimestamp >= ts (the caller finds the exact record inside); false if
 // no batch qualifies.
 func (l *Log) FindOffsetByTimestamp(ts int64) (Chunk, bool, error) {
+	if err := l.Err(); err != nil {
+		return Chunk{}, false, err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()

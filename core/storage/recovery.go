@@ -38,7 +38,7 @@ func (l *Log) load(recover bool) error {
 		return l.initEmpty(max(logStart, 0))
 	}
 	for _, base := range bases {
-		f, err := os.OpenFile(segmentPath(l.dir, base, logSuffix), os.O_RDWR, 0)
+		f, err := l.openFile(segmentPath(l.dir, base, logSuffix), os.O_RDWR, 0)
 		if err != nil {
 			return fmt.Errorf("storage: open segment: %w", err)
 		}
@@ -181,7 +181,7 @@ func (l *Log) checkpoint(name string) (int64, bool) {
 
 // initEmpty starts a log with no segments at start.
 func (l *Log) initEmpty(start int64) error {
-	seg, err := createSegment(l.dir, start)
+	seg, err := l.createSegment(start)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,9 @@ func (l *Log) EnforceRetention(maxOffset int64) (int, error) {
 	if cfg.RetentionMs < 0 && cfg.RetentionBytes < 0 {
 		return 0, nil
 	}
+	if err := l.Err(); err != nil {
+		return 0, err
+	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 
@@ -90,6 +93,9 @@ func segmentAge(s *segment, newest int64, now time.Time) (int64, error) {
 // DeleteRecordsBefore raises the log start offset to offset (persisted) and
 // deletes segments wholly below it. offset may not exceed NextOffset.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.RLock()

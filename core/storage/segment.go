@@ -28,7 +28,7 @@ func segmentPath(dir string, base int64, suffix string) string {
 // discipline in log.go for which Log lock guards which field.
 type segment struct {
 	base          int64
-	log           *os.File
+	log           File
 	logPath       string
 	indexPath     string
 	timeIndexPath string
@@ -61,7 +61,7 @@ type segment struct {
 	releaseFn func() // s.release, bound once so Read does not allocate
 }
 
-func newSegment(dir string, base int64, f *os.File) *segment {
+func newSegment(dir string, base int64, f File) *segment {
 	s := &segment{
 		base:          base,
 		log:           f,
@@ -78,8 +78,9 @@ func newSegment(dir string, base int64, f *os.File) *segment {
 
 // createSegment creates an empty segment file at base. Any file already
 // there is garbage (no live segment has that base), so it is truncated.
-func createSegment(dir string, base int64) (*segment, error) {
-	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func (l *Log) createSegment(base int64) (*segment, error) {
+	dir := l.dir
+	f, err := l.openFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
 	}

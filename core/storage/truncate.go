@@ -2,7 +2,7 @@ package storage
 
 import (
 	"errors"
-	"fmt"
+
 	"time"
 )
 
@@ -18,6 +18,9 @@ func (l *Log) Truncate(offset int64) error {
 	defer l.syncMu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if offset < 0 {
 		return ErrOffsetOutOfRange
@@ -90,9 +93,9 @@ func (l *Log) Truncate(offset int64) error {
 	// already consistent even if cutting the file fails below.
 	var errs []error
 	if err := seg.log.Truncate(cut); err != nil {
-		errs = append(errs, fmt.Errorf("storage: truncate %s: %w", seg.logPath, err))
+		errs = append(errs, l.fail("truncate", seg.logPath, err))
 	} else if err := seg.log.Sync(); err != nil {
-		errs = append(errs, fmt.Errorf("storage: fsync %s: %w", seg.logPath, err))
+		errs = append(errs, l.fail("fsync", seg.logPath, err))
 	}
 	errs = append(errs, seg.rewriteIndexes())
 	for _, s := range later {
@@ -103,7 +106,11 @@ func (l *Log) Truncate(offset int64) error {
 		errs = append(errs, writeCheckpoint(l.dir, logStartOffsetFile, newNext))
 	}
 	errs = append(errs, l.persistRecoveryPoint(min(l.recoveryPoint.Load(), newNext), rpSeg))
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// What the disk holds is unknown now: go offline, recover on restart.
+		return l.fail("truncate", l.dir, err)
+	}
+	return nil
 }
 
 // findCut returns the position of the first batch in seg whose last offset
@@ -145,7 +152,7 @@ func maxTimestampBetween(seg *segment, from, to int64) (int64, error) {
 // truncateFully replaces every segment with an empty one at offset, which
 // lies below the first segment. appendMu and syncMu held.
 func (l *Log) truncateFully(offset int64) error {
-	seg, err := createSegment(l.dir, offset)
+	seg, err := l.createSegment(offset)
 	if err != nil {
 		return err
 	}
@@ -169,5 +176,8 @@ func (l *Log) truncateFully(offset int64) error {
 		writeCheckpoint(l.dir, logStartOffsetFile, offset),
 		l.persistRecoveryPoint(offset, offset),
 	)
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return l.fail("truncate", l.dir, err)
+	}
+	return nil
 }
