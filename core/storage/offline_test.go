@@ -98,7 +98,10 @@ func TestFsyncErrorTakesLogOffline(t *testing.T) {
 	for i, op := range []func() error{
 		func() error { return l.WaitDurable(l.NextOffset()) },
 		l.Flush,
-		func() error { _, err := l.Append(makeBatch(t, batchSpec{records: 1, firstTs: 1, valueLen: 1}), 0); return err },
+		func() error {
+			_, err := l.Append(makeBatch(t, batchSpec{records: 1, firstTs: 1, valueLen: 1}), 0)
+			return err
+		},
 		func() error { _, err := l.Read(0, 1<<20, l.NextOffset()); return err },
 		func() error { return l.Scan(0, func(Header, []byte) error { return nil }) },
 		func() error { _, err := l.EnforceRetention(l.NextOffset()); return err },
