@@ -53,6 +53,11 @@ type Partition struct {
 	cfg    atomic.Pointer[Config]
 	now    func() time.Time
 
+	// flushMu serializes Flush with Delete, so that a background flush
+	// never writes into (or renames in) a directory being removed.
+	flushMu sync.Mutex
+	deleted bool // flushMu
+
 	appendMu   sync.Mutex
 	producers  *producers
 	flushedEnd int64 // log end at the last completed Flush; -1 before any
@@ -429,6 +434,11 @@ func (p *Partition) EnforceRetention() (int, error) {
 // Flush fsyncs the log and snapshots producer state as of the flushed
 // offset, bounding the replay after an unclean restart.
 func (p *Partition) Flush() error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.deleted {
+		return nil // nothing left to make durable
+	}
 	p.appendMu.Lock()
 	end := p.log.NextOffset()
 	if end == p.flushedEnd {
@@ -493,6 +503,9 @@ func (p *Partition) Close() error {
 
 // Delete closes the partition and removes its data.
 func (p *Partition) Delete() error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.deleted = true
 	p.mu.Lock()
 	p.closed = true
 	close(p.notify)

@@ -318,8 +318,12 @@ func (l *Log) Close() error {
 	return err
 }
 
-// Delete closes the log and removes its directory.
+// Delete closes the log and removes its directory. It waits for a running
+// compaction (which writes its own files into the directory) to finish
+// first, so that nothing is created in the directory while it is removed.
 func (l *Log) Delete() error {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	closeErr := l.Close()
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("storage: delete log: %w", err)
