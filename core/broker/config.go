@@ -34,11 +34,16 @@ type Config struct {
 	MaxRequestBytes int32
 
 	// Log defaults (broker-level log.* settings); topics override them.
-	SegmentBytes    int64 // log.segment.bytes, default 1 GiB
-	SegmentMs       int64 // log.roll.ms, default 7 days
-	RetentionMs     int64 // log.retention.ms, default 7 days; -1 unlimited
-	RetentionBytes  int64 // log.retention.bytes, default -1
-	FlushMessages   int64 // log.flush.interval.messages; 1 = durable (fsync before ack). Default: never by count
+	SegmentBytes   int64 // log.segment.bytes, default 1 GiB
+	SegmentMs      int64 // log.roll.ms, default 7 days
+	RetentionMs    int64 // log.retention.ms, default 7 days; -1 unlimited
+	RetentionBytes int64 // log.retention.bytes, default -1
+	// Durability decides when a produce is acknowledged (see
+	// WithDurability): DurabilityFsync or DurabilityPageCache. Default:
+	// fsync on a single node, page-cache with ZooKeeper (Kafka's model:
+	// replication protects acknowledged data, the OS flushes it).
+	Durability      string
+	FlushMessages   int64 // log.flush.interval.messages; 1 = fsync before ack. Default: 1 with DurabilityFsync, else never by count
 	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
 	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
 
@@ -152,6 +157,36 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	return cfg.WithDurability()
+}
+
+// Durability modes.
+const (
+	// DurabilityFsync acknowledges acks=1 and acks=all produces only once
+	// their records are fsynced (log.flush.interval.messages=1, with
+	// group commit: concurrent producers share fsyncs). Consumers see
+	// records once they are fsynced.
+	DurabilityFsync = "fsync"
+	// DurabilityPageCache acknowledges once the records are in the page
+	// cache (Kafka's default): a process crash loses nothing, a power
+	// loss or kernel crash may lose what the flusher had not yet written.
+	DurabilityPageCache = "page-cache"
+)
+
+// WithDurability fills in the default durability (fsync on a single node,
+// where no replica protects acknowledged data; page-cache in a cluster)
+// and, for DurabilityFsync, the flush.messages default of 1. Topics can
+// still override flush.messages.
+func (cfg Config) WithDurability() Config {
+	if cfg.Durability == "" {
+		cfg.Durability = DurabilityFsync
+		if cfg.ZooKeeper != "" {
+			cfg.Durability = DurabilityPageCache
+		}
+	}
+	if cfg.Durability == DurabilityFsync && cfg.FlushMessages == 0 {
+		cfg.FlushMessages = 1
 	}
 	return cfg
 }
