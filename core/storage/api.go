@@ -146,6 +146,9 @@ type OpenOptions struct {
 	// OpenFile opens segment data files; nil means os.OpenFile. Tests
 	// use it to inject I/O errors.
 	OpenFile OpenFileFunc
+	// Files bounds the open segment files; nil means the process-wide
+	// DefaultFileCache.
+	Files *FileCache
 }
 
 // Stats describes a log for metrics and the CLI.

@@ -45,6 +45,7 @@ type Log struct {
 	dir      string
 	now      func() time.Time
 	openFile OpenFileFunc
+	files    *FileCache
 	logger   *slog.Logger
 	cfg      atomic.Pointer[Config]
 
@@ -102,6 +103,10 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	if l.openFile == nil {
 		l.openFile = osOpenFile
 	}
+	l.files = opts.Files
+	if l.files == nil {
+		l.files = defaultFileCache
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -113,7 +118,7 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	l.SetConfig(cfg)
 	if err := l.load(opts.Recover); err != nil {
 		for _, s := range l.segs {
-			s.release()
+			s.retire()
 		}
 		return nil, err
 	}
@@ -162,11 +167,14 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 	stampBatch(batch, base, leaderEpoch)
 	h.BaseOffset, h.PartitionLeaderEpoch = base, leaderEpoch
 	pos := seg.size
-	if _, err := seg.log.WriteAt(batch, pos); err != nil {
+	// The active segment is pinned for the log, so its file is open and
+	// only changes under appendMu.
+	f := seg.file
+	if _, err := f.WriteAt(batch, pos); err != nil {
 		// The next append overwrites whatever part was written (writes
 		// go to the tracked position); cut it now so a crash before
 		// then does not leave a torn batch for recovery to find.
-		if terr := seg.log.Truncate(pos); terr != nil {
+		if terr := f.Truncate(pos); terr != nil {
 			l.logger.Error("storage: cannot cut failed append", "segment", seg.logPath, "err", terr)
 		}
 		return Header{}, l.fail("write", seg.logPath, err)
@@ -308,7 +316,7 @@ func (l *Log) Close() error {
 	l.flushMu.Unlock()
 
 	for _, s := range segs {
-		s.release()
+		s.retire()
 	}
 	if oerr := l.Err(); oerr != nil {
 		// An offline log never closes cleanly: the broker must not

@@ -41,7 +41,13 @@ func (l *Log) Truncate(offset int64) error {
 	seg := l.segs[i]
 	later := append([]*segment(nil), l.segs[i+1:]...)
 
-	cut, newNext, err := findCut(seg, offset)
+	// seg becomes the active segment: its file stays open for appends.
+	// (Should the truncation fail first, the next flush drops the pin.)
+	f, err := seg.pinForLog()
+	if err != nil {
+		return err
+	}
+	cut, newNext, err := findCut(seg, f, offset)
 	if err != nil {
 		return err
 	}
@@ -64,7 +70,7 @@ func (l *Log) Truncate(offset int64) error {
 	if keepTime > 0 {
 		maxTs = seg.timeIndex[keepTime-1].ts
 	}
-	tailMax, err := maxTimestampBetween(seg, tailPos, cut)
+	tailMax, err := maxTimestampBetween(f, tailPos, cut)
 	if err != nil {
 		return err
 	}
@@ -92,15 +98,15 @@ func (l *Log) Truncate(offset int64) error {
 	// Writes go to the tracked position, so the in-memory state above is
 	// already consistent even if cutting the file fails below.
 	var errs []error
-	if err := seg.log.Truncate(cut); err != nil {
+	if err := f.Truncate(cut); err != nil {
 		errs = append(errs, l.fail("truncate", seg.logPath, err))
-	} else if err := seg.log.Sync(); err != nil {
+	} else if err := f.Sync(); err != nil {
 		errs = append(errs, l.fail("fsync", seg.logPath, err))
 	}
 	errs = append(errs, seg.rewriteIndexes())
 	for _, s := range later {
 		errs = append(errs, s.removeFiles())
-		s.release()
+		s.retire()
 	}
 	if lowerStart {
 		errs = append(errs, writeCheckpoint(l.dir, logStartOffsetFile, newNext))
@@ -116,8 +122,8 @@ func (l *Log) Truncate(offset int64) error {
 // findCut returns the position of the first batch in seg whose last offset
 // is >= offset (the segment size if none) and the resulting next offset.
 // appendMu held.
-func findCut(seg *segment, offset int64) (cut, newNext int64, err error) {
-	w := newBatchWalker(seg.log, seg.size)
+func findCut(seg *segment, f File, offset int64) (cut, newNext int64, err error) {
+	w := newBatchWalker(f, seg.size)
 	defer w.release()
 	for pos := seg.positionFor(offset); pos < seg.size; {
 		h, err := w.header(pos)
@@ -134,8 +140,8 @@ func findCut(seg *segment, offset int64) (cut, newNext int64, err error) {
 
 // maxTimestampBetween returns the largest MaxTimestamp of the batches in
 // [from, to), -1 if none.
-func maxTimestampBetween(seg *segment, from, to int64) (int64, error) {
-	w := newBatchWalker(seg.log, to)
+func maxTimestampBetween(f File, from, to int64) (int64, error) {
+	w := newBatchWalker(f, to)
 	defer w.release()
 	maxTs := int64(-1)
 	for pos := from; pos < to; {
@@ -169,7 +175,7 @@ func (l *Log) truncateFully(offset int64) error {
 	var errs []error
 	for _, s := range old {
 		errs = append(errs, s.removeFiles())
-		s.release()
+		s.retire()
 	}
 	errs = append(errs,
 		seg.rewriteIndexes(),
