@@ -83,6 +83,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.Durability, "durability", "", "when produces are acknowledged: \"fsync\" (after fsync, group commit; the default on a single node) or \"page-cache\" (once in the page cache, Kafka's default; the default with --zookeeper)")
 	fs.Int64Var(&c.FlushMessages, "flush-messages", 0, "fsync after this many messages (log.flush.interval.messages); 1 = fsync before ack, as --durability fsync; default: 1 with --durability fsync, else 0 = never by count")
 	fs.Int64Var(&c.FlushMs, "flush-ms", d.FlushMs, "fsync unflushed data at least this often in ms; 0 = only the flush interval (log.flush.interval.ms)")
+	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", d.MaxOpenSegments, "segment files kept open across all partitions; least recently used idle ones are closed beyond it (default: a quarter of the fd limit)")
 	int32Var(fs, &c.MaxMessageBytes, "message-max-bytes", d.MaxMessageBytes, "largest accepted record batch in bytes (message.max.bytes)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how often the background flusher fsyncs dirty logs")
 	fs.DurationVar(&c.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention runs (log.retention.check.interval.ms)")
@@ -192,6 +193,7 @@ func validateBrokerConfig(c broker.Config) error {
 		{"max-request-bytes", int64(c.MaxRequestBytes)},
 		{"log-segment-bytes", c.SegmentBytes},
 		{"message-max-bytes", int64(c.MaxMessageBytes)},
+		{"max-open-segments", int64(c.MaxOpenSegments)},
 	}
 	for _, p := range positive {
 		if p.value <= 0 {

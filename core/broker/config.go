@@ -3,6 +3,8 @@ package broker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // Config is everything `sluice serve` can set. Zero values take the default
@@ -46,6 +48,12 @@ type Config struct {
 	FlushMessages   int64 // log.flush.interval.messages; 1 = fsync before ack. Default: 1 with DurabilityFsync, else never by count
 	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
 	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
+
+	// MaxOpenSegments bounds the segment data files kept open across all
+	// partitions; beyond it the least recently used idle ones are closed
+	// (files in use, and active segments, stay open). Default: a quarter
+	// of the process's RLIMIT_NOFILE, between 64 and 65536.
+	MaxOpenSegments int
 
 	// FlushInterval is how often the background flusher fsyncs dirty logs
 	// (Kafka leaves this to the OS; we bound it). Default 1s.
@@ -124,6 +132,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 1048588
+	}
+	if cfg.MaxOpenSegments <= 0 {
+		cfg.MaxOpenSegments = storage.DefaultMaxOpenSegments()
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second

@@ -87,6 +87,14 @@ func (c *FileCache) Open() int {
 	return c.open
 }
 
+// overBudget reports whether more files are open than the budget (only
+// possible while pinned).
+func (c *FileCache) overBudget() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.open > c.budget
+}
+
 // evictLocked closes (returns, for closing outside the lock) the least
 // recently used idle files until the budget holds. mu held.
 func (c *FileCache) evictLocked(victims []File) []File {

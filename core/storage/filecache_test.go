@@ -26,8 +26,16 @@ func TestFileCacheBoundsOpenSegments(t *testing.T) {
 	cfg := Config{SegmentBytes: 100} // every batch rolls a segment
 	l := openLog(t, dir, cfg, OpenOptions{Files: fc})
 	base := openFds(t)
-	bs := appendAll(t, l, 0, repeatSpec(n, batchSpec{records: 2, firstTs: 1000, valueLen: 80})...)
-	if err := l.Flush(); err != nil { // rolled segments stay open until fsynced
+	var bs []appended
+	for i := range n {
+		bs = append(bs, appendAll(t, l, 0, batchSpec{records: 2, firstTs: 1000 + int64(i), valueLen: 80})...)
+		// Rolled segments stay open until fsynced, but crowding the
+		// budget makes Append fsync them (one over: the new active).
+		if got := fc.Open(); got > budget+1 {
+			t.Fatalf("%d segment files open after %d appends, budget %d", got, i+1, budget)
+		}
+	}
+	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	if st := l.Stats(); st.Segments != n {

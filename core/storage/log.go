@@ -161,6 +161,14 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 		if err := l.roll(); err != nil {
 			return Header{}, err
 		}
+		if l.files.overBudget() {
+			// Rolled segments keep their files open until fsynced (see
+			// FileCache); when they crowd the budget (tiny segments),
+			// fsync now so that they can be closed.
+			if err := l.Flush(); err != nil {
+				return Header{}, err
+			}
+		}
 	}
 	seg := l.active
 

@@ -156,7 +156,8 @@ func (l *Log) segmentAfter(base int64) *segment {
 //
 // It pins one segment at a time (a log may have thousands) and finds the
 // next one by offset, so a segment replaced by compaction meanwhile is read
-// in its new form and one deleted by retention is skipped.
+// in its new form. If retention deletes records before the scan reached
+// them, it returns ErrOffsetOutOfRange (as a fetch there would).
 func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
 	if err := l.Err(); err != nil {
 		return err
@@ -180,6 +181,11 @@ func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
 		if l.closed {
 			l.mu.RUnlock()
 			return ErrClosed
+		}
+		if next < l.logStart.Load() {
+			// Retention deleted what the scan was about to read.
+			l.mu.RUnlock()
+			return ErrOffsetOutOfRange
 		}
 		i := l.floorSegment(next)
 		for i < len(l.segs) && l.segs[i].end <= next {
