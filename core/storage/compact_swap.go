@@ -98,7 +98,14 @@ func (l *Log) swapCleaned(cleaned []*cleanedSegment, snap *compactSnapshot) (Com
 			c.seg.dropLogPin()
 		}
 	}
-	return stats, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// A rename or directory fsync failed after the commit point:
+		// the next open completes the swap. Until then the log is
+		// offline (the replacements stay pinned: their files are open,
+		// but a path may still name the original).
+		return stats, l.fail("compaction swap", l.dir, err)
+	}
+	return stats, nil
 }
 
 // stillSwappable returns the cleaned segments whose originals are still
