@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // mountTinyTmpfs mounts a tmpfs of size bytes on a fresh directory and
@@ -146,4 +147,29 @@ func TestFullDiskTakesPartitionOffline(t *testing.T) {
 	}
 	// And it takes writes again.
 	produceSync(ctx, t, producer, &kgo.Record{Topic: topic, Partition: 0, Value: []byte("again")})
+}
+
+// TestDurabilityDefault: a single node fsyncs before acknowledging by
+// default (flush.messages=1 on every topic), --durability page-cache keeps
+// Kafka's default (never by count), and a topic can still override it.
+func TestDurabilityDefault(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, time.Minute)
+	for _, tc := range []struct {
+		args  []string
+		flush string
+	}{
+		{nil, "1"},
+		{[]string{"--durability", "page-cache"}, "9223372036854775807"},
+	} {
+		b := startBroker(t, brokerOptions{ExtraArgs: append([]string{"--offsets-topic-partitions", "1"}, tc.args...)})
+		adm := newAdmin(t, b)
+		createTopic(ctx, t, adm, "durability", 1, nil)
+		checkConfigs(ctx, t, adm, "durability", map[string]wantConfig{"flush.messages": {tc.flush, kmsg.ConfigSourceDefaultConfig}})
+		opt := "1000"
+		createTopic(ctx, t, adm, "durability-override", 1, map[string]*string{"flush.messages": &opt})
+		checkConfigs(ctx, t, adm, "durability-override", map[string]wantConfig{"flush.messages": {"1000", kmsg.ConfigSourceDynamicTopicConfig}})
+		produceSync(ctx, t, newClient(t, b), &kgo.Record{Topic: "durability", Value: []byte("v")})
+		b.Stop()
+	}
 }
