@@ -84,8 +84,10 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.Int64Var(&c.SegmentMs, "log-segment-ms", d.SegmentMs, "roll a segment this old, -1 never (log.roll.ms)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", d.RetentionMs, "delete segments older than this, -1 unlimited (log.retention.ms)")
 	fs.Int64Var(&c.RetentionBytes, "log-retention-bytes", d.RetentionBytes, "delete old segments while a partition is larger, -1 unlimited (log.retention.bytes)")
-	fs.Int64Var(&c.FlushMessages, "flush-messages", d.FlushMessages, "fsync after this many messages; 1 = durable (fsync before ack, group commit); 0 = never by count (log.flush.interval.messages)")
+	fs.StringVar(&c.Durability, "durability", "", "when produces are acknowledged: \"fsync\" (after fsync, group commit; the default on a single node) or \"page-cache\" (once in the page cache, Kafka's default; the default with --zookeeper)")
+	fs.Int64Var(&c.FlushMessages, "flush-messages", 0, "fsync after this many messages (log.flush.interval.messages); 1 = fsync before ack, as --durability fsync; default: 1 with --durability fsync, else 0 = never by count")
 	fs.Int64Var(&c.FlushMs, "flush-ms", d.FlushMs, "fsync unflushed data at least this often in ms; 0 = only the flush interval (log.flush.interval.ms)")
+	fs.IntVar(&c.MaxOpenSegments, "max-open-segments", d.MaxOpenSegments, "segment files kept open across all partitions; least recently used idle ones are closed beyond it (default: a quarter of the fd limit)")
 	int32Var(fs, &c.MaxMessageBytes, "message-max-bytes", d.MaxMessageBytes, "largest accepted record batch in bytes (message.max.bytes)")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", d.FlushInterval, "how often the background flusher fsyncs dirty logs")
 	fs.DurationVar(&c.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention runs (log.retention.check.interval.ms)")
@@ -134,13 +136,26 @@ func parseServeArgs(fs *flag.FlagSet, args []string) (serveSettings, error) {
 // settings validates the parsed flags. Call after parsing.
 func (sf *serveFlags) settings() (serveSettings, error) {
 	cfg := sf.cfg
+	var durabilitySet, flushSet bool
 	sf.fs.Visit(func(f *flag.Flag) {
 		// Visit covers values from env and config file too (ff sets them
 		// through the flag set), so an explicit "false" anywhere sticks.
-		if f.Name == "auto-create-topics" {
+		switch f.Name {
+		case "auto-create-topics":
 			cfg.AutoCreateTopicsSet = true
+		case "durability":
+			durabilitySet = true
+		case "flush-messages":
+			flushSet = true
 		}
 	})
+	if flushSet && !durabilitySet {
+		// Before --durability, --flush-messages alone chose: keep that.
+		cfg.Durability = broker.DurabilityPageCache
+		if cfg.FlushMessages == 1 {
+			cfg.Durability = broker.DurabilityFsync
+		}
+	}
 
 	level, ok := logLevels[strings.ToLower(sf.logLevel)]
 	if !ok {
@@ -158,6 +173,7 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if err := validateBrokerConfig(cfg); err != nil {
 		return serveSettings{}, err
 	}
+	cfg = cfg.WithDurability()
 	var bcfg bridge.Config
 	if sf.bridgeConfig != "" {
 		var err error
@@ -193,6 +209,7 @@ func validateBrokerConfig(c broker.Config) error {
 		{"max-request-bytes", int64(c.MaxRequestBytes)},
 		{"log-segment-bytes", c.SegmentBytes},
 		{"message-max-bytes", int64(c.MaxMessageBytes)},
+		{"max-open-segments", int64(c.MaxOpenSegments)},
 	}
 	for _, p := range positive {
 		if p.value <= 0 {
@@ -232,6 +249,14 @@ func validateBrokerConfig(c broker.Config) error {
 	}
 	if c.FlushMessages < 0 {
 		return &invalidFlagError{"flush-messages", fmt.Sprint(c.FlushMessages), "must not be negative"}
+	}
+	switch {
+	case c.Durability != "" && c.Durability != broker.DurabilityFsync && c.Durability != broker.DurabilityPageCache:
+		return &invalidFlagError{"durability", c.Durability, "want fsync or page-cache"}
+	case c.Durability == broker.DurabilityFsync && c.FlushMessages > 1:
+		return &invalidFlagError{"flush-messages", fmt.Sprint(c.FlushMessages), "--durability fsync fsyncs every produce (1); use --durability page-cache to fsync by count"}
+	case c.Durability == broker.DurabilityPageCache && c.FlushMessages == 1:
+		return &invalidFlagError{"flush-messages", "1", "fsyncing every produce is --durability fsync, not page-cache"}
 	}
 	if c.FlushMs < 0 {
 		return &invalidFlagError{"flush-ms", fmt.Sprint(c.FlushMs), "must not be negative"}

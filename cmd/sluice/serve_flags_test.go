@@ -160,7 +160,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--broker-id", "3", "--default-partitions", "4", "--max-request-bytes", "1000",
 		"--log-segment-bytes", "2000", "--log-segment-ms", "-1", "--log-retention-ms", "3000",
 		"--log-retention-bytes", "4000", "--flush-messages", "1", "--flush-ms", "50",
-		"--message-max-bytes", "900", "--flush-interval", "2s", "--retention-check-interval", "1m",
+		"--message-max-bytes", "900", "--max-open-segments", "300", "--flush-interval", "2s", "--retention-check-interval", "1m",
 		"--log-cleaner-interval", "3s", "--offsets-topic-partitions", "7", "--group-initial-rebalance-delay", "0s",
 		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
 		"--zookeeper", "127.0.0.1:2181/sluice", "--zookeeper-session-timeout", "4s", "--replica-lag-time-max", "5s",
@@ -174,12 +174,13 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		DataDir: "/d", KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off", BrokerID: 3,
 		DefaultPartitions: 4, AutoCreateTopics: true, MaxRequestBytes: 1000,
 		SegmentBytes: 2000, SegmentMs: -1, RetentionMs: 3000, RetentionBytes: 4000,
-		FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900,
+		FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900, MaxOpenSegments: 300,
 		FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
 		CleanerInterval: 3 * time.Second, OffsetsTopicPartitions: 7, GroupInitialRebalanceDelay: -1,
 		GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,
 		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
+		Durability: "fsync", // --flush-messages 1 without --durability
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)
@@ -204,6 +205,10 @@ func TestServeRejectsBadValues(t *testing.T) {
 		{[]string{"--flush-interval", "0s"}, "flush-interval", `invalid value "0s"`},
 		{[]string{"--broker-id", "3000000000"}, "", "value out of range"},
 		{[]string{"--no-such-flag"}, "", "flag provided but not defined: -no-such-flag"},
+		{[]string{"--max-open-segments", "0"}, "max-open-segments", "must be positive"},
+		{[]string{"--durability", "sometimes"}, "durability", "want fsync or page-cache"},
+		{[]string{"--durability", "fsync", "--flush-messages", "5"}, "flush-messages", "--durability fsync fsyncs every produce"},
+		{[]string{"--durability", "page-cache", "--flush-messages", "1"}, "flush-messages", "is --durability fsync"},
 		{[]string{"extra"}, "", `unexpected argument "extra"`},
 	}
 	for _, tc := range cases {
@@ -241,5 +246,45 @@ func TestServeBadEnvAndFileValuesAreReported(t *testing.T) {
 
 	if _, err := parseServe(t, "--config", filepath.Join(t.TempDir(), "missing.conf")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v, want os.ErrNotExist", err)
+	}
+}
+
+// The durability default depends on the mode: fsync before acknowledging
+// on a single node, page cache (Kafka's model) with ZooKeeper; an explicit
+// --flush-messages without --durability keeps its old meaning.
+func TestServeDurability(t *testing.T) {
+	cases := []struct {
+		args       []string
+		durability string
+		flush      int64
+	}{
+		{nil, "fsync", 1},
+		{[]string{"--zookeeper", "127.0.0.1:2181"}, "page-cache", 0},
+		{[]string{"--durability", "page-cache"}, "page-cache", 0},
+		{[]string{"--durability", "page-cache", "--flush-messages", "1000"}, "page-cache", 1000},
+		{[]string{"--durability", "fsync", "--zookeeper", "127.0.0.1:2181"}, "fsync", 1},
+		{[]string{"--flush-messages", "0"}, "page-cache", 0},
+		{[]string{"--flush-messages", "1", "--zookeeper", "127.0.0.1:2181"}, "fsync", 1},
+		{[]string{"--flush-messages", "500"}, "page-cache", 500},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			clearServeEnv(t)
+			s, err := parseServe(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.broker.Durability != tc.durability || s.broker.FlushMessages != tc.flush {
+				t.Errorf("durability %q flush-messages %d, want %q %d", s.broker.Durability, s.broker.FlushMessages, tc.durability, tc.flush)
+			}
+			if again := s.broker.Defaults(); again.Durability != tc.durability || again.FlushMessages != tc.flush {
+				t.Errorf("broker defaults changed it to %q %d", again.Durability, again.FlushMessages)
+			}
+		})
+	}
+	clearServeEnv(t)
+	t.Setenv("SLUICE_DURABILITY", "page-cache")
+	if s, err := parseServe(t); err != nil || s.broker.Durability != "page-cache" || s.broker.FlushMessages != 0 {
+		t.Errorf("SLUICE_DURABILITY=page-cache: %+v, %v", s.broker, err)
 	}
 }

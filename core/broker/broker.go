@@ -21,6 +21,7 @@ import (
 	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // cleanShutdownFile marks a data dir whose last shutdown flushed and closed
@@ -111,6 +112,8 @@ func Open(cfg Config) (*Broker, error) { return OpenWith(cfg, nil, nil) }
 // mode); nil means the embedded store and single-node leadership.
 func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
 	cfg = cfg.Defaults()
+	// Segment files are a per-process budget (fds), shared by all logs.
+	storage.DefaultFileCache().SetBudget(cfg.MaxOpenSegments)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
@@ -561,7 +564,7 @@ func (b *Broker) every(interval time.Duration, fn func()) {
 // unclean restarts scan little.
 func (b *Broker) FlushAll() {
 	for _, p := range b.partitions() {
-		if err := p.Flush(); err != nil {
+		if err := p.Flush(); err != nil && !routineStorageError(err) {
 			b.logger.Error("flush", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}
@@ -573,6 +576,9 @@ func (b *Broker) FlushAll() {
 func (b *Broker) EnforceRetention() {
 	for _, p := range b.partitionsWithPolicy("delete") {
 		n, err := p.EnforceRetention()
+		if routineStorageError(err) {
+			continue
+		}
 		if err != nil {
 			b.logger.Error("retention", "topic", p.Topic, "partition", p.Index, "err", err)
 		} else if n > 0 {

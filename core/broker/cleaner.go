@@ -25,6 +25,7 @@ func (b *Broker) CompactAll() {
 			MinCleanableDirtyRatio: ratio,
 		})
 		switch {
+		case routineStorageError(err):
 		case err != nil:
 			b.logger.Error("compaction", "topic", p.Topic, "partition", p.Index, "err", err)
 		case stats.SegmentsCleaned > 0:

@@ -3,6 +3,8 @@ package broker
 import (
 	"log/slog"
 	"time"
+
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // Config is everything `sluice serve` can set. Zero values take the default
@@ -34,13 +36,24 @@ type Config struct {
 	MaxRequestBytes int32
 
 	// Log defaults (broker-level log.* settings); topics override them.
-	SegmentBytes    int64 // log.segment.bytes, default 1 GiB
-	SegmentMs       int64 // log.roll.ms, default 7 days
-	RetentionMs     int64 // log.retention.ms, default 7 days; -1 unlimited
-	RetentionBytes  int64 // log.retention.bytes, default -1
-	FlushMessages   int64 // log.flush.interval.messages; 1 = durable (fsync before ack). Default: never by count
+	SegmentBytes   int64 // log.segment.bytes, default 1 GiB
+	SegmentMs      int64 // log.roll.ms, default 7 days
+	RetentionMs    int64 // log.retention.ms, default 7 days; -1 unlimited
+	RetentionBytes int64 // log.retention.bytes, default -1
+	// Durability decides when a produce is acknowledged (see
+	// WithDurability): DurabilityFsync or DurabilityPageCache. Default:
+	// fsync on a single node, page-cache with ZooKeeper (Kafka's model:
+	// replication protects acknowledged data, the OS flushes it).
+	Durability      string
+	FlushMessages   int64 // log.flush.interval.messages; 1 = fsync before ack. Default: 1 with DurabilityFsync, else never by count
 	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
 	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
+
+	// MaxOpenSegments bounds the segment data files kept open across all
+	// partitions; beyond it the least recently used idle ones are closed
+	// (files in use, and active segments, stay open). Default: a quarter
+	// of the process's RLIMIT_NOFILE, between 64 and 65536.
+	MaxOpenSegments int
 
 	// FlushInterval is how often the background flusher fsyncs dirty logs
 	// (Kafka leaves this to the OS; we bound it). Default 1s.
@@ -120,6 +133,9 @@ func (cfg Config) Defaults() Config {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 1048588
 	}
+	if cfg.MaxOpenSegments <= 0 {
+		cfg.MaxOpenSegments = storage.DefaultMaxOpenSegments()
+	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
 	}
@@ -152,6 +168,36 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	return cfg.WithDurability()
+}
+
+// Durability modes.
+const (
+	// DurabilityFsync acknowledges acks=1 and acks=all produces only once
+	// their records are fsynced (log.flush.interval.messages=1, with
+	// group commit: concurrent producers share fsyncs). Consumers see
+	// records once they are fsynced.
+	DurabilityFsync = "fsync"
+	// DurabilityPageCache acknowledges once the records are in the page
+	// cache (Kafka's default): a process crash loses nothing, a power
+	// loss or kernel crash may lose what the flusher had not yet written.
+	DurabilityPageCache = "page-cache"
+)
+
+// WithDurability fills in the default durability (fsync on a single node,
+// where no replica protects acknowledged data; page-cache in a cluster)
+// and, for DurabilityFsync, the flush.messages default of 1. Topics can
+// still override flush.messages.
+func (cfg Config) WithDurability() Config {
+	if cfg.Durability == "" {
+		cfg.Durability = DurabilityFsync
+		if cfg.ZooKeeper != "" {
+			cfg.Durability = DurabilityPageCache
+		}
+	}
+	if cfg.Durability == DurabilityFsync && cfg.FlushMessages == 0 {
+		cfg.FlushMessages = 1
 	}
 	return cfg
 }

@@ -150,7 +150,12 @@ func (c *conn) appendEmits(emits []hooks.Emit) error {
 			if err == nil {
 				var p *partition.Partition
 				if p, err = c.s.b.Partition(topic, pi); err == nil {
-					_, err = p.Append(batch)
+					var res partition.AppendResult
+					if res, err = p.Append(batch); err == nil && p.Durable() {
+						// Durable topics expose records once fsynced:
+						// fsync now, as for acks=0, not at the next flush.
+						go p.WaitDurable(res)
+					}
 				}
 			}
 			if err != nil {

@@ -53,6 +53,11 @@ type Partition struct {
 	cfg    atomic.Pointer[Config]
 	now    func() time.Time
 
+	// flushMu serializes Flush with Delete, so that a background flush
+	// never writes into (or renames in) a directory being removed.
+	flushMu sync.Mutex
+	deleted bool // flushMu
+
 	appendMu   sync.Mutex
 	producers  *producers
 	flushedEnd int64 // log end at the last completed Flush; -1 before any
@@ -232,8 +237,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 		}
 		h, err := p.log.Append(b, epoch)
 		if err != nil {
-			p.logger.Error("append failed", "err", err)
-			return res, kerr.KafkaStorageError
+			return res, p.storageError("append", err)
 		}
 		if i == 0 {
 			res.BaseOffset = h.BaseOffset
@@ -295,8 +299,7 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 	}
 	if p.cfg.Load().durable() {
 		if err := p.log.WaitDurable(res.commitOffset); err != nil {
-			p.logger.Error("fsync failed", "err", err)
-			return kerr.KafkaStorageError
+			return p.storageError("fsync", err)
 		}
 		p.mu.Lock()
 		p.ownEndLocked(res.commitOffset)
@@ -374,6 +377,12 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
 	}
 	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	if p.log.Err() != nil {
+		// Offline after an I/O error: even reads below the high
+		// watermark answer KAFKA_STORAGE_ERROR, as Kafka does for a
+		// partition on an offline log dir.
+		return res, kerr.KafkaStorageError
+	}
 	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
 		return res, kerr.OffsetOutOfRange
 	}
@@ -387,8 +396,7 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 			res.LogStartOffset = p.log.LogStartOffset()
 			return res, kerr.OffsetOutOfRange
 		}
-		p.logger.Error("read failed", "offset", offset, "err", err)
-		return res, kerr.KafkaStorageError
+		return res, p.storageError("read", err)
 	}
 	res.Chunk = c
 	return res, nil
@@ -426,6 +434,11 @@ func (p *Partition) EnforceRetention() (int, error) {
 // Flush fsyncs the log and snapshots producer state as of the flushed
 // offset, bounding the replay after an unclean restart.
 func (p *Partition) Flush() error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.deleted {
+		return nil // nothing left to make durable
+	}
 	p.appendMu.Lock()
 	end := p.log.NextOffset()
 	if end == p.flushedEnd {
@@ -451,6 +464,23 @@ func (p *Partition) Flush() error {
 	return nil
 }
 
+// storageError logs a failed log operation and returns the Kafka error
+// clients get for it. An offline log already logged its first failure
+// (with the file and cause), so repeats are not logged again.
+func (p *Partition) storageError(op string, err error) error {
+	if errors.Is(err, storage.ErrClosed) {
+		return kerr.NotLeaderForPartition // closed or deleted meanwhile
+	}
+	if !errors.Is(err, storage.ErrOffline) {
+		p.logger.Error(op+" failed", "err", err)
+	}
+	return kerr.KafkaStorageError
+}
+
+// Offline reports the log's sticky I/O error (nil while healthy): the
+// partition refuses appends and reads until the broker restarts.
+func (p *Partition) Offline() error { return p.log.Err() }
+
 // Stats describes the partition's log.
 func (p *Partition) Stats() storage.Stats { return p.log.Stats() }
 
@@ -473,6 +503,9 @@ func (p *Partition) Close() error {
 
 // Delete closes the partition and removes its data.
 func (p *Partition) Delete() error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.deleted = true
 	p.mu.Lock()
 	p.closed = true
 	close(p.notify)

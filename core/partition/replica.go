@@ -311,8 +311,7 @@ func (p *Partition) WaitDurable(res AppendResult) error {
 		return nil
 	}
 	if err := p.log.WaitDurable(res.commitOffset); err != nil {
-		p.logger.Error("fsync failed", "err", err)
-		return kerr.KafkaStorageError
+		return p.storageError("fsync", err)
 	}
 	p.mu.Lock()
 	p.ownEndLocked(res.commitOffset)

@@ -13,7 +13,6 @@ package storage
 import (
 	"errors"
 	"log/slog"
-	"os"
 	"time"
 )
 
@@ -104,7 +103,7 @@ func (h Header) LogAppendTime() bool { return h.Attributes&0x08 != 0 }
 // deletes the segment meanwhile. Use File+Pos+Size for sendfile (pread
 // semantics: never rely on or move the file's offset).
 type Chunk struct {
-	File *os.File
+	File File
 	Pos  int64
 	Size int
 	// FirstOffset is the base offset of the first batch, LastOffset the last
@@ -144,6 +143,12 @@ type OpenOptions struct {
 	// Logger receives recovery and deletion reports; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// OpenFile opens segment data files; nil means os.OpenFile. Tests
+	// use it to inject I/O errors.
+	OpenFile OpenFileFunc
+	// Files bounds the open segment files; nil means the process-wide
+	// DefaultFileCache.
+	Files *FileCache
 }
 
 // Stats describes a log for metrics and the CLI.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -81,9 +82,16 @@ const (
 // them. One Compact runs at a time per log; appends, reads, flushes and
 // retention continue meanwhile (retention and flushes wait only for the
 // final swap).
-func (l *Log) Compact(opts CompactOptions) (CompactStats, error) {
+func (l *Log) Compact(opts CompactOptions) (stats CompactStats, err error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	defer func() {
+		if errors.Is(err, errSegmentGone) {
+			// Retention deleted a segment the run was reading: the
+			// next run starts over.
+			stats, err = CompactStats{}, nil
+		}
+	}()
 	now := l.now
 	if opts.Now != nil {
 		now = opts.Now
@@ -135,7 +143,7 @@ func (l *Log) Compact(opts CompactOptions) (CompactStats, error) {
 		}
 	}
 	l.runCompactHook(stageWritten)
-	stats, err := l.swapCleaned(cleaned, snap)
+	stats, err = l.swapCleaned(cleaned, snap)
 	cleaned = nil // swapCleaned took ownership
 	return stats, err
 }

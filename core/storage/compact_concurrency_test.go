@@ -57,8 +57,16 @@ func readPass(l *Log) (map[int64]string, int64, error) {
 	return got, end, nil
 }
 
+// TestCompactConcurrentReads also runs with a budget of 2 open segment
+// files: compaction's renames over live segments must never let a reader
+// open the replacement in place of the original it is reading.
 func TestCompactConcurrentReads(t *testing.T) {
-	c := newCompactLog(t, t.TempDir())
+	t.Run("default", func(t *testing.T) { testCompactConcurrentReads(t, nil) })
+	t.Run("budget=2", func(t *testing.T) { testCompactConcurrentReads(t, NewFileCache(2)) })
+}
+
+func testCompactConcurrentReads(t *testing.T, files *FileCache) {
+	c := newCompactLogFiles(t, t.TempDir(), files)
 	type rec struct {
 		offset    int64
 		key, desc string

@@ -23,6 +23,7 @@ type compactLog struct {
 	clock *fakeClock
 	ts    int64 // timestamp of the next record
 	logs  *logBuffer
+	files *FileCache
 }
 
 // logBuffer collects a log's slog output.
@@ -47,14 +48,21 @@ var compactT0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func newCompactLog(t *testing.T, dir string) *compactLog {
 	t.Helper()
+	return newCompactLogFiles(t, dir, nil)
+}
+
+// newCompactLogFiles is newCompactLog with its own FileCache (nil: the
+// default one).
+func newCompactLogFiles(t *testing.T, dir string, files *FileCache) *compactLog {
+	t.Helper()
 	clock := &fakeClock{now: compactT0}
-	c := &compactLog{t: t, dir: dir, clock: clock, ts: compactT0.UnixMilli(), logs: &logBuffer{}}
+	c := &compactLog{t: t, dir: dir, clock: clock, ts: compactT0.UnixMilli(), logs: &logBuffer{}, files: files}
 	c.l = openLog(t, dir, c.config(), c.openOptions(false))
 	return c
 }
 
 func (c *compactLog) openOptions(recover bool) OpenOptions {
-	return OpenOptions{Now: c.clock.Now, Recover: recover, Logger: slog.New(slog.NewTextHandler(c.logs, nil))}
+	return OpenOptions{Now: c.clock.Now, Recover: recover, Logger: slog.New(slog.NewTextHandler(c.logs, nil)), Files: c.files}
 }
 
 func (c *compactLog) config() Config {

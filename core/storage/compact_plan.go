@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/sluicemq/sluice/core/records"
 )
 
-// segView is a segment as Compact saw it when it started: pinned (a
-// reference is held), with the committed size and offsets of that moment.
+// segView is a segment as Compact saw it when it started, with the
+// committed size and offsets of that moment (pinned only while read).
 // Everything below size is immutable, so it is read without locks.
 type segView struct {
 	seg    *segment
@@ -23,6 +22,8 @@ type segView struct {
 // compactSnapshot is what one Compact run works on.
 type compactSnapshot struct {
 	views    []segView // ascending, from the segment holding logStart
+	log      *Log
+	pinned   *segment // the view being read (see pin)
 	logStart int64
 	// limit: batches whose last offset is >= limit are neither compacted
 	// nor entered into the key map. buildKeyMap may lower it (minimum
@@ -44,7 +45,7 @@ func (l *Log) snapshotForCompaction(maxOffset int64) (*compactSnapshot, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
-	s := &compactSnapshot{logStart: l.logStart.Load(), truncations: l.truncations.Load()}
+	s := &compactSnapshot{log: l, logStart: l.logStart.Load(), truncations: l.truncations.Load()}
 	s.limit = min(maxOffset, l.recoveryPoint.Load(), l.nextOffset.Load())
 	firstDirty := min(max(l.cleanerOffset.Load(), s.logStart), s.limit)
 	for _, seg := range l.segs {
@@ -54,7 +55,6 @@ func (l *Log) snapshotForCompaction(maxOffset int64) (*compactSnapshot, error) {
 		if seg.end <= s.logStart {
 			continue // wholly below the log start: unreadable, left alone
 		}
-		seg.acquire()
 		s.views = append(s.views, segView{seg: seg, size: seg.size, maxTs: seg.maxTs, active: seg == l.active})
 
 		lo, hi := seg.positionFor(s.logStart), seg.size
@@ -69,11 +69,37 @@ func (l *Log) snapshotForCompaction(maxOffset int64) (*compactSnapshot, error) {
 	return s, nil
 }
 
-func (s *compactSnapshot) release() {
-	for _, v := range s.views {
-		v.seg.release()
+// pin opens v's file for reading: one view at a time is pinned (a log
+// may have thousands of segments), so pinning v unpins the previous one.
+func (s *compactSnapshot) pin(v segView) (File, error) {
+	s.release()
+	f, err := s.log.pinLive(v.seg)
+	if err != nil {
+		return nil, err
 	}
-	s.views = nil
+	s.pinned = v.seg
+	return f, nil
+}
+
+// release unpins the view pinned last.
+func (s *compactSnapshot) release() {
+	if s.pinned != nil {
+		s.pinned.unpin()
+		s.pinned = nil
+	}
+}
+
+// pinLive pins seg if it is still one of the log's segments.
+func (l *Log) pinLive(seg *segment) (File, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if i := l.floorSegment(seg.base); i >= len(l.segs) || l.segs[i] != seg {
+		return nil, errSegmentGone
+	}
+	return seg.pin()
 }
 
 // closedViews are the segments Compact may rewrite: closed, and starting
@@ -110,7 +136,11 @@ func (s *compactSnapshot) dirtyEnough(ratio float64) bool {
 func (s *compactSnapshot) buildKeyMap(lagCutoff int64) (map[string]int64, error) {
 	keys := make(map[string]int64)
 	for _, v := range s.views {
-		br := newBatchReader(v.seg.log, v.seg.logPath, v.size)
+		f, err := s.pin(v)
+		if err != nil {
+			return nil, err
+		}
+		br := newBatchReader(f, v.seg.logPath, v.size)
 		for {
 			h, b, _, err := br.next()
 			if errors.Is(err, io.EOF) {
@@ -161,7 +191,7 @@ type batchReader struct {
 	buf   []byte
 }
 
-func newBatchReader(f *os.File, path string, limit int64) *batchReader {
+func newBatchReader(f io.ReaderAt, path string, limit int64) *batchReader {
 	return &batchReader{
 		path:  path,
 		r:     bufio.NewReaderSize(io.NewSectionReader(f, 0, limit), readBufferSize),

@@ -42,7 +42,7 @@ func (c *cleanedSegment) files() []string {
 // discard closes the replacement and removes its files under both
 // temporary names. Only valid before the swap committed.
 func (c *cleanedSegment) discard() error {
-	c.seg.release()
+	c.seg.retire()
 	var errs []error
 	for _, p := range c.files() {
 		for _, suffix := range []string{cleanedSuffix, swapSuffix} {
@@ -62,7 +62,7 @@ func (l *Log) cleanSegment(v segView, snap *compactSnapshot, keys map[string]int
 	if err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", path, err)
 	}
-	c := &cleanedSegment{old: v.seg, oldSize: v.size, seg: newSegment(l.dir, v.seg.base, f)}
+	c := &cleanedSegment{old: v.seg, oldSize: v.size, seg: newSegment(l, v.seg.base, f)}
 	keep := false
 	defer func() {
 		if !keep {
@@ -72,7 +72,11 @@ func (l *Log) cleanSegment(v segView, snap *compactSnapshot, keys map[string]int
 
 	w := bufio.NewWriterSize(f, readBufferSize)
 	interval := l.cfg.Load().IndexIntervalBytes
-	br := newBatchReader(v.seg.log, v.seg.logPath, v.size)
+	src, err := snap.pin(v)
+	if err != nil {
+		return nil, err
+	}
+	br := newBatchReader(src, v.seg.logPath, v.size)
 	for {
 		h, b, _, err := br.next()
 		if errors.Is(err, io.EOF) {

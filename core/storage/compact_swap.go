@@ -34,9 +34,24 @@ func (l *Log) swapCleaned(cleaned []*cleanedSegment, snap *compactSnapshot) (Com
 		}
 		return CompactStats{}, err
 	}
+	// The renames below put new files at the originals' paths: keep the
+	// originals' files open until they leave the segment list, so that no
+	// reader opens the replacement in their place. (syncMu keeps them in
+	// the list meanwhile.)
+	for i, c := range live {
+		if _, err := c.old.pin(); err != nil {
+			for _, p := range live[:i] {
+				p.old.unpin()
+			}
+			return CompactStats{}, err
+		}
+	}
 	l.runCompactHook(stageCleaned)
 	if err := commitCleaned(l.dir, live); err != nil {
 		// Nothing was replaced yet: the deferred discard rolls back.
+		for _, c := range live {
+			c.old.unpin()
+		}
 		return CompactStats{}, err
 	}
 	l.runCompactHook(stageCommitted)
@@ -75,9 +90,22 @@ func (l *Log) swapCleaned(cleaned []*cleanedSegment, snap *compactSnapshot) (Com
 	for _, c := range live {
 		l.logger.Info("storage: compacted segment", "base", c.old.base, "records_removed", c.removed,
 			"bytes_before", c.oldSize, "bytes_after", c.seg.size, "removed_segment", c.drop)
-		c.old.release() // a dropped segment's replacement was discarded by installCleaned
+		c.old.unpin()
+		c.old.retire() // a dropped segment's replacement was discarded by installCleaned
+		if !c.drop && len(errs) == 0 {
+			// In place under its final name and fsynced: the
+			// replacement's file may now be closed and reopened.
+			c.seg.dropLogPin()
+		}
 	}
-	return stats, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// A rename or directory fsync failed after the commit point:
+		// the next open completes the swap. Until then the log is
+		// offline (the replacements stay pinned: their files are open,
+		// but a path may still name the original).
+		return stats, l.fail("compaction swap", l.dir, err)
+	}
+	return stats, nil
 }
 
 // stillSwappable returns the cleaned segments whose originals are still

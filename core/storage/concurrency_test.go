@@ -12,9 +12,21 @@ import (
 // TestConcurrentUse runs one appender against readers, flushers, retention,
 // scans and timestamp lookups (run with -race). Every chunk read must hold
 // whole CRC-valid batches with contiguous offsets starting at the requested
-// one.
+// one. It runs again with a budget of 3 open segment files, so that files
+// are closed and reopened under the readers all the time.
 func TestConcurrentUse(t *testing.T) {
-	l := openLog(t, t.TempDir(), Config{SegmentBytes: 8 << 10, IndexIntervalBytes: 512, RetentionMs: -1, RetentionBytes: 64 << 10}, OpenOptions{})
+	t.Run("default", func(t *testing.T) { testConcurrentUse(t, nil) })
+	t.Run("budget=3", func(t *testing.T) {
+		fc := NewFileCache(3)
+		testConcurrentUse(t, fc)
+		if fc.opens.Load() < 20 {
+			t.Errorf("only %d opens: the budget was not exercised", fc.opens.Load())
+		}
+	})
+}
+
+func testConcurrentUse(t *testing.T, files *FileCache) {
+	l := openLog(t, t.TempDir(), Config{SegmentBytes: 8 << 10, IndexIntervalBytes: 512, RetentionMs: -1, RetentionBytes: 64 << 10}, OpenOptions{Files: files})
 	const batches = 1500
 	var done atomic.Bool
 	var wg sync.WaitGroup

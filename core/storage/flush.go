@@ -25,6 +25,9 @@ func (l *Log) WaitDurable(offset int64) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	for l.recoveryPoint.Load() < offset {
+		if err := l.Err(); err != nil {
+			return err
+		}
 		if l.flushStopped {
 			return ErrClosed
 		}
@@ -70,7 +73,9 @@ func (l *Log) leadFlush(full bool) error {
 // flushJob is the work one flush does for one segment.
 type flushJob struct {
 	seg                 *segment
+	file                File // pinned when syncData
 	syncData            bool
+	dropLogPin          bool
 	writeIndexes        bool
 	index, timeIndex    []byte // encoded entries not yet on disk
 	indexAt, timeAt     int64  // file offsets to write them at
@@ -91,6 +96,9 @@ type flushJob struct {
 func (l *Log) flush(full bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	if err := l.Err(); err != nil {
+		return err
+	}
 
 	l.mu.RLock()
 	if l.closed {
@@ -106,8 +114,20 @@ func (l *Log) flush(full bool) error {
 		if s != l.active || full {
 			job.writeIndexes = !s.indexOnDisk || s.indexSynced < len(s.index) || s.timeIndexSynced < len(s.timeIndex)
 		}
-		if !job.syncData && !job.writeIndexes {
+		// A rolled segment's file stays pinned until its data is
+		// fsynced; after this flush it may be closed when idle.
+		job.dropLogPin = s != l.active && s.logPinned()
+		if !job.syncData && !job.writeIndexes && !job.dropLogPin {
 			continue
+		}
+		if job.syncData {
+			f, err := s.pin()
+			if err != nil {
+				l.mu.RUnlock()
+				unpinJobs(jobs)
+				return err // could not open it: nothing is known to be lost
+			}
+			job.file = f
 		}
 		if job.writeIndexes {
 			job.index = appendIndexEntries(nil, s.index[s.indexSynced:])
@@ -116,32 +136,41 @@ func (l *Log) flush(full bool) error {
 			job.timeAt = int64(s.timeIndexSynced) * timeEntrySize
 			job.indexLen, job.timeCount = len(s.index), len(s.timeIndex)
 		}
-		s.acquire()
 		jobs = append(jobs, job)
 	}
 	l.mu.RUnlock()
-	defer func() {
-		for _, j := range jobs {
-			j.seg.release()
-		}
-	}()
+	defer unpinJobs(jobs)
 
 	dirDirty := l.dirDirty.Swap(false)
 	if err := l.runFlushJobs(jobs, dirDirty); err != nil {
 		if dirDirty {
 			l.dirDirty.Store(true) // the next flush must still fsync the dir
 		}
-		return err
+		return l.fail("fsync", l.dir, err)
 	}
 	if activeBase != l.checkpointedSegBase || (full && target != l.checkpointed) {
 		if err := writeCheckpoint(l.dir, recoveryPointFile, target); err != nil {
-			return err
+			return l.fail("fsync", l.dir, err)
 		}
 		l.checkpointed, l.checkpointedSegBase = target, activeBase
 	}
 	l.recoveryPoint.Store(target)
 	l.flushes.Add(1)
+	for _, j := range jobs {
+		if j.dropLogPin {
+			j.seg.dropLogPin()
+		}
+	}
 	return nil
+}
+
+// unpinJobs drops the pins flush took for fsyncs.
+func unpinJobs(jobs []flushJob) {
+	for _, j := range jobs {
+		if j.file != nil {
+			j.seg.unpin()
+		}
+	}
 }
 
 // runFlushJobs fsyncs segment data, writes pending index entries and, if
@@ -149,7 +178,7 @@ func (l *Log) flush(full bool) error {
 func (l *Log) runFlushJobs(jobs []flushJob, syncDir bool) error {
 	for _, j := range jobs {
 		if j.syncData {
-			if err := j.seg.log.Sync(); err != nil {
+			if err := j.file.Sync(); err != nil {
 				return fmt.Errorf("storage: fsync %s: %w", j.seg.logPath, err)
 			}
 		}

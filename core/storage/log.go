@@ -42,10 +42,12 @@ import (
 
 // Log is one partition's segmented log. All methods are safe for concurrent use.
 type Log struct {
-	dir    string
-	now    func() time.Time
-	logger *slog.Logger
-	cfg    atomic.Pointer[Config]
+	dir      string
+	now      func() time.Time
+	openFile OpenFileFunc
+	files    *FileCache
+	logger   *slog.Logger
+	cfg      atomic.Pointer[Config]
 
 	cleanMu  sync.Mutex
 	appendMu sync.Mutex
@@ -68,6 +70,10 @@ type Log struct {
 	// dirDirty: a segment file was created since the directory was
 	// last fsynced.
 	dirDirty atomic.Bool
+
+	// offline is set by the first failed write, truncate or fsync and
+	// never cleared (see Err).
+	offline atomic.Pointer[OfflineError]
 
 	// flushes counts completed flushes (for tests of group commit).
 	flushes atomic.Int64
@@ -93,7 +99,14 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create log dir: %w", err)
 	}
-	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger}
+	l := &Log{dir: dir, now: opts.Now, logger: opts.Logger, openFile: opts.OpenFile}
+	if l.openFile == nil {
+		l.openFile = osOpenFile
+	}
+	l.files = opts.Files
+	if l.files == nil {
+		l.files = defaultFileCache
+	}
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -105,7 +118,7 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	l.SetConfig(cfg)
 	if err := l.load(opts.Recover); err != nil {
 		for _, s := range l.segs {
-			s.release()
+			s.retire()
 		}
 		return nil, err
 	}
@@ -136,6 +149,9 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 	if l.closed {
 		return Header{}, ErrClosed
 	}
+	if err := l.Err(); err != nil {
+		return Header{}, err
+	}
 	base := l.nextOffset.Load()
 	var now time.Time
 	if l.active.size == 0 || cfg.SegmentMs > 0 {
@@ -145,20 +161,31 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 		if err := l.roll(); err != nil {
 			return Header{}, err
 		}
+		if l.files.overBudget() {
+			// Rolled segments keep their files open until fsynced (see
+			// FileCache); when they crowd the budget (tiny segments),
+			// fsync now so that they can be closed.
+			if err := l.Flush(); err != nil {
+				return Header{}, err
+			}
+		}
 	}
 	seg := l.active
 
 	stampBatch(batch, base, leaderEpoch)
 	h.BaseOffset, h.PartitionLeaderEpoch = base, leaderEpoch
 	pos := seg.size
-	if _, err := seg.log.WriteAt(batch, pos); err != nil {
+	// The active segment is pinned for the log, so its file is open and
+	// only changes under appendMu.
+	f := seg.file
+	if _, err := f.WriteAt(batch, pos); err != nil {
 		// The next append overwrites whatever part was written (writes
 		// go to the tracked position); cut it now so a crash before
 		// then does not leave a torn batch for recovery to find.
-		if terr := seg.log.Truncate(pos); terr != nil {
+		if terr := f.Truncate(pos); terr != nil {
 			l.logger.Error("storage: cannot cut failed append", "segment", seg.logPath, "err", terr)
 		}
-		return Header{}, fmt.Errorf("storage: append to %s: %w", seg.logPath, err)
+		return Header{}, l.fail("write", seg.logPath, err)
 	}
 
 	l.mu.Lock()
@@ -210,7 +237,7 @@ func (l *Log) segmentExpired(cfg *Config, now time.Time) bool {
 // segment's data and indexes are fsynced by the next flush.
 func (l *Log) roll() error {
 	next := l.nextOffset.Load()
-	seg, err := createSegment(l.dir, next)
+	seg, err := l.createSegment(next)
 	if err != nil {
 		return err
 	}
@@ -229,6 +256,9 @@ func (l *Log) MaybeRoll() error {
 	defer l.appendMu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if l.segmentExpired(l.cfg.Load(), l.now()) {
 		return l.roll()
@@ -294,13 +324,22 @@ func (l *Log) Close() error {
 	l.flushMu.Unlock()
 
 	for _, s := range segs {
-		s.release()
+		s.retire()
+	}
+	if oerr := l.Err(); oerr != nil {
+		// An offline log never closes cleanly: the broker must not
+		// write its clean-shutdown marker, so the next open recovers.
+		return oerr
 	}
 	return err
 }
 
-// Delete closes the log and removes its directory.
+// Delete closes the log and removes its directory. It waits for a running
+// compaction (which writes its own files into the directory) to finish
+// first, so that nothing is created in the directory while it is removed.
 func (l *Log) Delete() error {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
 	closeErr := l.Close()
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("storage: delete log: %w", err)

@@ -13,6 +13,9 @@ import (
 // Chunk and nil. Offsets below LogStartOffset or above NextOffset give
 // ErrOffsetOutOfRange. A chunk never spans segments.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error) {
+	if err := l.Err(); err != nil {
+		return Chunk{}, err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -31,12 +34,15 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error) {
 		// Snapshot what the walk needs and pin the segment, then do the
 		// I/O without the lock.
 		limit, from := seg.size, seg.positionFor(offset)
-		seg.acquire()
+		f, err := seg.pin()
 		l.mu.RUnlock()
+		if err != nil {
+			return Chunk{}, err
+		}
 
-		c, found, err := l.readSegment(seg, limit, from, offset, maxBytes, maxOffset)
+		c, found, err := l.readSegment(seg, f, limit, from, offset, maxBytes, maxOffset)
 		if err != nil || c.Size == 0 {
-			seg.release()
+			seg.unpin()
 		}
 		if err != nil || found {
 			return c, err
@@ -60,9 +66,9 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error) {
 // readSegment finds the batch holding offset at or after position from and
 // extends the chunk over the following batches within the limits. found is
 // false when the segment holds no batch at or after offset. The returned
-// chunk keeps the caller's reference on seg when it is non-empty.
-func (l *Log) readSegment(seg *segment, limit, from, offset int64, maxBytes int, maxOffset int64) (c Chunk, found bool, err error) {
-	w := newBatchWalker(seg.log, limit)
+// chunk keeps the caller's pin on seg (f is its file) when it is non-empty.
+func (l *Log) readSegment(seg *segment, f File, limit, from, offset int64, maxBytes int, maxOffset int64) (c Chunk, found bool, err error) {
+	w := newBatchWalker(f, limit)
 	defer w.release()
 
 	pos := from
@@ -110,12 +116,12 @@ func (l *Log) readSegment(seg *segment, limit, from, offset int64, maxBytes int,
 		walkFrom = end
 	}
 	return Chunk{
-		File:        seg.log,
+		File:        f,
 		Pos:         start,
 		Size:        int(end - start),
 		FirstOffset: first,
 		LastOffset:  last,
-		release:     seg.releaseFn,
+		release:     seg.unpinFn,
 	}, true, nil
 }
 
@@ -145,12 +151,16 @@ func (l *Log) segmentAfter(base int64) *segment {
 }
 
 // Scan calls fn for every batch from the batch containing from to the end
-// of the log, in order. batch is only valid during the call. from below
-// LogStartOffset gives ErrOffsetOutOfRange.
+// of the log as it was when Scan started, in order. batch is only valid
+// during the call. from below LogStartOffset gives ErrOffsetOutOfRange.
+//
+// It pins one segment at a time (a log may have thousands) and finds the
+// next one by offset, so a segment replaced by compaction meanwhile is read
+// in its new form. If retention deletes records before the scan reached
+// them, it returns ErrOffsetOutOfRange (as a fetch there would).
 func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
-	type view struct {
-		seg         *segment
-		limit, from int64
+	if err := l.Err(); err != nil {
+		return err
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -161,46 +171,81 @@ func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
 		l.mu.RUnlock()
 		return ErrOffsetOutOfRange
 	}
-	var views []view
-	for i := l.floorSegment(from); i < len(l.segs); i++ {
-		s := l.segs[i]
-		s.acquire()
-		views = append(views, view{seg: s, limit: s.size, from: s.positionFor(from)})
-	}
+	stop := l.nextOffset.Load()
 	l.mu.RUnlock()
-	defer func() {
-		for _, v := range views {
-			v.seg.release()
-		}
-	}()
 
+	next := from // every batch with a last offset below next was passed on
 	var buf []byte
-	for _, v := range views {
-		for pos := v.from; pos < v.limit; {
-			var hdr [BatchHeaderLen]byte
-			if _, err := v.seg.log.ReadAt(hdr[:], pos); err != nil {
-				return readErr(v.seg, pos, err)
-			}
-			h := parseHeader(hdr[:])
-			if h.Length < minBatchLength || pos+int64(h.Size()) > v.limit {
-				return &CorruptError{Reason: fmt.Sprintf("%s: bad batch length at position %d", v.seg.logPath, pos)}
-			}
-			if h.LastOffset() >= from {
-				if cap(buf) < h.Size() {
-					buf = make([]byte, h.Size())
-				}
-				b := buf[:h.Size()]
-				if _, err := v.seg.log.ReadAt(b, pos); err != nil {
-					return readErr(v.seg, pos, err)
-				}
-				if err := fn(h, b); err != nil {
-					return err
-				}
-			}
-			pos += int64(h.Size())
+	for next < stop {
+		l.mu.RLock()
+		if l.closed {
+			l.mu.RUnlock()
+			return ErrClosed
 		}
+		if next < l.logStart.Load() {
+			// Retention deleted what the scan was about to read.
+			l.mu.RUnlock()
+			return ErrOffsetOutOfRange
+		}
+		i := l.floorSegment(next)
+		for i < len(l.segs) && l.segs[i].end <= next {
+			i++ // next lies past this segment (or in a gap compaction left)
+		}
+		if i == len(l.segs) {
+			l.mu.RUnlock()
+			return nil
+		}
+		seg := l.segs[i]
+		limit, end, pos := seg.size, seg.end, seg.positionFor(next)
+		f, err := seg.pin()
+		l.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		next, buf, err = scanSegment(seg, f, pos, limit, next, stop, buf, fn)
+		seg.unpin()
+		if err != nil {
+			return err
+		}
+		// The walk reached the end seen under the lock; the max only
+		// guards against looping on a segment that yields nothing.
+		next = max(next, min(end, stop))
 	}
 	return nil
+}
+
+// scanSegment passes fn the batches of seg in [pos, limit) whose last
+// offset is >= next and whose base offset is below stop, and returns the
+// new next.
+func scanSegment(seg *segment, f File, pos, limit, next, stop int64, buf []byte, fn func(h Header, batch []byte) error) (int64, []byte, error) {
+	for pos < limit {
+		var hdr [BatchHeaderLen]byte
+		if _, err := f.ReadAt(hdr[:], pos); err != nil {
+			return next, buf, readErr(seg, pos, err)
+		}
+		h := parseHeader(hdr[:])
+		if h.Length < minBatchLength || pos+int64(h.Size()) > limit {
+			return next, buf, &CorruptError{Reason: fmt.Sprintf("%s: bad batch length at position %d", seg.logPath, pos)}
+		}
+		if h.BaseOffset >= stop {
+			return stop, buf, nil
+		}
+		if h.LastOffset() >= next {
+			if cap(buf) < h.Size() {
+				buf = make([]byte, h.Size())
+			}
+			b := buf[:h.Size()]
+			if _, err := f.ReadAt(b, pos); err != nil {
+				return next, buf, readErr(seg, pos, err)
+			}
+			if err := fn(h, b); err != nil {
+				return next, buf, err
+			}
+			next = h.LastOffset() + 1
+		}
+		pos += int64(h.Size())
+	}
+	return next, buf, nil
 }
 
 func readErr(s *segment, pos int64, err error) error {
@@ -214,6 +259,9 @@ func readErr(s *segment, pos int64, err error) error {
 // MaxTimestamp >= ts (the caller finds the exact record inside); false if
 // no batch qualifies.
 func (l *Log) FindOffsetByTimestamp(ts int64) (Chunk, bool, error) {
+	if err := l.Err(); err != nil {
+		return Chunk{}, false, err
+	}
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -232,11 +280,14 @@ func (l *Log) FindOffsetByTimestamp(ts int64) (Chunk, bool, error) {
 			from = s.positionFor(s.base + int64(s.timeIndex[j].rel))
 		}
 		limit := s.size
-		s.acquire()
+		f, err := s.pin()
 		l.mu.RUnlock()
-		c, found, err := findInSegment(s, limit, from, ts, start)
+		if err != nil {
+			return Chunk{}, false, err
+		}
+		c, found, err := findInSegment(s, f, limit, from, ts, start)
 		if err != nil || !found {
-			s.release()
+			s.unpin()
 		}
 		if err != nil || found {
 			return c, found, err
@@ -258,8 +309,8 @@ func (l *Log) FindOffsetByTimestamp(ts int64) (Chunk, bool, error) {
 
 // findInSegment walks seg from position from to the first batch with
 // MaxTimestamp >= ts that still holds offsets >= logStart.
-func findInSegment(seg *segment, limit, from, ts, logStart int64) (Chunk, bool, error) {
-	w := newBatchWalker(seg.log, limit)
+func findInSegment(seg *segment, f File, limit, from, ts, logStart int64) (Chunk, bool, error) {
+	w := newBatchWalker(f, limit)
 	defer w.release()
 	for pos := from; pos < limit; {
 		h, err := w.header(pos)
@@ -268,12 +319,12 @@ func findInSegment(seg *segment, limit, from, ts, logStart int64) (Chunk, bool, 
 		}
 		if h.MaxTimestamp >= ts && h.LastOffset() >= logStart {
 			return Chunk{
-				File:        seg.log,
+				File:        f,
 				Pos:         pos,
 				Size:        h.Size(),
 				FirstOffset: h.BaseOffset,
 				LastOffset:  h.LastOffset(),
-				release:     seg.releaseFn,
+				release:     seg.unpinFn,
 			}, true, nil
 		}
 		pos += int64(h.Size())

@@ -38,11 +38,9 @@ func (l *Log) load(recover bool) error {
 		return l.initEmpty(max(logStart, 0))
 	}
 	for _, base := range bases {
-		f, err := os.OpenFile(segmentPath(l.dir, base, logSuffix), os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("storage: open segment: %w", err)
-		}
-		l.segs = append(l.segs, newSegment(l.dir, base, f))
+		// Files are opened as they are loaded and closed again (by the
+		// FileCache) beyond its budget.
+		l.segs = append(l.segs, newSegment(l, base, nil))
 	}
 
 	scanFrom := len(l.segs)
@@ -73,6 +71,9 @@ func (l *Log) load(recover bool) error {
 	}
 
 	l.active = l.segs[len(l.segs)-1]
+	if _, err := l.active.pinForLog(); err != nil {
+		return err
+	}
 	next := l.active.end
 	l.nextOffset.Store(next)
 	start := l.segs[0].base
@@ -181,7 +182,7 @@ func (l *Log) checkpoint(name string) (int64, bool) {
 
 // initEmpty starts a log with no segments at start.
 func (l *Log) initEmpty(start int64) error {
-	seg, err := createSegment(l.dir, start)
+	seg, err := l.createSegment(start)
 	if err != nil {
 		return err
 	}
@@ -202,12 +203,17 @@ func (l *Log) initEmpty(start int64) error {
 // the segment's end. Returns a *CorruptError if the batch structure itself
 // is broken.
 func (l *Log) loadTrusted(s *segment) error {
-	fi, err := s.log.Stat()
+	f, err := s.pin()
+	if err != nil {
+		return err
+	}
+	defer s.unpin()
+	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("storage: stat %s: %w", s.logPath, err)
 	}
 	size := fi.Size()
-	err = l.loadIndexes(s, size)
+	err = l.loadIndexes(s, f, size)
 	if err == nil {
 		return nil
 	}
@@ -215,7 +221,7 @@ func (l *Log) loadTrusted(s *segment) error {
 		return err
 	}
 	l.logger.Info("storage: rebuilding segment index", "segment", s.base, "reason", err)
-	end, err := l.scanSegment(s, size, false, s.base)
+	end, err := l.scanSegment(s, f, size, false, s.base)
 	if err != nil {
 		return err
 	}
@@ -227,7 +233,7 @@ func (l *Log) loadTrusted(s *segment) error {
 
 // loadIndexes reads and checks both index files, then walks the batches
 // after the last index entry. errBadIndex means the files cannot be used.
-func (l *Log) loadIndexes(s *segment, size int64) error {
+func (l *Log) loadIndexes(s *segment, f File, size int64) error {
 	ib, err := os.ReadFile(s.indexPath)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -254,7 +260,7 @@ func (l *Log) loadIndexes(s *segment, size int64) error {
 	s.indexSynced, s.timeIndexSynced, s.indexOnDisk = len(index), len(timeIndex), true
 
 	tailPos, tailOffset := s.indexedStart()
-	w := newBatchWalker(s.log, size)
+	w := newBatchWalker(f, size)
 	defer w.release()
 	s.size, s.end, s.maxTs = size, s.base, s.lastIndexedTs()
 	for pos := tailPos; pos < size; {
@@ -290,13 +296,13 @@ func (l *Log) loadIndexes(s *segment, size int64) error {
 // length, wrong magic, a base offset below expected (offsets must grow), or,
 // with checkCRC, a CRC mismatch. It returns the position where valid data
 // ends; err (a *CorruptError) says why it ended before size.
-func (l *Log) scanSegment(s *segment, size int64, checkCRC bool, expected int64) (validEnd int64, err error) {
+func (l *Log) scanSegment(s *segment, f File, size int64, checkCRC bool, expected int64) (validEnd int64, err error) {
 	s.index, s.timeIndex = nil, nil
 	s.size, s.end, s.maxTs, s.bytesSinceIndex = 0, s.base, -1, 0
 	interval := l.cfg.Load().IndexIntervalBytes
 	expected = max(expected, s.base)
 
-	w := newBatchWalker(s.log, size)
+	w := newBatchWalker(f, size)
 	defer w.release()
 	var buf []byte
 	pos := int64(0)
@@ -316,7 +322,7 @@ func (l *Log) scanSegment(s *segment, size int64, checkCRC bool, expected int64)
 		}
 		if checkCRC {
 			buf = slices.Grow(buf[:0], h.Size())[:h.Size()]
-			if _, err := s.log.ReadAt(buf, pos); err != nil {
+			if _, err := f.ReadAt(buf, pos); err != nil {
 				return pos, readErr(s, pos, err)
 			}
 			if crc32.Checksum(buf[offAttributes:], castagnoli) != h.CRC {
@@ -343,19 +349,9 @@ func (l *Log) recoverFrom(i int) error {
 	scanned := i
 	for ; scanned < len(l.segs); scanned++ {
 		s := l.segs[scanned]
-		fi, err := s.log.Stat()
+		end, size, bad, err := l.recoverSegment(s, expected)
 		if err != nil {
-			return fmt.Errorf("storage: stat %s: %w", s.logPath, err)
-		}
-		var end int64
-		var bad error
-		if s.base < expected {
-			bad = &CorruptError{Reason: fmt.Sprintf("segment base %d below the previous segment's end %d", s.base, expected)}
-		} else {
-			end, bad = l.scanSegment(s, fi.Size(), true, expected)
-			if bad != nil && !errors.Is(bad, ErrCorruptBatch) {
-				return bad
-			}
+			return err
 		}
 		if bad == nil {
 			expected = s.end
@@ -364,10 +360,7 @@ func (l *Log) recoverFrom(i int) error {
 		dropped := l.segs[scanned+1:]
 		l.logger.Warn("storage: recovery truncated the log",
 			"segment", s.base, "position", end, "reason", bad,
-			"bytes_dropped", fi.Size()-end, "segments_dropped", len(dropped))
-		if err := s.log.Truncate(end); err != nil {
-			return fmt.Errorf("storage: truncate %s: %w", s.logPath, err)
-		}
+			"bytes_dropped", size-end, "segments_dropped", len(dropped))
 		l.segs = l.segs[:scanned+1]
 		if end == 0 && scanned > 0 {
 			dropped = append([]*segment{s}, dropped...)
@@ -377,19 +370,62 @@ func (l *Log) recoverFrom(i int) error {
 			if err := d.removeFiles(); err != nil {
 				return fmt.Errorf("storage: delete segment: %w", err)
 			}
-			d.release()
+			d.retire()
 		}
 		break
 	}
 	for _, s := range l.segs[i:] {
-		if err := s.log.Sync(); err != nil {
-			return fmt.Errorf("storage: fsync %s: %w", s.logPath, err)
+		if err := syncSegment(s); err != nil {
+			return err
 		}
 		if err := s.rewriteIndexes(); err != nil {
 			return err
 		}
 	}
 	return fsyncDir(l.dir)
+}
+
+// recoverSegment validates one segment (see recoverFrom) and cuts its file
+// at the first invalid batch. bad says why it ended early (nil if valid);
+// size is the file size before the cut.
+func (l *Log) recoverSegment(s *segment, expected int64) (end, size int64, bad, err error) {
+	f, err := s.pin()
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer s.unpin()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("storage: stat %s: %w", s.logPath, err)
+	}
+	size = fi.Size()
+	if s.base < expected {
+		bad = &CorruptError{Reason: fmt.Sprintf("segment base %d below the previous segment's end %d", s.base, expected)}
+	} else {
+		end, bad = l.scanSegment(s, f, size, true, expected)
+		if bad != nil && !errors.Is(bad, ErrCorruptBatch) {
+			return 0, 0, nil, bad
+		}
+	}
+	if bad != nil {
+		if err := f.Truncate(end); err != nil {
+			return 0, 0, nil, fmt.Errorf("storage: truncate %s: %w", s.logPath, err)
+		}
+	}
+	return end, size, bad, nil
+}
+
+// syncSegment fsyncs a segment's data file.
+func syncSegment(s *segment) error {
+	f, err := s.pin()
+	if err != nil {
+		return err
+	}
+	defer s.unpin()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("storage: fsync %s: %w", s.logPath, err)
+	}
+	return nil
 }
 
 // initRollStart starts the active segment's age: like Kafka, from its first
@@ -401,7 +437,7 @@ func (l *Log) initRollStart() error {
 	}
 	now := l.now()
 	s.rollStart = now
-	w := newBatchWalker(s.log, s.size)
+	w := newBatchWalker(s.file, s.size) // pinned for the log
 	defer w.release()
 	h, err := w.header(0)
 	if err != nil {

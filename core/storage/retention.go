@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -20,6 +21,9 @@ func (l *Log) EnforceRetention(maxOffset int64) (int, error) {
 	cfg := l.cfg.Load()
 	if cfg.RetentionMs < 0 && cfg.RetentionBytes < 0 {
 		return 0, nil
+	}
+	if err := l.Err(); err != nil {
+		return 0, err
 	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -80,7 +84,9 @@ func segmentAge(s *segment, newest int64, now time.Time) (int64, error) {
 	if newest >= 0 && newest <= now.Add(futureSkew).UnixMilli() {
 		return newest, nil
 	}
-	fi, err := s.log.Stat()
+	// By path, not fd (the file may be closed): syncMu, held by the
+	// caller, keeps the segment in place.
+	fi, err := os.Stat(s.logPath)
 	if err != nil {
 		return 0, fmt.Errorf("storage: stat %s: %w", s.logPath, err)
 	}
@@ -90,6 +96,9 @@ func segmentAge(s *segment, newest int64, now time.Time) (int64, error) {
 // DeleteRecordsBefore raises the log start offset to offset (persisted) and
 // deletes segments wholly below it. offset may not exceed NextOffset.
 func (l *Log) DeleteRecordsBefore(offset int64) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.RLock()
@@ -140,7 +149,7 @@ func (l *Log) deleteOldestSegments(n int, reason string) error {
 			firstErr = fmt.Errorf("storage: delete segment: %w", err)
 		}
 		l.logger.Info("storage: deleted segment", "reason", reason, "base", s.base, "end", s.end, "bytes", s.size)
-		s.release()
+		s.retire()
 	}
 	return firstErr
 }

@@ -1,13 +1,14 @@
 package storage
 
 import (
+	"container/list"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -28,10 +29,20 @@ func segmentPath(dir string, base int64, suffix string) string {
 // discipline in log.go for which Log lock guards which field.
 type segment struct {
 	base          int64
-	log           *os.File
 	logPath       string
 	indexPath     string
 	timeIndexPath string
+
+	// The data file, opened lazily and kept open while pinned (see
+	// FileCache). Guarded by fc.mu; pin returns the file to use.
+	fc       *FileCache
+	openFile OpenFileFunc
+	openMu   sync.Mutex    // one opener at a time
+	file     File          // nil while closed
+	pins     int           // the log's pin (logPin) plus in-flight readers and Chunks
+	logPin   bool          // active, or rolled but not yet fsynced
+	retired  bool          // left the log: close at the last unpin, never reopen
+	elem     *list.Element // in fc.idle while open and unpinned
 
 	// Guarded by Log.mu; written only with Log.appendMu also held (or
 	// before the log is shared), so an appendMu holder may read them
@@ -54,53 +65,47 @@ type segment struct {
 	timeIndexSynced int
 	indexOnDisk     bool
 
-	// refs counts the log's own reference plus one per outstanding Chunk
-	// or in-flight reader; the file closes when it drops to zero, so a
-	// deleted segment stays readable by those holding a reference.
-	refs      atomic.Int32
-	releaseFn func() // s.release, bound once so Read does not allocate
+	unpinFn func() // s.unpin, bound once so Read does not allocate
 }
 
-func newSegment(dir string, base int64, f *os.File) *segment {
+// newSegment makes the segment at base of l's directory. With f (a file
+// just created) the segment starts open and pinned for the log; without,
+// its file is opened when first pinned.
+func newSegment(l *Log, base int64, f File) *segment {
 	s := &segment{
 		base:          base,
-		log:           f,
-		logPath:       segmentPath(dir, base, logSuffix),
-		indexPath:     segmentPath(dir, base, indexSuffix),
-		timeIndexPath: segmentPath(dir, base, timeIndexSuffix),
+		logPath:       segmentPath(l.dir, base, logSuffix),
+		indexPath:     segmentPath(l.dir, base, indexSuffix),
+		timeIndexPath: segmentPath(l.dir, base, timeIndexSuffix),
+		fc:            l.files,
+		openFile:      l.openFile,
 		end:           base,
 		maxTs:         -1,
 	}
-	s.refs.Store(1)
-	s.releaseFn = s.release
+	s.unpinFn = s.unpin
+	if f != nil {
+		s.adopt(f)
+	}
 	return s
 }
 
 // createSegment creates an empty segment file at base. Any file already
 // there is garbage (no live segment has that base), so it is truncated.
-func createSegment(dir string, base int64) (*segment, error) {
-	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+func (l *Log) createSegment(base int64) (*segment, error) {
+	dir := l.dir
+	f, err := l.openFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: create segment: %w", err)
 	}
-	s := newSegment(dir, base, f)
+	s := newSegment(l, base, f)
 	// Stale index files would be trusted by a later clean open.
 	for _, p := range []string{s.indexPath, s.timeIndexPath} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			f.Close()
+			s.retire()
 			return nil, fmt.Errorf("storage: remove stale index: %w", err)
 		}
 	}
 	return s, nil
-}
-
-func (s *segment) acquire() { s.refs.Add(1) }
-
-// release drops one reference, closing the file with the last one.
-func (s *segment) release() {
-	if s.refs.Add(-1) == 0 {
-		s.log.Close()
-	}
 }
 
 // removeFiles unlinks the segment's files; open references keep the data

@@ -2,7 +2,7 @@ package storage
 
 import (
 	"errors"
-	"fmt"
+
 	"time"
 )
 
@@ -18,6 +18,9 @@ func (l *Log) Truncate(offset int64) error {
 	defer l.syncMu.Unlock()
 	if l.closed {
 		return ErrClosed
+	}
+	if err := l.Err(); err != nil {
+		return err
 	}
 	if offset < 0 {
 		return ErrOffsetOutOfRange
@@ -38,7 +41,13 @@ func (l *Log) Truncate(offset int64) error {
 	seg := l.segs[i]
 	later := append([]*segment(nil), l.segs[i+1:]...)
 
-	cut, newNext, err := findCut(seg, offset)
+	// seg becomes the active segment: its file stays open for appends.
+	// (Should the truncation fail first, the next flush drops the pin.)
+	f, err := seg.pinForLog()
+	if err != nil {
+		return err
+	}
+	cut, newNext, err := findCut(seg, f, offset)
 	if err != nil {
 		return err
 	}
@@ -61,7 +70,7 @@ func (l *Log) Truncate(offset int64) error {
 	if keepTime > 0 {
 		maxTs = seg.timeIndex[keepTime-1].ts
 	}
-	tailMax, err := maxTimestampBetween(seg, tailPos, cut)
+	tailMax, err := maxTimestampBetween(f, tailPos, cut)
 	if err != nil {
 		return err
 	}
@@ -89,28 +98,32 @@ func (l *Log) Truncate(offset int64) error {
 	// Writes go to the tracked position, so the in-memory state above is
 	// already consistent even if cutting the file fails below.
 	var errs []error
-	if err := seg.log.Truncate(cut); err != nil {
-		errs = append(errs, fmt.Errorf("storage: truncate %s: %w", seg.logPath, err))
-	} else if err := seg.log.Sync(); err != nil {
-		errs = append(errs, fmt.Errorf("storage: fsync %s: %w", seg.logPath, err))
+	if err := f.Truncate(cut); err != nil {
+		errs = append(errs, l.fail("truncate", seg.logPath, err))
+	} else if err := f.Sync(); err != nil {
+		errs = append(errs, l.fail("fsync", seg.logPath, err))
 	}
 	errs = append(errs, seg.rewriteIndexes())
 	for _, s := range later {
 		errs = append(errs, s.removeFiles())
-		s.release()
+		s.retire()
 	}
 	if lowerStart {
 		errs = append(errs, writeCheckpoint(l.dir, logStartOffsetFile, newNext))
 	}
 	errs = append(errs, l.persistRecoveryPoint(min(l.recoveryPoint.Load(), newNext), rpSeg))
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		// What the disk holds is unknown now: go offline, recover on restart.
+		return l.fail("truncate", l.dir, err)
+	}
+	return nil
 }
 
 // findCut returns the position of the first batch in seg whose last offset
 // is >= offset (the segment size if none) and the resulting next offset.
 // appendMu held.
-func findCut(seg *segment, offset int64) (cut, newNext int64, err error) {
-	w := newBatchWalker(seg.log, seg.size)
+func findCut(seg *segment, f File, offset int64) (cut, newNext int64, err error) {
+	w := newBatchWalker(f, seg.size)
 	defer w.release()
 	for pos := seg.positionFor(offset); pos < seg.size; {
 		h, err := w.header(pos)
@@ -127,8 +140,8 @@ func findCut(seg *segment, offset int64) (cut, newNext int64, err error) {
 
 // maxTimestampBetween returns the largest MaxTimestamp of the batches in
 // [from, to), -1 if none.
-func maxTimestampBetween(seg *segment, from, to int64) (int64, error) {
-	w := newBatchWalker(seg.log, to)
+func maxTimestampBetween(f File, from, to int64) (int64, error) {
+	w := newBatchWalker(f, to)
 	defer w.release()
 	maxTs := int64(-1)
 	for pos := from; pos < to; {
@@ -145,7 +158,7 @@ func maxTimestampBetween(seg *segment, from, to int64) (int64, error) {
 // truncateFully replaces every segment with an empty one at offset, which
 // lies below the first segment. appendMu and syncMu held.
 func (l *Log) truncateFully(offset int64) error {
-	seg, err := createSegment(l.dir, offset)
+	seg, err := l.createSegment(offset)
 	if err != nil {
 		return err
 	}
@@ -162,12 +175,15 @@ func (l *Log) truncateFully(offset int64) error {
 	var errs []error
 	for _, s := range old {
 		errs = append(errs, s.removeFiles())
-		s.release()
+		s.retire()
 	}
 	errs = append(errs,
 		seg.rewriteIndexes(),
 		writeCheckpoint(l.dir, logStartOffsetFile, offset),
 		l.persistRecoveryPoint(offset, offset),
 	)
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return l.fail("truncate", l.dir, err)
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package storage
 import (
 	"fmt"
 	"io"
-	"os"
 	"sync"
 )
 
@@ -17,14 +16,14 @@ var walkBlocks = sync.Pool{New: func() any { return new([walkBlockSize]byte) }}
 // one block. It only looks at bytes below limit (the committed size the
 // caller snapshotted), so a concurrent append is never seen half-written.
 type batchWalker struct {
-	f      *os.File
+	f      io.ReaderAt
 	limit  int64
 	block  *[walkBlockSize]byte
 	blkPos int64 // file position of block[0]
 	blkLen int
 }
 
-func newBatchWalker(f *os.File, limit int64) batchWalker {
+func newBatchWalker(f io.ReaderAt, limit int64) batchWalker {
 	return batchWalker{f: f, limit: limit}
 }
 
