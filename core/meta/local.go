@@ -27,6 +27,8 @@ type Local struct {
 	mu      sync.RWMutex // guards state and changed
 	state   localState
 	changed chan struct{}
+
+	acls localACLs // see local_acls.go
 }
 
 type localState struct {
