@@ -27,10 +27,13 @@ const topicPollInterval = 500 * time.Millisecond
 type syncer struct {
 	reg     *Registry
 	brokers []string
-	client  *kgo.Client // producer and admin requests
-	admin   *kadm.Client
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// opts are extra client options (the node's in-process dialer, so
+	// the broker writes the deployments topic as itself).
+	opts   []kgo.Opt
+	client *kgo.Client // producer and admin requests
+	admin  *kadm.Client
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	topicReady chan struct{} // wakes the consumer once this broker created the topic
 
@@ -47,7 +50,10 @@ type syncer struct {
 // and routes the admin API's deploys and removals through it. It returns
 // at once: the registry keeps serving what it loaded from disk and
 // converges as it reads the topic. Stop it with StopSync (Close does too).
-func (r *Registry) StartSync(ctx context.Context, brokers []string) error {
+// opts are added to the clients' options (the node passes a dialer that
+// connects to its own listener in-process: only brokers may write the
+// deployments topic).
+func (r *Registry) StartSync(ctx context.Context, brokers []string, opts ...kgo.Opt) error {
 	if len(brokers) == 0 {
 		return errors.New("plugins: StartSync needs at least one broker address")
 	}
@@ -59,19 +65,19 @@ func (r *Registry) StartSync(ctx context.Context, brokers []string) error {
 	if r.sync != nil {
 		return errors.New("plugins: StartSync called twice")
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(maxDeploymentRecord),
-		kgo.MaxBufferedBytes(2*maxDeploymentRecord),
-	)
+		kgo.MaxBufferedBytes(2 * maxDeploymentRecord),
+	}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("plugins: deployments producer: %w", err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &syncer{
-		reg: r, brokers: brokers, client: cl, admin: kadm.NewClient(cl),
+		reg: r, brokers: brokers, opts: opts, client: cl, admin: kadm.NewClient(cl),
 		cancel: cancel, done: make(chan struct{}),
 		topicReady: make(chan struct{}, 1), advanced: make(chan struct{}),
 	}
@@ -122,13 +128,13 @@ func (s *syncer) run(ctx context.Context) {
 		case <-time.After(topicPollInterval):
 		}
 	}
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(s.brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{DeploymentsTopic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxPartitionBytes(maxDeploymentRecord),
-		kgo.FetchMaxBytes(2*maxDeploymentRecord),
+		kgo.FetchMaxBytes(2 * maxDeploymentRecord),
 		kgo.FetchMaxWait(time.Second),
-	)
+	}, s.opts...)...)
 	if err != nil {
 		log.Error("plugins: deployments consumer", "err", err)
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -35,6 +36,9 @@ type serveSettings struct {
 	bridge    bridge.Config // from --bridge-config, plus --examples-dir
 	logLevel  slog.Level
 	logFormat logFormat
+	// authorizer and superUsers: see authz_flags.go.
+	authorizer string
+	superUsers []auth.Principal
 }
 
 // invalidFlagError reports a flag value that parsed but is not allowed.
@@ -58,6 +62,8 @@ type serveFlags struct {
 	examplesDir  string
 	logLevel     string
 	logFormat    string
+	authorizer   string
+	superUsers   string
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -99,6 +105,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&sf.examplesDir, "examples-dir", "", "serve this `DIR` under /examples/ on the HTTP listener (the web-tracking demo pages)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
+	addAuthzFlags(fs, sf)
 	return sf
 }
 
@@ -162,7 +169,11 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if sf.examplesDir != "" {
 		bcfg.ExamplesDir = sf.examplesDir
 	}
-	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format}, nil
+	authorizer, superUsers, err := sf.authzSettings()
+	if err != nil {
+		return serveSettings{}, err
+	}
+	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format, authorizer: authorizer, superUsers: superUsers}, nil
 }
 
 // validateBrokerConfig rejects values that broker.Config.Defaults would

@@ -1,7 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // DescribeGroups: versions 0–5. Unknown groups are reported as Dead with
@@ -11,6 +14,12 @@ func init() { register(15, 0, 5, (*conn).handleDescribeGroups) }
 func (c *conn) handleDescribeGroups(h *header, req *kmsg.DescribeGroupsRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
+		if !c.mayGroup(auth.OpDescribe, id) {
+			rg := kmsg.NewDescribeGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = id, kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		d := c.s.b.Groups().Describe(id)
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.ErrorCode, rg.Group, rg.State, rg.ProtocolType, rg.Protocol = d.ErrorCode, d.GroupID, d.State, d.ProtocolType, d.Protocol

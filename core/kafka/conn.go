@@ -82,26 +82,36 @@ type conn struct {
 	// principal is who this connection authenticated as; Anonymous until
 	// (unless) it authenticates.
 	principal auth.Principal
+	// host is the client's IP (no port), computed once: ACL checks run
+	// per partition.
+	host string
+	// internal marks the broker's own in-process connections (see
+	// authz.go): they bypass ACLs and may write internal topics.
+	internal bool
 }
 
 // identity is the connection's principal and client host for ACL checks.
 func (c *conn) identity() auth.Identity {
-	host := c.nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return auth.Identity{Principal: c.principal, Host: host}
+	return auth.Identity{Principal: c.principal, Host: c.host}
 }
 
 // authorized asks the server's authorizer whether this connection may do
 // op on the named resource.
 func (c *conn) authorized(op auth.Operation, rt auth.ResourceType, name string) bool {
+	if c.internal {
+		return true
+	}
 	return c.s.cfg.Authorizer.Authorize(c.identity(), op, rt, name)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
 	return &conn{
+		host:      host,
 		s:         s,
 		nc:        nc,
 		logger:    s.logger.With("remote", nc.RemoteAddr().String()),

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/meta"
 )
 
 // Config tunes the protocol server.
@@ -29,7 +30,10 @@ type Config struct {
 	Hooks hooks.Registry
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
-	Logger     *slog.Logger
+	// ACLs is where CreateAcls/DeleteAcls/DescribeAcls keep bindings; nil
+	// (no ACL authorizer) answers them SECURITY_DISABLED, as Kafka does.
+	ACLs   meta.ACLStore
+	Logger *slog.Logger
 }
 
 // Server is the Kafka protocol listener.
@@ -46,6 +50,10 @@ type Server struct {
 
 	ctx    context.Context // cancelled on Close: ends long polls
 	cancel context.CancelFunc
+
+	// testPrincipal, set only by tests, names a connection's principal
+	// (before SASL exists on this branch); see registry.go.
+	testPrincipal func(net.Conn) auth.Principal
 }
 
 // New creates a server for b.

@@ -91,7 +91,7 @@ func TestLocalACLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l2.LoadACLs(); err != nil {
+	if err := l2.StartACLs(); err != nil {
 		t.Fatal(err)
 	}
 	wantACLs(t, l2.ACLs(), aclWriteT, aclGroup, aclCluster)

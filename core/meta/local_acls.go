@@ -52,9 +52,9 @@ func (l *Local) loadACLs() error {
 	return a.loadErr
 }
 
-// LoadACLs reads acls.json now, so a corrupt file fails at start rather
+// StartACLs reads acls.json now, so a corrupt file fails at start rather
 // than at the first check.
-func (l *Local) LoadACLs() error { return l.loadACLs() }
+func (l *Local) StartACLs() error { return l.loadACLs() }
 
 // ACLs implements ACLStore.
 func (l *Local) ACLs() []ACLBinding {

@@ -14,8 +14,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/core/acl"
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/kafka"
@@ -47,6 +50,11 @@ type Options struct {
 	// Bridge configures the HTTP bridge; Brokers, Hooks and Logger are
 	// filled in by the node.
 	Bridge bridge.Config
+	// Authorizer is "acl" (Kafka's ACLs, kept in the metadata store) or
+	// "none"/"" (everything allowed).
+	Authorizer string
+	// SuperUsers bypass ACLs (--super-users).
+	SuperUsers []auth.Principal
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -135,7 +143,12 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.Close)
 
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
+	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg}
+	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := kafka.New(b, kcfg)
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -144,7 +157,10 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 
 	// Plugin deployments are cluster-wide: the registry follows the
 	// deployments topic through this broker's own listener.
-	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}); err != nil {
+	// It connects to this broker in-process, as the broker: only brokers
+	// write the deployments topic, never Kafka clients.
+	self := []string{addrs.Kafka, net.JoinHostPort(host, strconv.Itoa(int(port)))}
+	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, kgo.Dialer(srv.InternalDialer(self...))); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}
 	closers = append(closers, reg.StopSync)
@@ -196,6 +212,36 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	logger.Info("shutting down")
 	return err
+}
+
+// setupAuthorizer builds the Kafka port's authorizer from opts: with
+// "acl", an ACL authorizer that follows the store's bindings (reloaded on
+// every change, cluster-wide for ZooKeeper) and serves the ACL APIs.
+func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers *[]func() error) error {
+	switch opts.Authorizer {
+	case "", "none":
+		kcfg.Authorizer = auth.AllowAll{}
+		return nil
+	case "acl":
+	default:
+		return fmt.Errorf("unknown authorizer %q (want acl or none)", opts.Authorizer)
+	}
+	st, ok := store.(meta.ACLStore)
+	if !ok {
+		return fmt.Errorf("the metadata store cannot keep ACLs")
+	}
+	if s, ok := st.(interface{ StartACLs() error }); ok {
+		if err := s.StartACLs(); err != nil {
+			return fmt.Errorf("ACLs: %w", err)
+		}
+	}
+	a := acl.New(opts.SuperUsers)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.Follow(ctx, st)
+	*closers = append(*closers, func() error { cancel(); return nil })
+	kcfg.Authorizer, kcfg.ACLs = a, st
+	kcfg.Logger.Info("ACL authorizer on", "acls", len(a.Bindings()), "super_users", opts.SuperUsers)
+	return nil
 }
 
 // advertised picks the endpoint given to clients: the configured one, or
