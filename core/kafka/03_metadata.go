@@ -70,6 +70,8 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 				// Auto-creation needs Create on the cluster or the topic.
 				if !c.mayCluster(auth.OpCreate) && !c.mayTopic(auth.OpCreate, name) {
 					err = kerr.TopicAuthorizationFailed
+				} else if !c.mayWriteInternal(name) {
+					err = internalTopicError
 				} else if err = c.s.b.EnsureTopic(name); err == nil {
 					t, ok = c.s.b.Topic(name)
 				}

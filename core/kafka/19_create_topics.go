@@ -36,6 +36,12 @@ func (c *conn) handleCreateTopics(h *header, req *kmsg.CreateTopicsRequest) *rep
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
+		if !c.mayWriteInternal(rt.Topic) {
+			// Brokers create their internal topics themselves.
+			st.ErrorCode, st.ErrorMessage = internalTopicError.Code, kmsg.StringPtr(internalTopicMessage)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		spec := broker.TopicSpec{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor, Configs: map[string]string{}}
 		if len(rt.ReplicaAssignment) > 0 {
 			spec.Partitions = int32(len(rt.ReplicaAssignment))
