@@ -90,6 +90,7 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.groupCommand(),
 			c.clusterCommand(),
 			c.pluginCommand(),
+			c.aclCommand(),
 			c.versionCommand(),
 		},
 	}
