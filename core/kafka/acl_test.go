@@ -134,10 +134,26 @@ func (e *aclEnv) setACLs(t *testing.T, bs ...meta.ACLBinding) {
 		}
 	}
 	// The authorizer follows the store asynchronously.
+	want := map[meta.ACLBinding]bool{}
+	for _, b := range bs {
+		want[b] = true
+	}
+	same := func() bool {
+		got := e.authz.Bindings()
+		if len(got) != len(want) {
+			return false
+		}
+		for _, b := range got {
+			if !want[b] {
+				return false
+			}
+		}
+		return true
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(e.authz.Bindings()) != len(bs) {
+	for !same() {
 		if time.Now().After(deadline) {
-			t.Fatalf("authorizer has %d bindings, want %d", len(e.authz.Bindings()), len(bs))
+			t.Fatalf("authorizer has %v, want %v", e.authz.Bindings(), bs)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -384,6 +400,31 @@ func aclAPICases() []apiCase {
 			}, allowed: 0, denied: kerr.GroupAuthorizationFailed.Code},
 		{name: "OffsetDelete/group", rt: auth.ResGroup, op: auth.OpDelete, res: "app-group", base: []meta.ACLBinding{readOrders},
 			call: offsetDelete, allowed: 0, denied: kerr.GroupAuthorizationFailed.Code},
+		{name: "OffsetDelete/topic", rt: auth.ResTopic, op: auth.OpRead, res: "orders",
+			base: []meta.ACLBinding{allowACL(alice, auth.ResGroup, "app-group", lit, auth.OpDelete, "*")},
+			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
+				e.ensureGroup(t, "app-group")
+				req := kmsg.NewPtrOffsetDeleteRequest()
+				req.Group = "app-group"
+				rt := kmsg.NewOffsetDeleteRequestTopic()
+				rt.Topic = "orders"
+				rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
+				req.Topics = append(req.Topics, rt)
+				resp := send[*kmsg.OffsetDeleteResponse](t, cl, req)
+				if resp.ErrorCode != 0 {
+					return resp.ErrorCode
+				}
+				return resp.Topics[0].Partitions[0].ErrorCode
+			}, allowed: 0, denied: kerr.TopicAuthorizationFailed.Code},
+		{name: "CreateAcls", rt: auth.ResCluster, op: auth.OpAlter, res: auth.ClusterResource,
+			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
+				req := kmsg.NewPtrCreateACLsRequest()
+				c := kmsg.NewCreateACLsRequestCreation()
+				c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "zed-topic", kmsg.ACLResourcePatternTypeLiteral
+				c.Principal, c.Host, c.Operation, c.PermissionType = "User:zed", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
+				req.Creations = append(req.Creations, c)
+				return send[*kmsg.CreateACLsResponse](t, cl, req).Results[0].ErrorCode
+			}, allowed: 0, denied: kerr.ClusterAuthorizationFailed.Code},
 		{name: "DescribeAcls", rt: auth.ResCluster, op: auth.OpDescribe, res: auth.ClusterResource,
 			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
 				req := kmsg.NewPtrDescribeACLsRequest()

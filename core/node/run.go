@@ -241,6 +241,9 @@ func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers
 	*closers = append(*closers, func() error { cancel(); return nil })
 	kcfg.Authorizer, kcfg.ACLs = a, st
 	kcfg.Logger.Info("ACL authorizer on", "acls", len(a.Bindings()), "super_users", opts.SuperUsers)
+	if len(a.Bindings()) == 0 && len(opts.SuperUsers) == 0 {
+		kcfg.Logger.Warn("ACL authorizer with no ACLs and no super users: every request is denied; restart with --super-users to create the first ACLs")
+	}
 	return nil
 }
 
