@@ -34,7 +34,7 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 				resp.Topics = append(resp.Topics, metadataTopic(t))
 			}
 		}
-		return c.ready(h, resp)
+		return c.metadataReply(h, req, resp)
 	}
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
@@ -88,6 +88,21 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 			}
 		}
 		resp.Topics = append(resp.Topics, metadataTopic(t))
+	}
+	return c.metadataReply(h, req, resp)
+}
+
+// metadataReply fills the KIP-430 authorized-operations fields when asked.
+func (c *conn) metadataReply(h *header, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) *reply {
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = c.authorizedOps(auth.ResCluster, auth.ClusterResource)
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = c.authorizedOps(auth.ResTopic, *t.Topic)
+			}
+		}
 	}
 	return c.ready(h, resp)
 }

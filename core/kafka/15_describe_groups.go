@@ -23,6 +23,9 @@ func (c *conn) handleDescribeGroups(h *header, req *kmsg.DescribeGroupsRequest) 
 		d := c.s.b.Groups().Describe(id)
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.ErrorCode, rg.Group, rg.State, rg.ProtocolType, rg.Protocol = d.ErrorCode, d.GroupID, d.State, d.ProtocolType, d.Protocol
+		if req.IncludeAuthorizedOperations {
+			rg.AuthorizedOperations = c.authorizedOps(auth.ResGroup, id)
+		}
 		for _, m := range d.Members {
 			rm := kmsg.NewDescribeGroupsResponseGroupMember()
 			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, m.InstanceID, m.ClientID, m.ClientHost

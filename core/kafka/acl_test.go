@@ -651,6 +651,32 @@ func TestACLMetadataHidesTopics(t *testing.T) {
 			t.Fatalf("%s: %v with %d partitions, want TOPIC_AUTHORIZATION_FAILED and none", name, kerr.ErrorForCode(got.ErrorCode), len(got.Partitions))
 		}
 	}
+	// KIP-430 authorized operations: Read and Write imply Describe.
+	opsReq := kmsg.NewPtrMetadataRequest()
+	opsReq.IncludeTopicAuthorizedOperations = true
+	got := map[string]int32{}
+	for _, tp := range send[*kmsg.MetadataResponse](t, cl, opsReq).Topics {
+		got[*tp.Topic] = tp.AuthorizedOperations
+	}
+	bit := func(ops ...auth.Operation) int32 {
+		var b int32
+		for _, op := range ops {
+			b |= 1 << uint(op)
+		}
+		return b
+	}
+	if got["orders"] != bit(auth.OpRead, auth.OpDescribe) || got["logs"] != bit(auth.OpWrite, auth.OpDescribe) {
+		t.Fatalf("authorized operations %v", got)
+	}
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if ops := send[*kmsg.DescribeClusterResponse](t, cl, dc).ClusterAuthorizedOperations; ops != 0 {
+		t.Fatalf("alice cluster operations %b", ops)
+	}
+	all := bit(auth.OpCreate, auth.OpAlter, auth.OpDescribe, auth.OpClusterAction, auth.OpDescribeConfigs, auth.OpAlterConfigs, auth.OpIdempotentWrite)
+	if ops := send[*kmsg.DescribeClusterResponse](t, e.adminCl, dc).ClusterAuthorizedOperations; ops != all {
+		t.Fatalf("super user cluster operations %b, want %b", ops, all)
+	}
 	// kadm (the high-level client) sees the same.
 	topics, err := kadm.NewClient(cl).ListTopics(ctx)
 	if err != nil {
@@ -660,12 +686,12 @@ func TestACLMetadataHidesTopics(t *testing.T) {
 		t.Fatalf("kadm ListTopics: %v", got)
 	}
 	// The super user sees everything, internal topics included.
-	all, err := e.admin.ListTopicsWithInternal(ctx)
+	everything, err := e.admin.ListTopicsWithInternal(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all.Names()) != 5 {
-		t.Fatalf("admin sees %v", all.Names())
+	if len(everything.Names()) != 5 {
+		t.Fatalf("admin sees %v", everything.Names())
 	}
 }
 

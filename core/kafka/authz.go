@@ -171,3 +171,30 @@ func (s *Server) servePipe() (net.Conn, error) {
 	}()
 	return client, nil
 }
+
+// Operations reported in "authorized operations" bitfields (KIP-430), per
+// resource type, as Kafka reports them.
+var (
+	topicOps   = []auth.Operation{auth.OpRead, auth.OpWrite, auth.OpCreate, auth.OpDelete, auth.OpAlter, auth.OpDescribe, auth.OpDescribeConfigs, auth.OpAlterConfigs}
+	groupOps   = []auth.Operation{auth.OpRead, auth.OpDescribe, auth.OpDelete}
+	clusterOps = []auth.Operation{auth.OpCreate, auth.OpAlter, auth.OpDescribe, auth.OpClusterAction, auth.OpDescribeConfigs, auth.OpAlterConfigs, auth.OpIdempotentWrite}
+)
+
+// authorizedOps is the KIP-430 bitfield (bit n set: operation n allowed)
+// of what this connection may do on a resource.
+func (c *conn) authorizedOps(rt auth.ResourceType, name string) int32 {
+	ops := topicOps
+	switch rt {
+	case auth.ResGroup:
+		ops = groupOps
+	case auth.ResCluster:
+		ops = clusterOps
+	}
+	var bits int32
+	for _, op := range ops {
+		if c.authorized(op, rt, name) {
+			bits |= 1 << uint(op)
+		}
+	}
+	return bits
+}
