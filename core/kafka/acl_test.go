@@ -200,13 +200,6 @@ type apiCase struct {
 	anyResource bool
 }
 
-func topicPartitionCode[R any](parts []R, code func(R) int16) int16 {
-	if len(parts) == 0 {
-		return -100
-	}
-	return code(parts[0])
-}
-
 func aclAPICases() []apiCase {
 	readOrders := allowACL(alice, auth.ResTopic, "orders", lit, auth.OpRead, "*")
 	readGroup := allowACL(alice, auth.ResGroup, "app-group", lit, auth.OpRead, "*")
