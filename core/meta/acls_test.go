@@ -158,4 +158,46 @@ func TestZKACLs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wantACLs(t, z2.ACLs(), aclWriteT, aclGroup, aclCluster, carol)
+
+	// A prefixed one, with Kafka's extended notification.
+	ext = `{"version":1,"acls":[{"principal":"User:dan","permissionType":"Deny","operation":"Read","host":"*"}]}`
+	if _, err := z1.conn.Create(z1.abs("/kafka-acl-extended/prefixed/Group"), nil, 0, zk.WorldACL(zk.PermAll)); err != nil && err != zk.ErrNodeExists {
+		t.Fatal(err)
+	}
+	if _, err := z1.conn.Create(z1.abs("/kafka-acl-extended/prefixed/Group/app-"), []byte(ext), 0, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	note := `{"version":1,"resourceType":"Group","name":"app-","patternType":"PREFIXED"}`
+	if _, err := z1.conn.Create(z1.abs("/kafka-acl-extended-changes/acl_changes_"), []byte(note), zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	dan := ACLBinding{ResourceType: kmsg.ACLResourceTypeGroup, ResourceName: "app-", PatternType: kmsg.ACLResourcePatternTypePrefixed,
+		Principal: "User:dan", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeDeny}
+	deadline = time.Now().Add(time.Second)
+	for len(z2.ACLs()) != 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantACLs(t, z2.ACLs(), aclWriteT, aclGroup, aclCluster, carol, dan)
+	wantACLs(t, z1.ACLs(), aclWriteT, aclGroup, aclCluster, carol, dan)
+}
+
+func TestParseACLChange(t *testing.T) {
+	for _, tc := range []struct {
+		path, data string
+		want       zkACLResource
+		ok         bool
+	}{
+		{zkACLChangesPath, "Topic:orders", zkACLResource{kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, "orders"}, true},
+		{zkACLChangesPath, "Group:a:b", zkACLResource{kmsg.ACLResourceTypeGroup, kmsg.ACLResourcePatternTypeLiteral, "a:b"}, true},
+		{zkACLChangesPath, "Nope:x", zkACLResource{}, false},
+		{zkACLChangesPath, "Topic:", zkACLResource{}, false},
+		{zkACLExtendedChangesPath, `{"version":1,"resourceType":"Topic","name":"logs-","patternType":"PREFIXED"}`, zkACLResource{kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypePrefixed, "logs-"}, true},
+		{zkACLExtendedChangesPath, `{"version":1,"resourceType":"Topic","name":"logs-","patternType":"LITERAL"}`, zkACLResource{}, false},
+		{zkACLExtendedChangesPath, `garbage`, zkACLResource{}, false},
+	} {
+		got, ok := parseACLChange(tc.path, []byte(tc.data))
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("%s %q: %+v %v, want %+v %v", tc.path, tc.data, got, ok, tc.want, tc.ok)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +23,9 @@ import (
 // with {"version":1,"acls":[{"principal","permissionType","operation","host"}]},
 // and a sequential change notification under /kafka-acl-changes (literal) or
 // /kafka-acl-extended-changes (prefixed) after each write. Every broker
-// watches the notification parents and reloads all bindings when a child
-// appears, so a change applies cluster-wide within a watch round trip.
+// watches the notification parents and re-reads the resource each new
+// notification names, so a change applies cluster-wide within a watch
+// round trip.
 const (
 	zkACLLiteralPath         = "/kafka-acl"
 	zkACLPrefixedPath        = "/kafka-acl-extended/prefixed"
@@ -111,10 +113,13 @@ func resourceOf(b ACLBinding) zkACLResource {
 type zkACLs struct {
 	startOnce sync.Once
 	startErr  error
-	reloadMu  sync.Mutex // serialises reloads
-	mu        sync.RWMutex
-	list      []ACLBinding
-	changed   chan struct{}
+	reloadMu  sync.Mutex // serialises reloads; guards byRes
+	// byRes is the cache by resource pattern (one znode each); list is
+	// its flattened, published form.
+	byRes   map[zkACLResource][]ACLBinding
+	mu      sync.RWMutex
+	list    []ACLBinding
+	changed chan struct{}
 }
 
 // StartACLs creates the ACL paths, loads the bindings and starts watching
@@ -143,19 +148,142 @@ func (z *ZK) StartACLs() error {
 	return a.startErr
 }
 
-// refreshACLs arms a watch on a notification parent and reloads.
+// zkACLFullReloadAfter: more new notifications than this at once, and a
+// full re-read is cheaper than one read per notification.
+const zkACLFullReloadAfter = 64
+
+// refreshACLs arms a watch on a notification parent and applies the
+// notifications that appeared since the last call: each names one
+// resource, whose znode alone is re-read (as Kafka's brokers do). The
+// first call, a gap in the sequence (notifications purged before we saw
+// them) or a burst re-read everything.
 func (z *ZK) refreshACLs(changesPath string) refreshFunc {
+	loaded, last := false, int64(-1) // last: newest notification applied
 	return func(pending <-chan zk.Event) (<-chan zk.Event, error) {
 		wch := pending
+		var children []string
 		var err error
 		if pending == nil {
-			_, _, wch, err = z.conn.ChildrenW(z.abs(changesPath))
-			if err != nil {
-				return nil, fmt.Errorf("meta: watch %s: %w", changesPath, err)
+			children, _, wch, err = z.conn.ChildrenW(z.abs(changesPath))
+		} else {
+			children, _, err = z.conn.Children(z.abs(changesPath))
+		}
+		if err != nil {
+			return wch, fmt.Errorf("meta: watch %s: %w", changesPath, err)
+		}
+		var fresh []int64
+		names := map[int64]string{}
+		for _, c := range children {
+			seq, err := strconv.ParseInt(strings.TrimPrefix(c, zkACLChangePrefix), 10, 64)
+			if err != nil || seq <= last {
+				continue
+			}
+			fresh = append(fresh, seq)
+			names[seq] = c
+		}
+		if len(fresh) == 0 && loaded {
+			return wch, nil
+		}
+		sort.Slice(fresh, func(i, j int) bool { return fresh[i] < fresh[j] })
+		full := !loaded || len(fresh) > zkACLFullReloadAfter || fresh[0] != last+1
+		if !full {
+			for _, seq := range fresh {
+				data, _, err := z.conn.Get(z.abs(changesPath + "/" + names[seq]))
+				r, ok := parseACLChange(changesPath, data)
+				if err != nil || !ok {
+					full = true // purged or unreadable: re-read everything
+					break
+				}
+				if err := z.reloadACLResources(r); err != nil {
+					return wch, err
+				}
 			}
 		}
-		return wch, z.reloadACLs()
+		if full {
+			if err := z.reloadACLs(); err != nil {
+				return wch, err
+			}
+		}
+		if len(fresh) > 0 {
+			last = fresh[len(fresh)-1]
+		}
+		loaded = true
+		return wch, nil
 	}
+}
+
+// parseACLChange reads a change notification: "Type:name" under
+// /kafka-acl-changes, JSON under /kafka-acl-extended-changes.
+func parseACLChange(changesPath string, data []byte) (zkACLResource, bool) {
+	if changesPath == zkACLExtendedChangesPath {
+		var n struct {
+			ResourceType string `json:"resourceType"`
+			Name         string `json:"name"`
+			PatternType  string `json:"patternType"`
+		}
+		if json.Unmarshal(data, &n) != nil || !strings.EqualFold(n.PatternType, "PREFIXED") {
+			return zkACLResource{}, false
+		}
+		rt, ok := zkResourceTypes[n.ResourceType]
+		return zkACLResource{rt: rt, pattern: kmsg.ACLResourcePatternTypePrefixed, name: n.Name}, ok && n.Name != ""
+	}
+	typ, name, ok := strings.Cut(string(data), ":")
+	rt, known := zkResourceTypes[typ]
+	return zkACLResource{rt: rt, pattern: kmsg.ACLResourcePatternTypeLiteral, name: name}, ok && known && name != ""
+}
+
+// reloadACLResources re-reads the given resources' znodes and publishes.
+func (z *ZK) reloadACLResources(rs ...zkACLResource) error {
+	a := &z.acls
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	if a.byRes == nil {
+		a.byRes = map[zkACLResource][]ACLBinding{}
+	}
+	for _, r := range rs {
+		bs, _, err := z.readACLNode(r)
+		if err != nil {
+			return err
+		}
+		if len(bs) == 0 {
+			delete(a.byRes, r)
+		} else {
+			a.byRes[r] = bs
+		}
+	}
+	z.publishACLsLocked()
+	return nil
+}
+
+// publishACLsLocked flattens byRes (in resource order) and announces a
+// change if there is one. reloadMu must be held.
+func (z *ZK) publishACLsLocked() {
+	a := &z.acls
+	rs := make([]zkACLResource, 0, len(a.byRes))
+	for r := range a.byRes {
+		rs = append(rs, r)
+	}
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].pattern != rs[j].pattern {
+			return rs[i].pattern < rs[j].pattern
+		}
+		if rs[i].rt != rs[j].rt {
+			return rs[i].rt < rs[j].rt
+		}
+		return rs[i].name < rs[j].name
+	})
+	var all []ACLBinding
+	for _, r := range rs {
+		all = append(all, a.byRes[r]...)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sameACLs(a.list, all) {
+		return
+	}
+	a.list = all
+	close(a.changed)
+	a.changed = make(chan struct{})
 }
 
 // reloadACLs reads every ACL znode and publishes the bindings if changed.
@@ -163,7 +291,7 @@ func (z *ZK) reloadACLs() error {
 	a := &z.acls
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	var all []ACLBinding
+	byRes := map[zkACLResource][]ACLBinding{}
 	for _, base := range []struct {
 		path    string
 		pattern kmsg.ACLResourcePatternType
@@ -172,7 +300,6 @@ func (z *ZK) reloadACLs() error {
 		if err != nil {
 			return fmt.Errorf("meta: list %s: %w", base.path, err)
 		}
-		sort.Strings(types)
 		for _, tn := range types {
 			rt, ok := zkResourceTypes[tn]
 			if !ok {
@@ -185,25 +312,20 @@ func (z *ZK) reloadACLs() error {
 			if err != nil {
 				return fmt.Errorf("meta: list %s/%s: %w", base.path, tn, err)
 			}
-			sort.Strings(names)
 			for _, name := range names {
 				r := zkACLResource{rt: rt, pattern: base.pattern, name: name}
 				bs, _, err := z.readACLNode(r)
 				if err != nil {
 					return err
 				}
-				all = append(all, bs...)
+				if len(bs) > 0 {
+					byRes[r] = bs
+				}
 			}
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if sameACLs(a.list, all) {
-		return nil
-	}
-	a.list = all
-	close(a.changed)
-	a.changed = make(chan struct{})
+	a.byRes = byRes
+	z.publishACLsLocked()
 	return nil
 }
 
@@ -379,7 +501,7 @@ func (z *ZK) CreateACLs(bs []ACLBinding) error {
 		}
 	}
 	// Read our own write before answering.
-	return z.reloadACLs()
+	return z.reloadACLResources(order...)
 }
 
 // DeleteACLs implements ACLStore.
@@ -387,9 +509,8 @@ func (z *ZK) DeleteACLs(filters []ACLFilter) ([][]ACLBinding, error) {
 	if err := z.StartACLs(); err != nil {
 		return nil, err
 	}
-	if err := z.reloadACLs(); err != nil {
-		return nil, err
-	}
+	// The cache (current within a watch round trip) says which resources
+	// hold matching bindings; each is then changed with compare-and-set.
 	seen := map[zkACLResource]bool{}
 	var touched []zkACLResource
 	for _, b := range z.ACLs() {
@@ -423,7 +544,7 @@ func (z *ZK) DeleteACLs(filters []ACLFilter) ([][]ACLBinding, error) {
 			return nil, err
 		}
 	}
-	return removed, z.reloadACLs()
+	return removed, z.reloadACLResources(touched...)
 }
 
 var _ ACLStore = (*ZK)(nil)
