@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicemq/sluice/core/acl"
 	"github.com/sluicemq/sluice/core/auth"
@@ -1021,4 +1022,24 @@ func rawFetchCode(t *testing.T, cl *kgo.Client) (int16, int16) {
 	req.Topics = append(req.Topics, rt)
 	resp := send[*kmsg.FetchResponse](t, cl, req)
 	return resp.ErrorCode, resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// TestACLOffsetFetchV1: before v2 OffsetFetch has no top-level error
+// code, so GROUP_AUTHORIZATION_FAILED goes in every partition.
+func TestACLOffsetFetchV1(t *testing.T) {
+	e := startACLBroker(t)
+	if _, err := e.admin.CreateTopic(context.Background(), 1, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	e.setACLs(t, allowACL(alice, auth.ResTopic, "orders", lit, auth.OpRead, "*"))
+	cl := e.client(t, alice, kgo.MaxVersions(kversion.V0_10_0()))
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = "app-group"
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = "orders", []int32{0}
+	req.Topics = append(req.Topics, rt)
+	resp := send[*kmsg.OffsetFetchResponse](t, cl, req)
+	if resp.Version != 1 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.GroupAuthorizationFailed.Code || resp.Topics[0].Partitions[0].Offset != -1 {
+		t.Fatalf("v%d: %+v", resp.Version, resp.Topics)
+	}
 }
