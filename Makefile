@@ -33,6 +33,7 @@ test: test-deps build lint
 
 bench: build
 	$(GO) run ./cmd/sluice-bench
+	$(GO) test -run '^$$' -bench BenchmarkAuthorize -benchtime 1s ./core/acl
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

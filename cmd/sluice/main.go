@@ -91,6 +91,7 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.clusterCommand(),
 			c.userCommand(),
 			c.pluginCommand(),
+			c.aclCommand(),
 			c.versionCommand(),
 		},
 	}

@@ -62,6 +62,8 @@ type serveFlags struct {
 	logFormat    string
 	httpSec      httpSecurityFlags
 	security     *securityFlags
+	authorizer   string
+	superUsers   string
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -107,6 +109,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
 	sf.httpSec.register(fs)
 	sf.security = addSecurityFlags(fs)
+	addAuthzFlags(fs, sf)
 	return sf
 }
 
@@ -194,6 +197,9 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 		return serveSettings{}, err
 	}
 	nopts.Security = sec
+	if nopts.AuthorizerKind, nopts.SuperUsers, err = sf.authzSettings(); err != nil {
+		return serveSettings{}, err
+	}
 	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, logLevel: level, logFormat: format}, nil
 }
 

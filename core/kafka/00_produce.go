@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
@@ -38,6 +39,18 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		// Kafka checks Write per topic before anything else, so a
+		// topic the principal may not write answers the same whether
+		// or not it exists. Internal topics take no client writes.
+		denied := int16(0)
+		var deniedMsg *string
+		switch {
+		case req.TransactionID != nil:
+		case !c.mayTopic(auth.OpWrite, rt.Topic):
+			denied = kerr.TopicAuthorizationFailed.Code
+		case !c.mayWriteInternal(rt.Topic):
+			denied, deniedMsg = internalTopicError.Code, kmsg.StringPtr(internalTopicMessage)
+		}
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
@@ -50,6 +63,10 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 			}
 			if req.TransactionID != nil {
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+				continue
+			}
+			if denied != 0 {
+				sp.ErrorCode, sp.ErrorMessage = denied, deniedMsg
 				continue
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
@@ -44,6 +45,11 @@ func (f *fetchResult) release() {
 }
 
 func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
+	if req.ReplicaID >= 0 && !c.isBroker() {
+		// Only brokers replicate: a replica fetch moves the high
+		// watermark and bypasses consume filters.
+		return c.ready(h, fetchRefused(req, kerr.ClusterAuthorizationFailed.Code))
+	}
 	res := c.fetchOnce(req, h.clientID)
 	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
 		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
@@ -107,12 +113,20 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			// is the client's own claim, never an identity.
 			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc)), Principal: string(c.principal)}
 		}
+		// Consumers need Read on the topic (followers were checked
+		// for ClusterAction in handleFetch).
+		readable := req.ReplicaID >= 0 || c.mayTopic(auth.OpRead, rt.Topic)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for i, rp := range rt.Partitions {
 			sp := &st.Partitions[i]
 			sp.Default()
 			sp.Partition = rp.Partition
 			sp.RecordBatches = []byte{}
+			if !readable {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				res.errored = true
+				continue
+			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)
@@ -199,4 +213,24 @@ func checkLeaderEpoch(clientEpoch, ours int32) int16 {
 	default:
 		return kerr.UnknownLeaderEpoch.Code
 	}
+}
+
+// fetchRefused answers every requested partition (and, v7+, the request)
+// with code.
+func fetchRefused(req *kmsg.FetchRequest, code int16) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.ErrorCode = code
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.RecordBatches = []byte{}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }

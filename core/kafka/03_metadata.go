@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
 )
@@ -27,10 +28,13 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
+		// Only the topics the principal may Describe are listed.
 		for _, t := range c.s.b.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			if c.mayTopic(auth.OpDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, metadataTopic(t))
+			}
 		}
-		return c.ready(h, resp)
+		return c.metadataReply(h, req, resp)
 	}
 	autoCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	for _, rt := range req.Topics {
@@ -40,7 +44,9 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 			name = *rt.Topic
 		case rt.TopicID != [16]byte{}:
 			n, ok := c.s.b.TopicName(rt.TopicID)
-			if !ok {
+			if !ok || !c.mayTopic(auth.OpDescribe, n) {
+				// An id the principal may not describe answers like an
+				// unknown one: ids never reveal names.
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
 				mt.ErrorCode = kerr.UnknownTopicID.Code
@@ -49,11 +55,24 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 			}
 			name = n
 		}
+		if !c.mayTopic(auth.OpDescribe, name) {
+			// Whether or not it exists (Kafka's rule: no existence leak).
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		t, ok := c.s.b.Topic(name)
 		if !ok {
 			var err error = kerr.UnknownTopicOrPartition
 			if autoCreate {
-				if err = c.s.b.EnsureTopic(name); err == nil {
+				// Auto-creation needs Create on the cluster or the topic.
+				if !c.mayCluster(auth.OpCreate) && !c.mayTopic(auth.OpCreate, name) {
+					err = kerr.TopicAuthorizationFailed
+				} else if !c.mayWriteInternal(name) {
+					err = internalTopicError
+				} else if err = c.s.b.EnsureTopic(name); err == nil {
 					t, ok = c.s.b.Topic(name)
 				}
 			}
@@ -69,6 +88,21 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 			}
 		}
 		resp.Topics = append(resp.Topics, metadataTopic(t))
+	}
+	return c.metadataReply(h, req, resp)
+}
+
+// metadataReply fills the KIP-430 authorized-operations fields when asked.
+func (c *conn) metadataReply(h *header, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) *reply {
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = c.authorizedOps(auth.ResCluster, auth.ClusterResource)
+	}
+	if req.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			if t := &resp.Topics[i]; t.ErrorCode == 0 && t.Topic != nil {
+				t.AuthorizedOperations = c.authorizedOps(auth.ResTopic, *t.Topic)
+			}
+		}
 	}
 	return c.ready(h, resp)
 }

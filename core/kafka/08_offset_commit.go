@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -24,7 +26,21 @@ func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *rep
 	if req.Version == 0 {
 		cr.Generation = -1
 	}
+	// Read on the group, then Read on each topic (Kafka's order).
+	groupOK := c.mayGroup(auth.OpRead, req.Group)
+	topicCode := map[string]int16{}
 	for _, t := range req.Topics {
+		switch {
+		case !groupOK:
+			topicCode[t.Topic] = kerr.GroupAuthorizationFailed.Code
+		case !c.mayTopic(auth.OpRead, t.Topic):
+			topicCode[t.Topic] = kerr.TopicAuthorizationFailed.Code
+		}
+	}
+	for _, t := range req.Topics {
+		if topicCode[t.Topic] != 0 {
+			continue
+		}
 		for _, p := range t.Partitions {
 			o := group.Offset{Offset: p.Offset, LeaderEpoch: p.LeaderEpoch}
 			if p.Metadata != nil {
@@ -33,7 +49,10 @@ func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *rep
 			cr.Offsets[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = o
 		}
 	}
-	codes := c.s.b.Groups().Commit(cr)
+	var codes map[group.TopicPartition]int16
+	if len(cr.Offsets) > 0 || len(req.Topics) == 0 {
+		codes = c.s.b.Groups().Commit(cr)
+	}
 	for _, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
@@ -41,6 +60,9 @@ func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *rep
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
+			if code := topicCode[t.Topic]; code != 0 {
+				rp.ErrorCode = code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -3,8 +3,10 @@ package kafka
 import (
 	"sort"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -19,7 +21,13 @@ type offsetFetchTopic struct {
 }
 
 // fetchGroupOffsets answers one group: topics nil means all.
+// Authorization as Kafka: Describe on the group (else
+// GROUP_AUTHORIZATION_FAILED), Describe on each topic (named topics
+// without it answer TOPIC_AUTHORIZATION_FAILED; "all" leaves them out).
 func (c *conn) fetchGroupOffsets(groupID string, topics []offsetFetchTopic, all bool) (map[string][]kmsg.OffsetFetchResponseGroupTopicPartition, []string, int16) {
+	if !c.mayGroup(auth.OpDescribe, groupID) {
+		return map[string][]kmsg.OffsetFetchResponseGroupTopicPartition{}, nil, kerr.GroupAuthorizationFailed.Code
+	}
 	var tps []group.TopicPartition
 	if !all {
 		for _, t := range topics {
@@ -31,11 +39,25 @@ func (c *conn) fetchGroupOffsets(groupID string, topics []offsetFetchTopic, all 
 	offs, code := c.s.b.Groups().FetchOffsets(groupID, tps)
 	out := map[string][]kmsg.OffsetFetchResponseGroupTopicPartition{}
 	var order []string
+	describable := map[string]bool{}
+	mayDescribe := func(topic string) bool {
+		ok, seen := describable[topic]
+		if !seen {
+			ok = c.mayTopic(auth.OpDescribe, topic)
+			describable[topic] = ok
+		}
+		return ok
+	}
 	add := func(tp group.TopicPartition) {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition, rp.Offset, rp.LeaderEpoch = tp.Partition, -1, -1
 		rp.Metadata = kmsg.StringPtr("")
-		if o, ok := offs[tp]; ok {
+		if !mayDescribe(tp.Topic) {
+			if all {
+				return
+			}
+			rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		} else if o, ok := offs[tp]; ok {
 			rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Offset, o.LeaderEpoch, kmsg.StringPtr(o.Metadata)
 		}
 		if _, seen := out[tp.Topic]; !seen {
@@ -91,6 +113,20 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 	}
 	parts, order, code := c.fetchGroupOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
 	resp.ErrorCode = code
+	if code != 0 && req.Version < 2 {
+		// No top-level error code before v2: each partition carries it.
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.ErrorCode = p, -1, code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return c.ready(h, resp)
+	}
 	for _, t := range order {
 		rt := kmsg.NewOffsetFetchResponseTopic()
 		rt.Topic = t

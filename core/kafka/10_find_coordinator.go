@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -15,6 +16,15 @@ func init() { register(10, 0, 4, (*conn).handleFindCoordinator) }
 func (c *conn) findCoordinator(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
 	rc := kmsg.NewFindCoordinatorResponseCoordinator()
 	rc.Key, rc.NodeID, rc.Port = key, -1, -1
+	// Describe on the group (or transactional id) it coordinates.
+	if keyType == 0 && !c.mayGroup(auth.OpDescribe, key) {
+		rc.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return rc
+	}
+	if keyType == 1 && !c.authorized(auth.OpDescribe, auth.ResTransactionalID, key) {
+		rc.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return rc
+	}
 	if keyType != 0 {
 		rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		rc.ErrorMessage = kmsg.StringPtr("transactions are not supported")

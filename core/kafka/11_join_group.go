@@ -4,8 +4,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -16,6 +18,11 @@ func init() { register(11, 0, 9, (*conn).handleJoinGroup) }
 
 func (c *conn) handleJoinGroup(h *header, req *kmsg.JoinGroupRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	if !c.mayGroup(auth.OpRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		resp.Generation = -1
+		return c.ready(h, resp)
+	}
 	r := &reply{corr: h.correlationID, resp: resp, done: make(chan struct{})}
 	rebalance := req.RebalanceTimeoutMillis
 	if req.Version == 0 {

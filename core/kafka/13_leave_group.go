@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -12,6 +14,10 @@ func init() { register(13, 0, 5, (*conn).handleLeaveGroup) }
 
 func (c *conn) handleLeaveGroup(h *header, req *kmsg.LeaveGroupRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if !c.mayGroup(auth.OpRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return c.ready(h, resp)
+	}
 	var members []group.LeaveMember
 	if req.Version < 3 {
 		members = []group.LeaveMember{{MemberID: req.MemberID}}

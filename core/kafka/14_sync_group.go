@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -12,6 +14,11 @@ func init() { register(14, 0, 5, (*conn).handleSyncGroup) }
 
 func (c *conn) handleSyncGroup(h *header, req *kmsg.SyncGroupRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+	if !c.mayGroup(auth.OpRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		resp.MemberAssignment = []byte{}
+		return c.ready(h, resp)
+	}
 	r := &reply{corr: h.correlationID, resp: resp, done: make(chan struct{})}
 	sr := group.SyncRequest{
 		GroupID:      req.Group,

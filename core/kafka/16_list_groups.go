@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // ListGroups: versions 0–5 (v4 filters by state, v5 by type; every group
@@ -10,7 +12,13 @@ func init() { register(16, 0, 5, (*conn).handleListGroups) }
 
 func (c *conn) handleListGroups(h *header, req *kmsg.ListGroupsRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	// Describe on the cluster lists every group; otherwise only the
+	// groups the principal may Describe (Kafka's rule).
+	all := c.mayCluster(auth.OpDescribe)
 	for _, g := range c.s.b.Groups().List() {
+		if !all && !c.mayGroup(auth.OpDescribe, g.GroupID) {
+			continue
+		}
 		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State) {
 			continue
 		}

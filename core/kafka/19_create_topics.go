@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -18,6 +19,8 @@ func (c *conn) handleCreateTopics(h *header, req *kmsg.CreateTopicsRequest) *rep
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
 	}
+	// Create on the cluster covers every topic; else Create per topic.
+	clusterCreate := c.mayCluster(auth.OpCreate)
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -25,6 +28,17 @@ func (c *conn) handleCreateTopics(h *header, req *kmsg.CreateTopicsRequest) *rep
 		if seen[rt.Topic] > 1 {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			st.ErrorMessage = kmsg.StringPtr("topic appears more than once in the request")
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !clusterCreate && !c.mayTopic(auth.OpCreate, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !c.mayWriteInternal(rt.Topic) {
+			// Brokers create their internal topics themselves.
+			st.ErrorCode, st.ErrorMessage = internalTopicError.Code, kmsg.StringPtr(internalTopicMessage)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -48,6 +62,12 @@ func (c *conn) handleCreateTopics(h *header, req *kmsg.CreateTopicsRequest) *rep
 		st.TopicID = t.ID
 		st.NumPartitions = int32(len(t.Partitions))
 		st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+		if !c.mayTopic(auth.OpDescribeConfigs, rt.Topic) {
+			// Created, but its configs are not the caller's to see.
+			st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		for _, e := range c.s.b.DescribeTopicConfigs(t.Configs) {
 			rc := kmsg.NewCreateTopicsResponseTopicConfig()
 			rc.Name, rc.Value = e.Name, kmsg.StringPtr(e.Value)

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -37,6 +38,19 @@ func (c *conn) handleDeleteTopics(h *header, req *kmsg.DeleteTopicsRequest) *rep
 			st.Topic = kmsg.StringPtr(n)
 		} else {
 			st.ErrorCode = kerr.UnknownTopicID.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !c.mayTopic(auth.OpDelete, name) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			if t.name == nil {
+				st.Topic = nil // an id must not reveal the name
+			}
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !c.mayWriteInternal(name) {
+			st.ErrorCode, st.ErrorMessage = internalTopicError.Code, kmsg.StringPtr(internalTopicMessage)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}

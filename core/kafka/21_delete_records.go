@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -14,10 +16,22 @@ func (c *conn) handleDeleteRecords(h *header, req *kmsg.DeleteRecordsRequest) *r
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		var denied int16
+		switch {
+		case !c.mayTopic(auth.OpDelete, rt.Topic):
+			denied = kerr.TopicAuthorizationFailed.Code
+		case !c.mayWriteInternal(rt.Topic):
+			denied = internalTopicError.Code
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if denied != 0 {
+				sp.ErrorCode = denied
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err == nil {
 				sp.LowWatermark, err = p.DeleteRecordsBefore(rp.Offset)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // InitProducerId: versions 0–4. Idempotent producers get a fresh id, or
@@ -16,6 +18,12 @@ func init() { register(22, 0, 4, (*conn).handleInitProducerID) }
 func (c *conn) handleInitProducerID(h *header, req *kmsg.InitProducerIDRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	// Idempotence needs IdempotentWrite on the cluster or Write on any
+	// topic (Kafka 3's rule, KIP-679).
+	if req.TransactionalID == nil && !c.mayCluster(auth.OpIdempotentWrite) && !c.mayAny(auth.OpWrite, auth.ResTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return c.ready(h, resp)
+	}
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		c.logger.Warn("refused transactional producer: transactions are not supported", "transactional_id", *req.TransactionalID)

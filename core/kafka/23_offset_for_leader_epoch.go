@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -17,13 +18,29 @@ func init() { register(23, 0, 4, (*conn).handleOffsetForLeaderEpoch) }
 
 func (c *conn) handleOffsetForLeaderEpoch(h *header, req *kmsg.OffsetForLeaderEpochRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	// Followers (replica id >= 0, v3+) need to be brokers (ClusterAction);
+	// consumers need Describe on each topic.
+	follower := req.Version >= 3 && req.ReplicaID >= 0
+	brokerOK := follower && c.isBroker()
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
+		var denied int16
+		switch {
+		case follower && !brokerOK:
+			denied = kerr.ClusterAuthorizationFailed.Code
+		case !follower && !c.mayTopic(auth.OpDescribe, rt.Topic):
+			denied = kerr.TopicAuthorizationFailed.Code
+		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			if denied != 0 {
+				sp.ErrorCode = denied
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -36,6 +37,11 @@ func (c *conn) handleDescribeConfigs(h *header, req *kmsg.DescribeConfigsRequest
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []broker.ConfigEntry
+		if code := c.configAccess(auth.OpDescribeConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			sr.ErrorCode = code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		switch rr.ResourceType {
 		case resourceTopic:
 			t, ok := c.s.b.Topic(rr.ResourceName)
@@ -87,4 +93,21 @@ func (c *conn) handleDescribeConfigs(h *header, req *kmsg.DescribeConfigsRequest
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)
+}
+
+// configAccess checks op (DescribeConfigs or AlterConfigs) on a config
+// resource: a topic needs it on the topic (TOPIC_AUTHORIZATION_FAILED), a
+// broker on the cluster (CLUSTER_AUTHORIZATION_FAILED).
+func (c *conn) configAccess(op auth.Operation, rt kmsg.ConfigResourceType, name string) int16 {
+	switch rt {
+	case resourceTopic:
+		if !c.mayTopic(op, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	case resourceBroker:
+		if !c.mayCluster(op) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	}
+	return 0
 }

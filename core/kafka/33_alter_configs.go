@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -17,6 +18,11 @@ func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *rep
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := c.alterAccess(rr.ResourceType, rr.ResourceName); code != 0 {
+			sr.ErrorCode = code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		err := alterResource(rr.ResourceType, func() error {
 			configs := map[string]string{}
 			for _, cfg := range rr.Configs {
@@ -42,4 +48,16 @@ func alterResource(t kmsg.ConfigResourceType, alterTopic func() error) error {
 		return &broker.Error{Code: kerr.InvalidRequest, Msg: "broker configs are static: set them with flags, env or the config file"}
 	}
 	return &broker.Error{Code: kerr.InvalidRequest, Msg: "unsupported resource type"}
+}
+
+// alterAccess checks AlterConfigs on a resource; internal topics' configs
+// are the brokers' alone.
+func (c *conn) alterAccess(rt kmsg.ConfigResourceType, name string) int16 {
+	if code := c.configAccess(auth.OpAlterConfigs, rt, name); code != 0 {
+		return code
+	}
+	if rt == resourceTopic && !c.mayWriteInternal(name) {
+		return internalTopicError.Code
+	}
+	return 0
 }

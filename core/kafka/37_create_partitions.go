@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
 
@@ -15,6 +17,16 @@ func (c *conn) handleCreatePartitions(h *header, req *kmsg.CreatePartitionsReque
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		if !c.mayTopic(auth.OpAlter, rt.Topic) {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if !c.mayWriteInternal(rt.Topic) {
+			st.ErrorCode, st.ErrorMessage = internalTopicError.Code, kmsg.StringPtr(internalTopicMessage)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		err := c.s.b.CreatePartitions(rt.Topic, rt.Count, req.ValidateOnly)
 		st.ErrorCode, st.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
 		resp.Topics = append(resp.Topics, st)

@@ -1,7 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // DeleteGroups: versions 0–2. Only empty groups can be deleted
@@ -13,6 +16,11 @@ func (c *conn) handleDeleteGroups(h *header, req *kmsg.DeleteGroupsRequest) *rep
 	for _, id := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
+		if !c.mayGroup(auth.OpDelete, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		rg.ErrorCode = c.s.b.Groups().DeleteGroup(id)
 		resp.Groups = append(resp.Groups, rg)
 	}

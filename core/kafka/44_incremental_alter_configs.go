@@ -15,6 +15,11 @@ func (c *conn) handleIncrementalAlterConfigs(h *header, req *kmsg.IncrementalAlt
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := c.alterAccess(rr.ResourceType, rr.ResourceName); code != 0 {
+			sr.ErrorCode = code
+			resp.Resources = append(resp.Resources, sr)
+			continue
+		}
 		err := alterResource(rr.ResourceType, func() error {
 			ops := make([]broker.ConfigOp, 0, len(rr.Configs))
 			for _, cfg := range rr.Configs {

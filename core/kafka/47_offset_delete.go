@@ -1,8 +1,10 @@
 package kafka
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/group"
 )
 
@@ -12,8 +14,18 @@ func init() { register(47, 0, 0, (*conn).handleOffsetDelete) }
 
 func (c *conn) handleOffsetDelete(h *header, req *kmsg.OffsetDeleteRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	// Delete on the group, then Read on each topic (Kafka's rule).
+	if !c.mayGroup(auth.OpDelete, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return c.ready(h, resp)
+	}
+	denied := map[string]bool{}
 	var tps []group.TopicPartition
 	for _, t := range req.Topics {
+		if !c.mayTopic(auth.OpRead, t.Topic) {
+			denied[t.Topic] = true
+			continue
+		}
 		for _, p := range t.Partitions {
 			tps = append(tps, group.TopicPartition{Topic: t.Topic, Partition: p.Partition})
 		}
@@ -30,6 +42,9 @@ func (c *conn) handleOffsetDelete(h *header, req *kmsg.OffsetDeleteRequest) *rep
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
 			rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
+			if denied[t.Topic] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // DescribeCluster: versions 0–1 (brokers, controller, cluster id).
@@ -12,6 +14,9 @@ func (c *conn) handleDescribeCluster(h *header, req *kmsg.DescribeClusterRequest
 	store := c.s.b.Store()
 	resp.ClusterID = store.ClusterID()
 	resp.ControllerID = store.ControllerID()
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = c.authorizedOps(auth.ResCluster, auth.ClusterResource)
+	}
 	for _, b := range store.Brokers() {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, b.Host, b.Port, b.Rack

@@ -92,15 +92,14 @@ type conn struct {
 	// reader stop once the current reply is queued (failed auth).
 	sasl            saslState
 	closeAfterReply bool
+	// host is the client's IP (no port), computed once: ACL checks run
+	// per partition.
+	host string
 }
 
 // identity is the connection's principal and client host for ACL checks.
 func (c *conn) identity() auth.Identity {
-	host := c.nc.RemoteAddr().String()
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return auth.Identity{Principal: c.principal, Host: host}
+	return auth.Identity{Principal: c.principal, Host: c.host}
 }
 
 // authorized asks the server's authorizer whether this connection may do
@@ -114,7 +113,12 @@ func (c *conn) authorized(op auth.Operation, rt auth.ResourceType, name string) 
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
+	host := nc.RemoteAddr().String()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
 	return &conn{
+		host:      host,
 		s:         s,
 		nc:        nc,
 		logger:    s.logger.With("remote", nc.RemoteAddr().String()),

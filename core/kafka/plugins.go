@@ -107,6 +107,12 @@ func (c *conn) appendEmits(emits []hooks.Emit) error {
 	var errs []error
 	for _, topic := range order {
 		recs := byTopic[topic]
+		if IsInternalTopic(topic) {
+			// A transform must not reach the brokers' own topics
+			// (deploying code through __sluice_plugins, for one).
+			errs = append(errs, errors.New("transforms may not emit to internal topic "+topic))
+			continue
+		}
 		if err := c.s.b.EnsureTopic(topic); err != nil {
 			errs = append(errs, err)
 			continue

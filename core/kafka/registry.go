@@ -31,6 +31,9 @@ func register[R kmsg.Request](key, minV, maxV int16, fn func(c *conn, h *header,
 		maxV = km
 	}
 	apis[key] = api{key: key, min: minV, max: maxV, handle: func(c *conn, h *header, req kmsg.Request) *reply {
+		if c.s.testPrincipal != nil && !c.trusted {
+			c.principal = c.s.testPrincipal(c.nc)
+		}
 		return fn(c, h, req.(R))
 	}}
 }

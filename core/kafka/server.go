@@ -31,7 +31,6 @@ type Config struct {
 	Hooks hooks.Registry
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
-	Logger     *slog.Logger
 
 	// TLS, when non-nil, serves every connection over TLS (SSL, SASL_SSL);
 	// with ClientAuth set it is mutual TLS (security.go).
@@ -41,6 +40,10 @@ type Config struct {
 	// Credentials backs DescribeUserScramCredentials and
 	// AlterUserScramCredentials; nil answers them with errors.
 	Credentials meta.CredentialStore
+	// ACLs is where CreateAcls/DeleteAcls/DescribeAcls keep bindings; nil
+	// (no ACL authorizer) answers them SECURITY_DISABLED, as Kafka does.
+	ACLs   meta.ACLStore
+	Logger *slog.Logger
 }
 
 // Server is the Kafka protocol listener.
@@ -57,6 +60,10 @@ type Server struct {
 
 	ctx    context.Context // cancelled on Close: ends long polls
 	cancel context.CancelFunc
+
+	// testPrincipal, set only by tests, names a connection's principal
+	// (before SASL exists on this branch); see registry.go.
+	testPrincipal func(net.Conn) auth.Principal
 }
 
 // New creates a server for b.

@@ -32,6 +32,7 @@ type Local struct {
 
 	usersMu sync.Mutex // guards users (local_users.go)
 	users   map[string]map[string]auth.ScramCredential
+	acls    localACLs // see local_acls.go
 }
 
 type localState struct {

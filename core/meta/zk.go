@@ -84,6 +84,8 @@ type ZK struct {
 
 	sess zkSession
 
+	acls zkACLs // see zk_acls.go
+
 	rescanTopics chan struct{} // nudges the topics loop to re-list
 	done         chan struct{} // closed by Close
 	closeOnce    sync.Once

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/core/acl"
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/cluster"
@@ -62,6 +64,12 @@ type Options struct {
 	HTTPTLS TLSFiles
 	// Security configures TLS and SASL on the Kafka port (security.go).
 	Security Security
+	// AuthorizerKind is "acl" (Kafka's ACLs, kept in the metadata store)
+	// or "none"/"" (everything allowed); it sets Authorizer when that is
+	// nil, so Kafka and HTTP share one authorizer.
+	AuthorizerKind string
+	// SuperUsers bypass ACLs (--super-users).
+	SuperUsers []auth.Principal
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -167,8 +175,21 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.Close)
 
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
-		TLS: sec.tls, SASL: sec.sasl, Credentials: creds})
+	// Brokers authenticate to each other as the inter-broker user: it
+	// needs ClusterAction (replica fetches) whatever the ACLs say.
+	if u := sec.cfg.InterBrokerUser; u != "" && !slices.Contains(opts.SuperUsers, auth.User(u)) {
+		opts.SuperUsers = append(opts.SuperUsers, auth.User(u))
+	}
+	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
+		TLS: sec.tls, SASL: sec.sasl, Credentials: creds}
+	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
+		ln.Close()
+		return err
+	}
+	if opts.Authorizer == nil {
+		opts.Authorizer = kcfg.Authorizer
+	}
+	srv := kafka.New(b, kcfg)
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -247,6 +268,39 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	logger.Info("shutting down")
 	return err
+}
+
+// setupAuthorizer builds the Kafka port's authorizer from opts: with
+// "acl", an ACL authorizer that follows the store's bindings (reloaded on
+// every change, cluster-wide for ZooKeeper) and serves the ACL APIs.
+func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers *[]func() error) error {
+	switch opts.AuthorizerKind {
+	case "", "none":
+		kcfg.Authorizer = auth.AllowAll{}
+		return nil
+	case "acl":
+	default:
+		return fmt.Errorf("unknown authorizer %q (want acl or none)", opts.AuthorizerKind)
+	}
+	st, ok := store.(meta.ACLStore)
+	if !ok {
+		return fmt.Errorf("the metadata store cannot keep ACLs")
+	}
+	if s, ok := st.(interface{ StartACLs() error }); ok {
+		if err := s.StartACLs(); err != nil {
+			return fmt.Errorf("ACLs: %w", err)
+		}
+	}
+	a := acl.New(opts.SuperUsers)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.Follow(ctx, st)
+	*closers = append(*closers, func() error { cancel(); return nil })
+	kcfg.Authorizer, kcfg.ACLs = a, st
+	kcfg.Logger.Info("ACL authorizer on", "acls", len(a.Bindings()), "super_users", opts.SuperUsers)
+	if len(a.Bindings()) == 0 && len(opts.SuperUsers) == 0 {
+		kcfg.Logger.Warn("ACL authorizer with no ACLs and no super users: every request is denied; restart with --super-users to create the first ACLs")
+	}
+	return nil
 }
 
 // advertised picks the endpoint given to clients: the configured one, or
