@@ -76,7 +76,7 @@ func (c *conn) mayAny(op auth.Operation, rt auth.ResourceType) bool {
 // ClusterAction on the cluster (Kafka's broker permission; brokers
 // authenticate as such a principal); without ACLs it is any connection
 // from the host of another registered broker, which is all that can be
-// checked without authentication (see docs/security-acls.md).
+// checked without authentication (see docs/security.md).
 func (c *conn) isBroker() bool {
 	if c.trusted {
 		return true
