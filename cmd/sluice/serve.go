@@ -49,7 +49,7 @@ func (c *cli) serve(ctx context.Context, s serveSettings) error {
 		logger.Info("sluice is serving the Kafka protocol",
 			"addr", a.Kafka, "http_addr", a.HTTP, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
 	}
-	err := node.RunWith(ctx, cfg, node.Options{Bridge: s.bridge}, ready)
+	err := node.RunWith(ctx, cfg, node.Options{Bridge: s.bridge, Plugins: s.plugins}, ready)
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // logFormat selects the slog handler.
@@ -33,6 +34,7 @@ var logLevels = map[string]slog.Level{
 type serveSettings struct {
 	broker    broker.Config // Logger is left nil; serve builds it
 	bridge    bridge.Config // from --bridge-config, plus --examples-dir
+	plugins   wasm.Config   // --plugin-* limits
 	logLevel  slog.Level
 	logFormat logFormat
 }
@@ -58,6 +60,7 @@ type serveFlags struct {
 	examplesDir  string
 	logLevel     string
 	logFormat    string
+	plugins      *pluginFlags
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -99,6 +102,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&sf.examplesDir, "examples-dir", "", "serve this `DIR` under /examples/ on the HTTP listener (the web-tracking demo pages)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&sf.logFormat, "log-format", string(logFormatText), "log format: text or json")
+	sf.plugins = newPluginFlags(fs)
 	return sf
 }
 
@@ -162,7 +166,11 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if sf.examplesDir != "" {
 		bcfg.ExamplesDir = sf.examplesDir
 	}
-	return serveSettings{broker: cfg, bridge: bcfg, logLevel: level, logFormat: format}, nil
+	pcfg, err := sf.plugins.config()
+	if err != nil {
+		return serveSettings{}, err
+	}
+	return serveSettings{broker: cfg, bridge: bcfg, plugins: pcfg, logLevel: level, logFormat: format}, nil
 }
 
 // validateBrokerConfig rejects values that broker.Config.Defaults would

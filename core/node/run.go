@@ -21,6 +21,7 @@ import (
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/plugins"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // Addrs are the bound listener addresses, reported once serving.
@@ -47,6 +48,9 @@ type Options struct {
 	// Bridge configures the HTTP bridge; Brokers, Hooks and Logger are
 	// filled in by the node.
 	Bridge bridge.Config
+	// Plugins are the plugin runtime's limits and budgets; CacheDir and
+	// Logger are filled in by the node.
+	Plugins wasm.Config
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -128,7 +132,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		closers = append(closers, func() error { stopController(); <-done; return nil })
 	}
 
-	reg, err := plugins.Open(cfg.DataDir, logger)
+	reg, err := plugins.OpenWith(cfg.DataDir, logger, opts.Plugins)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("plugins: %w", err)
