@@ -97,12 +97,16 @@ func New(cfg Config) (*Bridge, error) {
 	return b, nil
 }
 
-// ConfigureServer applies the bridge's server-level limits (header read
-// timeout against slowloris) to the HTTP server that serves its routes and
-// ends event streams when that server shuts down, so Shutdown does not wait
-// on them.
+// ConfigureServer applies the bridge's server-level limits (header, whole
+// request, response and keep-alive idle timeouts: slowloris and idle
+// connection guards; event streams lift them per stream) to the HTTP
+// server that serves its routes and ends event streams when that server
+// shuts down, so Shutdown does not wait on them.
 func (b *Bridge) ConfigureServer(s *http.Server) {
 	s.ReadHeaderTimeout = time.Duration(b.cfg.ReadHeaderTimeout)
+	s.ReadTimeout = time.Duration(b.cfg.ReadTimeout)
+	s.WriteTimeout = time.Duration(b.cfg.WriteTimeout)
+	s.IdleTimeout = time.Duration(b.cfg.IdleTimeout)
 	s.RegisterOnShutdown(b.cancel)
 }
 

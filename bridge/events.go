@@ -83,7 +83,9 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{}) // the stream outlives any read timeout
+	// The stream outlives the server's read and write timeouts: no more
+	// reads are expected, and each write gets its own deadline (flush).
+	_ = rc.SetReadDeadline(time.Time{})
 	bw := bufio.NewWriterSize(w, 16<<10)
 	fmt.Fprintf(bw, "retry: %d\n\n", time.Duration(b.cfg.SSERetry).Milliseconds())
 	if start != nil {
@@ -110,12 +112,16 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 			b.log.Info("event stream cut off: client too slow", "topic", opts.topic, "remote", r.RemoteAddr)
 			return
 		case <-heartbeat.C:
+			b.extendWrite(rc)
 			bw.WriteString(": heartbeat\n\n")
 			if b.flush(bw, rc) != nil {
 				return
 			}
 		case ev := <-events:
-			// Write everything already waiting, then flush once.
+			// Write everything already waiting, then flush once. The
+			// buffer may spill to the connection before that: extend the
+			// deadline first.
+			b.extendWrite(rc)
 			delivered = delivered[:0]
 			for {
 				writeEvent(bw, ev, opts.binary)
@@ -137,10 +143,16 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// flush writes buffered events out, bounding the write so a client that
-// stopped reading cannot hold the stream forever.
+// extendWrite gives the stream's next writes SSEWriteTimeout: a client
+// that stopped reading cannot hold the stream forever, and a stream lives
+// past the server's WriteTimeout.
+func (b *Bridge) extendWrite(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(time.Duration(b.cfg.SSEWriteTimeout)))
+}
+
+// flush writes buffered events out within SSEWriteTimeout.
 func (b *Bridge) flush(bw *bufio.Writer, rc *http.ResponseController) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	b.extendWrite(rc)
 	if err := bw.Flush(); err != nil {
 		return err
 	}
