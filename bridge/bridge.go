@@ -44,6 +44,8 @@ type Bridge struct {
 	wg     sync.WaitGroup
 
 	streams   chan struct{} // SSE slots: a send takes one
+	ipStreams *perKeyLimit  // SSE streams per client IP
+	hubs      *hubRegistry  // shared topic readers of direct SSE streams
 	consumers *consumerRegistry
 }
 
@@ -89,6 +91,8 @@ func New(cfg Config) (*Bridge, error) {
 		streams: make(chan struct{}, cfg.MaxSSEClients),
 	}
 	b.consumers = newConsumerRegistry(b)
+	b.hubs = newHubRegistry(b)
+	b.ipStreams = newPerKeyLimit(cfg.MaxSSEStreamsPerIP)
 	if b.auth.open() {
 		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
 	}

@@ -68,6 +68,9 @@ type Config struct {
 
 	// MaxSSEClients bounds concurrent event streams. Default 10000.
 	MaxSSEClients int `json:"max_sse_clients"`
+	// MaxSSEStreamsPerIP bounds concurrent event streams from one client
+	// IP (see TrustForwardedFor). Default 100.
+	MaxSSEStreamsPerIP int `json:"max_sse_streams_per_ip"`
 	// SSEHeartbeat is the interval of keep-alive comments. Default 15s.
 	SSEHeartbeat Duration `json:"sse_heartbeat"`
 	// SSEWriteTimeout bounds each write (events, heartbeat) of an event
@@ -208,6 +211,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxSSEClients <= 0 {
 		cfg.MaxSSEClients = 10000
+	}
+	if cfg.MaxSSEStreamsPerIP <= 0 {
+		cfg.MaxSSEStreamsPerIP = 100
 	}
 	setDur(&cfg.SSEHeartbeat, 15*time.Second)
 	setDur(&cfg.SSERetry, 2*time.Second)
