@@ -82,6 +82,13 @@ type Config struct {
 	// far behind is cut off (it resumes by event id). Default 1024.
 	ClientBufferRecords int `json:"client_buffer_records"`
 
+	// MaxDecompressedBatchBytes bounds what one fetched record batch may
+	// decompress to in the bridge's consumers (event streams, v2 consumer
+	// instances): a batch past it is skipped with a warning instead of
+	// inflating into memory. core/node sets 2 x message.max.bytes.
+	// Default 2 MiB + 24.
+	MaxDecompressedBatchBytes int `json:"max_decompressed_batch_bytes"`
+
 	// ConsumerInstanceTimeout removes idle v2 consumer instances. Default 5m.
 	ConsumerInstanceTimeout Duration `json:"consumer_instance_timeout"`
 
@@ -219,6 +226,9 @@ func (cfg Config) withDefaults() Config {
 	setDur(&cfg.SSERetry, 2*time.Second)
 	if cfg.ClientBufferRecords <= 0 {
 		cfg.ClientBufferRecords = 1024
+	}
+	if cfg.MaxDecompressedBatchBytes <= 0 {
+		cfg.MaxDecompressedBatchBytes = 2 * 1048588
 	}
 	setDur(&cfg.ConsumerInstanceTimeout, 5*time.Minute)
 	return cfg

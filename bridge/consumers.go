@@ -218,10 +218,8 @@ func (b *Bridge) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	inst.closeClient()
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-rest-consumer"),
-		kgo.ConsumerGroup(inst.group), kgo.ConsumeTopics(req.Topics...), kgo.ConsumeResetOffset(inst.reset),
-	}
+	opts := b.consumerOpts("sluice-bridge-rest-consumer",
+		kgo.ConsumerGroup(inst.group), kgo.ConsumeTopics(req.Topics...), kgo.ConsumeResetOffset(inst.reset))
 	if !inst.autoCommit {
 		opts = append(opts, kgo.DisableAutoCommit())
 	}
@@ -294,6 +292,7 @@ func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	fetches := inst.cl.PollRecords(ctx, maxRecordsPerPoll)
+	fetches.EachError(func(_ string, _ int32, err error) { b.skipOversized(inst.cl, err) })
 	out := []v2ConsumedRecord{}
 	// max_bytes is not honoured: kgo hands over whole fetches, and
 	// dropping a tail after polling would lose records.

@@ -300,6 +300,9 @@ func (b *Bridge) pollStream(ctx context.Context, cl *kgo.Client, o streamOptions
 			return
 		}
 		fetches.EachError(func(t string, p int32, err error) {
+			if _, skipped := b.skipOversized(cl, err); skipped {
+				return
+			}
 			if !errors.Is(err, context.Canceled) {
 				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
 			}
@@ -377,9 +380,9 @@ func (b *Bridge) catchUp(ctx context.Context, d *deliverer, target positions, su
 	if len(behind) == 0 {
 		return true, true
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-sse"),
+	cl, err := kgo.NewClient(b.consumerOpts("sluice-bridge-sse",
 		kgo.FetchMaxBytes(hubFetchMaxBytes), kgo.FetchMaxPartitionBytes(hubFetchMaxBytes),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.o.topic: behind}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.o.topic: behind}))...)
 	if err != nil {
 		b.log.Warn("event stream catch-up client", "topic", d.o.topic, "err", err)
 		return false, false
@@ -405,6 +408,10 @@ func (b *Bridge) catchUp(ctx context.Context, d *deliverer, target positions, su
 			return false, false
 		}
 		fetches.EachError(func(t string, p int32, err error) {
+			if next, skipped := b.skipOversized(cl, err); skipped {
+				d.pos[p] = max(d.pos[p], next)
+				return
+			}
 			if !errors.Is(err, context.Canceled) {
 				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
 			}
@@ -519,7 +526,7 @@ func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o strea
 // streamClient builds the kgo consumer of one stream: direct partitions at
 // the start positions, or a group member.
 func (b *Bridge) streamClient(o streamOptions, start positions) (*kgo.Client, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID("sluice-bridge-sse")}
+	opts := b.consumerOpts("sluice-bridge-sse")
 	if o.group != "" {
 		reset := kgo.NewOffset().AtEnd()
 		if kind, ms, _ := parseFrom(o.from); kind == "earliest" {

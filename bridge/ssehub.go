@@ -100,6 +100,12 @@ func (h *sseHub) run(ctx context.Context, b *Bridge) {
 			return
 		}
 		fetches.EachError(func(t string, p int32, err error) {
+			if next, skipped := b.skipOversized(h.cl, err); skipped {
+				h.mu.Lock()
+				h.next[p] = max(h.next[p], next)
+				h.mu.Unlock()
+				return
+			}
 			if !errors.Is(err, context.Canceled) {
 				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
 			}
@@ -179,9 +185,9 @@ func (r *hubRegistry) start(ctx context.Context, h *sseHub) error {
 		h.next[p] = ends[p]
 		parts[p] = kgo.NewOffset().At(ends[p])
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.b.cfg.Brokers...), kgo.ClientID("sluice-bridge-sse"),
+	cl, err := kgo.NewClient(r.b.consumerOpts("sluice-bridge-sse",
 		kgo.FetchMaxBytes(hubFetchMaxBytes), kgo.FetchMaxPartitionBytes(hubFetchMaxBytes),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.topic: parts}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{h.topic: parts}))...)
 	if err != nil {
 		return err
 	}
@@ -239,4 +245,25 @@ func (l *perKeyLimit) give(key string) {
 	if l.n[key]--; l.n[key] <= 0 {
 		delete(l.n, key) // no entry per IP ever seen
 	}
+}
+
+// consumerOpts are the options of every consumer client of the bridge:
+// the brokers, a client id and the decompression budget.
+func (b *Bridge) consumerOpts(clientID string, opts ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(b.cfg.Brokers...), kgo.ClientID(clientID),
+		kgo.MaxDecompressBatchBytes(b.cfg.MaxDecompressedBatchBytes)}, opts...)
+}
+
+// skipOversized moves cl past a batch that would decompress beyond the
+// budget (kgo stops the partition at it), returning the offset after it.
+// Its records are not delivered: the warning says which.
+func (b *Bridge) skipOversized(cl *kgo.Client, err error) (next int64, skipped bool) {
+	var big *kgo.ErrDecompressTooLarge
+	if !errors.As(err, &big) {
+		return 0, false
+	}
+	b.log.Warn("skipping a record batch over the decompression budget", "topic", big.Topic, "partition", big.Partition,
+		"offset", big.Offset, "next_offset", big.NextOffset, "limit_bytes", b.cfg.MaxDecompressedBatchBytes)
+	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{big.Topic: {big.Partition: {Epoch: big.Epoch, Offset: big.NextOffset}}})
+	return big.NextOffset, true
 }

@@ -156,6 +156,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
+		if bcfg.MaxDecompressedBatchBytes == 0 {
+			bcfg.MaxDecompressedBatchBytes = 2 * int(cfg.MaxMessageBytes)
+		}
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
