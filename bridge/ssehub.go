@@ -26,7 +26,7 @@ import (
 const (
 	// hubQueueBatches bounds each subscriber's queue of fetched batches
 	// (the batches are shared; this bounds what a slow subscriber pins).
-	hubQueueBatches = 16
+	hubQueueBatches = 64
 	// hubFetchMaxBytes bounds one fetch of a hub (and of a catch-up).
 	hubFetchMaxBytes = 4 << 20
 )
