@@ -66,7 +66,10 @@ func tooLarge(limit int64) *apiError {
 func classifyReadErr(err error, limit int64, what string) error {
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
+	case errors.As(err, &mbe),
+		// A zstd frame declaring a window or content size past the
+		// decoder's memory bound is a body too large once decoded.
+		errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
 		return tooLarge(limit)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return errf(http.StatusRequestTimeout, codeRequestTimeout, "Timed out reading the request body.")

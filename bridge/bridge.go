@@ -44,6 +44,8 @@ type Bridge struct {
 	wg     sync.WaitGroup
 
 	streams   chan struct{} // SSE slots: a send takes one
+	ipStreams *perKeyLimit  // SSE streams per client IP
+	hubs      *hubRegistry  // shared topic readers of direct SSE streams
 	consumers *consumerRegistry
 }
 
@@ -88,6 +90,8 @@ func New(cfg Config) (*Bridge, error) {
 		streams: make(chan struct{}, cfg.MaxSSEClients),
 	}
 	b.consumers = newConsumerRegistry(b)
+	b.hubs = newHubRegistry(b)
+	b.ipStreams = newPerKeyLimit(cfg.MaxSSEStreamsPerIP)
 	if b.auth.open {
 		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
 	}
@@ -96,12 +100,16 @@ func New(cfg Config) (*Bridge, error) {
 	return b, nil
 }
 
-// ConfigureServer applies the bridge's server-level limits (header read
-// timeout against slowloris) to the HTTP server that serves its routes and
-// ends event streams when that server shuts down, so Shutdown does not wait
-// on them.
+// ConfigureServer applies the bridge's server-level limits (header, whole
+// request, response and keep-alive idle timeouts: slowloris and idle
+// connection guards; event streams lift them per stream) to the HTTP
+// server that serves its routes and ends event streams when that server
+// shuts down, so Shutdown does not wait on them.
 func (b *Bridge) ConfigureServer(s *http.Server) {
 	s.ReadHeaderTimeout = time.Duration(b.cfg.ReadHeaderTimeout)
+	s.ReadTimeout = time.Duration(b.cfg.ReadTimeout)
+	s.WriteTimeout = time.Duration(b.cfg.WriteTimeout)
+	s.IdleTimeout = time.Duration(b.cfg.IdleTimeout)
 	s.RegisterOnShutdown(b.cancel)
 }
 

@@ -69,8 +69,18 @@ type Config struct {
 	// ReadHeaderTimeout is the time allowed to read request headers (the
 	// slowloris guard); applied by ConfigureServer. Default 10s.
 	ReadHeaderTimeout Duration `json:"read_header_timeout"`
-	// ReadTimeout is the time allowed to read a request body. Default 30s.
+	// ReadTimeout is the time allowed to read a whole request, headers
+	// and body (http.Server.ReadTimeout; event streams clear it). A client
+	// trickling its body is cut off at this point. Default 30s.
 	ReadTimeout Duration `json:"read_timeout"`
+	// WriteTimeout is the time allowed from the end of the request's
+	// headers to the end of the response (http.Server.WriteTimeout);
+	// event streams instead get SSEWriteTimeout per write. It must exceed
+	// ProduceTimeout and the 30s records long-poll. Default 60s.
+	WriteTimeout Duration `json:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long
+	// (http.Server.IdleTimeout). Default 120s.
+	IdleTimeout Duration `json:"idle_timeout"`
 	// ProduceTimeout bounds how long a produce waits for the broker's
 	// acknowledgement before answering 503. Default 30s.
 	ProduceTimeout Duration `json:"produce_timeout"`
@@ -80,13 +90,26 @@ type Config struct {
 
 	// MaxSSEClients bounds concurrent event streams. Default 10000.
 	MaxSSEClients int `json:"max_sse_clients"`
+	// MaxSSEStreamsPerIP bounds concurrent event streams from one client
+	// IP (see TrustForwardedFor). Default 100.
+	MaxSSEStreamsPerIP int `json:"max_sse_streams_per_ip"`
 	// SSEHeartbeat is the interval of keep-alive comments. Default 15s.
 	SSEHeartbeat Duration `json:"sse_heartbeat"`
+	// SSEWriteTimeout bounds each write (events, heartbeat) of an event
+	// stream: a client that stops reading is cut off after it. Default 10s.
+	SSEWriteTimeout Duration `json:"sse_write_timeout"`
 	// SSERetry is the reconnect delay suggested to EventSource. Default 2s.
 	SSERetry Duration `json:"sse_retry"`
 	// ClientBufferRecords is each stream's buffer; a client that falls this
 	// far behind is cut off (it resumes by event id). Default 1024.
 	ClientBufferRecords int `json:"client_buffer_records"`
+
+	// MaxDecompressedBatchBytes bounds what one fetched record batch may
+	// decompress to in the bridge's consumers (event streams, v2 consumer
+	// instances): a batch past it is skipped with a warning instead of
+	// inflating into memory. core/node sets 2 x message.max.bytes.
+	// Default 2 MiB + 24.
+	MaxDecompressedBatchBytes int `json:"max_decompressed_batch_bytes"`
 
 	// ConsumerInstanceTimeout removes idle v2 consumer instances. Default 5m.
 	ConsumerInstanceTimeout Duration `json:"consumer_instance_timeout"`
@@ -219,6 +242,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	setDur(&cfg.ReadHeaderTimeout, 10*time.Second)
 	setDur(&cfg.ReadTimeout, 30*time.Second)
+	setDur(&cfg.WriteTimeout, 60*time.Second)
+	setDur(&cfg.IdleTimeout, 120*time.Second)
+	setDur(&cfg.SSEWriteTimeout, 10*time.Second)
 	setDur(&cfg.ProduceTimeout, 30*time.Second)
 	if cfg.ProduceBufferBytes <= 0 {
 		cfg.ProduceBufferBytes = 64 << 20
@@ -226,10 +252,16 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxSSEClients <= 0 {
 		cfg.MaxSSEClients = 10000
 	}
+	if cfg.MaxSSEStreamsPerIP <= 0 {
+		cfg.MaxSSEStreamsPerIP = 100
+	}
 	setDur(&cfg.SSEHeartbeat, 15*time.Second)
 	setDur(&cfg.SSERetry, 2*time.Second)
 	if cfg.ClientBufferRecords <= 0 {
 		cfg.ClientBufferRecords = 1024
+	}
+	if cfg.MaxDecompressedBatchBytes <= 0 {
+		cfg.MaxDecompressedBatchBytes = 2 * 1048588
 	}
 	setDur(&cfg.ConsumerInstanceTimeout, 5*time.Minute)
 	return cfg

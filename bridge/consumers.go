@@ -218,7 +218,7 @@ func (b *Bridge) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	inst.closeClient()
-	opts := append(kafkaOpts(b.cfg), kgo.ClientID("sluice-bridge-rest-consumer"),
+	opts := b.consumerOpts("sluice-bridge-rest-consumer",
 		kgo.ConsumerGroup(inst.group), kgo.ConsumeTopics(req.Topics...), kgo.ConsumeResetOffset(inst.reset))
 	if !inst.autoCommit {
 		opts = append(opts, kgo.DisableAutoCommit())
@@ -292,6 +292,7 @@ func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
 	fetches := inst.cl.PollRecords(ctx, maxRecordsPerPoll)
+	fetches.EachError(func(_ string, _ int32, err error) { b.skipOversized(inst.cl, err) })
 	out := []v2ConsumedRecord{}
 	// max_bytes is not honoured: kgo hands over whole fetches, and
 	// dropping a tail after polling would lose records.
@@ -305,9 +306,11 @@ func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
 		keep := b.filterRecords(ctx, b.cfg.Hooks.Filter(fp.Topic), streamOptions{topic: fp.Topic,
 			reader: hooks.Reader{GroupID: inst.group, ClientID: "sluice-bridge-rest-consumer", Principal: p.name()}}, fp.Partition, fp.Records)
 		for _, rec := range fp.Records {
-			if keep[rec] {
-				out = append(out, v2ConsumedRecord{Topic: rec.Topic, Key: embed(rec.Key, inst.binary),
-					Value: embed(rec.Value, inst.binary), Partition: rec.Partition, Offset: rec.Offset})
+			// keep maps a record to what this principal may see of it
+			// (a filter's rewrite is a copy: fetched records are shared).
+			if kr := keep[rec]; kr != nil {
+				out = append(out, v2ConsumedRecord{Topic: kr.Topic, Key: embed(kr.Key, inst.binary),
+					Value: embed(kr.Value, inst.binary), Partition: kr.Partition, Offset: kr.Offset})
 			}
 		}
 	})

@@ -52,6 +52,13 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 			Message: fmt.Sprintf("Too many event streams (limit %d); retry later.", b.cfg.MaxSSEClients), RetryAfter: 5 * time.Second})
 		return
 	}
+	ip := b.clientIP(r)
+	if !b.ipStreams.take(ip) {
+		writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: codeRateLimited,
+			Message: fmt.Sprintf("Too many event streams from this client (limit %d); retry later.", b.cfg.MaxSSEStreamsPerIP), RetryAfter: 5 * time.Second})
+		return
+	}
+	defer b.ipStreams.give(ip)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(b.ctx, cancel) // Close and server shutdown end streams
@@ -69,12 +76,23 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cl, err := b.streamClient(opts, start)
-	if err != nil {
-		writeError(w, err)
-		return
+	// Direct streams share the topic's hub; group members need a client of
+	// their own (membership is per stream).
+	var hub *sseHub
+	var cl *kgo.Client
+	if opts.group == "" {
+		if hub, err = b.hubs.acquire(ctx, opts.topic, nparts); err != nil {
+			writeError(w, err)
+			return
+		}
+		defer b.hubs.release(hub)
+	} else {
+		if cl, err = b.streamClient(opts, start); err != nil {
+			writeError(w, err)
+			return
+		}
+		defer cl.Close()
 	}
-	defer cl.Close()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -83,7 +101,9 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{}) // the stream outlives any read timeout
+	// The stream outlives the server's read and write timeouts: no more
+	// reads are expected, and each write gets its own deadline (flush).
+	_ = rc.SetReadDeadline(time.Time{})
 	bw := bufio.NewWriterSize(w, 16<<10)
 	fmt.Fprintf(bw, "retry: %d\n\n", time.Duration(b.cfg.SSERetry).Milliseconds())
 	if start != nil {
@@ -97,7 +117,11 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 	events := make(chan sseEvent, b.cfg.ClientBufferRecords)
 	slow := make(chan struct{})
-	go b.pollStream(ctx, cl, opts, start, events, slow)
+	if hub != nil {
+		go b.followHub(ctx, hub, opts, start, events, slow)
+	} else {
+		go b.pollStream(ctx, cl, opts, nil, events, slow)
+	}
 
 	heartbeat := time.NewTicker(time.Duration(b.cfg.SSEHeartbeat))
 	defer heartbeat.Stop()
@@ -110,12 +134,16 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 			b.log.Info("event stream cut off: client too slow", "topic", opts.topic, "remote", r.RemoteAddr)
 			return
 		case <-heartbeat.C:
+			b.extendWrite(rc)
 			bw.WriteString(": heartbeat\n\n")
 			if b.flush(bw, rc) != nil {
 				return
 			}
 		case ev := <-events:
-			// Write everything already waiting, then flush once.
+			// Write everything already waiting, then flush once. The
+			// buffer may spill to the connection before that: extend the
+			// deadline first.
+			b.extendWrite(rc)
 			delivered = delivered[:0]
 			for {
 				writeEvent(bw, ev, opts.binary)
@@ -137,10 +165,16 @@ func (b *Bridge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// flush writes buffered events out, bounding the write so a client that
-// stopped reading cannot hold the stream forever.
+// extendWrite gives the stream's next writes SSEWriteTimeout: a client
+// that stopped reading cannot hold the stream forever, and a stream lives
+// past the server's WriteTimeout.
+func (b *Bridge) extendWrite(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(time.Duration(b.cfg.SSEWriteTimeout)))
+}
+
+// flush writes buffered events out within SSEWriteTimeout.
 func (b *Bridge) flush(bw *bufio.Writer, rc *http.ResponseController) error {
-	_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	b.extendWrite(rc)
 	if err := bw.Flush(); err != nil {
 		return err
 	}
@@ -259,43 +293,28 @@ func (b *Bridge) listOffsets(lo kadm.ListedOffsets, err error) (map[int32]int64,
 	return out, nil
 }
 
-// pollStream fetches records into events until ctx ends. It never blocks
-// on a slow client: when the client's buffer is full it closes slow and
-// stops, and the client resumes by event id.
+// pollStream fetches a group member's records into events until ctx ends.
+// It never blocks on a slow client: when the client's buffer is full it
+// closes slow and stops.
 func (b *Bridge) pollStream(ctx context.Context, cl *kgo.Client, o streamOptions, pos positions, events chan<- sseEvent, slow chan<- struct{}) {
-	if pos == nil {
-		pos = positions{}
-	} else {
-		pos = pos.clone()
-	}
-	filter := b.cfg.Hooks.Filter(o.topic)
+	d := b.newDeliverer(ctx, o, pos, events)
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		fetches.EachError(func(t string, p int32, err error) {
+			if _, skipped := b.skipOversized(cl, err); skipped {
+				return
+			}
 			if !errors.Is(err, context.Canceled) {
 				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
 		overflow := false
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if overflow || len(fp.Records) == 0 {
-				return
-			}
-			keep := b.filterRecords(ctx, filter, o, fp.Partition, fp.Records)
-			for _, rec := range fp.Records {
-				pos[rec.Partition] = rec.Offset + 1
-				if !keep[rec] {
-					continue
-				}
-				select {
-				case events <- sseEvent{rec: rec, id: pos.String()}:
-				default:
-					overflow = true
-					return
-				}
+			if !overflow && !d.deliver(fp.Partition, fp.Records) {
+				overflow = true
 			}
 		})
 		if overflow {
@@ -305,9 +324,172 @@ func (b *Bridge) pollStream(ctx context.Context, cl *kgo.Client, o streamOptions
 	}
 }
 
-// filterRecords applies the key filter and the topic's filter plugin.
-func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o streamOptions, partition int32, recs []*kgo.Record) map[*kgo.Record]bool {
-	keep := make(map[*kgo.Record]bool, len(recs))
+// followHub feeds a direct stream from start: caught up privately to the
+// hub's position if behind it, then from the hub's shared batches (see
+// ssehub.go). It never blocks on a slow client: when the client's buffer
+// is full it closes slow and stops, and the client resumes by event id.
+func (b *Bridge) followHub(ctx context.Context, hub *sseHub, o streamOptions, start positions, events chan<- sseEvent, slow chan<- struct{}) {
+	d := b.newDeliverer(ctx, o, start, events)
+	var sub *hubSub
+	defer func() {
+		if sub != nil {
+			hub.detach(sub)
+		}
+	}()
+	for {
+		sub = newHubSub()
+		target := hub.attach(sub)
+		ok, caughtUp := b.catchUp(ctx, d, target, sub)
+		if !ok {
+			if ctx.Err() == nil {
+				close(slow)
+			}
+			return
+		}
+		if caughtUp {
+			break
+		}
+		// The queue overflowed while catching up: what the hub sent
+		// meanwhile is gone, so catch up further and attach again.
+		hub.detach(sub)
+		sub = nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.overflow:
+			close(slow)
+			return
+		case batch := <-sub.queue:
+			if !d.deliver(batch.partition, batch.records) {
+				close(slow)
+				return
+			}
+		}
+	}
+}
+
+// catchUp reads, with a client of its own, every partition where the
+// stream is behind target until it reaches target (or sub's queue
+// overflows: caughtUp false). ok is false when the client's buffer
+// overflowed or ctx ended.
+func (b *Bridge) catchUp(ctx context.Context, d *deliverer, target positions, sub *hubSub) (ok, caughtUp bool) {
+	behind := map[int32]kgo.Offset{}
+	for p, off := range target {
+		if have, ok := d.pos[p]; ok && have < off {
+			behind[p] = kgo.NewOffset().At(d.pos[p])
+		}
+	}
+	if len(behind) == 0 {
+		return true, true
+	}
+	cl, err := kgo.NewClient(b.consumerOpts("sluice-bridge-sse",
+		kgo.FetchMaxBytes(hubFetchMaxBytes), kgo.FetchMaxPartitionBytes(hubFetchMaxBytes),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{d.o.topic: behind}))...)
+	if err != nil {
+		b.log.Warn("event stream catch-up client", "topic", d.o.topic, "err", err)
+		return false, false
+	}
+	defer cl.Close()
+	for {
+		reached := true
+		for p := range behind {
+			if d.pos[p] < target[p] {
+				reached = false
+			}
+		}
+		if reached {
+			return true, true
+		}
+		select {
+		case <-sub.overflow:
+			return true, false
+		default:
+		}
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return false, false
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if next, skipped := b.skipOversized(cl, err); skipped {
+				d.pos[p] = max(d.pos[p], next)
+				return
+			}
+			if !errors.Is(err, context.Canceled) {
+				b.log.Warn("event stream fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		overflow := false
+		// Everything fetched is delivered, even past target: the hub's
+		// copies of those records are then skipped as already seen.
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if !overflow && !d.deliver(fp.Partition, fp.Records) {
+				overflow = true
+			}
+		})
+		if overflow {
+			return false, false
+		}
+	}
+}
+
+// deliverer turns one stream's records into events: it skips records
+// before the stream's position, applies the key filter and the filter
+// plugin, and tracks the positions written into each event id.
+type deliverer struct {
+	b      *Bridge
+	ctx    context.Context
+	o      streamOptions
+	filter hooks.Filter
+	pos    positions
+	events chan<- sseEvent
+}
+
+func (b *Bridge) newDeliverer(ctx context.Context, o streamOptions, pos positions, events chan<- sseEvent) *deliverer {
+	if pos == nil {
+		pos = positions{}
+	} else {
+		pos = pos.clone()
+	}
+	return &deliverer{b: b, ctx: ctx, o: o, filter: b.cfg.Hooks.Filter(o.topic), pos: pos, events: events}
+}
+
+// deliver queues recs (one partition's, in offset order) for the client;
+// false when the client's buffer is full.
+func (d *deliverer) deliver(partition int32, recs []*kgo.Record) bool {
+	if next, ok := d.pos[partition]; ok {
+		for len(recs) > 0 && recs[0].Offset < next {
+			recs = recs[1:] // seen already (catch-up overlap, resume)
+		}
+	} else if d.o.group == "" {
+		return true // a partition added after the stream started
+	}
+	if len(recs) == 0 {
+		return true
+	}
+	keep := d.b.filterRecords(d.ctx, d.filter, d.o, partition, recs)
+	for _, rec := range recs {
+		d.pos[rec.Partition] = rec.Offset + 1
+		out, ok := keep[rec]
+		if !ok {
+			continue
+		}
+		select {
+		case d.events <- sseEvent{rec: out, id: d.pos.String()}:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// filterRecords applies the key filter and the topic's filter plugin. It
+// maps each kept record to what to send: itself, or a copy with the key
+// and value the plugin rewrote (records are shared between streams and
+// must not change).
+func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o streamOptions, partition int32, recs []*kgo.Record) map[*kgo.Record]*kgo.Record {
+	keep := make(map[*kgo.Record]*kgo.Record, len(recs))
 	var candidates []*kgo.Record
 	for _, rec := range recs {
 		if o.key == nil || string(rec.Key) == string(o.key) {
@@ -316,7 +498,7 @@ func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o strea
 	}
 	if filter == nil {
 		for _, rec := range candidates {
-			keep[rec] = true
+			keep[rec] = rec
 		}
 		return keep
 	}
@@ -337,8 +519,9 @@ func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o strea
 	}
 	for _, fr := range out {
 		if rec, ok := byOffset[fr.Offset]; ok {
-			rec.Key, rec.Value = fr.Key, fr.Value // the filter may rewrite
-			keep[rec] = true
+			c := *rec
+			c.Key, c.Value = fr.Key, fr.Value // the filter may rewrite
+			keep[rec] = &c
 		}
 	}
 	return keep
@@ -347,7 +530,7 @@ func (b *Bridge) filterRecords(ctx context.Context, filter hooks.Filter, o strea
 // streamClient builds the kgo consumer of one stream: direct partitions at
 // the start positions, or a group member.
 func (b *Bridge) streamClient(o streamOptions, start positions) (*kgo.Client, error) {
-	opts := append(kafkaOpts(b.cfg), kgo.ClientID("sluice-bridge-sse"))
+	opts := b.consumerOpts("sluice-bridge-sse")
 	if o.group != "" {
 		reset := kgo.NewOffset().AtEnd()
 		if kind, ms, _ := parseFrom(o.from); kind == "earliest" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -69,6 +70,40 @@ type Config struct {
 	PoolSize int
 	// Logger receives plugin stdout/stderr and lifecycle logs.
 	Logger *slog.Logger
+
+	// MaxModuleBytes, MaxFunctions and MaxFunctionBytes bound a module
+	// before it is compiled (limits.go). Defaults DefaultMaxModuleBytes,
+	// DefaultMaxFunctions, DefaultMaxFunctionBytes.
+	MaxModuleBytes   int
+	MaxFunctions     int
+	MaxFunctionBytes int
+	// CompileTimeout bounds one compile. Default DefaultCompileTimeout.
+	CompileTimeout time.Duration
+	// CompileCommand, when set (with CacheDir), compiles each module
+	// first in a child process (argv; RunCompileChild is its main) limited
+	// to CompileMemoryBytes of data (RLIMIT_DATA) and killed at
+	// CompileTimeout, so a runaway compile takes down only the child; the
+	// broker then loads the result from the compilation cache. Empty
+	// compiles in-process (the module limits still apply).
+	CompileCommand []string
+	// CompileMemoryBytes is the child's data limit. Default
+	// DefaultCompileMemoryBytes.
+	CompileMemoryBytes int64
+
+	// MemoryBudgetBytes is the engine-wide (broker-wide) budget for the
+	// linear memory of every plugin instance together. Default
+	// DefaultMemoryBudgetBytes.
+	MemoryBudgetBytes int64
+	// BudgetWait is how long starting an instance waits for budget to
+	// free up before the call fails with ErrBudget. Default
+	// DefaultBudgetWait.
+	BudgetWait time.Duration
+	// LogLinesPerSecond and LogBurst rate-limit each plugin's
+	// stdout/stderr lines into the log (token bucket per plugin); lines
+	// over the rate are dropped and counted. Defaults
+	// DefaultLogLinesPerSecond, DefaultLogBurst.
+	LogLinesPerSecond float64
+	LogBurst          int
 }
 
 func (c Config) withDefaults() Config {
@@ -84,13 +119,45 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.MaxModuleBytes <= 0 {
+		c.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if c.MaxFunctions <= 0 {
+		c.MaxFunctions = DefaultMaxFunctions
+	}
+	if c.MaxFunctionBytes <= 0 {
+		c.MaxFunctionBytes = DefaultMaxFunctionBytes
+	}
+	if c.CompileTimeout <= 0 {
+		c.CompileTimeout = DefaultCompileTimeout
+	}
+	if c.CompileMemoryBytes <= 0 {
+		c.CompileMemoryBytes = DefaultCompileMemoryBytes
+	}
+	if c.MemoryBudgetBytes <= 0 {
+		c.MemoryBudgetBytes = DefaultMemoryBudgetBytes
+	}
+	if c.BudgetWait <= 0 {
+		c.BudgetWait = DefaultBudgetWait
+	}
+	if c.LogLinesPerSecond <= 0 {
+		c.LogLinesPerSecond = DefaultLogLinesPerSecond
+	}
+	if c.LogBurst <= 0 {
+		c.LogBurst = DefaultLogBurst
+	}
 	return c
 }
 
 // Engine compiles and loads plugin modules.
 type Engine struct {
-	cfg   Config
-	cache wazero.CompilationCache
+	cfg    Config
+	cache  wazero.CompilationCache
+	budget *memoryBudget
+
+	mu       sync.Mutex
+	modules  map[*Module]struct{} // open modules, whose idle instances budget pressure sheds
+	compiles sync.WaitGroup       // compiles running, including abandoned ones
 }
 
 // NewEngine creates an engine.
@@ -106,11 +173,49 @@ func NewEngine(cfg Config) (*Engine, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	return &Engine{cfg: cfg, cache: cache}, nil
+	e := &Engine{cfg: cfg, cache: cache, modules: map[*Module]struct{}{}}
+	e.budget = newMemoryBudget(cfg.MemoryBudgetBytes, e.shedIdle)
+	return e, nil
 }
 
-// Close releases the compilation cache (modules must be closed first).
-func (e *Engine) Close() error { return e.cache.Close(context.Background()) }
+// shedIdle closes every module's idle instances, returning their memory to
+// the budget: under budget pressure a call that needs an instance matters
+// more than another plugin's warm spare.
+func (e *Engine) shedIdle() {
+	e.mu.Lock()
+	mods := make([]*Module, 0, len(e.modules))
+	for m := range e.modules {
+		mods = append(mods, m)
+	}
+	e.mu.Unlock()
+	for _, m := range mods {
+		m.shedIdle()
+	}
+}
+
+// BudgetUsed is the plugin memory currently reserved from the budget.
+func (e *Engine) BudgetUsed() int64 { return e.budget.usedBytes() }
+
+// runtimeConfig is the wazero configuration of every plugin runtime; the
+// compile child uses the same one, so what it compiles into the cache is
+// what Load looks up.
+func runtimeConfig(cache wazero.CompilationCache, memoryLimitPages uint32) wazero.RuntimeConfig {
+	return wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		// Loop heads must return to Go: a guest spinning in compiled code
+		// cannot be preempted, so it would stall the Go runtime (GC
+		// stop-the-world) and starve the timer that sets the interrupt
+		// global. wazero then also closes the module at the deadline.
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(min(memoryLimitPages+growHeadroomPages, 65536))
+}
+
+// Close releases the compilation cache (modules must be closed first),
+// after any compile that timed out has finished.
+func (e *Engine) Close() error {
+	e.compiles.Wait()
+	return e.cache.Close(context.Background())
+}
 
 // Spec describes a module to load.
 type Spec struct {
@@ -123,16 +228,27 @@ type Spec struct {
 // Load compiles spec.Wasm in its own wazero runtime, checks its exports
 // and starts one instance to prove it initializes.
 func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
-	rcfg := wazero.NewRuntimeConfigCompiler().
-		WithCompilationCache(e.cache).
-		// Loop heads must return to Go: a guest spinning in compiled code
-		// cannot be preempted, so it would stall the Go runtime (GC
-		// stop-the-world) and starve the timer that sets the interrupt
-		// global. wazero then also closes the module at the deadline.
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(min(e.cfg.MemoryLimitPages+growHeadroomPages, 65536))
-	rt := wazero.NewRuntimeWithConfig(ctx, rcfg)
+	// Refuse what is over the limits before anything compiles it.
+	if _, err := checkModuleLimits(spec.Wasm, e.cfg); err != nil {
+		return nil, err
+	}
+	code, err := addInterruptCheck(spec.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if len(e.cfg.CompileCommand) > 0 && e.cfg.CacheDir != "" {
+		if err := e.compileInChild(ctx, code); err != nil {
+			return nil, err
+		}
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(e.cache, e.cfg.MemoryLimitPages))
+	var compiled wazero.CompiledModule
 	fail := func(err error) (*Module, error) {
+		if compiled != nil {
+			// With a shared compilation cache the engine keeps compiled
+			// code until the compiled module is closed, not the runtime.
+			compiled.Close(ctx)
+		}
 		rt.Close(ctx)
 		return nil, err
 	}
@@ -142,13 +258,9 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	if err := instantiateHostModule(ctx, rt, spec.Config); err != nil {
 		return fail(fmt.Errorf("wasm: host module: %w", err))
 	}
-	code, err := addInterruptCheck(spec.Wasm)
+	compiled, err = e.compile(ctx, rt, code)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrInvalidModule, err))
-	}
-	compiled, err := rt.CompileModule(ctx, code)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrInvalidModule, err))
+		return nil, err // compile closes rt
 	}
 	if err := checkExports(compiled, spec.Hook); err != nil {
 		return fail(err)
@@ -160,16 +272,21 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 		name:     spec.Name,
 		hook:     spec.Hook,
 		cfg:      e.cfg,
+		engine:   e,
 		rt:       rt,
 		compiled: compiled,
 		idle:     make(chan *instance, e.cfg.PoolSize),
 		stats:    sharedMetrics(),
 	}
+	m.logLimit = newLogLimiter(e.cfg.LogLinesPerSecond, e.cfg.LogBurst, func() { m.stats.logDropped.WithLabelValues(spec.Name).Inc() })
 	inst, err := m.newInstance(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrInvalidModule, err))
 	}
 	m.release(inst)
+	e.mu.Lock()
+	e.modules[m] = struct{}{}
+	e.mu.Unlock()
 	return m, nil
 }
 

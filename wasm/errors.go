@@ -29,7 +29,7 @@ var (
 type CallError struct {
 	Plugin string
 	Hook   Hook
-	Kind   error // one of ErrTimeout, ErrTrap, ErrOutOfMemory, ErrBadOutput, ErrExited, ErrStart
+	Kind   error // one of ErrTimeout, ErrTrap, ErrOutOfMemory, ErrBadOutput, ErrExited, ErrStart, ErrBudget
 	Detail string
 }
 
@@ -75,6 +75,8 @@ func kindLabel(err error) string {
 		return "exited"
 	case errors.Is(err, ErrStart):
 		return "start"
+	case errors.Is(err, ErrBudget):
+		return "budget"
 	case errors.Is(err, hooks.ErrPolicy):
 		return "policy"
 	case errors.Is(err, hooks.ErrRejected):

@@ -15,6 +15,9 @@ import (
 // so a runaway loop stops within one iteration at the cost of a global
 // read and a branch.
 
+// wasmHeader is the magic number and version 1 of the binary format.
+const wasmHeader = "\x00asm\x01\x00\x00\x00"
+
 // interruptExport names the global Load adds; modules must not use it.
 const interruptExport = "sluice_interrupt"
 
@@ -31,8 +34,8 @@ const (
 // addInterruptCheck returns the module with the interrupt global and loop
 // checks added.
 func addInterruptCheck(mod []byte) ([]byte, error) {
-	if len(mod) < 8 || string(mod[:4]) != "\x00asm" {
-		return nil, fmt.Errorf("%w: not a WebAssembly binary", errUnsupportedWasm)
+	if len(mod) < 8 || string(mod[:8]) != wasmHeader {
+		return nil, fmt.Errorf("%w: not a WebAssembly (version 1) binary", errUnsupportedWasm)
 	}
 	type section struct {
 		id   byte
@@ -101,7 +104,11 @@ func addInterruptCheck(mod []byte) ([]byte, error) {
 			emit(s.id, body)
 			haveGlobal = true
 		case secExport:
-			if exportsName(s.body, interruptExport) {
+			// A malformed export vector must fail here: the global added
+			// after it would otherwise hide behind entries nothing reads.
+			if found, err := exportsName(s.body, interruptExport); err != nil {
+				return nil, err
+			} else if found {
 				return nil, fmt.Errorf("%w: module already exports %q", errUnsupportedWasm, interruptExport)
 			}
 			body, err := appendToVec(s.body, newExport)
@@ -152,17 +159,21 @@ func appendToVec(body, entry []byte) ([]byte, error) {
 	return append(out, entry...), nil
 }
 
-func exportsName(body []byte, name string) bool {
+// exportsName reports whether the export section body exports name; a
+// vector that does not parse to its end is an error.
+func exportsName(body []byte, name string) (bool, error) {
 	r := &wasmReader{b: body}
+	found := false
 	for n := r.u32(); n > 0 && r.err == nil; n-- {
 		got := string(r.bytes(int(r.u32())))
 		r.byte()
 		r.u32()
-		if got == name {
-			return true
-		}
+		found = found || got == name
 	}
-	return false
+	if r.err == nil && r.off != len(body) {
+		r.fail("trailing bytes in the export section")
+	}
+	return found, r.err
 }
 
 func countImportedGlobals(body []byte) (uint32, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"time"
 )
 
 // maxLogLine bounds a buffered partial line; longer output is logged in
@@ -19,6 +20,7 @@ type lineLogger struct {
 	plugin string
 	stream string
 	level  slog.Level
+	limit  *logLimiter // shared by the plugin's instances; nil: unlimited
 	buf    []byte
 }
 
@@ -45,6 +47,19 @@ func (w *lineLogger) flush() {
 	if len(w.buf) == 0 {
 		return
 	}
+	defer func() { w.buf = w.buf[:0] }()
+	if w.limit == nil {
+		w.logger.Log(context.Background(), w.level, "plugin output", "plugin", w.plugin, "stream", w.stream, "line", string(w.buf))
+		return
+	}
+	ok, dropped := w.limit.allow(time.Now())
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		// Say what the rate limit hid, once output is let through again.
+		w.logger.Log(context.Background(), w.level, "plugin output", "plugin", w.plugin, "stream", w.stream, "line", string(w.buf), "dropped_lines_before", dropped)
+		return
+	}
 	w.logger.Log(context.Background(), w.level, "plugin output", "plugin", w.plugin, "stream", w.stream, "line", string(w.buf))
-	w.buf = w.buf[:0]
 }

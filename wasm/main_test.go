@@ -14,6 +14,9 @@ import (
 var pluginPaths map[string]string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "plugin-compile" {
+		os.Exit(RunCompileChild(os.Args[2:], os.Stdin, os.Stderr))
+	}
 	os.Exit(runTests(m))
 }
 
@@ -72,3 +75,8 @@ func load(t testing.TB, name string, hook Hook, config map[string]string, cfg Co
 	})
 	return m
 }
+
+// compileChildCommand makes this test binary the compile child: TestMain
+// runs RunCompileChild when called with "plugin-compile" first, as
+// `sluice plugin-compile` does.
+func compileChildCommand() []string { return []string{os.Args[0], "plugin-compile"} }

@@ -14,25 +14,32 @@ import (
 const growHeadroomPages = 1024
 
 // cappedMemory backs one instance's linear memory and enforces the
-// memory cap, remembering whether the guest ever asked for more.
+// per-instance cap and the engine-wide budget, remembering whether the
+// guest ever asked for more than either allows. Its capacity is always
+// covered by its reservation, which was taken for the initial size before
+// the instance started.
 type cappedMemory struct {
-	buf     []byte
-	limit   uint64
-	refused atomic.Bool
+	buf           []byte
+	limit         uint64
+	res           *reservation
+	refused       atomic.Bool // over the per-instance cap
+	budgetRefused atomic.Bool // over the engine-wide budget
 }
 
-func newCappedMemory(limitPages uint32) *cappedMemory {
-	return &cappedMemory{limit: uint64(limitPages) * 65536}
+func newCappedMemory(limitPages uint32, res *reservation) *cappedMemory {
+	return &cappedMemory{limit: uint64(limitPages) * 65536, res: res}
 }
 
 // Allocate implements experimental.MemoryAllocator (one per instance).
-func (m *cappedMemory) Allocate(capBytes, _ uint64) experimental.LinearMemory {
-	m.buf = make([]byte, 0, min(capBytes, m.limit))
+// wazero reallocates to the initial size right after, which the
+// reservation covers.
+func (m *cappedMemory) Allocate(_, _ uint64) experimental.LinearMemory {
+	m.buf = make([]byte, 0, min(uint64(m.res.bytes.Load()), m.limit))
 	return m
 }
 
 // Reallocate grows the memory to size bytes, or refuses (nil: the
-// guest's memory.grow returns -1) beyond the cap.
+// guest's memory.grow returns -1) beyond the cap or the budget.
 func (m *cappedMemory) Reallocate(size uint64) []byte {
 	if size > m.limit {
 		m.refused.Store(true)
@@ -43,12 +50,25 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 		return m.buf
 	}
 	// Grow geometrically (like append) so a guest growing page by page
-	// does not copy its memory every time.
-	grown := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.limit))
+	// does not copy its memory every time; near the budget's end, grow to
+	// exactly what was asked.
+	capacity := min(max(size, 2*uint64(cap(m.buf))), m.limit)
+	if !m.res.grow(int64(capacity)) {
+		capacity = size
+		if !m.res.grow(int64(capacity)) {
+			m.budgetRefused.Store(true)
+			return nil
+		}
+	}
+	grown := make([]byte, size, capacity)
 	copy(grown, m.buf)
 	m.buf = grown
 	return grown
 }
 
-// Free implements experimental.LinearMemory.
-func (m *cappedMemory) Free() { m.buf = nil }
+// Free implements experimental.LinearMemory: the instance is closed, its
+// memory goes back to the budget.
+func (m *cappedMemory) Free() {
+	m.buf = nil
+	m.res.releaseAll()
+}

@@ -15,6 +15,8 @@ type metrics struct {
 	records *prometheus.CounterVec
 	errors  *prometheus.CounterVec
 	seconds *prometheus.HistogramVec
+	// logDropped counts plugin output lines the log rate limit dropped.
+	logDropped *prometheus.CounterVec
 }
 
 var (
@@ -40,6 +42,9 @@ func sharedMetrics() *metrics {
 				Help:    "Time per plugin call (one batch).",
 				Buckets: prometheus.ExponentialBuckets(10e-6, 4, 10),
 			}, labels)),
+			logDropped: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "sluice_plugin_log_lines_dropped_total", Help: "Plugin stdout/stderr lines dropped by the log rate limit.",
+			}, []string{"plugin"})),
 		}
 	})
 	return &pluginStats
@@ -66,4 +71,5 @@ func (m *metrics) forget(plugin string) {
 	m.records.DeletePartialMatch(l)
 	m.errors.DeletePartialMatch(l)
 	m.seconds.DeletePartialMatch(l)
+	m.logDropped.DeletePartialMatch(l)
 }

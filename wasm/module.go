@@ -23,6 +23,8 @@ type Module struct {
 	name     string
 	hook     Hook
 	cfg      Config
+	engine   *Engine
+	logLimit *logLimiter
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	idle     chan *instance
@@ -49,13 +51,29 @@ func (m *Module) Close() error {
 		return nil
 	}
 	m.closed = true
+	m.engine.mu.Lock()
+	delete(m.engine.modules, m)
+	m.engine.mu.Unlock()
+	m.shedIdle()
+	ctx := context.Background()
+	err := m.rt.Close(ctx)
+	// The compilation cache's engine keeps the compiled code until the
+	// compiled module itself is closed (closing the runtime is not enough):
+	// without this every removed or replaced version stayed in memory.
+	m.compiled.Close(ctx)
+	return err
+}
+
+// shedIdle closes the idle instances, returning their memory to the
+// budget.
+func (m *Module) shedIdle() {
 	ctx := context.Background()
 	for {
 		select {
 		case inst := <-m.idle:
 			inst.close(ctx)
 		default:
-			return m.rt.Close(ctx)
+			return
 		}
 	}
 }
@@ -77,17 +95,25 @@ type instance struct {
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
+	// The initial memory comes out of the engine-wide budget before the
+	// instance starts (wazero cannot take a refusal of it later).
+	res := &reservation{budget: m.engine.budget}
+	if err := m.engine.budget.reserve(ctx, m.initialMemory(), m.cfg.BudgetWait); err != nil {
+		return nil, err
+	}
+	res.bytes.Store(m.initialMemory())
 	inst := &instance{
-		stdout: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stdout", level: slog.LevelInfo},
-		stderr: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stderr", level: slog.LevelWarn},
+		stdout: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stdout", level: slog.LevelInfo, limit: m.logLimit},
+		stderr: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stderr", level: slog.LevelWarn, limit: m.logLimit},
 		stack:  make([]uint64, 2),
-		memory: newCappedMemory(m.cfg.MemoryLimitPages),
+		memory: newCappedMemory(m.cfg.MemoryLimitPages, res),
 	}
 	ctx = experimental.WithMemoryAllocator(ctx, inst.memory)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, m.moduleConfig(inst.stdout, inst.stderr))
 	if err != nil {
 		inst.stdout.flush()
 		inst.stderr.flush()
+		res.releaseAll() // idempotent: Free may have run already
 		return nil, err
 	}
 	inst.mod = mod
@@ -106,6 +132,15 @@ func (i *instance) close(ctx context.Context) {
 	i.stdout.flush()
 	i.stderr.flush()
 	i.mod.Close(ctx)
+	i.memory.res.releaseAll() // Free did, unless wazero never allocated
+}
+
+// initialMemory is the bytes of linear memory an instance starts with.
+func (m *Module) initialMemory() int64 {
+	if mem, ok := m.compiled.ExportedMemories()[abi.ExportMemory]; ok {
+		return int64(mem.Min()) * 65536
+	}
+	return 0
 }
 
 // acquire takes an idle instance or starts a new one.
@@ -154,6 +189,9 @@ func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func
 func (m *Module) run(ctx context.Context, in []byte, decode func(out []byte) error) error {
 	inst, err := m.acquire(ctx)
 	if err != nil {
+		if errors.Is(err, ErrBudget) {
+			return m.failure(ErrBudget, err.Error())
+		}
 		return m.failure(ErrStart, err.Error())
 	}
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
@@ -200,6 +238,9 @@ func (m *Module) classify(inst *instance, err, ctxErr error) (error, string) {
 		return ErrTimeout, fmt.Sprintf("call exceeded %v and was stopped", m.cfg.Timeout)
 	case errors.Is(ctxErr, context.Canceled):
 		return ErrTimeout, "call canceled by the caller"
+	}
+	if inst.memory.budgetRefused.Load() {
+		return ErrOutOfMemory, fmt.Sprintf("the broker-wide plugin memory budget of %s is used up: %v", sizeString(m.cfg.MemoryBudgetBytes), err)
 	}
 	memAtLimit := inst.memory.refused.Load()
 	var exit *sys.ExitError

@@ -24,6 +24,7 @@ const (
 )
 
 func main() {
+	maybeCompileChild(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// After the first signal starts a clean shutdown, restore the default

@@ -50,7 +50,7 @@ func (c *cli) serve(ctx context.Context, s serveSettings) error {
 			"addr", a.Kafka, "http_addr", a.HTTP, "admin_addr", a.Admin, "data_dir", cfg.DataDir, "broker_id", cfg.BrokerID)
 	}
 	opts := s.node
-	opts.Bridge = s.bridge
+	opts.Bridge, opts.Plugins = s.bridge, s.plugins
 	err := node.RunWith(ctx, cfg, opts, ready)
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("serve: %w", err)

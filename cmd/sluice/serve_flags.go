@@ -11,6 +11,7 @@ import (
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // logFormat selects the slog handler.
@@ -35,6 +36,7 @@ type serveSettings struct {
 	broker    broker.Config // Logger is left nil; serve builds it
 	bridge    bridge.Config // from --bridge-config, plus --examples-dir
 	node      node.Options  // HTTP security (admin API, TLS); Bridge unset
+	plugins   wasm.Config   // --plugin-* limits
 	logLevel  slog.Level
 	logFormat logFormat
 }
@@ -64,6 +66,7 @@ type serveFlags struct {
 	security     *securityFlags
 	authorizer   string
 	superUsers   string
+	plugins      *pluginFlags
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -110,6 +113,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	sf.httpSec.register(fs)
 	sf.security = addSecurityFlags(fs)
 	addAuthzFlags(fs, sf)
+	sf.plugins = newPluginFlags(fs)
 	return sf
 }
 
@@ -200,7 +204,11 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if nopts.AuthorizerKind, nopts.SuperUsers, err = sf.authzSettings(); err != nil {
 		return serveSettings{}, err
 	}
-	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, logLevel: level, logFormat: format}, nil
+	pcfg, err := sf.plugins.config()
+	if err != nil {
+		return serveSettings{}, err
+	}
+	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, plugins: pcfg, logLevel: level, logFormat: format}, nil
 }
 
 // validateBrokerConfig rejects values that broker.Config.Defaults would

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/plugins"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // Addrs are the bound listener addresses, reported once serving.
@@ -70,6 +71,9 @@ type Options struct {
 	AuthorizerKind string
 	// SuperUsers bypass ACLs (--super-users).
 	SuperUsers []auth.Principal
+	// Plugins are the plugin runtime's limits and budgets; CacheDir and
+	// Logger are filled in by the node.
+	Plugins wasm.Config
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -168,7 +172,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		closers = append(closers, func() error { stopController(); <-done; return nil })
 	}
 
-	reg, err := plugins.Open(cfg.DataDir, logger)
+	reg, err := plugins.OpenWith(cfg.DataDir, logger, opts.Plugins)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("plugins: %w", err)
@@ -222,6 +226,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
 		bcfg.Authorizer, bcfg.Dialer = opts.Authorizer, inProc
 		bcfg.KafkaOpts = append(bcfg.KafkaOpts, sec.saslOpts...)
+		if bcfg.MaxDecompressedBatchBytes == 0 {
+			bcfg.MaxDecompressedBatchBytes = 2 * int(cfg.MaxMessageBytes)
+		}
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)

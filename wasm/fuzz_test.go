@@ -1,0 +1,51 @@
+package wasm
+
+import (
+	"bytes"
+	"os"
+	"testing"
+)
+
+// loopModule is a transform module whose functions loop: the rewriter's
+// interesting case (a check after every loop header).
+func loopModule() []byte {
+	m := manyFunctions(1)
+	// Replace the extra function's body (i32.const 1; drop) by
+	// (loop br 0 end) padded to the same size: 03 40 0C 00 0B, plus end.
+	i := bytes.LastIndex(m, []byte{5, 0, 0x41, 0x01, 0x1A, 0x0B})
+	copy(m[i:], []byte{5, 0, 0x03, 0x40, 0x0B, 0x0B})
+	return m
+}
+
+// FuzzInstrument feeds the Wasm rewriter and the limit scanner arbitrary
+// modules: neither may panic, and what the rewriter accepts keeps its
+// functions and gains exactly the interrupt check per loop.
+func FuzzInstrument(f *testing.F) {
+	f.Add(manyFunctions(3))
+	f.Add(loopModule())
+	f.Add([]byte("\x00asm\x01\x00\x00\x00"))
+	for _, name := range []string{"misbehave", "wat-partitioner"} {
+		if code, err := os.ReadFile(pluginPaths[name]); err == nil {
+			f.Add(code)
+		}
+	}
+	f.Fuzz(func(t *testing.T, mod []byte) {
+		shape, scanErr := scanModule(mod)
+		out, err := addInterruptCheck(mod)
+		if err != nil || scanErr != nil {
+			// Load scans first: the rewriter only ever sees modules that
+			// scan, but must not panic on anything.
+			return
+		}
+		again, err := scanModule(out)
+		if err != nil {
+			t.Fatalf("rewritten module does not scan: %v", err)
+		}
+		if again.functions != shape.functions {
+			t.Fatalf("functions %d -> %d", shape.functions, again.functions)
+		}
+		if _, err := addInterruptCheck(out); err == nil {
+			t.Fatal("a rewritten module was rewritten again (it exports the interrupt global)")
+		}
+	})
+}
