@@ -41,6 +41,10 @@ type Config struct {
 	FlushMessages   int64 // log.flush.interval.messages; 1 = durable (fsync before ack). Default: never by count
 	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
 	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
+	// MaxDecompressedBytes bounds what one compressed batch may inflate to
+	// when it is validated on produce or read by the broker. Default 0:
+	// 2 × the topic's max.message.bytes, at least 1 MiB.
+	MaxDecompressedBytes int
 
 	// FlushInterval is how often the background flusher fsyncs dirty logs
 	// (Kafka leaves this to the OS; we bound it). Default 1s.

@@ -150,6 +150,11 @@ func legacyProduceError(err error) *kerr.Error {
 // produceErrorMessage is the ErrorMessage (Produce v8+) for a partition's
 // error: what was wrong, so a client log says more than the code.
 func produceErrorMessage(err error, topic string, part int32) *string {
+	var ib *partition.InvalidBatchError
+	if errors.As(err, &ib) {
+		msg := fmt.Sprintf("%s-%d: %s; nothing of this partition's records was stored", topic, part, ib.Reason)
+		return &msg
+	}
 	var msg string
 	switch err {
 	case kerr.CorruptMessage:
