@@ -10,9 +10,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/records"
 )
 
 // Produce: versions 0–11. v0–v2 (Kafka 0.9/0.10 clients) carry message
@@ -35,6 +37,9 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	var pending []pendingCommit
+	// One decompression budget for all of an old client's message sets
+	// in this request: nested wrappers cannot multiply it.
+	legacyBudget := msgset.NewBudget(records.DefaultReadBudget)
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -52,6 +57,13 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
 			}
+			if rt.Topic == group.OffsetsTopic {
+				// As Kafka: clients cannot append to internal topics.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				msg := rt.Topic + " is internal: clients may not produce to it"
+				sp.ErrorMessage = &msg
+				continue
+			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)
@@ -62,7 +74,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				// Pre-0.11 clients send message sets (magic 0/1): store
 				// them as the v2 batches everything else uses.
 				var cerr error
-				if recs, cerr = msgset.ToBatch(recs, time.Now().UnixMilli()); cerr != nil {
+				if recs, cerr = msgset.ToBatchWithin(recs, time.Now().UnixMilli(), legacyBudget); cerr != nil {
 					sp.ErrorCode = legacyProduceError(cerr).Code
 					if !errors.Is(cerr, msgset.ErrEmpty) {
 						c.logger.Warn("rejected message set", "topic", rt.Topic, "partition", rp.Partition, "err", cerr)
