@@ -155,7 +155,7 @@ func (c *conn) readLoop() {
 			c.logger.Debug("connection closed mid-request", "err", err)
 			return
 		}
-		h, req, err := parseRequest(frame)
+		h, req, err := parseRequestWithin(frame, c.s.cfg.MaxDecodedRequestBytes)
 		if err != nil {
 			var uv *unsupportedVersionError
 			if errors.As(err, &uv) && h.key == 18 {

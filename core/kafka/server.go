@@ -22,6 +22,10 @@ import (
 type Config struct {
 	// MaxRequestBytes refuses larger requests before buffering them.
 	MaxRequestBytes int32
+	// MaxDecodedRequestBytes refuses a request whose decoded form would
+	// take more memory (estimated before decoding; see decodebound.go).
+	// Default DefaultMaxDecodedRequestBytes.
+	MaxDecodedRequestBytes int64
 	// DisableSendfile copies fetched data through user space instead of
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
@@ -52,6 +56,9 @@ type Server struct {
 func New(b *broker.Broker, cfg Config) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.MaxDecodedRequestBytes <= 0 {
+		cfg.MaxDecodedRequestBytes = DefaultMaxDecodedRequestBytes
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = hooks.None{}
