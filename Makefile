@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench lint examples clean
+.PHONY: all build run test test-deps bench fuzz lint examples clean
 
 all: build
 
@@ -33,6 +33,12 @@ test: test-deps build lint
 
 bench: build
 	$(GO) run ./cmd/sluice-bench
+
+# Runs each Go fuzz target for FUZZTIME (default 30s); their seed corpora
+# already run as unit tests in `make test`.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
