@@ -31,6 +31,14 @@ type Config struct {
 	DisableSendfile bool
 	// Hooks gives topics' plugins; nil means none.
 	Hooks hooks.Registry
+	// MaxConnections, MaxConnectionsPerIP: connections past these are
+	// closed as soon as they are accepted (max.connections,
+	// max.connections.per.ip). QueuedMaxRequestBytes bounds the bytes of
+	// requests being read and handled across connections; readers wait
+	// past it (queued.max.request.bytes). Defaults in limits.go.
+	MaxConnections        int
+	MaxConnectionsPerIP   int
+	QueuedMaxRequestBytes int64
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
 	Logger     *slog.Logger
@@ -50,6 +58,13 @@ type Server struct {
 
 	ctx    context.Context // cancelled on Close: ends long polls
 	cancel context.CancelFunc
+
+	perIP  map[string]int // open connections per client IP; guarded by mu
+	reqMem *memBudget     // queued.max.request.bytes
+
+	refusedMu     sync.Mutex
+	refused       int
+	refusedLogged time.Time
 }
 
 // New creates a server for b.
@@ -59,6 +74,15 @@ func New(b *broker.Broker, cfg Config) *Server {
 	}
 	if cfg.MaxDecodedRequestBytes <= 0 {
 		cfg.MaxDecodedRequestBytes = DefaultMaxDecodedRequestBytes
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = hooks.None{}
@@ -70,7 +94,8 @@ func New(b *broker.Broker, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel,
+		perIP: map[string]int{}, reqMem: newMemBudget(cfg.QueuedMaxRequestBytes)}
 }
 
 // Serve accepts connections on ln until Close.
@@ -97,11 +122,18 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := newConn(s, nc)
+		ip := remoteIP(nc)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return nil
+		}
+		if ok, limit := s.admitLocked(ip); !ok {
+			s.mu.Unlock()
+			nc.Close()
+			s.logRefusal(ip, limit)
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -111,6 +143,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			s.forgetLocked(ip)
 			s.mu.Unlock()
 		}()
 	}

@@ -135,7 +135,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.Close)
 
-	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg})
+	srv := kafka.New(b, kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
+		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes})
 	closers = append(closers, srv.Close)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
