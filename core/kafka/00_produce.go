@@ -38,8 +38,9 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	var pending []pendingCommit
 	// One decompression budget for all of an old client's message sets
-	// in this request: nested wrappers cannot multiply it.
-	legacyBudget := msgset.NewBudget(records.DefaultReadBudget)
+	// in this request: each partition adds its topic's, up to a cap, so
+	// nested wrappers cannot multiply it.
+	legacyBudget, legacyAdded := msgset.NewBudget(0), 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -73,6 +74,10 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 			if req.Version <= 2 {
 				// Pre-0.11 clients send message sets (magic 0/1): store
 				// them as the v2 batches everything else uses.
+				if add := min(p.Config().DecompressLimit(), records.DefaultReadBudget-legacyAdded); add > 0 {
+					legacyBudget.Add(add)
+					legacyAdded += add
+				}
 				var cerr error
 				if recs, cerr = msgset.ToBatchWithin(recs, time.Now().UnixMilli(), legacyBudget); cerr != nil {
 					sp.ErrorCode = legacyProduceError(cerr).Code

@@ -60,6 +60,10 @@ type Budget struct{ left int }
 // NewBudget allows n decompressed bytes.
 func NewBudget(n int) *Budget { return &Budget{left: max(n, 0)} }
 
+// Add allows n more bytes (a request's budget grows with each partition
+// it carries).
+func (b *Budget) Add(n int) { b.left += max(n, 0) }
+
 // Left is what the budget still allows.
 func (b *Budget) Left() int { return b.left }
 

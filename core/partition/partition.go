@@ -48,8 +48,8 @@ type Config struct {
 	Compacted bool
 }
 
-// decompressBudget is the effective budget.
-func (c *Config) decompressBudget() int {
+// DecompressLimit is the effective decompression budget of one batch.
+func (c Config) DecompressLimit() int {
 	if c.DecompressBudget > 0 {
 		return c.DecompressBudget
 	}
@@ -292,7 +292,7 @@ func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.Head
 			return nil, nil, kerr.MessageTooLarge
 		}
 		if err := records.Validate(b, records.ValidateOptions{
-			DecompressBudget: cfg.decompressBudget(),
+			DecompressBudget: cfg.DecompressLimit(),
 			RequireKeys:      cfg.Compacted,
 		}); err != nil {
 			p.logger.Warn("rejected invalid batch", "err", err)
