@@ -298,6 +298,8 @@ func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.Head
 			p.logger.Warn("rejected invalid batch", "err", err)
 			return nil, nil, invalidBatch(err)
 		}
+		// Validate may have corrected the max timestamp.
+		h, _ = storage.ParseHeader(b)
 		headers[i] = h
 	}
 	return batches, headers, nil

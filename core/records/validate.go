@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sync"
 )
 
@@ -66,6 +67,7 @@ const (
 	posLastOffsetDel  = 23
 	posFirstTimestamp = 27
 	posMaxTimestamp   = 35
+	posCRC            = 17
 	posProducerID     = 43
 	posBaseSequence   = 53
 	posNumRecords     = 57
@@ -100,6 +102,11 @@ const maxPooledScratch = 4 << 20
 // whose maximum is the header's, non-negative header counts and key
 // lengths, and keys where the topic needs them. It allocates nothing for
 // uncompressed batches and reuses pooled buffers for compressed ones.
+//
+// A CreateTime batch whose header's max timestamp is not its records'
+// largest gets the records' value written in (and its CRC recomputed), as
+// Kafka's LogValidator does: time indexes and retention then go by what
+// the records say.
 func Validate(batch []byte, o ValidateOptions) error {
 	if len(batch) < batchHeaderLen {
 		return corruptf("batch of %d bytes is shorter than its header", len(batch))
@@ -176,7 +183,8 @@ func Validate(batch []byte, o ValidateOptions) error {
 	// header's max timestamp is what time indexes and retention use, so
 	// it must be the records'.
 	if attrs&attrLogAppendTime == 0 && seen != maxTS {
-		return invalidf("max timestamp %d disagrees with the records' %d", maxTS, seen)
+		be.PutUint64(batch[posMaxTimestamp:], uint64(seen))
+		be.PutUint32(batch[posCRC:], crc32.Checksum(batch[posAttributes:], castagnoli))
 	}
 	return nil
 }

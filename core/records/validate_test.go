@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"runtime"
 	"strings"
 	"testing"
@@ -101,7 +102,6 @@ func TestValidate(t *testing.T) {
 		{"count below records", set(set(sample(t, None, 3), posNumRecords, 2), posLastOffsetDel, 1), ValidateOptions{}, ErrCorrupt, "bytes after"},
 		{"zero records", rawBatch(None, 0, 0, -1, 0, 0, nil), ValidateOptions{}, ErrInvalidRecord, "declares 0"},
 		{"offset deltas out of order", rawBatch(None, 0, 3, 2, 0, 5, rawRecords([]int32{0, 2, 1}, []int64{0, 5, 2}, false)), ValidateOptions{}, ErrInvalidRecord, "offset delta"},
-		{"max timestamp lies", rawBatch(None, 0, 3, 2, 0, 9, good), ValidateOptions{}, ErrInvalidRecord, "max timestamp"},
 		{"log append time ignores timestamps", rawBatch(None, attrLogAppendTime, 3, 2, 0, 9, good), ValidateOptions{}, nil, ""},
 		{"trailing bytes", rawBatch(None, 0, 3, 2, 0, 5, trailing), ValidateOptions{}, ErrCorrupt, "bytes after"},
 		{"control batch", rawBatch(None, attrControl, 3, 2, 0, 5, good), ValidateOptions{}, ErrInvalidRecord, "control"},
@@ -129,6 +129,21 @@ func TestValidate(t *testing.T) {
 		if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.why) {
 			t.Errorf("%s: got %v, want %v containing %q", tc.name, err, tc.kind, tc.why)
 		}
+	}
+}
+
+// TestValidateFixesMaxTimestamp: as Kafka, a header max timestamp that
+// is not the records' largest is rewritten (CRC too), not refused.
+func TestValidateFixesMaxTimestamp(t *testing.T) {
+	b := rawBatch(None, 0, 3, 2, 100, 999, rawRecords([]int32{0, 1, 2}, []int64{0, 5, 2}, false))
+	if err := Validate(b, ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := int64(binary.BigEndian.Uint64(b[posMaxTimestamp:])); got != 105 {
+		t.Fatalf("max timestamp %d, want 105", got)
+	}
+	if crc32.Checksum(b[posAttributes:], castagnoli) != binary.BigEndian.Uint32(b[posCRC:]) {
+		t.Fatal("CRC not recomputed")
 	}
 }
 
