@@ -233,8 +233,8 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 		return 0, corruptf("record %d: %s", i, what)
 	}
 	b = b[1:] // attributes: unused in v2
-	tsDelta, n := binary.Varint(b)
-	if n <= 0 || n > binary.MaxVarintLen64 {
+	tsDelta, n := varint64(b)
+	if n <= 0 {
 		return bad("bad timestamp delta")
 	}
 	b = b[n:]
@@ -286,9 +286,21 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 // longer encoding is refused by Java and franz-go readers alike, so it
 // must not be stored). n <= 0 on error.
 func varint32(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		// One byte: most lengths, deltas and counts (fast path).
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
+	}
 	v, n := binary.Varint(b[:min(len(b), 5)])
 	if n <= 0 || v != int64(int32(v)) {
 		return 0, 0
 	}
 	return v, n
+}
+
+// varint64 reads a zig-zag varint of at most 10 bytes (Kafka's varlong).
+func varint64(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
+	}
+	return binary.Varint(b)
 }
