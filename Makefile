@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench lint examples clean fuzz
+.PHONY: all build run test test-deps bench fuzz lint examples clean
 
 all: build
 
@@ -31,25 +31,15 @@ examples:
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# Go native fuzz targets, as package:Target; one line per package so
-# branches adding targets merge cleanly. `go test` runs their committed
-# seed corpora (testdata/fuzz) as unit tests; `make fuzz` explores each for
-# FUZZ_TIME and stops at the first failure (its input is saved under
-# testdata/fuzz: commit it with the fix).
-FUZZ_TIME ?= 30s
-FUZZ_TARGETS += ./bridge:FuzzDecodeV2Records ./bridge:FuzzArrayRecords ./bridge:FuzzNDJSON ./bridge:FuzzParseBulk ./bridge:FuzzParsePositions
-FUZZ_TARGETS += ./wasm:FuzzInstrument
-
-fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "== $$pkg $$name ($(FUZZ_TIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZ_TIME) $$pkg; \
-	done
-
 bench: build
 	$(GO) run ./cmd/sluice-bench
 	$(GO) test -run '^$$' -bench BenchmarkAuthorize -benchtime 1s ./core/acl
+
+# Runs each Go fuzz target for FUZZTIME (default 30s); their seed corpora
+# already run as unit tests in `make test`.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

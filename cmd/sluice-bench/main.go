@@ -71,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // newBenchEnv resolves the selected brokers into launch specs.
 func newBenchEnv(opts options, log *slog.Logger) (*benchEnv, error) {
+	if opts.compression == "snappy" {
+		useSnappy()
+	}
 	env := &benchEnv{quick: opts.quick, repeat: opts.repeat, log: log}
 	for _, name := range opts.brokers() {
 		switch name {

@@ -21,6 +21,9 @@ type options struct {
 	workloads  []string // scenario names to run, in registry order
 	sluicePath string
 	serveKfake string // hidden: run as the kfake child on this address
+	// compression is the producer's batch codec: none (the default) or
+	// snappy (what the append validator costs most on).
+	compression string
 }
 
 // brokerNames are the values -only accepts, in run order: the baseline
@@ -37,6 +40,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.only, "only", "", "run against one broker only: "+strings.Join(brokerNames, "|"))
 	fs.StringVar(&workload, "workload", "all", "scenarios to run: all, or a comma-separated list of "+strings.Join(scenarioNames(), ", "))
 	fs.StringVar(&opts.sluicePath, "sluice", "bin/sluice", "path of the sluice binary to benchmark")
+	fs.StringVar(&opts.compression, "compression", "none", "producer batch compression: none or snappy")
 	fs.StringVar(&opts.serveKfake, serveKfakeFlag, "", "internal: serve the kfake baseline on this 127.0.0.1 address")
 	fs.Usage = func() { printUsage(fs) }
 
@@ -57,6 +61,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if opts.only != "" && !slices.Contains(brokerNames, opts.only) {
 		return options{}, fmt.Errorf("%w: -only %q: want one of %s", errUsage, opts.only, strings.Join(brokerNames, ", "))
+	}
+	if opts.compression != "none" && opts.compression != "snappy" {
+		return options{}, fmt.Errorf("%w: -compression %q: want none or snappy", errUsage, opts.compression)
 	}
 	names, err := selectScenarios(workload)
 	if err != nil {

@@ -36,6 +36,14 @@ type valueSource interface {
 	checksum(seq int64) uint64
 }
 
+// produceCompression is the producers' batch codec (-compression).
+var (
+	produceCompression = kgo.NoCompression()
+	produceCodecName   = "no compression"
+)
+
+func useSnappy() { produceCompression, produceCodecName = kgo.SnappyCompression(), "snappy" }
+
 // produceAll writes w.records records to topic on addr with acks=all and
 // idempotence (kgo's default), asynchronously, recording ack latency.
 func produceAll(ctx context.Context, addr, topic string, w workload, payload valueSource) (produceStats, error) {
@@ -45,7 +53,7 @@ func produceAll(ctx context.Context, addr, topic string, w workload, payload val
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// Uncompressed: random payloads would only burn client CPU, and a
 		// transform's cost must not hide behind recompressing batches.
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchCompression(produceCompression),
 		kgo.MaxBufferedRecords(max(1000, producerBufferBytes/w.recordSize)),
 		kgo.MaxBufferedBytes(producerBufferBytes),
 	)

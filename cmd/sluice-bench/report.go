@@ -54,8 +54,8 @@ func (r *throughputReport) ran(broker string) bool {
 
 func (r *throughputReport) render(out io.Writer) {
 	w := r.workload
-	fmt.Fprintf(out, "\n== %s: %s records x %d B = %.1f MB, %d partitions, acks=all, idempotent, no compression\n",
-		w.name, groupDigits(w.records), w.recordSize, float64(w.totalBytes())/megabyte, w.partitions)
+	fmt.Fprintf(out, "\n== %s: %s records x %d B = %.1f MB, %d partitions, acks=all, idempotent, %s\n",
+		w.name, groupDigits(w.records), w.recordSize, float64(w.totalBytes())/megabyte, w.partitions, produceCodecName)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tbroker\trecords/s\tMB/s\tack p50\tack p99\tbroker CPU s\tbroker peak RSS MB\truns: records/s range\t")

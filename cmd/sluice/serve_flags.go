@@ -85,6 +85,12 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	int32Var(fs, &c.DefaultPartitions, "default-partitions", d.DefaultPartitions, "partitions of auto-created topics and of CreateTopics asking for -1")
 	fs.BoolVar(&c.AutoCreateTopics, "auto-create-topics", d.AutoCreateTopics, "create unknown topics on Metadata/Produce (auto.create.topics.enable)")
 	int32Var(fs, &c.MaxRequestBytes, "max-request-bytes", d.MaxRequestBytes, "largest accepted request in bytes (socket.request.max.bytes)")
+	int32Var(fs, &c.MaxPartitions, "max-partitions", d.MaxPartitions, "most partitions the cluster may hold; CreateTopics/CreatePartitions past it get INVALID_PARTITIONS")
+	fs.IntVar(&c.MaxConnections, "max-connections", d.MaxConnections, "most open Kafka connections; more are closed on accept (max.connections)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "max-connections-per-ip", d.MaxConnectionsPerIP, "most open Kafka connections from one IP address (max.connections.per.ip)")
+	fs.Int64Var(&c.QueuedMaxRequestBytes, "queued-max-request-bytes", d.QueuedMaxRequestBytes, "bytes of requests being read and handled across connections; readers wait past it (queued.max.request.bytes)")
+	fs.Int64Var(&c.MaxDecodedRequestBytes, "max-decoded-request-bytes", d.MaxDecodedRequestBytes, "refuse a request whose decoded form would take more memory, estimated before decoding")
+	fs.IntVar(&c.MaxDecompressedBytes, "max-decompressed-bytes", 0, "most one compressed batch may inflate to when validated or read; 0 = 2 x the topic's max.message.bytes (at least 1 MiB)")
 	fs.Int64Var(&c.SegmentBytes, "log-segment-bytes", d.SegmentBytes, "roll a segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-segment-ms", d.SegmentMs, "roll a segment this old, -1 never (log.roll.ms)")
 	fs.Int64Var(&c.RetentionMs, "log-retention-ms", d.RetentionMs, "delete segments older than this, -1 unlimited (log.retention.ms)")
@@ -224,6 +230,11 @@ func validateBrokerConfig(c broker.Config) error {
 		{"log-segment-bytes", c.SegmentBytes},
 		{"message-max-bytes", int64(c.MaxMessageBytes)},
 		{"max-open-segments", int64(c.MaxOpenSegments)},
+		{"max-partitions", int64(c.MaxPartitions)},
+		{"max-connections", int64(c.MaxConnections)},
+		{"max-connections-per-ip", int64(c.MaxConnectionsPerIP)},
+		{"queued-max-request-bytes", c.QueuedMaxRequestBytes},
+		{"max-decoded-request-bytes", c.MaxDecodedRequestBytes},
 	}
 	for _, p := range positive {
 		if p.value <= 0 {

@@ -165,6 +165,8 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
 		"--zookeeper", "127.0.0.1:2181/sluice", "--zookeeper-session-timeout", "4s", "--replica-lag-time-max", "5s",
 		"--unclean-leader-election", "--preferred-leader-interval", "-1s",
+		"--max-partitions", "500", "--max-connections", "60", "--max-connections-per-ip", "6",
+		"--queued-max-request-bytes", "7000", "--max-decoded-request-bytes", "8000", "--max-decompressed-bytes", "9000",
 		"--log-level", "DEBUG", "--log-format", "json",
 	)
 	if err != nil {
@@ -180,7 +182,9 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,
 		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
-		Durability: "fsync", // --flush-messages 1 without --durability
+		Durability:    "fsync", // --flush-messages 1 without --durability
+		MaxPartitions: 500, MaxConnections: 60, MaxConnectionsPerIP: 6,
+		QueuedMaxRequestBytes: 7000, MaxDecodedRequestBytes: 8000, MaxDecompressedBytes: 9000,
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)

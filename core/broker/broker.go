@@ -307,6 +307,19 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
+// checkPartitionLimit refuses adding n partitions past max.partitions,
+// before any of them is assigned (allocated). Callers hold adminMu.
+func (b *Broker) checkPartitionLimit(n int64) error {
+	var have int64
+	for _, t := range b.store.Topics() {
+		have += int64(len(t.Partitions))
+	}
+	if have+n > int64(b.cfg.MaxPartitions) {
+		return errf(kerr.InvalidPartitions, "adding %d partitions to the %d there are would pass max.partitions (%d)", n, have, b.cfg.MaxPartitions)
+	}
+	return nil
+}
+
 // CreateTopic validates and creates a topic. With validateOnly nothing is
 // created.
 func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, error) {
@@ -336,6 +349,9 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 	defer b.adminMu.Unlock()
 	if _, ok := b.Topic(spec.Name); ok {
 		return meta.Topic{}, errf(kerr.TopicAlreadyExists, "topic %q already exists", spec.Name)
+	}
+	if err := b.checkPartitionLimit(int64(spec.Partitions)); err != nil {
+		return meta.Topic{}, err
 	}
 	t := meta.Topic{Name: spec.Name, Configs: spec.Configs}
 	t.Partitions = b.assign(0, spec.Partitions, spec.ReplicationFactor, brokers)
@@ -412,6 +428,9 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	have := int32(len(t.Partitions))
 	if count <= have {
 		return errf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, have, count)
+	}
+	if err := b.checkPartitionLimit(int64(count) - int64(have)); err != nil {
+		return err
 	}
 	rf := int16(len(t.Partitions[0].Replicas))
 	parts := b.assign(have, count-have, rf, b.store.Brokers())

@@ -48,6 +48,23 @@ type Config struct {
 	FlushMessages   int64 // log.flush.interval.messages; 1 = fsync before ack. Default: 1 with DurabilityFsync, else never by count
 	FlushMs         int64 // log.flush.interval.ms, default 0 (periodic flusher only)
 	MaxMessageBytes int32 // message.max.bytes, default 1 MiB + 12 (1048588)
+	// MaxPartitions is the most partitions the cluster may hold, all
+	// topics (internal ones included) together: CreateTopics and
+	// CreatePartitions (validate_only too) past it are refused with
+	// INVALID_PARTITIONS before anything is allocated. Default 10,000.
+	MaxPartitions int32
+	// Connection and request-memory limits of the Kafka listener
+	// (Kafka's max.connections, max.connections.per.ip,
+	// queued.max.request.bytes), and the budget for one request's
+	// decoded form. Defaults 10,000, 1,000, 512 MiB and 64 MiB.
+	MaxConnections         int
+	MaxConnectionsPerIP    int
+	QueuedMaxRequestBytes  int64
+	MaxDecodedRequestBytes int64
+	// MaxDecompressedBytes bounds what one compressed batch may inflate to
+	// when it is validated on produce or read by the broker. Default 0:
+	// 2 × the topic's max.message.bytes, at least 1 MiB.
+	MaxDecompressedBytes int
 
 	// MaxOpenSegments bounds the segment data files kept open across all
 	// partitions; beyond it the least recently used idle ones are closed
@@ -129,6 +146,21 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.RetentionBytes == 0 {
 		cfg.RetentionBytes = -1
+	}
+	if cfg.MaxPartitions <= 0 {
+		cfg.MaxPartitions = 10000
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 10000
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = 1000
+	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = 512 << 20
+	}
+	if cfg.MaxDecodedRequestBytes <= 0 {
+		cfg.MaxDecodedRequestBytes = 64 << 20
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 1048588

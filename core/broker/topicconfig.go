@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,6 +228,8 @@ func (b *Broker) partitionConfig(overrides map[string]string) partition.Config {
 		LogAppendTime:     b.topicValue(overrides, "message.timestamp.type") == "LogAppendTime",
 		MinInsyncReplicas: int(b.topicInt(overrides, "min.insync.replicas")),
 		BrokerID:          b.cfg.BrokerID,
+		DecompressBudget:  b.cfg.MaxDecompressedBytes,
+		Compacted:         slices.Contains(splitList(b.topicValue(overrides, "cleanup.policy")), "compact"),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // commitTimeout bounds waiting for a group write to replicate
@@ -168,7 +169,15 @@ func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
 	err := p.Scan(func(batch []byte) error {
 		b, err := records.Decode(batch)
 		if err != nil {
-			return err
+			// A batch that lies about its records (stored before
+			// produce validation existed, or damaged) must not keep
+			// the broker from starting: its offsets are lost, the
+			// rest of the partition still loads.
+			if c.logger != nil {
+				h, _ := storage.ParseHeader(batch)
+				c.logger.Error("skipping undecodable __consumer_offsets batch", "partition", p.Index, "offset", h.BaseOffset, "err", err)
+			}
+			return nil
 		}
 		for _, r := range b.Records {
 			c.replay(r.Key, r.Value)

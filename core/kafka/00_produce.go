@@ -14,6 +14,7 @@ import (
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/records"
 )
 
 // Produce: versions 0–11. v0–v2 (Kafka 0.9/0.10 clients) carry message
@@ -36,6 +37,10 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	validAcks := req.Acks == 0 || req.Acks == 1 || req.Acks == -1
 	var pending []pendingCommit
+	// One decompression budget for all of an old client's message sets
+	// in this request: each partition adds its topic's, up to a cap, so
+	// nested wrappers cannot multiply it.
+	legacyBudget, legacyAdded := msgset.NewBudget(0), 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -78,8 +83,12 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 			if req.Version <= 2 {
 				// Pre-0.11 clients send message sets (magic 0/1): store
 				// them as the v2 batches everything else uses.
+				if add := min(p.Config().DecompressLimit(), records.DefaultReadBudget-legacyAdded); add > 0 {
+					legacyBudget.Add(add)
+					legacyAdded += add
+				}
 				var cerr error
-				if recs, cerr = msgset.ToBatch(recs, time.Now().UnixMilli()); cerr != nil {
+				if recs, cerr = msgset.ToBatchWithin(recs, time.Now().UnixMilli(), legacyBudget); cerr != nil {
 					sp.ErrorCode = legacyProduceError(cerr).Code
 					if !errors.Is(cerr, msgset.ErrEmpty) {
 						c.logger.Warn("rejected message set", "topic", rt.Topic, "partition", rp.Partition, "err", cerr)
@@ -167,6 +176,11 @@ func legacyProduceError(err error) *kerr.Error {
 // produceErrorMessage is the ErrorMessage (Produce v8+) for a partition's
 // error: what was wrong, so a client log says more than the code.
 func produceErrorMessage(err error, topic string, part int32) *string {
+	var ib *partition.InvalidBatchError
+	if errors.As(err, &ib) {
+		msg := fmt.Sprintf("%s-%d: %s; nothing of this partition's records was stored", topic, part, ib.Reason)
+		return &msg
+	}
 	var msg string
 	switch err {
 	case kerr.CorruptMessage:

@@ -155,7 +155,13 @@ func (c *conn) serve() {
 func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
+	// held is the queued.max.request.bytes share of the request being
+	// read and handled, given back once it is handled.
+	var held int64
+	defer func() { c.s.reqMem.release(held) }()
 	for {
+		c.s.reqMem.release(held)
+		held = 0
 		// Like Kafka's connections.max.idle.ms: a connection that sends
 		// nothing for this long is closed.
 		c.nc.SetReadDeadline(time.Now().Add(c.readIdle()))
@@ -173,6 +179,12 @@ func (c *conn) readLoop() {
 			c.logger.Warn("closing connection: bad request size", "size", size, "max", limit)
 			return
 		}
+		// queued.max.request.bytes: read nothing more until this
+		// request fits in the memory all requests may hold.
+		if !c.s.reqMem.acquire(c.ctx, int64(size)) {
+			return
+		}
+		held = int64(size)
 		frame, err := readFrame(br, int(size))
 		if err != nil {
 			c.logger.Debug("connection closed mid-request", "err", err)
@@ -186,7 +198,7 @@ func (c *conn) readLoop() {
 			c.queue <- r
 			continue
 		}
-		h, req, err := parseRequest(frame)
+		h, req, err := parseRequestWithin(frame, c.s.cfg.MaxDecodedRequestBytes)
 		if err != nil {
 			var uv *unsupportedVersionError
 			if errors.As(err, &uv) && h.key == 18 {
@@ -203,7 +215,12 @@ func (c *conn) readLoop() {
 		if !c.admit(h) {
 			return
 		}
-		r := apis[h.key].handle(c, h, req)
+		r, ok := c.dispatch(h, req)
+		if !ok {
+			return // the handler panicked
+		}
+		c.s.reqMem.release(held)
+		held = 0
 		if r == nil {
 			continue
 		}

@@ -33,6 +33,12 @@ func (e *unsupportedVersionError) Error() string {
 // ApiVersions request at an unknown version it returns the header and an
 // *unsupportedVersionError so the caller can answer with v0 as Kafka does.
 func parseRequest(frame []byte) (*header, kmsg.Request, error) {
+	return parseRequestWithin(frame, DefaultMaxDecodedRequestBytes)
+}
+
+// parseRequestWithin is parseRequest refusing (before decoding) a request
+// whose decoded form would take more than budget bytes (boundRequest).
+func parseRequestWithin(frame []byte, budget int64) (*header, kmsg.Request, error) {
 	r := kbin.Reader{Src: frame}
 	h := &header{key: r.Int16(), version: r.Int16(), correlationID: r.Int32()}
 	if cid := r.NullableString(); cid != nil {
@@ -60,6 +66,9 @@ func parseRequest(frame []byte) (*header, kmsg.Request, error) {
 		if !r.Ok() {
 			return h, nil, errMalformed
 		}
+	}
+	if _, err := boundRequest(h.key, h.version, r.Src, budget); err != nil {
+		return h, nil, fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.key), h.version, err)
 	}
 	if err := req.ReadFrom(r.Src); err != nil {
 		return h, nil, fmt.Errorf("%w: %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)

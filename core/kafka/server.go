@@ -24,11 +24,23 @@ import (
 type Config struct {
 	// MaxRequestBytes refuses larger requests before buffering them.
 	MaxRequestBytes int32
+	// MaxDecodedRequestBytes refuses a request whose decoded form would
+	// take more memory (estimated before decoding; see decodebound.go).
+	// Default DefaultMaxDecodedRequestBytes.
+	MaxDecodedRequestBytes int64
 	// DisableSendfile copies fetched data through user space instead of
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
 	// Hooks gives topics' plugins; nil means none.
 	Hooks hooks.Registry
+	// MaxConnections, MaxConnectionsPerIP: connections past these are
+	// closed as soon as they are accepted (max.connections,
+	// max.connections.per.ip). QueuedMaxRequestBytes bounds the bytes of
+	// requests being read and handled across connections; readers wait
+	// past it (queued.max.request.bytes). Defaults in limits.go.
+	MaxConnections        int
+	MaxConnectionsPerIP   int
+	QueuedMaxRequestBytes int64
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
 
@@ -64,12 +76,30 @@ type Server struct {
 	// testPrincipal, set only by tests, names a connection's principal
 	// (before SASL exists on this branch); see registry.go.
 	testPrincipal func(net.Conn) auth.Principal
+	perIP         map[string]int // open connections per client IP; guarded by mu
+	reqMem        *memBudget     // queued.max.request.bytes
+
+	refusedMu     sync.Mutex
+	refused       int
+	refusedLogged time.Time
 }
 
 // New creates a server for b.
 func New(b *broker.Broker, cfg Config) *Server {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.MaxDecodedRequestBytes <= 0 {
+		cfg.MaxDecodedRequestBytes = DefaultMaxDecodedRequestBytes
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = DefaultQueuedMaxRequestBytes
 	}
 	if cfg.Hooks == nil {
 		cfg.Hooks = hooks.None{}
@@ -81,7 +111,8 @@ func New(b *broker.Broker, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel}
+	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel,
+		perIP: map[string]int{}, reqMem: newMemBudget(cfg.QueuedMaxRequestBytes)}
 }
 
 // Serve accepts connections on ln until Close.
@@ -111,11 +142,18 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc = tls.Server(nc, s.cfg.TLS)
 		}
 		c := newConn(s, nc)
+		ip := remoteIP(nc)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
 			return nil
+		}
+		if ok, limit := s.admitLocked(ip); !ok {
+			s.mu.Unlock()
+			nc.Close()
+			s.logRefusal(ip, limit)
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -125,6 +163,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.serve()
 			s.mu.Lock()
 			delete(s.conns, c)
+			s.forgetLocked(ip)
 			s.mu.Unlock()
 		}()
 	}

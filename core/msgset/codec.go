@@ -2,6 +2,7 @@ package msgset
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -41,12 +42,30 @@ func (c codec) String() string {
 	}
 }
 
-// maxDecompressedBytes bounds what one compressed message or batch may
-// inflate to, so a small produce request cannot make the broker allocate
-// gigabytes (a compression bomb). Old clients batch at most a few MiB.
+// maxDecompressedBytes is the default Budget of one ToBatch or
+// FromBatches call: what all its compressed wrappers or batches together
+// may inflate to, so a small produce request cannot make the broker
+// allocate gigabytes (a compression bomb, or many of them in one set).
+// Old clients batch at most a few MiB.
 const maxDecompressedBytes = 64 << 20
 
-var errTooLarge = fmt.Errorf("decompresses to more than %d bytes", maxDecompressedBytes)
+var errTooLarge = errors.New("decompresses past the budget")
+
+// Budget is what decompression may still produce for one request. Share
+// one Budget between the calls for one request (all its partitions), so
+// that the bound is per request, not per wrapper. Not safe for concurrent
+// use.
+type Budget struct{ left int }
+
+// NewBudget allows n decompressed bytes.
+func NewBudget(n int) *Budget { return &Budget{left: max(n, 0)} }
+
+// Add allows n more bytes (a request's budget grows with each partition
+// it carries).
+func (b *Budget) Add(n int) { b.left += max(n, 0) }
+
+// Left is what the budget still allows.
+func (b *Budget) Left() int { return b.left }
 
 // legacyCodecOK reports whether magic 0/1 can carry c: zstd came with v2.
 func legacyCodecOK(c codec) bool {
@@ -56,13 +75,18 @@ func legacyCodecOK(c codec) bool {
 // decompress inflates data compressed with c. magic selects the lz4 header
 // checksum rule (see lz4frame.go).
 func decompress(c codec, data []byte, magic int8) ([]byte, error) {
+	return decompressWithin(c, data, magic, NewBudget(maxDecompressedBytes))
+}
+
+// decompressWithin is decompress charging the output to b.
+func decompressWithin(c codec, data []byte, magic int8, b *Budget) ([]byte, error) {
 	switch c {
 	case codecGzip:
-		return gunzip(data)
+		return gunzip(data, b)
 	case codecSnappy:
-		return unsnappy(data)
+		return unsnappyWithin(data, b)
 	case codecLZ4:
-		return unlz4(data, magic)
+		return unlz4Within(data, magic, b)
 	default:
 		return nil, fmt.Errorf("cannot decompress codec %d", c)
 	}
@@ -112,13 +136,13 @@ func gzipBytes(data []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func gunzip(data []byte) ([]byte, error) {
+func gunzip(data []byte, b *Budget) ([]byte, error) {
 	r, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return readBounded(r)
+	return readBounded(r, b)
 }
 
 func lz4Bytes(data []byte, magic int8) ([]byte, error) {
@@ -140,22 +164,28 @@ func lz4Bytes(data []byte, magic int8) ([]byte, error) {
 }
 
 func unlz4(data []byte, magic int8) ([]byte, error) {
+	return unlz4Within(data, magic, NewBudget(maxDecompressedBytes))
+}
+
+func unlz4Within(data []byte, magic int8, b *Budget) ([]byte, error) {
 	var src io.Reader = bytes.NewReader(data)
 	if magic == 0 {
 		src = fixLZ4HeaderChecksum(data)
 	}
-	return readBounded(lz4.NewReader(src))
+	return readBounded(lz4.NewReader(src), b)
 }
 
-// readBounded reads r to the end, failing past maxDecompressedBytes.
-func readBounded(r io.Reader) ([]byte, error) {
+// readBounded reads r to the end, failing past what b allows, and charges
+// what it read to b.
+func readBounded(r io.Reader, b *Budget) ([]byte, error) {
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, maxDecompressedBytes+1))
+	n, err := buf.ReadFrom(io.LimitReader(r, int64(b.left)+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > maxDecompressedBytes {
+	if n > int64(b.left) {
 		return nil, errTooLarge
 	}
+	b.left -= int(n)
 	return buf.Bytes(), nil
 }

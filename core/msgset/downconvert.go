@@ -6,7 +6,7 @@ import (
 
 // appendDownConverted appends the messages of the one whole v2 batch raw,
 // found at pos, in the given magic.
-func appendDownConverted(dst []byte, pos int, raw []byte, magic int8) ([]byte, error) {
+func appendDownConverted(dst []byte, pos int, raw []byte, magic int8, budget *Budget) ([]byte, error) {
 	var b kmsg.RecordBatch
 	if err := b.ReadFrom(raw); err != nil {
 		return nil, corrupt(pos, "truncated batch header")
@@ -30,7 +30,7 @@ func appendDownConverted(dst []byte, pos int, raw []byte, magic int8) ([]byte, e
 	records := b.Records
 	if c != codecNone {
 		var err error
-		if records, err = decompress(c, records, batchMagic); err != nil {
+		if records, err = decompressWithin(c, records, batchMagic, budget); err != nil {
 			return nil, &CorruptError{Pos: pos, Reason: "cannot decompress " + c.String(), Err: err}
 		}
 	}

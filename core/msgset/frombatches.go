@@ -22,6 +22,12 @@ import (
 // *CodecError (matching ErrUnsupportedCodec) for a zstd batch, which old
 // clients cannot decompress, and ErrUnsupportedMagic for a bad magic.
 func FromBatches(batches []byte, magic int8) ([]byte, error) {
+	return FromBatchesWithin(batches, magic, NewBudget(maxDecompressedBytes))
+}
+
+// FromBatchesWithin is FromBatches with the decompression of all the
+// batches charged to b: past it, the data is refused (ErrCorrupt).
+func FromBatchesWithin(batches []byte, magic int8, b *Budget) ([]byte, error) {
 	if magic != 0 && magic != 1 {
 		return nil, fmt.Errorf("%w: asked for %d", ErrUnsupportedMagic, magic)
 	}
@@ -41,7 +47,7 @@ func FromBatches(batches []byte, magic int8) ([]byte, error) {
 			break // truncated trailing batch
 		}
 		var err error
-		if out, err = appendDownConverted(out, pos, rest[:size], magic); err != nil {
+		if out, err = appendDownConverted(out, pos, rest[:size], magic, b); err != nil {
 			return nil, err
 		}
 		pos += size

@@ -26,11 +26,18 @@ func FuzzToBatch(f *testing.F) {
 	f.Add(legacyEntry(1, 0, int8(codecSnappy), 0, nil, xerialEncode(legacySet(f, 1, codecNone, msgs))))
 	f.Add(legacyEntry(1, 0, int8(codecGzip), 0, nil, kgoCompress(f, codecGzip, legacySet(f, 1, codecGzip, msgs))))
 	f.Add([]byte{})
+	// Nested gzip wrappers sharing one budget.
+	wrapper := legacyEntry(1, 0, int8(codecGzip), 0, nil, kgoCompress(f, codecGzip, legacySet(f, 1, codecNone, msgs)))
+	f.Add(append(append(append(clone(wrapper), wrapper...), wrapper...), wrapper...))
 	f.Add(make([]byte, 12))
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff})
 
 	f.Fuzz(func(t *testing.T, set []byte) {
-		batch, err := ToBatch(set, testNow)
+		budget := NewBudget(1 << 20)
+		batch, err := ToBatchWithin(set, testNow, budget)
+		if budget.Left() < 0 {
+			t.Fatalf("budget overdrawn: %d", budget.Left())
+		}
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupportedCodec) && !errors.Is(err, ErrEmpty) {
 				t.Fatalf("undocumented error: %v", err)

@@ -24,7 +24,13 @@ import (
 // *CodecError (matching ErrUnsupportedCodec) for zstd in a MessageSet, and
 // ErrEmpty for a set without messages.
 func ToBatch(set []byte, now int64) ([]byte, error) {
-	flat, err := flatten(set)
+	return ToBatchWithin(set, now, NewBudget(maxDecompressedBytes))
+}
+
+// ToBatchWithin is ToBatch with the decompression of all the set's
+// wrappers charged to b: past it, the set is refused (ErrCorrupt).
+func ToBatchWithin(set []byte, now int64, b *Budget) ([]byte, error) {
+	flat, err := flatten(set, b)
 	if err != nil {
 		return nil, err
 	}
@@ -84,11 +90,12 @@ type flatSet struct {
 	messages      []legacyMessage // uncompressed, in order
 	codec         codec           // of the last compressed wrapper
 	logAppendTime bool            // some message declared LogAppendTime
+	budget        *Budget         // what opening wrappers may still inflate
 }
 
 // flatten validates set and opens its compressed wrappers.
-func flatten(set []byte) (*flatSet, error) {
-	flat := &flatSet{}
+func flatten(set []byte, b *Budget) (*flatSet, error) {
+	flat := &flatSet{budget: b}
 	err := walkSet(set, func(pos int, m legacyMessage) error {
 		if m.logAppendTime() {
 			flat.logAppendTime = true
@@ -122,7 +129,7 @@ func (f *flatSet) openWrapper(pos int, wrapper legacyMessage) error {
 	case wrapper.Value == nil:
 		return corrupt(pos, "compressed wrapper without a value")
 	}
-	inner, err := decompress(c, wrapper.Value, wrapper.Magic)
+	inner, err := decompressWithin(c, wrapper.Value, wrapper.Magic, f.budget)
 	if err != nil {
 		return &CorruptError{Pos: pos, Reason: "cannot decompress " + c.String(), Err: err}
 	}

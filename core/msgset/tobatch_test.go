@@ -269,3 +269,27 @@ func TestToBatchDecompressionBound(t *testing.T) {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// TestToBatchBudgetPerRequest: the budget covers all wrappers of a set
+// (and all sets sharing it), not each wrapper: four gzip wrappers that
+// each inflate to a quarter of the budget plus a little are refused.
+func TestToBatchBudgetPerRequest(t *testing.T) {
+	const budget = 4 << 20
+	inner := legacyEntry(1, 0, 0, testNow, nil, make([]byte, budget/4+1))
+	wrapper := legacyEntry(1, 0, int8(codecGzip), testNow, nil, kgoCompress(t, codecGzip, inner))
+	var set []byte
+	for range 4 {
+		set = append(set, wrapper...)
+	}
+	if _, err := ToBatchWithin(set, testNow, NewBudget(budget)); !errors.Is(err, ErrCorrupt) || !errors.Is(err, errTooLarge) {
+		t.Fatalf("four wrappers past the budget: err %v, want ErrCorrupt wrapping errTooLarge", err)
+	}
+	// Three fit; a second call sharing the budget then has too little.
+	b := NewBudget(budget)
+	if _, err := ToBatchWithin(set[:3*len(wrapper)], testNow, b); err != nil {
+		t.Fatalf("three wrappers: %v", err)
+	}
+	if _, err := ToBatchWithin(wrapper, testNow, b); !errors.Is(err, errTooLarge) {
+		t.Fatalf("second set sharing the budget: err %v, want errTooLarge", err)
+	}
+}

@@ -46,13 +46,26 @@ func xerialEncode(data []byte) []byte {
 
 // unsnappy decodes xerial-framed or raw snappy.
 func unsnappy(data []byte) ([]byte, error) {
-	if len(data) >= xerialHeaderLen && bytes.HasPrefix(data, xerialMagic) {
-		return xerialDecode(data[xerialHeaderLen:])
-	}
-	return snappyBlock(nil, data)
+	return unsnappyWithin(data, NewBudget(maxDecompressedBytes))
 }
 
-func xerialDecode(blocks []byte) ([]byte, error) {
+// unsnappyWithin is unsnappy charging the output to b.
+func unsnappyWithin(data []byte, b *Budget) ([]byte, error) {
+	var out []byte
+	var err error
+	if len(data) >= xerialHeaderLen && bytes.HasPrefix(data, xerialMagic) {
+		out, err = xerialDecode(data[xerialHeaderLen:], b.left)
+	} else {
+		out, err = snappyBlock(nil, data, b.left)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.left -= len(out)
+	return out, nil
+}
+
+func xerialDecode(blocks []byte, limit int) ([]byte, error) {
 	var out []byte
 	for len(blocks) > 0 {
 		if len(blocks) < 4 {
@@ -64,7 +77,7 @@ func xerialDecode(blocks []byte) ([]byte, error) {
 			return nil, errXerialFraming
 		}
 		var err error
-		if out, err = snappyBlock(out, blocks[:n]); err != nil {
+		if out, err = snappyBlock(out, blocks[:n], limit); err != nil {
 			return nil, err
 		}
 		blocks = blocks[n:]
@@ -73,13 +86,14 @@ func xerialDecode(blocks []byte) ([]byte, error) {
 }
 
 // snappyBlock appends the decoding of one raw snappy block to dst, checking
-// the claimed length against the bound before allocating for it.
-func snappyBlock(dst, block []byte) ([]byte, error) {
+// the claimed length against limit (for all of dst) before allocating
+// for it.
+func snappyBlock(dst, block []byte, limit int) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
 		return nil, err
 	}
-	if n > maxDecompressedBytes-len(dst) {
+	if n > limit-len(dst) {
 		return nil, errTooLarge
 	}
 	at := len(dst)

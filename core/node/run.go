@@ -185,7 +185,9 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		opts.SuperUsers = append(opts.SuperUsers, auth.User(u))
 	}
 	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
-		TLS: sec.tls, SASL: sec.sasl, Credentials: creds}
+		TLS: sec.tls, SASL: sec.sasl, Credentials: creds,
+		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
+		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		ln.Close()
 		return err

@@ -22,6 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -38,6 +39,21 @@ type Config struct {
 	MinInsyncReplicas int
 	// BrokerID is this broker (the partition's own replica id).
 	BrokerID int32
+	// DecompressBudget bounds what one produced batch may inflate to
+	// during validation and timestamp lookups; 0 means
+	// records.BudgetFor(MaxMessageBytes).
+	DecompressBudget int
+	// Compacted: cleanup.policy includes compact, so produced records
+	// need keys.
+	Compacted bool
+}
+
+// DecompressLimit is the effective decompression budget of one batch.
+func (c Config) DecompressLimit() int {
+	if c.DecompressBudget > 0 {
+		return c.DecompressBudget
+	}
+	return records.BudgetFor(c.MaxMessageBytes)
 }
 
 // durable reports whether acknowledgements wait for fsync.
@@ -259,8 +275,8 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 }
 
 // validate splits and checks a produce's records.
-func (p *Partition) validate(records []byte, cfg *Config) ([][]byte, []storage.Header, error) {
-	batches, err := storage.SplitBatches(records)
+func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.Header, error) {
+	batches, err := storage.SplitBatches(recs)
 	if err != nil || len(batches) == 0 {
 		return nil, nil, kerr.CorruptMessage
 	}
@@ -279,12 +295,39 @@ func (p *Partition) validate(records []byte, cfg *Config) ([][]byte, []storage.H
 		if h.Size() > int(cfg.MaxMessageBytes) {
 			return nil, nil, kerr.MessageTooLarge
 		}
-		if h.IsControl() {
-			return nil, nil, kerr.InvalidRecord
+		if err := records.Validate(b, records.ValidateOptions{
+			DecompressBudget: cfg.DecompressLimit(),
+			RequireKeys:      cfg.Compacted,
+		}); err != nil {
+			p.logger.Warn("rejected invalid batch", "err", err)
+			return nil, nil, invalidBatch(err)
 		}
+		// Validate may have corrected the max timestamp.
+		h, _ = storage.ParseHeader(b)
 		headers[i] = h
 	}
 	return batches, headers, nil
+}
+
+// InvalidBatchError is a produced batch the validator refused: Code is
+// CORRUPT_MESSAGE or INVALID_RECORD, Reason says why (for the client's
+// ErrorMessage and the log).
+type InvalidBatchError struct {
+	Code   *kerr.Error
+	Reason string
+}
+
+func (e *InvalidBatchError) Error() string { return e.Code.Message + ": " + e.Reason }
+
+// Unwrap exposes the Kafka code.
+func (e *InvalidBatchError) Unwrap() error { return e.Code }
+
+func invalidBatch(err error) error {
+	code := kerr.CorruptMessage
+	if errors.Is(err, records.ErrInvalidRecord) {
+		code = kerr.InvalidRecord
+	}
+	return &InvalidBatchError{Code: code, Reason: err.Error()}
 }
 
 // WaitCommitted returns once the result's records are committed: fsynced

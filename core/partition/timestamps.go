@@ -9,8 +9,8 @@ import (
 
 // eachRecord decodes a stored batch and calls fn with each record's
 // absolute offset and timestamp; fn returns false to stop.
-func eachRecord(batch []byte, fn func(offset, ts int64) bool) error {
-	b, err := records.Decode(batch)
+func eachRecord(batch []byte, budget int, fn func(offset, ts int64) bool) error {
+	b, err := records.DecodeWithin(batch, budget)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err e
 	if err != nil {
 		return -1, -1, kerr.KafkaStorageError
 	}
-	err = eachRecord(b[:h.Size()], func(o, t int64) bool {
+	err = eachRecord(b[:h.Size()], p.cfg.Load().DecompressLimit(), func(o, t int64) bool {
 		if t >= ts && o >= p.log.LogStartOffset() {
 			offset, timestamp = o, t
 			return false
@@ -78,7 +78,7 @@ func (p *Partition) maxTimestampOffset(hw int64) (int64, int64, error) {
 		if h.BaseOffset >= hw || h.MaxTimestamp <= bestTS {
 			return nil
 		}
-		return eachRecord(batch, func(o, t int64) bool {
+		return eachRecord(batch, p.cfg.Load().DecompressLimit(), func(o, t int64) bool {
 			if o < hw && t > bestTS {
 				best, bestTS = o, t
 			}

@@ -6,6 +6,7 @@ package records
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -16,10 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-var (
-	castagnoli   = crc32.MakeTable(crc32.Castagnoli)
-	decompressor = kgo.DefaultDecompressor()
-)
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrCorrupt: a batch or its records could not be decoded.
 var ErrCorrupt = errors.New("records: corrupt batch")
@@ -62,11 +60,27 @@ type Batch struct {
 	Records       []Record
 }
 
-// Decode decodes one v2 batch (CRC is not re-checked: stored batches were
-// validated on the way in).
-func Decode(batch []byte) (Batch, error) {
+// DefaultReadBudget bounds what Decode inflates one stored batch to.
+// Batches stored by this broker were validated against their topic's
+// budget (see BudgetFor); the larger default leaves room for topics whose
+// max.message.bytes was lowered since, while keeping a batch that lies
+// (stored by an old version) from exhausting memory.
+const DefaultReadBudget = 64 << 20
+
+// Decode decodes one v2 batch within DefaultReadBudget (CRC is not
+// re-checked: stored batches were validated on the way in).
+func Decode(batch []byte) (Batch, error) { return DecodeWithin(batch, DefaultReadBudget) }
+
+// DecodeWithin decodes one v2 batch, inflating it to at most budget
+// bytes. Nothing is sized from a count in the batch: records and headers
+// are allocated as their bytes are read, so a batch claiming more records
+// than it holds fails with ErrCorrupt after reading what is there.
+func DecodeWithin(batch []byte, budget int) (Batch, error) {
+	if len(batch) < batchHeaderLen || batch[posMagic] != 2 {
+		return Batch{}, ErrCorrupt
+	}
 	var rb kmsg.RecordBatch
-	if err := rb.ReadFrom(batch); err != nil || rb.Magic != 2 {
+	if err := rb.ReadFrom(batch); err != nil {
 		return Batch{}, ErrCorrupt
 	}
 	b := Batch{
@@ -78,39 +92,90 @@ func Decode(batch []byte) (Batch, error) {
 		BaseSequence:  rb.FirstSequence,
 		MaxTimestamp:  rb.MaxTimestamp,
 	}
+	if rb.NumRecords < 0 {
+		return Batch{}, ErrCorrupt
+	}
 	data := rb.Records
 	if b.Codec != None {
 		var err error
-		if data, err = decompressor.Decompress(data, kgo.CompressionCodecType(b.Codec)); err != nil {
-			return Batch{}, fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
+		if data, err = Decompress(nil, b.Codec, data, budget); err != nil {
+			return Batch{}, fmt.Errorf("%w: decompress: %w", ErrCorrupt, err)
 		}
 	}
-	b.Records = make([]Record, 0, max(rb.NumRecords, 0))
+	// Each record takes at least 7 bytes: never reserve more than the
+	// bytes can hold.
+	b.Records = make([]Record, 0, min(int(rb.NumRecords), len(data)/(1+minRecordBody)))
 	for i := int32(0); i < rb.NumRecords; i++ {
-		length, n := kbin.Varint(data)
-		if n == 0 || length < 0 || int(length)+n > len(data) {
+		length, n := varint32(data)
+		if n <= 0 || length < minRecordBody || length > int64(len(data)-n) {
 			return Batch{}, ErrCorrupt
 		}
-		var r kmsg.Record
-		if err := r.ReadFrom(data[:n+int(length)]); err != nil {
+		rec, ok := decodeRecord(data[n : n+int(length)])
+		if !ok {
 			return Batch{}, ErrCorrupt
 		}
 		data = data[n+int(length):]
-		rec := Record{
-			Offset:    rb.FirstOffset + int64(r.OffsetDelta),
-			Timestamp: rb.FirstTimestamp + r.TimestampDelta64,
-			Key:       r.Key,
-			Value:     r.Value,
-		}
+		rec.Offset += rb.FirstOffset
+		rec.Timestamp += rb.FirstTimestamp
 		if b.LogAppendTime {
 			rec.Timestamp = rb.MaxTimestamp
-		}
-		for _, h := range r.Headers {
-			rec.Headers = append(rec.Headers, Header{Key: h.Key, Value: h.Value})
 		}
 		b.Records = append(b.Records, rec)
 	}
 	return b, nil
+}
+
+// decodeRecord decodes one record body (after its length); Offset and
+// Timestamp are the deltas. Key, Value and header values alias b.
+func decodeRecord(b []byte) (Record, bool) {
+	var r Record
+	b = b[1:] // attributes: unused in v2
+	ts, n := binary.Varint(b)
+	if n <= 0 {
+		return r, false
+	}
+	b = b[n:]
+	off, n := varint32(b)
+	if n <= 0 {
+		return r, false
+	}
+	b = b[n:]
+	r.Offset, r.Timestamp = off, ts
+	var ok bool
+	if r.Key, b, ok = nullableBytes(b); !ok {
+		return r, false
+	}
+	if r.Value, b, ok = nullableBytes(b); !ok {
+		return r, false
+	}
+	headers, n := varint32(b)
+	if n <= 0 || headers < 0 || headers > int64(len(b)-n)/minHeader {
+		return r, false
+	}
+	b = b[n:]
+	for h := int64(0); h < headers; h++ {
+		var k, v []byte
+		if k, b, ok = nullableBytes(b); !ok || k == nil {
+			return r, false
+		}
+		if v, b, ok = nullableBytes(b); !ok {
+			return r, false
+		}
+		r.Headers = append(r.Headers, Header{Key: string(k), Value: v})
+	}
+	return r, len(b) == 0
+}
+
+// nullableBytes reads a varint length (-1: nil) and that many bytes.
+func nullableBytes(b []byte) ([]byte, []byte, bool) {
+	l, n := varint32(b)
+	if n <= 0 || l < -1 || l > int64(len(b)-n) {
+		return nil, nil, false
+	}
+	if l < 0 {
+		return nil, b[n:], true
+	}
+	return b[n : n+int(l) : n+int(l)], b[n+int(l):], true
 }
 
 // EncodeOptions shape a new batch.
