@@ -132,6 +132,7 @@ func (b *Bridge) Routes(r chi.Router) {
 		// Elasticsearch-compatible surface for log shippers.
 		r.Get("/", b.esInfo)
 		r.Head("/", b.esInfo)
+		r.Get("/_cat/health", b.esHealth)
 		r.Post("/_bulk", b.esBulk)
 		r.Put("/_bulk", b.esBulk)
 		r.Post("/{index}/_bulk", b.esBulk)

@@ -39,6 +39,10 @@ type Config struct {
 	// when tokens are configured, and the bridge is open when none are.
 	// Filled in by core/node.
 	Authorizer auth.Authorizer `json:"-"`
+	// PasswordVerifier, when set, lets HTTP Basic authenticate broker
+	// users (User:<name>, authorized by Authorizer) besides tokens.
+	// Filled in by core/node.
+	PasswordVerifier auth.PasswordVerifier `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
 	// allows any; credentialed requests always get the exact origin echoed).

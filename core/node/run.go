@@ -180,6 +180,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
 		bcfg.Authorizer, bcfg.Dialer = opts.Authorizer, inProc
+		bcfg.PasswordVerifier = opts.PasswordVerifier
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
