@@ -121,6 +121,7 @@ func (b *Bridge) Routes(r chi.Router) {
 		r.Post("/topics/{topic}", b.produceV2)
 		r.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
 		r.Post("/topics/{topic}/ndjson", b.produceLines)
+		r.Post("/topics/{topic}/lines", b.produceRaw)
 		r.Get("/topics/{topic}/events", b.serveEvents)
 
 		r.Group(func(r chi.Router) {
