@@ -45,6 +45,7 @@ type Bridge struct {
 
 	streams   chan struct{} // SSE slots: a send takes one
 	consumers *consumerRegistry
+	rejectLog rejectLogger
 }
 
 // New creates the bridge. Its Kafka clients connect lazily, so New does not
@@ -88,6 +89,11 @@ func New(cfg Config) (*Bridge, error) {
 		streams: make(chan struct{}, cfg.MaxSSEClients),
 	}
 	b.consumers = newConsumerRegistry(b)
+	b.rejectLog.interval = time.Second
+	sharedMetrics()
+	liveMu.Lock()
+	liveSet[b] = struct{}{}
+	liveMu.Unlock()
 	if b.auth.open {
 		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
 	}
@@ -107,9 +113,13 @@ func (b *Bridge) ConfigureServer(s *http.Server) {
 
 // Routes mounts the bridge's endpoints on r. Its middleware is scoped to a
 // group, so other routes on r (the plugin admin API) are left alone.
+//
+// It also sets r's NotFound and MethodNotAllowed handlers (v2 error bodies
+// with CORS headers), so call it on the router that serves the bridge.
 func (b *Bridge) Routes(r chi.Router) {
+	b.routeErrors(r)
 	r.Group(func(r chi.Router) {
-		r.Use(b.cors)
+		r.Use(b.instrument, b.cors)
 		// Preflights are answered by cors; this route makes chi hand every
 		// OPTIONS request to the group's middleware instead of a 405.
 		r.Options("/*", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
@@ -151,6 +161,9 @@ func (b *Bridge) Routes(r chi.Router) {
 // Close ends streams and consumer instances, then flushes and closes the
 // producer.
 func (b *Bridge) Close() error {
+	liveMu.Lock()
+	delete(liveSet, b)
+	liveMu.Unlock()
 	b.cancel()
 	b.consumers.closeAll()
 	b.wg.Wait()

@@ -264,6 +264,7 @@ func parseBulk(body []byte, defaultIndex string) ([]*bulkOp, error) {
 // broker is unavailable or overloaded, so shippers back off and resend.
 func writeESAPIError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
+	noteErrorCode(w, ae.Code)
 	typ := "security_exception"
 	switch ae.Status {
 	case http.StatusUnauthorized:
