@@ -288,19 +288,16 @@ func matchAny(patterns []string, name string) bool {
 // authorizer: config grants add to ACLs, they never take anything away.
 type GrantAuthorizer struct {
 	byPrincipal map[auth.Principal][]*Token
-	public      map[string]bool
+	public      []string // topic patterns, as a token's topics
 	base        auth.Authorizer
 }
 
 // NewGrantAuthorizer builds the adapter over base.
 func NewGrantAuthorizer(tokens []Token, publicTopics []string, base auth.Authorizer) *GrantAuthorizer {
-	g := &GrantAuthorizer{byPrincipal: map[auth.Principal][]*Token{}, public: map[string]bool{}, base: base}
+	g := &GrantAuthorizer{byPrincipal: map[auth.Principal][]*Token{}, public: publicTopics, base: base}
 	for i := range tokens {
 		p := tokens[i].principal(i)
 		g.byPrincipal[p] = append(g.byPrincipal[p], &tokens[i])
-	}
-	for _, t := range publicTopics {
-		g.public[t] = true
 	}
 	return g
 }
@@ -309,7 +306,7 @@ func NewGrantAuthorizer(tokens []Token, publicTopics []string, base auth.Authori
 func (g *GrantAuthorizer) Authorize(id auth.Identity, op auth.Operation, rt auth.ResourceType, name string) bool {
 	switch rt {
 	case auth.ResTopic:
-		if id.Principal == auth.Anonymous && g.public[name] && (op == auth.OpWrite || op == auth.OpDescribe) {
+		if id.Principal == auth.Anonymous && matchAny(g.public, name) && (op == auth.OpWrite || op == auth.OpDescribe) {
 			return true
 		}
 		for _, t := range g.byPrincipal[id.Principal] {

@@ -54,7 +54,7 @@ func New(cfg Config) (*Bridge, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.normalized().withDefaults()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.Join(ErrConfig, errors.New("bridge: no brokers"))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -126,26 +127,21 @@ type Token struct {
 	Groups []string `json:"groups"`
 }
 
-// Duration is a time.Duration that reads "15s"-style strings (or numbers
-// of nanoseconds) from JSON.
+// Duration is a time.Duration that reads "15s"-style strings from JSON.
+// A bare number is refused (see errBareDuration).
 type Duration time.Duration
 
-// UnmarshalJSON accepts "1m30s" or a number of nanoseconds.
+// UnmarshalJSON accepts "1m30s"-style strings only.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*d = Duration(v)
-		return nil
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errBareDuration
 	}
-	var n int64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration: want a string like \"15s\" or nanoseconds: %w", err)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"2s\", \"500ms\" or \"1m\")", s)
 	}
-	*d = Duration(n)
+	*d = Duration(v)
 	return nil
 }
 
@@ -164,18 +160,23 @@ func LoadConfigFile(path string) (Config, error) {
 		return cfg, err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	data, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg, err = decodeConfig(data); err != nil {
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
 	if err := cfg.validate(); err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrConfig, path, strings.TrimPrefix(err.Error(), ErrConfig.Error()+": "))
 	}
-	return cfg, nil
+	return cfg.normalized(), nil
 }
 
 func (cfg Config) validate() error {
+	if err := cfg.validateStrict(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, t := range cfg.Tokens {
 		if t.Secret == "" {
