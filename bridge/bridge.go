@@ -128,13 +128,15 @@ func (b *Bridge) Routes(r chi.Router) {
 
 		r.Get("/topics", b.listTopics)
 		r.Get("/topics/{topic}", b.describeTopic)
-		r.Post("/topics/{topic}", b.produceV2)
-		r.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
-		r.Post("/topics/{topic}/ndjson", b.produceLines)
-		r.Post("/topics/{topic}/lines", b.produceRaw)
 		r.Get("/topics/{topic}/events", b.serveEvents)
 
-		r.Group(func(r chi.Router) {
+		// Writes: enforce_origins applies.
+		w := r.With(b.originGuard)
+		w.Post("/topics/{topic}", b.produceV2)
+		w.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
+		w.Post("/topics/{topic}/ndjson", b.produceLines)
+		w.Post("/topics/{topic}/lines", b.produceRaw)
+		w.Group(func(r chi.Router) {
 			r.Use(b.rateLimited)
 			r.Post("/beacon/{topic}", b.beacon)
 			r.Get("/pixel/{file}", b.pixel)
@@ -144,10 +146,10 @@ func (b *Bridge) Routes(r chi.Router) {
 		r.Get("/", b.esInfo)
 		r.Head("/", b.esInfo)
 		r.Get("/_cat/health", b.esHealth)
-		r.Post("/_bulk", b.esBulk)
-		r.Put("/_bulk", b.esBulk)
-		r.Post("/{index}/_bulk", b.esBulk)
-		r.Put("/{index}/_bulk", b.esBulk)
+		w.Post("/_bulk", b.esBulk)
+		w.Put("/_bulk", b.esBulk)
+		w.Post("/{index}/_bulk", b.esBulk)
+		w.Put("/{index}/_bulk", b.esBulk)
 
 		b.consumerRoutes(r)
 

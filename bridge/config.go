@@ -49,6 +49,12 @@ type Config struct {
 	// allows any; credentialed requests always get the exact origin echoed).
 	// Default: none (no CORS headers, same-origin pages only).
 	AllowedOrigins []string `json:"allowed_origins"`
+	// EnforceOrigins refuses (403) writes (produce, ndjson, lines, bulk,
+	// beacon, pixel) whose Origin (or, without one, Referer) is neither
+	// on AllowedOrigins nor the bridge's own. A quota guard against other
+	// sites' pages, not authentication: non-browser clients choose their
+	// headers. Default false.
+	EnforceOrigins bool `json:"enforce_origins"`
 
 	// Tokens are the bearer tokens / API keys, the principal each
 	// authenticates as, and what each may do. With no tokens and no
