@@ -227,7 +227,7 @@ func (b *Bridge) instrument(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" && rec.code != codeNotFound {
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
 			route = rc.RoutePattern()
 		}
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
