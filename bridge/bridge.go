@@ -46,6 +46,7 @@ type Bridge struct {
 	streams   chan struct{} // SSE slots: a send takes one
 	consumers *consumerRegistry
 	rejectLog rejectLogger
+	dedupe    *dedupeSet // tracker event ids (/collect)
 }
 
 // New creates the bridge. Its Kafka clients connect lazily, so New does not
@@ -90,6 +91,7 @@ func New(cfg Config) (*Bridge, error) {
 	}
 	b.consumers = newConsumerRegistry(b)
 	b.rejectLog.interval = time.Second
+	b.dedupe = newDedupeSet(time.Duration(cfg.DedupeWindow), cfg.DedupeMaxEvents)
 	sharedMetrics()
 	liveMu.Lock()
 	liveSet[b] = struct{}{}
@@ -140,7 +142,10 @@ func (b *Bridge) Routes(r chi.Router) {
 			r.Use(b.rateLimited)
 			r.Post("/beacon/{topic}", b.beacon)
 			r.Get("/pixel/{file}", b.pixel)
+			r.Post("/collect/{topic}", b.collect)
 		})
+		r.Get("/sluice.js", b.serveTracker)
+		r.Head("/sluice.js", b.serveTracker)
 
 		// Elasticsearch-compatible surface for log shippers.
 		r.Get("/", b.esInfo)

@@ -108,6 +108,13 @@ type Config struct {
 	// only behind a proxy you run). Default false.
 	TrustForwardedFor bool `json:"trust_forwarded_for"`
 
+	// DedupeWindow is how long /collect remembers tracker event ids to
+	// drop retried events. Default 10m.
+	DedupeWindow Duration `json:"dedupe_window"`
+	// DedupeMaxEvents bounds the event ids remembered (per generation of
+	// the window). Default 200000.
+	DedupeMaxEvents int `json:"dedupe_max_events"`
+
 	// ExamplesDir, when set, is served under /examples/ (the web-tracking
 	// demo pages). Default "" (not served).
 	ExamplesDir string `json:"examples_dir"`
@@ -240,6 +247,10 @@ func (cfg Config) withDefaults() Config {
 		cfg.ClientBufferRecords = 1024
 	}
 	setDur(&cfg.ConsumerInstanceTimeout, 5*time.Minute)
+	setDur(&cfg.DedupeWindow, 10*time.Minute)
+	if cfg.DedupeMaxEvents <= 0 {
+		cfg.DedupeMaxEvents = 200000
+	}
 	return cfg
 }
 

@@ -84,6 +84,7 @@ func (cfg Config) validateStrict() error {
 		{"read_header_timeout", cfg.ReadHeaderTimeout}, {"read_timeout", cfg.ReadTimeout},
 		{"produce_timeout", cfg.ProduceTimeout}, {"sse_heartbeat", cfg.SSEHeartbeat},
 		{"sse_retry", cfg.SSERetry}, {"consumer_instance_timeout", cfg.ConsumerInstanceTimeout},
+		{"dedupe_window", cfg.DedupeWindow},
 	}
 	for _, d := range durations {
 		if d.d < 0 {
@@ -97,6 +98,7 @@ func (cfg Config) validateStrict() error {
 		{"max_body_bytes", cfg.MaxBodyBytes}, {"max_beacon_bytes", cfg.MaxBeaconBytes},
 		{"produce_buffer_bytes", int64(cfg.ProduceBufferBytes)}, {"max_sse_clients", int64(cfg.MaxSSEClients)},
 		{"client_buffer_records", int64(cfg.ClientBufferRecords)}, {"rate_limit_burst", int64(cfg.RateLimitBurst)},
+		{"dedupe_max_events", int64(cfg.DedupeMaxEvents)},
 	}
 	for _, s := range sizes {
 		if s.n < 0 {
