@@ -230,7 +230,7 @@ func (b *Bridge) instrument(next http.Handler) http.Handler {
 		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
 			route = rc.RoutePattern()
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
 		m.seconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		if body != nil {
 			m.received.WithLabelValues(route).Add(float64(body.n))
@@ -242,6 +242,17 @@ func (b *Bridge) instrument(next http.Handler) http.Handler {
 			b.rejectLog.log(b.log, r, b.clientIP(r), route, status, reason)
 		}
 	})
+}
+
+// methodLabel bounds the method label to the standard methods (a client
+// may send any token as its method).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // rejectLogger logs refused requests at most once per interval; the next

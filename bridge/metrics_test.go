@@ -73,6 +73,7 @@ func TestBridgeMetrics(t *testing.T) {
 	req("POST", "/beacon/m", "text/plain", `{"e":4}`, 429) // burst of 3 spent
 	req("GET", "/nope", "", "", 404)
 	req("POST", "/topics/m/events", "", "", 405)
+	req("BREW", "/topics/m", "", "", 405) // any method token: labelled "other"
 
 	// One event stream open: the gauge counts it.
 	sreq, _ := http.NewRequest("GET", n.base+"/topics/m/events?access_token=t", nil)
@@ -104,6 +105,7 @@ func TestBridgeMetrics(t *testing.T) {
 		`sluice_bridge_requests_total{method="POST",route="/beacon/{topic}",status="429"}`:       1,
 		`sluice_bridge_requests_total{method="GET",route="unmatched",status="404"}`:              1,
 		`sluice_bridge_requests_total{method="POST",route="unmatched",status="405"}`:             1,
+		`sluice_bridge_requests_total{method="other",route="unmatched",status="405"}`:            1,
 		`sluice_bridge_requests_total{method="GET",route="/topics/{topic}/events",status="200"}`: 1,
 		`sluice_bridge_rejected_total{reason="unauthenticated"}`:                                 1,
 		`sluice_bridge_rejected_total{reason="topic_not_found"}`:                                 1,
@@ -111,7 +113,7 @@ func TestBridgeMetrics(t *testing.T) {
 		`sluice_bridge_rejected_total{reason="unsupported_media_type"}`:                          1,
 		`sluice_bridge_rejected_total{reason="rate_limited"}`:                                    1,
 		`sluice_bridge_rejected_total{reason="route_not_found"}`:                                 1,
-		`sluice_bridge_rejected_total{reason="method_not_allowed"}`:                              1,
+		`sluice_bridge_rejected_total{reason="method_not_allowed"}`:                              2,
 		`sluice_bridge_records_produced_total{topic="m"}`:                                        4,
 		`sluice_bridge_request_seconds_count{route="/beacon/{topic}"}`:                           5,
 		`sluice_bridge_request_seconds_count{route="/topics/{topic}/lines"}`:                     3,
@@ -130,7 +132,7 @@ func TestBridgeMetrics(t *testing.T) {
 			rejected += v - before[series]
 		}
 	}
-	if rejected != 7 {
-		t.Errorf("rejected_total moved by %v in all, want 7", rejected)
+	if rejected != 8 {
+		t.Errorf("rejected_total moved by %v in all, want 8", rejected)
 	}
 }
