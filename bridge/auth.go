@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
@@ -51,6 +52,9 @@ type authenticator struct {
 	// (the bridge logs a warning at start).
 	open     bool
 	clientIP func(*http.Request) string
+	// users verifies HTTP Basic user/password pairs that are not a token
+	// (the broker's users); nil: only tokens authenticate.
+	users auth.PasswordVerifier
 }
 
 func newAuthenticator(cfg Config, clientIP func(*http.Request) string) *authenticator {
@@ -71,43 +75,90 @@ func newAuthenticator(cfg Config, clientIP func(*http.Request) string) *authenti
 		authz:    NewGrantAuthorizer(cfg.Tokens, cfg.PublicTopics, base),
 		open:     open,
 		clientIP: clientIP,
+		users:    cfg.PasswordVerifier,
 	}
 }
 
-// credential is the secret a request presents: a bearer token, an
+// presented is what a request offers as a credential.
+type presented struct {
+	secret string // a token value (Bearer, X-API-Key, ApiKey, ?access_token=, Basic password)
+	user   string // Basic user name ("" otherwise)
+	basic  bool   // Basic: the password may also be a bridge user's password
+	bad    bool   // an Authorization header the bridge cannot read
+}
+
+// credential reads the request's credential: a bearer token, HTTP Basic
+// (the token as password, or a user's password), an Elasticsearch-style
+// "ApiKey" header (the token itself, or base64 of "id:token"), an
 // X-API-Key header, or ?access_token= (EventSource cannot set headers).
-func credential(r *http.Request) string {
+// Log shippers whose Elasticsearch output only knows user/password or API
+// keys (rsyslog uid/pwd, Fluent Bit HTTP_User, Filebeat api_key) can so
+// present a bridge token unchanged.
+func credential(r *http.Request) presented {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if v, ok := strings.CutPrefix(h, "Bearer "); ok {
-			return strings.TrimSpace(v)
+		scheme, v, _ := strings.Cut(strings.TrimSpace(h), " ")
+		v = strings.TrimSpace(v)
+		switch strings.ToLower(scheme) {
+		case "bearer":
+			return presented{secret: v, bad: v == ""}
+		case "basic":
+			raw, err := base64.StdEncoding.DecodeString(v)
+			user, pass, ok := strings.Cut(string(raw), ":")
+			if err != nil || !ok || pass == "" {
+				return presented{bad: true}
+			}
+			return presented{secret: pass, user: user, basic: true}
+		case "apikey":
+			return presented{secret: v, bad: v == ""}
 		}
-		return ""
+		return presented{bad: true}
 	}
 	if k := r.Header.Get("X-API-Key"); k != "" {
-		return k
+		return presented{secret: k}
 	}
-	return r.URL.Query().Get("access_token")
+	return presented{secret: r.URL.Query().Get("access_token")}
 }
 
 // identify resolves the request's principal; a presented but unknown
 // credential is an error even where anonymous access would do.
 func (a *authenticator) identify(r *http.Request) (principal, error) {
 	p := principal{id: auth.Identity{Principal: auth.Anonymous, Host: a.clientIP(r)}}
-	secret := credential(r)
-	if secret == "" {
+	c := credential(r)
+	if c.bad {
+		return p, errBadCredentials
+	}
+	if c.secret == "" {
 		return p, nil
 	}
-	for i := range a.tokens {
-		if subtle.ConstantTimeCompare([]byte(a.tokens[i].Secret), []byte(secret)) == 1 {
-			p.token = &a.tokens[i]
-			p.id.Principal = a.tokens[i].principal(i)
-			return p, nil
+	candidates := []string{c.secret}
+	if raw, err := base64.StdEncoding.DecodeString(c.secret); err == nil {
+		// Elasticsearch API keys are base64("id:key"): the key part is the
+		// token (an ApiKey or X-API-Key holding a plain token matches above).
+		if _, key, ok := strings.Cut(string(raw), ":"); ok && key != "" {
+			candidates = append(candidates, key)
 		}
 	}
-	return p, errf(http.StatusUnauthorized, codeUnauthorized, "Invalid credentials.")
+	for _, secret := range candidates {
+		for i := range a.tokens {
+			if subtle.ConstantTimeCompare([]byte(a.tokens[i].Secret), []byte(secret)) == 1 {
+				p.token = &a.tokens[i]
+				p.id.Principal = a.tokens[i].principal(i)
+				return p, nil
+			}
+		}
+	}
+	if c.basic && c.user != "" && a.users != nil && a.users.VerifyPassword(c.user, c.secret) {
+		// A broker user (the SCRAM/PLAIN credentials): its principal's
+		// ACLs decide, as on the Kafka listener.
+		p.id.Principal = auth.User(c.user)
+		return p, nil
+	}
+	return p, errBadCredentials
 }
 
-var errAuthRequired = errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token or X-API-Key.")
+var errBadCredentials = errf(http.StatusUnauthorized, codeUnauthorized, "Invalid credentials.")
+
+var errAuthRequired = errf(http.StatusUnauthorized, codeUnauthorized, "Authentication required: send a bearer token, X-API-Key, ApiKey or Basic credentials.")
 
 // internalTopic: __consumer_offsets, __sluice_plugins, __transaction_state
 // and any other "__" topic belong to the broker and are never reachable
@@ -237,19 +288,16 @@ func matchAny(patterns []string, name string) bool {
 // authorizer: config grants add to ACLs, they never take anything away.
 type GrantAuthorizer struct {
 	byPrincipal map[auth.Principal][]*Token
-	public      map[string]bool
+	public      []string // topic patterns, as a token's topics
 	base        auth.Authorizer
 }
 
 // NewGrantAuthorizer builds the adapter over base.
 func NewGrantAuthorizer(tokens []Token, publicTopics []string, base auth.Authorizer) *GrantAuthorizer {
-	g := &GrantAuthorizer{byPrincipal: map[auth.Principal][]*Token{}, public: map[string]bool{}, base: base}
+	g := &GrantAuthorizer{byPrincipal: map[auth.Principal][]*Token{}, public: publicTopics, base: base}
 	for i := range tokens {
 		p := tokens[i].principal(i)
 		g.byPrincipal[p] = append(g.byPrincipal[p], &tokens[i])
-	}
-	for _, t := range publicTopics {
-		g.public[t] = true
 	}
 	return g
 }
@@ -258,7 +306,7 @@ func NewGrantAuthorizer(tokens []Token, publicTopics []string, base auth.Authori
 func (g *GrantAuthorizer) Authorize(id auth.Identity, op auth.Operation, rt auth.ResourceType, name string) bool {
 	switch rt {
 	case auth.ResTopic:
-		if id.Principal == auth.Anonymous && g.public[name] && (op == auth.OpWrite || op == auth.OpDescribe) {
+		if id.Principal == auth.Anonymous && matchAny(g.public, name) && (op == auth.OpWrite || op == auth.OpDescribe) {
 			return true
 		}
 		for _, t := range g.byPrincipal[id.Principal] {

@@ -33,7 +33,9 @@ var transparentGIF = []byte{
 
 // beacon serves POST /beacon/{topic}: what navigator.sendBeacon sends with
 // no CORS preflight (text/plain holding JSON or text, or a urlencoded form),
-// plus application/json for other clients. Answers 204 once durable.
+// plus application/json for other clients. Answers 204 once the broker
+// acknowledged the record (acks=all; fsynced first in the broker's
+// --durability fsync mode, the single-node default).
 func (b *Bridge) beacon(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
 	if _, err := b.auth.authorizeAnonymous(r, topic); err != nil {

@@ -56,7 +56,7 @@ func TestBeaconAndPixel(t *testing.T) {
 
 	// Non-public topics need a token granting produce.
 	status, body, _ := do(t, "POST", n.base+"/beacon/private", "text/plain", strings.NewReader("{}"))
-	if status != 401 || body != `{"error_code":40101,"message":"Authentication required: send a bearer token or X-API-Key."}` {
+	if status != 401 || body != `{"error_code":40101,"message":"Authentication required: send a bearer token, X-API-Key, ApiKey or Basic credentials."}` {
 		t.Fatalf("anonymous private beacon: %d %s", status, body)
 	}
 	status, _, _ = do(t, "POST", n.base+"/beacon/private", "text/plain", strings.NewReader("{}"), "Authorization", "Bearer s3cret")
@@ -100,7 +100,7 @@ func TestAuthGrants(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"/topics/logs-app", nil, 401, `{"error_code":40101,"message":"Authentication required: send a bearer token or X-API-Key."}`},
+		{"/topics/logs-app", nil, 401, `{"error_code":40101,"message":"Authentication required: send a bearer token, X-API-Key, ApiKey or Basic credentials."}`},
 		{"/topics/logs-app", []string{"Authorization", "Bearer nope"}, 401, `{"error_code":40101,"message":"Invalid credentials."}`},
 		{"/topics/other", []string{"Authorization", "Bearer w"}, 403, `{"error_code":40301,"message":"User:writer may not produce topic other."}`},
 		{"/topics/logs-app", []string{"X-API-Key", "r"}, 403, `{"error_code":40301,"message":"User:reader may not produce topic logs-app."}`},

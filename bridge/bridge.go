@@ -47,6 +47,8 @@ type Bridge struct {
 	ipStreams *perKeyLimit  // SSE streams per client IP
 	hubs      *hubRegistry  // shared topic readers of direct SSE streams
 	consumers *consumerRegistry
+	rejectLog rejectLogger
+	dedupe    *dedupeSet // tracker event ids (/collect)
 }
 
 // New creates the bridge. Its Kafka clients connect lazily, so New does not
@@ -55,7 +57,7 @@ func New(cfg Config) (*Bridge, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.normalized().withDefaults()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.Join(ErrConfig, errors.New("bridge: no brokers"))
 	}
@@ -92,6 +94,12 @@ func New(cfg Config) (*Bridge, error) {
 	b.consumers = newConsumerRegistry(b)
 	b.hubs = newHubRegistry(b)
 	b.ipStreams = newPerKeyLimit(cfg.MaxSSEStreamsPerIP)
+	b.rejectLog.interval = time.Second
+	b.dedupe = newDedupeSet(time.Duration(cfg.DedupeWindow), cfg.DedupeMaxEvents)
+	sharedMetrics()
+	liveMu.Lock()
+	liveSet[b] = struct{}{}
+	liveMu.Unlock()
 	if b.auth.open {
 		b.log.Warn("no bridge tokens configured: the HTTP API is open to anyone who can reach it")
 	}
@@ -115,9 +123,13 @@ func (b *Bridge) ConfigureServer(s *http.Server) {
 
 // Routes mounts the bridge's endpoints on r. Its middleware is scoped to a
 // group, so other routes on r (the plugin admin API) are left alone.
+//
+// It also sets r's NotFound and MethodNotAllowed handlers (v2 error bodies
+// with CORS headers), so call it on the router that serves the bridge.
 func (b *Bridge) Routes(r chi.Router) {
+	b.routeErrors(r)
 	r.Group(func(r chi.Router) {
-		r.Use(b.cors)
+		r.Use(b.instrument, b.cors)
 		// Preflights are answered by cors; this route makes chi hand every
 		// OPTIONS request to the group's middleware instead of a 405.
 		r.Options("/*", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
@@ -126,24 +138,31 @@ func (b *Bridge) Routes(r chi.Router) {
 
 		r.Get("/topics", b.listTopics)
 		r.Get("/topics/{topic}", b.describeTopic)
-		r.Post("/topics/{topic}", b.produceV2)
-		r.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
-		r.Post("/topics/{topic}/ndjson", b.produceLines)
 		r.Get("/topics/{topic}/events", b.serveEvents)
 
-		r.Group(func(r chi.Router) {
+		// Writes: enforce_origins applies.
+		w := r.With(b.originGuard)
+		w.Post("/topics/{topic}", b.produceV2)
+		w.Post("/topics/{topic}/partitions/{partition}", b.produceV2)
+		w.Post("/topics/{topic}/ndjson", b.produceLines)
+		w.Post("/topics/{topic}/lines", b.produceRaw)
+		w.Group(func(r chi.Router) {
 			r.Use(b.rateLimited)
 			r.Post("/beacon/{topic}", b.beacon)
 			r.Get("/pixel/{file}", b.pixel)
+			r.Post("/collect/{topic}", b.collect)
 		})
+		r.Get("/sluice.js", b.serveTracker)
+		r.Head("/sluice.js", b.serveTracker)
 
 		// Elasticsearch-compatible surface for log shippers.
 		r.Get("/", b.esInfo)
 		r.Head("/", b.esInfo)
-		r.Post("/_bulk", b.esBulk)
-		r.Put("/_bulk", b.esBulk)
-		r.Post("/{index}/_bulk", b.esBulk)
-		r.Put("/{index}/_bulk", b.esBulk)
+		r.Get("/_cat/health", b.esHealth)
+		w.Post("/_bulk", b.esBulk)
+		w.Put("/_bulk", b.esBulk)
+		w.Post("/{index}/_bulk", b.esBulk)
+		w.Put("/{index}/_bulk", b.esBulk)
 
 		b.consumerRoutes(r)
 
@@ -157,6 +176,9 @@ func (b *Bridge) Routes(r chi.Router) {
 // Close ends streams and consumer instances, then flushes and closes the
 // producer.
 func (b *Bridge) Close() error {
+	liveMu.Lock()
+	delete(liveSet, b)
+	liveMu.Unlock()
 	b.cancel()
 	b.consumers.closeAll()
 	b.wg.Wait()

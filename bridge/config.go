@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -42,11 +43,21 @@ type Config struct {
 	// KafkaOpts are added to every Kafka client of the bridge (SASL and TLS
 	// to reach a secured listener). Filled in by core/node.
 	KafkaOpts []kgo.Opt `json:"-"`
+	// PasswordVerifier, when set, lets HTTP Basic authenticate broker
+	// users (User:<name>, authorized by Authorizer) besides tokens.
+	// Filled in by core/node.
+	PasswordVerifier auth.PasswordVerifier `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
 	// allows any; credentialed requests always get the exact origin echoed).
 	// Default: none (no CORS headers, same-origin pages only).
 	AllowedOrigins []string `json:"allowed_origins"`
+	// EnforceOrigins refuses (403) writes (produce, ndjson, lines, bulk,
+	// beacon, pixel) whose Origin (or, without one, Referer) is neither
+	// on AllowedOrigins nor the bridge's own. A quota guard against other
+	// sites' pages, not authentication: non-browser clients choose their
+	// headers. Default false.
+	EnforceOrigins bool `json:"enforce_origins"`
 
 	// Tokens are the bearer tokens / API keys, the principal each
 	// authenticates as, and what each may do. With no tokens and no
@@ -123,6 +134,13 @@ type Config struct {
 	// only behind a proxy you run). Default false.
 	TrustForwardedFor bool `json:"trust_forwarded_for"`
 
+	// DedupeWindow is how long /collect remembers tracker event ids to
+	// drop retried events. Default 10m.
+	DedupeWindow Duration `json:"dedupe_window"`
+	// DedupeMaxEvents bounds the event ids remembered (per generation of
+	// the window). Default 200000.
+	DedupeMaxEvents int `json:"dedupe_max_events"`
+
 	// ExamplesDir, when set, is served under /examples/ (the web-tracking
 	// demo pages). Default "" (not served).
 	ExamplesDir string `json:"examples_dir"`
@@ -148,26 +166,21 @@ type Token struct {
 	Groups []string `json:"groups"`
 }
 
-// Duration is a time.Duration that reads "15s"-style strings (or numbers
-// of nanoseconds) from JSON.
+// Duration is a time.Duration that reads "15s"-style strings from JSON.
+// A bare number is refused (see errBareDuration).
 type Duration time.Duration
 
-// UnmarshalJSON accepts "1m30s" or a number of nanoseconds.
+// UnmarshalJSON accepts "1m30s"-style strings only.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*d = Duration(v)
-		return nil
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errBareDuration
 	}
-	var n int64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration: want a string like \"15s\" or nanoseconds: %w", err)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"2s\", \"500ms\" or \"1m\")", s)
 	}
-	*d = Duration(n)
+	*d = Duration(v)
 	return nil
 }
 
@@ -186,18 +199,23 @@ func LoadConfigFile(path string) (Config, error) {
 		return cfg, err
 	}
 	defer f.Close()
-	dec := json.NewDecoder(f)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
+	data, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg, err = decodeConfig(data); err != nil {
 		return Config{}, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
 	}
 	if err := cfg.validate(); err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrConfig, path, strings.TrimPrefix(err.Error(), ErrConfig.Error()+": "))
 	}
-	return cfg, nil
+	return cfg.normalized(), nil
 }
 
 func (cfg Config) validate() error {
+	if err := cfg.validateStrict(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, t := range cfg.Tokens {
 		if t.Secret == "" {
@@ -264,6 +282,10 @@ func (cfg Config) withDefaults() Config {
 		cfg.MaxDecompressedBatchBytes = 2 * 1048588
 	}
 	setDur(&cfg.ConsumerInstanceTimeout, 5*time.Minute)
+	setDur(&cfg.DedupeWindow, 10*time.Minute)
+	if cfg.DedupeMaxEvents <= 0 {
+		cfg.DedupeMaxEvents = 200000
+	}
 	return cfg
 }
 

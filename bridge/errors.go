@@ -13,6 +13,7 @@ import (
 const (
 	codeUnauthorized       = 40101
 	codeForbidden          = 40301
+	codeOriginForbidden    = 40302
 	codeNotFound           = 40400
 	codeTopicNotFound      = 40401
 	codePartitionNotFound  = 40402
@@ -86,6 +87,7 @@ type errorBody struct {
 // writeError answers err as a v2 error body.
 func writeError(w http.ResponseWriter, err error) {
 	ae := toAPIError(err)
+	noteErrorCode(w, ae.Code)
 	if ae.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
 	}

@@ -69,12 +69,30 @@ func (b *Bridge) esInfo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// esHealth serves GET /_cat/health: rsyslog's omelasticsearch probes it
+// before resuming a suspended action.
+func (b *Bridge) esHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+	now := time.Now()
+	fmt.Fprintf(w, "%d %s sluice green 1 1 0 0 0 0 0 0 - 100.0%%\n", now.Unix(), now.UTC().Format("15:04:05"))
+}
+
 // esBulk serves POST /_bulk and /{index}/_bulk.
+//
+// Everything known before writing fails the whole request, so a shipper
+// that checks only the HTTP status (syslog-ng elasticsearch-http(), most
+// http outputs) sees it, and resending the batch cannot duplicate part of
+// it: bad or missing credentials (401, for every way of sending them), a
+// principal without Write on a target topic (403), a target topic that
+// does not exist (404 index_not_found_exception), malformed action lines
+// (400). Only per-document problems (invalid JSON, update/delete) and
+// produce failures are item-level, as in Elasticsearch.
 func (b *Bridge) esBulk(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	if _, err := b.auth.identify(r); err != nil {
-		writeESError(w, http.StatusUnauthorized, "security_exception", err.Error())
+		writeESAPIError(w, err)
 		return
 	}
 	body, err := readBody(w, r, b.cfg.MaxBodyBytes, time.Duration(b.cfg.ReadTimeout))
@@ -96,14 +114,25 @@ func (b *Bridge) esBulk(w http.ResponseWriter, r *http.Request) {
 			continue // already failed while parsing
 		}
 		t := op.action.Index
-		if _, err := b.auth.authorize(r, t, opProduce); err != nil {
-			op.item.Status, op.item.Error = toAPIError(err).Status, &esError{Type: "security_exception", Reason: err.Error()}
-			continue
-		}
 		if _, ok := byTopic[t]; !ok {
 			topics = append(topics, t)
 		}
 		byTopic[t] = append(byTopic[t], op)
+	}
+	for _, t := range topics {
+		if _, err := b.auth.authorize(r, t, opProduce); err != nil {
+			writeESAPIError(w, err)
+			return
+		}
+	}
+	for _, t := range topics {
+		if _, err := b.prod.topics.partitions(r.Context(), t); err != nil {
+			if errors.Is(err, ErrTopicNotFound) {
+				err = errf(http.StatusNotFound, codeTopicNotFound, "no such index ["+t+"]: topic "+t+" does not exist (the bridge does not create topics)")
+			}
+			writeESAPIError(w, err)
+			return
+		}
 	}
 	for _, t := range topics {
 		tops := byTopic[t]
@@ -227,6 +256,30 @@ func parseBulk(body []byte, defaultIndex string) ([]*bulkOp, error) {
 		return nil, errors.New("the bulk request must be terminated by a newline and hold at least one action")
 	}
 	return ops, nil
+}
+
+// writeESAPIError answers a request-level failure as Elasticsearch would:
+// 401 with a challenge, 403 security_exception, 404 for a missing index
+// (the bridge does not create topics), 429 with Retry-After when the
+// broker is unavailable or overloaded, so shippers back off and resend.
+func writeESAPIError(w http.ResponseWriter, err error) {
+	ae := toAPIError(err)
+	noteErrorCode(w, ae.Code)
+	typ := "security_exception"
+	switch ae.Status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="sluice", ApiKey, Bearer`)
+	case http.StatusForbidden:
+	case http.StatusNotFound:
+		typ = "index_not_found_exception"
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+		writeESError(w, http.StatusTooManyRequests, "es_rejected_execution_exception", ae.Message)
+		return
+	default:
+		typ = "exception"
+	}
+	writeESError(w, ae.Status, typ, ae.Message)
 }
 
 func writeESError(w http.ResponseWriter, status int, typ, reason string) {

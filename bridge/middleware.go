@@ -57,6 +57,7 @@ func (b *Bridge) rateLimited(next http.Handler) http.Handler {
 		if !ok {
 			secs := int((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+			noteErrorCode(w, codeRateLimited)
 			writeJSON(w, http.StatusTooManyRequests, contentTypeV2JSON,
 				errorBody{ErrorCode: codeRateLimited, Message: "Rate limit exceeded for this client."})
 			return

@@ -62,6 +62,13 @@ func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) 
 		})
 	}
 	wg.Wait()
+	ok := 0
+	for _, res := range results {
+		if res.Err == nil {
+			ok++
+		}
+	}
+	sharedMetrics().records.WithLabelValues(topic).Add(float64(ok))
 	return results, nil
 }
 

@@ -2,11 +2,15 @@
 # Installs the real programs the HTTP bridge tests (bridge/) and the bridge
 # bench drive, only when they are absent: headless Chromium (browser beacon and
 # EventSource tests), rsyslog with omelasticsearch (log-shipper test against
-# /_bulk) and wrk (beacon throughput bench). All come from Debian.
+# /_bulk), syslog-ng's http() unpacked privately (it conflicts with rsyslog)
+# and wrk (beacon throughput bench). All come from Debian.
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
 
 . "$(dirname "$0")/apt-lib.sh"
+
+# syslog-ng (http() destination) beside rsyslog: unpacked privately.
+"$(dirname "$0")/install-syslog-ng-private.sh"
 
 
 missing=()

@@ -231,6 +231,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		if bcfg.MaxDecompressedBatchBytes == 0 {
 			bcfg.MaxDecompressedBatchBytes = 2 * int(cfg.MaxMessageBytes)
 		}
+		bcfg.PasswordVerifier = opts.PasswordVerifier
 		br, err := bridge.New(bcfg)
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
