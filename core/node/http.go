@@ -12,7 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluicemq/sluice/core/auth/httpauth"
-	"github.com/sluicemq/sluice/core/auth/tlsreload"
+	"github.com/sluicemq/sluice/core/tlsconf"
 	"github.com/sluicemq/sluice/plugins"
 )
 
@@ -36,16 +36,17 @@ type TLSFiles struct {
 
 // httpTLS builds the HTTP listeners' TLS configuration, with the
 // certificate reloaded when its files change or on SIGHUP. nil: plain HTTP.
-func httpTLS(f TLSFiles, logger *slog.Logger, closers *[]func() error) (*tls.Config, error) {
+func httpTLS(ctx context.Context, f TLSFiles, logger *slog.Logger) (*tls.Config, error) {
 	if f.CertFile == "" && f.KeyFile == "" {
 		return nil, nil
 	}
-	rl, err := tlsreload.New(f.CertFile, f.KeyFile, 0, logger.With("component", "http-tls"))
+	logger = logger.With("component", "http-tls")
+	rl, err := tlsconf.NewReloader(f.CertFile, f.KeyFile, logger)
 	if err != nil {
 		return nil, err
 	}
-	*closers = append(*closers, rl.Close)
-	return rl.ServerConfig(), nil
+	reloadOnSIGHUP(ctx, rl, logger)
+	return tlsconf.Server(rl, "")
 }
 
 // listenHTTP binds an HTTP listener, wrapped in TLS when tlsCfg is set.

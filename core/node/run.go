@@ -213,7 +213,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	closers = append(closers, reg.StopSync)
 
-	tlsCfg, err := httpTLS(opts.HTTPTLS, logger, &closers)
+	tlsCfg, err := httpTLS(ctx, opts.HTTPTLS, logger)
 	if err != nil {
 		return fmt.Errorf("http tls: %w", err)
 	}
