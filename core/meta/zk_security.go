@@ -238,7 +238,10 @@ func (z *ZK) authenticate() error {
 func (z *ZK) checkAccess() error {
 	for _, p := range []string{"/config", zkBrokerIDsPath} {
 		if _, _, err := z.conn.Children(z.abs(p)); err != nil {
-			return fmt.Errorf("meta: zookeeper access check: %w", z.authError(z.abs(p), err))
+			if errors.Is(err, zk.ErrNoAuth) {
+				return z.authError(z.abs(p), err)
+			}
+			return fmt.Errorf("meta: zookeeper access check of %s: %w", z.abs(p), err)
 		}
 	}
 	return nil
