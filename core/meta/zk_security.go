@@ -37,9 +37,16 @@ var ErrNoAuth = errors.New("meta: zookeeper denied access")
 type ZKNoAuthError struct {
 	Path string
 	User string // the digest user the session authenticated as; "" for none
+	// RequireAuth: the server requires every session to authenticate
+	// (enforce.auth.enabled) and this one had not.
+	RequireAuth bool
+	Err         error // ZooKeeper's error
 }
 
 func (e *ZKNoAuthError) Error() string {
+	if e.RequireAuth {
+		return fmt.Sprintf("meta: zookeeper requires authentication (SessionClosedRequireAuth at %s): give the broker ZooKeeper digest credentials", e.Path)
+	}
 	who := "an unauthenticated session"
 	if e.User != "" {
 		who = fmt.Sprintf("digest user %q", e.User)
@@ -47,7 +54,12 @@ func (e *ZKNoAuthError) Error() string {
 	return fmt.Sprintf("meta: zookeeper denied %s access to %s (NoAuth): its nodes are secured for another identity; give every broker the same ZooKeeper digest credentials", who, e.Path)
 }
 
-func (e *ZKNoAuthError) Unwrap() []error { return []error{ErrNoAuth, zk.ErrNoAuth} }
+func (e *ZKNoAuthError) Unwrap() []error { return []error{ErrNoAuth, e.Err} }
+
+// zkErrSessionClosedRequireAuth is ZooKeeper's answer (code -124) to a
+// request from an unauthenticated session when the server enforces
+// authentication; the client library has no name for it.
+const zkErrSessionClosedRequireAuth = "unknown error: -124"
 
 // ParseZKDigest checks a "user:password" digest credential and returns the
 // user. The user may not contain ':' (ZooKeeper splits at the first one)
@@ -181,17 +193,25 @@ func (z *ZK) createIfAbsent(abs string, data []byte) error {
 			return nil
 		}
 	}
+	var nae *ZKNoAuthError
+	if errors.As(err, &nae) {
+		return err // names the path already
+	}
 	return fmt.Errorf("meta: create %s: %w", abs, err)
 }
 
 // authError turns ZooKeeper's NoAuth into a *ZKNoAuthError naming the
 // path and identity; other errors pass unchanged.
 func (z *ZK) authError(abs string, err error) error {
-	if !errors.Is(err, zk.ErrNoAuth) {
+	if err == nil {
+		return nil
+	}
+	requireAuth := err.Error() == zkErrSessionClosedRequireAuth
+	if !requireAuth && !errors.Is(err, zk.ErrNoAuth) {
 		return err
 	}
 	user, _, _ := strings.Cut(z.opts.Security.Digest, ":")
-	return &ZKNoAuthError{Path: abs, User: user}
+	return &ZKNoAuthError{Path: abs, User: user, RequireAuth: requireAuth, Err: err}
 }
 
 // zkAuthTimeout bounds the initial digest authentication when the
@@ -238,8 +258,8 @@ func (z *ZK) authenticate() error {
 func (z *ZK) checkAccess() error {
 	for _, p := range []string{"/config", zkBrokerIDsPath} {
 		if _, _, err := z.conn.Children(z.abs(p)); err != nil {
-			if errors.Is(err, zk.ErrNoAuth) {
-				return z.authError(z.abs(p), err)
+			if err := z.authError(z.abs(p), err); errors.Is(err, ErrNoAuth) {
+				return err
 			}
 			return fmt.Errorf("meta: zookeeper access check of %s: %w", z.abs(p), err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/core/meta/zktest"
 )
 
 const testZKDigest = "sluice:s3cret-digest"
@@ -371,4 +372,32 @@ func TestZKSecurityOptions(t *testing.T) {
 			t.Fatalf("LoadZKDigestFile(%q) accepted", content)
 		}
 	}
+}
+
+// A ZooKeeper that itself requires authentication (docs/security.md:
+// enforce.auth.enabled with the digest scheme) serves a broker with digest
+// credentials and refuses an unauthenticated session's every request.
+func TestZKEnforcedServerAuth(t *testing.T) {
+	t.Parallel()
+	srv := zktest.StartWith(t, "enforce.auth.enabled=true", "enforce.auth.schemes=digest")
+	z := openTestZK(t, srv.Addr+"/sluice", 1, secureZK)
+	if _, err := z.CreateTopic(Topic{Name: "t", Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.PutScramCredential("alice", "SCRAM-SHA-256", testScram(t, "pw")); err != nil {
+		t.Fatal(err)
+	}
+	anon := srv.Client(t)
+	_, _, err := anon.Get("/sluice/brokers/ids/1")
+	if err == nil {
+		t.Fatal("an unauthenticated session read a world-readable node on an auth-enforcing server")
+	}
+	t.Logf("unauthenticated read refused: %v", err)
+	// A broker without credentials cannot start there, and says why.
+	_, err = OpenZK(srv.Addr+"/sluice", testBroker(2), ZKOptions{SessionTimeout: 6 * time.Second, Logger: testLogger(t)})
+	var nae *ZKNoAuthError
+	if !errors.As(err, &nae) || !nae.RequireAuth || !errors.Is(err, ErrNoAuth) || !strings.Contains(err.Error(), "zookeeper requires authentication") {
+		t.Fatalf("broker without credentials: err = %v, want a *ZKNoAuthError with RequireAuth", err)
+	}
+	t.Logf("broker without credentials refused: %v", err)
 }
