@@ -158,34 +158,7 @@ func TestZKSecureACLs(t *testing.T) {
 	// Every node under the chroot, and the chroot itself.
 	creator := zk.DigestACL(zk.PermAll, "sluice", "s3cret-digest")
 	open := append(slices.Clone(creator), zk.WorldACL(zk.PermRead)...)
-	seen := map[string]bool{}
-	var walk func(p string)
-	walk = func(p string) {
-		acl, _, err := admin.GetACL(p)
-		if err != nil {
-			t.Fatalf("GetACL %s: %v", p, err)
-		}
-		rel := strings.TrimPrefix(p, root)
-		if rel == "" {
-			rel = "/"
-		}
-		want := open
-		if zkSensitivePath(rel) {
-			want = creator
-		}
-		if !slices.Equal(acl, want) {
-			t.Errorf("ACL of %s = %+v, want %+v", rel, acl, want)
-		}
-		seen[rel] = true
-		children, _, err := admin.Children(p)
-		if err != nil {
-			t.Fatalf("children %s: %v", p, err)
-		}
-		for _, c := range children {
-			walk(strings.TrimSuffix(p, "/") + "/" + c)
-		}
-	}
-	walk(root)
+	seen := checkTreeACLs(t, admin, root)
 	for _, p := range []string{"/", "/brokers/ids/1", "/controller", "/controller_epoch", "/cluster/id",
 		"/brokers/topics/orders/partitions/1/state", "/config/topics/plain", "/config/users/alice",
 		"/admin/delete_topics/doomed", "/kafka-acl/Topic/orders", "/kafka-acl-extended/prefixed/Group/app-"} {
@@ -400,4 +373,106 @@ func TestZKEnforcedServerAuth(t *testing.T) {
 		t.Fatalf("broker without credentials: err = %v, want a *ZKNoAuthError with RequireAuth", err)
 	}
 	t.Logf("broker without credentials refused: %v", err)
+}
+
+// checkTreeACLs walks every node from root (a chroot) with an
+// authenticated client and checks each one's ACL against the rule of
+// docs/zookeeper-layout.md for testZKDigest; it returns the layout paths
+// it saw.
+func checkTreeACLs(t *testing.T, admin *zk.Conn, root string) map[string]bool {
+	t.Helper()
+	user, pass, _ := strings.Cut(testZKDigest, ":")
+	creator := zk.DigestACL(zk.PermAll, user, pass)
+	open := append(slices.Clone(creator), zk.WorldACL(zk.PermRead)...)
+	seen := map[string]bool{}
+	var walk func(p string)
+	walk = func(p string) {
+		acl, _, err := admin.GetACL(p)
+		if err != nil {
+			t.Fatalf("GetACL %s: %v", p, err)
+		}
+		rel := strings.TrimPrefix(p, root)
+		if rel == "" {
+			rel = "/"
+		}
+		want := open
+		if zkSensitivePath(rel) {
+			want = creator
+		}
+		if !slices.Equal(acl, want) {
+			t.Errorf("ACL of %s = %+v, want %+v", rel, acl, want)
+		}
+		seen[rel] = true
+		children, _, err := admin.Children(p)
+		if err != nil {
+			t.Fatalf("children %s: %v", p, err)
+		}
+		for _, c := range children {
+			walk(strings.TrimSuffix(p, "/") + "/" + c)
+		}
+	}
+	walk(root)
+	return seen
+}
+
+// The procedure docs/security.md gives for securing an existing cluster
+// (zkCli.sh: addauth, setAcl -R) run by ZooKeeper's own CLI leaves every
+// node with the ACL a secured broker would have given it.
+func TestZKSecureExistingCluster(t *testing.T) {
+	t.Parallel()
+	// Its own root: the open store creates the chroot's parent world-writable.
+	root := fmt.Sprintf("/sluice-migrate-test/%s-%d", t.Name(), chrootSeq.Add(1))
+	connect := zkServer.Addr + root
+	one := []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}
+	old := openTestZK(t, connect, 1, ZKOptions{})
+	if _, err := old.CreateTopic(Topic{Name: "orders", Partitions: one, Configs: map[string]string{"retention.ms": "1000"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.PutScramCredential("alice", "SCRAM-SHA-512", testScram(t, "pw")); err != nil {
+		t.Fatal(err)
+	}
+	literal := testACL(kmsg.ACLResourceTypeTopic, "orders", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow)
+	prefixed := testACL(kmsg.ACLResourceTypeGroup, "app-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow)
+	if err := old.CreateACLs([]ACLBinding{literal, prefixed}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if _, _, err := rawClient(t, "").Get(root + "/config/users/alice"); err != nil {
+		t.Fatalf("before: anonymous read of credentials: %v (the open cluster should allow it)", err)
+	}
+
+	user, pass, _ := strings.Cut(testZKDigest, ":")
+	hash := zk.DigestACL(zk.PermAll, user, pass)[0].ID // "user:HASH"
+	script := []string{
+		"addauth digest " + testZKDigest,
+		"setAcl -R " + root + " digest:" + hash + ":cdrwa,world:anyone:r",
+	}
+	for _, p := range []string{"/config", "/kafka-acl", "/kafka-acl-extended", "/kafka-acl-changes", "/kafka-acl-extended-changes"} {
+		script = append(script, "setAcl -R "+root+p+" digest:"+hash+":cdrwa")
+	}
+	out, err := zkServer.CLI(strings.Join(script, "\n"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+
+	z := openTestZK(t, connect, 1, secureZK)
+	if _, err := z.CreateTopic(Topic{Name: "new", Partitions: one}); err != nil {
+		t.Fatal(err)
+	}
+	wantACLs(t, z.ACLs(), literal, prefixed)
+	seen := checkTreeACLs(t, rawClient(t, testZKDigest), root)
+	for _, p := range []string{"/config/users/alice", "/config/topics/orders", "/kafka-acl/Topic/orders", "/kafka-acl-extended/prefixed/Group/app-", "/brokers/topics/new", "/brokers/ids/1"} {
+		if !seen[p] {
+			t.Errorf("walk did not reach %s", p)
+		}
+	}
+	if t.Failed() {
+		t.Logf("zkCli output:\n%s", out)
+	}
+	anon := rawClient(t, "")
+	_, _, err = anon.Get(root + "/config/users/alice")
+	wantNoAuth(t, "after: anonymous get /config/users/alice", err)
+	if _, _, err := anon.Get(root + "/brokers/topics/orders"); err != nil {
+		t.Fatalf("after: anonymous get of an assignment: %v", err)
+	}
 }

@@ -332,3 +332,22 @@ func (s *Server) Stop() error {
 	})
 	return s.stopErr
 }
+
+// CLI runs ZooKeeper's own command-line client (zkCli.sh's
+// org.apache.zookeeper.ZooKeeperMain) against the server, feeding it
+// script (one command per line) on stdin, and returns its output. Tests
+// use it to check procedures the docs tell operators to run.
+func (s *Server) CLI(script string) (string, error) {
+	inst, err := locate()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(inst.java, "-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-cp", inst.classpath, "org.apache.zookeeper.ZooKeeperMain", "-server", s.Addr)
+	cmd.Stdin = strings.NewReader(script + "\nquit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("zktest: zkCli: %w", err)
+	}
+	return string(out), nil
+}
