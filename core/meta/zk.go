@@ -177,6 +177,10 @@ func (z *ZK) open() error {
 	if err := z.authenticate(); err != nil {
 		return err
 	}
+	if sec := z.opts.Security; sec.Digest != "" {
+		user, _, _ := strings.Cut(sec.Digest, ":")
+		z.log.Info("zookeeper session authenticated", "scheme", "digest", "user", user, "secure_acls", sec.SetACL)
+	}
 	if err := z.ensureBasePaths(); err != nil {
 		return err
 	}

@@ -476,3 +476,37 @@ func TestZKSecureExistingCluster(t *testing.T) {
 		t.Fatalf("after: anonymous get of an assignment: %v", err)
 	}
 }
+
+// Every znode creation goes through ZK.create or ZK.createRequest, which
+// apply the path's ACL: no other store file calls the client's Create or
+// builds a zk.CreateRequest itself (TestZKSecureACLs checks the result on
+// the nodes a broker makes; this catches create paths a test does not
+// exercise).
+func TestZKCreatesGoThroughTheACLHelper(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "zk_security.go" {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(src), "go-zookeeper/zk") {
+			continue
+		}
+		checked++
+		for _, banned := range []string{"conn.Create(", "zk.CreateRequest{", "WorldACL(", "CreateProtectedEphemeralSequential(", "CreateContainer(", "CreateTTL("} {
+			if strings.Contains(string(src), banned) {
+				t.Errorf("%s uses %s: create znodes with z.create / z.createRequest so they get their ACL", f, banned)
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("checked only %d store files", checked)
+	}
+}
