@@ -67,6 +67,7 @@ type serveFlags struct {
 	authorizer   string
 	superUsers   string
 	plugins      *pluginFlags
+	zkSec        zkSecurityFlags
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
@@ -120,6 +121,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	sf.security = addSecurityFlags(fs)
 	addAuthzFlags(fs, sf)
 	sf.plugins = newPluginFlags(fs)
+	sf.zkSec.register(fs)
 	return sf
 }
 
@@ -212,6 +214,9 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	}
 	pcfg, err := sf.plugins.config()
 	if err != nil {
+		return serveSettings{}, err
+	}
+	if nopts.ZooKeeperSecurity, err = sf.zkSec.settings(cfg.ZooKeeper); err != nil {
 		return serveSettings{}, err
 	}
 	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, plugins: pcfg, logLevel: level, logFormat: format}, nil

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,6 +36,9 @@ type ZKOptions struct {
 	// net.DialTimeout. Tests use it to cut a client off the network
 	// without closing its session, as a paused process would.
 	Dialer func(network, address string, timeout time.Duration) (net.Conn, error)
+	// Security: digest authentication and secure ACLs on created znodes
+	// (zk_security.go). Zero: unauthenticated, world-writable nodes.
+	Security ZKSecurity
 }
 
 const (
@@ -86,6 +88,8 @@ type ZK struct {
 
 	acls zkACLs // see zk_acls.go
 
+	nodeACLs zkACLSet // the ACLs new znodes get (zk_security.go)
+
 	rescanTopics chan struct{} // nudges the topics loop to re-list
 	done         chan struct{} // closed by Close
 	closeOnce    sync.Once
@@ -114,7 +118,17 @@ func OpenZK(servers string, self Broker, opts ZKOptions) (*ZK, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Security.Digest != "" {
+		if _, err := ParseZKDigest(opts.Security.Digest); err != nil {
+			return nil, fmt.Errorf("meta: %w", err)
+		}
+	}
+	nodeACLs, err := newZKACLSet(opts.Security)
+	if err != nil {
+		return nil, err
+	}
 	z := &ZK{
+		nodeACLs:     nodeACLs,
 		chroot:       chroot,
 		opts:         opts,
 		log:          opts.Logger.With("component", "meta.zk", "broker", self.ID),
@@ -160,7 +174,17 @@ func (z *ZK) open() error {
 	case <-time.After(z.opts.ConnectTimeout):
 		return fmt.Errorf("%w: none within %v", ErrNoSession, z.opts.ConnectTimeout)
 	}
+	if err := z.authenticate(); err != nil {
+		return err
+	}
+	if sec := z.opts.Security; sec.Digest != "" {
+		user, _, _ := strings.Cut(sec.Digest, ":")
+		z.log.Info("zookeeper session authenticated", "scheme", "digest", "user", user, "secure_acls", sec.SetACL)
+	}
 	if err := z.ensureBasePaths(); err != nil {
+		return err
+	}
+	if err := z.checkAccess(); err != nil {
 		return err
 	}
 	id, err := z.ensureClusterID()
@@ -196,14 +220,6 @@ func (z *ZK) ensureBasePaths() error {
 	}
 	// Kafka starts the controller epoch at 0; the first election makes it 1.
 	return z.createIfAbsent(z.abs(zkControllerEpochPath), encodeInt32(0))
-}
-
-func (z *ZK) createIfAbsent(path string, data []byte) error {
-	_, err := z.conn.Create(path, data, 0, zk.WorldACL(zk.PermAll))
-	if err != nil && !errors.Is(err, zk.ErrNodeExists) {
-		return fmt.Errorf("meta: create %s: %w", path, err)
-	}
-	return nil
 }
 
 // ensureClusterID creates /cluster/id unless it exists; whoever creates it

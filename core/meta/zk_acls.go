@@ -406,11 +406,7 @@ func (z *ZK) updateACLNode(r zkACLResource, fn func([]ACLBinding) []ACLBinding) 
 		case version < 0 && len(want) == 0:
 			return nil
 		case version < 0:
-			parent := path[:strings.LastIndexByte(path, '/')]
-			if err := z.createIfAbsent(parent, nil); err != nil {
-				return err
-			}
-			_, err = z.conn.Create(path, encodeACLNode(want), 0, zk.WorldACL(zk.PermAll))
+			_, err = z.create(path, encodeACLNode(want), 0)
 		case len(want) == 0:
 			err = z.conn.Delete(path, version)
 		default:
@@ -434,7 +430,7 @@ func (z *ZK) notifyACLChange(r zkACLResource) error {
 		parent = zkACLExtendedChangesPath
 		data = mustJSON(map[string]any{"version": 1, "resourceType": zkResourceTypeNames[r.rt], "name": r.name, "patternType": "PREFIXED"})
 	}
-	if _, err := z.conn.Create(z.abs(parent+"/"+zkACLChangePrefix), data, zk.FlagSequence, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, err := z.create(z.abs(parent+"/"+zkACLChangePrefix), data, zk.FlagSequence); err != nil {
 		return fmt.Errorf("meta: ACL change notification: %w", err)
 	}
 	children, _, err := z.conn.Children(z.abs(parent))

@@ -76,7 +76,7 @@ func (z *ZK) tryElection(ctx context.Context, self int32, ctrl, epochPath string
 		return err
 	}
 	res, err := z.conn.Multi(
-		&zk.CreateRequest{Path: ctrl, Data: encodeController(self), Acl: zk.WorldACL(zk.PermAll), Flags: zk.FlagEphemeral},
+		z.createRequest(ctrl, encodeController(self), zk.FlagEphemeral),
 		&zk.SetDataRequest{Path: epochPath, Data: encodeInt32(epoch + 1), Version: stat.Version},
 	)
 	if err == nil {

@@ -225,7 +225,7 @@ func (z *ZK) register(wait time.Duration) error {
 	path := z.abs(zkBrokerPath(self.ID))
 	deadline := time.Now().Add(wait)
 	for {
-		_, err := z.conn.Create(path, encodeBroker(self), zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		_, err := z.create(path, encodeBroker(self), zk.FlagEphemeral)
 		if err == nil {
 			return nil
 		}
@@ -289,7 +289,7 @@ func (z *ZK) UpdateRegistration(b Broker) error {
 	// holds, so nobody needs a watch per broker node.
 	_, err = z.conn.Multi(
 		&zk.DeleteRequest{Path: path, Version: -1},
-		&zk.CreateRequest{Path: path, Data: encodeBroker(b), Acl: zk.WorldACL(zk.PermAll), Flags: zk.FlagEphemeral},
+		z.createRequest(path, encodeBroker(b), zk.FlagEphemeral),
 	)
 	if err != nil {
 		return fmt.Errorf("meta: update registration of broker %d: %w", b.ID, err)

@@ -58,13 +58,12 @@ func validPartitions(parts []PartitionState) error {
 // initial states.
 func (z *ZK) partitionOps(topic string, first int, parts []PartitionState) []any {
 	_, epoch := z.Controller()
-	acl := zk.WorldACL(zk.PermAll)
 	ops := make([]any, 0, 2*len(parts))
 	for i, p := range parts {
 		n := int32(first + i)
 		ops = append(ops,
-			&zk.CreateRequest{Path: z.abs(zkPartitionPath(topic, n)), Acl: acl},
-			&zk.CreateRequest{Path: z.abs(zkPartitionStatePath(topic, n)), Data: encodePartitionState(p, epoch), Acl: acl},
+			z.createRequest(z.abs(zkPartitionPath(topic, n)), nil, 0),
+			z.createRequest(z.abs(zkPartitionStatePath(topic, n)), encodePartitionState(p, epoch), 0),
 		)
 	}
 	return ops
@@ -89,10 +88,9 @@ func (z *ZK) CreateTopic(t Topic) (Topic, error) {
 			return Topic{}, err
 		}
 	}
-	acl := zk.WorldACL(zk.PermAll)
 	ops := []any{
-		&zk.CreateRequest{Path: z.abs(zkTopicPath(t.Name)), Data: encodeAssignment(t.ID, t.Partitions), Acl: acl},
-		&zk.CreateRequest{Path: z.abs(zkPartitionsPath(t.Name)), Acl: acl},
+		z.createRequest(z.abs(zkTopicPath(t.Name)), encodeAssignment(t.ID, t.Partitions), 0),
+		z.createRequest(z.abs(zkPartitionsPath(t.Name)), nil, 0),
 	}
 	ops = append(ops, z.partitionOps(t.Name, 0, t.Partitions)...)
 	// A config node can outlive its topic (written by other tools, or a
@@ -105,7 +103,7 @@ func (z *ZK) CreateTopic(t Topic) (Topic, error) {
 	if cfgExists {
 		ops = append(ops, &zk.SetDataRequest{Path: cfgPath, Data: encodeTopicConfig(t.Configs), Version: -1})
 	} else {
-		ops = append(ops, &zk.CreateRequest{Path: cfgPath, Data: encodeTopicConfig(t.Configs), Acl: acl})
+		ops = append(ops, z.createRequest(cfgPath, encodeTopicConfig(t.Configs), 0))
 	}
 	res, err := z.conn.Multi(ops...)
 	if err != nil {
@@ -204,7 +202,7 @@ func (z *ZK) deleteTopicOnce(name string) ([16]byte, error) {
 	} else if ok {
 		ops = append(ops, &zk.SetDataRequest{Path: markerPath, Data: marker, Version: -1})
 	} else {
-		ops = append(ops, &zk.CreateRequest{Path: markerPath, Data: marker, Acl: zk.WorldACL(zk.PermAll)})
+		ops = append(ops, z.createRequest(markerPath, marker, 0))
 	}
 	res, err := z.conn.Multi(ops...)
 	if err == nil {
@@ -298,7 +296,7 @@ func (z *ZK) SetTopicConfigs(name string, configs map[string]string) (Topic, err
 		}
 		if _, err := z.conn.Multi(
 			&zk.SetDataRequest{Path: topicPath, Data: adata, Version: astat.Version},
-			&zk.CreateRequest{Path: cfgPath, Data: data, Acl: zk.WorldACL(zk.PermAll)},
+			z.createRequest(cfgPath, data, 0),
 		); err != nil {
 			return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, err)
 		}

@@ -133,7 +133,7 @@ func (z *ZK) updateUser(name string, fn func(cfg map[string]string) error) error
 		}
 		data := mustJSON(zkEntityConfig{Version: 1, Config: cfg})
 		if version < 0 {
-			_, err = z.conn.Create(path, data, 0, zk.WorldACL(zk.PermAll))
+			_, err = z.create(path, data, 0)
 			if errors.Is(err, zk.ErrNodeExists) {
 				continue
 			}

@@ -74,6 +74,8 @@ type Options struct {
 	// Plugins are the plugin runtime's limits and budgets; CacheDir and
 	// Logger are filled in by the node.
 	Plugins wasm.Config
+	// ZooKeeperSecurity: digest auth and secure znode ACLs (--zookeeper-*).
+	ZooKeeperSecurity meta.ZKSecurity
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -115,6 +117,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			// session's registration to expire.
 			RegistrationWait: cfg.ZooKeeperSessionTimeout + 5*time.Second,
 			Logger:           logger,
+			Security:         opts.ZooKeeperSecurity,
 		})
 		if err != nil {
 			ln.Close()

@@ -61,7 +61,14 @@ type Server struct {
 // missing tool.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := Launch(tb.TempDir())
+	return StartWith(tb)
+}
+
+// StartWith is Start with extra zoo.cfg lines ("key=value"), e.g.
+// "enforce.auth.enabled=true" for a server that requires authentication.
+func StartWith(tb testing.TB, extraConfig ...string) *Server {
+	tb.Helper()
+	s, err := LaunchWith(tb.TempDir(), extraConfig...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -105,7 +112,10 @@ func runMain(m *testing.M, set func(*Server)) int {
 
 // Launch starts a server keeping its config, data and log in dir and waits
 // until it accepts sessions. Stop it with Stop.
-func Launch(dir string) (*Server, error) {
+func Launch(dir string) (*Server, error) { return LaunchWith(dir) }
+
+// LaunchWith is Launch with extra zoo.cfg lines.
+func LaunchWith(dir string, extraConfig ...string) (*Server, error) {
 	inst, err := locate()
 	if err != nil {
 		return nil, err
@@ -114,7 +124,7 @@ func Launch(dir string) (*Server, error) {
 	// The free port is found by binding and releasing it, so another process
 	// can grab it before ZooKeeper binds; then try another.
 	for attempt := 0; attempt < bindAttempts; attempt++ {
-		s, err := launchOnce(inst, filepath.Join(dir, "zk"+strconv.Itoa(attempt)))
+		s, err := launchOnce(inst, filepath.Join(dir, "zk"+strconv.Itoa(attempt)), extraConfig)
 		if err == nil {
 			return s, nil
 		}
@@ -128,7 +138,7 @@ func Launch(dir string) (*Server, error) {
 
 var errPortTaken = errors.New("zktest: port taken")
 
-func launchOnce(inst install, dir string) (*Server, error) {
+func launchOnce(inst install, dir string, extraConfig []string) (*Server, error) {
 	dataDir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
@@ -144,7 +154,7 @@ func launchOnce(inst install, dir string) (*Server, error) {
 		exited:  make(chan struct{}),
 	}
 	cfgPath := filepath.Join(dir, "zoo.cfg")
-	if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, port)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(zooCfg(dataDir, port, extraConfig)), 0o644); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(s.logPath)
@@ -183,7 +193,7 @@ func launchOnce(inst install, dir string) (*Server, error) {
 // zooCfg is a standalone server's configuration. forceSync=no skips the
 // fsync per transaction (tests need no durability across power loss) and a
 // small preAllocSize keeps the transaction log from reserving 64 MB.
-func zooCfg(dataDir string, port int) string {
+func zooCfg(dataDir string, port int, extra []string) string {
 	lines := []string{
 		"tickTime=" + strconv.Itoa(int(TickTime/time.Millisecond)),
 		"dataDir=" + dataDir,
@@ -198,6 +208,7 @@ func zooCfg(dataDir string, port int) string {
 		"preAllocSize=1024",
 		"autopurge.purgeInterval=0",
 	}
+	lines = append(lines, extra...)
 	return strings.Join(lines, "\n") + "\n"
 }
 
@@ -320,4 +331,23 @@ func (s *Server) Stop() error {
 		}
 	})
 	return s.stopErr
+}
+
+// CLI runs ZooKeeper's own command-line client (zkCli.sh's
+// org.apache.zookeeper.ZooKeeperMain) against the server, feeding it
+// script (one command per line) on stdin, and returns its output. Tests
+// use it to check procedures the docs tell operators to run.
+func (s *Server) CLI(script string) (string, error) {
+	inst, err := locate()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(inst.java, "-Xms16m", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-cp", inst.classpath, "org.apache.zookeeper.ZooKeeperMain", "-server", s.Addr)
+	cmd.Stdin = strings.NewReader(script + "\nquit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("zktest: zkCli: %w", err)
+	}
+	return string(out), nil
 }

@@ -44,8 +44,9 @@ func TestStartServesAndStops(t *testing.T) {
 }
 
 func TestZooCfgKeepsServerPrivate(t *testing.T) {
-	cfg := zooCfg("/tmp/data", 12345)
+	cfg := zooCfg("/tmp/data", 12345, []string{"enforce.auth.enabled=true"})
 	for _, want := range []string{
+		"enforce.auth.enabled=true\n",
 		"clientPort=12345\n",
 		"clientPortAddress=127.0.0.1\n",
 		"admin.enableServer=false\n",
