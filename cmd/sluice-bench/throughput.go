@@ -104,12 +104,12 @@ func runThroughput(ctx context.Context, env *benchEnv, spec brokerSpec, w worklo
 	ctx, cancel := b.watch(ctx)
 	defer cancel()
 
-	if err := createTopic(ctx, b.addr, w); err != nil {
+	if err := createTopic(ctx, b.addr, w, spec.clientOpts...); err != nil {
 		return fail("create-topic", causeOr(ctx, err))
 	}
 
 	run.produceUsage, err = measure(b, func() (err error) {
-		run.produce, err = produceAll(ctx, b.addr, w.topic(), w, payload)
+		run.produce, err = produceAll(ctx, b.addr, w.topic(), w, payload, spec.clientOpts...)
 		return err
 	})
 	if err != nil {
@@ -118,7 +118,7 @@ func runThroughput(ctx context.Context, env *benchEnv, spec brokerSpec, w worklo
 	env.log.Info("produce done", "broker", spec.name, "elapsed", run.produce.elapsed.Round(time.Millisecond))
 
 	run.consumeUsage, err = measure(b, func() (err error) {
-		run.consume, err = consumeAll(ctx, b.addr, w.topic(), run.produce)
+		run.consume, err = consumeAll(ctx, b.addr, w.topic(), run.produce, spec.clientOpts...)
 		return err
 	})
 	if err != nil {
@@ -129,8 +129,8 @@ func runThroughput(ctx context.Context, env *benchEnv, spec brokerSpec, w worklo
 }
 
 // createTopic makes the workload's topic with replication factor 1.
-func createTopic(ctx context.Context, addr string, w workload) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+func createTopic(ctx context.Context, addr string, w workload, conn ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, conn...)...)
 	if err != nil {
 		return err
 	}
