@@ -13,16 +13,15 @@ import (
 	"time"
 )
 
-// consumeFigures is a finished phase moving 1 GB in secs with cpu seconds
-// of broker CPU, so rates, ratios and CPU/GB come out exact.
-func consumeFigures(secs, cpu float64) phaseFigures {
-	return phaseFigures{ok: true, records: 1_000_000, bytes: 1_000_000_000,
-		elapsed: time.Duration(secs * float64(time.Second)), cpu: time.Duration(cpu * float64(time.Second)), runs: 1}
+// consumeFigures is a finished phase moving 1M records in secs, so rates
+// and ratios come out exact.
+func consumeFigures(secs float64) phaseFigures {
+	return phaseFigures{ok: true, records: 1_000_000, bytes: 1_000_000_000, elapsed: time.Duration(secs * float64(time.Second)), runs: 1}
 }
 
 func TestTLSRatioLinePassAndMiss(t *testing.T) {
-	plain, enc := consumeFigures(1, 1), consumeFigures(1.25, 1) // 0.80x
-	slow := consumeFigures(2, 1)                                // 0.50x
+	plain, enc := consumeFigures(1), consumeFigures(1.25) // 0.80x
+	slow := consumeFigures(2)                             // 0.50x
 	got := tlsRatioLine(plain, enc, plain, slow)
 	want := "SASL_SSL/PLAINTEXT records/s: produce 0.80x [target >= 0.6x: PASS]; consume 0.50x [target >= 0.6x: MISS]"
 	if got != want {
@@ -37,30 +36,59 @@ func TestTLSRatioLinePassAndMiss(t *testing.T) {
 
 func TestSendfileLineSplitsTheTLSCost(t *testing.T) {
 	const prefix = "sendfile (lost over TLS: fetched data is copied through user space, core/kafka/sendfile.go): "
-	plain := consumeFigures(1, 0.5)         // 1M rec/s, 0.50 s/GB
-	noSendfile := consumeFigures(1.25, 0.7) // 0.80x, 0.70 s/GB
-	enc := consumeFigures(2, 1.5)           // 0.50x, 1.50 s/GB
+	plain := consumeCost{ok: true, rate: 1000, cpuPerGB: 0.5}
+	noSendfile := consumeCost{ok: true, rate: 800, cpuPerGB: 0.7} // 0.80x
+	enc := consumeCost{ok: true, rate: 500, cpuPerGB: 1.5}        // 0.50x
 	for _, tc := range []struct {
 		name             string
-		plain, copy, enc phaseFigures
+		plain, copy, enc consumeCost
 		note, wantSuffix string
 	}{
 		{"split", plain, noSendfile, enc, "",
 			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x, no-sendfile 0.80x: losing sendfile is 20 of the 50 points TLS loses (40%); " +
 				"broker CPU s/GB consumed: sendfile 0.50, no-sendfile 0.70, SASL_SSL 1.50: copying is +0.20 of TLS's +1.00 (20%)"},
-		// TLS measured faster than plaintext (noise on a loaded machine):
-		// no share of a cost that was not measured.
-		{"no TLS loss", plain, noSendfile, consumeFigures(0.9, 0.4), "",
-			"consume records/s vs PLAINTEXT: SASL_SSL 1.11x, no-sendfile 0.80x; broker CPU s/GB consumed: sendfile 0.50, no-sendfile 0.70, SASL_SSL 0.40"},
-		{"old binary", plain, phaseFigures{}, enc, errNoDisableSendfile.Error(),
-			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x; sendfile's share n/a (this sluice binary has no --disable-sendfile flag)"},
-		{"copy run failed", plain, phaseFigures{}, enc, "",
-			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x; sendfile's share n/a (the no-sendfile runs failed)"},
-		{"TLS run failed", plain, noSendfile, phaseFigures{}, "", "n/a"},
+		// Noise on a loaded machine: TLS measured faster than plaintext,
+		// or the copy slower than TLS. No share of such figures is given.
+		{"no TLS loss", plain, noSendfile, consumeCost{ok: true, rate: 1100, cpuPerGB: 0.4}, "",
+			"consume records/s vs PLAINTEXT: SASL_SSL 1.10x, no-sendfile 0.80x; broker CPU s/GB consumed: sendfile 0.50, no-sendfile 0.70, SASL_SSL 0.40"},
+		{"part above whole", plain, consumeCost{ok: true, rate: 400, cpuPerGB: 1.6}, enc, "",
+			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x, no-sendfile 0.40x; broker CPU s/GB consumed: sendfile 0.50, no-sendfile 1.60, SASL_SSL 1.50"},
+		{"old binary", plain, consumeCost{}, enc, errNoDisableSendfile.Error(),
+			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x; broker CPU s/GB consumed: sendfile 0.50, SASL_SSL 1.50; sendfile's share n/a (this sluice binary has no --disable-sendfile flag)"},
+		{"copy run failed", plain, consumeCost{}, enc, "",
+			"consume records/s vs PLAINTEXT: SASL_SSL 0.50x; broker CPU s/GB consumed: sendfile 0.50, SASL_SSL 1.50; sendfile's share n/a (the no-sendfile runs failed)"},
+		{"TLS run failed", plain, noSendfile, consumeCost{}, "", "n/a"},
 	} {
 		if got := sendfileLine(tc.plain, tc.copy, tc.enc, tc.note); got != prefix+tc.wantSuffix {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, prefix+tc.wantSuffix)
 		}
+	}
+}
+
+func TestConsumeCostTakesTheMedianCPUPerGBOverRuns(t *testing.T) {
+	// finishedRun consumes 100,000 bytes with 1 s of CPU (10,000 s/GB);
+	// the runs' CPU is 1 s, 3 s and 2 s, and the second consume failed.
+	runs := []brokerRun{
+		finishedRun("sluice", 1, 1, 1),
+		finishedRun("sluice", 1, 2, 1),
+		finishedRun("sluice", 1, 4, 1),
+	}
+	runs[1].consumeUsage.cpu = 3 * time.Second
+	runs[2].consumeUsage.cpu = 2 * time.Second
+	r := &tlsReport{listeners: []brokerRuns{{broker: listenerPlain, runs: runs}}}
+	got := r.consumeCost(listenerPlain)
+	// Rate: the median of 1000, 500 and 250 records/s. CPU: median of 10k, 30k, 20k s/GB.
+	if want := (consumeCost{ok: true, rate: 500, cpuPerGB: 20_000}); got != want {
+		t.Fatalf("consumeCost = %+v, want %+v", got, want)
+	}
+	runs[2].err = &phaseError{Scenario: "tls", Broker: "sluice", Phase: "consume", Err: errStalled}
+	got = r.consumeCost(listenerPlain)
+	// Two runs left: the lower middle is a real run (1000 and 500 records/s -> 500; 10k and 30k s/GB -> 10k).
+	if want := (consumeCost{ok: true, rate: 500, cpuPerGB: 10_000}); got != want {
+		t.Fatalf("consumeCost after a failed run = %+v, want %+v", got, want)
+	}
+	if got := r.consumeCost(listenerSASLSSL); got.ok {
+		t.Fatalf("a listener that did not run has figures: %+v", got)
 	}
 }
 
