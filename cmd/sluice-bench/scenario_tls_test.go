@@ -175,7 +175,7 @@ func TestTLSScenarioAgainstSluice(t *testing.T) {
 		t.Fatalf("go build sluice: %v\n%s", err, out)
 	}
 	env := &benchEnv{brokers: []brokerSpec{sluiceSpec(bin)}, repeat: 1, log: discardLogger()}
-	w := workload{name: "tls", recordSize: 1024, records: 3000, partitions: 8}
+	w := workload{name: "tls", recordSize: 1024, records: 3000, partitions: 8, consumePasses: 2}
 	rep := runTLSBench(t.Context(), env, w)
 	if err := rep.err(); err != nil {
 		var out bytes.Buffer
@@ -190,16 +190,17 @@ func TestTLSScenarioAgainstSluice(t *testing.T) {
 			t.Fatalf("%s: %d runs, want 1", l.broker, len(l.runs))
 		}
 		run := l.runs[0]
-		if run.produce.records != 3000 || run.consume.records != 3000 || run.consume.bytes != 3000*1024 {
-			t.Fatalf("%s: produced %d, consumed %d records / %d bytes; want 3000, 3000 / %d",
-				l.broker, run.produce.records, run.consume.records, run.consume.bytes, 3000*1024)
+		// Two verified passes over the topic.
+		if run.produce.records != 3000 || run.consume.records != 6000 || run.consume.bytes != 6000*1024 {
+			t.Fatalf("%s: produced %d, consumed %d records / %d bytes; want 3000, 6000 / %d",
+				l.broker, run.produce.records, run.consume.records, run.consume.bytes, 6000*1024)
 		}
 	}
 	var out bytes.Buffer
 	rep.render(&out)
 	text := out.String()
 	for _, want := range []string{
-		"== tls: 3,000 records x 1024 B = 3.1 MB, 8 partitions",
+		"== tls: 3,000 records x 1024 B = 3.1 MB, 8 partitions, acks=all, idempotent, no compression, consumed 2 times",
 		"PLAINTEXT no-sendfile",
 		"SASL_SSL/PLAINTEXT records/s: produce ",
 		"consume records/s vs PLAINTEXT: SASL_SSL ",
