@@ -51,6 +51,9 @@ type brokerSpec struct {
 	// command builds the child serving Kafka on addr; dataDir is a fresh,
 	// empty directory the broker may use for its state.
 	command func(addr, dataDir string) *exec.Cmd
+	// clientOpts are what a client needs to connect (TLS, SASL); none
+	// for a PLAINTEXT listener. The readiness ping uses them too.
+	clientOpts []kgo.Opt
 }
 
 // kfakeSpec re-executes this binary with the hidden serve flag.
@@ -69,14 +72,15 @@ func sluiceSpec(path string) brokerSpec {
 
 // brokerProcess is one running child broker.
 type brokerProcess struct {
-	name    string
-	addr    string
-	dataDir string
-	cmd     *exec.Cmd
-	output  *tailBuffer
-	exited  chan struct{} // closed once the child has been reaped
-	waitErr error         // the child's exit status; read only after exited closes
-	log     *slog.Logger
+	name       string
+	addr       string
+	dataDir    string
+	clientOpts []kgo.Opt
+	cmd        *exec.Cmd
+	output     *tailBuffer
+	exited     chan struct{} // closed once the child has been reaped
+	waitErr    error         // the child's exit status; read only after exited closes
+	log        *slog.Logger
 }
 
 // startBroker launches spec on a free 127.0.0.1 port with a fresh data
@@ -110,13 +114,14 @@ func startBrokerOnce(ctx context.Context, spec brokerSpec, log *slog.Logger) (*b
 		return nil, err
 	}
 	b := &brokerProcess{
-		name:    spec.name,
-		addr:    addr,
-		dataDir: dataDir,
-		cmd:     spec.command(addr, dataDir),
-		output:  newTailBuffer(outputTailBytes),
-		exited:  make(chan struct{}),
-		log:     log.With("broker", spec.name),
+		name:       spec.name,
+		addr:       addr,
+		dataDir:    dataDir,
+		clientOpts: spec.clientOpts,
+		cmd:        spec.command(addr, dataDir),
+		output:     newTailBuffer(outputTailBytes),
+		exited:     make(chan struct{}),
+		log:        log.With("broker", spec.name),
 	}
 	b.cmd.Stdout = b.output
 	b.cmd.Stderr = b.output
@@ -149,7 +154,7 @@ func (b *brokerProcess) pid() int { return b.cmd.Process.Pid }
 
 // waitReady pings the broker until it answers, it exits, or time runs out.
 func (b *brokerProcess) waitReady(ctx context.Context) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr)}, b.clientOpts...)...)
 	if err != nil {
 		return err
 	}

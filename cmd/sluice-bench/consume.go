@@ -25,13 +25,14 @@ type consumeStats struct {
 
 // consumeAll reads topic from the start of every partition, without a
 // group, until it has seen exactly what produced describes, and verifies
-// per-partition offsets, counts and the content checksum on the way.
-func consumeAll(ctx context.Context, addr, topic string, produced produceStats) (consumeStats, error) {
-	cl, err := kgo.NewClient(
+// per-partition offsets, counts and the content checksum on the way. conn
+// adds connection options (TLS, SASL), as for produceAll.
+func consumeAll(ctx context.Context, addr, topic string, produced produceStats, conn ...kgo.Opt) (consumeStats, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+	}, conn...)...)
 	if err != nil {
 		return consumeStats{}, err
 	}

@@ -46,8 +46,10 @@ func useSnappy() { produceCompression, produceCodecName = kgo.SnappyCompression(
 
 // produceAll writes w.records records to topic on addr with acks=all and
 // idempotence (kgo's default), asynchronously, recording ack latency.
-func produceAll(ctx context.Context, addr, topic string, w workload, payload valueSource) (produceStats, error) {
-	cl, err := kgo.NewClient(
+// conn adds connection options (TLS, SASL) and nothing else, so every
+// listener is driven by the same client settings.
+func produceAll(ctx context.Context, addr, topic string, w workload, payload valueSource, conn ...kgo.Opt) (produceStats, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -56,7 +58,7 @@ func produceAll(ctx context.Context, addr, topic string, w workload, payload val
 		kgo.ProducerBatchCompression(produceCompression),
 		kgo.MaxBufferedRecords(max(1000, producerBufferBytes/w.recordSize)),
 		kgo.MaxBufferedBytes(producerBufferBytes),
-	)
+	}, conn...)...)
 	if err != nil {
 		return produceStats{}, err
 	}

@@ -57,10 +57,27 @@ func (r *throughputReport) render(out io.Writer) {
 	fmt.Fprintf(out, "\n== %s: %s records x %d B = %.1f MB, %d partitions, acks=all, idempotent, %s\n",
 		w.name, groupDigits(w.records), w.recordSize, float64(w.totalBytes())/megabyte, w.partitions, produceCodecName)
 
+	writePhaseTable(out, "broker", r.brokers)
+	for _, line := range r.targetLines() {
+		fmt.Fprintln(out, line)
+	}
+	for _, b := range r.brokers {
+		for _, run := range b.runs {
+			if run.err != nil {
+				fmt.Fprintf(out, "FAILED %v\n", run.err)
+				writeBrokerOutput(out, run.err)
+			}
+		}
+	}
+}
+
+// writePhaseTable prints one row per phase and series (a broker, or a
+// listener of one broker); column names the series.
+func writePhaseTable(out io.Writer, column string, series []brokerRuns) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tbroker\trecords/s\tMB/s\tack p50\tack p99\tbroker CPU s\tbroker peak RSS MB\truns: records/s range\t")
+	fmt.Fprintf(tw, "phase\t%s\trecords/s\tMB/s\tack p50\tack p99\tbroker CPU s\tbroker peak RSS MB\truns: records/s range\t\n", column)
 	for _, phase := range []string{"produce", "consume"} {
-		for _, b := range r.brokers {
+		for _, b := range series {
 			f := b.phase(phase)
 			if !f.ok {
 				fmt.Fprintf(tw, "%s\t%s\tFAILED\t-\t-\t-\t-\t-\t-\t\n", phase, b.broker)
@@ -76,18 +93,6 @@ func (r *throughputReport) render(out io.Writer) {
 		}
 	}
 	_ = tw.Flush()
-
-	for _, line := range r.targetLines() {
-		fmt.Fprintln(out, line)
-	}
-	for _, b := range r.brokers {
-		for _, run := range b.runs {
-			if run.err != nil {
-				fmt.Fprintf(out, "FAILED %v\n", run.err)
-				writeBrokerOutput(out, run.err)
-			}
-		}
-	}
 }
 
 // targetLines compares Sluice with kfake and with the absolute RSS bound.

@@ -43,6 +43,7 @@ func scenarios() []scenario {
 		bridgeScenario(),
 		replicationScenario(),
 		pluginsScenario(),
+		tlsScenario(),
 	}
 }
 

@@ -61,6 +61,10 @@ type Config struct {
 	MaxConnectionsPerIP    int
 	QueuedMaxRequestBytes  int64
 	MaxDecodedRequestBytes int64
+	// DisableSendfile copies fetched data through user space instead of
+	// sendfile(2), as TLS must; sluice-bench uses it to measure what
+	// losing sendfile costs.
+	DisableSendfile bool
 	// MaxDecompressedBytes bounds what one compressed batch may inflate to
 	// when it is validated on produce or read by the broker. Default 0:
 	// 2 × the topic's max.message.bytes, at least 1 MiB.

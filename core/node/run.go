@@ -191,6 +191,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		TLS: sec.tls, SASL: sec.sasl, Credentials: creds,
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
+	kcfg.DisableSendfile = cfg.DisableSendfile
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		ln.Close()
 		return err
