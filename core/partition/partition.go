@@ -65,6 +65,7 @@ type Partition struct {
 	closed      bool
 	repl        replication
 	epochs      *epochCache
+	isrWake     func() // see SetISRWaker
 }
 
 // Open opens the partition's log in dir and rebuilds its producer state.
