@@ -33,17 +33,22 @@ func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *rep
 			cr.Offsets[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = o
 		}
 	}
-	codes := c.s.b.Groups().Commit(cr)
-	for _, t := range req.Topics {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
-			rt.Partitions = append(rt.Partitions, rp)
+	// Answered once the commit is replicated; the connection reads on
+	// meanwhile (the coordinator does not hold the group while waiting).
+	r := &reply{corr: h.correlationID, resp: resp, done: make(chan struct{})}
+	c.s.b.Groups().CommitAsync(cr, func(codes map[group.TopicPartition]int16) {
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
 		}
-		resp.Topics = append(resp.Topics, rt)
-	}
-	return c.ready(h, resp)
+		close(r.done)
+	})
+	return r
 }
