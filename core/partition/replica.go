@@ -27,9 +27,8 @@ type follower struct {
 // fetch that was in flight when leadership moved must not land in the log.
 var ErrStaleEpoch = errors.New("partition: replica operation for a stale leader epoch")
 
-// ErrDiverged: a fetched batch straddles our log end, so our tail differs
-// from the leader's; the follower must find the divergence point again
-// (OffsetForLeaderEpoch) and truncate there.
+// ErrDiverged: a fetched batch starts past our log end: the follower must
+// find the divergence point again (OffsetForLeaderEpoch) and refetch.
 var ErrDiverged = errors.New("partition: replicated batch does not start at our log end")
 
 // replication is a partition's role. Guarded by Partition.mu.
@@ -273,8 +272,9 @@ func (p *Partition) followsLocked(epoch int32) bool {
 // FollowerAppend appends batches fetched from the leader of epoch, keeping
 // their offsets and leader epochs, and adopts the leader's high watermark.
 // It fails with ErrStaleEpoch unless this replica still follows that
-// leader (the fetch was answered before leadership moved), and with
-// ErrDiverged when a batch straddles our log end.
+// leader (the fetch was answered before leadership moved). A batch that
+// straddles our log end replaces our tail from its base offset; one that
+// starts past it fails with ErrDiverged.
 func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) error {
 	batches, err := storage.SplitBatches(records)
 	if err != nil {
@@ -296,10 +296,20 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 		}
 		if next := p.log.NextOffset(); h.LastOffset() < next {
 			continue // already have it (a re-sent batch)
-		} else if h.BaseOffset != next {
+		} else if h.BaseOffset > next {
 			p.appendMu.Unlock()
-			p.logger.Warn("replicated batch does not start at our log end; finding the divergence again", "batch_base", h.BaseOffset, "log_end", next)
+			p.logger.Warn("replicated batch starts past our log end", "batch_base", h.BaseOffset, "log_end", next)
 			return ErrDiverged
+		} else if h.BaseOffset < next {
+			// The batch straddles our log end: our tail from its base
+			// on is not the leader's (batches are copied whole, so a
+			// replica that had the leader's records would end on this
+			// batch's boundary). The leader's copy wins.
+			p.logger.Warn("replicated batch does not start at our log end; replacing our diverged tail", "batch_base", h.BaseOffset, "log_end", next)
+			if err := p.truncateLocked(h.BaseOffset); err != nil {
+				p.appendMu.Unlock()
+				return err
+			}
 		}
 		got, err := p.log.Append(b, h.PartitionLeaderEpoch)
 		if err != nil {
@@ -350,6 +360,11 @@ func (p *Partition) TruncateTo(epoch int32, offset int64) error {
 	if !follows {
 		return ErrStaleEpoch
 	}
+	return p.truncateLocked(offset)
+}
+
+// truncateLocked is TruncateTo with appendMu held.
+func (p *Partition) truncateLocked(offset int64) error {
 	if offset >= p.log.NextOffset() {
 		return nil
 	}

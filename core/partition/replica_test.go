@@ -126,15 +126,14 @@ func TestStaleFetchAnswerNotAppended(t *testing.T) {
 	}
 }
 
-// TestFollowerAppendDiverged: a batch straddling our log end means our
-// tail differs from the leader's; FollowerAppend says so (ErrDiverged) so
-// the fetcher finds the divergence point again instead of retrying the
-// same fetch forever.
-func TestFollowerAppendDiverged(t *testing.T) {
+// TestFollowerAppendReplacesDivergedTail: a batch straddling our log end
+// means our tail differs from the leader's; the leader's batch replaces it
+// (it used to be refused forever: "replicated batch does not start at our
+// log end", and the follower never caught up again).
+func TestFollowerAppendReplacesDivergedTail(t *testing.T) {
 	leader, f := openReplica(t, 1), openReplica(t, 2)
 	replicas := []int32{1, 2}
 	leader.BecomeLeader(1, replicas, replicas)
-	f.BecomeFollower(1, 1, replicas)
 	b2, err := records.Encode([]records.Record{{Value: []byte("x")}, {Value: []byte("y")}}, records.Plain)
 	if err != nil {
 		t.Fatal(err)
@@ -147,9 +146,27 @@ func TestFollowerAppendDiverged(t *testing.T) {
 	produce(t, f, 1, "own")
 	f.BecomeFollower(1, 1, replicas)
 	b, hw := fetch(t, leader, 2, 0)
-	if err := f.FollowerAppend(1, b, hw); !errors.Is(err, ErrDiverged) {
-		t.Fatalf("straddling batch: got %v, want ErrDiverged", err)
+	if err := f.FollowerAppend(1, b, hw); err != nil {
+		t.Fatalf("straddling batch: %v", err)
 	}
+	if end := f.LogEndOffset(); end != 2 {
+		t.Fatalf("log end %d, want 2", end)
+	}
+	got, _ := fetchAs(t, f, 0)
+	if string(got) != string(b) {
+		t.Fatal("follower log differs from the leader's")
+	}
+}
+
+// fetchAs reads a follower's whole log as stored.
+func fetchAs(t *testing.T, p *Partition, from int64) ([]byte, error) {
+	t.Helper()
+	c, err := p.log.Read(from, 1<<20, p.LogEndOffset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	return c.ReadAll()
 }
 
 // TestISRExpandsOnCatchingUpFetch: the fetch that brings an out-of-ISR
