@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench lint examples clean chaos
+.PHONY: all build run test test-deps bench lint examples clean chaos kgo-suite
 
 all: build
 
@@ -38,6 +38,11 @@ test: test-deps build lint
 CHAOS_MINUTES ?= 10
 chaos: test-deps build
 	CHAOS_MINUTES=$(CHAOS_MINUTES) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 4h ./core/itest/cluster/
+
+# franz-go's own kgo test suite against a 3-broker cluster (KGO_TEST_RF=3);
+# not in `make test`. KGO_SUITE_RUN=pattern narrows it.
+kgo-suite: test-deps build
+	KGO_SUITE=1 KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
 
 bench: build
 	$(GO) run ./cmd/sluice-bench

@@ -56,6 +56,11 @@ type Partition struct {
 	appendMu   sync.Mutex
 	producers  *producers
 	flushedEnd int64 // log end at the last completed Flush; -1 before any
+	// snapMu orders producer-snapshot saves with truncations, which bump
+	// truncGen: Flush saves only if no truncation happened since it
+	// cloned the producer state.
+	snapMu   sync.Mutex
+	truncGen atomic.Uint64
 
 	mu          sync.Mutex
 	hw          int64
@@ -434,6 +439,7 @@ func (p *Partition) Flush() error {
 		return nil // nothing appended since the last flush
 	}
 	snap := p.producers.clone()
+	gen := p.truncGen.Load()
 	p.appendMu.Unlock()
 	if err := p.log.Flush(); err != nil {
 		return err
@@ -443,7 +449,17 @@ func (p *Partition) Flush() error {
 	p.mu.Lock()
 	p.ownEndLocked(end)
 	p.mu.Unlock()
-	if err := snap.save(p.log.Dir(), end); err != nil {
+	// A truncation since the clone makes the snapshot describe batches
+	// that are gone; saved, it would answer producer retries with their
+	// offsets after a later load (see truncateLocked).
+	p.snapMu.Lock()
+	if p.truncGen.Load() != gen {
+		p.snapMu.Unlock()
+		return nil
+	}
+	err := snap.save(p.log.Dir(), end)
+	p.snapMu.Unlock()
+	if err != nil {
 		return err
 	}
 	p.appendMu.Lock()

@@ -2,6 +2,9 @@ package partition
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -369,6 +372,18 @@ func (p *Partition) truncateLocked(offset int64) error {
 		return nil
 	}
 	p.logger.Warn("truncating diverged log", "from", p.log.NextOffset(), "to", offset)
+	// A producer snapshot may cover the batches cut here: a Flush in
+	// progress is waited for, later ones see truncGen change, and the
+	// saved snapshot goes, so the producer state is rebuilt from the log
+	// (a stale one would answer a retried batch with the offset of a
+	// batch that is gone).
+	p.snapMu.Lock()
+	p.truncGen.Add(1)
+	rmErr := os.Remove(filepath.Join(p.log.Dir(), producerSnapshotFile))
+	p.snapMu.Unlock()
+	if rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+		return rmErr
+	}
 	if err := p.log.Truncate(offset); err != nil {
 		return err
 	}

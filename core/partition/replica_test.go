@@ -216,3 +216,68 @@ func TestFollowerUnderLoadStaysInSync(t *testing.T) {
 		t.Fatalf("follower dropped from the ISR under steady load: proposal %v", isr)
 	}
 }
+
+// TestTruncationDropsProducerSnapshot: a producer snapshot that covers
+// batches a truncation cut must not come back: after the log grows past
+// the snapshot's offset again, a restart would load it and answer a retry
+// of a cut batch as a duplicate, acknowledging it at the offset of some
+// other record.
+func TestTruncationDropsProducerSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		Log:             storage.Config{SegmentBytes: 1 << 20, SegmentMs: -1, IndexIntervalBytes: 4096, RetentionMs: -1, RetentionBytes: -1},
+		MaxMessageBytes: 1 << 20, MinInsyncReplicas: 1, BrokerID: 2,
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f, err := Open("t", 0, dir, cfg, false, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqBatch := func(seq int32, v string) []byte {
+		b, err := records.Encode([]records.Record{{Value: []byte(v)}}, records.EncodeOptions{ProducerID: 7, ProducerEpoch: 0, BaseSequence: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// As leader of epoch 1, f takes seq 0..2 at offsets 0..2 and flushes
+	// (snapshot as of offset 3).
+	f.BecomeLeader(1, []int32{2}, []int32{2})
+	for i := int32(0); i < 3; i++ {
+		if _, err := f.Append(seqBatch(i, "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader did not have offset 2: f truncates there, then
+	// replicates two other records (offsets 2, 3), passing the snapshot.
+	other := openReplica(t, 3)
+	other.BecomeLeader(2, []int32{2, 3}, []int32{3})
+	produce(t, other, 4, "o")
+	f.BecomeFollower(2, 3, []int32{2, 3})
+	if err := f.TruncateTo(2, 2); err != nil {
+		t.Fatal(err)
+	}
+	b, hw := fetch(t, other, 2, 2)
+	if err := f.FollowerAppend(2, b, hw); err != nil {
+		t.Fatal(err)
+	}
+	// kill -9 (no clean close, no final snapshot) and restart; f leads
+	// again and the producer retries seq 2.
+	crashed := f
+	defer crashed.Close()
+	f, err = Open("t", 0, dir, cfg, true, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.BecomeLeader(3, []int32{2}, []int32{2})
+	res, err := f.Append(seqBatch(2, "retry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BaseOffset != 4 {
+		t.Fatalf("retried batch answered at offset %d, want appended at 4 (offset 2 holds another record)", res.BaseOffset)
+	}
+}
