@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
@@ -81,8 +82,13 @@ func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 // drive maintainISR themselves).
 func newReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager, error) {
 	cfg = cfg.withDefaults()
+	// Replica fetches name topics (Fetch v12): from v13 on, requests and
+	// answers carry topic ids instead, which the fetcher does not set, so
+	// the client must never upgrade them.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(1, 12)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-"+itoa(cfg.BrokerID)),
-		kgo.RetryTimeout(5*time.Second), kgo.RequestTimeoutOverhead(5*time.Second))
+		kgo.RetryTimeout(5*time.Second), kgo.RequestTimeoutOverhead(5*time.Second), kgo.MaxVersions(versions))
 	if err != nil {
 		return nil, err
 	}

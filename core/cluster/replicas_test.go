@@ -88,13 +88,19 @@ func (s *memStore) isr() []int32 {
 
 func testReplica(t *testing.T) *partition.Partition {
 	t.Helper()
+	return testReplicaOf(t, 0, 1)
+}
+
+// testReplicaOf opens partition idx of topic "t" on broker self.
+func testReplicaOf(t *testing.T, idx, self int32) *partition.Partition {
+	t.Helper()
 	cfg := partition.Config{
 		Log:               storage.Config{SegmentBytes: 1 << 20, SegmentMs: -1, IndexIntervalBytes: 4096, RetentionMs: -1, RetentionBytes: -1},
 		MaxMessageBytes:   1 << 20,
 		MinInsyncReplicas: 1,
-		BrokerID:          1,
+		BrokerID:          self,
 	}
-	p, err := partition.Open("t", 0, t.TempDir(), cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := partition.Open("t", idx, t.TempDir(), cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
