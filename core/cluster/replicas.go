@@ -258,10 +258,23 @@ var errRetryISR = errors.New("cluster: partition state changed; retrying with th
 // maintainISR proposes and persists p's ISR change, if any, retrying
 // compare-and-set conflicts at once with the fresh state.
 func (m *ReplicaManager) maintainISR(p *partition.Partition) error {
+	live := map[int32]bool{}
+	for _, b := range m.store.Brokers() {
+		live[b.ID] = true
+	}
 	var err error
 	for range isrAttempts {
 		isr, change := p.ISRProposal(m.cfg.LagMax)
 		if !change {
+			return nil
+		}
+		// Only registered brokers join: one that fetches while its
+		// ZooKeeper session is being re-established would be taken out
+		// again at once by the controller ("in-sync replica offline"),
+		// and the two would flap at the fetch rate until it registers.
+		_, _, _, cur := p.Role()
+		isr = slices.DeleteFunc(isr, func(id int32) bool { return !live[id] && !slices.Contains(cur, id) })
+		if sameSet(isr, cur) {
 			return nil
 		}
 		if err = m.writeISR(p, isr); !errors.Is(err, errRetryISR) {

@@ -26,15 +26,24 @@ type memStore struct {
 	// (a concurrent writer winning the race).
 	beforeSet func(s *memStore)
 	sets      int
+	live      []int32 // registered brokers
 }
 
 func newMemStore(st meta.PartitionState) *memStore {
-	return &memStore{replicas: st.Replicas, state: st, changed: make(chan struct{})}
+	return &memStore{replicas: st.Replicas, state: st, changed: make(chan struct{}), live: []int32{1, 2, 3}}
 }
 
-func (s *memStore) ClusterID() string                          { return "mem" }
-func (s *memStore) ControllerID() int32                        { return -1 }
-func (s *memStore) Brokers() []meta.Broker                     { return nil }
+func (s *memStore) ClusterID() string   { return "mem" }
+func (s *memStore) ControllerID() int32 { return -1 }
+func (s *memStore) Brokers() []meta.Broker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []meta.Broker
+	for _, id := range s.live {
+		out = append(out, meta.Broker{ID: id, Host: "127.0.0.1", Port: 1})
+	}
+	return out
+}
 func (s *memStore) Topics() []meta.Topic                       { return nil }
 func (s *memStore) Topic(string) (meta.Topic, bool)            { return meta.Topic{}, false }
 func (s *memStore) CreateTopic(meta.Topic) (meta.Topic, error) { return meta.Topic{}, meta.ErrInvalid }
@@ -200,5 +209,31 @@ func TestLeaderDisagreeingWithStoreResolves(t *testing.T) {
 	}
 	if leader, _, epoch, isr := p2.Role(); !leader || epoch != 7 || !slices.Equal(isr, []int32{1, 3}) {
 		t.Fatalf("leader=%v epoch=%d isr=%v, want leader at epoch 7 with [1 3]", leader, epoch, isr)
+	}
+}
+
+// TestUnregisteredFollowerNotAdded: a follower that fetches and is caught
+// up but is not registered (its ZooKeeper session is being re-established)
+// stays out of the ISR until it is; adding it only had the controller take
+// it out again at once, flapping the ISR at the fetch rate.
+func TestUnregisteredFollowerNotAdded(t *testing.T) {
+	m, store, p := leaderWithCatchingUpFollower(t)
+	store.mu.Lock()
+	store.live = []int32{1, 3}
+	store.mu.Unlock()
+	if err := m.maintainISR(p); err != nil {
+		t.Fatal(err)
+	}
+	if store.sets != 0 {
+		t.Fatalf("%d ISR writes for an unregistered follower", store.sets)
+	}
+	store.mu.Lock()
+	store.live = []int32{1, 2, 3}
+	store.mu.Unlock()
+	if err := m.maintainISR(p); err != nil {
+		t.Fatal(err)
+	}
+	if got := store.isr(); !slices.Equal(got, []int32{1, 2}) {
+		t.Fatalf("stored ISR %v once registered, want [1 2]", got)
 	}
 }

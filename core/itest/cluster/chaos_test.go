@@ -126,9 +126,9 @@ func TestChaos(t *testing.T) {
 	}
 
 	unanswered := p1.finish() + p2.finish()
-	acked, failed, gap := ck.summary()
-	t.Logf("chaos: %d faults; %d acknowledged, %d failed, %d never answered; longest acknowledgement gap %v",
-		faults, len(acked), failed, unanswered, gap.Round(time.Millisecond))
+	acked, failed, gap, gapAt := ck.summary()
+	t.Logf("chaos: %d faults; %d acknowledged, %d failed, %d never answered; longest acknowledgement gap %v (from %.1fs)",
+		faults, len(acked), failed, unanswered, gap.Round(time.Millisecond), gapAt.Seconds())
 	if len(healTimes) > 0 {
 		slices.Sort(healTimes)
 		t.Logf("chaos: ISR heal time (healing -> every ISR full): median %v, max %v",
@@ -174,15 +174,18 @@ type chaosChecker struct {
 	mu      sync.Mutex
 	acked   []chaosAck
 	failed  int
-	lastAck time.Time
-	maxGap  time.Duration
+	lastAck  time.Time
+	maxGap   time.Duration
+	maxGapAt time.Duration // since start, when the longest gap began
 }
 
 func (ck *chaosChecker) ack(a chaosAck) {
 	ck.mu.Lock()
 	defer ck.mu.Unlock()
 	now := time.Now()
-	ck.maxGap = max(ck.maxGap, now.Sub(ck.lastAck))
+	if gap := now.Sub(ck.lastAck); gap > ck.maxGap {
+		ck.maxGap, ck.maxGapAt = gap, ck.lastAck.Sub(ck.start)
+	}
 	ck.lastAck = now
 	ck.acked = append(ck.acked, a)
 }
@@ -199,10 +202,10 @@ func (ck *chaosChecker) ackedCount() int {
 	return len(ck.acked)
 }
 
-func (ck *chaosChecker) summary() ([]chaosAck, int, time.Duration) {
+func (ck *chaosChecker) summary() ([]chaosAck, int, time.Duration, time.Duration) {
 	ck.mu.Lock()
 	defer ck.mu.Unlock()
-	return slices.Clone(ck.acked), ck.failed, ck.maxGap
+	return slices.Clone(ck.acked), ck.failed, ck.maxGap, ck.maxGapAt
 }
 
 // chaosProducer writes ~200 records/s with an idempotent acks=all client.
