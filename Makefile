@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench fuzz lint examples clean
+.PHONY: all build run test test-deps bench fuzz lint examples clean chaos kgo-suite
 
 all: build
 
@@ -30,6 +30,19 @@ examples:
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Randomized fault run against a 3-broker cluster (not in CI; `make test`
+# runs the same test for 90 s). CHAOS_MINUTES sets the length, CHAOS_SEED
+# replays a schedule; CHAOS_SESSION_TIMEOUT and CHAOS_LAG_MAX tune the
+# brokers (defaults 4s and 10s).
+CHAOS_MINUTES ?= 10
+chaos: test-deps build
+	CHAOS_MINUTES=$(CHAOS_MINUTES) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 4h ./core/itest/cluster/
+
+# franz-go's own kgo test suite against a 3-broker cluster (KGO_TEST_RF=3);
+# not in `make test`. KGO_SUITE_RUN=pattern narrows it.
+kgo-suite: test-deps build
+	KGO_SUITE=1 KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
 
 bench: build
 	$(GO) run ./cmd/sluice-bench

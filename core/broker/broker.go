@@ -165,6 +165,7 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 		b.logger.Warn("previous shutdown was not clean; recovering logs", "data_dir", cfg.DataDir)
 	}
 	start := time.Now()
+	changes := store.Changes() // before the first reconcile reads the store
 	if err := b.reconcile(); err != nil {
 		b.closePartitions()
 		return nil, err
@@ -176,7 +177,7 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 	b.logger.Info("broker opened", "data_dir", cfg.DataDir, "topics", len(b.topics),
 		"recovered", b.recover, "took", time.Since(start).Round(time.Millisecond))
 	b.wg.Add(1)
-	go b.watchMetadata()
+	go b.watchMetadata(changes)
 	b.every(cfg.FlushInterval, b.FlushAll)
 	b.every(cfg.RetentionCheckInterval, b.EnforceRetention)
 	b.every(cfg.CleanerInterval, b.CompactAll) // Kafka's log cleaner, one thread

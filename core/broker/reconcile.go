@@ -113,14 +113,21 @@ func (b *Broker) dropTopic(ts *topic) {
 
 // watchMetadata reconciles whenever the store reports a change (topics
 // created, deleted or altered by other brokers, leader and ISR changes).
-func (b *Broker) watchMetadata() {
+// The next change channel is taken before reconciling: a change that
+// lands while reconcile runs (after it read the store) closes that
+// channel and is applied by another pass. Taking it afterwards lost such
+// changes until some unrelated change came along, which in a quiet
+// cluster can be never (a leader that missed its new epoch wedged every
+// follower fetching from it).
+// ch is the change channel taken before the broker's first reconcile.
+func (b *Broker) watchMetadata(ch <-chan struct{}) {
 	defer b.wg.Done()
 	for {
-		ch := b.store.Changes()
 		select {
 		case <-b.stop:
 			return
 		case <-ch:
+			ch = b.store.Changes()
 			if err := b.reconcile(); err != nil {
 				b.logger.Error("applying metadata change", "err", err)
 			}

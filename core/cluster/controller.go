@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -89,8 +91,10 @@ func (c *Controller) lead(ctx context.Context, epoch int32) {
 		if preferred {
 			lastPreferred = time.Now()
 		}
-		c.pass(epoch, preferred)
+		// Taken before the pass reads the store, so a change made during
+		// the pass wakes the next one at once.
 		changes := c.store.Changes()
+		c.pass(epoch, preferred)
 		select {
 		case <-ctx.Done():
 			return
@@ -109,11 +113,14 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 	for _, t := range c.store.Topics() {
 		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
 		for i, ps := range t.Partitions {
-			next, why := decide(ps, live, unclean, preferred)
+			_, why := decide(ps, live, unclean, preferred)
 			if why == "" {
 				continue
 			}
-			if err := c.apply(t.Name, int32(i), epoch, ps, next, why); err != nil {
+			decideFn := func(ps meta.PartitionState) (meta.PartitionState, string) {
+				return decide(ps, live, unclean, preferred)
+			}
+			if err := c.apply(t.Name, int32(i), epoch, decideFn); err != nil {
 				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", why, "err", err)
 			}
 		}
@@ -170,19 +177,37 @@ func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool
 	return ps, ""
 }
 
-// apply writes next with compare-and-set against the state decide saw.
-func (c *Controller) apply(topic string, part, epoch int32, saw, next meta.PartitionState, why string) error {
-	cur, ver, err := c.store.PartitionStateVersion(topic, part)
-	if err != nil {
-		return err
+// applyAttempts bounds how often apply re-reads and re-decides after a
+// lost compare-and-set (a leader's ISR change, usually) before leaving the
+// partition to the next pass.
+const applyAttempts = 4
+
+// apply decides on the partition's freshly read state and writes the
+// decision with compare-and-set against that state's version. A lost race
+// is retried at once from the state that won it, not on the next pass
+// (and not from the watch cache, which may lag behind).
+func (c *Controller) apply(topic string, part, epoch int32, decideFn func(meta.PartitionState) (meta.PartitionState, string)) error {
+	var err error
+	for range applyAttempts {
+		var cur meta.PartitionState
+		var ver int32
+		cur, ver, err = c.store.PartitionStateVersion(topic, part)
+		if err != nil {
+			return err
+		}
+		next, why := decideFn(cur)
+		if why == "" {
+			return nil // the fresh state needs nothing
+		}
+		if _, err = c.store.SetPartitionState(topic, part, next, epoch, ver); errors.Is(err, meta.ErrBadVersion) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		c.logger.Info("partition state changed", "topic", topic, "partition", part, "why", why,
+			"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
+		return nil
 	}
-	if cur.Leader != saw.Leader || cur.LeaderEpoch != saw.LeaderEpoch || !slices.Equal(cur.ISR, saw.ISR) {
-		return errLostRace // re-decided on the next pass
-	}
-	if _, err := c.store.SetPartitionState(topic, part, next, epoch, ver); err != nil {
-		return err
-	}
-	c.logger.Info("partition state changed", "topic", topic, "partition", part, "why", why,
-		"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
-	return nil
+	return fmt.Errorf("%w: %w", errLostRace, err)
 }

@@ -71,9 +71,13 @@ func (f *fetcher) snapshot() map[*partition.Partition]followed {
 }
 
 func (f *fetcher) markTruncated(p *partition.Partition, epoch int32) {
+	f.setTruncated(p, epoch, true)
+}
+
+func (f *fetcher) setTruncated(p *partition.Partition, epoch int32, done bool) {
 	f.mu.Lock()
 	if st := f.parts[p]; st != nil && st.epoch == epoch {
-		st.truncated = true
+		st.truncated = done
 	}
 	f.mu.Unlock()
 }
@@ -115,18 +119,29 @@ func (f *fetcher) run() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.FetchWait+10*time.Second)
-		err := f.truncateDiverged(ctx, parts)
-		if err == nil {
-			err = f.fetchOnce(ctx, parts)
-		}
+		// A partition whose divergence check fails (its leader has not
+		// applied the new epoch yet, say) must not hold up the others:
+		// every partition already checked is fetched regardless.
+		terr := f.truncateDiverged(ctx, parts)
+		fetched, ferr := f.fetchOnce(ctx, f.snapshot())
 		cancel()
-		if err != nil {
+		err := errors.Join(terr, ferr)
+		if !fetched && err == nil {
+			err = errors.New("cluster: no partition ready to fetch")
+		}
+		if err != nil && !fetched {
 			logger.Debug("replica fetch failed", "err", err)
 			if !f.sleep(backoff) {
 				return
 			}
 			backoff = min(2*backoff, 2*time.Second)
 			continue
+		}
+		if err != nil {
+			logger.Debug("replica fetch partly failed", "err", err)
+			if terr != nil && !f.sleep(100*time.Millisecond) {
+				return // retry the divergence checks soon, not in a busy loop
+			}
 		}
 		backoff = 100 * time.Millisecond
 	}
@@ -186,27 +201,40 @@ func (f *fetcher) truncateDiverged(ctx context.Context, parts map[*partition.Par
 				errs = append(errs, err)
 				continue
 			}
+			epoch := parts[p].epoch
 			target := rp.EndOffset
-			if target < 0 {
+			switch {
+			case target < 0:
 				// The leader knows no epoch as old as ours: keep only
 				// what was committed.
 				target = p.HighWatermark()
+			case rp.LeaderEpoch >= 0 && rp.LeaderEpoch < p.LatestEpoch():
+				// The leader's newest epoch at or below ours is older
+				// than ours: our log may diverge before its end
+				// offset, where our next epoch after that one starts
+				// (Kafka truncates to the smaller of the two).
+				if _, ours := p.EndOffsetForEpoch(rp.LeaderEpoch); ours >= 0 {
+					target = min(target, ours)
+				}
 			}
 			if target < p.LogEndOffset() {
-				if err := p.TruncateTo(target); err != nil {
-					errs = append(errs, err)
+				if err := p.TruncateTo(epoch, target); err != nil {
+					if !errors.Is(err, partition.ErrStaleEpoch) {
+						errs = append(errs, err)
+					}
 					continue
 				}
 			}
-			f.markTruncated(p, parts[p].epoch)
+			f.markTruncated(p, epoch)
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // fetchOnce sends one replica fetch for every truncated partition and
-// appends what comes back.
-func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]followed) error {
+// appends what comes back. fetched is false when no partition was ready
+// or the request failed as a whole.
+func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]followed) (fetched bool, err error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 12
 	req.ReplicaID = f.m.cfg.BrokerID
@@ -239,17 +267,17 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 		index[key{p.Topic, p.Index}] = p
 	}
 	if len(index) == 0 {
-		return errors.New("cluster: no partition ready to fetch")
+		return false, nil
 	}
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
 	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return err
+		return false, err
 	}
 	var errs []error
 	for _, t := range resp.Topics {
@@ -258,10 +286,11 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 			if p == nil {
 				continue
 			}
+			epoch := parts[p].epoch
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 				if errors.Is(err, kerr.OffsetOutOfRange) && p.LogEndOffset() > rp.HighWatermark && rp.HighWatermark >= 0 {
 					// Ahead of the leader: drop what it does not have.
-					if terr := p.TruncateTo(rp.HighWatermark); terr != nil {
+					if terr := p.TruncateTo(epoch, rp.HighWatermark); terr != nil && !errors.Is(terr, partition.ErrStaleEpoch) {
 						errs = append(errs, terr)
 					}
 					continue
@@ -269,10 +298,19 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 				errs = append(errs, err)
 				continue
 			}
-			if err := p.FollowerAppend(rp.RecordBatches, rp.HighWatermark); err != nil {
+			switch err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark); {
+			case err == nil:
+			case errors.Is(err, partition.ErrStaleEpoch):
+				// Leadership moved while the fetch was in flight: the
+				// answer is not ours to append any more.
+			case errors.Is(err, partition.ErrDiverged):
+				// Our tail differs from the leader's: find where again.
+				f.setTruncated(p, epoch, false)
+				errs = append(errs, err)
+			default:
 				errs = append(errs, err)
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return true, errors.Join(errs...)
 }

@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
@@ -62,16 +65,34 @@ type ReplicaManager struct {
 	// __consumer_offsets leadership).
 	OnLeadership func(p *partition.Partition, leader bool)
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	isrWake chan struct{} // see wakeISR
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // NewReplicaManager creates the manager; seeds are Kafka addresses of any
 // brokers (its own listener suffices: Metadata lists the others).
 func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager, error) {
+	m, err := newReplicaManager(cfg, store, seeds)
+	if err != nil {
+		return nil, err
+	}
+	m.wg.Add(1)
+	go m.isrLoop()
+	return m, nil
+}
+
+// newReplicaManager is NewReplicaManager without the ISR loop (tests
+// drive maintainISR themselves).
+func newReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager, error) {
 	cfg = cfg.withDefaults()
+	// Replica fetches name topics (Fetch v12): from v13 on, requests and
+	// answers carry topic ids instead, which the fetcher does not set, so
+	// the client must never upgrade them.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(1, 12)
 	opts := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-" + itoa(cfg.BrokerID)),
-		kgo.RetryTimeout(5 * time.Second), kgo.RequestTimeoutOverhead(5 * time.Second)}, cfg.ClientOpts...)
+		kgo.RetryTimeout(5 * time.Second), kgo.RequestTimeoutOverhead(5 * time.Second), kgo.MaxVersions(versions)}, cfg.ClientOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
@@ -83,10 +104,9 @@ func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 		client:   cl,
 		fetchers: map[int32]*fetcher{},
 		roles:    map[*partition.Partition]meta.PartitionState{},
+		isrWake:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	m.wg.Add(1)
-	go m.isrLoop()
 	return m, nil
 }
 
@@ -111,7 +131,23 @@ func (m *ReplicaManager) Close() {
 func (m *ReplicaManager) ApplyState(p *partition.Partition, ps meta.PartitionState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.applyLocked(p, ps)
+}
+
+// older reports whether ps is older than prev: states of a partition are
+// ordered by leader epoch, then by store version. The watch cache and the
+// direct reads of writeISR both deliver states, and a stale one must never
+// undo a newer one (an ISR the leader already replaced, or an old epoch).
+func older(ps, prev meta.PartitionState) bool {
+	return ps.LeaderEpoch < prev.LeaderEpoch || (ps.LeaderEpoch == prev.LeaderEpoch && ps.Version < prev.Version)
+}
+
+// applyLocked makes p leader or follower as ps says. m.mu held.
+func (m *ReplicaManager) applyLocked(p *partition.Partition, ps meta.PartitionState) {
 	prev, known := m.roles[p]
+	if known && older(ps, prev) {
+		return
+	}
 	m.roles[p] = ps
 	self := m.cfg.BrokerID
 	leader, _, epoch, isr := p.Role()
@@ -119,10 +155,13 @@ func (m *ReplicaManager) ApplyState(p *partition.Partition, ps meta.PartitionSta
 	case ps.Leader == self:
 		if !known || !leader || epoch != ps.LeaderEpoch || prev.Leader != self {
 			m.unfollowLocked(p)
+			p.SetISRWaker(m.wakeISR)
 			p.BecomeLeader(ps.LeaderEpoch, ps.Replicas, ps.ISR)
 			if m.OnLeadership != nil {
 				m.OnLeadership(p, true)
 			}
+			// Followers that are already caught up join at once.
+			m.wakeISR()
 		} else if !slices.Equal(isr, ps.ISR) {
 			p.SetISR(ps.ISR)
 		}
@@ -173,8 +212,18 @@ func (m *ReplicaManager) unfollowLocked(p *partition.Partition) {
 	}
 }
 
+// wakeISR has the ISR loop look at the partitions this broker leads now
+// (a follower caught up, or leadership was gained). Never blocks.
+func (m *ReplicaManager) wakeISR() {
+	select {
+	case m.isrWake <- struct{}{}:
+	default:
+	}
+}
+
 // isrLoop persists ISR changes of the partitions this broker leads:
-// followers that fell behind for LagMax leave, caught-up ones join.
+// followers that fell behind for LagMax leave (checked every LagMax/4),
+// caught-up ones join as soon as a fetch shows it (wakeISR).
 func (m *ReplicaManager) isrLoop() {
 	defer m.wg.Done()
 	t := time.NewTicker(max(m.cfg.LagMax/4, 100*time.Millisecond))
@@ -184,6 +233,7 @@ func (m *ReplicaManager) isrLoop() {
 		case <-m.stop:
 			return
 		case <-t.C:
+		case <-m.isrWake:
 		}
 		m.mu.Lock()
 		var leading []*partition.Partition
@@ -194,36 +244,108 @@ func (m *ReplicaManager) isrLoop() {
 		}
 		m.mu.Unlock()
 		for _, p := range leading {
-			isr, change := p.ISRProposal(m.cfg.LagMax)
-			if !change {
-				continue
-			}
-			if err := m.writeISR(p, isr); err != nil {
-				m.logger.Warn("ISR change not persisted", "topic", p.Topic, "partition", p.Index, "isr", isr, "err", err)
+			if err := m.maintainISR(p); err != nil {
+				m.logger.Warn("ISR change not persisted", "topic", p.Topic, "partition", p.Index, "err", err)
 			}
 		}
 	}
 }
 
+// isrAttempts bounds the compare-and-set retries of one ISR change; each
+// retry starts from the freshly read state, so only a store that keeps
+// changing under us exhausts them (the next wake or tick tries again).
+const isrAttempts = 5
+
+// errRetryISR: the stored state differed from our view; it has been
+// applied and the change is to be proposed again from it.
+var errRetryISR = errors.New("cluster: partition state changed; retrying with the stored state")
+
+// maintainISR proposes and persists p's ISR change, if any, retrying
+// compare-and-set conflicts at once with the fresh state.
+func (m *ReplicaManager) maintainISR(p *partition.Partition) error {
+	live := map[int32]bool{}
+	for _, b := range m.store.Brokers() {
+		live[b.ID] = true
+	}
+	var err error
+	for range isrAttempts {
+		isr, change := p.ISRProposal(m.cfg.LagMax)
+		if !change {
+			return nil
+		}
+		// Only registered brokers join: one that fetches while its
+		// ZooKeeper session is being re-established would be taken out
+		// again at once by the controller ("in-sync replica offline"),
+		// and the two would flap at the fetch rate until it registers.
+		_, _, _, cur := p.Role()
+		isr = slices.DeleteFunc(isr, func(id int32) bool { return !live[id] && !slices.Contains(cur, id) })
+		if sameSet(isr, cur) {
+			return nil
+		}
+		if err = m.writeISR(p, isr); !errors.Is(err, errRetryISR) {
+			return err
+		}
+	}
+	return err
+}
+
 // writeISR stores a new ISR with compare-and-set; the leader applies it
 // only once it is stored, so the store never has a smaller ISR than the
-// leader uses to advance the high watermark.
+// leader uses to advance the high watermark. When the stored state is not
+// what this leader believes (another leader epoch or leader, or an ISR the
+// controller changed), the stored state is applied right away: this
+// broker becomes a follower, or the leader of the stored epoch and ISR,
+// and errRetryISR has the caller propose again. Nothing waits for the
+// watch cache to notice.
 func (m *ReplicaManager) writeISR(p *partition.Partition, isr []int32) error {
 	st, ver, err := m.store.PartitionStateVersion(p.Topic, p.Index)
 	if err != nil {
 		return err
 	}
-	_, _, epoch, _ := p.Role()
-	if st.Leader != m.cfg.BrokerID || st.LeaderEpoch != epoch {
-		return errLostRace // leadership moved; the watch will tell us
+	leader, _, epoch, cur := p.Role()
+	if !leader {
+		return nil // stepped down meanwhile
 	}
-	st.ISR = isr
-	if _, err := m.store.SetPartitionState(p.Topic, p.Index, st, -1, ver); err != nil {
+	if st.Leader != m.cfg.BrokerID || st.LeaderEpoch != epoch || !sameSet(st.ISR, cur) {
+		m.logger.Info("leader view differs from the stored partition state; applying the stored state",
+			"topic", p.Topic, "partition", p.Index, "epoch", epoch, "isr", cur,
+			"stored_leader", st.Leader, "stored_epoch", st.LeaderEpoch, "stored_isr", st.ISR)
+		m.mu.Lock()
+		prev, known := m.roles[p]
+		stale := known && older(st, prev)
+		if !stale {
+			m.applyLocked(p, st)
+		}
+		m.mu.Unlock()
+		if stale {
+			return fmt.Errorf("cluster: stored state of %s-%d (epoch %d, version %d) is older than the applied one (epoch %d, version %d)",
+				p.Topic, p.Index, st.LeaderEpoch, st.Version, prev.LeaderEpoch, prev.Version)
+		}
+		return errRetryISR
+	}
+	next := st
+	next.ISR = isr
+	nv, err := m.store.SetPartitionState(p.Topic, p.Index, next, -1, ver)
+	if errors.Is(err, meta.ErrBadVersion) {
+		return errRetryISR // re-read and decide again now, not on the next tick
+	}
+	if err != nil {
 		return err
 	}
 	m.logger.Info("ISR changed", "topic", p.Topic, "partition", p.Index, "isr", isr)
-	p.SetISR(isr)
+	next.Version = nv
+	m.mu.Lock()
+	m.applyLocked(p, next)
+	m.mu.Unlock()
 	return nil
+}
+
+// sameSet reports whether a and b hold the same replicas.
+func sameSet(a, b []int32) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }
 
 func itoa(i int32) string {

@@ -529,7 +529,7 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.generation++
 	if len(g.members) == 0 {
 		g.state, g.protocol, g.leader = Empty, "", ""
-		c.store.persistGroup(g)
+		c.background(g.id, "persist empty group", c.store.appendGroup(g))
 		c.logger.Info("group is empty", "group", g.id, "generation", g.generation)
 		return
 	}
@@ -641,35 +641,62 @@ func (c *Coordinator) Sync(req SyncRequest, cb func(SyncResult)) {
 		cb(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.assignment})
 	case CompletingRebalance:
 		m.syncCb = cb
-		if m.id != g.leader {
-			return
+		if m.id != g.leader || g.persistingGen == g.generation {
+			return // answered when the leader's assignments are persisted
 		}
 		for id, a := range req.Assignments {
 			if mm, ok := g.members[id]; ok {
 				mm.assignment = a
 			}
 		}
-		if err := c.store.persistGroup(g); err != nil {
-			c.logger.Error("persist group", "group", g.id, "err", err)
-			for _, mm := range g.members {
-				if mm.syncCb != nil {
-					mm.syncCb(SyncResult{ErrorCode: kerr.CoordinatorNotAvailable.Code})
-					mm.syncCb = nil
-				}
-			}
-			c.prepareRebalance(g, "persisting assignments failed")
-			return
-		}
-		g.state = Stable
-		for _, mm := range g.members {
-			if mm.syncCb != nil {
-				mm.syncCb(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: mm.assignment})
-				mm.syncCb = nil
-			}
-		}
+		// The assignments are appended now (in order with the group's
+		// other records) and everyone is answered once they are
+		// committed, without holding the group meanwhile.
+		g.persistingGen = g.generation
+		go c.finishSync(g, g.generation, c.store.appendGroup(g))
 	default:
 		cb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
 	}
+}
+
+// finishSync completes generation gen's SyncGroup once the leader's
+// assignments are committed (or failed to be).
+func (c *Coordinator) finishSync(g *group, gen int32, w pendingWrite) {
+	err := w.wait()
+	g.lock()
+	defer g.unlock()
+	if g.state != CompletingRebalance || g.generation != gen {
+		return // a rebalance began meanwhile and answered the members
+	}
+	g.persistingGen = -1
+	if err != nil {
+		c.logger.Error("persist group", "group", g.id, "err", err)
+		for _, mm := range g.members {
+			if mm.syncCb != nil {
+				mm.syncCb(SyncResult{ErrorCode: kerr.CoordinatorNotAvailable.Code})
+				mm.syncCb = nil
+			}
+		}
+		c.prepareRebalance(g, "persisting assignments failed")
+		return
+	}
+	g.state = Stable
+	for _, mm := range g.members {
+		if mm.syncCb != nil {
+			mm.syncCb(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: mm.assignment})
+			mm.syncCb = nil
+		}
+	}
+}
+
+// background waits for a write nobody is answered about, logging a
+// failure.
+func (c *Coordinator) background(groupID, what string, w pendingWrite) {
+	go func() {
+		if err := w.wait(); err != nil {
+			c.logger.Error(what, "group", groupID, "err", err)
+		}
+	}()
 }
 
 // checkMember validates a member id (and static instance id) and

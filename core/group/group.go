@@ -124,6 +124,14 @@ type group struct {
 	rebalanceDeadline time.Time
 
 	offsets map[TopicPartition]Offset
+	// offsetPos is the log position of the record behind each entry of
+	// offsets: commits are appended under the lock but applied after
+	// their (unlocked) commit wait, so a slower older write must not
+	// overwrite a newer one.
+	offsetPos map[TopicPartition]int64
+	// persistingGen is the generation whose leader assignments are being
+	// persisted (-1 when none): a repeated leader SyncGroup waits for it.
+	persistingGen int32
 }
 
 func newGroup(id string) *group {
@@ -133,6 +141,9 @@ func newGroup(id string) *group {
 		static:  map[string]string{},
 		pending: map[string]bool{},
 		offsets: map[TopicPartition]Offset{},
+
+		offsetPos:     map[TopicPartition]int64{},
+		persistingGen: -1,
 	}
 }
 

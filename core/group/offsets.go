@@ -16,46 +16,67 @@ type CommitRequest struct {
 	Offsets    map[TopicPartition]Offset
 }
 
-// Commit handles OffsetCommit; it returns one code for every partition.
+// Commit handles OffsetCommit; it returns one code for every partition
+// once the commit is persisted (see CommitAsync).
 func (c *Coordinator) Commit(req CommitRequest) map[TopicPartition]int16 {
+	ch := make(chan map[TopicPartition]int16, 1)
+	c.CommitAsync(req, func(codes map[TopicPartition]int16) { ch <- codes })
+	return <-ch
+}
+
+// CommitAsync handles OffsetCommit: cb gets one code for every partition,
+// possibly later, once the commit is replicated (or failed). The group's
+// lock is held only to check the member and append the records, never
+// while waiting for replication or fsync, so the group's heartbeats, joins
+// and syncs are answered meanwhile.
+func (c *Coordinator) CommitAsync(req CommitRequest, cb func(map[TopicPartition]int16)) {
 	codes := make(map[TopicPartition]int16, len(req.Offsets))
-	fail := func(code int16) map[TopicPartition]int16 {
+	fail := func(code int16) {
 		for tp := range req.Offsets {
 			codes[tp] = code
 		}
-		return codes
+		cb(codes)
 	}
 	if req.GroupID == "" {
-		return fail(kerr.InvalidGroupID.Code)
+		fail(kerr.InvalidGroupID.Code)
+		return
 	}
 	if !c.owns(req.GroupID) {
-		return fail(kerr.NotCoordinator.Code)
+		fail(kerr.NotCoordinator.Code)
+		return
 	}
 	simple := req.Generation < 0 && req.MemberID == ""
 	g := c.group(req.GroupID, simple)
 	if g == nil {
 		if simple {
-			return fail(kerr.CoordinatorNotAvailable.Code)
+			fail(kerr.CoordinatorNotAvailable.Code)
+			return
 		}
-		return fail(kerr.UnknownMemberID.Code)
+		fail(kerr.UnknownMemberID.Code)
+		return
 	}
 	g.lock()
-	defer g.unlock()
 	switch {
 	case g.state == Dead:
-		return fail(kerr.CoordinatorNotAvailable.Code)
+		g.unlock()
+		fail(kerr.CoordinatorNotAvailable.Code)
+		return
 	case simple:
 		if len(g.members) > 0 {
 			// Tools may only commit for groups nobody consumes with.
-			return fail(kerr.UnknownMemberID.Code)
+			g.unlock()
+			fail(kerr.UnknownMemberID.Code)
+			return
 		}
 	default:
 		m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
-		if code != 0 {
-			return fail(code)
+		if code == 0 && g.state == CompletingRebalance {
+			code = kerr.RebalanceInProgress.Code
 		}
-		if g.state == CompletingRebalance {
-			return fail(kerr.RebalanceInProgress.Code)
+		if code != 0 {
+			g.unlock()
+			fail(code)
+			return
 		}
 		c.resetSession(g, m)
 	}
@@ -70,20 +91,31 @@ func (c *Coordinator) Commit(req CommitRequest) map[TopicPartition]int16 {
 		valid[tp] = o
 	}
 	if len(valid) == 0 {
-		return codes
+		g.unlock()
+		cb(codes)
+		return
 	}
-	if err := c.store.persistOffsets(g.id, valid); err != nil {
-		c.logger.Error("persist offsets", "group", g.id, "err", err)
-		for tp := range valid {
-			codes[tp] = kerr.CoordinatorNotAvailable.Code
+	w := c.store.appendOffsets(g.id, valid)
+	g.unlock()
+	go func() {
+		err := w.wait()
+		g.lock()
+		if err != nil {
+			c.logger.Error("persist offsets", "group", g.id, "err", err)
+			for tp := range valid {
+				codes[tp] = kerr.CoordinatorNotAvailable.Code
+			}
+		} else {
+			for tp, o := range valid {
+				if prev, ok := g.offsetPos[tp]; !ok || w.pos() > prev {
+					g.offsets[tp], g.offsetPos[tp] = o, w.pos()
+				}
+				codes[tp] = 0
+			}
 		}
-		return codes
-	}
-	for tp, o := range valid {
-		g.offsets[tp] = o
-		codes[tp] = 0
-	}
-	return codes
+		g.unlock()
+		cb(codes)
+	}()
 }
 
 // FetchOffsets returns committed offsets; a nil tps means all of them.
@@ -141,15 +173,29 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (int16
 		}
 	}
 	if len(del) > 0 {
-		if err := c.store.deleteOffsets(g.id, del); err != nil {
+		w := c.store.appendOffsetDeletes(g.id, del)
+		// Not holding the group while the tombstones replicate.
+		g.unlock()
+		err := w.wait()
+		g.lock()
+		if err != nil {
 			c.logger.Error("delete offsets", "group", g.id, "err", err)
 			return kerr.CoordinatorNotAvailable.Code, nil
 		}
-		for _, tp := range del {
-			delete(g.offsets, tp)
-		}
+		g.applyDeletes(del, w.pos())
 	}
 	return 0, codes
+}
+
+// applyDeletes forgets offsets deleted by the tombstones at log position
+// pos, unless a later commit replaced them meanwhile. g locked.
+func (g *group) applyDeletes(tps []TopicPartition, pos int64) {
+	for _, tp := range tps {
+		if prev, ok := g.offsetPos[tp]; !ok || pos > prev {
+			delete(g.offsets, tp)
+			g.offsetPos[tp] = pos
+		}
+	}
 }
 
 // TopicDeleted forgets offsets of a deleted topic in every group.
@@ -162,14 +208,17 @@ func (c *Coordinator) TopicDeleted(topic string) {
 				del = append(del, tp)
 			}
 		}
-		if len(del) > 0 {
-			if err := c.store.deleteOffsets(g.id, del); err == nil {
-				for _, tp := range del {
-					delete(g.offsets, tp)
-				}
-			}
+		if len(del) == 0 {
+			g.unlock()
+			continue
 		}
+		w := c.store.appendOffsetDeletes(g.id, del)
 		g.unlock()
+		if err := w.wait(); err == nil {
+			g.lock()
+			g.applyDeletes(del, w.pos())
+			g.unlock()
+		}
 	}
 }
 

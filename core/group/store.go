@@ -61,12 +61,37 @@ func groupKey(group string) []byte {
 	return k.AppendTo(nil)
 }
 
-// write appends records to the group's partition and waits until they are
-// committed.
-func (s *Store) write(groupID string, recs []records.Record) error {
+// pendingWrite is a group record batch appended to __consumer_offsets and
+// not yet known to be committed. Appending is quick and happens under the
+// group's lock, so the log holds a group's records in the order its state
+// changed; waiting for the commit (replication, fsync) happens without
+// the lock, so heartbeats, joins and syncs never queue behind it.
+type pendingWrite struct {
+	p   *partition.Partition
+	res partition.AppendResult
+	err error
+}
+
+// wait returns once the records are committed (offsets.commit.timeout.ms
+// bounds it).
+func (w pendingWrite) wait() error {
+	if w.err != nil {
+		return w.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	return w.p.WaitCommitted(ctx, w.res)
+}
+
+// pos is the records' offset in the log: later appends have larger ones.
+func (w pendingWrite) pos() int64 { return w.res.BaseOffset }
+
+// appendRecords appends records to the group's partition without waiting
+// for them to be committed.
+func (s *Store) appendRecords(groupID string, recs []records.Record) pendingWrite {
 	p, err := s.part(PartitionFor(groupID, s.partitions))
 	if err != nil {
-		return fmt.Errorf("group: offsets partition: %w", err)
+		return pendingWrite{err: fmt.Errorf("group: offsets partition: %w", err)}
 	}
 	now := time.Now().UnixMilli()
 	for i := range recs {
@@ -74,37 +99,42 @@ func (s *Store) write(groupID string, recs []records.Record) error {
 	}
 	batch, err := records.Encode(recs, records.Plain)
 	if err != nil {
-		return err
+		return pendingWrite{err: err}
 	}
 	res, err := p.Append(batch)
 	if err != nil {
-		return fmt.Errorf("group: append: %w", err)
+		return pendingWrite{err: fmt.Errorf("group: append: %w", err)}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-	defer cancel()
-	return p.WaitCommitted(ctx, res)
+	return pendingWrite{p: p, res: res}
 }
 
-func (s *Store) persistOffsets(groupID string, offs map[TopicPartition]Offset) error {
+// write appends records and waits until they are committed.
+func (s *Store) write(groupID string, recs []records.Record) error {
+	return s.appendRecords(groupID, recs).wait()
+}
+
+// appendOffsets appends offset commits (see pendingWrite).
+func (s *Store) appendOffsets(groupID string, offs map[TopicPartition]Offset) pendingWrite {
 	recs := make([]records.Record, 0, len(offs))
 	for tp, o := range offs {
 		v := kmsg.OffsetCommitValue{Version: 3, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimestamp: o.CommitTime}
 		recs = append(recs, records.Record{Key: offsetKey(groupID, tp), Value: v.AppendTo(nil)})
 	}
-	return s.write(groupID, recs)
+	return s.appendRecords(groupID, recs)
 }
 
-func (s *Store) deleteOffsets(groupID string, tps []TopicPartition) error {
+// appendOffsetDeletes appends offset tombstones (see pendingWrite).
+func (s *Store) appendOffsetDeletes(groupID string, tps []TopicPartition) pendingWrite {
 	recs := make([]records.Record, 0, len(tps))
 	for _, tp := range tps {
 		recs = append(recs, records.Record{Key: offsetKey(groupID, tp)})
 	}
-	return s.write(groupID, recs)
+	return s.appendRecords(groupID, recs)
 }
 
-// persistGroup writes the group's metadata and current assignments.
-// Called with the group locked.
-func (s *Store) persistGroup(g *group) error {
+// appendGroup appends the group's metadata and current assignments (see
+// pendingWrite). Called with the group locked.
+func (s *Store) appendGroup(g *group) pendingWrite {
 	v := kmsg.GroupMetadataValue{
 		Version:               3,
 		ProtocolType:          g.protocolType,
@@ -130,7 +160,7 @@ func (s *Store) persistGroup(g *group) error {
 			Assignment:             m.assignment,
 		})
 	}
-	return s.write(g.id, []records.Record{{Key: groupKey(g.id), Value: v.AppendTo(nil)}})
+	return s.appendRecords(g.id, []records.Record{{Key: groupKey(g.id), Value: v.AppendTo(nil)}})
 }
 
 // deleteGroup writes tombstones for the group and all its offsets.

@@ -49,23 +49,33 @@ func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *rep
 			cr.Offsets[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = o
 		}
 	}
-	var codes map[group.TopicPartition]int16
-	if len(cr.Offsets) > 0 || len(req.Topics) == 0 {
-		codes = c.s.b.Groups().Commit(cr)
-	}
-	for _, t := range req.Topics {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition = p.Partition
-			rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
-			if code := topicCode[t.Topic]; code != 0 {
-				rp.ErrorCode = code
+	build := func(codes map[group.TopicPartition]int16) {
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetCommitResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetCommitResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = codes[group.TopicPartition{Topic: t.Topic, Partition: p.Partition}]
+				if code := topicCode[t.Topic]; code != 0 {
+					rp.ErrorCode = code
+				}
+				rt.Partitions = append(rt.Partitions, rp)
 			}
-			rt.Partitions = append(rt.Partitions, rp)
+			resp.Topics = append(resp.Topics, rt)
 		}
-		resp.Topics = append(resp.Topics, rt)
 	}
-	return c.ready(h, resp)
+	if len(cr.Offsets) == 0 && len(req.Topics) > 0 {
+		// Every topic was refused: nothing to write.
+		build(nil)
+		return c.ready(h, resp)
+	}
+	// Answered once the commit is replicated; the connection reads on
+	// meanwhile (the coordinator does not hold the group while waiting).
+	r := &reply{corr: h.correlationID, resp: resp, done: make(chan struct{})}
+	c.s.b.Groups().CommitAsync(cr, func(codes map[group.TopicPartition]int16) {
+		build(codes)
+		close(r.done)
+	})
+	return r
 }

@@ -34,6 +34,10 @@ type PartitionState struct {
 	ISR         []int32
 	Leader      int32 // -1 when offline
 	LeaderEpoch int32
+	// Version orders states of one partition (the ZooKeeper node's
+	// version; 0 in stores without one): a replica never applies a state
+	// older than one it has applied.
+	Version int32
 }
 
 // Topic is a topic's metadata.
@@ -56,6 +60,7 @@ func (t Topic) Clone() Topic {
 			ISR:         append([]int32(nil), p.ISR...),
 			Leader:      p.Leader,
 			LeaderEpoch: p.LeaderEpoch,
+			Version:     p.Version,
 		}
 	}
 	c.Configs = make(map[string]string, len(t.Configs))

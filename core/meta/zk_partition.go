@@ -28,7 +28,7 @@ func (z *ZK) PartitionStateVersion(topic string, p int32) (PartitionState, int32
 	if err != nil {
 		return PartitionState{}, 0, err
 	}
-	return PartitionState{Replicas: replicas, ISR: st.ISR, Leader: st.Leader, LeaderEpoch: st.LeaderEpoch}, stat.Version, nil
+	return PartitionState{Replicas: replicas, ISR: st.ISR, Leader: st.Leader, LeaderEpoch: st.LeaderEpoch, Version: stat.Version}, stat.Version, nil
 }
 
 // SetPartitionState writes a partition's leader, leader epoch and ISR

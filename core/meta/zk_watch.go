@@ -51,6 +51,7 @@ func (e *zkTopicEntry) topic() Topic {
 			ps.ISR = append([]int32(nil), s.ISR...)
 			ps.Leader = s.Leader
 			ps.LeaderEpoch = s.LeaderEpoch
+			ps.Version = e.states[p].version
 		}
 		t.Partitions[p] = ps
 	}

@@ -77,6 +77,11 @@ type Partition struct {
 	appendMu   sync.Mutex
 	producers  *producers
 	flushedEnd int64 // log end at the last completed Flush; -1 before any
+	// snapMu orders producer-snapshot saves with truncations, which bump
+	// truncGen: Flush saves only if no truncation happened since it
+	// cloned the producer state.
+	snapMu   sync.Mutex
+	truncGen atomic.Uint64
 
 	mu          sync.Mutex
 	hw          int64
@@ -86,6 +91,7 @@ type Partition struct {
 	closed      bool
 	repl        replication
 	epochs      *epochCache
+	isrWake     func() // see SetISRWaker
 }
 
 // Open opens the partition's log in dir and rebuilds its producer state.
@@ -489,6 +495,7 @@ func (p *Partition) Flush() error {
 		return nil // nothing appended since the last flush
 	}
 	snap := p.producers.clone()
+	gen := p.truncGen.Load()
 	p.appendMu.Unlock()
 	if err := p.log.Flush(); err != nil {
 		return err
@@ -498,7 +505,17 @@ func (p *Partition) Flush() error {
 	p.mu.Lock()
 	p.ownEndLocked(end)
 	p.mu.Unlock()
-	if err := snap.save(p.log.Dir(), end); err != nil {
+	// A truncation since the clone makes the snapshot describe batches
+	// that are gone; saved, it would answer producer retries with their
+	// offsets after a later load (see truncateLocked).
+	p.snapMu.Lock()
+	if p.truncGen.Load() != gen {
+		p.snapMu.Unlock()
+		return nil
+	}
+	err := snap.save(p.log.Dir(), end)
+	p.snapMu.Unlock()
+	if err != nil {
 		return err
 	}
 	p.appendMu.Lock()

@@ -1,6 +1,10 @@
 package partition
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -13,7 +17,22 @@ import (
 type follower struct {
 	leo      int64     // log end offset it reported by fetching; -1 unknown
 	caughtUp time.Time // last time it had everything we had
+	// lastFetchEnd and lastFetch are our log end and the time when we
+	// answered its previous fetch: a follower whose next fetch starts at
+	// lastFetchEnd had everything we had at lastFetch (Kafka's rule; under
+	// steady produce load a follower is rarely exactly at our current end).
+	lastFetchEnd int64
+	lastFetch    time.Time
 }
+
+// ErrStaleEpoch refuses a follower operation (append, truncation) made
+// for a leader epoch this replica no longer follows: the answer of a
+// fetch that was in flight when leadership moved must not land in the log.
+var ErrStaleEpoch = errors.New("partition: replica operation for a stale leader epoch")
+
+// ErrDiverged: a fetched batch starts past our log end: the follower must
+// find the divergence point again (OffsetForLeaderEpoch) and refetch.
+var ErrDiverged = errors.New("partition: replicated batch does not start at our log end")
 
 // replication is a partition's role. Guarded by Partition.mu.
 type replication struct {
@@ -79,7 +98,7 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 	p.repl.followers = map[int32]*follower{}
 	for _, id := range replicas {
 		if id != p.repl.self {
-			p.repl.followers[id] = &follower{leo: -1, caughtUp: now}
+			p.repl.followers[id] = &follower{leo: -1, caughtUp: now, lastFetchEnd: -1}
 		}
 	}
 	p.recomputeHWLocked()
@@ -108,6 +127,16 @@ func (p *Partition) Role() (leader bool, leaderID int32, epoch int32, isr []int3
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.repl.leader, p.repl.leaderID, p.leaderEpoch, slices.Clone(p.repl.isr)
+}
+
+// SetISRWaker registers a function called (without locks held, never
+// blocking) when a follower fetch makes an out-of-ISR follower eligible to
+// rejoin, so the ISR is expanded on the fetch that catches up rather than
+// on the next periodic check.
+func (p *Partition) SetISRWaker(wake func()) {
+	p.mu.Lock()
+	p.isrWake = wake
+	p.mu.Unlock()
 }
 
 // CheckMinISR is the acks=all admission check: NOT_ENOUGH_REPLICAS when
@@ -165,7 +194,7 @@ func (p *Partition) ISRProposal(lagMax time.Duration) (isr []int32, ok bool) {
 			}
 		case in && now.Sub(f.caughtUp) <= lagMax:
 			isr = append(isr, id)
-		case !in && f.leo >= p.hw && f.leo >= epochStart:
+		case !in && p.eligibleLocked(f, epochStart):
 			isr = append(isr, id)
 		}
 	}
@@ -173,6 +202,12 @@ func (p *Partition) ISRProposal(lagMax time.Duration) (isr []int32, ok bool) {
 	cur := slices.Clone(p.repl.isr)
 	slices.Sort(cur)
 	return isr, !slices.Equal(isr, cur)
+}
+
+// eligibleLocked: an out-of-ISR follower may join once it has everything
+// committed and everything of the current leader epoch's start.
+func (p *Partition) eligibleLocked(f *follower, epochStart int64) bool {
+	return f.leo >= 0 && f.leo >= p.hw && f.leo >= epochStart
 }
 
 // ReplicaFetch serves a follower's fetch: it records the follower's
@@ -189,16 +224,34 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 		p.mu.Unlock()
 		return ReadResult{}, nil, kerr.UnknownTopicOrPartition
 	}
+	var wake func()
 	if offset <= end {
+		now := p.now()
 		f.leo = offset
-		if offset >= end {
-			f.caughtUp = p.now()
+		switch {
+		case offset >= end:
+			f.caughtUp = now
+		case f.lastFetchEnd >= 0 && offset >= f.lastFetchEnd && f.lastFetch.After(f.caughtUp):
+			f.caughtUp = f.lastFetch
 		}
+		f.lastFetchEnd, f.lastFetch = end, now
 		p.recomputeHWLocked()
+		if p.isrWake != nil && !slices.Contains(p.repl.isr, replica) {
+			epochStart := int64(0)
+			if l, ok := p.epochs.latest(); ok {
+				epochStart = l.Start
+			}
+			if p.eligibleLocked(f, epochStart) {
+				wake = p.isrWake
+			}
+		}
 	}
 	res := ReadResult{HighWatermark: p.hw, LogStartOffset: p.log.LogStartOffset()}
 	wait := p.appended
 	p.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
 	if offset < res.LogStartOffset || offset > end {
 		return res, wait, kerr.OffsetOutOfRange
 	}
@@ -213,14 +266,31 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 	return res, wait, nil
 }
 
-// FollowerAppend appends batches fetched from the leader, keeping their
-// offsets and leader epochs, and adopts the leader's high watermark.
-func (p *Partition) FollowerAppend(records []byte, leaderHW int64) error {
+// followsLocked reports whether this replica follows the leader of epoch.
+// mu held.
+func (p *Partition) followsLocked(epoch int32) bool {
+	return !p.closed && !p.repl.leader && p.leaderEpoch == epoch
+}
+
+// FollowerAppend appends batches fetched from the leader of epoch, keeping
+// their offsets and leader epochs, and adopts the leader's high watermark.
+// It fails with ErrStaleEpoch unless this replica still follows that
+// leader (the fetch was answered before leadership moved). A batch that
+// straddles our log end replaces our tail from its base offset; one that
+// starts past it fails with ErrDiverged.
+func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) error {
 	batches, err := storage.SplitBatches(records)
 	if err != nil {
 		return kerr.CorruptMessage
 	}
 	p.appendMu.Lock()
+	p.mu.Lock()
+	follows := p.followsLocked(epoch)
+	p.mu.Unlock()
+	if !follows {
+		p.appendMu.Unlock()
+		return ErrStaleEpoch
+	}
 	for _, b := range batches {
 		h, err := storage.ValidateBatch(b)
 		if err != nil {
@@ -229,10 +299,20 @@ func (p *Partition) FollowerAppend(records []byte, leaderHW int64) error {
 		}
 		if next := p.log.NextOffset(); h.LastOffset() < next {
 			continue // already have it (a re-sent batch)
-		} else if h.BaseOffset != next {
+		} else if h.BaseOffset > next {
 			p.appendMu.Unlock()
-			p.logger.Warn("replicated batch does not start at our log end", "batch_base", h.BaseOffset, "log_end", next)
-			return kerr.OffsetOutOfRange
+			p.logger.Warn("replicated batch starts past our log end", "batch_base", h.BaseOffset, "log_end", next)
+			return ErrDiverged
+		} else if h.BaseOffset < next {
+			// The batch straddles our log end: our tail from its base
+			// on is not the leader's (batches are copied whole, so a
+			// replica that had the leader's records would end on this
+			// batch's boundary). The leader's copy wins.
+			p.logger.Warn("replicated batch does not start at our log end; replacing our diverged tail", "batch_base", h.BaseOffset, "log_end", next)
+			if err := p.truncateLocked(h.BaseOffset); err != nil {
+				p.appendMu.Unlock()
+				return err
+			}
 		}
 		got, err := p.log.Append(b, h.PartitionLeaderEpoch)
 		if err != nil {
@@ -270,16 +350,40 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (int32, int64) {
 	return p.epochs.endOffsetFor(epoch, p.log.NextOffset())
 }
 
-// TruncateTo drops everything at and after offset: a follower whose log
-// diverged from the new leader's (a returning old leader's unreplicated
-// tail). Producer state is rebuilt from what remains.
-func (p *Partition) TruncateTo(offset int64) error {
+// TruncateTo drops everything at and after offset: a follower of the
+// leader of epoch whose log diverged from the leader's (a returning old
+// leader's unreplicated tail). Producer state is rebuilt from what
+// remains. ErrStaleEpoch unless this replica still follows that leader.
+func (p *Partition) TruncateTo(epoch int32, offset int64) error {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	p.mu.Lock()
+	follows := p.followsLocked(epoch)
+	p.mu.Unlock()
+	if !follows {
+		return ErrStaleEpoch
+	}
+	return p.truncateLocked(offset)
+}
+
+// truncateLocked is TruncateTo with appendMu held.
+func (p *Partition) truncateLocked(offset int64) error {
 	if offset >= p.log.NextOffset() {
 		return nil
 	}
 	p.logger.Warn("truncating diverged log", "from", p.log.NextOffset(), "to", offset)
+	// A producer snapshot may cover the batches cut here: a Flush in
+	// progress is waited for, later ones see truncGen change, and the
+	// saved snapshot goes, so the producer state is rebuilt from the log
+	// (a stale one would answer a retried batch with the offset of a
+	// batch that is gone).
+	p.snapMu.Lock()
+	p.truncGen.Add(1)
+	rmErr := os.Remove(filepath.Join(p.log.Dir(), producerSnapshotFile))
+	p.snapMu.Unlock()
+	if rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+		return rmErr
+	}
 	if err := p.log.Truncate(offset); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -151,6 +152,14 @@ func (nd *node) start() {
 	nd.t.Helper()
 	cmd := exec.Command(sluiceBinary, nd.args...)
 	cmd.Stdout, cmd.Stderr = nd.logs, nd.logs
+	if dir := os.Getenv("CLUSTER_LOG_DIR"); dir != "" {
+		// Also to a file, to follow a long run (make chaos) as it goes.
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("broker-%d.log", nd.id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err == nil {
+			w := io.MultiWriter(nd.logs, f)
+			cmd.Stdout, cmd.Stderr = w, w
+		}
+	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	fmt.Fprintf(nd.logs, "=== start broker %d\n", nd.id)
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,78 @@
+package cluster_test
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestKgoSuite runs franz-go's own kgo test suite (from the module cache)
+// against a 3-broker cluster with KGO_TEST_RF=3 and reports its pass/fail
+// counts. It takes about 6 minutes, so it runs only when asked: KGO_SUITE=1
+// (KGO_SUITE_RUN narrows it with a -run pattern, KGO_SUITE_SKIP replaces
+// the default skip of the transaction test), e.g. `make kgo-suite`.
+func TestKgoSuite(t *testing.T) {
+	if os.Getenv("KGO_SUITE") == "" {
+		t.Skip("franz-go's kgo suite runs with KGO_SUITE=1 (make kgo-suite)")
+	}
+	if out, err := exec.Command("go", "mod", "download", "github.com/twmb/franz-go").CombinedOutput(); err != nil {
+		t.Fatalf("go mod download: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/twmb/franz-go").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatalf("locating franz-go: %v", err)
+	}
+	dir := filepath.Join(string(bytes.TrimSpace(out)), "pkg", "kgo")
+
+	c := startCluster(t, 3)
+	args := []string{"test", "-count=1", "-v", "-timeout", "40m"}
+	if run := os.Getenv("KGO_SUITE_RUN"); run != "" {
+		args = append(args, "-run", run)
+	}
+	// Transactions are not implemented yet: TestTxnEtl would wait forever
+	// for a transaction coordinator. KGO_SUITE_SKIP overrides.
+	skip := "^TestTxnEtl$"
+	if s, ok := os.LookupEnv("KGO_SUITE_SKIP"); ok {
+		skip = s
+	}
+	if skip != "" {
+		args = append(args, "-skip", skip)
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "KGO_SEEDS="+strings.Join(c.seeds(), ","), "KGO_TEST_RF=3", "GOFLAGS=-mod=mod")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	runErr := cmd.Run()
+	if dir := os.Getenv("CLUSTER_LOG_DIR"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "kgo-suite.log"), buf.Bytes(), 0o644)
+	}
+
+	// Count top-level results ("--- PASS: TestX", not subtests).
+	top := regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+)`)
+	counts := map[string]int{}
+	var failed []string
+	sc := bufio.NewScanner(bytes.NewReader(buf.Bytes()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if m := top.FindStringSubmatch(sc.Text()); m != nil {
+			counts[m[1]]++
+			if m[1] == "FAIL" {
+				failed = append(failed, m[2])
+			}
+		}
+	}
+	t.Logf("kgo suite: %d passed, %d failed, %d skipped; failed: %v", counts["PASS"], counts["FAIL"], counts["SKIP"], failed)
+	if runErr != nil {
+		tail := buf.String()
+		if len(tail) > 20000 {
+			tail = tail[len(tail)-20000:]
+		}
+		t.Errorf("kgo suite: %v\n%s", runErr, tail)
+	}
+}
