@@ -100,7 +100,10 @@ func parseValue(v []byte) (string, int64, bool) {
 		return "", 0, false
 	}
 	seq, err := strconv.ParseInt(string(rest[:k]), 10, 64)
-	return name, seq, err == nil
+	if err != nil {
+		return "", 0, false
+	}
+	return name, seq, true
 }
 
 // pacer spreads rate events per second over 10 ms ticks.

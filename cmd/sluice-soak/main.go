@@ -9,7 +9,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -29,6 +28,7 @@ func main() {
 	fs.IntVar(&cfg.KgoRate, "kgo-rate", cfg.KgoRate, "records/s of each of the 3 kgo producers")
 	fs.IntVar(&cfg.SaramaRate, "sarama-rate", cfg.SaramaRate, "records/s of the sarama producer")
 	fs.IntVar(&cfg.HTTPRate, "http-rate", cfg.HTTPRate, "requests/s of the HTTP bridge producer")
+	fs.Int64Var(&cfg.SegmentBytes, "segment-bytes", cfg.SegmentBytes, "the broker's --log-segment-bytes: small segments make restarts recover across many files")
 	fs.StringVar(&cfg.Dir, "dir", "", "work dir for data and the broker log (default: a new temp dir, removed on success)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logs")
 	fs.Parse(os.Args[1:])
@@ -69,12 +69,11 @@ type config struct {
 	HostileEvery           time.Duration
 	KgoRate, SaramaRate    int
 	HTTPRate               int
+	SegmentBytes           int64
 	Dir                    string
 	Verbose                bool
 	// FlushFor bounds the producers' final flush.
 	FlushFor time.Duration
-	// Log receives the summary's progress lines; nil for none.
-	Progress io.Writer
 }
 
 func defaultConfig() config {
@@ -87,6 +86,7 @@ func defaultConfig() config {
 		KgoRate:      300,
 		SaramaRate:   100,
 		HTTPRate:     30,
+		SegmentBytes: 4 << 20,
 		FlushFor:     2 * time.Minute,
 	}
 }

@@ -55,6 +55,7 @@ type summary struct {
 	ReadChanged, ReadGone    int64 // plain-consumer reads the final log contradicts
 	ConsumerErrs             map[string]int
 	Foreign                  int64 // records no producer sent
+	CommitsPastEnd           int   // group commits beyond a partition's end
 	VictimEnd                int64
 	UpAtEnd                  bool
 	CleanExit                bool
@@ -86,6 +87,9 @@ func (s *summary) problems() []string {
 	}
 	if s.ReadChanged > 0 || s.ReadGone > 0 {
 		out = append(out, fmt.Sprintf("plain consumer: %d records read then changed, %d read then gone", s.ReadChanged, s.ReadGone))
+	}
+	if s.CommitsPastEnd > 0 {
+		out = append(out, fmt.Sprintf("%d consumer group commits past the log end", s.CommitsPastEnd))
 	}
 	if s.Crashes > 0 {
 		out = append(out, fmt.Sprintf("broker exited by itself %d times", s.Crashes))
@@ -133,8 +137,8 @@ func (s *summary) print(w io.Writer) {
 			fmt.Fprintf(w, "  %s error: %s\n", p.Name, e)
 		}
 	}
-	fmt.Fprintf(w, "consumers: group read %d, plain read %d (rewinds %d; read-then-changed %d, read-then-gone %d)\n",
-		s.GroupConsumed, s.PlainRead, s.PlainRewinds, s.ReadChanged, s.ReadGone)
+	fmt.Fprintf(w, "consumers: group read %d (commits past end %d), plain read %d (rewinds %d; read-then-changed %d, read-then-gone %d)\n",
+		s.GroupConsumed, s.CommitsPastEnd, s.PlainRead, s.PlainRewinds, s.ReadChanged, s.ReadGone)
 	for _, e := range topErrs(s.ConsumerErrs, 6) {
 		fmt.Fprintf(w, "  consumer error: %s\n", e)
 	}
@@ -173,7 +177,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 		dir = d
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x50a4))
-	b, err := newBroker(cfg.Bin, dir, []string{"--max-connections-per-ip", strconv.Itoa(perIPLimit)}, log)
+	b, err := newBroker(cfg.Bin, dir, []string{"--max-connections-per-ip", strconv.Itoa(perIPLimit),
+		"--log-segment-bytes", strconv.FormatInt(cfg.SegmentBytes, 10)}, log)
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
