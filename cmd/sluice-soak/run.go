@@ -60,6 +60,7 @@ type summary struct {
 	UpAtEnd                  bool
 	CleanExit                bool
 	PanicLogLines            int
+	ErrorLogLines            int // level=ERROR lines in the broker log (reported, not a failure)
 	LogTail                  string
 }
 
@@ -150,8 +151,8 @@ func (s *summary) print(w io.Writer) {
 		fmt.Fprintf(w, "  hostile %-40s sent %5d refused %5d\n", name, a.sent, a.refused)
 	}
 	fmt.Fprintf(w, "hostile requests: %d sent, %d refused as expected; victim topic end offset %d\n", total, refused, s.VictimEnd)
-	fmt.Fprintf(w, "foreign records: %d; broker up at end: %v; clean final exit: %v; panic log lines: %d\n",
-		s.Foreign, s.UpAtEnd, s.CleanExit, s.PanicLogLines)
+	fmt.Fprintf(w, "foreign records: %d; broker up at end: %v; clean final exit: %v; broker log: %d panic lines, %d ERROR lines\n",
+		s.Foreign, s.UpAtEnd, s.CleanExit, s.PanicLogLines, s.ErrorLogLines)
 }
 
 func topErrs(m map[string]int, n int) []string {
@@ -403,7 +404,8 @@ loop:
 	sum.PeakRSSKB, sum.PeakFDs, sum.LastRSSKB = peakRSS, peakFDs, lastRSS
 	sum.SIGTERMs, sum.SIGKILLs, sum.SlowStops, sum.Crashes = b.counts()
 	sum.CleanExit = b.Stop() == nil
-	sum.PanicLogLines = countPanics(b.logPath)
+	sum.PanicLogLines = countLines(b.logPath, "panic")
+	sum.ErrorLogLines = countLines(b.logPath, "level=error")
 	cst.mu.Lock()
 	sum.GroupConsumed, sum.PlainRead, sum.PlainRewinds, sum.ConsumerErrs = cst.group, cst.plain, cst.rewinds, cst.errs
 	cst.mu.Unlock()
@@ -441,16 +443,16 @@ func ping(addr string) error {
 	return cl.Ping(ctx)
 }
 
-// countPanics counts broker log lines that mention a panic (a recovered
-// handler panic is logged; an unrecovered one ends the process).
-func countPanics(path string) int {
+// countLines counts broker log lines that contain word in any case (a
+// recovered handler panic is logged; an unrecovered one ends the process).
+func countLines(path, word string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
 	n := 0
 	for _, line := range bytes.Split(data, []byte("\n")) {
-		if bytes.Contains(bytes.ToLower(line), []byte("panic")) {
+		if bytes.Contains(bytes.ToLower(line), []byte(word)) {
 			n++
 		}
 	}
