@@ -50,7 +50,7 @@ func TestSoakShort(t *testing.T) {
 	cfg.Bin = sluiceBinary
 	cfg.Duration = 20 * time.Second
 	cfg.Seed = 11
-	cfg.RestartMin, cfg.RestartMax = 5*time.Second, 7*time.Second
+	cfg.RestartMin, cfg.RestartMax = 3*time.Second, 5*time.Second
 	cfg.HostileEvery = 150 * time.Millisecond
 	cfg.KgoRate, cfg.SaramaRate, cfg.HTTPRate = 150, 60, 20
 	cfg.FlushFor = 30 * time.Second
