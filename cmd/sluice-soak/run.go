@@ -177,7 +177,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 		}
 		dir = d
 	}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x50a4))
+	// One generator per goroutine: restarts and attacks each follow the
+	// seed whatever the other does.
+	restartRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 1))
+	attackRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 2))
 	b, err := newBroker(cfg.Bin, dir, []string{"--max-connections-per-ip", strconv.Itoa(perIPLimit),
 		"--log-segment-bytes", strconv.FormatInt(cfg.SegmentBytes, 10)}, log)
 	if err != nil {
@@ -200,7 +203,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 	if err := createTopics(ctx, b.addr); err != nil {
 		return nil, err
 	}
-	h, err := newHostiles(b.addr, topicVictim, perIPLimit, rng)
+	h, err := newHostiles(b.addr, topicVictim, perIPLimit, attackRng)
 	if err != nil {
 		return nil, err
 	}
@@ -277,11 +280,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 	// Restarts: SIGTERM and SIGKILL alternate, starting with a random one.
 	restarts := 0
 	chaosWG.Go(func() {
-		useKill := rng.IntN(2) == 0
+		useKill := restartRng.IntN(2) == 0
 		for {
 			wait := cfg.RestartMin
 			if d := cfg.RestartMax - cfg.RestartMin; d > 0 {
-				wait += time.Duration(rng.Int64N(int64(d)))
+				wait += time.Duration(restartRng.Int64N(int64(d)))
 			}
 			select {
 			case <-chaosCtx.Done():
@@ -325,7 +328,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 				return
 			case <-time.After(cfg.HostileEvery):
 			}
-			a := list[rng.IntN(len(list))]
+			a := list[attackRng.IntN(len(list))]
 			restartMu.RLock()
 			actx, cancel := context.WithTimeout(chaosCtx, 30*time.Second)
 			err := a.run(actx)
