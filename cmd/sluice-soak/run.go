@@ -277,10 +277,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 		}
 	}()
 
-	// Restarts: SIGTERM and SIGKILL alternate, starting with a random one.
+	// Restarts: SIGKILL and SIGTERM alternate, SIGKILL first so that even
+	// a short run recovers from a crash.
 	restarts := 0
 	chaosWG.Go(func() {
-		useKill := restartRng.IntN(2) == 0
+		useKill := true
 		for {
 			wait := cfg.RestartMin
 			if d := cfg.RestartMax - cfg.RestartMin; d > 0 {
