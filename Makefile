@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench fuzz lint examples clean chaos kgo-suite
+.PHONY: all build run test test-deps bench fuzz soak lint examples clean chaos kgo-suite
 
 all: build
 
@@ -53,6 +53,15 @@ bench: build
 FUZZTIME ?= 30s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
+
+# Soaks the real broker for SOAK_MINUTES (default 30): kgo, sarama and HTTP
+# producers, consumers, hostile requests and SIGTERM/SIGKILL restarts, then
+# a loss/duplicate check of every acknowledged record (docs/benchmarks.md).
+# Not part of `make test` (a 20-second version of it is).
+SOAK_MINUTES ?= 30
+SOAK_SEED    ?= 0
+soak: build
+	$(GO) run ./cmd/sluice-soak -sluice $(BIN) -duration $(SOAK_MINUTES)m -seed $(SOAK_SEED)
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sluiceBinary is the broker the test soaks, built once by TestMain.
+var sluiceBinary string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	if bin := os.Getenv("SLUICE_SOAK_BINARY"); bin != "" {
+		sluiceBinary = bin
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "sluice-soak-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak: temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	sluiceBinary = filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", sluiceBinary, "github.com/sluicemq/sluice/cmd/sluice")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: building sluice failed: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// TestSoakShort is `make soak` in 20 seconds: the real broker under every
+// client kind, every hostile request and at least one SIGTERM and one
+// SIGKILL restart, then the full loss/dup check.
+func TestSoakShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real broker for 20 s")
+	}
+	cfg := defaultConfig()
+	cfg.Bin = sluiceBinary
+	cfg.Duration = 20 * time.Second
+	cfg.Seed = 11
+	cfg.RestartMin, cfg.RestartMax = 3*time.Second, 5*time.Second
+	cfg.HostileEvery = 150 * time.Millisecond
+	cfg.KgoRate, cfg.SaramaRate, cfg.HTTPRate = 150, 60, 20
+	cfg.FlushFor = 30 * time.Second
+	cfg.Dir = t.TempDir()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	start := time.Now()
+	sum, err := run(context.Background(), cfg, log)
+	if sum != nil {
+		var b strings.Builder
+		sum.print(&b)
+		t.Log("\n" + b.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("soak took %v", time.Since(start).Round(time.Millisecond))
+	for _, p := range sum.problems() {
+		t.Error(p)
+	}
+	if sum.SIGTERMs < 1 || sum.SIGKILLs < 1 {
+		t.Errorf("restarts: %d SIGTERM, %d SIGKILL; want at least one of each", sum.SIGTERMs, sum.SIGKILLs)
+	}
+	sent := 0
+	for _, a := range sum.Attacks {
+		sent += a.sent
+	}
+	if sent < 20 {
+		t.Errorf("%d hostile requests sent, want at least 20", sent)
+	}
+	if len(sum.Producers) != 5 {
+		t.Fatalf("%d producers checked, want 5", len(sum.Producers))
+	}
+	if t.Failed() {
+		if tail, err := os.ReadFile(filepath.Join(cfg.Dir, "broker.log")); err == nil {
+			t.Logf("broker log tail:\n%s", tail[max(0, len(tail)-8000):])
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
