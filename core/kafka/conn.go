@@ -2,13 +2,13 @@ package kafka
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,10 +24,19 @@ const writeTimeout = 2 * time.Minute
 // connections.max.idle.ms, 10 minutes).
 const idleTimeout = 10 * time.Minute
 
-// eagerFrameBytes: frames up to this size are allocated at once; larger
-// ones grow as their bytes arrive, so a client announcing a huge request
-// and sending nothing cannot make us allocate it.
+// eagerFrameBytes: frames up to this size are allocated at once. A larger
+// frame is allocated whole only once its first eagerFrameBytes have
+// arrived, so a client announcing a huge request and sending nothing
+// cannot make us allocate it; what may be announced at once across
+// connections is bounded by queued.max.request.bytes before reading.
+// (Growing the buffer as bytes arrive, as before, cleared and copied each
+// large produce request about twice: ~30% of broker CPU for 100 B
+// records.)
 const eagerFrameBytes = 1 << 20
+
+// frameHeads holds the eagerFrameBytes buffers large frames are first read
+// into; their bytes are copied into the whole frame, so they are reused.
+var frameHeads = sync.Pool{New: func() any { b := make([]byte, eagerFrameBytes); return &b }}
 
 func readFrame(r io.Reader, size int) ([]byte, error) {
 	if size <= eagerFrameBytes {
@@ -35,13 +44,15 @@ func readFrame(r io.Reader, size int) ([]byte, error) {
 		_, err := io.ReadFull(r, frame)
 		return frame, err
 	}
-	var bb bytes.Buffer
-	bb.Grow(eagerFrameBytes)
-	n, err := bb.ReadFrom(io.LimitReader(r, int64(size)))
-	if err == nil && int(n) != size {
-		err = io.ErrUnexpectedEOF
+	head := frameHeads.Get().(*[]byte)
+	defer frameHeads.Put(head)
+	if _, err := io.ReadFull(r, *head); err != nil {
+		return nil, err
 	}
-	return bb.Bytes(), err
+	frame := make([]byte, size)
+	n := copy(frame, *head)
+	_, err := io.ReadFull(r, frame[n:])
+	return frame, err
 }
 
 // maxInflight bounds pipelined requests per connection awaiting their
