@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
@@ -16,13 +15,11 @@ func init() { register(29, 0, 3, (*conn).handleDescribeACLs) }
 
 func (c *conn) handleDescribeACLs(h *header, req *kmsg.DescribeACLsRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.DescribeACLsResponse)
-	switch {
-	case c.s.cfg.ACLs == nil:
-		resp.ErrorCode = kerr.SecurityDisabled.Code
-		resp.ErrorMessage = kmsg.StringPtr("no ACL authorizer is configured (start the broker with --authorizer acl)")
-		return c.ready(h, resp)
-	case !c.mayCluster(auth.OpDescribe):
-		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+	if code, msg := c.aclAPIRefusal(auth.OpDescribe); code != 0 {
+		resp.ErrorCode = code
+		if msg != "" {
+			resp.ErrorMessage = kmsg.StringPtr(msg)
+		}
 		return c.ready(h, resp)
 	}
 	f := meta.ACLFilter{

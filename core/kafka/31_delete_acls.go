@@ -26,11 +26,8 @@ func (c *conn) handleDeleteACLs(h *header, req *kmsg.DeleteACLsRequest) *reply {
 		}
 		return c.ready(h, resp)
 	}
-	switch {
-	case c.s.cfg.ACLs == nil:
-		return fail(kerr.SecurityDisabled.Code, "no ACL authorizer is configured (start the broker with --authorizer acl)")
-	case !c.mayCluster(auth.OpAlter):
-		return fail(kerr.ClusterAuthorizationFailed.Code, "")
+	if code, msg := c.aclAPIRefusal(auth.OpAlter); code != 0 {
+		return fail(code, msg)
 	}
 	filters := make([]meta.ACLFilter, len(req.Filters))
 	for i, f := range req.Filters {

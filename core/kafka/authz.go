@@ -152,3 +152,16 @@ func (c *conn) authorizedOps(rt auth.ResourceType, name string) int32 {
 	}
 	return bits
 }
+
+// aclAPIRefusal is why an ACL API (29–31) is refused as a whole: no ACL
+// authorizer (SECURITY_DISABLED, as Kafka) or no op on the cluster. code
+// 0: go ahead.
+func (c *conn) aclAPIRefusal(op auth.Operation) (code int16, msg string) {
+	switch {
+	case c.s.cfg.ACLs == nil:
+		return kerr.SecurityDisabled.Code, "no ACL authorizer is configured (start the broker with --authorizer acl)"
+	case !c.mayCluster(op):
+		return kerr.ClusterAuthorizationFailed.Code, ""
+	}
+	return 0, ""
+}
