@@ -21,12 +21,14 @@ import (
 // (see BudgetFor).
 const DefaultDecompressBudget = 2 << 20
 
-// minDecompressBudget keeps a tiny max.message.bytes from rejecting
-// batches that merely compress well.
-const minDecompressBudget = 1 << 20
+// minDecompressBudget keeps the default max.message.bytes (1 MiB) from
+// rejecting batches that merely compress well: Kafka limits the compressed
+// size only, and log lines or zeros compress 10:1 and better (franz-go's
+// own suite produces three 1 MiB records gzipped into one small batch).
+const minDecompressBudget = 16 << 20
 
 // BudgetFor is the decompression budget of a topic with the given
-// max.message.bytes: 2× it, at least 1 MiB. A batch of repetitive
+// max.message.bytes: 2× it, at least 16 MiB. A batch of repetitive
 // records may compress far better than 2:1, so the floor keeps small
 // topics usable; the budget only has to keep one request's inflation in
 // proportion to what a topic accepts.
