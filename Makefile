@@ -39,10 +39,10 @@ CHAOS_MINUTES ?= 10
 chaos: test-deps build
 	CHAOS_MINUTES=$(CHAOS_MINUTES) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 4h ./core/itest/cluster/
 
-# franz-go's own kgo test suite against a 3-broker cluster (KGO_TEST_RF=3);
-# not in `make test`. KGO_SUITE_RUN=pattern narrows it.
+# franz-go's own kgo test suite against a 3-broker cluster (KGO_TEST_RF=3),
+# alone (`make test` runs it too). KGO_SUITE_RUN=pattern narrows it.
 kgo-suite: test-deps build
-	KGO_SUITE=1 KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
+	KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
 
 bench: build
 	$(GO) run ./cmd/sluice-bench
