@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,7 +160,8 @@ func (s *syncer) run(ctx context.Context) {
 // every broker rejects the same way must not wedge the topic.
 func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 	log := s.reg.logger.With("plugin", string(rec.Key), "offset", rec.Offset)
-	name := string(rec.Key)
+	// Key NAME is the live version, NAME@shadow its shadow (shadow.go).
+	name, shadow := strings.CutSuffix(string(rec.Key), shadowSuffix)
 	var (
 		applied bool
 		err     error
@@ -167,7 +169,11 @@ func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 	if rec.Value == nil {
 		var version int
 		version, err = tombstoneVersion(rec)
-		if err == nil {
+		switch {
+		case err != nil:
+		case shadow:
+			applied, err = s.reg.applyRemoveShadow(name, version)
+		default:
 			applied, err = s.reg.applyRemove(name, version)
 		}
 	} else {
@@ -176,7 +182,11 @@ func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 			code []byte
 		)
 		dep, code, err = decodeDeployment(name, rec.Value)
-		if err == nil {
+		switch {
+		case err != nil:
+		case shadow:
+			applied, err = s.reg.applyShadow(ctx, dep, code)
+		default:
 			applied, err = s.reg.applyDeploy(ctx, dep, code)
 		}
 	}
