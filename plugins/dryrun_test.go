@@ -16,7 +16,7 @@ import (
 // dryRunRecords is the known topic of the dry-run tests: partition 0 then
 // partition 1, in offset order.
 var dryRunRecords = []struct {
-	part                     int32
+	part                   int32
 	key, value, tenant, ua string
 }{
 	{0, "user-1", "hello", "acme", "Mozilla/5.0"},

@@ -48,15 +48,15 @@ type CallStats struct {
 // liveStats counts a live version's calls and keeps the outcome of its
 // last calls for the automatic rollback.
 type liveStats struct {
-	name                           string
-	version                        int
-	calls, records, errors, nanos  atomic.Uint64
-	rate                           float64 // <= 0: never roll back
-	mu                             sync.Mutex
-	window                         []bool // ring of the last calls: true = failed
-	pos, filled, failed            int    // guarded by mu
-	tripped                        atomic.Bool
-	nsHist                         prometheus.Observer
+	name                          string
+	version                       int
+	calls, records, errors, nanos atomic.Uint64
+	rate                          float64 // <= 0: never roll back
+	mu                            sync.Mutex
+	window                        []bool // ring of the last calls: true = failed
+	pos, filled, failed           int    // guarded by mu
+	tripped                       atomic.Bool
+	nsHist                        prometheus.Observer
 }
 
 func newLiveStats(dep Deployment) *liveStats {
