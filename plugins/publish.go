@@ -21,6 +21,7 @@ func (r *Registry) DeployClusterWide(ctx context.Context, req DeployRequest) (De
 	if err := req.validate(); err != nil {
 		return Deployment{}, err
 	}
+	s.catchUp(ctx)
 	// Compile it here first, so a bad module is a 400 to the caller rather
 	// than a record every broker rejects. The compilation cache makes the
 	// load that applies it cheap.
@@ -73,6 +74,7 @@ func (r *Registry) RemoveClusterWide(ctx context.Context, name string) (Deployme
 	if s == nil {
 		return r.Remove(name)
 	}
+	s.catchUp(ctx)
 	dep, err := r.Get(name)
 	if err != nil {
 		return Deployment{}, err
@@ -118,6 +120,7 @@ func (r *Registry) PromoteClusterWide(ctx context.Context, name string) (Deploym
 	if s == nil {
 		return r.Promote(ctx, name)
 	}
+	s.catchUp(ctx)
 	r.mu.Lock()
 	dep, code, err := r.promotion(name)
 	r.mu.Unlock()
@@ -138,6 +141,7 @@ func (r *Registry) RollbackClusterWide(ctx context.Context, name string, failing
 	if s == nil {
 		return r.Rollback(ctx, name, failing)
 	}
+	s.catchUp(ctx)
 	r.mu.Lock()
 	dep, code, err := r.rollbackTo(name, failing)
 	r.mu.Unlock()
@@ -165,6 +169,7 @@ func (r *Registry) RemoveShadowClusterWide(ctx context.Context, name string) (De
 	if s == nil {
 		return r.RemoveShadow(name)
 	}
+	s.catchUp(ctx)
 	r.mu.Lock()
 	var dep Deployment
 	l := r.loaded[name]

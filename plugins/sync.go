@@ -302,3 +302,30 @@ func (s *syncer) produce(ctx context.Context, rec *kgo.Record) error {
 	}
 	return s.waitApplied(ctx, out.Offset)
 }
+
+// catchUpWait bounds how long a cluster-wide change waits for this broker
+// to apply what other brokers published before it.
+const catchUpWait = 5 * time.Second
+
+// catchUp waits (at most catchUpWait) until this broker applied every
+// record already in the deployments topic, so a change made through it
+// sees what was published through other brokers: a shadow deployed right
+// after its live version, a promote right after the shadow, and version
+// numbers drawn from the latest state. A record this broker never sees
+// (compacted away) only costs the wait; the change then proceeds on what
+// this broker has.
+func (s *syncer) catchUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	ends, err := s.admin.ListEndOffsets(ctx, DeploymentsTopic)
+	if err != nil {
+		return
+	}
+	end, ok := ends.Lookup(DeploymentsTopic, 0)
+	if !ok || end.Err != nil || end.Offset <= 0 {
+		return
+	}
+	if err := s.waitApplied(ctx, end.Offset-1); err != nil {
+		s.reg.logger.Debug("plugins: not caught up with the deployments topic", "end", end.Offset, "err", err)
+	}
+}
