@@ -137,6 +137,11 @@ func parseDeploy(req *http.Request) (DeployRequest, error) {
 			return DeployRequest{}, fmt.Errorf("%w: rollback_error_rate %q (a fraction in (0, 1], or off)", ErrInvalid, v)
 		}
 	}
+	if v := fields.Get("shadow_every"); v != "" {
+		if dr.ShadowEvery, err = strconv.Atoi(v); err != nil || dr.ShadowEvery <= 0 {
+			return DeployRequest{}, fmt.Errorf("%w: shadow_every %q", ErrInvalid, v)
+		}
+	}
 	if v := fields.Get("rollback_window"); v != "" {
 		if dr.RollbackWindow, err = strconv.Atoi(v); err != nil || dr.RollbackWindow <= 0 {
 			return DeployRequest{}, fmt.Errorf("%w: rollback_window %q", ErrInvalid, v)

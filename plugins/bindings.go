@@ -40,14 +40,17 @@ type partitionerBinding struct{ binding }
 // Partition implements hooks.Partitioner.
 func (b *partitionerBinding) Partition(ctx context.Context, topic string, recs []hooks.Record, n int32) ([]int32, error) {
 	var in []hooks.Record
-	if b.shadow != nil {
+	sh := b.shadow
+	if !sh.runs() {
+		sh = nil
+	} else {
 		in = slices.Clone(recs) // the live call must not be able to change the shadow's input
 	}
 	start := time.Now()
 	parts, err := b.partition(ctx, topic, recs, n)
 	took := time.Since(start)
 	b.reg.observe(b.stats, len(recs), took, err)
-	if sh := b.shadow; sh != nil {
+	if sh != nil {
 		sh.partition(ctx, topic, in, n, parts, err, took)
 	}
 	return parts, err
@@ -71,14 +74,17 @@ type transformBinding struct{ binding }
 // Apply implements hooks.Transform.
 func (b *transformBinding) Apply(ctx context.Context, topic string, partition int32, recs []hooks.Record) ([]hooks.Record, []hooks.Emit, error) {
 	var in []hooks.Record
-	if b.shadow != nil {
+	sh := b.shadow
+	if !sh.runs() {
+		sh = nil
+	} else {
 		in = slices.Clone(recs)
 	}
 	start := time.Now()
 	out, emits, err := b.apply(ctx, topic, partition, recs)
 	took := time.Since(start)
 	b.reg.observe(b.stats, len(recs), took, err)
-	if sh := b.shadow; sh != nil {
+	if sh != nil {
 		sh.transform(ctx, topic, partition, in, out, emits, err, took)
 	}
 	return out, emits, err
@@ -102,14 +108,17 @@ type filterBinding struct{ binding }
 // Apply implements hooks.Filter.
 func (b *filterBinding) Apply(ctx context.Context, topic string, partition int32, reader hooks.Reader, recs []hooks.Record) ([]hooks.Record, error) {
 	var in []hooks.Record
-	if b.shadow != nil {
+	sh := b.shadow
+	if !sh.runs() {
+		sh = nil
+	} else {
 		in = slices.Clone(recs)
 	}
 	start := time.Now()
 	out, err := b.apply(ctx, topic, partition, reader, recs)
 	took := time.Since(start)
 	b.reg.observe(b.stats, len(recs), took, err)
-	if sh := b.shadow; sh != nil {
+	if sh != nil {
 		sh.filter(ctx, topic, partition, reader, in, out, err, took)
 	}
 	return out, err

@@ -40,6 +40,8 @@ type DeployRequest struct {
 	// RollbackErrorRate and RollbackWindow: see Deployment.
 	RollbackErrorRate float64
 	RollbackWindow    int
+	// ShadowEvery: see Deployment (with Shadow only).
+	ShadowEvery int
 }
 
 func (req *DeployRequest) validate() error {
@@ -59,6 +61,9 @@ func (req *DeployRequest) validate() error {
 	}
 	if req.RollbackWindow < 0 || req.RollbackWindow > MaxRollbackWindow {
 		return fmt.Errorf("%w: rollback window %d (1 to %d calls)", ErrInvalid, req.RollbackWindow, MaxRollbackWindow)
+	}
+	if req.ShadowEvery < 0 || req.ShadowEvery > MaxShadowEvery {
+		return fmt.Errorf("%w: shadow_every %d (1 to %d)", ErrInvalid, req.ShadowEvery, MaxShadowEvery)
 	}
 	for k := range req.Config {
 		if k == "" {
@@ -109,6 +114,7 @@ func (r *Registry) nextDeployment(req DeployRequest) Deployment {
 
 		RollbackErrorRate: req.RollbackErrorRate,
 		RollbackWindow:    req.RollbackWindow,
+		ShadowEvery:       req.ShadowEvery,
 	}
 }
 

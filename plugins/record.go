@@ -66,7 +66,8 @@ func decodeDeployment(name string, value []byte) (Deployment, []byte, error) {
 		return Deployment{}, nil, fmt.Errorf("%w: module does not match its sha256/size", errBadRecord)
 	}
 	req := DeployRequest{Name: dep.Name, Hook: dep.Hook, Topic: dep.Topic, Config: dep.Config, Wasm: code,
-		RollbackErrorRate: dep.RollbackErrorRate, RollbackWindow: dep.RollbackWindow}
+		RollbackErrorRate: dep.RollbackErrorRate, RollbackWindow: dep.RollbackWindow,
+		ShadowEvery: dep.ShadowEvery}
 	if err := req.validate(); err != nil {
 		return Deployment{}, nil, fmt.Errorf("%w: %v", errBadRecord, err)
 	}

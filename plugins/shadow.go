@@ -19,6 +19,7 @@ const (
 	DefaultRollbackErrorRate = 0.5
 	DefaultRollbackWindow    = 20
 	MaxRollbackWindow        = 10_000
+	MaxShadowEvery           = 1_000_000
 )
 
 // shadowSuffix turns a plugin name into its module's name for a shadow
@@ -35,6 +36,12 @@ type shadowVersion struct {
 	dep   Deployment
 	mod   *wasm.Module
 	stats *shadowStats
+	seen  atomic.Uint64 // live calls, for ShadowEvery
+}
+
+// runs reports whether the shadow runs on this call (one in ShadowEvery).
+func (sh *shadowVersion) runs() bool {
+	return sh != nil && (sh.dep.ShadowEvery <= 1 || sh.seen.Add(1)%uint64(sh.dep.ShadowEvery) == 1)
 }
 
 // CallStats are a version's calls on this broker since it was loaded.
@@ -319,7 +326,7 @@ func (r *Registry) installShadow(ctx context.Context, dep Deployment, code []byt
 		return Deployment{}, err
 	}
 	l := r.loaded[dep.Name]
-	next := r.store.state.without("")
+	next := r.store.state.clone()
 	next.Shadows = append(withoutName(next.Shadows, dep.Name), dep)
 	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
 	if err := r.store.save(next); err != nil {
@@ -347,7 +354,7 @@ func (r *Registry) uninstallShadow(name string) (Deployment, error) {
 	if !ok || l.shadow == nil {
 		return Deployment{}, fmt.Errorf("%w: %q has no shadow version", ErrNotFound, name)
 	}
-	next := r.store.state.without("")
+	next := r.store.state.clone()
 	next.Shadows = withoutName(next.Shadows, name)
 	if err := r.store.save(next); err != nil {
 		return Deployment{}, err
@@ -490,7 +497,7 @@ func (r *Registry) openExtras() {
 		previous = append(previous, dep)
 	}
 	if len(shadows) != len(st.Shadows) || len(previous) != len(st.Previous) {
-		next := st.without("")
+		next := st.clone()
 		next.Shadows, next.Previous = shadows, previous
 		if err := r.store.save(next); err != nil {
 			r.logger.Warn("plugins: saving the registry state", "err", err)

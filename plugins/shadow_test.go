@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/plugins"
@@ -212,6 +213,26 @@ func TestShadowPromoteRollbackClusterWide(t *testing.T) {
 	if p := list(); p.Version != 2 || p.Shadow == nil || p.Shadow.Version != 3 || p.PreviousVersion != 1 {
 		t.Fatalf("after shadow deploy: %+v", p)
 	}
+	// One produce: drop-bots keeps the record, the mask-pii shadow
+	// rewrites it; the stats and /metrics show one divergent record.
+	n.createTopic(t, "cwlogs", 1)
+	if err := produce(t, n.client(t), &kgo.Record{Topic: "cwlogs", Key: []byte("k"), Value: []byte("mail bob@example.org")}); err != nil {
+		t.Fatal(err)
+	}
+	if p := list(); p.Stats.Calls != 1 || p.Stats.Records != 1 || p.Shadow.Stats.Compared != 1 || p.Shadow.Stats.DivergentRecords != 1 {
+		t.Fatalf("after one produce: %+v", p)
+	}
+	code, body = call(t, http.MethodGet, n.http+"/metrics")
+	for _, want := range []string{
+		`sluice_plugin_shadow_divergent_records_total{plugin="cw"} 1`,
+		`sluice_plugin_shadow_calls_total{plugin="cw"} 1`,
+		`sluice_plugin_ns_per_record_count{plugin="cw",role="live"} 1`,
+		`sluice_plugin_ns_per_record_count{plugin="cw",role="shadow"} 1`,
+	} {
+		if code != http.StatusOK || !bytes.Contains(body, []byte(want+"\n")) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
 	code, body = call(t, http.MethodPost, n.http+"/admin/plugins/cw/promote")
 	if code != http.StatusOK || decode[plugins.Deployment](t, body).Version != 3 {
 		t.Fatalf("promote: %d %s", code, body)
@@ -248,4 +269,29 @@ func deployRawQuery(t *testing.T, base, query string, code []byte) (int, []byte)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, body
+}
+
+// TestShadowEvery: a sampled shadow runs on one live call in N (the
+// first, then every Nth).
+func TestShadowEvery(t *testing.T) {
+	ctx := context.Background()
+	reg := openRegistry(t, t.TempDir())
+	const name = "sampled"
+	for _, req := range []plugins.DeployRequest{
+		{Name: name, Hook: wasm.HookTransform, Topic: "s", Wasm: module(t, "mask-pii")},
+		{Name: name, Hook: wasm.HookTransform, Topic: "s", Wasm: module(t, "misbehave"), Shadow: true, ShadowEvery: 3},
+	} {
+		if _, err := reg.Deploy(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 7 {
+		if _, _, err := reg.Transform("s").Apply(ctx, "s", 0, recs("a", "to a@b.cd")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := status(t, reg, name)
+	if st.Stats.Calls != 7 || st.Shadow.ShadowEvery != 3 || st.Shadow.Stats.Calls != 3 || st.Shadow.Stats.DivergentRecords != 3 {
+		t.Fatalf("sampled shadow: %+v / %+v", st.Stats, st.Shadow)
+	}
 }

@@ -35,6 +35,10 @@ type Deployment struct {
 	// DefaultRollbackWindow; a negative rate: never).
 	RollbackErrorRate float64 `json:"rollback_error_rate,omitempty"`
 	RollbackWindow    int     `json:"rollback_window,omitempty"`
+	// ShadowEvery, on a shadow version: it runs on one call in
+	// ShadowEvery (0, 1: every call), to bound what it adds to the live
+	// path. Ignored once the version is live.
+	ShadowEvery int `json:"shadow_every,omitempty"`
 }
 
 // state is the persisted registry: <dir>/deployments.json.
@@ -164,3 +168,6 @@ func (s state) without(name string) state {
 		Previous:     slices.DeleteFunc(slices.Clone(s.Previous), other),
 	}
 }
+
+// clone is a copy of s that can be changed without changing s.
+func (s state) clone() state { return s.without("") }

@@ -84,11 +84,11 @@ func (c *cli) pluginSubcommand(spec pluginSpec) *ffcli.Command {
 func (c *cli) pluginDeployCommand() *ffcli.Command {
 	var name, hook, topic, rollbackRate string
 	var shadow bool
-	var rollbackWindow int
+	var rollbackWindow, shadowEvery int
 	var config keyValueList
 	return c.pluginSubcommand(pluginSpec{
 		name:  "deploy",
-		usage: "sluice plugin deploy --name NAME --hook partitioner|transform|filter --topic TOPIC [--config k=v]... [--shadow] [--rollback-error-rate R|off] [--rollback-window N] FILE.wasm",
+		usage: "sluice plugin deploy --name NAME --hook partitioner|transform|filter --topic TOPIC [--config k=v]... [--shadow [--shadow-every N]] [--rollback-error-rate R|off] [--rollback-window N] FILE.wasm",
 		help:  "Deploy a plugin, or a new version of it (replacing the old one without a restart, or beside it with --shadow).",
 		args:  []string{"FILE.wasm"},
 		flags: func(fs *flag.FlagSet) {
@@ -97,6 +97,7 @@ func (c *cli) pluginDeployCommand() *ffcli.Command {
 			fs.StringVar(&topic, "topic", "", "topic the plugin is bound to (required)")
 			fs.Var(&config, "config", "plugin configuration KEY=VALUE (repeatable)")
 			fs.BoolVar(&shadow, "shadow", false, "run the new version beside the live one, output discarded and compared (promote it with `sluice plugin promote`)")
+			fs.IntVar(&shadowEvery, "shadow-every", 0, "with --shadow: run the shadow on one call in N only (default every call)")
 			fs.StringVar(&rollbackRate, "rollback-error-rate", "", "roll back to the previous version when more than this fraction of the last --rollback-window calls fail (default 0.5; off: never)")
 			fs.IntVar(&rollbackWindow, "rollback-window", 0, "calls the rollback error rate is measured over (default 20)")
 		},
@@ -114,6 +115,9 @@ func (c *cli) pluginDeployCommand() *ffcli.Command {
 			}
 			if shadow {
 				q.Set("shadow", "true")
+			}
+			if shadowEvery != 0 {
+				q.Set("shadow_every", fmt.Sprint(shadowEvery))
 			}
 			if rollbackRate != "" {
 				q.Set("rollback_error_rate", rollbackRate)
