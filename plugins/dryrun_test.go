@@ -160,3 +160,17 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunNeedsKafka: a registry without its broker (no StartSync)
+// answers 503, not a dry run over nothing.
+func TestDryRunNeedsKafka(t *testing.T) {
+	base := adminServer(t, openRegistry(t, t.TempDir()))
+	resp, err := http.Post(base+"/admin/plugins/dry-run?hook=transform&topic=x", "application/wasm", bytes.NewReader(module(t, "mask-pii")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("HTTP %d, want 503", resp.StatusCode)
+	}
+}
