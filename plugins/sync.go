@@ -317,15 +317,33 @@ const catchUpWait = 5 * time.Second
 func (s *syncer) catchUp(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
 	defer cancel()
-	ends, err := s.admin.ListEndOffsets(ctx, DeploymentsTopic)
-	if err != nil {
+	// Right after another broker created the topic, this broker may not
+	// know it yet: ask again until it answers (or the wait is over).
+	var end int64
+	for {
+		ends, err := s.admin.ListEndOffsets(ctx, DeploymentsTopic)
+		if err == nil {
+			o, ok := ends.Lookup(DeploymentsTopic, 0)
+			if ok && o.Err == nil {
+				end = o.Offset
+				break
+			}
+			if ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				if exists, _ := s.topicExists(ctx); !exists {
+					return // no deployment anywhere yet
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if end <= 0 {
 		return
 	}
-	end, ok := ends.Lookup(DeploymentsTopic, 0)
-	if !ok || end.Err != nil || end.Offset <= 0 {
-		return
-	}
-	if err := s.waitApplied(ctx, end.Offset-1); err != nil {
-		s.reg.logger.Debug("plugins: not caught up with the deployments topic", "end", end.Offset, "err", err)
+	if err := s.waitApplied(ctx, end-1); err != nil {
+		s.reg.logger.Debug("plugins: not caught up with the deployments topic", "end", end, "err", err)
 	}
 }
