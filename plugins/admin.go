@@ -8,7 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -25,16 +25,19 @@ const MaxModuleBytes = 64 << 20
 //	GET    /admin/plugins          list
 //	GET    /admin/plugins/{name}   one deployment
 //	DELETE /admin/plugins/{name}   remove
+//
+// and the operations of admin_ops.go (dry run, shadow, promote, rollback).
 func (r *Registry) AdminRoutes(rt chi.Router) {
 	rt.Post("/admin/plugins", r.handleDeploy)
 	rt.Get("/admin/plugins", r.handleList)
 	rt.Get("/admin/plugins/{name}", r.handleGet)
 	rt.Delete("/admin/plugins/{name}", r.handleRemove)
+	r.opsRoutes(rt)
 }
 
 // ListResponse is the body of GET /admin/plugins.
 type ListResponse struct {
-	Plugins []Deployment `json:"plugins"`
+	Plugins []PluginStatus `json:"plugins"`
 }
 
 // ErrorResponse is the body of every error answer.
@@ -43,7 +46,7 @@ type ErrorResponse struct {
 }
 
 func (r *Registry) handleList(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, ListResponse{Plugins: r.List()})
+	writeJSON(w, http.StatusOK, ListResponse{Plugins: r.Status()})
 }
 
 func (r *Registry) handleGet(w http.ResponseWriter, req *http.Request) {
@@ -115,15 +118,36 @@ func parseDeploy(req *http.Request) (DeployRequest, error) {
 	if err != nil {
 		return DeployRequest{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	config := map[string]string{}
-	for _, kv := range fields["config"] {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return DeployRequest{}, fmt.Errorf("%w: config %q is not key=value", ErrInvalid, kv)
-		}
-		config[k] = v
+	config, err := parseConfig(fields["config"])
+	if err != nil {
+		return DeployRequest{}, err
 	}
-	return DeployRequest{Name: fields.Get("name"), Hook: hook, Topic: fields.Get("topic"), Config: config, Wasm: code}, nil
+	dr := DeployRequest{Name: fields.Get("name"), Hook: hook, Topic: fields.Get("topic"), Config: config, Wasm: code}
+	if v := fields.Get("shadow"); v != "" {
+		if dr.Shadow, err = strconv.ParseBool(v); err != nil {
+			return DeployRequest{}, invalid(err)
+		}
+	}
+	switch v := fields.Get("rollback_error_rate"); v {
+	case "":
+	case "off":
+		dr.RollbackErrorRate = -1
+	default:
+		if dr.RollbackErrorRate, err = strconv.ParseFloat(v, 64); err != nil || dr.RollbackErrorRate <= 0 {
+			return DeployRequest{}, fmt.Errorf("%w: rollback_error_rate %q (a fraction in (0, 1], or off)", ErrInvalid, v)
+		}
+	}
+	if v := fields.Get("shadow_every"); v != "" {
+		if dr.ShadowEvery, err = strconv.Atoi(v); err != nil || dr.ShadowEvery <= 0 {
+			return DeployRequest{}, fmt.Errorf("%w: shadow_every %q", ErrInvalid, v)
+		}
+	}
+	if v := fields.Get("rollback_window"); v != "" {
+		if dr.RollbackWindow, err = strconv.Atoi(v); err != nil || dr.RollbackWindow <= 0 {
+			return DeployRequest{}, fmt.Errorf("%w: rollback_window %q", ErrInvalid, v)
+		}
+	}
+	return dr, nil
 }
 
 func readModule(body io.Reader) ([]byte, error) {
@@ -158,7 +182,7 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrClosed), errors.Is(err, ErrNoKafka):
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, ErrorResponse{Error: err.Error()})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/sluicemq/sluice/wasm"
@@ -35,6 +34,14 @@ type DeployRequest struct {
 	Topic  string
 	Config map[string]string
 	Wasm   []byte
+	// Shadow deploys the module as the shadow of the live version of Name
+	// (same hook and topic) instead of replacing it (shadow.go).
+	Shadow bool
+	// RollbackErrorRate and RollbackWindow: see Deployment.
+	RollbackErrorRate float64
+	RollbackWindow    int
+	// ShadowEvery: see Deployment (with Shadow only).
+	ShadowEvery int
 }
 
 func (req *DeployRequest) validate() error {
@@ -48,6 +55,15 @@ func (req *DeployRequest) validate() error {
 	}
 	if _, err := wasm.ParseHook(string(req.Hook)); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if req.RollbackErrorRate > 1 {
+		return fmt.Errorf("%w: rollback error rate %v (a fraction up to 1; negative: never roll back)", ErrInvalid, req.RollbackErrorRate)
+	}
+	if req.RollbackWindow < 0 || req.RollbackWindow > MaxRollbackWindow {
+		return fmt.Errorf("%w: rollback window %d (1 to %d calls)", ErrInvalid, req.RollbackWindow, MaxRollbackWindow)
+	}
+	if req.ShadowEvery < 0 || req.ShadowEvery > MaxShadowEvery {
+		return fmt.Errorf("%w: shadow_every %d (1 to %d)", ErrInvalid, req.ShadowEvery, MaxShadowEvery)
 	}
 	for k := range req.Config {
 		if k == "" {
@@ -74,6 +90,12 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, e
 	if err := r.checkConflict(req.Name, req.Hook, req.Topic); err != nil {
 		return Deployment{}, err
 	}
+	if req.Shadow {
+		if err := r.checkShadow(req.Name, req.Hook, req.Topic); err != nil {
+			return Deployment{}, err
+		}
+		return r.installShadow(ctx, r.nextDeployment(req), req.Wasm)
+	}
 	return r.install(ctx, r.nextDeployment(req), req.Wasm)
 }
 
@@ -89,6 +111,10 @@ func (r *Registry) nextDeployment(req DeployRequest) Deployment {
 		SHA256:     digest(req.Wasm),
 		Size:       len(req.Wasm),
 		DeployedAt: time.Now().UTC().Truncate(time.Millisecond),
+
+		RollbackErrorRate: req.RollbackErrorRate,
+		RollbackWindow:    req.RollbackWindow,
+		ShadowEvery:       req.ShadowEvery,
 	}
 }
 
@@ -104,7 +130,9 @@ func (r *Registry) checkConflict(name string, hook wasm.Hook, topic string) erro
 }
 
 // install loads code, persists dep and binds it in place of dep.Name's
-// current version; call with mu held.
+// current version; call with mu held. The replaced version becomes the
+// previous version (kept for a rollback) unless dep is itself a
+// rollback; any shadow ends (a promoted one is now live).
 func (r *Registry) install(ctx context.Context, dep Deployment, code []byte) (Deployment, error) {
 	mod, err := r.engine.Load(ctx, wasm.Spec{Name: dep.Name, Hook: dep.Hook, Config: dep.Config, Wasm: code})
 	if err != nil {
@@ -114,33 +142,65 @@ func (r *Registry) install(ctx context.Context, dep Deployment, code []byte) (De
 		mod.Close()
 		return Deployment{}, err
 	}
-	next := state{
-		Deployments:  slices.DeleteFunc(slices.Clone(r.store.state.Deployments), func(d Deployment) bool { return d.Name == dep.Name }),
-		LastVersions: maps.Clone(r.store.state.LastVersions),
-	}
-	next.Deployments = append(next.Deployments, dep)
-	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
 	old := r.loaded[dep.Name]
 	// Two brokers deploying the same name at once publish equal version
 	// numbers; the module file is then shared and must survive the swap.
 	sameFile := old != nil && r.store.modulePath(old.dep) == r.store.modulePath(dep)
+	var prev *Deployment
+	switch {
+	case old == nil || dep.RollbackOf != 0:
+	case sameFile:
+		prev = old.prev
+	default:
+		d := old.dep
+		prev = &d
+	}
+	next := r.store.state.without(dep.Name)
+	next.Deployments = append(next.Deployments, dep)
+	if prev != nil {
+		next.Previous = append(next.Previous, *prev)
+	}
+	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
 	if err := r.store.save(next); err != nil {
 		mod.Close()
-		if !sameFile {
+		if !sameFile && (old == nil || old.shadow == nil || old.shadow.dep.Version != dep.Version) {
 			r.removeFile(r.store.modulePath(dep))
 		}
 		return Deployment{}, err
 	}
-	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod}
+	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod, stats: newLiveStats(dep), prev: prev}
 	r.publish()
 	if old != nil {
 		old.mod.Close() // waits for calls already running on it
-		if !sameFile {
-			r.removeFile(r.store.modulePath(old.dep))
+		keep := map[string]bool{r.store.modulePath(dep): true}
+		if prev != nil {
+			keep[r.store.modulePath(*prev)] = true
+		}
+		r.dropFiles(keep, &old.dep, old.prev)
+		if sh := old.shadow; sh != nil {
+			sh.mod.Close()
+			sh.mod.Forget()
+			r.dropFiles(keep, &sh.dep)
+			sh.stats.forget()
 		}
 	}
-	r.logger.Info("plugin deployed", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic, "sha256", dep.SHA256)
+	if dep.RollbackOf != 0 {
+		rollbacksTotal().WithLabelValues(dep.Name).Inc()
+		r.logger.Warn("plugin rolled back", "plugin", dep.Name, "version", dep.Version, "failed_version", dep.RollbackOf, "sha256", dep.SHA256)
+	} else {
+		r.logger.Info("plugin deployed", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic, "sha256", dep.SHA256)
+	}
 	return dep, nil
+}
+
+// dropFiles removes the module files of deps (nil ones skipped) except
+// those in keep.
+func (r *Registry) dropFiles(keep map[string]bool, deps ...*Deployment) {
+	for _, d := range deps {
+		if d != nil && !keep[r.store.modulePath(*d)] {
+			r.removeFile(r.store.modulePath(*d))
+		}
+	}
 }
 
 // Remove unbinds and deletes the plugin name (all its state) from this
@@ -154,24 +214,28 @@ func (r *Registry) Remove(name string) (Deployment, error) {
 	return r.uninstall(name)
 }
 
-// uninstall removes name; call with mu held.
+// uninstall removes name with its shadow and previous version; call with
+// mu held.
 func (r *Registry) uninstall(name string) (Deployment, error) {
 	l, ok := r.loaded[name]
 	if !ok {
 		return Deployment{}, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	next := state{
-		Deployments:  slices.DeleteFunc(slices.Clone(r.store.state.Deployments), func(d Deployment) bool { return d.Name == name }),
-		LastVersions: r.store.state.LastVersions,
-	}
-	if err := r.store.save(next); err != nil {
+	if err := r.store.save(r.store.state.without(name)); err != nil {
 		return Deployment{}, err
 	}
 	delete(r.loaded, name)
 	r.publish()
 	l.mod.Close()
 	l.mod.Forget()
-	r.removeFile(r.store.modulePath(l.dep))
+	l.stats.forget()
+	r.dropFiles(nil, &l.dep, l.prev)
+	if sh := l.shadow; sh != nil {
+		sh.mod.Close()
+		sh.mod.Forget()
+		sh.stats.forget()
+		r.dropFiles(nil, &sh.dep)
+	}
 	r.logger.Info("plugin removed", "plugin", name, "version", l.dep.Version)
 	return l.dep, nil
 }

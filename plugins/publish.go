@@ -21,6 +21,7 @@ func (r *Registry) DeployClusterWide(ctx context.Context, req DeployRequest) (De
 	if err := req.validate(); err != nil {
 		return Deployment{}, err
 	}
+	s.catchUp(ctx)
 	// Compile it here first, so a bad module is a 400 to the caller rather
 	// than a record every broker rejects. The compilation cache makes the
 	// load that applies it cheap.
@@ -35,6 +36,9 @@ func (r *Registry) DeployClusterWide(ctx context.Context, req DeployRequest) (De
 		return Deployment{}, ErrClosed
 	}
 	err = r.checkConflict(req.Name, req.Hook, req.Topic)
+	if err == nil && req.Shadow {
+		err = r.checkShadow(req.Name, req.Hook, req.Topic)
+	}
 	dep := r.nextDeployment(req)
 	r.mu.Unlock()
 	if err != nil {
@@ -44,8 +48,15 @@ func (r *Registry) DeployClusterWide(ctx context.Context, req DeployRequest) (De
 	if err != nil {
 		return Deployment{}, err
 	}
-	if err := s.produce(ctx, &kgo.Record{Topic: DeploymentsTopic, Key: []byte(dep.Name), Value: value}); err != nil {
+	key := dep.Name
+	if req.Shadow {
+		key += shadowSuffix
+	}
+	if err := s.produce(ctx, &kgo.Record{Topic: DeploymentsTopic, Key: []byte(key), Value: value}); err != nil {
 		return Deployment{}, err
+	}
+	if req.Shadow {
+		return r.checkApplied(dep, true)
 	}
 	got, err := r.Get(dep.Name)
 	if err != nil || got.SHA256 != dep.SHA256 || !got.DeployedAt.Equal(dep.DeployedAt) {
@@ -63,6 +74,7 @@ func (r *Registry) RemoveClusterWide(ctx context.Context, name string) (Deployme
 	if s == nil {
 		return r.Remove(name)
 	}
+	s.catchUp(ctx)
 	dep, err := r.Get(name)
 	if err != nil {
 		return Deployment{}, err
@@ -70,6 +82,107 @@ func (r *Registry) RemoveClusterWide(ctx context.Context, name string) (Deployme
 	rec := &kgo.Record{
 		Topic:   DeploymentsTopic,
 		Key:     []byte(name),
+		Headers: []kgo.RecordHeader{{Key: tombstoneVersionKey, Value: formatVersion(dep.Version)}},
+	}
+	if err := s.produce(ctx, rec); err != nil {
+		return Deployment{}, err
+	}
+	return dep, nil
+}
+
+// checkApplied returns dep if this broker now runs it (as the shadow, or
+// live), else the conflict error of a deploy that lost a race.
+func (r *Registry) checkApplied(dep Deployment, shadow bool) (Deployment, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var got *Deployment
+	if l := r.loaded[dep.Name]; l != nil {
+		got = &l.dep
+		if shadow {
+			got = nil
+			if l.shadow != nil {
+				got = &l.shadow.dep
+			}
+		}
+	}
+	if got == nil || got.Version != dep.Version || got.SHA256 != dep.SHA256 || !got.DeployedAt.Equal(dep.DeployedAt) {
+		return Deployment{}, fmt.Errorf("%w: a concurrent change to plugin %q superseded this change", ErrConflict, dep.Name)
+	}
+	return *got, nil
+}
+
+// PromoteClusterWide makes name's shadow version live on every broker:
+// with StartSync running it publishes the shadow's deployment under the
+// plugin's own key (so the compacted topic keeps it as the live version)
+// and returns once applied here; otherwise it is Promote.
+func (r *Registry) PromoteClusterWide(ctx context.Context, name string) (Deployment, error) {
+	s := r.syncing()
+	if s == nil {
+		return r.Promote(ctx, name)
+	}
+	s.catchUp(ctx)
+	r.mu.Lock()
+	dep, code, err := r.promotion(name)
+	r.mu.Unlock()
+	if err != nil {
+		return Deployment{}, err
+	}
+	return r.publishLive(ctx, s, dep, code)
+}
+
+// RollbackClusterWide replaces name's live version (failing, or whatever
+// is live when 0) by its previous version on every broker: with StartSync
+// running it publishes the previous module as a new version marked
+// RollbackOf (every broker applies the same module, whatever it knew of
+// the previous version) and returns once applied here; otherwise it is
+// Rollback.
+func (r *Registry) RollbackClusterWide(ctx context.Context, name string, failing int) (Deployment, error) {
+	s := r.syncing()
+	if s == nil {
+		return r.Rollback(ctx, name, failing)
+	}
+	s.catchUp(ctx)
+	r.mu.Lock()
+	dep, code, err := r.rollbackTo(name, failing)
+	r.mu.Unlock()
+	if err != nil {
+		return Deployment{}, err
+	}
+	return r.publishLive(ctx, s, dep, code)
+}
+
+func (r *Registry) publishLive(ctx context.Context, s *syncer, dep Deployment, code []byte) (Deployment, error) {
+	value, err := encodeDeployment(dep, code)
+	if err != nil {
+		return Deployment{}, err
+	}
+	if err := s.produce(ctx, &kgo.Record{Topic: DeploymentsTopic, Key: []byte(dep.Name), Value: value}); err != nil {
+		return Deployment{}, err
+	}
+	return r.checkApplied(dep, false)
+}
+
+// RemoveShadowClusterWide stops name's shadow on every broker (a
+// tombstone of its shadow key), or on this one without StartSync.
+func (r *Registry) RemoveShadowClusterWide(ctx context.Context, name string) (Deployment, error) {
+	s := r.syncing()
+	if s == nil {
+		return r.RemoveShadow(name)
+	}
+	s.catchUp(ctx)
+	r.mu.Lock()
+	var dep Deployment
+	l := r.loaded[name]
+	if l != nil && l.shadow != nil {
+		dep = l.shadow.dep
+	}
+	r.mu.Unlock()
+	if dep.Name == "" {
+		return Deployment{}, fmt.Errorf("%w: %q has no shadow version", ErrNotFound, name)
+	}
+	rec := &kgo.Record{
+		Topic:   DeploymentsTopic,
+		Key:     []byte(name + shadowSuffix),
 		Headers: []kgo.RecordHeader{{Key: tombstoneVersionKey, Value: formatVersion(dep.Version)}},
 	}
 	if err := s.produce(ctx, rec); err != nil {

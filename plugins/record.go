@@ -65,7 +65,9 @@ func decodeDeployment(name string, value []byte) (Deployment, []byte, error) {
 	case digest(code) != dep.SHA256 || len(code) != dep.Size:
 		return Deployment{}, nil, fmt.Errorf("%w: module does not match its sha256/size", errBadRecord)
 	}
-	req := DeployRequest{Name: dep.Name, Hook: dep.Hook, Topic: dep.Topic, Config: dep.Config, Wasm: code}
+	req := DeployRequest{Name: dep.Name, Hook: dep.Hook, Topic: dep.Topic, Config: dep.Config, Wasm: code,
+		RollbackErrorRate: dep.RollbackErrorRate, RollbackWindow: dep.RollbackWindow,
+		ShadowEvery: dep.ShadowEvery}
 	if err := req.validate(); err != nil {
 		return Deployment{}, nil, fmt.Errorf("%w: %v", errBadRecord, err)
 	}

@@ -34,10 +34,15 @@ type Registry struct {
 	table atomic.Pointer[table]
 }
 
-// loaded is a deployment with its running module.
+// loaded is a deployment with its running module, its call statistics,
+// its shadow (nil: none) and the previous version a rollback restores
+// (nil: none).
 type loaded struct {
-	dep Deployment
-	mod *wasm.Module
+	dep    Deployment
+	mod    *wasm.Module
+	stats  *liveStats
+	shadow *shadowVersion
+	prev   *Deployment
 }
 
 var _ hooks.Registry = (*Registry)(nil)
@@ -72,7 +77,7 @@ func OpenWith(dataDir string, logger *slog.Logger, cfg wasm.Config) (*Registry, 
 			var mod *wasm.Module
 			mod, err = engine.Load(context.Background(), wasm.Spec{Name: dep.Name, Hook: dep.Hook, Config: dep.Config, Wasm: code})
 			if err == nil {
-				r.loaded[dep.Name] = &loaded{dep: dep, mod: mod}
+				r.loaded[dep.Name] = &loaded{dep: dep, mod: mod, stats: newLiveStats(dep)}
 				logger.Info("plugin loaded", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic)
 				continue
 			}
@@ -81,6 +86,7 @@ func OpenWith(dataDir string, logger *slog.Logger, cfg wasm.Config) (*Registry, 
 		return nil, fmt.Errorf("plugins: loading %q version %d: %w (remove it from %s to start without it)",
 			dep.Name, dep.Version, err, st.statePath())
 	}
+	r.openExtras()
 	r.publish()
 	return r, nil
 }
@@ -99,6 +105,9 @@ func (r *Registry) Close() error {
 	var errs []error
 	for _, l := range r.loaded {
 		errs = append(errs, l.mod.Close())
+		if l.shadow != nil {
+			errs = append(errs, l.shadow.mod.Close())
+		}
 	}
 	r.loaded = nil
 	errs = append(errs, r.engine.Close())
@@ -156,7 +165,7 @@ func (r *Registry) publish() {
 		filters:      map[string]*filterBinding{},
 	}
 	for _, l := range r.loaded {
-		b := binding{reg: r, mod: l.mod}
+		b := binding{reg: r, mod: l.mod, stats: l.stats, shadow: l.shadow}
 		switch l.dep.Hook {
 		case wasm.HookPartitioner:
 			t.partitioners[l.dep.Topic] = &partitionerBinding{b}

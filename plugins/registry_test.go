@@ -177,8 +177,10 @@ func TestAdminAPIDeployListRemoveAndRestart(t *testing.T) {
 		t.Fatalf("transform after restart: %v %v", out, err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dataDir, "plugins", "modules", "*.wasm"))
-	if len(files) != 2 {
-		t.Fatalf("module files %v, want the two current versions", files)
+	// mask-v1 stays as mask's previous version (the one a rollback
+	// restores, docs/plugin-ops.md).
+	if len(files) != 3 || filepath.Base(files[0]) != "mask-v1.wasm" {
+		t.Fatalf("module files %v, want the two current versions and mask's previous one", files)
 	}
 
 	base2 := adminServer(t, reg2)

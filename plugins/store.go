@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -24,6 +26,19 @@ type Deployment struct {
 	SHA256     string            `json:"sha256"`
 	Size       int               `json:"size"`
 	DeployedAt time.Time         `json:"deployed_at"`
+	// RollbackOf is set on a version that an automatic or manual rollback
+	// made: the version it replaced (its module is the previous version's).
+	RollbackOf int `json:"rollback_of,omitempty"`
+	// RollbackErrorRate and RollbackWindow: the registry rolls this version
+	// back to the previous one when more than RollbackErrorRate of its
+	// last RollbackWindow calls failed (0: DefaultRollbackErrorRate and
+	// DefaultRollbackWindow; a negative rate: never).
+	RollbackErrorRate float64 `json:"rollback_error_rate,omitempty"`
+	RollbackWindow    int     `json:"rollback_window,omitempty"`
+	// ShadowEvery, on a shadow version: it runs on one call in
+	// ShadowEvery (0, 1: every call), to bound what it adds to the live
+	// path. Ignored once the version is live.
+	ShadowEvery int `json:"shadow_every,omitempty"`
 }
 
 // state is the persisted registry: <dir>/deployments.json.
@@ -32,6 +47,11 @@ type state struct {
 	// LastVersions remembers each name's highest version, so versions keep
 	// increasing even across a remove and a new deploy.
 	LastVersions map[string]int `json:"last_versions"`
+	// Shadows are versions running beside a live one with their output
+	// discarded (shadow.go); Previous are the versions a rollback restores
+	// (their module files are kept).
+	Shadows  []Deployment `json:"shadows,omitempty"`
+	Previous []Deployment `json:"previous,omitempty"`
 }
 
 // store persists deployments under dir: deployments.json and one
@@ -136,3 +156,18 @@ func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// without is a copy of s with name's live, shadow and previous versions
+// dropped (its last version kept).
+func (s state) without(name string) state {
+	other := func(d Deployment) bool { return d.Name == name }
+	return state{
+		Deployments:  slices.DeleteFunc(slices.Clone(s.Deployments), other),
+		LastVersions: maps.Clone(s.LastVersions),
+		Shadows:      slices.DeleteFunc(slices.Clone(s.Shadows), other),
+		Previous:     slices.DeleteFunc(slices.Clone(s.Previous), other),
+	}
+}
+
+// clone is a copy of s that can be changed without changing s.
+func (s state) clone() state { return s.without("") }

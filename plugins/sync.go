@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -159,7 +160,8 @@ func (s *syncer) run(ctx context.Context) {
 // every broker rejects the same way must not wedge the topic.
 func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 	log := s.reg.logger.With("plugin", string(rec.Key), "offset", rec.Offset)
-	name := string(rec.Key)
+	// Key NAME is the live version, NAME@shadow its shadow (shadow.go).
+	name, shadow := strings.CutSuffix(string(rec.Key), shadowSuffix)
 	var (
 		applied bool
 		err     error
@@ -167,7 +169,11 @@ func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 	if rec.Value == nil {
 		var version int
 		version, err = tombstoneVersion(rec)
-		if err == nil {
+		switch {
+		case err != nil:
+		case shadow:
+			applied, err = s.reg.applyRemoveShadow(name, version)
+		default:
 			applied, err = s.reg.applyRemove(name, version)
 		}
 	} else {
@@ -176,7 +182,11 @@ func (s *syncer) apply(ctx context.Context, rec *kgo.Record) {
 			code []byte
 		)
 		dep, code, err = decodeDeployment(name, rec.Value)
-		if err == nil {
+		switch {
+		case err != nil:
+		case shadow:
+			applied, err = s.reg.applyShadow(ctx, dep, code)
+		default:
 			applied, err = s.reg.applyDeploy(ctx, dep, code)
 		}
 	}
@@ -291,4 +301,49 @@ func (s *syncer) produce(ctx context.Context, rec *kgo.Record) error {
 		return fmt.Errorf("plugins: publishing to %s: %w", DeploymentsTopic, err)
 	}
 	return s.waitApplied(ctx, out.Offset)
+}
+
+// catchUpWait bounds how long a cluster-wide change waits for this broker
+// to apply what other brokers published before it.
+const catchUpWait = 5 * time.Second
+
+// catchUp waits (at most catchUpWait) until this broker applied every
+// record already in the deployments topic, so a change made through it
+// sees what was published through other brokers: a shadow deployed right
+// after its live version, a promote right after the shadow, and version
+// numbers drawn from the latest state. A record this broker never sees
+// (compacted away) only costs the wait; the change then proceeds on what
+// this broker has.
+func (s *syncer) catchUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	// Right after another broker created the topic, this broker may not
+	// know it yet: ask again until it answers (or the wait is over).
+	var end int64
+	for {
+		ends, err := s.admin.ListEndOffsets(ctx, DeploymentsTopic)
+		if err == nil {
+			o, ok := ends.Lookup(DeploymentsTopic, 0)
+			if ok && o.Err == nil {
+				end = o.Offset
+				break
+			}
+			if ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				if exists, _ := s.topicExists(ctx); !exists {
+					return // no deployment anywhere yet
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if end <= 0 {
+		return
+	}
+	if err := s.waitApplied(ctx, end-1); err != nil {
+		s.reg.logger.Debug("plugins: not caught up with the deployments topic", "end", end, "err", err)
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -29,13 +28,16 @@ const defaultPluginHTTP = "http://127.0.0.1:8080"
 func (c *cli) pluginCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "plugin",
-		ShortUsage: "sluice plugin <deploy|list|remove> [flags] [args...]",
-		ShortHelp:  "Deploy, list and remove WebAssembly plugins.",
+		ShortUsage: "sluice plugin <deploy|list|remove|test|promote|rollback> [flags] [args...]",
+		ShortHelp:  "Deploy, list, test, shadow, promote, roll back and remove WebAssembly plugins.",
 		FlagSet:    c.newFlagSet("plugin"),
 		Subcommands: []*ffcli.Command{
 			c.pluginDeployCommand(),
 			c.pluginListCommand(),
 			c.pluginRemoveCommand(),
+			c.pluginTestCommand(),
+			c.pluginPromoteCommand(),
+			c.pluginRollbackCommand(),
 		},
 	}
 	cmd.Exec = c.groupExec(cmd)
@@ -80,18 +82,24 @@ func (c *cli) pluginSubcommand(spec pluginSpec) *ffcli.Command {
 }
 
 func (c *cli) pluginDeployCommand() *ffcli.Command {
-	var name, hook, topic string
+	var name, hook, topic, rollbackRate string
+	var shadow bool
+	var rollbackWindow, shadowEvery int
 	var config keyValueList
 	return c.pluginSubcommand(pluginSpec{
 		name:  "deploy",
-		usage: "sluice plugin deploy --name NAME --hook partitioner|transform|filter --topic TOPIC [--config k=v]... FILE.wasm",
-		help:  "Deploy a plugin, or a new version of it (replacing the old one without a restart).",
+		usage: "sluice plugin deploy --name NAME --hook partitioner|transform|filter --topic TOPIC [--config k=v]... [--shadow [--shadow-every N]] [--rollback-error-rate R|off] [--rollback-window N] FILE.wasm",
+		help:  "Deploy a plugin, or a new version of it (replacing the old one without a restart, or beside it with --shadow).",
 		args:  []string{"FILE.wasm"},
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&name, "name", "", "plugin name (required)")
 			fs.StringVar(&hook, "hook", "", "partitioner, transform or filter (required)")
 			fs.StringVar(&topic, "topic", "", "topic the plugin is bound to (required)")
 			fs.Var(&config, "config", "plugin configuration KEY=VALUE (repeatable)")
+			fs.BoolVar(&shadow, "shadow", false, "run the new version beside the live one, output discarded and compared (promote it with `sluice plugin promote`)")
+			fs.IntVar(&shadowEvery, "shadow-every", 0, "with --shadow: run the shadow on one call in N only (default every call)")
+			fs.StringVar(&rollbackRate, "rollback-error-rate", "", "roll back to the previous version when more than this fraction of the last --rollback-window calls fail (default 0.5; off: never)")
+			fs.IntVar(&rollbackWindow, "rollback-window", 0, "calls the rollback error rate is measured over (default 20)")
 		},
 		run: func(ctx context.Context, api *pluginAPI, args []string) error {
 			if name == "" || hook == "" || topic == "" {
@@ -105,12 +113,28 @@ func (c *cli) pluginDeployCommand() *ffcli.Command {
 			for _, kv := range config.pairs {
 				q.Add("config", kv.key+"="+kv.value)
 			}
+			if shadow {
+				q.Set("shadow", "true")
+			}
+			if shadowEvery != 0 {
+				q.Set("shadow_every", fmt.Sprint(shadowEvery))
+			}
+			if rollbackRate != "" {
+				q.Set("rollback_error_rate", rollbackRate)
+			}
+			if rollbackWindow != 0 {
+				q.Set("rollback_window", fmt.Sprint(rollbackWindow))
+			}
 			var dep plugins.Deployment
 			if err := api.do(ctx, http.MethodPost, "/admin/plugins?"+q.Encode(), code, &dep); err != nil {
 				return fmt.Errorf("deploy %s: %w", name, err)
 			}
-			fmt.Fprintf(c.stdout, "Deployed plugin %q version %d as the %s of topic %q (sha256 %s).\n",
-				dep.Name, dep.Version, dep.Hook, dep.Topic, dep.SHA256[:12])
+			role := "as"
+			if shadow {
+				role = "as a shadow of"
+			}
+			fmt.Fprintf(c.stdout, "Deployed plugin %q version %d %s the %s of topic %q (sha256 %s).\n",
+				dep.Name, dep.Version, role, dep.Hook, dep.Topic, dep.SHA256[:12])
 			return nil
 		},
 	})
@@ -130,24 +154,30 @@ func (c *cli) pluginListCommand() *ffcli.Command {
 				fmt.Fprintln(c.stdout, "No plugins.")
 				return nil
 			}
-			t := newTable(c.stdout, "NAME", "VERSION", "HOOK", "TOPIC", "CONFIG", "SIZE", "DEPLOYED")
-			for _, d := range list.Plugins {
-				t.row(d.Name, fmt.Sprint(d.Version), string(d.Hook), d.Topic, formatConfig(d.Config),
-					fmt.Sprint(d.Size), d.DeployedAt.Format(time.RFC3339))
-			}
-			return t.flush()
+			return c.printPluginList(list.Plugins)
 		},
 	})
 }
 
 func (c *cli) pluginRemoveCommand() *ffcli.Command {
+	var shadow bool
 	return c.pluginSubcommand(pluginSpec{
 		name:  "remove",
-		usage: "sluice plugin remove NAME",
-		help:  "Remove a plugin (its topic goes back to the plain path).",
+		usage: "sluice plugin remove [--shadow] NAME",
+		help:  "Remove a plugin (its topic goes back to the plain path), or with --shadow only its shadow version.",
 		args:  []string{"NAME"},
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&shadow, "shadow", false, "remove only the shadow version (the live one keeps running)")
+		},
 		run: func(ctx context.Context, api *pluginAPI, args []string) error {
 			var dep plugins.Deployment
+			if shadow {
+				if err := api.do(ctx, http.MethodDelete, "/admin/plugins/"+url.PathEscape(args[0])+"/shadow", nil, &dep); err != nil {
+					return fmt.Errorf("remove shadow of %s: %w", args[0], err)
+				}
+				fmt.Fprintf(c.stdout, "Removed the shadow version %d of plugin %q.\n", dep.Version, dep.Name)
+				return nil
+			}
 			if err := api.do(ctx, http.MethodDelete, "/admin/plugins/"+url.PathEscape(args[0]), nil, &dep); err != nil {
 				return fmt.Errorf("remove %s: %w", args[0], err)
 			}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/wasm/wasmtest"
+)
+
+// TestPluginTestShadowPromoteRollbackCLI: `sluice plugin test` over a
+// known topic, then deploy, deploy --shadow, list, promote and rollback.
+func TestPluginTestShadowPromoteRollbackCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go plugin and runs a broker")
+	}
+	dir := t.TempDir()
+	root, err := wasmtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask, wat := filepath.Join(dir, "mask.wasm"), filepath.Join(dir, "wat.wasm")
+	if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", "mask-pii"), mask); err != nil {
+		t.Fatal(err)
+	}
+	if err := wasmtest.WAT(filepath.Join(root, "wasm", "testdata", "misbehave.wat"), wat); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan node.Addrs, 1)
+	done := make(chan error, 1)
+	dataDir := t.TempDir()
+	go func() {
+		done <- node.RunWith(ctx, broker.Config{DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, node.Options{}, func(a node.Addrs) { addrs <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	var a node.Addrs
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start")
+	}
+	base := "--http=http://" + a.HTTP
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pcancel()
+	if _, err := kadm.NewClient(cl).CreateTopic(pctx, 1, 1, nil, "clilogs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"hello", "mail bob@example.org", "card 4111 1111 1111 1234", "bye"} {
+		if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "clilogs", Key: []byte("k"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out := mustSluice(t, "plugin", "test", base, "--hook", "transform", "--topic", "clilogs", "--show", "2", mask)
+	for _, want := range []string{
+		`Dry run of a transform over topic "clilogs" (1 partitions) from earliest: 4 records in 1 calls`,
+		"kept 2, changed 2, dropped 0, added 0, emitted 0\n",
+		"errors 0\n",
+		"[0@0] kept\n  before: key=\"k\" value=\"hello\"\n",
+		"[0@1] changed\n  before: key=\"k\" value=\"mail bob@example.org\"\n  after:  key=\"k\" value=\"mail ***@example.org\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("plugin test output lacks %q:\n%s", want, out)
+		}
+	}
+	if r := runSluice("plugin", "test", base, "--hook", "transform", "--topic", "nope", mask); r.code == exitOK || !strings.Contains(r.stderr, "HTTP 404") {
+		t.Fatalf("dry run of a missing topic: exit %d %s", r.code, r.stderr)
+	}
+
+	mustSluice(t, "plugin", "deploy", base, "--name", "m", "--hook", "transform", "--topic", "clilogs", mask)
+	out = mustSluice(t, "plugin", "deploy", base, "--shadow", "--name", "m", "--hook", "transform", "--topic", "clilogs", wat)
+	if !strings.Contains(out, `version 2 as a shadow of the transform of topic "clilogs"`) {
+		t.Fatalf("shadow deploy: %s", out)
+	}
+	if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "clilogs", Key: []byte("k"), Value: []byte("to jo@ex.io")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// NAME VERSION HOOK TOPIC CALLS RECORDS ERRORS NS/REC PREV SHADOW SH-CALLS SH-DIVERGED SH-ERRORS SH-SLOWER ...
+	out = mustSluice(t, "plugin", "list", base)
+	if !regexp.MustCompile(`(?m)^m +1 +transform +clilogs +1 +1 +0 +\d+ +- +2 +1 +1/1 \(1 rec\) +0 +[01] +\d+ +- +\S+$`).MatchString(out) {
+		t.Fatalf("plugin list:\n%s", out)
+	}
+	out = mustSluice(t, "plugin", "promote", base, "m")
+	if !strings.Contains(out, `Promoted plugin "m" version 2`) {
+		t.Fatalf("promote: %s", out)
+	}
+	out = mustSluice(t, "plugin", "rollback", base, "m")
+	if !strings.Contains(out, `Rolled back plugin "m": version 3 (the module of the version before 2) is live.`) {
+		t.Fatalf("rollback: %s", out)
+	}
+	out = mustSluice(t, "plugin", "list", base)
+	if !regexp.MustCompile(`(?m)^m +3 +transform +clilogs +0 +0 +0 +0 +- +- `).MatchString(out) {
+		t.Fatalf("plugin list after rollback:\n%s", out)
+	}
+}
