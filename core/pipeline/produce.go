@@ -1,10 +1,26 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 )
+
+// hookTimeout bounds one hook call as seen from the pipeline; the plugin
+// runtime enforces its own, shorter deadline per call.
+const hookTimeout = 30 * time.Second
+
+// defaultEmitTimeout bounds the delivery of a produce's emits when the
+// request gives no timeout.
+const defaultEmitTimeout = 30 * time.Second
 
 // AppendRequest is one partition's part of a produce.
 type AppendRequest struct {
@@ -14,6 +30,13 @@ type AppendRequest struct {
 	Batch []byte
 	// Acks is the source request's acks (-1, 0 or 1); emits get the same.
 	Acks int16
+	// Emit marks records a transform emitted (sent by this broker's or a
+	// peer's pipeline): the topic's own transform does not run on them,
+	// so transforms never chain or loop.
+	Emit bool
+	// Timeout bounds the delivery of the transform's emits (the produce
+	// request's timeout); 0 means 30 s.
+	Timeout time.Duration
 }
 
 // Pending is an appended produce whose acknowledgement may still be
@@ -22,6 +45,8 @@ type Pending struct {
 	Result partition.AppendResult
 	p      *partition.Partition
 	acks   int16
+	// emits delivers the outcome of the transform's emits (nil: none).
+	emits <-chan error
 }
 
 // Append runs one partition's produce through the topic's transform,
@@ -29,7 +54,15 @@ type Pending struct {
 // records are appended (so appends keep request order); Wait then waits
 // for the acknowledgement the request's acks ask for.
 //
-// Stub: appends without plugins. Replaced by the pipeline implementation.
+// With a transform the order is: transform (outside the partition's
+// append lock) → check the emits' targets (an emit that cannot go
+// anywhere fails the produce before anything is stored) → append the
+// source → send the emits → Wait: source committed and emits
+// acknowledged. The transform runs again on a retried batch even when the
+// partition answers it as a duplicate, so a retry re-sends the emits of a
+// source batch whose first attempt died between append and emit; emit
+// batches carry an identity derived from the source batch (emit.go), so
+// the targets drop the copies that did land.
 func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, error) {
 	part, err := p.b.Partition(req.Topic, req.Partition)
 	if err != nil {
@@ -40,28 +73,263 @@ func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, err
 			return nil, err
 		}
 	}
-	res, err := part.Append(req.Batch)
+	var tr hooks.Transform
+	if !req.Emit {
+		tr = p.cfg.Hooks.Transform(req.Topic)
+	}
+	if tr == nil {
+		// The fast path: stored as received.
+		res, err := part.Append(req.Batch)
+		if err != nil {
+			return nil, err
+		}
+		return &Pending{Result: res, p: part, acks: req.Acks}, nil
+	}
+	prep, err := p.transform(ctx, tr, req.Topic, req.Partition, part.Config(), req.Batch)
+	if errors.Is(err, errUnreadable) {
+		// Let the partition's validation say precisely what is wrong
+		// with the batch; should it pass, the batch is still unreadable.
+		_, err = part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+			return nil, kerr.CorruptMessage
+		})
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Result: res, p: part, acks: req.Acks}, nil
+	var plan []emitBatch
+	if len(prep.emits) > 0 {
+		if plan, err = p.planEmits(ctx, req.Topic, req.Partition, prep.ident, prep.emits); err != nil {
+			return nil, err
+		}
+	}
+	i := 0
+	res, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+		// Batches come in order; prep.outs has one output per batch.
+		out := prep.outs[i]
+		i++
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pd := &Pending{Result: res, p: part, acks: req.Acks}
+	if len(plan) > 0 {
+		timeout := req.Timeout
+		if timeout <= 0 {
+			timeout = defaultEmitTimeout
+		}
+		pd.emits = p.sendEmits(plan, req.Acks, timeout)
+	}
+	return pd, nil
+}
+
+// Done reports whether Wait would return nil at once: acks=0, or acks=1
+// on a topic without fsync and without emits. The Kafka handler answers
+// those without a goroutine.
+func (pd *Pending) Done() bool {
+	switch pd.acks {
+	case 0:
+		return true
+	case 1:
+		return !pd.p.Durable() && pd.emits == nil
+	}
+	return false
 }
 
 // Wait waits until the produce is acknowledged as its acks ask: acks=-1
 // committed by the ISR, acks=1 on the leader (fsynced on durable topics),
-// acks=0 nothing (durable topics fsync in the background).
+// acks=0 nothing (durable topics fsync in the background, emits are
+// delivered in the background). With acks 1 and -1 it also waits for
+// the transform's emits, acknowledged with the same acks; a failed emit
+// fails the produce with an *EmitError.
 func (pd *Pending) Wait(ctx context.Context) error {
+	var err error
 	switch pd.acks {
 	case -1:
-		return pd.p.WaitCommitted(ctx, pd.Result)
+		err = pd.p.WaitCommitted(ctx, pd.Result)
 	case 1:
 		if pd.p.Durable() {
-			return pd.p.WaitDurable(pd.Result)
+			err = pd.p.WaitDurable(pd.Result)
 		}
 	default:
 		if pd.p.Durable() {
 			go pd.p.WaitDurable(pd.Result)
 		}
+		return nil
 	}
-	return nil
+	if pd.emits != nil {
+		select {
+		case eerr := <-pd.emits:
+			if err == nil {
+				err = eerr
+			}
+		case <-ctx.Done():
+			if err == nil {
+				err = kerr.RequestTimedOut
+			}
+		}
+	}
+	return err
+}
+
+// errUnreadable: a produced batch could not be decoded for the transform.
+var errUnreadable = errors.New("pipeline: unreadable batch")
+
+// prepared is a produce run through a transform, ready to append.
+type prepared struct {
+	outs  [][]byte // per input batch: what to store (nil: nothing)
+	emits []hooks.Emit
+	ident emitIdentity
+}
+
+// transform decodes each batch, runs the transform and encodes what to
+// store.
+func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic string, part int32, cfg partition.Config, batch []byte) (*prepared, error) {
+	batches, err := storage.SplitBatches(batch)
+	if err != nil || len(batches) == 0 {
+		return nil, errUnreadable
+	}
+	pr := &prepared{outs: make([][]byte, len(batches)), ident: emitIdentity{pid: -1}}
+	for i, raw := range batches {
+		// Plugins never see a batch that fails its CRC.
+		h, err := storage.ValidateBatch(raw)
+		if err != nil {
+			return nil, errUnreadable
+		}
+		b, err := records.DecodeWithin(raw, cfg.DecompressLimit())
+		if err != nil {
+			return nil, errUnreadable
+		}
+		switch {
+		case i == 0:
+			pr.ident = emitIdentity{pid: h.ProducerID, epoch: h.ProducerEpoch, seq: h.BaseSequence}
+		case h.ProducerID != pr.ident.pid || h.ProducerEpoch != pr.ident.epoch:
+			// Batches of several producers in one request (no client
+			// does this): emits get no identity.
+			pr.ident = emitIdentity{pid: -1}
+		}
+		in := toHooks(b.Records)
+		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
+		out, em, err := tr.Apply(hctx, topic, part, in)
+		cancel()
+		if err != nil {
+			p.log.Warn("produce transform failed", "topic", topic, "partition", part, "err", err)
+			return nil, &PluginError{Hook: "transform", Topic: topic, Err: err}
+		}
+		pr.emits = append(pr.emits, em...)
+		if pr.outs[i], err = encodeOutput(raw, h, b.Codec, in, out); err != nil {
+			return nil, &PluginError{Hook: "transform", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, err)}
+		}
+	}
+	return pr, nil
+}
+
+// encodeOutput is the batch (or batches) to store for a transform's
+// output of one input batch:
+//   - every record unchanged: the input batch's own bytes;
+//   - an idempotent producer's batch keeps its producer id, epoch and
+//     sequence range (base sequence and last offset delta), so that the
+//     deduplication state rebuilt from the log (by followers, at restart)
+//     is the leader's: a batch with fewer records keeps the input's
+//     offset span (offsets without a record, as after compaction; an
+//     empty batch when every record was dropped), and records beyond the
+//     span go into a second batch without a producer id;
+//   - other producers' output is one plain batch, nothing when empty.
+func encodeOutput(raw []byte, h storage.Header, codec records.Codec, in, out []hooks.Record) ([]byte, error) {
+	if unchanged(in, out) {
+		return raw, nil
+	}
+	if h.ProducerID < 0 {
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return records.Encode(fromHooks(out, 0), records.EncodeOptions{Codec: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+	}
+	span := int(h.LastOffsetDelta) + 1
+	head := out[:min(len(out), span)]
+	opts := records.EncodeOptions{Codec: codec, ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence}
+	first, err := records.EncodeSpan(0, h.LastOffsetDelta, fromHooks(head, 0), opts)
+	if err != nil || len(out) <= span {
+		return first, err
+	}
+	rest, err := records.Encode(fromHooks(out[span:], 0), records.EncodeOptions{Codec: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+	if err != nil {
+		return nil, err
+	}
+	return append(first, rest...), nil
+}
+
+// unchanged reports whether a transform passed every record through as
+// it was (same count, keys, values, headers and timestamps).
+func unchanged(in, out []hooks.Record) bool {
+	if len(in) != len(out) {
+		return false
+	}
+	for i := range in {
+		a, b := &in[i], &out[i]
+		if a.Timestamp != b.Timestamp || !sameBytes(a.Key, b.Key) || !sameBytes(a.Value, b.Value) || len(a.Headers) != len(b.Headers) {
+			return false
+		}
+		for j := range a.Headers {
+			if a.Headers[j].Key != b.Headers[j].Key || !sameBytes(a.Headers[j].Value, b.Headers[j].Value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameBytes compares two nullable byte strings (nil is not empty).
+func sameBytes(a, b []byte) bool {
+	return (a == nil) == (b == nil) && bytes.Equal(a, b)
+}
+
+// toHooks converts decoded records for a plugin. Their slices alias the
+// decoded batch; one backing array holds every record's headers.
+func toHooks(recs []records.Record) []hooks.Record {
+	out := make([]hooks.Record, len(recs))
+	nh := 0
+	for i := range recs {
+		nh += len(recs[i].Headers)
+	}
+	var hs []hooks.Header
+	if nh > 0 {
+		hs = make([]hooks.Header, 0, nh)
+	}
+	for i := range recs {
+		r := &recs[i]
+		hr := hooks.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
+		if len(r.Headers) > 0 {
+			start := len(hs)
+			for _, h := range r.Headers {
+				hs = append(hs, hooks.Header{Key: h.Key, Value: h.Value})
+			}
+			hr.Headers = hs[start:len(hs):len(hs)]
+		}
+		out[i] = hr
+	}
+	return out
+}
+
+// fromHooks converts records for encoding; offsets become base, base+1...
+// (positions, for EncodeSpan).
+func fromHooks(recs []hooks.Record, base int64) []records.Record {
+	out := make([]records.Record, len(recs))
+	for i := range recs {
+		out[i] = fromHook(recs[i])
+		out[i].Offset = base + int64(i)
+	}
+	return out
+}
+
+func fromHook(r hooks.Record) records.Record {
+	out := records.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
+	if len(r.Headers) > 0 {
+		out.Headers = make([]records.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			out.Headers[i] = records.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return out
 }
