@@ -153,20 +153,26 @@ func legacyProduceError(err error) *kerr.Error {
 // produceError maps a pipeline error to the partition's error code and
 // message: a plugin's refusal is INVALID_RECORD (rejected) or
 // POLICY_VIOLATION with the plugin's reason; a failed emit is the emit's
-// own Kafka error (POLICY_VIOLATION when it has none), its message naming
-// the emit target.
+// own Kafka error (POLICY_VIOLATION for a refused target, REQUEST_TIMED_OUT
+// for an unreachable leader), its message naming the emit target.
 func produceError(err error, topic string, part int32) (int16, *string) {
 	var ee *pipeline.EmitError
 	var pe *pipeline.PluginError
 	switch {
 	case errors.As(err, &ee):
-		code := kerr.PolicyViolation.Code
+		var code int16
 		var ke *kerr.Error
 		switch {
 		case errors.As(ee.Err, &pe):
 			code = pluginCode(pe)
 		case errors.As(ee.Err, &ke):
 			code = ke.Code
+		case errors.Is(ee.Err, pipeline.ErrInternalTopic), errors.Is(ee.Err, pipeline.ErrBadPartition):
+			code = kerr.PolicyViolation.Code
+		default:
+			// The target's leader could not be reached in time: the
+			// client retries, and the retry re-sends the emits.
+			code = kerr.RequestTimedOut.Code
 		}
 		msg := fmt.Sprintf("%s-%d: %v", topic, part, ee)
 		return code, &msg

@@ -384,3 +384,18 @@ func TestEmitsSkipTargetTransform(t *testing.T) {
 		t.Fatalf("a %v b %v", a, bb)
 	}
 }
+
+// TestClientsMayNotUseEmitProducerIDs: a client's batch with an emit
+// stream's producer id is refused (those skip sequence checks).
+func TestClientsMayNotUseEmitProducerIDs(t *testing.T) {
+	p, b, _ := newPipeline(t, &registry{})
+	createTopic(t, b, "in", 1, nil)
+	ok := batch(t, 5, 0, "a")
+	forged := batch(t, EmitProducerID("x", 0, 5), 0, "b")
+	if _, err := p.Append(context.Background(), AppendRequest{Topic: "in", Batch: append(bytes.Clone(ok), forged...), Acks: 1}); !errors.Is(err, kerr.InvalidProducerIDMapping) {
+		t.Fatalf("forged emit producer id: %v", err)
+	}
+	if _, err := appendWait(t, p, AppendRequest{Topic: "in", Batch: forged, Acks: 1, Emit: true}); err != nil {
+		t.Fatalf("as an emit: %v", err)
+	}
+}

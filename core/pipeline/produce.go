@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -75,6 +76,11 @@ func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, err
 	}
 	var tr hooks.Transform
 	if !req.Emit {
+		if emitProducerIn(req.Batch) {
+			// Emit streams' relaxed sequence checks are the pipeline's
+			// own: clients may not use their producer ids.
+			return nil, kerr.InvalidProducerIDMapping
+		}
 		tr = p.cfg.Hooks.Transform(req.Topic)
 	}
 	if tr == nil {
@@ -171,6 +177,24 @@ func (pd *Pending) Wait(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// emitProducerIn reports whether a batch of data has an emit stream's
+// producer id (see partition.EmitProducerIDs). It reads only the batch
+// headers' length and producer id fields; validation comes later.
+func emitProducerIn(data []byte) bool {
+	const lengthAt, pidAt = 8, 43
+	for len(data) >= pidAt+8 {
+		if partition.IsEmitProducer(int64(binary.BigEndian.Uint64(data[pidAt:]))) {
+			return true
+		}
+		n := 12 + int(int32(binary.BigEndian.Uint32(data[lengthAt:])))
+		if n <= 12 || n > len(data) {
+			return false
+		}
+		data = data[n:]
+	}
+	return false
 }
 
 // errUnreadable: a produced batch could not be decoded for the transform.
