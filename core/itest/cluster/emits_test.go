@@ -206,7 +206,7 @@ func startEmitProducer(t *testing.T, c *testCluster, topic string) *emitProducer
 		// Shorter than a failover: requests whose emits wait for a
 		// new leader time out and are retried after their source
 		// records were stored.
-		kgo.ProduceRequestTimeout(2*time.Second),
+		kgo.ProduceRequestTimeout(time.Second),
 		kgo.RecordDeliveryTimeout(90*time.Second),
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.MaxBufferedRecords(200),
