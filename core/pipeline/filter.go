@@ -55,12 +55,11 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			out = append(out, raw...)
 			continue
 		}
-		b, err := records.Decode(raw)
+		in, err := decodeForHooks(raw, h, records.DefaultReadBudget)
 		if err != nil {
 			return nil, kerr.CorruptMessage
 		}
 		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
-		in := toHooks(b.Records)
 		kept, err := f.Apply(hctx, topic, part, reader, in)
 		cancel()
 		if err != nil {
@@ -79,7 +78,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			recs = append(recs, fromHook(r))
 		}
 		enc, err := records.EncodeSpan(h.BaseOffset, h.LastOffsetDelta, recs, records.EncodeOptions{
-			Codec: b.Codec, ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+			Codec: records.Codec(h.Attributes & 0x07), LogAppendTime: h.LogAppendTime(), ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
 		})
 		if err != nil {
 			return nil, kerr.CorruptMessage

@@ -221,9 +221,13 @@ func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic stri
 		if err != nil {
 			return nil, errUnreadable
 		}
-		b, err := records.DecodeWithin(raw, cfg.DecompressLimit())
+		in, err := decodeForHooks(raw, h, cfg.DecompressLimit())
 		if err != nil {
 			return nil, errUnreadable
+		}
+		// Plugins see offsets only on fetch.
+		for j := range in {
+			in[j].Offset = -1
 		}
 		switch {
 		case i == 0:
@@ -233,7 +237,6 @@ func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic stri
 			// does this): emits get no identity.
 			pr.ident = emitIdentity{pid: -1}
 		}
-		in := toHooks(b.Records)
 		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
 		out, em, err := tr.Apply(hctx, topic, part, in)
 		cancel()
@@ -242,7 +245,7 @@ func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic stri
 			return nil, &PluginError{Hook: "transform", Topic: topic, Err: err}
 		}
 		pr.emits = append(pr.emits, em...)
-		if pr.outs[i], err = encodeOutput(raw, h, b.Codec, in, out); err != nil {
+		if pr.outs[i], err = encodeOutput(raw, h, records.Codec(h.Attributes&0x07), in, out); err != nil {
 			return nil, &PluginError{Hook: "transform", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, err)}
 		}
 	}
@@ -307,33 +310,6 @@ func unchanged(in, out []hooks.Record) bool {
 // sameBytes compares two nullable byte strings (nil is not empty).
 func sameBytes(a, b []byte) bool {
 	return (a == nil) == (b == nil) && bytes.Equal(a, b)
-}
-
-// toHooks converts decoded records for a plugin. Their slices alias the
-// decoded batch; one backing array holds every record's headers.
-func toHooks(recs []records.Record) []hooks.Record {
-	out := make([]hooks.Record, len(recs))
-	nh := 0
-	for i := range recs {
-		nh += len(recs[i].Headers)
-	}
-	var hs []hooks.Header
-	if nh > 0 {
-		hs = make([]hooks.Header, 0, nh)
-	}
-	for i := range recs {
-		r := &recs[i]
-		hr := hooks.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
-		if len(r.Headers) > 0 {
-			start := len(hs)
-			for _, h := range r.Headers {
-				hs = append(hs, hooks.Header{Key: h.Key, Value: h.Value})
-			}
-			hr.Headers = hs[start:len(hs):len(hs)]
-		}
-		out[i] = hr
-	}
-	return out
 }
 
 // fromHooks converts records for encoding; offsets become base, base+1...
