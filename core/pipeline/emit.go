@@ -47,7 +47,6 @@ import (
 
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
-	"github.com/sluicemq/sluice/core/records"
 )
 
 // EmitClientID is the client id of the internal producer that sends emits
@@ -117,9 +116,9 @@ func (p *Pipeline) planEmits(ctx context.Context, srcTopic string, srcPart int32
 		}
 		byTopic[e.Topic] = append(byTopic[e.Topic], e.Record)
 	}
-	opts := records.EncodeOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	opts := batchOptions{pid: -1, epoch: -1, seq: -1}
 	if id.pid >= 0 {
-		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = EmitProducerID(srcTopic, srcPart, id.pid), id.epoch, id.seq
+		opts.pid, opts.epoch, opts.seq = EmitProducerID(srcTopic, srcPart, id.pid), id.epoch, id.seq
 	}
 	now := time.Now().UnixMilli()
 	var plan []emitBatch
@@ -153,13 +152,12 @@ func (p *Pipeline) planEmits(ctx context.Context, srcTopic string, srcPart int32
 		if err := p.Place(ctx, topic, recs, parts, n); err != nil {
 			return nil, &EmitError{Topic: topic, Partition: -1, Err: err}
 		}
-		byPart := map[int32][]records.Record{}
+		byPart := map[int32][]hooks.Record{}
 		for i, r := range recs {
-			rr := fromHook(r)
-			if rr.Timestamp == 0 {
-				rr.Timestamp = now
+			if r.Timestamp == 0 {
+				r.Timestamp = now
 			}
-			byPart[parts[i]] = append(byPart[parts[i]], rr)
+			byPart[parts[i]] = append(byPart[parts[i]], r)
 		}
 		pids := make([]int32, 0, len(byPart))
 		for pi := range byPart {
@@ -167,7 +165,7 @@ func (p *Pipeline) planEmits(ctx context.Context, srcTopic string, srcPart int32
 		}
 		slices.Sort(pids)
 		for _, pi := range pids {
-			batch, err := records.Encode(byPart[pi], opts)
+			batch, err := encodeBatch(byPart[pi], opts)
 			if err != nil {
 				return nil, &EmitError{Topic: topic, Partition: pi, Err: err}
 			}

@@ -267,20 +267,20 @@ func encodeOutput(raw []byte, h storage.Header, codec records.Codec, in, out []h
 	if unchanged(in, out) {
 		return raw, nil
 	}
+	plain := batchOptions{codec: codec, pid: -1, epoch: -1, seq: -1}
 	if h.ProducerID < 0 {
 		if len(out) == 0 {
 			return nil, nil
 		}
-		return records.Encode(fromHooks(out, 0), records.EncodeOptions{Codec: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+		return encodeBatch(out, plain)
 	}
 	span := int(h.LastOffsetDelta) + 1
 	head := out[:min(len(out), span)]
-	opts := records.EncodeOptions{Codec: codec, ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence}
-	first, err := records.EncodeSpan(0, h.LastOffsetDelta, fromHooks(head, 0), opts)
+	first, err := encodeBatch(head, batchOptions{codec: codec, pid: h.ProducerID, epoch: h.ProducerEpoch, seq: h.BaseSequence, lastOffset: h.LastOffsetDelta})
 	if err != nil || len(out) <= span {
 		return first, err
 	}
-	rest, err := records.Encode(fromHooks(out[span:], 0), records.EncodeOptions{Codec: codec, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+	rest, err := encodeBatch(out[span:], plain)
 	if err != nil {
 		return nil, err
 	}
@@ -312,17 +312,7 @@ func sameBytes(a, b []byte) bool {
 	return (a == nil) == (b == nil) && bytes.Equal(a, b)
 }
 
-// fromHooks converts records for encoding; offsets become base, base+1...
-// (positions, for EncodeSpan).
-func fromHooks(recs []hooks.Record, base int64) []records.Record {
-	out := make([]records.Record, len(recs))
-	for i := range recs {
-		out[i] = fromHook(recs[i])
-		out[i].Offset = base + int64(i)
-	}
-	return out
-}
-
+// fromHook converts a filter's kept record for re-encoding.
 func fromHook(r hooks.Record) records.Record {
 	out := records.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
 	if len(r.Headers) > 0 {
