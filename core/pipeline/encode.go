@@ -61,11 +61,11 @@ func encodeBatch(recs []hooks.Record, o batchOptions) ([]byte, error) {
 		out = append(out, compressed...)
 	}
 	be := binary.BigEndian
-	be.PutUint64(out[0:], 0)                       // base offset: the log stamps it
-	be.PutUint32(out[8:], uint32(len(out)-12))     // length
-	be.PutUint32(out[12:], ^uint32(0))             // partition leader epoch -1
-	out[16] = 2                                    // magic
-	be.PutUint16(out[21:], uint16(codec))          // attributes: codec, CreateTime
+	be.PutUint64(out[0:], 0)                   // base offset: the log stamps it
+	be.PutUint32(out[8:], uint32(len(out)-12)) // length
+	be.PutUint32(out[12:], ^uint32(0))         // partition leader epoch -1
+	out[16] = 2                                // magic
+	be.PutUint16(out[21:], uint16(codec))      // attributes: codec, CreateTime
 	be.PutUint32(out[23:], uint32(max(o.lastOffset, int32(len(recs)-1))))
 	be.PutUint64(out[27:], uint64(first))
 	be.PutUint64(out[35:], uint64(maxTS))
