@@ -58,6 +58,9 @@ const EmitClientID = "sluice-pipeline-emit"
 // own topics, such as plugin deployments), which is refused.
 var ErrInternalTopic = errors.New("transforms may not emit to internal topics")
 
+// errClosed: the pipeline was closed (broker shutdown).
+var errClosed = errors.New("pipeline: closed")
+
 // EmitError is a failed emit: the source produce fails with it. Err is
 // the target's Kafka error, a *PluginError (the target's partitioner),
 // ErrInternalTopic or ErrBadPartition.
@@ -256,7 +259,7 @@ func retriable(err error) bool {
 		return ke.Retriable || ke == kerr.RequestTimedOut
 	}
 	var pe *PluginError
-	if errors.As(err, &pe) || errors.Is(err, ErrInternalTopic) || errors.Is(err, ErrBadPartition) {
+	if errors.As(err, &pe) || errors.Is(err, ErrInternalTopic) || errors.Is(err, ErrBadPartition) || errors.Is(err, errClosed) {
 		return false
 	}
 	// Connection errors, unknown brokers: metadata will catch up.
@@ -333,7 +336,7 @@ func (p *Pipeline) remoteClient(acks int16) (*kgo.Client, error) {
 	p.remoteMu.Lock()
 	defer p.remoteMu.Unlock()
 	if p.closed {
-		return nil, errors.New("pipeline: closed")
+		return nil, errClosed
 	}
 	if cl := p.remote[acks]; cl != nil {
 		return cl, nil
