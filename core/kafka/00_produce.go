@@ -14,6 +14,7 @@ import (
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/core/records"
 )
 
@@ -23,14 +24,12 @@ import (
 // enables compression when v0 is advertised.)
 func init() { register(0, 0, 11, (*conn).handleProduce) }
 
-// pendingCommit is an acks=all partition waiting for its data to commit.
+// pendingCommit is a partition waiting for its acknowledgement (commit,
+// fsync, emits).
 type pendingCommit struct {
-	p    *partition.Partition
-	res  partition.AppendResult
-	resp *kmsg.ProduceResponseTopicPartition
-	// localOnly: acks=1 waits for the leader's own copy (fsynced on
-	// durable topics), not for the ISR.
-	localOnly bool
+	pd    *pipeline.Pending
+	resp  *kmsg.ProduceResponseTopicPartition
+	topic string
 }
 
 func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
@@ -41,6 +40,9 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	// in this request: each partition adds its topic's, up to a cap, so
 	// nested wrappers cannot multiply it.
 	legacyBudget, legacyAdded := msgset.NewBudget(0), 0
+	// A peer broker's pipeline sending a transform's emits: the target
+	// topic's own transform does not run on them (emit.go).
+	emit := h.clientID == pipeline.EmitClientID && c.isBroker()
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -96,41 +98,20 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 					continue
 				}
 			}
-			if req.Acks == -1 {
-				if err := p.CheckMinISR(); err != nil {
-					sp.ErrorCode = broker.ErrorCode(err)
-					continue
-				}
-			}
-			var emits []hooks.Emit
-			res, err := p.AppendTransformed(recs, c.produceTransform(rt.Topic, rp.Partition, &emits))
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-			if err == nil && len(emits) > 0 {
-				if eerr := c.appendEmits(emits); eerr != nil {
-					// The source records are stored and acknowledged;
-					// emits that could not be stored are logged.
-					c.logger.Error("storing records emitted by a transform", "topic", rt.Topic, "partition", rp.Partition, "err", eerr)
-				}
-			}
+			pd, err := c.s.cfg.Pipeline.Append(c.ctx, pipeline.AppendRequest{
+				Topic: rt.Topic, Partition: rp.Partition, Batch: recs, Acks: req.Acks,
+				Emit: emit, Timeout: time.Duration(max(req.TimeoutMillis, 1)) * time.Millisecond,
+			})
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
-				sp.ErrorMessage = produceErrorMessage(err, rt.Topic, rp.Partition)
-				sp.BaseOffset = -1
+				sp.ErrorCode, sp.ErrorMessage = produceError(err, rt.Topic, rp.Partition)
 				continue
 			}
-			switch req.Acks {
-			case -1:
-				pending = append(pending, pendingCommit{p: p, res: res, resp: sp})
-			case 1:
-				if p.Durable() {
-					pending = append(pending, pendingCommit{p: p, res: res, resp: sp, localOnly: true})
-				}
-			default:
-				if p.Durable() {
-					// acks=0: nobody waits, but durable topics fsync now.
-					go p.WaitDurable(res)
-				}
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = pd.Result.BaseOffset, pd.Result.LogAppendTime, pd.Result.LogStartOffset
+			if pd.Done() {
+				pd.Wait(c.ctx) // acks=0: starts background fsync and emits
+				continue
 			}
+			pending = append(pending, pendingCommit{pd: pd, resp: sp, topic: rt.Topic})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -149,12 +130,8 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		ctx, cancel := context.WithTimeout(c.ctx, time.Duration(max(req.TimeoutMillis, 1))*time.Millisecond)
 		defer cancel()
 		for _, pc := range pending {
-			wait := func() error { return pc.p.WaitCommitted(ctx, pc.res) }
-			if pc.localOnly {
-				wait = func() error { return pc.p.WaitDurable(pc.res) }
-			}
-			if err := wait(); err != nil {
-				pc.resp.ErrorCode = broker.ErrorCode(err)
+			if err := pc.pd.Wait(ctx); err != nil {
+				pc.resp.ErrorCode, pc.resp.ErrorMessage = produceError(err, pc.topic, pc.resp.Partition)
 				pc.resp.BaseOffset = -1
 			}
 		}
@@ -171,6 +148,47 @@ func legacyProduceError(err error) *kerr.Error {
 		return kerr.UnsupportedCompressionType
 	}
 	return kerr.CorruptMessage
+}
+
+// produceError maps a pipeline error to the partition's error code and
+// message: a plugin's refusal is INVALID_RECORD (rejected) or
+// POLICY_VIOLATION with the plugin's reason; a failed emit is the emit's
+// own Kafka error (POLICY_VIOLATION for a refused target, REQUEST_TIMED_OUT
+// for an unreachable leader), its message naming the emit target.
+func produceError(err error, topic string, part int32) (int16, *string) {
+	var ee *pipeline.EmitError
+	var pe *pipeline.PluginError
+	switch {
+	case errors.As(err, &ee):
+		var code int16
+		var ke *kerr.Error
+		switch {
+		case errors.As(ee.Err, &pe):
+			code = pluginCode(pe)
+		case errors.As(ee.Err, &ke):
+			code = ke.Code
+		case errors.Is(ee.Err, pipeline.ErrInternalTopic), errors.Is(ee.Err, pipeline.ErrBadPartition):
+			code = kerr.PolicyViolation.Code
+		default:
+			// The target's leader could not be reached in time: the
+			// client retries, and the retry re-sends the emits.
+			code = kerr.RequestTimedOut.Code
+		}
+		msg := fmt.Sprintf("%s-%d: %v", topic, part, ee)
+		return code, &msg
+	case errors.As(err, &pe):
+		msg := pe.Error()
+		return pluginCode(pe), &msg
+	}
+	return broker.ErrorCode(err), produceErrorMessage(err, topic, part)
+}
+
+// pluginCode is the Kafka code of a plugin's failure or refusal.
+func pluginCode(pe *pipeline.PluginError) int16 {
+	if errors.Is(pe.Err, hooks.ErrRejected) {
+		return kerr.InvalidRecord.Code
+	}
+	return kerr.PolicyViolation.Code
 }
 
 // produceErrorMessage is the ErrorMessage (Produce v8+) for a partition's

@@ -13,6 +13,7 @@ import (
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -102,13 +103,10 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
-		filter := c.s.cfg.Hooks.Filter(rt.Topic)
-		if req.ReplicaID >= 0 || c.trusted {
-			// Followers copy the log as stored; the in-process bridge
-			// filters per HTTP principal itself.
-			filter = nil
-		}
-		if filter != nil && reader == nil {
+		// Followers copy the log as stored; the in-process bridge
+		// filters per HTTP principal itself.
+		filter := req.ReplicaID < 0 && !c.trusted && c.s.cfg.Pipeline.Filtering(rt.Topic)
+		if filter && reader == nil {
 			// Filters key on the authenticated principal; the client id
 			// is the client's own claim, never an identity.
 			reader = &hooks.Reader{ClientID: clientID, GroupID: c.s.b.Groups().GroupOf(clientID, clientHost(c.nc)), Principal: string(c.principal)}
@@ -164,13 +162,24 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				res.errored = true
 				continue
 			}
-			if rr.Chunk.Size > 0 && (filter != nil || req.Version < 4) {
+			if rr.Chunk.Size > 0 && (filter || req.Version < 4) {
 				// Topics with a consume filter and old clients leave the
 				// sendfile path.
 				data, err := rr.Chunk.ReadAll()
 				rr.Chunk.Release()
-				if err == nil && filter != nil {
-					data, err = c.filterFetched(filter, rt.Topic, rp.Partition, *reader, data)
+				if err == nil && filter {
+					// The one filter run of these records for this
+					// consumer, with its authenticated principal.
+					data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, rt.Topic, rp.Partition, *reader, data)
+					if err != nil {
+						var pe *pipeline.PluginError
+						if errors.As(err, &pe) {
+							err = &broker.Error{Code: kerr.PolicyViolation, Msg: pe.Error()}
+							if errors.Is(pe.Err, hooks.ErrRejected) {
+								err = &broker.Error{Code: kerr.InvalidRecord, Msg: pe.Error()}
+							}
+						}
+					}
 				}
 				if err == nil && req.Version < 4 {
 					magic := int8(0)

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // Config tunes the protocol server.
@@ -31,8 +32,12 @@ type Config struct {
 	// DisableSendfile copies fetched data through user space instead of
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
-	// Hooks gives topics' plugins; nil means none.
+	// Hooks gives topics' plugins; nil means none. Used only to build the
+	// pipeline when Pipeline is nil.
 	Hooks hooks.Registry
+	// Pipeline runs produces and fetches through the topics' plugins
+	// (the only caller of hooks); nil makes one from Hooks.
+	Pipeline *pipeline.Pipeline
 	// MaxConnections, MaxConnectionsPerIP: connections past these are
 	// closed as soon as they are accepted (max.connections,
 	// max.connections.per.ip). QueuedMaxRequestBytes bounds the bytes of
@@ -109,6 +114,9 @@ func New(b *broker.Broker, cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Pipeline == nil {
+		cfg.Pipeline = pipeline.New(pipeline.Config{Broker: b, Hooks: cfg.Hooks, Logger: cfg.Logger, InternalTopic: IsInternalTopic})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel,

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
 )
@@ -187,7 +188,11 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if u := sec.cfg.InterBrokerUser; u != "" && !slices.Contains(opts.SuperUsers, auth.User(u)) {
 		opts.SuperUsers = append(opts.SuperUsers, auth.User(u))
 	}
-	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg,
+	// The one produce/fetch pipeline: the only caller of the plugins for
+	// Kafka requests and transform emits.
+	pl := pipeline.New(pipeline.Config{Broker: b, Hooks: reg, Logger: logger, InternalTopic: kafka.IsInternalTopic})
+	closers = append(closers, pl.Close)
+	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg, Pipeline: pl,
 		TLS: sec.tls, SASL: sec.sasl, Credentials: creds,
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
@@ -212,6 +217,10 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	// broker as itself (no credentials, authorized, unfiltered), whatever
 	// the listener's security and ACLs say about outside clients.
 	inProc := srv.InProcessDialer(sec.remoteDial, addrs.Kafka, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	// Emits to partitions other brokers lead go through an internal
+	// producer that reaches them as a broker (inter-broker credentials);
+	// it finds them through this broker's own listener.
+	pl.SetRemote(append([]kgo.Opt{kgo.SeedBrokers(addrs.Kafka), kgo.Dialer(inProc)}, sec.saslOpts...))
 	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, append([]kgo.Opt{kgo.Dialer(inProc)}, sec.saslOpts...)...); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}

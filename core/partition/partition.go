@@ -183,9 +183,11 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	return p.AppendTransformed(records, nil)
 }
 
-// TransformFunc turns one validated input batch into the batch to store;
-// nil stores nothing (every record dropped). It runs under the partition's
-// append lock, so transforms of a partition happen in produce order.
+// TransformFunc turns one validated input batch into the batch or batches
+// (concatenated) to store; nil stores nothing (every record dropped). It
+// runs under the partition's append lock, so transforms of a partition
+// happen in produce order. The input's producer sequence is recorded at
+// the first output batch.
 type TransformFunc func(h storage.Header, batch []byte) ([]byte, error)
 
 // AppendTransformed is Append with a transform applied to each batch after
@@ -233,16 +235,24 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			if err != nil {
 				return res, err
 			}
-			if out != nil && len(out) > int(cfg.MaxMessageBytes) {
-				return res, kerr.MessageTooLarge
+			if out != nil {
+				split, err := storage.SplitBatches(out)
+				if err != nil || len(split) == 0 {
+					return res, kerr.CorruptMessage
+				}
+				for _, o := range split {
+					if len(o) > int(cfg.MaxMessageBytes) {
+						return res, kerr.MessageTooLarge
+					}
+				}
 			}
 			outs[i] = out
 		}
 	}
 	res.commitOffset = p.log.NextOffset()
-	for i, b := range outs {
+	for i, out := range outs {
 		in := headers[i]
-		if b == nil {
+		if out == nil {
 			// Everything dropped: remember the sequence at the current
 			// end so a retry is answered, store nothing.
 			in.BaseOffset = p.log.NextOffset()
@@ -252,21 +262,29 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			}
 			continue
 		}
-		if cfg.LogAppendTime {
-			ts := p.now().UnixMilli()
-			storage.SetLogAppendTime(b, ts)
-			res.LogAppendTime = ts
+		split := [][]byte{out}
+		if transform != nil {
+			split, _ = storage.SplitBatches(out) // checked above
 		}
-		h, err := p.log.Append(b, epoch)
-		if err != nil {
-			return res, p.storageError("append", err)
+		for j, b := range split {
+			if cfg.LogAppendTime {
+				ts := p.now().UnixMilli()
+				storage.SetLogAppendTime(b, ts)
+				res.LogAppendTime = ts
+			}
+			h, err := p.log.Append(b, epoch)
+			if err != nil {
+				return res, p.storageError("append", err)
+			}
+			if i == 0 && j == 0 {
+				res.BaseOffset = h.BaseOffset
+			}
+			if j == 0 {
+				in.BaseOffset = h.BaseOffset
+				p.producers.record(in)
+			}
+			res.commitOffset = h.LastOffset() + 1
 		}
-		if i == 0 {
-			res.BaseOffset = h.BaseOffset
-		}
-		in.BaseOffset = h.BaseOffset
-		p.producers.record(in)
-		res.commitOffset = h.LastOffset() + 1
 	}
 	p.mu.Lock()
 	if !cfg.durable() {

@@ -19,6 +19,21 @@ import (
 // is always one of the last 5 batches.
 const dedupeWindow = 5
 
+// EmitProducerIDs is the first producer id of transform emit streams:
+// ids from 1<<62 up are never allocated to clients (those are broker
+// id<<40 | n). The pipeline (core/pipeline) derives one such id per source
+// topic, partition and producer, and sequences the emit batch of a source
+// batch with the source batch's own base sequence. A retried source batch
+// (at the same or a new leader) thus re-sends its emits with the same
+// identity, and check answers them as duplicates. Because a source batch
+// need not emit to every partition, an emit stream's sequences have gaps:
+// check accepts them without the contiguity rule of client producers, and
+// a new epoch may start at any sequence.
+const EmitProducerIDs = int64(1) << 62
+
+// IsEmitProducer reports whether pid is a transform emit stream's id.
+func IsEmitProducer(pid int64) bool { return pid >= EmitProducerIDs }
+
 // producerSnapshotFile holds the idempotent producers' state as of an offset
 // whose data is fsynced; on open we replay batches after it.
 const producerSnapshotFile = "producer-state.json"
@@ -86,6 +101,9 @@ func (p *producers) check(h storage.Header) error {
 	case h.ProducerEpoch < e.Epoch:
 		return kerr.InvalidProducerEpoch
 	case h.ProducerEpoch > e.Epoch:
+		if IsEmitProducer(h.ProducerID) {
+			return nil
+		}
 		if h.BaseSequence != 0 {
 			return kerr.OutOfOrderSequenceNumber
 		}
@@ -96,6 +114,10 @@ func (p *producers) check(h storage.Header) error {
 		if b.FirstSeq == h.BaseSequence && b.LastSeq == lastSeq {
 			return &errDuplicate{baseOffset: b.BaseOffset}
 		}
+	}
+	if IsEmitProducer(h.ProducerID) {
+		// Emit streams skip sequence numbers (see IsEmitProducer).
+		return nil
 	}
 	if l := e.last(); l != nil && h.BaseSequence != seqAdd(l.LastSeq, 1) {
 		return kerr.OutOfOrderSequenceNumber

@@ -2,8 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // Filtering reports whether fetches of topic go through a filter (and so
@@ -22,6 +27,63 @@ func (p *Pipeline) FilterRecords(ctx context.Context, topic string, part int32, 
 	out, err := f.Apply(ctx, topic, part, reader, recs)
 	if err != nil {
 		return nil, &PluginError{Hook: "filter", Topic: topic, Err: err}
+	}
+	return out, nil
+}
+
+// FilterBatches runs topic's consume filter over fetched batches of one
+// partition (as stored) for reader and returns the batches to send. Each
+// batch keeps its offset span even when records are removed, so the
+// consumer moves past filtered records; control batches pass as they are.
+// Data of a topic without a filter comes back unchanged.
+func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, reader hooks.Reader, data []byte) ([]byte, error) {
+	f := p.cfg.Hooks.Filter(topic)
+	if f == nil {
+		return data, nil
+	}
+	batches, err := storage.SplitBatches(data)
+	if err != nil {
+		return nil, kerr.CorruptMessage
+	}
+	var out []byte
+	for _, raw := range batches {
+		h, err := storage.ParseHeader(raw)
+		if err != nil {
+			return nil, kerr.CorruptMessage
+		}
+		if h.IsControl() {
+			out = append(out, raw...)
+			continue
+		}
+		in, err := decodeForHooks(raw, h, records.DefaultReadBudget)
+		if err != nil {
+			return nil, kerr.CorruptMessage
+		}
+		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
+		kept, err := f.Apply(hctx, topic, part, reader, in)
+		cancel()
+		if err != nil {
+			p.log.Warn("consume filter failed", "topic", topic, "partition", part, "err", err)
+			return nil, &PluginError{Hook: "filter", Topic: topic, Err: err}
+		}
+		if unchanged(in, kept) {
+			out = append(out, raw...) // nothing removed or rewritten
+			continue
+		}
+		recs := make([]records.Record, 0, len(kept))
+		for _, r := range kept {
+			if r.Offset < h.BaseOffset || r.Offset > h.LastOffset() {
+				return nil, &PluginError{Hook: "filter", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, errors.New("filter returned a record outside the batch's offsets"))}
+			}
+			recs = append(recs, fromHook(r))
+		}
+		enc, err := records.EncodeSpan(h.BaseOffset, h.LastOffsetDelta, recs, records.EncodeOptions{
+			Codec: records.Codec(h.Attributes & 0x07), LogAppendTime: h.LogAppendTime(), ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+		})
+		if err != nil {
+			return nil, kerr.CorruptMessage
+		}
+		out = append(out, enc...)
 	}
 	return out, nil
 }

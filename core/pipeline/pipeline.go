@@ -21,6 +21,8 @@ package pipeline
 
 import (
 	"log/slog"
+	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -37,7 +39,10 @@ type Config struct {
 	// partitions other brokers lead (seed brokers, dialer, SASL); nil in
 	// single-node mode, where every partition is local.
 	RemoteOpts []kgo.Opt
-	Logger     *slog.Logger
+	// InternalTopic says which topics transforms may not emit to (the
+	// brokers' own); default: names starting with "__".
+	InternalTopic func(string) bool
+	Logger        *slog.Logger
 }
 
 // Pipeline runs produces and fetches through a topic's hooks.
@@ -45,6 +50,10 @@ type Pipeline struct {
 	cfg Config
 	b   *broker.Broker
 	log *slog.Logger
+
+	remoteMu sync.Mutex
+	remote   map[int16]*kgo.Client // by acks; remoteMu
+	closed   bool                  // remoteMu
 }
 
 // New creates a pipeline.
@@ -55,6 +64,9 @@ func New(cfg Config) *Pipeline {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.InternalTopic == nil {
+		cfg.InternalTopic = func(name string) bool { return strings.HasPrefix(name, "__") }
+	}
 	return &Pipeline{cfg: cfg, b: cfg.Broker, log: cfg.Logger.With("component", "pipeline")}
 }
 
@@ -62,4 +74,13 @@ func New(cfg Config) *Pipeline {
 func (p *Pipeline) Hooks() hooks.Registry { return p.cfg.Hooks }
 
 // Close stops the internal producer, if one was started.
-func (p *Pipeline) Close() error { return nil }
+func (p *Pipeline) Close() error {
+	p.remoteMu.Lock()
+	defer p.remoteMu.Unlock()
+	p.closed = true
+	for _, cl := range p.remote {
+		cl.Close()
+	}
+	p.remote = nil
+	return nil
+}

@@ -1,10 +1,27 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 )
+
+// hookTimeout bounds one hook call as seen from the pipeline; the plugin
+// runtime enforces its own, shorter deadline per call.
+const hookTimeout = 30 * time.Second
+
+// defaultEmitTimeout bounds the delivery of a produce's emits when the
+// request gives no timeout.
+const defaultEmitTimeout = 30 * time.Second
 
 // AppendRequest is one partition's part of a produce.
 type AppendRequest struct {
@@ -14,6 +31,13 @@ type AppendRequest struct {
 	Batch []byte
 	// Acks is the source request's acks (-1, 0 or 1); emits get the same.
 	Acks int16
+	// Emit marks records a transform emitted (sent by this broker's or a
+	// peer's pipeline): the topic's own transform does not run on them,
+	// so transforms never chain or loop.
+	Emit bool
+	// Timeout bounds the delivery of the transform's emits (the produce
+	// request's timeout); 0 means 30 s.
+	Timeout time.Duration
 }
 
 // Pending is an appended produce whose acknowledgement may still be
@@ -22,6 +46,8 @@ type Pending struct {
 	Result partition.AppendResult
 	p      *partition.Partition
 	acks   int16
+	// emits delivers the outcome of the transform's emits (nil: none).
+	emits <-chan error
 }
 
 // Append runs one partition's produce through the topic's transform,
@@ -29,7 +55,15 @@ type Pending struct {
 // records are appended (so appends keep request order); Wait then waits
 // for the acknowledgement the request's acks ask for.
 //
-// Stub: appends without plugins. Replaced by the pipeline implementation.
+// With a transform the order is: transform (outside the partition's
+// append lock) → check the emits' targets (an emit that cannot go
+// anywhere fails the produce before anything is stored) → append the
+// source → send the emits → Wait: source committed and emits
+// acknowledged. The transform runs again on a retried batch even when the
+// partition answers it as a duplicate, so a retry re-sends the emits of a
+// source batch whose first attempt died between append and emit; emit
+// batches carry an identity derived from the source batch (emit.go), so
+// the targets drop the copies that did land.
 func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, error) {
 	part, err := p.b.Partition(req.Topic, req.Partition)
 	if err != nil {
@@ -40,28 +74,252 @@ func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, err
 			return nil, err
 		}
 	}
-	res, err := part.Append(req.Batch)
+	var tr hooks.Transform
+	if !req.Emit {
+		if emitProducerIn(req.Batch) {
+			// Emit streams' relaxed sequence checks are the pipeline's
+			// own: clients may not use their producer ids.
+			return nil, kerr.InvalidProducerIDMapping
+		}
+		tr = p.cfg.Hooks.Transform(req.Topic)
+	}
+	if tr == nil {
+		// The fast path: stored as received.
+		res, err := part.Append(req.Batch)
+		if err != nil {
+			return nil, err
+		}
+		return &Pending{Result: res, p: part, acks: req.Acks}, nil
+	}
+	prep, err := p.transform(ctx, tr, req.Topic, req.Partition, part.Config(), req.Batch)
+	if errors.Is(err, errUnreadable) {
+		// Let the partition's validation say precisely what is wrong
+		// with the batch; should it pass, the batch is still unreadable.
+		_, err = part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+			return nil, kerr.CorruptMessage
+		})
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Pending{Result: res, p: part, acks: req.Acks}, nil
+	var plan []emitBatch
+	if len(prep.emits) > 0 {
+		if plan, err = p.planEmits(ctx, req.Topic, req.Partition, prep.ident, prep.emits); err != nil {
+			return nil, err
+		}
+	}
+	i := 0
+	res, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+		// Batches come in order; prep.outs has one output per batch.
+		out := prep.outs[i]
+		i++
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	pd := &Pending{Result: res, p: part, acks: req.Acks}
+	if len(plan) > 0 {
+		timeout := req.Timeout
+		if timeout <= 0 {
+			timeout = defaultEmitTimeout
+		}
+		pd.emits = p.sendEmits(plan, req.Acks, timeout)
+	}
+	return pd, nil
+}
+
+// Done reports whether Wait would return nil at once: acks=0, or acks=1
+// on a topic without fsync and without emits. The Kafka handler answers
+// those without a goroutine.
+func (pd *Pending) Done() bool {
+	switch pd.acks {
+	case 0:
+		return true
+	case 1:
+		return !pd.p.Durable() && pd.emits == nil
+	}
+	return false
 }
 
 // Wait waits until the produce is acknowledged as its acks ask: acks=-1
 // committed by the ISR, acks=1 on the leader (fsynced on durable topics),
-// acks=0 nothing (durable topics fsync in the background).
+// acks=0 nothing (durable topics fsync in the background, emits are
+// delivered in the background). With acks 1 and -1 it also waits for
+// the transform's emits, acknowledged with the same acks; a failed emit
+// fails the produce with an *EmitError.
 func (pd *Pending) Wait(ctx context.Context) error {
+	var err error
 	switch pd.acks {
 	case -1:
-		return pd.p.WaitCommitted(ctx, pd.Result)
+		err = pd.p.WaitCommitted(ctx, pd.Result)
 	case 1:
 		if pd.p.Durable() {
-			return pd.p.WaitDurable(pd.Result)
+			err = pd.p.WaitDurable(pd.Result)
 		}
 	default:
 		if pd.p.Durable() {
 			go pd.p.WaitDurable(pd.Result)
 		}
+		return nil
 	}
-	return nil
+	if pd.emits != nil {
+		select {
+		case eerr := <-pd.emits:
+			if err == nil {
+				err = eerr
+			}
+		case <-ctx.Done():
+			if err == nil {
+				err = kerr.RequestTimedOut
+			}
+		}
+	}
+	return err
+}
+
+// emitProducerIn reports whether a batch of data has an emit stream's
+// producer id (see partition.EmitProducerIDs). It reads only the batch
+// headers' length and producer id fields; validation comes later.
+func emitProducerIn(data []byte) bool {
+	const lengthAt, pidAt = 8, 43
+	for len(data) >= pidAt+8 {
+		if partition.IsEmitProducer(int64(binary.BigEndian.Uint64(data[pidAt:]))) {
+			return true
+		}
+		n := 12 + int(int32(binary.BigEndian.Uint32(data[lengthAt:])))
+		if n <= 12 || n > len(data) {
+			return false
+		}
+		data = data[n:]
+	}
+	return false
+}
+
+// errUnreadable: a produced batch could not be decoded for the transform.
+var errUnreadable = errors.New("pipeline: unreadable batch")
+
+// prepared is a produce run through a transform, ready to append.
+type prepared struct {
+	outs  [][]byte // per input batch: what to store (nil: nothing)
+	emits []hooks.Emit
+	ident emitIdentity
+}
+
+// transform decodes each batch, runs the transform and encodes what to
+// store.
+func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic string, part int32, cfg partition.Config, batch []byte) (*prepared, error) {
+	batches, err := storage.SplitBatches(batch)
+	if err != nil || len(batches) == 0 {
+		return nil, errUnreadable
+	}
+	pr := &prepared{outs: make([][]byte, len(batches)), ident: emitIdentity{pid: -1}}
+	for i, raw := range batches {
+		// Plugins never see a batch that fails its CRC.
+		h, err := storage.ValidateBatch(raw)
+		if err != nil {
+			return nil, errUnreadable
+		}
+		in, err := decodeForHooks(raw, h, cfg.DecompressLimit())
+		if err != nil {
+			return nil, errUnreadable
+		}
+		// Plugins see offsets only on fetch.
+		for j := range in {
+			in[j].Offset = -1
+		}
+		switch {
+		case i == 0:
+			pr.ident = emitIdentity{pid: h.ProducerID, epoch: h.ProducerEpoch, seq: h.BaseSequence}
+		case h.ProducerID != pr.ident.pid || h.ProducerEpoch != pr.ident.epoch:
+			// Batches of several producers in one request (no client
+			// does this): emits get no identity.
+			pr.ident = emitIdentity{pid: -1}
+		}
+		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
+		out, em, err := tr.Apply(hctx, topic, part, in)
+		cancel()
+		if err != nil {
+			p.log.Warn("produce transform failed", "topic", topic, "partition", part, "err", err)
+			return nil, &PluginError{Hook: "transform", Topic: topic, Err: err}
+		}
+		pr.emits = append(pr.emits, em...)
+		if pr.outs[i], err = encodeOutput(raw, h, records.Codec(h.Attributes&0x07), in, out); err != nil {
+			return nil, &PluginError{Hook: "transform", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, err)}
+		}
+	}
+	return pr, nil
+}
+
+// encodeOutput is the batch (or batches) to store for a transform's
+// output of one input batch:
+//   - every record unchanged: the input batch's own bytes;
+//   - an idempotent producer's batch keeps its producer id, epoch and
+//     sequence range (base sequence and last offset delta), so that the
+//     deduplication state rebuilt from the log (by followers, at restart)
+//     is the leader's: a batch with fewer records keeps the input's
+//     offset span (offsets without a record, as after compaction; an
+//     empty batch when every record was dropped), and records beyond the
+//     span go into a second batch without a producer id;
+//   - other producers' output is one plain batch, nothing when empty.
+func encodeOutput(raw []byte, h storage.Header, codec records.Codec, in, out []hooks.Record) ([]byte, error) {
+	if unchanged(in, out) {
+		return raw, nil
+	}
+	plain := batchOptions{codec: codec, pid: -1, epoch: -1, seq: -1}
+	if h.ProducerID < 0 {
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return encodeBatch(out, plain)
+	}
+	span := int(h.LastOffsetDelta) + 1
+	head := out[:min(len(out), span)]
+	first, err := encodeBatch(head, batchOptions{codec: codec, pid: h.ProducerID, epoch: h.ProducerEpoch, seq: h.BaseSequence, lastOffset: h.LastOffsetDelta})
+	if err != nil || len(out) <= span {
+		return first, err
+	}
+	rest, err := encodeBatch(out[span:], plain)
+	if err != nil {
+		return nil, err
+	}
+	return append(first, rest...), nil
+}
+
+// unchanged reports whether a transform passed every record through as
+// it was (same count, keys, values, headers and timestamps).
+func unchanged(in, out []hooks.Record) bool {
+	if len(in) != len(out) {
+		return false
+	}
+	for i := range in {
+		a, b := &in[i], &out[i]
+		if a.Timestamp != b.Timestamp || !sameBytes(a.Key, b.Key) || !sameBytes(a.Value, b.Value) || len(a.Headers) != len(b.Headers) {
+			return false
+		}
+		for j := range a.Headers {
+			if a.Headers[j].Key != b.Headers[j].Key || !sameBytes(a.Headers[j].Value, b.Headers[j].Value) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameBytes compares two nullable byte strings (nil is not empty).
+func sameBytes(a, b []byte) bool {
+	return (a == nil) == (b == nil) && bytes.Equal(a, b)
+}
+
+// fromHook converts a filter's kept record for re-encoding.
+func fromHook(r hooks.Record) records.Record {
+	out := records.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
+	if len(r.Headers) > 0 {
+		out.Headers = make([]records.Header, len(r.Headers))
+		for i, h := range r.Headers {
+			out.Headers[i] = records.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return out
 }
