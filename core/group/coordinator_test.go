@@ -324,6 +324,27 @@ func remember(alias, old string) step {
 	}}
 }
 
+// commit commits offset off of t-0 as alias in its generation and checks
+// the codes and, on success, what FetchOffsets returns (commit time from
+// the clock).
+func commit(alias string, off int64, want *kerr.Error) step {
+	return step{fmt.Sprintf("commit %s offset %d: want %v", alias, off, want), func(f *fixture) {
+		tp := TopicPartition{Topic: "t", Partition: 0}
+		codes := f.c.Commit(CommitRequest{GroupID: testGroup, Generation: f.gen[alias], MemberID: f.id[alias],
+			Offsets: map[TopicPartition]Offset{tp: {Offset: off, LeaderEpoch: -1}}})
+		if len(codes) != 1 || codes[tp] != errCode(want) {
+			f.t.Fatalf("codes %v", codes)
+		}
+		if want != nil {
+			return
+		}
+		offs, code := f.c.FetchOffsets(testGroup, []TopicPartition{tp})
+		if o := offs[tp]; code != 0 || o.Offset != off || o.CommitTime != f.clk.Now().UnixMilli() {
+			f.t.Fatalf("fetched %+v (code %d), want offset %d committed at %d", o, code, off, f.clk.Now().UnixMilli())
+		}
+	}}
+}
+
 func topicChanged(topic string) step {
 	return step{"partitions of " + topic + " changed", func(f *fixture) { f.c.TopicChanged(topic) }}
 }
@@ -520,6 +541,25 @@ func TestCoordinatorStateMachine(t *testing.T) {
 				join("a"), wantJoin("a", nil, 3, "a", "a"),
 				syncGroup("a"), wantSync("a", nil), want(Stable, 3, "a"),
 				heartbeat("b", kerr.UnknownMemberID),
+			),
+		},
+		{
+			name: "offset commits: by a member of the current generation, not while assignments are pending",
+			cfg:  noDelay,
+			steps: steps(stable("a", "b"),
+				advance(time.Second, 0),
+				commit("a", 42, nil),
+				// While generation 3 forms, members may still commit what
+				// they consumed in generation 2 (as Kafka allows).
+				remember("b", "b-gen2"), join("c"), advance(time.Second, 0),
+				commit("a", 43, nil),
+				join("a"), join("b"), wantJoin("a", nil, 3, "a", "a", "b", "c"),
+				wantJoin("b", nil, 3, "a"), wantJoin("c", nil, 3, "a"),
+				commit("b", 44, kerr.RebalanceInProgress), // CompletingRebalance
+				commit("b-gen2", 44, kerr.IllegalGeneration),
+				syncGroup("b"), syncGroup("c"), syncGroup("a"),
+				wantSync("a", nil), wantSync("b", nil), wantSync("c", nil),
+				commit("b", 44, nil),
 			),
 		},
 		{
