@@ -5,7 +5,7 @@ BIN       := bin/sluice
 GOFLAGS   ?=
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all build run test test-deps bench fuzz soak lint examples clean chaos kgo-suite
+.PHONY: all build run test test-race test-deps bench fuzz soak lint examples clean chaos kgo-suite
 
 all: build
 
@@ -30,6 +30,15 @@ examples:
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-race
+
+# The core packages again under the race detector (needs cgo: gcc, which
+# test-deps installs). core/itest/cluster is left out: its brokers are
+# separate processes built without -race, so it would only repeat its
+# minutes (chaos included) for the test harness's sake.
+RACE_PKGS = $(shell $(GO) list ./core/... | grep -v '/core/itest/cluster$$')
+test-race:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 # Randomized fault run against a 3-broker cluster (not in CI; `make test`
 # runs the same test for 90 s). CHAOS_MINUTES sets the length, CHAOS_SEED

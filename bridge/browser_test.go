@@ -11,9 +11,8 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/bridge/internal/cdp"
+	"github.com/sluicemq/sluice/internal/needs"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowser runs one headless Chromium against the example pages: the
 // tracking page's sendBeacon page view and click plus its pixel arrive as
@@ -32,7 +31,7 @@ func TestBrowser(t *testing.T) {
 	proxy := newDropProxy(t, strings.TrimPrefix(n.base, "http://"))
 	site := "http://" + proxy.addr()
 
-	br, err := cdp.Launch(chromiumPath, t.TempDir())
+	br, err := cdp.Launch(needs.Chromium(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // TestRsyslogShipsToBulk runs a real rsyslogd (omelasticsearch) with the
@@ -60,10 +61,7 @@ func (r *rsyslogRun) errorFile() string {
 // shipping lines lines of a file to topic; it is stopped at cleanup.
 func startRsyslog(t *testing.T, n *testNode, topic, extra string, lines int) *rsyslogRun {
 	t.Helper()
-	rsyslogd, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		rsyslogd = "/usr/sbin/rsyslogd" // sbin is often not on a test's PATH
-	}
+	rsyslogd := needs.Rsyslogd(t)
 	dir := t.TempDir()
 	input := filepath.Join(dir, "app.log")
 	var sb strings.Builder

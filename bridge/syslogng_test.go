@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // syslogNGRoot is where scripts/install-syslog-ng-private.sh unpacks
@@ -27,6 +28,7 @@ func syslogNGRoot() string {
 // the given http() destination options, its internal log on stderr.
 func startSyslogNG(t *testing.T, lines []string, dest string) *lockedBuffer {
 	t.Helper()
+	needs.SyslogNG(t)
 	root := syslogNGRoot()
 	mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/*/libhttp.so"))
 	if len(mods) == 0 {

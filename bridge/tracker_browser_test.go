@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/bridge/internal/cdp"
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // TestTrackerBrowser runs /sluice.js in headless Chromium on a page of
@@ -58,7 +59,7 @@ func TestTrackerBrowser(t *testing.T) {
 	proxy := newDropProxy(t, strings.TrimPrefix(n.base, "http://"))
 	proxyAddr = proxy.addr()
 
-	br, err := cdp.Launch(chromiumPath, t.TempDir())
+	br, err := cdp.Launch(needs.Chromium(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

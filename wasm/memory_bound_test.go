@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // logBatch is n 200-byte log lines, each with an e-mail address.
@@ -40,6 +41,7 @@ func largestInstanceMemory(m *Module) uint32 {
 // call must reclaim. Calls run concurrently, as the broker makes them;
 // that used to drive instances into the cap within a hundred calls.
 func TestGuestMemoryStaysBounded(t *testing.T) {
+	needs.Long(t, "1.6 million records through two plugins")
 	const (
 		workers        = 4
 		callsPerWorker = 150

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,6 +21,10 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run() // TestSoakShort skips: no broker to build
+	}
 	if bin := os.Getenv("SLUICE_SOAK_BINARY"); bin != "" {
 		sluiceBinary = bin
 		return m.Run()

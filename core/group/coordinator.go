@@ -29,6 +29,9 @@ type Config struct {
 	// every partition is loaded at start (single node).
 	OnDemand bool
 	Logger   *slog.Logger
+	// Clock arms session and rebalance timeouts (the wall clock when nil;
+	// tests pass a ManualClock).
+	Clock Clock
 }
 
 func (c Config) withDefaults() Config {
@@ -49,6 +52,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
 	}
 	return c
 }
@@ -446,7 +452,7 @@ func (c *Coordinator) prepareRebalance(g *group, reason string) {
 			}
 		}
 	}
-	now := time.Now()
+	now := c.cfg.Clock.Now()
 	if g.state != PreparingRebalance {
 		c.logger.Info("group rebalancing", "group", g.id, "generation", g.generation, "reason", reason)
 		wasEmpty := g.state == Empty
@@ -482,13 +488,13 @@ func (c *Coordinator) armRebalanceTimer(g *group) {
 	if !g.initialDelayUntil.IsZero() && g.initialDelayUntil.Before(at) {
 		at = g.initialDelayUntil
 	}
-	g.rebalanceTimer = time.AfterFunc(time.Until(at), func() {
+	g.rebalanceTimer = c.cfg.Clock.AfterFunc(at.Sub(c.cfg.Clock.Now()), func() {
 		g.lock()
 		defer g.unlock()
 		if g.rebalanceEpoch != epoch || g.state != PreparingRebalance {
 			return
 		}
-		now := time.Now()
+		now := c.cfg.Clock.Now()
 		if !g.initialDelayUntil.IsZero() && !now.Before(g.initialDelayUntil) {
 			g.initialDelayUntil = time.Time{}
 			if now.Before(g.rebalanceDeadline) && !g.allJoined() {
@@ -506,7 +512,7 @@ func (c *Coordinator) tryCompleteJoin(g *group) {
 	if g.state != PreparingRebalance || !g.allJoined() {
 		return
 	}
-	if !g.initialDelayUntil.IsZero() && time.Now().Before(g.initialDelayUntil) {
+	if !g.initialDelayUntil.IsZero() && c.cfg.Clock.Now().Before(g.initialDelayUntil) {
 		return
 	}
 	c.completeJoin(g)
@@ -558,7 +564,7 @@ func (c *Coordinator) resetSession(g *group, m *member) {
 	}
 	m.sessionEpoch++
 	epoch := m.sessionEpoch
-	m.sessionTimer = time.AfterFunc(m.sessionTimeout, func() {
+	m.sessionTimer = c.cfg.Clock.AfterFunc(m.sessionTimeout, func() {
 		g.lock()
 		defer g.unlock()
 		if cur := g.members[m.id]; cur != m || m.sessionEpoch != epoch {

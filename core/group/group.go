@@ -60,7 +60,7 @@ type member struct {
 	joinCb func(JoinResult) // pending JoinGroup response
 	syncCb func(SyncResult) // pending SyncGroup response
 
-	sessionTimer *time.Timer
+	sessionTimer Timer
 	// sessionEpoch invalidates fired timers that lost the race with a
 	// reset or removal.
 	sessionEpoch uint64
@@ -115,7 +115,7 @@ type group struct {
 	static       map[string]string // group.instance.id -> member id
 	pending      map[string]bool   // ids handed out with MEMBER_ID_REQUIRED
 
-	rebalanceTimer *time.Timer
+	rebalanceTimer Timer
 	rebalanceEpoch uint64
 	// initialDelayUntil holds a new group's first rebalance open so that
 	// members starting together land in one generation

@@ -2,7 +2,6 @@ package group
 
 import (
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -81,7 +80,7 @@ func (c *Coordinator) CommitAsync(req CommitRequest, cb func(map[TopicPartition]
 		c.resetSession(g, m)
 	}
 	valid := make(map[TopicPartition]Offset, len(req.Offsets))
-	now := time.Now().UnixMilli()
+	now := c.cfg.Clock.Now().UnixMilli()
 	for tp, o := range req.Offsets {
 		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
 			codes[tp] = kerr.OffsetMetadataTooLarge.Code

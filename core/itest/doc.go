@@ -9,5 +9,6 @@
 // Run with `go test ./core/itest/`. Set SLUICE_ITEST_BINARY to a prebuilt
 // binary (for example one built with -race) to skip the build.
 // kcat and /usr/bin/python3 with kafka-python are required:
-// scripts/install-test-deps.sh installs them.
+// scripts/install-test-deps.sh installs them. Under -short the tests that
+// drive them (and the long ones) skip (internal/needs).
 package itest

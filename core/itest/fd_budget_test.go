@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // procFds counts the open file descriptors of process pid.
@@ -53,6 +55,7 @@ func watchFds(t *testing.T, pid int) (stop func() int) {
 // from the segment files), and reloaded after a restart, never makes the
 // broker hold more than --max-open-segments segment files open.
 func TestTinySegmentsStayWithinFdBudget(t *testing.T) {
+	needs.Long(t, "3,000 segments written, read and reloaded")
 	t.Parallel()
 	const budget, segments, perRequest = 64, 3000, 500
 	// Connections, ZooKeeper-less metadata files, index writes in flight:

@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // Every client test consumes the same shape of data: clientRecords
@@ -244,7 +246,7 @@ func TestGroupKafkaPython(t *testing.T) {
 
 	runCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, "/usr/bin/python3", "testdata/group_kafka_python_consume.py",
+	cmd := exec.CommandContext(runCtx, needs.Python(t), "testdata/group_kafka_python_consume.py",
 		b.Addr(), topic, group, strconv.Itoa(clientRecords))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

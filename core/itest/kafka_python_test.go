@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // pythonRoundTrip is what testdata/kafka_python_roundtrip.py prints.
@@ -40,7 +42,7 @@ func TestKafkaPython(t *testing.T) {
 
 	runCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, "/usr/bin/python3", "testdata/kafka_python_roundtrip.py",
+	cmd := exec.CommandContext(runCtx, needs.Python(t), "testdata/kafka_python_roundtrip.py",
 		b.Addr(), topic, strconv.Itoa(numMessages))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // TestKcat drives librdkafka through Debian's kcat: metadata listing,
@@ -107,7 +109,7 @@ func runKcat(ctx context.Context, t testing.TB, stdin string, args ...string) (s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "kcat", args...)
+	cmd := exec.CommandContext(ctx, needs.Kcat(t), args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf

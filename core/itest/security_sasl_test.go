@@ -26,6 +26,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 const (
@@ -202,7 +204,7 @@ func TestSecurityKcatSASLSSL(t *testing.T) {
 	bad[7] = "sasl.password=wrong"
 	kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(kctx, "kcat", append([]string{"-C", "-b", b.Addr(), "-t", "kcat-scram", "-o", "beginning", "-e", "-K:", "-m", "5"}, bad...)...)
+	cmd := exec.CommandContext(kctx, needs.Kcat(t), append([]string{"-C", "-b", b.Addr(), "-t", "kcat-scram", "-o", "beginning", "-e", "-K:", "-m", "5"}, bad...)...)
 	var bout, berr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &bout, &berr
 	if err := cmd.Run(); err == nil || bout.Len() != 0 || !strings.Contains(berr.String(), "Authentication failed: invalid credentials with SASL mechanism SCRAM-SHA-512") {
@@ -221,7 +223,7 @@ func TestSecurityKafkaPythonSCRAM(t *testing.T) {
 	createTopic(ctx, t, newAdmin(t, b), topic, 1, nil)
 	runCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, "/usr/bin/python3", "testdata/kafka_python_roundtrip.py", b.Addr(), topic, strconv.Itoa(n))
+	cmd := exec.CommandContext(runCtx, needs.Python(t), "testdata/kafka_python_roundtrip.py", b.Addr(), topic, strconv.Itoa(n))
 	cmd.Env = append(os.Environ(), "SLUICE_PY_SECURITY_PROTOCOL=SASL_SSL", "SLUICE_PY_SASL_MECHANISM=SCRAM-SHA-512",
 		"SLUICE_PY_USER="+adminUser, "SLUICE_PY_PASSWORD="+adminPass, "SLUICE_PY_CAFILE="+pki.CAFile)
 	var stdout, stderr bytes.Buffer

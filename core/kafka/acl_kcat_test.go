@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 func kcat(ctx context.Context, t *testing.T, stdin string, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, "kcat", args...)
+	cmd := exec.CommandContext(ctx, needs.Kcat(t), args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

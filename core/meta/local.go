@@ -100,7 +100,16 @@ func (l *Local) Topic(name string) (Topic, bool) {
 	return t.Clone(), true
 }
 
+// CreateTopic validates t as ZK.CreateTopic does (Kafka's name rules,
+// distinct replicas, a leader in its ISR or -1), so both stores refuse
+// the same topics with ErrInvalid.
 func (l *Local) CreateTopic(t Topic) (Topic, error) {
+	if err := validTopicName(t.Name); err != nil {
+		return Topic{}, err
+	}
+	if err := validPartitions(t.Partitions); err != nil {
+		return Topic{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.state.Topics[t.Name]; ok {
@@ -136,6 +145,9 @@ func (l *Local) DeleteTopic(name string) error {
 }
 
 func (l *Local) AddPartitions(name string, parts []PartitionState) (Topic, error) {
+	if err := validPartitions(parts); err != nil {
+		return Topic{}, err
+	}
 	return l.update(name, func(t *Topic) { t.Partitions = append(t.Partitions, parts...) })
 }
 

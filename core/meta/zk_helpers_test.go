@@ -32,7 +32,7 @@ var chrootSeq atomic.Int64
 func testConnect(t *testing.T) string {
 	t.Helper()
 	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-	return fmt.Sprintf("%s/sluice-test/%s-%d", zkServer.Addr, name, chrootSeq.Add(1))
+	return fmt.Sprintf("%s/sluice-test/%s-%d", zktest.Need(t, zkServer).Addr, name, chrootSeq.Add(1))
 }
 
 func testLogger(t *testing.T) *slog.Logger {

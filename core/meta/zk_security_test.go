@@ -29,7 +29,7 @@ func secureConnect(t *testing.T) (connect, chroot string) {
 	t.Helper()
 	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
 	chroot = fmt.Sprintf("/sluice-secure-test/%s-%d", name, chrootSeq.Add(1))
-	return zkServer.Addr + chroot, chroot
+	return zktest.Need(t, zkServer).Addr + chroot, chroot
 }
 
 // rawClient is a plain ZooKeeper client, authenticated with digest unless
@@ -422,7 +422,7 @@ func TestZKSecureExistingCluster(t *testing.T) {
 	t.Parallel()
 	// Its own root: the open store creates the chroot's parent world-writable.
 	root := fmt.Sprintf("/sluice-migrate-test/%s-%d", t.Name(), chrootSeq.Add(1))
-	connect := zkServer.Addr + root
+	connect := zktest.Need(t, zkServer).Addr + root
 	one := []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}
 	old := openTestZK(t, connect, 1, ZKOptions{})
 	if _, err := old.CreateTopic(Topic{Name: "orders", Partitions: one, Configs: map[string]string{"retention.ms": "1000"}}); err != nil {

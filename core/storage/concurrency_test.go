@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sluicemq/sluice/internal/needs"
 )
 
 // TestConcurrentUse runs one appender against readers, flushers, retention,
@@ -15,6 +17,7 @@ import (
 // one. It runs again with a budget of 3 open segment files, so that files
 // are closed and reopened under the readers all the time.
 func TestConcurrentUse(t *testing.T) {
+	needs.Long(t, "a concurrency stress run, twice")
 	t.Run("default", func(t *testing.T) { testConcurrentUse(t, nil) })
 	t.Run("budget=3", func(t *testing.T) {
 		fc := NewFileCache(3)

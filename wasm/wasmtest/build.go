@@ -87,12 +87,6 @@ func GoPlugin(dir, out string) error {
 	return run(cmd)
 }
 
-// WAT assembles a WebAssembly text file with wat2wasm (Debian package
-// wabt; scripts/install-plugin-test-deps.sh installs it).
-func WAT(src, out string) error {
-	return run(exec.Command("wat2wasm", src, "-o", out))
-}
-
 func run(cmd *exec.Cmd) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/meta/zktest"
 )
 
 // Without SASL on this branch every connection is User:ANONYMOUS, so these
@@ -41,7 +43,7 @@ func outsider(t *testing.T, seeds ...string) *kgo.Client {
 func seedBrokerACLs(t *testing.T) {
 	t.Helper()
 	chroot := "/" + strings.ReplaceAll(t.Name(), "/", "_")
-	conn, _, err := zk.Connect([]string{zkServer.Addr}, 10*time.Second, zk.WithLogInfo(false))
+	conn, _, err := zk.Connect([]string{zktest.Need(t, zkServer).Addr}, 10*time.Second, zk.WithLogInfo(false))
 	if err != nil {
 		t.Fatal(err)
 	}

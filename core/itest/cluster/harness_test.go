@@ -6,6 +6,7 @@ package cluster_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test runs brokers against ZooKeeper and skips (through
+		// startCluster's zktest.Need): no binary to build.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "sluice-cluster-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -110,6 +117,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 // client options clientOpts (SASL, TLS).
 func startClusterWith(t *testing.T, n int, clientOpts []kgo.Opt, extra ...string) *testCluster {
 	t.Helper()
+	zk := zktest.Need(t, zkServer)
 	chroot := "/" + strings.ReplaceAll(t.Name(), "/", "_")
 	c := &testCluster{t: t}
 	for i := 0; i < n; i++ {
@@ -119,7 +127,7 @@ func startClusterWith(t *testing.T, n int, clientOpts []kgo.Opt, extra ...string
 			"--data-dir", nd.dir,
 			"--kafka-addr", nd.addr,
 			"--http-addr", nd.http,
-			"--zookeeper", zkServer.Addr + chroot,
+			"--zookeeper", zk.Addr + chroot,
 			"--zookeeper-session-timeout", sessionTimeout.String(),
 			"--replica-lag-time-max", "3s",
 			"--offsets-topic-partitions", "3",

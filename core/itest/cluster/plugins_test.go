@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicemq/sluice/core/meta/zktest"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -93,6 +94,7 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 // buildMaskPII builds examples/plugins/mask-pii as a WASI reactor.
 func buildMaskPII(t *testing.T) []byte {
 	t.Helper()
+	zktest.SkipShort(t) // before the build: the cluster it is for needs ZooKeeper
 	root, err := wasmtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ package zktest
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -58,7 +59,8 @@ type Server struct {
 
 // Start starts a server for one test, in t.TempDir(), stopped by t.Cleanup.
 // A server that cannot start fails the test: tests never skip for a
-// missing tool.
+// missing tool, except under -short, where every ZooKeeper test skips (a
+// quick loop needs no JVM).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
 	return StartWith(tb)
@@ -68,6 +70,7 @@ func Start(tb testing.TB) *Server {
 // "enforce.auth.enabled=true" for a server that requires authentication.
 func StartWith(tb testing.TB, extraConfig ...string) *Server {
 	tb.Helper()
+	SkipShort(tb)
 	s, err := LaunchWith(tb.TempDir(), extraConfig...)
 	if err != nil {
 		tb.Fatal(err)
@@ -80,14 +83,44 @@ func StartWith(tb testing.TB, extraConfig ...string) *Server {
 	return s
 }
 
+// SkipShort skips tb under -short: ZooKeeper needs a JVM, which
+// `go test -short` does not ask for.
+func SkipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs ZooKeeper (skipped by -short)")
+	}
+}
+
+// Need returns s, the package's server handed over by RunMain. Under -short
+// RunMain starts none and Need skips tb; every test reaching the shared
+// server goes through it.
+func Need(tb testing.TB, s *Server) *Server {
+	tb.Helper()
+	SkipShort(tb)
+	if s == nil {
+		tb.Fatal("zktest: no shared server (call RunMain from TestMain)")
+	}
+	return s
+}
+
 // RunMain starts one server for a whole test package, hands it to set,
 // runs the tests, stops the server and exits. Call it from TestMain. If the
-// server cannot start, every test of the package fails.
+// server cannot start, every test of the package fails. Under -short no
+// server starts and set is not called: tests reach the server through
+// Need, which skips them.
 func RunMain(m *testing.M, set func(*Server)) {
 	os.Exit(runMain(m, set))
 }
 
 func runMain(m *testing.M, set func(*Server)) int {
+	// testing.Short needs the flags parsed; m.Run would parse them later.
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if testing.Short() {
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "zktest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "zktest:", err)

@@ -1,0 +1,89 @@
+// Package needs is the one place where tests ask for an external tool
+// (kcat, kafka-python, Chromium, rsyslog, syslog-ng) or declare themselves
+// long. Under `go test -short` such tests skip with the reason, so a
+// contributor with only Go installed gets a quick, green loop; without
+// -short nothing skips and a missing tool fails the test (`make test`
+// installs every tool first: scripts/install-*.sh).
+//
+// ZooKeeper is asked for the same way in package zktest (Start, RunMain,
+// Need), which already owns locating it.
+package needs
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Short skips tb under -short because it needs what (a tool, a server).
+func Short(tb testing.TB, what string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("needs %s (skipped by -short)", what)
+	}
+}
+
+// Long skips tb under -short because it runs long (what says why).
+func Long(tb testing.TB, what string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("long: %s (skipped by -short)", what)
+	}
+}
+
+// Kcat is the kcat (librdkafka) command to run.
+func Kcat(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "kcat")
+	return lookPath(tb, "kcat", "scripts/install-test-deps.sh")
+}
+
+// Python is the Python interpreter with kafka-python: Debian's, since
+// python3-kafka is a Debian package (a pyenv or venv python3 earlier on
+// PATH would not see it).
+func Python(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "python3 with kafka-python")
+	return file(tb, "/usr/bin/python3", "scripts/install-test-deps.sh")
+}
+
+// Chromium is the headless browser the bridge's browser tests drive.
+func Chromium(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "Chromium")
+	return file(tb, "/usr/bin/chromium", "scripts/install-bridge-test-deps.sh")
+}
+
+// Rsyslogd is rsyslog's daemon; /usr/sbin is often not on a test's PATH.
+func Rsyslogd(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "rsyslogd")
+	if p, err := exec.LookPath("rsyslogd"); err == nil {
+		return p
+	}
+	return file(tb, "/usr/sbin/rsyslogd", "scripts/install-bridge-test-deps.sh")
+}
+
+// SyslogNG skips under -short; the caller locates its private syslog-ng
+// install (scripts/install-syslog-ng-private.sh) and fails without it.
+func SyslogNG(tb testing.TB) {
+	tb.Helper()
+	Short(tb, "syslog-ng")
+}
+
+func lookPath(tb testing.TB, cmd, installer string) string {
+	tb.Helper()
+	p, err := exec.LookPath(cmd)
+	if err != nil {
+		tb.Fatalf("%s not found (%v): run %s, or go test -short to skip this test", cmd, err, installer)
+	}
+	return p
+}
+
+func file(tb testing.TB, path, installer string) string {
+	tb.Helper()
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("%s not found (%v): run %s, or go test -short to skip this test", path, err, installer)
+	}
+	return path
+}
