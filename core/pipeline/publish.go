@@ -55,11 +55,10 @@ const (
 // transform that drops or adds records makes those offsets the output's
 // positions, not the input's.
 func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishRecord, acks int16) ([]Placed, error) {
-	t, ok := p.b.Topic(topic)
+	n, ok := p.b.PartitionCount(topic)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, topic)
 	}
-	n := int32(len(t.Partitions))
 	hrecs := make([]hooks.Record, len(recs))
 	parts := make([]int32, len(recs))
 	for i := range recs {
@@ -70,48 +69,61 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 		return nil, err
 	}
 	out := make([]Placed, len(recs))
-	// Group by partition, keeping request order within each.
+	for i, pt := range parts {
+		out[i].Partition = pt
+	}
+	now := time.Now().UnixMilli()
+	pub := p.publisher()
+	if single(parts) {
+		// One partition (every beacon): no grouping, no goroutine.
+		idx := make([]int, len(recs))
+		for i := range idx {
+			idx[i] = i
+		}
+		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out) {
+			pub.remote(ctx, topic, hrecs, idx, now, out)
+		}
+		return out, nil
+	}
+	// Group by partition, keeping request order within each; partitions
+	// append concurrently.
 	var order []int32
-	byPart := make(map[int32][]int, 1)
+	byPart := make(map[int32][]int)
 	for i, pt := range parts {
 		if _, seen := byPart[pt]; !seen {
 			order = append(order, pt)
 		}
 		byPart[pt] = append(byPart[pt], i)
-		out[i].Partition = pt
 	}
-	now := time.Now().UnixMilli()
-	pub := p.publisher()
-	var remote []int32
-	if len(order) == 1 {
-		// One partition (every beacon): no goroutine.
-		if !pub.local(ctx, topic, order[0], hrecs, byPart[order[0]], acks, now, out) {
-			remote = order
-		}
-	} else {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, pt := range order {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if !pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out) {
-					mu.Lock()
-					remote = append(remote, pt)
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
+	led := make([]bool, len(order))
+	var wg sync.WaitGroup
+	for j, pt := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out)
+		}()
 	}
-	if len(remote) > 0 {
-		var idx []int
-		for _, pt := range remote {
-			idx = append(idx, byPart[pt]...)
+	wg.Wait()
+	var elsewhere []int
+	for j, pt := range order {
+		if !led[j] {
+			elsewhere = append(elsewhere, byPart[pt]...)
 		}
-		pub.remote(ctx, topic, hrecs, idx, now, out)
+	}
+	if len(elsewhere) > 0 {
+		pub.remote(ctx, topic, hrecs, elsewhere, now, out)
 	}
 	return out, nil
+}
+
+func single(parts []int32) bool {
+	for _, pt := range parts[1:] {
+		if pt != parts[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // publisher is one pipeline's producer state for Publish.

@@ -376,3 +376,33 @@ func TestPublishAcrossRestart(t *testing.T) {
 		t.Fatalf("stored %d records, producers %d and %d", len(got), got[0].producerID, got[len(got)-1].producerID)
 	}
 }
+
+// BenchmarkPublishBeacon: one beacon-sized record per publish, the
+// bridge's commonest request (page-cache durability: no fsync wait).
+func BenchmarkPublishBeacon(b *testing.B) {
+	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "beacons", Partitions: 8, ReplicationFactor: 1}, false); err != nil {
+		b.Fatal(err)
+	}
+	p := New(Config{Broker: br})
+	defer p.closePublish()
+	value := []byte(`{"type":"page_view","url":"/products/42","ref":"https://example.com/","ts":1700000000000}`)
+	hdrs := []hooks.Header{{Key: "sluice.received_at", Value: []byte("2026-12-06T10:00:00.000Z")},
+		{Key: "sluice.user_agent", Value: []byte("wrk")}, {Key: "sluice.client_ip", Value: []byte("127.0.0.1")},
+		{Key: "content-type", Value: []byte("application/json")}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			placed, err := p.Publish(ctx, "beacons", []PublishRecord{{Record: hooks.Record{Value: value, Headers: hdrs, Offset: -1}, Partition: -1}}, -1)
+			if err != nil || placed[0].Err != nil {
+				b.Fatal(err, placed)
+			}
+		}
+	})
+}
