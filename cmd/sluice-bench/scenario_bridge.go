@@ -124,7 +124,8 @@ func runBridgeBench(ctx context.Context, cfg bridgeBenchConfig, log *slog.Logger
 		done <- node.RunWith(nctx, broker.Config{DataDir: dir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet},
 			node.Options{Bridge: bridge.Config{
 				PublicTopics: []string{"beacons"}, RateLimitPerSecond: -1,
-				MaxSSEClients: cfg.subscribers + 10, SSEHeartbeat: bridge.Duration(time.Minute),
+				MaxSSEClients: cfg.subscribers + 10, MaxSSEStreamsPerIP: cfg.subscribers + 10,
+				SSEHeartbeat: bridge.Duration(time.Minute),
 			}}, func(a node.Addrs) { ready <- a })
 	}()
 	var addrs node.Addrs

@@ -7,9 +7,13 @@ package broker
 func (b *Broker) PartitionCount(name string) (int32, bool) {
 	b.mu.RLock()
 	t, ok := b.topics[name]
+	n := 0
+	if ok {
+		n = len(t.parts) // reconcile replaces parts under b.mu
+	}
 	b.mu.RUnlock()
 	if ok {
-		return int32(len(t.parts)), true
+		return int32(n), true
 	}
 	mt, ok := b.store.Topic(name)
 	return int32(len(mt.Partitions)), ok

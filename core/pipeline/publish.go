@@ -153,6 +153,9 @@ type partSeq struct {
 	mu   sync.Mutex
 	gen  uint64 // identity the sequence belongs to
 	next int32
+
+	qmu   sync.Mutex
+	queue []*appendReq // waiting for mu (appendShared)
 }
 
 // publishers holds each pipeline's publisher. It lives here rather than
@@ -227,18 +230,17 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	if errors.Is(err, kerr.NotLeaderForPartition) {
 		return false
 	}
-	fail := func(err error) {
+	if err != nil {
 		for _, i := range idx {
 			out[i].Offset, out[i].Err = -1, err
 		}
-	}
-	if err != nil {
-		fail(err)
 		return true
 	}
-	// Records that cannot fit a batch fail alone; the rest are split into
-	// batches under max.message.bytes.
-	limit := int(pp.Config().MaxMessageBytes)
+	// Records the partition would refuse fail alone (they must not fail
+	// the records appended with them); the rest are split into batches
+	// under max.message.bytes.
+	cfg := pp.Config()
+	limit := int(cfg.MaxMessageBytes)
 	recs := make([]records.Record, 0, len(idx))
 	keep := idx[:0:0]
 	var sizes []int
@@ -248,8 +250,12 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		for _, h := range r.Headers {
 			size += len(h.Key) + len(h.Value) + 10
 		}
-		if size+batchOverhead > limit {
+		switch {
+		case size+batchOverhead > limit:
 			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, size, limit)
+			continue
+		case cfg.Compacted && r.Key == nil:
+			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", kerr.InvalidRecord)
 			continue
 		}
 		ts := r.Timestamp
@@ -271,65 +277,170 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		return true
 	}
 	idx = keep
-	fail = func(err error) {
+	fail := func(err error) {
 		for _, i := range idx {
 			out[i].Offset, out[i].Err = -1, err
 		}
 	}
-	pd, err := pub.append(ctx, topic, part, recs, sizes, limit, acks)
-	if errors.Is(err, kerr.NotLeaderForPartition) {
+	req := &appendReq{recs: recs, sizes: sizes, acks: acks}
+	// Without a transform, concurrent publishes to the partition share one
+	// append (one batch, one write): a transform could refuse one
+	// request's records, which must not fail the others'.
+	if pub.p.cfg.Hooks.Transform(topic) == nil {
+		pub.appendShared(ctx, topic, part, limit, req)
+	} else {
+		pub.append(ctx, topic, part, limit, []*appendReq{req})
+	}
+	if errors.Is(req.err, kerr.NotLeaderForPartition) {
 		// Leadership moved between the lookup and the append; nothing
 		// was written.
 		return false
 	}
-	if err != nil {
-		fail(err)
+	if req.err != nil {
+		fail(req.err)
 		return true
 	}
-	if err := pd.Wait(ctx); err != nil {
+	if err := req.pd.Wait(ctx); err != nil {
 		fail(err)
 		return true
 	}
 	for j, i := range idx {
-		out[i].Offset = pd.Result.BaseOffset + int64(j)
+		out[i].Offset = req.base + int64(j)
 	}
 	return true
 }
 
-// append encodes recs as batches of the pipeline's idempotent producer
-// and appends them in one request, the partition's sequence lock held so
-// concurrent publishes append in sequence order. A sequence the partition
-// refuses (its producer state was lost) renews the identity and retries
-// once: nothing of a refused request was written.
-func (pub *publisher) append(ctx context.Context, topic string, part int32, recs []records.Record, sizes []int, limit int, acks int16) (*Pending, error) {
+// appendReq is one publish's records for one partition, appended alone
+// or together with concurrent publishes' (appendShared).
+type appendReq struct {
+	recs  []records.Record
+	sizes []int
+	acks  int16
+
+	done chan struct{} // closed once appended (appendShared)
+	pd   *Pending      // shared by the requests appended together
+	base int64         // offset of recs[0]
+	err  error
+}
+
+// maxSharedBytes bounds the records one shared append takes.
+const maxSharedBytes = 1 << 20
+
+// appendShared appends req, together with whatever other publishes to the
+// partition queued meanwhile: the goroutine that gets the partition's
+// sequence lock appends every queued request with the same acks as one
+// request, so publishes that arrive while an append runs cost one more
+// append between them, not one each. Each request waits for its own
+// acknowledgement (Pending.Wait is called concurrently on the shared
+// Pending).
+func (pub *publisher) appendShared(ctx context.Context, topic string, part int32, limit int, req *appendReq) {
 	s := pub.seq(topic, part)
-	for attempt := 0; ; attempt++ {
-		id, epoch, gen, err := pub.identity()
-		if err != nil {
-			return nil, err
+	req.done = make(chan struct{})
+	s.qmu.Lock()
+	s.queue = append(s.queue, req)
+	s.qmu.Unlock()
+	s.mu.Lock()
+	select {
+	case <-req.done: // appended by the goroutine that had the lock
+		s.mu.Unlock()
+		return
+	default:
+	}
+	s.qmu.Lock()
+	group := []*appendReq{req}
+	bytes := 0
+	for _, sz := range req.sizes {
+		bytes += sz
+	}
+	rest := s.queue[:0]
+	for _, q := range s.queue {
+		if q == req {
+			continue
 		}
-		s.mu.Lock()
+		qb := 0
+		for _, sz := range q.sizes {
+			qb += sz
+		}
+		if q.acks != req.acks || bytes+qb > maxSharedBytes {
+			rest = append(rest, q)
+			continue
+		}
+		group = append(group, q)
+		bytes += qb
+	}
+	clear(s.queue[len(rest):])
+	s.queue = rest
+	s.qmu.Unlock()
+	// The append is not req's alone: it must not stop when req's client
+	// goes away.
+	pub.appendLocked(context.WithoutCancel(ctx), topic, part, limit, s, group)
+	// Closed before the lock is released: a request of the group that
+	// takes the lock next must see it is done, not append it again.
+	for _, q := range group {
+		close(q.done)
+	}
+	s.mu.Unlock()
+}
+
+// append appends group as one request under the partition's sequence
+// lock.
+func (pub *publisher) append(ctx context.Context, topic string, part int32, limit int, group []*appendReq) {
+	s := pub.seq(topic, part)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pub.appendLocked(ctx, topic, part, limit, s, group)
+}
+
+// appendLocked encodes group's records as batches of the pipeline's
+// idempotent producer and appends them in one request, s.mu held so
+// publishes append in sequence order. A sequence the partition refuses
+// (its producer state was lost) renews the identity and retries once:
+// nothing of a refused request was written.
+func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, limit int, s *partSeq, group []*appendReq) {
+	recs, sizes := group[0].recs, group[0].sizes
+	if len(group) > 1 {
+		recs, sizes = nil, nil
+		for _, q := range group {
+			recs = append(recs, q.recs...)
+			sizes = append(sizes, q.sizes...)
+		}
+	}
+	var pd *Pending
+	var err error
+	for attempt := 0; ; attempt++ {
+		var id int64
+		var epoch int16
+		var gen uint64
+		if id, epoch, gen, err = pub.identity(); err != nil {
+			break
+		}
 		if s.gen != gen {
 			s.gen, s.next = gen, 0
 		}
-		batch, err := encodeBatches(recs, sizes, limit, id, epoch, s.next)
-		if err != nil {
-			s.mu.Unlock()
-			return nil, err
+		var batch []byte
+		if batch, err = encodeBatches(recs, sizes, limit, id, epoch, s.next); err != nil {
+			break
 		}
-		pd, err := pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: acks})
+		pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
 		if err == nil {
 			s.next = seqAdd(s.next, int32(len(recs)))
+			break
 		}
-		s.mu.Unlock()
-		if attempt == 0 && (errors.Is(err, kerr.OutOfOrderSequenceNumber) || errors.Is(err, kerr.UnknownProducerID) ||
+		if attempt > 0 || !(errors.Is(err, kerr.OutOfOrderSequenceNumber) || errors.Is(err, kerr.UnknownProducerID) ||
 			errors.Is(err, kerr.InvalidProducerEpoch)) {
-			pub.p.log.Warn("publish: partition refused the pipeline's producer sequence; taking a new producer id",
-				"topic", topic, "partition", part, "producer_id", id, "err", err)
-			pub.renew(gen)
-			continue
+			break
 		}
-		return pd, err
+		pub.p.log.Warn("publish: partition refused the pipeline's producer sequence; taking a new producer id",
+			"topic", topic, "partition", part, "producer_id", id, "err", err)
+		pub.renew(gen)
+	}
+	off := int64(0)
+	if pd != nil {
+		off = pd.Result.BaseOffset
+	}
+	for _, q := range group {
+		q.pd, q.err, q.base = pd, err, off
+		off += int64(len(q.recs))
 	}
 }
 

@@ -258,6 +258,20 @@ func TestPublishConcurrentSequences(t *testing.T) {
 	}
 	for part := int32(0); part < 2; part++ {
 		got := stored(t, b, "t", part)
+		at := map[int64]string{}
+		for _, r := range got {
+			at[r.Offset] = string(r.Value)
+		}
+		// Every answered offset holds the record answered for it (shared
+		// appends split offsets between the requests correctly).
+		for w := range offsets {
+			for i, pl := range offsets[w] {
+				want := fmt.Sprintf("w%d-%d-%c", w, i/2, "ab"[pl.Partition])
+				if pl.Partition == part && at[pl.Offset] != want {
+					t.Fatalf("%s answered %d@%d, which holds %s", want, part, pl.Offset, at[pl.Offset])
+				}
+			}
+		}
 		if len(got) != writers*each {
 			t.Fatalf("partition %d holds %d records, want %d", part, len(got), writers*each)
 		}
