@@ -50,6 +50,8 @@ const (
 // from Config.RemoteOpts (none in single-node mode: NOT_LEADER). Each
 // record is appended once: nothing is retried after an append, and the
 // producer sequence numbers let the log refuse a duplicate batch.
+// Concurrent publishes to a partition of a topic without a transform share
+// one append (appendShared).
 //
 // A record's offset is its batch's base offset plus its position; a
 // transform that drops or adds records makes those offsets the output's
@@ -58,6 +60,9 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	n, ok := p.b.PartitionCount(topic)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, topic)
+	}
+	if len(recs) == 0 {
+		return nil, nil
 	}
 	hrecs := make([]hooks.Record, len(recs))
 	parts := make([]int32, len(recs))
@@ -159,8 +164,8 @@ type partSeq struct {
 }
 
 // publishers holds each pipeline's publisher. It lives here rather than
-// in Pipeline so that publish.go owns all of its state; closePublish
-// (called from Pipeline.Close) removes it.
+// in Pipeline so that publish.go owns all of its state; closePublish,
+// which Pipeline.Close is to call, removes it.
 var publishers sync.Map // *Pipeline → *publisher
 
 func (p *Pipeline) publisher() *publisher {
