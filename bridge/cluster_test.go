@@ -39,7 +39,9 @@ func TestClusterBridgePublishesToOtherLeaders(t *testing.T) {
 		cfg := broker.Config{BrokerID: id, DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 			ZooKeeper: zk.Addr + "/bridge-cluster", ZooKeeperSessionTimeout: 4 * time.Second,
 			PreferredLeaderInterval: -time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		go func() { done <- node.RunWith(ctx, cfg, node.Options{Bridge: bridge.Config{}}, func(a node.Addrs) { ready <- a }) }()
+		go func() {
+			done <- node.RunWith(ctx, cfg, node.Options{Bridge: bridge.Config{}}, func(a node.Addrs) { ready <- a })
+		}()
 		t.Cleanup(func() {
 			cancel()
 			select {
