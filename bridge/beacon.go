@@ -122,8 +122,10 @@ func (b *Bridge) pixel(w http.ResponseWriter, r *http.Request) {
 // headers, keyed by ?key= when given.
 func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) error {
 	rec := outRecord{Value: value, Partition: -1, Headers: b.contextHeaders(r, valueType)}
-	if k := r.URL.Query().Get("key"); k != "" {
-		rec.Key = []byte(k)
+	if r.URL.RawQuery != "" { // most beacons have no query to parse
+		if k := r.URL.Query().Get("key"); k != "" {
+			rec.Key = []byte(k)
+		}
 	}
 	results, err := b.prod.produce(r.Context(), topic, []outRecord{rec})
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package bridge is Sluice's HTTP/SSE bridge: browsers, beacons and log
 // shippers publish over HTTP, web pages read live streams over
-// Server-Sent Events. It is a Kafka client of the broker it runs in: it
-// produces with an idempotent acks=all kgo client and consumes with kgo,
-// so everything it does goes through the same path as any Kafka client.
+// Server-Sent Events. It publishes through the broker's produce pipeline
+// (core/pipeline: in-process for the partitions this broker leads, the
+// same partitioner, transform and acknowledgement as a Kafka produce) and
+// consumes with kgo over the broker's in-process connection.
 package bridge
 
 import (
@@ -81,9 +82,10 @@ func New(cfg Config) (*Bridge, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	adm := kadm.NewClient(cl)
 	b := &Bridge{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "bridge"),
-		prod:    &producer{cl: cl, topics: newTopicCache(adm), hooks: cfg.Hooks},
+		cfg: cfg,
+		log: cfg.Logger.With("component", "bridge"),
+		prod: &producer{pl: cfg.Pipeline, timeout: time.Duration(cfg.ProduceTimeout),
+			cl: cl, topics: newTopicCache(adm), hooks: cfg.Hooks},
 		adm:     adm,
 		auth:    newAuthenticator(cfg, (&Bridge{cfg: cfg}).clientIP),
 		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),

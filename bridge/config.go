@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // Config configures the bridge. Zero values take the default documented on
@@ -27,6 +28,12 @@ type Config struct {
 	Brokers []string `json:"-"`
 	// Hooks gives topics' partitioner and filter plugins; may be nil.
 	Hooks hooks.Registry `json:"-"`
+	// Pipeline, when set, is what produces go through: appended
+	// in-process to the partitions this broker leads (the topic's
+	// partitioner and transform run there), a Kafka client for the rest;
+	// SSE filtering goes through it too. nil: produces go over the
+	// bridge's own Kafka client. Filled in by core/node.
+	Pipeline *pipeline.Pipeline `json:"-"`
 	// Logger; default slog.Default().
 	Logger *slog.Logger `json:"-"`
 	// Dialer, when set, opens the bridge's Kafka connections (core/node

@@ -303,7 +303,7 @@ func (b *Bridge) consumerRecords(w http.ResponseWriter, r *http.Request) {
 		if len(fp.Records) == 0 || b.auth.authorizeRead(p, fp.Topic) != nil {
 			return
 		}
-		keep := b.filterRecords(ctx, b.cfg.Hooks.Filter(fp.Topic), streamOptions{topic: fp.Topic,
+		keep := b.filterRecords(ctx, b.topicFilter(fp.Topic), streamOptions{topic: fp.Topic,
 			reader: hooks.Reader{GroupID: inst.group, ClientID: "sluice-bridge-rest-consumer", Principal: p.name()}}, fp.Partition, fp.Records)
 		for _, rec := range fp.Records {
 			// keep maps a record to what this principal may see of it

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // Confluent REST Proxy v2 error codes: the HTTP status times 100 plus a
@@ -60,9 +63,13 @@ var (
 // toAPIError maps any error to the API error answered for it.
 func toAPIError(err error) *apiError {
 	var ae *apiError
+	var pe *pipeline.PluginError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &pe):
+		// A plugin refused or failed: the request cannot succeed as sent.
+		return errf(http.StatusUnprocessableEntity, codeUnprocessable, pluginMessage(pe))
 	case errors.Is(err, ErrTopicNotFound):
 		return errf(http.StatusNotFound, codeTopicNotFound, "Topic not found.")
 	case errors.Is(err, ErrPartitionNotFound):
@@ -76,6 +83,15 @@ func toAPIError(err error) *apiError {
 	default:
 		return errf(http.StatusInternalServerError, codeInternal, "Internal error: "+err.Error())
 	}
+}
+
+// pluginMessage names the hook ("Partitioner plugin: ...").
+func pluginMessage(pe *pipeline.PluginError) string {
+	hook := pe.Hook
+	if hook != "" {
+		hook = strings.ToUpper(hook[:1]) + hook[1:]
+	}
+	return hook + " plugin: " + pe.Err.Error()
 }
 
 // errorBody is the v2 error body.

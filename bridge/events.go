@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // sseEvent is one record ready to send, with the positions after it.
@@ -441,7 +442,6 @@ type deliverer struct {
 	b      *Bridge
 	ctx    context.Context
 	o      streamOptions
-	filter hooks.Filter
 	pos    positions
 	events chan<- sseEvent
 }
@@ -452,7 +452,7 @@ func (b *Bridge) newDeliverer(ctx context.Context, o streamOptions, pos position
 	} else {
 		pos = pos.clone()
 	}
-	return &deliverer{b: b, ctx: ctx, o: o, filter: b.cfg.Hooks.Filter(o.topic), pos: pos, events: events}
+	return &deliverer{b: b, ctx: ctx, o: o, pos: pos, events: events}
 }
 
 // deliver queues recs (one partition's, in offset order) for the client;
@@ -468,7 +468,9 @@ func (d *deliverer) deliver(partition int32, recs []*kgo.Record) bool {
 	if len(recs) == 0 {
 		return true
 	}
-	keep := d.b.filterRecords(d.ctx, d.filter, d.o, partition, recs)
+	// The filter is looked up per delivery (a cheap registry lookup), so
+	// one deployed while the stream runs applies from its next records.
+	keep := d.b.filterRecords(d.ctx, d.b.topicFilter(d.o.topic), d.o, partition, recs)
 	for _, rec := range recs {
 		d.pos[rec.Partition] = rec.Offset + 1
 		out, ok := keep[rec]
@@ -482,6 +484,26 @@ func (d *deliverer) deliver(partition int32, recs []*kgo.Record) bool {
 		}
 	}
 	return true
+}
+
+// topicFilter is topic's consume filter as the bridge runs it (nil: the
+// topic has none): through the pipeline, the one place filters run, when
+// the bridge has one.
+func (b *Bridge) topicFilter(topic string) hooks.Filter {
+	if pl := b.cfg.Pipeline; pl != nil {
+		if !pl.Filtering(topic) {
+			return nil
+		}
+		return pipelineFilter{pl}
+	}
+	return b.cfg.Hooks.Filter(topic)
+}
+
+// pipelineFilter runs a topic's filter through Pipeline.FilterRecords.
+type pipelineFilter struct{ pl *pipeline.Pipeline }
+
+func (f pipelineFilter) Apply(ctx context.Context, topic string, part int32, reader hooks.Reader, recs []hooks.Record) ([]hooks.Record, error) {
+	return f.pl.FilterRecords(ctx, topic, part, reader, recs)
 }
 
 // filterRecords applies the key filter and the topic's filter plugin. It

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // outRecord is a record a request asks to publish.
@@ -27,41 +28,34 @@ type produceResult struct {
 	Err       error
 }
 
-// producer publishes records for all handlers over one idempotent acks=all
-// kgo client, so records of one request keep their order per partition.
+// producer publishes records for all handlers. With a pipeline (core/node
+// always gives one) records go through it: appended in-process to the
+// partitions this broker leads, through the pipeline's internal Kafka
+// producer to the rest. Without one they go over an idempotent acks=all
+// kgo client (producer_kgo.go). Either way records of one request keep
+// their order per partition.
 type producer struct {
-	cl     *kgo.Client
-	topics *topicCache
-	hooks  hooks.Registry
+	pl      *pipeline.Pipeline
+	timeout time.Duration // bounds the wait for acknowledgements
+	cl      *kgo.Client
+	topics  *topicCache
+	hooks   hooks.Registry
 }
 
 // produce publishes recs to topic and waits for every acknowledgement.
 // A request-level error (unknown topic, bad partition, plugin failure) fails
 // before anything is sent; per-record errors are in the results.
 func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) ([]produceResult, error) {
-	n, err := p.topics.partitions(ctx, topic)
+	var results []produceResult
+	var err error
+	if p.pl != nil {
+		results, err = p.publish(ctx, topic, recs)
+	} else {
+		results, err = p.produceKgo(ctx, topic, recs)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := p.assignPartitions(ctx, topic, recs, n); err != nil {
-		return nil, err
-	}
-	results := make([]produceResult, len(recs))
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
-	for i := range recs {
-		r := &kgo.Record{Topic: topic, Key: recs[i].Key, Value: recs[i].Value, Headers: recs[i].Headers}
-		r.Context = ctx
-		if recs[i].Partition >= 0 {
-			r.Partition = recs[i].Partition
-			r.Context = withExplicitPartition(ctx)
-		}
-		p.cl.TryProduce(ctx, r, func(r *kgo.Record, err error) {
-			results[i] = produceResult{Partition: r.Partition, Offset: r.Offset, Err: classifyProduceErr(err)}
-			wg.Done()
-		})
-	}
-	wg.Wait()
 	ok := 0
 	for _, res := range results {
 		if res.Err == nil {
@@ -72,44 +66,36 @@ func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) 
 	return results, nil
 }
 
-// assignPartitions validates explicit partitions and, when the topic has a
-// partitioner plugin, asks it (once per request) for the rest.
-func (p *producer) assignPartitions(ctx context.Context, topic string, recs []outRecord, n int32) error {
-	var unplaced []int
+// publish produces through the pipeline (acks=all, as the kgo client did).
+func (p *producer) publish(ctx context.Context, topic string, recs []outRecord) ([]produceResult, error) {
+	in := make([]pipeline.PublishRecord, len(recs))
 	for i, r := range recs {
-		if r.Partition >= n || r.Partition < -1 {
-			return fmt.Errorf("%w: partition %d of %s (it has %d)", ErrPartitionNotFound, r.Partition, topic, n)
+		pr := pipeline.PublishRecord{Record: hooks.Record{Key: r.Key, Value: r.Value, Offset: -1}, Partition: r.Partition}
+		if len(r.Headers) > 0 {
+			pr.Headers = make([]hooks.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				pr.Headers[j] = hooks.Header{Key: h.Key, Value: h.Value}
+			}
 		}
-		if r.Partition == -1 {
-			unplaced = append(unplaced, i)
-		}
+		in[i] = pr
 	}
-	part := p.hooks.Partitioner(topic)
-	if part == nil || len(unplaced) == 0 {
-		return nil
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	placed, err := p.pl.Publish(ctx, topic, in, -1)
+	switch {
+	case err == nil:
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
+	case errors.Is(err, pipeline.ErrBadPartition):
+		return nil, fmt.Errorf("%w: %v", ErrPartitionNotFound, err)
+	default:
+		return nil, err // a *pipeline.PluginError: toAPIError answers it
 	}
-	in := make([]hooks.Record, len(unplaced))
-	for j, i := range unplaced {
-		hr := hooks.Record{Key: recs[i].Key, Value: recs[i].Value, Offset: -1}
-		for _, h := range recs[i].Headers {
-			hr.Headers = append(hr.Headers, hooks.Header{Key: h.Key, Value: h.Value})
-		}
-		in[j] = hr
+	results := make([]produceResult, len(placed))
+	for i, pl := range placed {
+		results[i] = produceResult{Partition: pl.Partition, Offset: pl.Offset, Err: classifyProduceErr(pl.Err)}
 	}
-	out, err := part.Partition(ctx, topic, in, n)
-	if err != nil {
-		return errf(422, codeUnprocessable, "Partitioner plugin: "+err.Error())
-	}
-	if len(out) != len(in) {
-		return errf(500, codeInternal, fmt.Sprintf("Partitioner plugin returned %d partitions for %d records.", len(out), len(in)))
-	}
-	for j, i := range unplaced {
-		if out[j] < 0 || out[j] >= n {
-			return errf(500, codeInternal, fmt.Sprintf("Partitioner plugin chose partition %d of %d.", out[j], n))
-		}
-		recs[i].Partition = out[j]
-	}
-	return nil
+	return results, nil
 }
 
 // classifyProduceErr maps kgo's errors onto the bridge's sentinels, keeping

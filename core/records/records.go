@@ -244,16 +244,29 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 		first = min(first, r.Timestamp)
 		maxTS = max(maxTS, r.Timestamp)
 	}
-	var raw, scratch []byte
+	// Sized up front (the records' bytes plus varint slack), so small
+	// batches — one bridge beacon — encode with few allocations.
+	est, maxHeaders := 0, 0
+	for _, r := range recs {
+		est += len(r.Key) + len(r.Value) + 24
+		for _, h := range r.Headers {
+			est += len(h.Key) + len(h.Value) + 10
+		}
+		maxHeaders = max(maxHeaders, len(r.Headers))
+	}
+	raw, scratch := make([]byte, 0, est), make([]byte, 0, 256)
+	hdrs := make([]kmsg.Header, 0, maxHeaders)
 	for i, r := range recs {
+		hdrs = hdrs[:0]
+		for _, h := range r.Headers {
+			hdrs = append(hdrs, kmsg.Header{Key: h.Key, Value: h.Value})
+		}
 		kr := kmsg.Record{
 			TimestampDelta64: r.Timestamp - first,
 			OffsetDelta:      deltas[i],
 			Key:              r.Key,
 			Value:            r.Value,
-		}
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kmsg.Header{Key: h.Key, Value: h.Value})
+			Headers:          hdrs,
 		}
 		// Encode once with a zero length (a one-byte varint), then
 		// write the real length in front of the rest.
@@ -297,7 +310,7 @@ func Encode(recs []Record, o EncodeOptions) ([]byte, error) {
 	}
 	// Length covers everything after the length field; CRC covers
 	// everything after the CRC field.
-	return finish(rb.AppendTo(nil)), nil
+	return finish(rb.AppendTo(make([]byte, 0, 61+len(raw)))), nil
 }
 
 func compressor(c Codec) (kgo.Compressor, error) {

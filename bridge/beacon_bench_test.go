@@ -1,0 +1,54 @@
+package bridge_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/pipeline"
+)
+
+// BenchmarkBeaconHandler: POST /beacon/{topic} through the router,
+// middleware and pipeline, without the network (page-cache durability).
+func BenchmarkBeaconHandler(b *testing.B) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: logger, OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "beacons", Partitions: 8, ReplicationFactor: 1}, false); err != nil {
+		b.Fatal(err)
+	}
+	pl := pipeline.New(pipeline.Config{Broker: br, Logger: logger})
+	defer pl.Close()
+	bg, err := bridge.New(bridge.Config{Brokers: []string{"127.0.0.1:1"}, Logger: logger, Pipeline: pl,
+		PublicTopics: []string{"beacons"}, RateLimitPerSecond: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bg.Close()
+	r := chi.NewRouter()
+	bg.Routes(r)
+	body := `{"type":"page_view","url":"/products/42","ref":"https://example.com/","ts":1700000000000}`
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequestWithContext(context.Background(), "POST", "/beacon/beacons", strings.NewReader(body))
+			req.Header.Set("Content-Type", "text/plain")
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, req)
+			if w.Code != http.StatusNoContent {
+				b.Fatal(w.Code, w.Body.String())
+			}
+		}
+	})
+}

@@ -1,0 +1,552 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/records"
+)
+
+// PublishRecord is a record the bridge publishes: decoded, with the
+// partition it asks for (-1: the pipeline chooses, see Place).
+type PublishRecord struct {
+	hooks.Record
+	Partition int32
+}
+
+// Placed is where one published record landed, or why it did not.
+type Placed struct {
+	Partition int32
+	Offset    int64
+	Err       error
+}
+
+// batchOverhead is a v2 batch's header (61 bytes) plus slack for the
+// varint lengths of one record, used to keep each encoded batch under
+// max.message.bytes.
+const (
+	batchOverhead  = 61
+	recordOverhead = 32
+)
+
+// Publish appends records (the HTTP bridge's) to topic with the acks the
+// caller asks for, and answers where each landed. Request-level errors —
+// an unknown topic (UNKNOWN_TOPIC_OR_PARTITION), a partition the topic does
+// not have (ErrBadPartition), a partitioner plugin's failure
+// (*PluginError) — fail before anything is written. Everything else is per
+// record: a partition's records fail or succeed together.
+//
+// Partitions this broker leads are appended in-process, as one request per
+// partition through Append (so transforms and emits run as for a Kafka
+// produce) under the pipeline's own idempotent producer identity; the
+// others go through an internal idempotent acks=all Kafka producer built
+// from Config.RemoteOpts (none in single-node mode: NOT_LEADER). Each
+// record is appended once: nothing is retried after an append, and the
+// producer sequence numbers let the log refuse a duplicate batch.
+// Concurrent publishes to a partition of a topic without a transform share
+// one append (appendShared).
+//
+// A record's offset is its batch's base offset plus its position; a
+// transform that drops or adds records makes those offsets the output's
+// positions, not the input's.
+func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishRecord, acks int16) ([]Placed, error) {
+	n, ok := p.b.PartitionCount(topic)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, topic)
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	hrecs := make([]hooks.Record, len(recs))
+	parts := make([]int32, len(recs))
+	for i := range recs {
+		hrecs[i] = recs[i].Record
+		parts[i] = recs[i].Partition
+	}
+	if err := p.Place(ctx, topic, hrecs, parts, n); err != nil {
+		return nil, err
+	}
+	out := make([]Placed, len(recs))
+	for i, pt := range parts {
+		out[i].Partition = pt
+	}
+	now := time.Now().UnixMilli()
+	pub := p.publisher()
+	if single(parts) {
+		// One partition (every beacon): no grouping, no goroutine.
+		idx := make([]int, len(recs))
+		for i := range idx {
+			idx[i] = i
+		}
+		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out) {
+			pub.remote(ctx, topic, hrecs, idx, now, out)
+		}
+		return out, nil
+	}
+	// Group by partition, keeping request order within each; partitions
+	// append concurrently.
+	var order []int32
+	byPart := make(map[int32][]int)
+	for i, pt := range parts {
+		if _, seen := byPart[pt]; !seen {
+			order = append(order, pt)
+		}
+		byPart[pt] = append(byPart[pt], i)
+	}
+	led := make([]bool, len(order))
+	var wg sync.WaitGroup
+	for j, pt := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out)
+		}()
+	}
+	wg.Wait()
+	var elsewhere []int
+	for j, pt := range order {
+		if !led[j] {
+			elsewhere = append(elsewhere, byPart[pt]...)
+		}
+	}
+	if len(elsewhere) > 0 {
+		pub.remote(ctx, topic, hrecs, elsewhere, now, out)
+	}
+	return out, nil
+}
+
+func single(parts []int32) bool {
+	for _, pt := range parts[1:] {
+		if pt != parts[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// publisher is one pipeline's producer state for Publish.
+type publisher struct {
+	p *Pipeline
+
+	mu    sync.Mutex // guards id, epoch, gen and seqs' map
+	id    int64      // -1 until allocated
+	epoch int16
+	gen   uint64 // bumped on every new identity
+	seqs  map[partKey]*partSeq
+
+	remoteOnce sync.Once
+	remoteCl   *kgo.Client
+	remoteErr  error
+}
+
+type partKey struct {
+	topic string
+	part  int32
+}
+
+// partSeq is the next sequence number of one partition. Its lock is held
+// from choosing the sequence until the append returns, so concurrent
+// publishes to a partition append in sequence order.
+type partSeq struct {
+	mu   sync.Mutex
+	gen  uint64 // identity the sequence belongs to
+	next int32
+
+	qmu   sync.Mutex
+	queue []*appendReq // waiting for mu (appendShared)
+}
+
+// publishers holds each pipeline's publisher. It lives here rather than
+// in Pipeline so that publish.go owns all of its state; closePublish,
+// which Pipeline.Close is to call, removes it.
+var publishers sync.Map // *Pipeline → *publisher
+
+func (p *Pipeline) publisher() *publisher {
+	if v, ok := publishers.Load(p); ok {
+		return v.(*publisher)
+	}
+	v, _ := publishers.LoadOrStore(p, &publisher{p: p, id: -1, seqs: map[partKey]*partSeq{}})
+	return v.(*publisher)
+}
+
+// closePublish closes the internal remote producer, if Publish started one.
+func (p *Pipeline) closePublish() {
+	v, ok := publishers.LoadAndDelete(p)
+	if !ok {
+		return
+	}
+	pub := v.(*publisher)
+	pub.remoteOnce.Do(func() {}) // no client can start after this
+	if pub.remoteCl != nil {
+		pub.remoteCl.Close()
+	}
+}
+
+// identity returns the producer id and epoch to write with, allocating an
+// id the first time (and after renew).
+func (pub *publisher) identity() (id int64, epoch int16, gen uint64, err error) {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if pub.id < 0 {
+		if pub.id, err = pub.p.b.AllocateProducerID(); err != nil {
+			pub.id = -1
+			return -1, 0, 0, fmt.Errorf("%w: producer id: %v", kerr.KafkaStorageError, err)
+		}
+		pub.gen++
+	}
+	return pub.id, pub.epoch, pub.gen, nil
+}
+
+// renew drops the identity of generation gen (a partition refused its
+// sequence): the next publish allocates a new id, whose sequences start
+// at 0 on every partition.
+func (pub *publisher) renew(gen uint64) {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if pub.gen == gen {
+		pub.id = -1
+	}
+}
+
+func (pub *publisher) seq(topic string, part int32) *partSeq {
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	k := partKey{topic, part}
+	s := pub.seqs[k]
+	if s == nil {
+		s = &partSeq{}
+		pub.seqs[k] = s
+	}
+	return s
+}
+
+// local appends records idx of hrecs to a partition this broker leads and
+// fills their results. It returns false, having written nothing, when
+// another broker leads the partition.
+func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed) bool {
+	pp, err := pub.p.b.Partition(topic, part)
+	if errors.Is(err, kerr.NotLeaderForPartition) {
+		return false
+	}
+	if err != nil {
+		for _, i := range idx {
+			out[i].Offset, out[i].Err = -1, err
+		}
+		return true
+	}
+	// Records the partition would refuse fail alone (they must not fail
+	// the records appended with them); the rest are split into batches
+	// under max.message.bytes.
+	cfg := pp.Config()
+	limit := int(cfg.MaxMessageBytes)
+	recs := make([]records.Record, 0, len(idx))
+	keep := idx[:0:0]
+	var sizes []int
+	for _, i := range idx {
+		r := hrecs[i]
+		size := len(r.Key) + len(r.Value) + recordOverhead
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value) + 10
+		}
+		switch {
+		case size+batchOverhead > limit:
+			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, size, limit)
+			continue
+		case cfg.Compacted && r.Key == nil:
+			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", kerr.InvalidRecord)
+			continue
+		}
+		ts := r.Timestamp
+		if ts <= 0 {
+			ts = now
+		}
+		rec := records.Record{Key: r.Key, Value: r.Value, Timestamp: ts}
+		if len(r.Headers) > 0 {
+			rec.Headers = make([]records.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				rec.Headers[j] = records.Header{Key: h.Key, Value: h.Value}
+			}
+		}
+		recs = append(recs, rec)
+		keep = append(keep, i)
+		sizes = append(sizes, size)
+	}
+	if len(recs) == 0 {
+		return true
+	}
+	idx = keep
+	fail := func(err error) {
+		for _, i := range idx {
+			out[i].Offset, out[i].Err = -1, err
+		}
+	}
+	req := &appendReq{recs: recs, sizes: sizes, acks: acks}
+	// Without a transform, concurrent publishes to the partition share one
+	// append (one batch, one write): a transform could refuse one
+	// request's records, which must not fail the others'.
+	if pub.p.cfg.Hooks.Transform(topic) == nil {
+		pub.appendShared(ctx, topic, part, limit, req)
+	} else {
+		pub.append(ctx, topic, part, limit, []*appendReq{req})
+	}
+	if errors.Is(req.err, kerr.NotLeaderForPartition) {
+		// Leadership moved between the lookup and the append; nothing
+		// was written.
+		return false
+	}
+	if req.err != nil {
+		fail(req.err)
+		return true
+	}
+	if err := req.pd.Wait(ctx); err != nil {
+		fail(err)
+		return true
+	}
+	for j, i := range idx {
+		out[i].Offset = req.base + int64(j)
+	}
+	return true
+}
+
+// appendReq is one publish's records for one partition, appended alone
+// or together with concurrent publishes' (appendShared).
+type appendReq struct {
+	recs  []records.Record
+	sizes []int
+	acks  int16
+
+	done chan struct{} // closed once appended (appendShared)
+	pd   *Pending      // shared by the requests appended together
+	base int64         // offset of recs[0]
+	err  error
+}
+
+// maxSharedBytes bounds the records one shared append takes.
+const maxSharedBytes = 1 << 20
+
+// appendShared appends req, together with whatever other publishes to the
+// partition queued meanwhile: the goroutine that gets the partition's
+// sequence lock appends every queued request with the same acks as one
+// request, so publishes that arrive while an append runs cost one more
+// append between them, not one each. Each request waits for its own
+// acknowledgement (Pending.Wait is called concurrently on the shared
+// Pending).
+func (pub *publisher) appendShared(ctx context.Context, topic string, part int32, limit int, req *appendReq) {
+	s := pub.seq(topic, part)
+	req.done = make(chan struct{})
+	s.qmu.Lock()
+	s.queue = append(s.queue, req)
+	s.qmu.Unlock()
+	s.mu.Lock()
+	select {
+	case <-req.done: // appended by the goroutine that had the lock
+		s.mu.Unlock()
+		return
+	default:
+	}
+	s.qmu.Lock()
+	group := []*appendReq{req}
+	bytes := 0
+	for _, sz := range req.sizes {
+		bytes += sz
+	}
+	rest := s.queue[:0]
+	for _, q := range s.queue {
+		if q == req {
+			continue
+		}
+		qb := 0
+		for _, sz := range q.sizes {
+			qb += sz
+		}
+		if q.acks != req.acks || bytes+qb > maxSharedBytes {
+			rest = append(rest, q)
+			continue
+		}
+		group = append(group, q)
+		bytes += qb
+	}
+	clear(s.queue[len(rest):])
+	s.queue = rest
+	s.qmu.Unlock()
+	// The append is not req's alone: it must not stop when req's client
+	// goes away.
+	pub.appendLocked(context.WithoutCancel(ctx), topic, part, limit, s, group)
+	// Closed before the lock is released: a request of the group that
+	// takes the lock next must see it is done, not append it again.
+	for _, q := range group {
+		close(q.done)
+	}
+	s.mu.Unlock()
+}
+
+// append appends group as one request under the partition's sequence
+// lock.
+func (pub *publisher) append(ctx context.Context, topic string, part int32, limit int, group []*appendReq) {
+	s := pub.seq(topic, part)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pub.appendLocked(ctx, topic, part, limit, s, group)
+}
+
+// appendLocked encodes group's records as batches of the pipeline's
+// idempotent producer and appends them in one request, s.mu held so
+// publishes append in sequence order. A sequence the partition refuses
+// (its producer state was lost) renews the identity and retries once:
+// nothing of a refused request was written.
+func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, limit int, s *partSeq, group []*appendReq) {
+	recs, sizes := group[0].recs, group[0].sizes
+	if len(group) > 1 {
+		recs, sizes = nil, nil
+		for _, q := range group {
+			recs = append(recs, q.recs...)
+			sizes = append(sizes, q.sizes...)
+		}
+	}
+	var pd *Pending
+	var err error
+	for attempt := 0; ; attempt++ {
+		var id int64
+		var epoch int16
+		var gen uint64
+		if id, epoch, gen, err = pub.identity(); err != nil {
+			break
+		}
+		if s.gen != gen {
+			s.gen, s.next = gen, 0
+		}
+		var batch []byte
+		if batch, err = encodeBatches(recs, sizes, limit, id, epoch, s.next); err != nil {
+			break
+		}
+		pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
+		if err == nil {
+			s.next = seqAdd(s.next, int32(len(recs)))
+			break
+		}
+		if attempt > 0 || !(errors.Is(err, kerr.OutOfOrderSequenceNumber) || errors.Is(err, kerr.UnknownProducerID) ||
+			errors.Is(err, kerr.InvalidProducerEpoch)) {
+			break
+		}
+		pub.p.log.Warn("publish: partition refused the pipeline's producer sequence; taking a new producer id",
+			"topic", topic, "partition", part, "producer_id", id, "err", err)
+		pub.renew(gen)
+	}
+	off := int64(0)
+	if pd != nil {
+		off = pd.Result.BaseOffset
+	}
+	for _, q := range group {
+		q.pd, q.err, q.base = pd, err, off
+		off += int64(len(q.recs))
+	}
+}
+
+// encodeBatches encodes recs as consecutive idempotent batches of at most
+// limit bytes each (by the estimated sizes), the first at sequence seq.
+func encodeBatches(recs []records.Record, sizes []int, limit int, id int64, epoch int16, seq int32) ([]byte, error) {
+	var out []byte
+	start, bytes := 0, batchOverhead
+	flush := func(end int) error {
+		b, err := records.Encode(recs[start:end], records.EncodeOptions{ProducerID: id, ProducerEpoch: epoch, BaseSequence: seq})
+		if err != nil {
+			return err
+		}
+		if out == nil && end == len(recs) {
+			out = b
+		} else {
+			out = append(out, b...)
+		}
+		seq = seqAdd(seq, int32(end-start))
+		start, bytes = end, batchOverhead
+		return nil
+	}
+	for i, sz := range sizes {
+		if i > start && bytes+sz > limit {
+			if err := flush(i); err != nil {
+				return nil, err
+			}
+		}
+		bytes += sz
+	}
+	if err := flush(len(recs)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// seqAdd adds to a producer sequence with Kafka's wraparound at MaxInt32.
+func seqAdd(seq, n int32) int32 {
+	s := int64(seq) + int64(n)
+	if s > 1<<31-1 {
+		s -= 1 << 31
+	}
+	return int32(s)
+}
+
+// remote publishes records idx through the internal Kafka producer (the
+// partitions other brokers lead) and fills their results.
+func (pub *publisher) remote(ctx context.Context, topic string, hrecs []hooks.Record, idx []int, now int64, out []Placed) {
+	cl, err := pub.remoteClient()
+	if err != nil {
+		for _, i := range idx {
+			out[i].Offset, out[i].Err = -1, err
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(len(idx))
+	for _, i := range idx {
+		r := hrecs[i]
+		kr := &kgo.Record{Topic: topic, Partition: out[i].Partition, Key: r.Key, Value: r.Value}
+		if r.Timestamp > 0 {
+			kr.Timestamp = time.UnixMilli(r.Timestamp)
+		} else {
+			kr.Timestamp = time.UnixMilli(now)
+		}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
+			if err != nil {
+				out[i].Offset, out[i].Err = -1, err
+			} else {
+				out[i].Offset = kr.Offset
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+}
+
+// remoteClient starts the internal producer on first use. Without
+// RemoteOpts (single node) every partition is local, so a partition led
+// elsewhere is one this broker does not know yet: NOT_LEADER, retriable.
+func (pub *publisher) remoteClient() (*kgo.Client, error) {
+	pub.remoteOnce.Do(func() {
+		if pub.p.cfg.RemoteOpts == nil {
+			return
+		}
+		opts := append([]kgo.Opt{
+			kgo.ClientID("sluice-pipeline"),
+			kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(0),
+		}, pub.p.cfg.RemoteOpts...)
+		pub.remoteCl, pub.remoteErr = kgo.NewClient(opts...)
+	})
+	switch {
+	case pub.remoteErr != nil:
+		return nil, pub.remoteErr
+	case pub.remoteCl == nil:
+		return nil, kerr.NotLeaderForPartition
+	}
+	return pub.remoteCl, nil
+}
