@@ -239,7 +239,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
 		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
-		bcfg.Authorizer, bcfg.Dialer = opts.Authorizer, inProc
+		bcfg.Authorizer, bcfg.Dialer, bcfg.Pipeline = opts.Authorizer, inProc, pl
 		bcfg.KafkaOpts = append(bcfg.KafkaOpts, sec.saslOpts...)
 		if bcfg.MaxDecompressedBatchBytes == 0 {
 			bcfg.MaxDecompressedBatchBytes = 2 * int(cfg.MaxMessageBytes)

@@ -323,6 +323,13 @@ func (p *Pipeline) SetRemote(opts []kgo.Opt) {
 	p.cfg.RemoteOpts = opts
 }
 
+// remoteOpts is what SetRemote set (nil in single-node mode).
+func (p *Pipeline) remoteOpts() []kgo.Opt {
+	p.remoteMu.Lock()
+	defer p.remoteMu.Unlock()
+	return p.cfg.RemoteOpts
+}
+
 func (p *Pipeline) hasRemote() bool {
 	p.remoteMu.Lock()
 	defer p.remoteMu.Unlock()

@@ -75,6 +75,7 @@ func (p *Pipeline) Hooks() hooks.Registry { return p.cfg.Hooks }
 
 // Close stops the internal producer, if one was started.
 func (p *Pipeline) Close() error {
+	p.closePublish()
 	p.remoteMu.Lock()
 	defer p.remoteMu.Unlock()
 	p.closed = true

@@ -530,16 +530,17 @@ func (pub *publisher) remote(ctx context.Context, topic string, hrecs []hooks.Re
 // RemoteOpts (single node) every partition is local, so a partition led
 // elsewhere is one this broker does not know yet: NOT_LEADER, retriable.
 func (pub *publisher) remoteClient() (*kgo.Client, error) {
+	remote := pub.p.remoteOpts()
+	if remote == nil {
+		return nil, kerr.NotLeaderForPartition
+	}
 	pub.remoteOnce.Do(func() {
-		if pub.p.cfg.RemoteOpts == nil {
-			return
-		}
 		opts := append([]kgo.Opt{
 			kgo.ClientID("sluice-pipeline"),
 			kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.ProducerLinger(0),
-		}, pub.p.cfg.RemoteOpts...)
+		}, remote...)
 		pub.remoteCl, pub.remoteErr = kgo.NewClient(opts...)
 	})
 	switch {

@@ -17,7 +17,7 @@ import (
 	"github.com/sluicemq/sluice/core/records"
 )
 
-func openBroker(t *testing.T, dir string) *broker.Broker {
+func openPublishBroker(t *testing.T, dir string) *broker.Broker {
 	t.Helper()
 	b, err := broker.Open(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OffsetsTopicPartitions: 1})
@@ -27,13 +27,6 @@ func openBroker(t *testing.T, dir string) *broker.Broker {
 	return b
 }
 
-func createTopic(t *testing.T, b *broker.Broker, name string, parts int32, configs map[string]string) {
-	t.Helper()
-	if _, err := b.CreateTopic(broker.TopicSpec{Name: name, Partitions: parts, ReplicationFactor: 1, Configs: configs}, false); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // stored reads every record of a partition with its batch's producer.
 type storedRecord struct {
 	records.Record
@@ -41,7 +34,7 @@ type storedRecord struct {
 	sequence   int32
 }
 
-func stored(t *testing.T, b *broker.Broker, topic string, part int32) []storedRecord {
+func storedRecords(t *testing.T, b *broker.Broker, topic string, part int32) []storedRecord {
 	t.Helper()
 	p, err := b.Partition(topic, part)
 	if err != nil {
@@ -102,7 +95,7 @@ func (r partitionerRegistry) Partitioner(topic string) hooks.Partitioner {
 }
 
 func TestPublishPlacesAndAnswersOffsets(t *testing.T) {
-	b := openBroker(t, t.TempDir())
+	b := openPublishBroker(t, t.TempDir())
 	defer b.Close()
 	createTopic(t, b, "t", 4, nil)
 	p := New(Config{Broker: b})
@@ -144,7 +137,7 @@ func TestPublishPlacesAndAnswersOffsets(t *testing.T) {
 	// was written.
 	total := 0
 	for part := int32(0); part < 4; part++ {
-		got := stored(t, b, "t", part)
+		got := storedRecords(t, b, "t", part)
 		total += len(got)
 		byOffset := map[int64]storedRecord{}
 		for _, r := range got {
@@ -173,7 +166,7 @@ func TestPublishPlacesAndAnswersOffsets(t *testing.T) {
 }
 
 func TestPublishRequestErrorsWriteNothing(t *testing.T) {
-	b := openBroker(t, t.TempDir())
+	b := openPublishBroker(t, t.TempDir())
 	defer b.Close()
 	createTopic(t, b, "t", 2, nil)
 	createTopic(t, b, "plug", 2, nil)
@@ -191,7 +184,7 @@ func TestPublishRequestErrorsWriteNothing(t *testing.T) {
 	if _, err := p.Publish(ctx, "t", []PublishRecord{rec("", "ok", 0), rec("", "x", 2)}, -1); !errors.Is(err, ErrBadPartition) {
 		t.Fatalf("partition 2 of 2: %v", err)
 	}
-	if n := len(stored(t, b, "t", 0)); n != 0 {
+	if n := len(storedRecords(t, b, "t", 0)); n != 0 {
 		t.Fatalf("a refused request wrote %d records", n)
 	}
 
@@ -213,7 +206,7 @@ func TestPublishRequestErrorsWriteNothing(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Hook != "partitioner" || !errors.Is(err, hooks.ErrRejected) {
 		t.Fatalf("failing partitioner: %v", err)
 	}
-	if n := len(stored(t, b, "broken", 0)); n != 0 {
+	if n := len(storedRecords(t, b, "broken", 0)); n != 0 {
 		t.Fatalf("a request whose partitioner failed wrote %d records", n)
 	}
 }
@@ -221,7 +214,7 @@ func TestPublishRequestErrorsWriteNothing(t *testing.T) {
 // Concurrent publishes to one partition keep consecutive sequences (no
 // OUT_OF_ORDER), and every record is stored once at its answered offset.
 func TestPublishConcurrentSequences(t *testing.T) {
-	b := openBroker(t, t.TempDir())
+	b := openPublishBroker(t, t.TempDir())
 	defer b.Close()
 	createTopic(t, b, "t", 2, nil)
 	p := New(Config{Broker: b})
@@ -257,7 +250,7 @@ func TestPublishConcurrentSequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	for part := int32(0); part < 2; part++ {
-		got := stored(t, b, "t", part)
+		got := storedRecords(t, b, "t", part)
 		at := map[int64]string{}
 		for _, r := range got {
 			at[r.Offset] = string(r.Value)
@@ -291,7 +284,7 @@ func TestPublishConcurrentSequences(t *testing.T) {
 // Records past max.message.bytes fail alone; a request bigger than one
 // batch is split into several, all stored.
 func TestPublishSplitsBatchesAndRefusesHugeRecords(t *testing.T) {
-	b := openBroker(t, t.TempDir())
+	b := openPublishBroker(t, t.TempDir())
 	defer b.Close()
 	createTopic(t, b, "t", 1, map[string]string{"max.message.bytes": "2000"})
 	p := New(Config{Broker: b})
@@ -316,7 +309,7 @@ func TestPublishSplitsBatchesAndRefusesHugeRecords(t *testing.T) {
 			t.Fatalf("record %d: %v", i, pl.Err)
 		}
 	}
-	got := stored(t, b, "t", 0)
+	got := storedRecords(t, b, "t", 0)
 	if len(got) != 29 {
 		t.Fatalf("%d records stored, want 29", len(got))
 	}
@@ -335,7 +328,7 @@ func TestPublishSplitsBatchesAndRefusesHugeRecords(t *testing.T) {
 // A partition that lost the producer's state refuses the next sequence:
 // the pipeline takes a new producer id and the record is stored once.
 func TestPublishRenewsIdentityOnOutOfOrder(t *testing.T) {
-	b := openBroker(t, t.TempDir())
+	b := openPublishBroker(t, t.TempDir())
 	defer b.Close()
 	createTopic(t, b, "t", 1, nil)
 	p := New(Config{Broker: b})
@@ -353,7 +346,7 @@ func TestPublishRenewsIdentityOnOutOfOrder(t *testing.T) {
 	if err != nil || placed[0].Err != nil || placed[0].Offset != 1 {
 		t.Fatalf("after a sequence gap: %+v, %v", placed, err)
 	}
-	got := stored(t, b, "t", 0)
+	got := storedRecords(t, b, "t", 0)
 	if len(got) != 2 || got[0].producerID == got[1].producerID || got[1].sequence != 0 {
 		t.Fatalf("stored %+v", got)
 	}
@@ -363,7 +356,7 @@ func TestPublishRenewsIdentityOnOutOfOrder(t *testing.T) {
 // stored before is refused or duplicated.
 func TestPublishAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
-	b := openBroker(t, dir)
+	b := openPublishBroker(t, dir)
 	createTopic(t, b, "t", 1, nil)
 	p := New(Config{Broker: b})
 	ctx := context.Background()
@@ -376,7 +369,7 @@ func TestPublishAcrossRestart(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b = openBroker(t, dir)
+	b = openPublishBroker(t, dir)
 	defer b.Close()
 	p = New(Config{Broker: b})
 	defer p.closePublish()
@@ -385,7 +378,7 @@ func TestPublishAcrossRestart(t *testing.T) {
 			t.Fatalf("publish after restart %d: %+v %v", i, pl, err)
 		}
 	}
-	got := stored(t, b, "t", 0)
+	got := storedRecords(t, b, "t", 0)
 	if len(got) != 8 || got[0].producerID == got[5].producerID {
 		t.Fatalf("stored %d records, producers %d and %d", len(got), got[0].producerID, got[len(got)-1].producerID)
 	}
