@@ -97,14 +97,27 @@ func TestProducePartitioning(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("%d %s", status, body)
 	}
+	// Unkeyed records stick to one partition (the Java client's uniform
+	// sticky partitioner) until about 16 KiB of values went there.
 	counts := map[int32]int{}
 	for _, r := range n.readAll(t, "spread", 8) {
 		counts[r.Partition]++
 	}
-	for p := int32(0); p < 4; p++ {
-		if counts[p] != 2 {
-			t.Fatalf("unkeyed spread: %v, want 2 per partition", counts)
-		}
+	if len(counts) != 1 {
+		t.Fatalf("8 small unkeyed records on partitions %v, want one partition", counts)
+	}
+	big := `"` + strings.Repeat("x", 1024) + `"`
+	body48 := "[" + strings.Repeat(big+",", 47) + big + "]"
+	status, body, _ = do(t, "POST", n.base+"/topics/spread", "application/json", strings.NewReader(body48))
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	counts = map[int32]int{}
+	for _, r := range n.readAll(t, "spread", 56) {
+		counts[r.Partition]++
+	}
+	if len(counts) < 2 {
+		t.Fatalf("48 KiB of unkeyed records all on partitions %v, want them to move on after 16 KiB", counts)
 	}
 }
 

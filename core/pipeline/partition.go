@@ -3,18 +3,61 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/records"
 )
 
-// roundRobin spreads unkeyed records that arrive without a partition.
-var roundRobin atomic.Uint32
+// stickyBytes is how much unkeyed value data goes to one partition before
+// unkeyed records move on (the Java client's batch.size, as its uniform
+// sticky partitioner does since Kafka 3.3, KIP-794). Staying on one
+// partition lets concurrent publishes (beacons) share one append and one
+// fsync instead of paying one each on every partition.
+const stickyBytes = 16 << 10
+
+// sticky is one topic's current partition for unkeyed records.
+type sticky struct {
+	part  atomic.Int32
+	bytes atomic.Int64
+}
+
+// stickies maps topic → *sticky.
+var stickies sync.Map
+
+// unkeyedPartition is the partition for an unkeyed record of size bytes.
+func unkeyedPartition(topic string, size int, n int32) int32 {
+	v, ok := stickies.Load(topic)
+	if !ok {
+		st := &sticky{}
+		st.part.Store(rand.Int32N(n))
+		v, _ = stickies.LoadOrStore(topic, st)
+	}
+	st := v.(*sticky)
+	if st.bytes.Add(int64(size)) > stickyBytes {
+		st.bytes.Store(0)
+		// Move on to a different partition (any other, uniformly).
+		next := st.part.Load() % n
+		if n > 1 {
+			next = (next + 1 + rand.Int32N(n-1)) % n
+		}
+		st.part.Store(next)
+	}
+	part := st.part.Load()
+	if part >= n || part < 0 { // the topic has fewer partitions than before
+		part = rand.Int32N(n)
+		st.part.Store(part)
+	}
+	return part
+}
 
 // Place chooses a partition for every record that has none (parts[i] < 0):
 // the topic's partitioner plugin when it has one, else the Java client's
-// default (murmur2 of the key; round robin for unkeyed records). This is
+// default (murmur2 of the key; unkeyed records stick to one partition for
+// about 16 KiB of values, then move to another, as its uniform sticky
+// partitioner does). This is
 // the only default partitioning on the server side: bridge publishes and
 // transform emits both come here. Explicit partitions are checked against
 // numPartitions.
@@ -58,7 +101,7 @@ func (p *Pipeline) Place(ctx context.Context, topic string, recs []hooks.Record,
 		if recs[i].Key != nil {
 			parts[i] = records.KeyPartition(recs[i].Key, numPartitions)
 		} else {
-			parts[i] = int32(roundRobin.Add(1) % uint32(numPartitions))
+			parts[i] = unkeyedPartition(topic, len(recs[i].Value), numPartitions)
 		}
 	}
 	return nil
