@@ -159,7 +159,7 @@ func TestPublishPlacesAndAnswersOffsets(t *testing.T) {
 	if total != len(recs) {
 		t.Fatalf("%d records stored, want %d", total, len(recs))
 	}
-	// Unkeyed records without a partition are spread (round robin).
+	// Explicit, keyed and (sticky) unkeyed records together reach every partition.
 	if len(perPart) != 4 {
 		t.Fatalf("records landed on %d partitions, want 4: %v", len(perPart), perPart)
 	}
