@@ -35,6 +35,7 @@ type Bridge struct {
 	cfg     Config
 	log     *slog.Logger
 	prod    *producer
+	cl      *kgo.Client // reads only: metadata, consumers, event streams
 	adm     *kadm.Client
 	auth    *authenticator
 	limiter *rateLimiter
@@ -62,20 +63,19 @@ func New(cfg Config) (*Bridge, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.Join(ErrConfig, errors.New("bridge: no brokers"))
 	}
+	if cfg.Pipeline == nil {
+		// Every produce goes through the broker's pipeline (core/node
+		// passes it): the one place records are placed and plugins run.
+		return nil, errors.Join(ErrConfig, errors.New("bridge: no pipeline"))
+	}
 	if cfg.HashClientIP && cfg.IPHashSalt == "" {
 		salt := make([]byte, 16)
 		rand.Read(salt)
 		cfg.IPHashSalt = hex.EncodeToString(salt)
 	}
-	cl, err := kgo.NewClient(append(kafkaOpts(cfg),
-		kgo.ClientID("sluice-bridge"),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(bridgePartitioner{}),
-		kgo.ProducerLinger(0),
-		kgo.MaxBufferedBytes(cfg.ProduceBufferBytes),
-		kgo.RecordDeliveryTimeout(time.Duration(cfg.ProduceTimeout)),
-		kgo.ProduceRequestTimeout(time.Duration(cfg.ProduceTimeout)),
-	)...)
+	// The bridge's own client only reads (metadata, consumers, event
+	// streams); produces go through the pipeline.
+	cl, err := kgo.NewClient(append(kafkaOpts(cfg), kgo.ClientID("sluice-bridge"))...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +84,9 @@ func New(cfg Config) (*Bridge, error) {
 	b := &Bridge{
 		cfg: cfg,
 		log: cfg.Logger.With("component", "bridge"),
-		prod: &producer{pl: cfg.Pipeline, timeout: time.Duration(cfg.ProduceTimeout),
-			cl: cl, topics: newTopicCache(adm), hooks: cfg.Hooks},
+		prod: &producer{pl: cfg.Pipeline, timeout: time.Duration(cfg.ProduceTimeout), topics: newTopicCache(adm),
+			maxInflight: int64(cfg.ProduceBufferBytes)},
+		cl:      cl,
 		adm:     adm,
 		auth:    newAuthenticator(cfg, (&Bridge{cfg: cfg}).clientIP),
 		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
@@ -184,13 +185,9 @@ func (b *Bridge) Close() error {
 	b.cancel()
 	b.consumers.closeAll()
 	b.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := b.prod.cl.Flush(ctx)
-	b.prod.cl.Close()
-	if errors.Is(err, context.DeadlineExceeded) {
-		return errors.New("bridge: producer flush timed out")
-	}
+	// Produces went through the pipeline and were answered; the client
+	// only reads.
+	b.cl.Close()
 	return nil
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/pipeline"
 )
 
@@ -26,8 +25,6 @@ type Config struct {
 	// Brokers are Kafka bootstrap addresses (the broker's own listener).
 	// Filled in by core/node.
 	Brokers []string `json:"-"`
-	// Hooks gives topics' partitioner and filter plugins; may be nil.
-	Hooks hooks.Registry `json:"-"`
 	// Pipeline, when set, is what produces go through: appended
 	// in-process to the partitions this broker leads (the topic's
 	// partitioner and transform run there), a Kafka client for the rest;
@@ -102,8 +99,10 @@ type Config struct {
 	// ProduceTimeout bounds how long a produce waits for the broker's
 	// acknowledgement before answering 503. Default 30s.
 	ProduceTimeout Duration `json:"produce_timeout"`
-	// ProduceBufferBytes bounds bytes buffered in the producer; past it
-	// produces answer 429. Default 64 MiB.
+	// ProduceBufferBytes bounds the bytes of records being published at
+	// once (waiting for their acknowledgement); a request past it answers
+	// 429 (a single request larger than it is still taken alone). Default
+	// 64 MiB.
 	ProduceBufferBytes int `json:"produce_buffer_bytes"`
 
 	// MaxSSEClients bounds concurrent event streams. Default 10000.
@@ -249,9 +248,6 @@ func (cfg Config) validate() error {
 func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Hooks == nil {
-		cfg.Hooks = hooks.None{}
 	}
 	if cfg.RateLimitPerSecond == 0 {
 		cfg.RateLimitPerSecond = 50

@@ -487,16 +487,12 @@ func (d *deliverer) deliver(partition int32, recs []*kgo.Record) bool {
 }
 
 // topicFilter is topic's consume filter as the bridge runs it (nil: the
-// topic has none): through the pipeline, the one place filters run, when
-// the bridge has one.
+// topic has none): through the pipeline, the one place filters run.
 func (b *Bridge) topicFilter(topic string) hooks.Filter {
-	if pl := b.cfg.Pipeline; pl != nil {
-		if !pl.Filtering(topic) {
-			return nil
-		}
-		return pipelineFilter{pl}
+	if !b.cfg.Pipeline.Filtering(topic) {
+		return nil
 	}
-	return b.cfg.Hooks.Filter(topic)
+	return pipelineFilter{b.cfg.Pipeline}
 }
 
 // pipelineFilter runs a topic's filter through Pipeline.FilterRecords.

@@ -91,7 +91,7 @@ func startPipeNode(t *testing.T, o pipeNodeOpts) *pipeNode {
 	pl := pipeline.New(pipeline.Config{Broker: b, Hooks: o.hooks, Logger: logger})
 
 	bcfg := o.bridge
-	bcfg.Brokers, bcfg.Hooks, bcfg.Logger, bcfg.Pipeline = []string{n.kafka}, o.hooks, logger, pl
+	bcfg.Brokers, bcfg.Logger, bcfg.Pipeline = []string{n.kafka}, logger, pl
 	bcfg.KafkaOpts = append(bcfg.KafkaOpts, nodeOpts...)
 	bcfg.Dialer = func(ctx context.Context, network, host string) (net.Conn, error) {
 		n.dials.Add(1)

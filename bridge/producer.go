@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,31 +29,27 @@ type produceResult struct {
 	Err       error
 }
 
-// producer publishes records for all handlers. With a pipeline (core/node
-// always gives one) records go through it: appended in-process to the
-// partitions this broker leads, through the pipeline's internal Kafka
-// producer to the rest. Without one they go over an idempotent acks=all
-// kgo client (producer_kgo.go). Either way records of one request keep
-// their order per partition.
+// producer publishes records for all handlers through the pipeline (the
+// one server-side produce path, which also places records): appended
+// in-process to the partitions this broker leads, through the pipeline's
+// internal Kafka producer to the rest. Records of one request keep their
+// order per partition.
 type producer struct {
 	pl      *pipeline.Pipeline
 	timeout time.Duration // bounds the wait for acknowledgements
-	cl      *kgo.Client
-	topics  *topicCache
-	hooks   hooks.Registry
+	topics  *topicCache   // partition counts for consumers and _bulk checks
+	// inflight is the bytes of records being published; past maxInflight
+	// (produce_buffer_bytes) a request is refused with ErrOverloaded (429)
+	// rather than queued without bound behind a slow disk or replica.
+	inflight    atomic.Int64
+	maxInflight int64
 }
 
 // produce publishes recs to topic and waits for every acknowledgement.
 // A request-level error (unknown topic, bad partition, plugin failure) fails
 // before anything is sent; per-record errors are in the results.
 func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) ([]produceResult, error) {
-	var results []produceResult
-	var err error
-	if p.pl != nil {
-		results, err = p.publish(ctx, topic, recs)
-	} else {
-		results, err = p.produceKgo(ctx, topic, recs)
-	}
+	results, err := p.publish(ctx, topic, recs)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +65,18 @@ func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) 
 
 // publish produces through the pipeline (acks=all, as the kgo client did).
 func (p *producer) publish(ctx context.Context, topic string, recs []outRecord) ([]produceResult, error) {
+	size := int64(0)
+	for _, r := range recs {
+		size += int64(len(r.Key) + len(r.Value))
+		for _, h := range r.Headers {
+			size += int64(len(h.Key) + len(h.Value))
+		}
+	}
+	if n := p.inflight.Add(size); p.maxInflight > 0 && n > p.maxInflight && n != size {
+		p.inflight.Add(-size)
+		return nil, ErrOverloaded
+	}
+	defer p.inflight.Add(-size)
 	in := make([]pipeline.PublishRecord, len(recs))
 	for i, r := range recs {
 		pr := pipeline.PublishRecord{Record: hooks.Record{Key: r.Key, Value: r.Value, Offset: -1}, Partition: r.Partition}

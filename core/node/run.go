@@ -238,7 +238,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	if cfg.HTTPAddr != "off" {
 		bcfg := opts.Bridge
-		bcfg.Brokers, bcfg.Hooks, bcfg.Logger = []string{addrs.Kafka}, reg, logger
+		bcfg.Brokers, bcfg.Logger = []string{addrs.Kafka}, logger
 		bcfg.Authorizer, bcfg.Dialer, bcfg.Pipeline = opts.Authorizer, inProc, pl
 		bcfg.KafkaOpts = append(bcfg.KafkaOpts, sec.saslOpts...)
 		if bcfg.MaxDecompressedBatchBytes == 0 {
