@@ -31,7 +31,10 @@ const (
 	ExportInitialize = "_initialize" // WASI reactor initializer, optional
 	ImportModule     = "sluice"
 	ImportConfigGet  = "config_get"
-	ExportMemory     = "memory"
+	// ImportYield is added to every module by the broker at deploy (the
+	// deadline checks call it); plugins do not import it themselves.
+	ImportYield  = "yield"
+	ExportMemory = "memory"
 )
 
 // HeaderSize is the fixed part of an Input header (before its strings).
