@@ -1,9 +1,11 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -67,22 +69,58 @@ func BenchmarkPartitioner(b *testing.B) {
 	}
 }
 
+// logLine is a 200-byte application log line with one e-mail address,
+// the shape `make bench` produces (cmd/sluice-bench newLogLines).
+func logLine(i int) []byte {
+	line := fmt.Sprintf("2025-03-14T09:%02d:%02d.%03dZ INFO checkout-api req=%08x action=login status=%d client=198.51.100.%d user=jane.doe%d@example.com msg=\"request served\" pad=",
+		i/60%60, i%60, i%1000, uint32(i)*2654435761, 200+i%3, i%250, i)
+	return []byte(line + strings.Repeat("-", 200-len(line)))
+}
+
 // BenchmarkTransform measures the masking transform per record, batched,
-// with half of the records needing a rewrite.
+// on 200-byte log lines: "mask-pii" with an address in every line (every
+// record rewritten, as in `make bench`), "mask-pii-clean" with none (every
+// record kept by index), and SDK transforms doing no work of their own.
 func BenchmarkTransform(b *testing.B) {
-	recs := benchRecords(func(i int) []byte {
-		if i%2 == 0 {
-			return []byte(fmt.Sprintf("user %d logged in as user%d@example.com", i, i))
-		}
-		return []byte(fmt.Sprintf("user %d viewed page /items/%d", i, i))
-	})
-	m := load(b, "mask-pii", HookTransform, nil, Config{})
+	clean := func(i int) []byte { return bytes.ReplaceAll(logLine(i), []byte("@"), []byte("#")) }
+	for _, bc := range []struct {
+		name, plugin string
+		value        func(i int) []byte
+	}{
+		{"mask-pii", "mask-pii", logLine},
+		{"mask-pii-clean", "mask-pii", clean},
+		// The SDK's own floor: keep every record, rewrite every record.
+		{"sdk-keep", "sdkkeep", logLine},
+		{"sdk-write", "sdkwrite", logLine},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			recs := benchRecords(bc.value)
+			m := load(b, bc.plugin, HookTransform, nil, Config{})
+			ctx := context.Background()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := m.Transform(ctx, "t", 0, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perRecord(b, cpu)
+		})
+	}
+}
+
+// BenchmarkFilter measures the tenant filter keeping every record (none
+// is tagged, show_untagged=true), the consume side of `make bench`.
+func BenchmarkFilter(b *testing.B) {
+	recs := benchRecords(logLine)
+	m := load(b, "tenant-filter", HookFilter, map[string]string{"show_untagged": "true"}, Config{})
 	ctx := context.Background()
 	b.ResetTimer()
 	cpu := cpuTime()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := m.Transform(ctx, "t", 0, recs); err != nil {
-			b.Fatal(err)
+		out, err := m.Filter(ctx, "t", 0, hooks.Reader{Principal: "User:acme"}, recs)
+		if err != nil || len(out) != len(recs) {
+			b.Fatal(len(out), err)
 		}
 	}
 	perRecord(b, cpu)
