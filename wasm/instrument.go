@@ -40,7 +40,7 @@ const wasmHeader = "\x00asm\x01\x00\x00\x00"
 // overestimate its work (every Go loop iteration passes its function's
 // dispatch loop, charged at the function's size), so it yields more often
 // than that, each yield costing about 100 ns.
-const fuelRefill = 1 << 21
+const fuelRefill = 1 << 24
 
 var errUnsupportedWasm = errors.New("unsupported WebAssembly")
 

@@ -14,7 +14,13 @@
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o mask-pii.wasm .
 package main
 
-import "github.com/sluicemq/sluice/sdk"
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/sluicemq/sluice/sdk"
+)
 
 // scratch holds the masked value of the record being handled. w.Write
 // copies the record into the answer, so one buffer serves every record
@@ -37,41 +43,92 @@ func init() {
 
 // mask appends value with e-mail addresses and card numbers masked to
 // dst[:0], or returns nil when there is nothing to mask.
+//
+// Go compiled to WebAssembly pays for every taken branch (a jump through
+// the function's dispatch table), so the scan avoids a loop iteration per
+// byte: it looks at eight bytes at a time for the only bytes that can
+// start a match, '@' and digits (candidates), and walks byte by byte only
+// around those.
 func mask(dst, value []byte) []byte {
 	out := dst[:0]
 	found := false // out holds the masked value so far
 	last := 0      // value[last:] is not copied to out yet
-	for i := 0; i < len(value); {
-		c := value[i]
-		switch {
-		case c == '@':
+	for i := 0; ; {
+		i = nextCandidate(value, i)
+		if i >= len(value) {
+			break
+		}
+		if value[i] == '@' {
 			start, end := emailAt(value, i)
 			if end < 0 {
 				i++
 				continue
 			}
+			// A card number that runs into the address was masked
+			// already: the address keeps what follows it.
+			start = max(start, last)
 			found = true
 			out = append(out, value[last:start]...)
 			out = append(out, "***"...)
 			out = append(out, value[i:end]...)
 			last, i = end, end
-		case isDigit(c) && (i == 0 || !isWord(value[i-1])):
-			end, digits := cardRun(value, i)
-			if digits >= 13 && digits <= 19 && (end == len(value) || !isWord(value[end])) {
-				found = true
-				out = append(out, value[last:i]...)
-				out = appendMaskedDigits(out, value[i:end], digits-4)
-				last = end
-			}
-			i = end
-		default:
-			i++
+			continue
 		}
+		if i > 0 && isWord(value[i-1]) {
+			// A digit inside a word (a token, a hex id) starts no card
+			// number, nor does any digit up to the word's end.
+			for i < len(value) && isWord(value[i]) {
+				i++
+			}
+			continue
+		}
+		end, digits := cardRun(value, i)
+		if digits >= 13 && digits <= 19 && (end == len(value) || !isWord(value[end])) {
+			found = true
+			out = append(out, value[last:i]...)
+			out = appendMaskedDigits(out, value[i:end], digits-4)
+			last = end
+		}
+		i = end
 	}
 	if !found {
 		return nil
 	}
 	return append(out, value[last:]...)
+}
+
+// Byte-lane constants for nextCandidate.
+const (
+	lanes = 0x0101010101010101
+	highs = 0x8080808080808080
+	lows  = 0x7F7F7F7F7F7F7F7F
+)
+
+// nextCandidate returns the index of the first '@' or digit at or after
+// i, or len(v).
+func nextCandidate(v []byte, i int) int {
+	for ; i+8 <= len(v); i += 8 {
+		if m := candidates(binary.LittleEndian.Uint64(v[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(v); i++ {
+		if c := v[i]; c == '@' || isDigit(c) {
+			return i
+		}
+	}
+	return len(v)
+}
+
+// candidates has the high bit set in each byte of x that is '@' or a
+// digit (exactly: no carries between bytes).
+func candidates(x uint64) uint64 {
+	x7 := x & lows                                // each byte below 0x80: sums below stay in the byte
+	atLeast0 := x7 + (0x80-'0')*lanes             // high bit: byte >= '0'
+	above9 := x7 + (0x80-'9'-1)*lanes             // high bit: byte > '9'
+	at := x7 ^ '@'*lanes                          // zero where '@'
+	isAt := ^((at & lows) + lows | at)            // high bit: at byte is zero
+	return (atLeast0&^above9 | isAt) &^ x & highs // and never a byte >= 0x80
 }
 
 // emailAt finds the address around the '@' at at: the start of its local
@@ -81,20 +138,27 @@ func emailAt(v []byte, at int) (start, end int) {
 	for start > 0 && isLocal(v[start-1]) {
 		start--
 	}
+	if start == at {
+		return 0, -1
+	}
+	dot := -1
 	end = at + 1
 	for end < len(v) && isDomain(v[end]) {
+		if v[end] == '.' {
+			dot = end
+		}
 		end++
 	}
 	for end > at+1 && (v[end-1] == '.' || v[end-1] == '-') { // sentence punctuation
 		end--
 	}
-	dot := -1
-	for i := at + 1; i < end; i++ {
-		if v[i] == '.' {
-			dot = i
+	if dot >= end {
+		dot = bytes.LastIndexByte(v[at+1:end], '.')
+		if dot >= 0 {
+			dot += at + 1
 		}
 	}
-	if start == at || dot < 0 || end-dot-1 < 2 {
+	if dot < 0 || end-dot-1 < 2 {
 		return 0, -1
 	}
 	for _, c := range v[dot+1 : end] {
