@@ -264,32 +264,68 @@ func (r *Reader) InputHeader(m *Meta) int {
 }
 
 // Record reads one length-prefixed record into rec, reusing rec.Headers'
-// backing array.
+// backing array. It indexes the record's bytes directly rather than
+// through the Reader's methods: Go compiled to WebAssembly (the SDK) pays
+// for every call and branch, and this runs once per record.
 func (r *Reader) Record(rec *Record) {
 	body := int(r.Uint32())
 	if body < recordFixedSize-4 || body > r.Remaining() {
 		r.fail()
 		return
 	}
-	end := r.off + body
-	rec.Timestamp = r.Int64()
-	rec.Offset = r.Int64()
-	rec.Key = r.nullable()
-	rec.Value = r.nullable()
-	nh := int(r.Uint32())
-	if nh > (end-r.off)/headerEntryFixed {
+	b := r.buf[r.off : r.off+body : r.off+body]
+	r.off += body
+	rec.Timestamp = int64(le.Uint64(b))
+	rec.Offset = int64(le.Uint64(b[8:]))
+	var ok bool
+	p := 16
+	if rec.Key, p, ok = nullableAt(b, p); !ok {
 		r.fail()
 		return
 	}
+	if rec.Value, p, ok = nullableAt(b, p); !ok || len(b)-p < 4 {
+		r.fail()
+		return
+	}
+	nh := int(le.Uint32(b[p:]))
+	p += 4
 	rec.Headers = rec.Headers[:0]
+	if nh == 0 {
+		if p != len(b) {
+			r.fail()
+		}
+		return
+	}
+	if nh > (len(b)-p)/headerEntryFixed {
+		r.fail()
+		return
+	}
+	hr := Reader{buf: b, off: p}
 	for i := 0; i < nh; i++ {
-		k := r.Bytes(int(r.Uint32()))
+		k := hr.Bytes(int(hr.Uint32()))
 		if k == nil {
 			k = []byte{}
 		}
-		rec.Headers = append(rec.Headers, Header{Key: k, Value: r.nullable()})
+		rec.Headers = append(rec.Headers, Header{Key: k, Value: hr.nullable()})
 	}
-	if r.err == nil && r.off != end {
+	if hr.err != nil || hr.off != len(b) {
 		r.fail()
 	}
+}
+
+// nullableAt reads nullable bytes at b[p:]: the bytes (nil for null,
+// non-nil when empty), the offset after them, and false when b is short.
+func nullableAt(b []byte, p int) ([]byte, int, bool) {
+	if len(b)-p < 4 {
+		return nil, p, false
+	}
+	n := int32(le.Uint32(b[p:]))
+	p += 4
+	switch {
+	case n == nullLen:
+		return nil, p, true
+	case n < 0 || int(n) > len(b)-p:
+		return nil, p, false
+	}
+	return b[p : p+int(n) : p+int(n)], p + int(n), true
 }
