@@ -44,19 +44,37 @@ func init() {
 // mask appends value with e-mail addresses and card numbers masked to
 // dst[:0], or returns nil when there is nothing to mask.
 //
-// Go compiled to WebAssembly pays for every taken branch (a jump through
-// the function's dispatch table), so the scan avoids a loop iteration per
-// byte: it looks at eight bytes at a time for the only bytes that can
-// start a match, '@' and digits (candidates), and walks byte by byte only
-// around those.
+// Go compiled to WebAssembly pays dearly for every call (about 20 ns) and
+// every taken branch (a jump through the function's dispatch table), so
+// the scan makes no call per step and few loop iterations: it looks at
+// eight bytes at a time for the only bytes that can start a match ('@',
+// and digits that start a word) and steps over card-number candidates a
+// group of digits at a time. Only the tiny lane helpers are called, and
+// the compiler inlines those.
 func mask(dst, value []byte) []byte {
 	out := dst[:0]
 	found := false // out holds the masked value so far
 	last := 0      // value[last:] is not copied to out yet
-	for i := 0; ; {
-		i = nextCandidate(value, i)
-		if i >= len(value) {
-			break
+	n := len(value)
+	for i := 0; i < n; {
+		if i+8 <= n {
+			x := binary.LittleEndian.Uint64(value[i:])
+			x7 := x & lows
+			d := digits(x7)
+			word := (d | letters(x7) | equal(x7, '_')) &^ x & highs
+			prev := word << 8 // a byte's predecessor is a word byte
+			if i > 0 && isWord(value[i-1]) {
+				prev |= 0x80
+			}
+			m := (d&^prev | equal(x7, '@')) &^ x & highs
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		} else if c := value[i]; c != '@' && (!isDigit(c) || i > 0 && isWord(value[i-1])) {
+			i++
+			continue
 		}
 		if value[i] == '@' {
 			start, end := emailAt(value, i)
@@ -74,19 +92,33 @@ func mask(dst, value []byte) []byte {
 			last, i = end, end
 			continue
 		}
-		if i > 0 && isWord(value[i-1]) {
-			// A digit inside a word (a token, a hex id) starts no card
-			// number, nor does any digit up to the word's end.
-			for i < len(value) && isWord(value[i]) {
-				i++
+		// A card number candidate: digits with single spaces or dashes
+		// between them, counted a group of digits at a time.
+		end, count := i, 0
+		for end < n {
+			if end+8 <= n {
+				x := binary.LittleEndian.Uint64(value[end:])
+				k := bits.TrailingZeros64(^(digits(x&lows)&^x)&highs) / 8
+				count += k
+				end += k
+				if k == 8 {
+					continue
+				}
+			} else if isDigit(value[end]) {
+				count++
+				end++
+				continue
 			}
-			continue
+			if end+1 < n && (value[end] == ' ' || value[end] == '-') && isDigit(value[end+1]) {
+				end++
+				continue
+			}
+			break
 		}
-		end, digits := cardRun(value, i)
-		if digits >= 13 && digits <= 19 && (end == len(value) || !isWord(value[end])) {
+		if count >= 13 && count <= 19 && (end == n || !isWord(value[end])) {
 			found = true
 			out = append(out, value[last:i]...)
-			out = appendMaskedDigits(out, value[i:end], digits-4)
+			out = appendMaskedDigits(out, value[i:end], count-4)
 			last = end
 		}
 		i = end
@@ -97,68 +129,108 @@ func mask(dst, value []byte) []byte {
 	return append(out, value[last:]...)
 }
 
-// Byte-lane constants for nextCandidate.
+// Byte-lane constants of the eight-bytes-at-a-time scans.
 const (
 	lanes = 0x0101010101010101
 	highs = 0x8080808080808080
 	lows  = 0x7F7F7F7F7F7F7F7F
 )
 
-// nextCandidate returns the index of the first '@' or digit at or after
-// i, or len(v).
-func nextCandidate(v []byte, i int) int {
+// The byte lanes of x (eight bytes) in a class: the high bit of each
+// byte of the result is set when that byte is in it. Every sum stays
+// within its byte (each byte is first cut below 0x80), so lanes never
+// disturb each other, and bytes >= 0x80 are in no class.
+
+// atLeast marks bytes >= c (c in 1..0x80) of x7 (x with bytes below 0x80).
+func atLeast(x7 uint64, c byte) uint64 { return x7 + uint64(0x80-c)*lanes }
+
+// equal marks bytes of x7 equal to c.
+func equal(x7 uint64, c byte) uint64 {
+	d := x7 ^ uint64(c)*lanes
+	return ^(d + lows | d)
+}
+
+func digits(x7 uint64) uint64 { return atLeast(x7, '0') &^ atLeast(x7, '9'+1) }
+
+func letters(x7 uint64) uint64 {
+	lower := x7 | 0x20*lanes
+	return atLeast(lower, 'a') &^ atLeast(lower, 'z'+1)
+}
+
+// Byte classes for spanEnd and spanStart.
+const (
+	wordBytes   = iota // letters, digits, '_'
+	domainBytes        // letters, digits, '.', '-'
+	localBytes         // letters, digits, '.', '_', '%', '+', '-'
+)
+
+func inClass(x uint64, class int) uint64 {
+	x7 := x & lows
+	m := digits(x7) | letters(x7)
+	switch class {
+	case wordBytes:
+		m |= equal(x7, '_')
+	case domainBytes:
+		m |= equal(x7, '.') | equal(x7, '-')
+	default:
+		m |= equal(x7, '.') | equal(x7, '_') | equal(x7, '%') | equal(x7, '+') | equal(x7, '-')
+	}
+	return m &^ x & highs
+}
+
+func isClass(c byte, class int) bool {
+	switch class {
+	case wordBytes:
+		return isWord(c)
+	case domainBytes:
+		return isDomain(c)
+	}
+	return isLocal(c)
+}
+
+// spanEnd returns the end of the run of class bytes starting at i.
+func spanEnd(v []byte, i, class int) int {
 	for ; i+8 <= len(v); i += 8 {
-		if m := candidates(binary.LittleEndian.Uint64(v[i:])); m != 0 {
+		if m := ^inClass(binary.LittleEndian.Uint64(v[i:]), class) & highs; m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
-	for ; i < len(v); i++ {
-		if c := v[i]; c == '@' || isDigit(c) {
-			return i
-		}
+	for i < len(v) && isClass(v[i], class) {
+		i++
 	}
-	return len(v)
+	return i
 }
 
-// candidates has the high bit set in each byte of x that is '@' or a
-// digit (exactly: no carries between bytes).
-func candidates(x uint64) uint64 {
-	x7 := x & lows                                // each byte below 0x80: sums below stay in the byte
-	atLeast0 := x7 + (0x80-'0')*lanes             // high bit: byte >= '0'
-	above9 := x7 + (0x80-'9'-1)*lanes             // high bit: byte > '9'
-	at := x7 ^ '@'*lanes                          // zero where '@'
-	isAt := ^((at & lows) + lows | at)            // high bit: at byte is zero
-	return (atLeast0&^above9 | isAt) &^ x & highs // and never a byte >= 0x80
+// spanStart returns the start of the run of class bytes ending at end.
+func spanStart(v []byte, end, class int) int {
+	for ; end >= 8; end -= 8 {
+		if m := ^inClass(binary.LittleEndian.Uint64(v[end-8:]), class) & highs; m != 0 {
+			return end - bits.LeadingZeros64(m)/8
+		}
+	}
+	for end > 0 && isClass(v[end-1], class) {
+		end--
+	}
+	return end
 }
 
 // emailAt finds the address around the '@' at at: the start of its local
 // part and the end of its domain, or end -1 when it is not an address.
 func emailAt(v []byte, at int) (start, end int) {
-	start = at
-	for start > 0 && isLocal(v[start-1]) {
-		start--
-	}
+	start = spanStart(v, at, localBytes)
 	if start == at {
 		return 0, -1
 	}
-	dot := -1
-	end = at + 1
-	for end < len(v) && isDomain(v[end]) {
-		if v[end] == '.' {
-			dot = end
-		}
-		end++
-	}
+	end = spanEnd(v, at+1, domainBytes)
 	for end > at+1 && (v[end-1] == '.' || v[end-1] == '-') { // sentence punctuation
 		end--
 	}
-	if dot >= end {
-		dot = bytes.LastIndexByte(v[at+1:end], '.')
-		if dot >= 0 {
-			dot += at + 1
-		}
+	dot := bytes.LastIndexByte(v[at+1:end], '.')
+	if dot < 0 {
+		return 0, -1
 	}
-	if dot < 0 || end-dot-1 < 2 {
+	dot += at + 1
+	if end-dot-1 < 2 {
 		return 0, -1
 	}
 	for _, c := range v[dot+1 : end] {
@@ -167,25 +239,6 @@ func emailAt(v []byte, at int) (start, end int) {
 		}
 	}
 	return start, end
-}
-
-// cardRun returns the end of the digit run starting at i (single spaces
-// or dashes allowed between digits) and its number of digits.
-func cardRun(v []byte, i int) (end, digits int) {
-	end = i
-	for end < len(v) {
-		if isDigit(v[end]) {
-			digits++
-			end++
-			continue
-		}
-		if (v[end] == ' ' || v[end] == '-') && end+1 < len(v) && isDigit(v[end+1]) {
-			end++
-			continue
-		}
-		break
-	}
-	return end, digits
 }
 
 // appendMaskedDigits appends run with its first n digits replaced by '*'.
