@@ -199,8 +199,25 @@ const runaway = `(module
     (call $r (i32.const 60))
     (i64.const 0)))`
 
+// runawayModules loads the WAT runaway module and gospin, its Go SDK
+// twin (Go compiles every function to a dispatch loop: the checks land
+// differently).
+func runawayModules(t *testing.T, cfg Config) []*Module {
+	return []*Module{loadWAT(t, "runaway", HookPartitioner, runaway, cfg), load(t, "gospin", HookPartitioner, nil, cfg)}
+}
+
 func TestRunawayLoopAndRecursionTimeOut(t *testing.T) {
-	m := loadWAT(t, "runaway", HookPartitioner, runaway, Config{Timeout: 200 * time.Millisecond})
+	for _, m := range runawayModules(t, Config{Timeout: 200 * time.Millisecond}) {
+		t.Run(m.Name(), func(t *testing.T) { runawayTimesOut(t, m) })
+	}
+}
+
+func runawayTimesOut(t *testing.T, m *Module) {
+	if m.Name() == "gospin" {
+		if parts, err := m.Partition(context.Background(), "t", keyed("fine"), 2); err != nil || parts[0] != 0 {
+			t.Fatalf("a normal call: %v %v", parts, err)
+		}
+	}
 	for _, key := range []string{"loop", "recurse"} {
 		start := time.Now()
 		_, err := m.Partition(context.Background(), "t", keyed(key), 2)
@@ -228,7 +245,12 @@ func TestRunawayLoopAndRecursionTimeOut(t *testing.T) {
 // (a global set by a timer) this collection waited for ever: the timer
 // could not run while the world was stopping.
 func TestSpinningPluginDoesNotStallGC(t *testing.T) {
-	m := loadWAT(t, "runaway", HookPartitioner, runaway, Config{Timeout: 3 * time.Second})
+	for _, m := range runawayModules(t, Config{Timeout: 3 * time.Second}) {
+		t.Run(m.Name(), func(t *testing.T) { spinningDoesNotStallGC(t, m) })
+	}
+}
+
+func spinningDoesNotStallGC(t *testing.T, m *Module) {
 	for _, key := range []string{"loop", "recurse"} {
 		done := make(chan error, 1)
 		go func() {
@@ -246,6 +268,7 @@ func TestSpinningPluginDoesNotStallGC(t *testing.T) {
 		}
 		// Without yields it takes the whole 3 s call (or never ends); the
 		// bound leaves room for a loaded machine.
+		t.Logf("%s: runtime.GC took %v while the plugin spun", key, took)
 		if took > 500*time.Millisecond {
 			t.Fatalf("%s: runtime.GC took %v while a plugin spun", key, took)
 		}
