@@ -15,7 +15,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 
@@ -157,80 +156,60 @@ func letters(x7 uint64) uint64 {
 	return atLeast(lower, 'a') &^ atLeast(lower, 'z'+1)
 }
 
-// Byte classes for spanEnd and spanStart.
-const (
-	wordBytes   = iota // letters, digits, '_'
-	domainBytes        // letters, digits, '.', '-'
-	localBytes         // letters, digits, '.', '_', '%', '+', '-'
-)
-
-func inClass(x uint64, class int) uint64 {
+// domainLanes marks the bytes of x that may be in a domain: letters,
+// digits, '.', '-'; localLanes those of a local part (also '_', '%', '+').
+func domainLanes(x uint64) uint64 {
 	x7 := x & lows
-	m := digits(x7) | letters(x7)
-	switch class {
-	case wordBytes:
-		m |= equal(x7, '_')
-	case domainBytes:
-		m |= equal(x7, '.') | equal(x7, '-')
-	default:
-		m |= equal(x7, '.') | equal(x7, '_') | equal(x7, '%') | equal(x7, '+') | equal(x7, '-')
-	}
-	return m &^ x & highs
+	return (digits(x7) | letters(x7) | equal(x7, '.') | equal(x7, '-')) &^ x & highs
 }
 
-func isClass(c byte, class int) bool {
-	switch class {
-	case wordBytes:
-		return isWord(c)
-	case domainBytes:
-		return isDomain(c)
-	}
-	return isLocal(c)
-}
-
-// spanEnd returns the end of the run of class bytes starting at i.
-func spanEnd(v []byte, i, class int) int {
-	for ; i+8 <= len(v); i += 8 {
-		if m := ^inClass(binary.LittleEndian.Uint64(v[i:]), class) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for i < len(v) && isClass(v[i], class) {
-		i++
-	}
-	return i
-}
-
-// spanStart returns the start of the run of class bytes ending at end.
-func spanStart(v []byte, end, class int) int {
-	for ; end >= 8; end -= 8 {
-		if m := ^inClass(binary.LittleEndian.Uint64(v[end-8:]), class) & highs; m != 0 {
-			return end - bits.LeadingZeros64(m)/8
-		}
-	}
-	for end > 0 && isClass(v[end-1], class) {
-		end--
-	}
-	return end
+func localLanes(x uint64) uint64 {
+	x7 := x & lows
+	return (domainLanes(x) | equal(x7, '_') | equal(x7, '%') | equal(x7, '+')) &^ x & highs
 }
 
 // emailAt finds the address around the '@' at at: the start of its local
 // part and the end of its domain, or end -1 when it is not an address.
+// Both spans are found eight bytes at a time, in this one function (a
+// call costs more than the scan of a short address).
 func emailAt(v []byte, at int) (start, end int) {
-	start = spanStart(v, at, localBytes)
+	start = at
+	for start >= 8 {
+		if m := ^localLanes(binary.LittleEndian.Uint64(v[start-8:])) & highs; m != 0 {
+			start -= bits.LeadingZeros64(m) / 8
+			break
+		}
+		start -= 8
+	}
+	if start < 8 {
+		for start > 0 && isLocal(v[start-1]) {
+			start--
+		}
+	}
 	if start == at {
 		return 0, -1
 	}
-	end = spanEnd(v, at+1, domainBytes)
+	end = at + 1
+	for end+8 <= len(v) {
+		if m := ^domainLanes(binary.LittleEndian.Uint64(v[end:])) & highs; m != 0 {
+			end += bits.TrailingZeros64(m) / 8
+			break
+		}
+		end += 8
+	}
+	if end+8 > len(v) {
+		for end < len(v) && isDomain(v[end]) {
+			end++
+		}
+	}
 	for end > at+1 && (v[end-1] == '.' || v[end-1] == '-') { // sentence punctuation
 		end--
 	}
-	dot := bytes.LastIndexByte(v[at+1:end], '.')
-	if dot < 0 {
-		return 0, -1
+	dot := end - 1
+	for dot > at && v[dot] != '.' {
+		dot--
 	}
-	dot += at + 1
-	if end-dot-1 < 2 {
+	if dot == at || end-dot-1 < 2 {
 		return 0, -1
 	}
 	for _, c := range v[dot+1 : end] {
