@@ -113,19 +113,40 @@ func AppendInputHeader(b []byte, m *Meta, count int) []byte {
 
 // AppendRecord appends one length-prefixed record.
 func AppendRecord(b []byte, ts, offset int64, key, value []byte, headers int, header func(i int) (k, v []byte)) []byte {
-	start := len(b)
-	b = le.AppendUint32(b, 0) // body length, patched below
-	b = le.AppendUint64(b, uint64(ts))
-	b = le.AppendUint64(b, uint64(offset))
-	b = appendBytes(b, key)
-	b = appendBytes(b, value)
-	b = le.AppendUint32(b, uint32(headers))
+	b, start := BeginRecord(b, ts, offset, key, value, headers)
 	for i := 0; i < headers; i++ {
 		k, v := header(i)
 		b = le.AppendUint32(b, uint32(len(k)))
 		b = append(b, k...)
 		b = appendBytes(b, v)
 	}
+	return FinishRecord(b, start)
+}
+
+// BeginRecord appends a record up to its header count (the headers,
+// appended with AppendHeader, follow) and returns where it starts, for
+// FinishRecord. Unlike AppendRecord it takes no callback: the SDK runs it
+// once per record written, as Go compiled to WebAssembly, where every
+// call counts.
+func BeginRecord(b []byte, ts, offset int64, key, value []byte, headers int) ([]byte, int) {
+	start := len(b)
+	b = le.AppendUint32(b, 0) // body length, patched by FinishRecord
+	b = le.AppendUint64(b, uint64(ts))
+	b = le.AppendUint64(b, uint64(offset))
+	b = appendBytes(b, key)
+	b = appendBytes(b, value)
+	return le.AppendUint32(b, uint32(headers)), start
+}
+
+// AppendHeader appends one header of a record begun with BeginRecord.
+func AppendHeader(b []byte, key string, value []byte) []byte {
+	b = le.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	return appendBytes(b, value)
+}
+
+// FinishRecord sets the length of the record that starts at start.
+func FinishRecord(b []byte, start int) []byte {
 	le.PutUint32(b[start:], uint32(len(b)-start-4))
 	return b
 }
@@ -277,13 +298,30 @@ func (r *Reader) Record(rec *Record) {
 	r.off += body
 	rec.Timestamp = int64(le.Uint64(b))
 	rec.Offset = int64(le.Uint64(b[8:]))
-	var ok bool
 	p := 16
-	if rec.Key, p, ok = nullableAt(b, p); !ok {
-		r.fail()
-		return
+	for field := 0; field < 2; field++ { // key, value: nullable bytes
+		if len(b)-p < 4 {
+			r.fail()
+			return
+		}
+		n := int32(le.Uint32(b[p:]))
+		p += 4
+		var v []byte // nil: null
+		if n != nullLen {
+			if n < 0 || int(n) > len(b)-p {
+				r.fail()
+				return
+			}
+			v = b[p : p+int(n) : p+int(n)] // non-nil even when empty
+			p += int(n)
+		}
+		if field == 0 {
+			rec.Key = v
+		} else {
+			rec.Value = v
+		}
 	}
-	if rec.Value, p, ok = nullableAt(b, p); !ok || len(b)-p < 4 {
+	if len(b)-p < 4 {
 		r.fail()
 		return
 	}
@@ -311,21 +349,4 @@ func (r *Reader) Record(rec *Record) {
 	if hr.err != nil || hr.off != len(b) {
 		r.fail()
 	}
-}
-
-// nullableAt reads nullable bytes at b[p:]: the bytes (nil for null,
-// non-nil when empty), the offset after them, and false when b is short.
-func nullableAt(b []byte, p int) ([]byte, int, bool) {
-	if len(b)-p < 4 {
-		return nil, p, false
-	}
-	n := int32(le.Uint32(b[p:]))
-	p += 4
-	switch {
-	case n == nullLen:
-		return nil, p, true
-	case n < 0 || int(n) > len(b)-p:
-		return nil, p, false
-	}
-	return b[p : p+int(n) : p+int(n)], p + int(n), true
 }
