@@ -277,6 +277,7 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 		idle:     make(chan *instance, e.cfg.PoolSize),
 		stats:    sharedMetrics(),
 	}
+	m.series = m.stats.series(spec.Name, spec.Hook)
 	m.logLimit = newLogLimiter(e.cfg.LogLinesPerSecond, e.cfg.LogBurst, func() { m.stats.logDropped.WithLabelValues(spec.Name).Inc() })
 	inst, err := m.newInstance(ctx)
 	if err != nil {

@@ -29,6 +29,7 @@ type Module struct {
 	compiled wazero.CompiledModule
 	idle     chan *instance
 	stats    *metrics
+	series   moduleSeries // this module's series of stats, looked up once
 
 	// mu is held shared by every call and exclusively by Close, so Close
 	// waits for in-flight calls and no call starts on a closed module.
@@ -174,11 +175,10 @@ func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func
 		return ErrModuleClosed
 	}
 	start := time.Now()
-	labels := []string{m.name, string(m.hook)}
-	m.stats.calls.WithLabelValues(labels...).Inc()
-	m.stats.records.WithLabelValues(labels...).Add(float64(records))
+	m.series.calls.Inc()
+	m.series.records.Add(float64(records))
 	err := m.run(ctx, in, decode)
-	m.stats.seconds.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	m.series.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.stats.errors.WithLabelValues(m.name, string(m.hook), kindLabel(err)).Inc()
 	}
