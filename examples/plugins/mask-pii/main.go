@@ -70,6 +70,24 @@ func mask(dst, value []byte) []byte {
 				i += 8
 				continue
 			}
+			// A card number needs 13 digits: a digit run (with its single
+			// separators) that ends inside these eight bytes is too short.
+			// Mark each run's end and spread the mark back over the run.
+			dm := d &^ x & highs
+			sep := (equal(x7, ' ') | equal(x7, '-')) &^ x & highs
+			run := dm | sep&(dm>>8|0x80<<56) // a separator continues a run before a digit (or maybe past these bytes)
+			short := ^run & highs
+			short |= short >> 8 & run // unrolled: a loop costs a jump per turn
+			short |= short >> 8 & run
+			short |= short >> 8 & run
+			short |= short >> 8 & run
+			short |= short >> 8 & run
+			short |= short >> 8 & run
+			short |= short >> 8 & run
+			if m &^= short &^ equal(x7, '@'); m == 0 {
+				i += 8
+				continue
+			}
 			i += bits.TrailingZeros64(m) / 8
 		} else if c := value[i]; c != '@' && (!isDigit(c) || i > 0 && isWord(value[i-1])) {
 			i++
