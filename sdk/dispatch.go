@@ -12,9 +12,11 @@ import (
 // its input fails loudly instead of answering "every record dropped".
 
 func appendRecord(b []byte, r *Record) []byte {
-	return abi.AppendRecord(b, r.Timestamp, r.Offset, r.Key, r.Value, len(r.Headers), func(i int) ([]byte, []byte) {
-		return []byte(r.Headers[i].Key), r.Headers[i].Value
-	})
+	b, start := abi.BeginRecord(b, r.Timestamp, r.Offset, r.Key, r.Value, len(r.Headers))
+	for _, h := range r.Headers {
+		b = abi.AppendHeader(b, h.Key, h.Value)
+	}
+	return abi.FinishRecord(b, start)
 }
 
 func refuse(status uint32, msg string) []byte {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -178,4 +179,101 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// runaway is a partitioner that never finishes: "loop" spins in a loop,
+// "recurse" makes 2^60 calls without any loop (only the checks at function
+// entries can stop it).
+const runaway = `(module
+  (memory (export "memory") 1)
+  (func $r (param $n i32)
+    (if (local.get $n)
+      (then
+        (call $r (i32.sub (local.get $n) (i32.const 1)))
+        (call $r (i32.sub (local.get $n) (i32.const 1))))))
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sluice_partition") (param $ptr i32) (param i32) (result i64)
+    ;; the first key byte of the first record picks: 'l' loop, else recurse
+    (if (i32.eq (i32.load8_u offset=24 (i32.add (local.get $ptr) (i32.const 33))) (i32.const 0x6c))
+      (then (loop $spin (br $spin))))
+    (call $r (i32.const 60))
+    (i64.const 0)))`
+
+// runawayModules loads the WAT runaway module and gospin, its Go SDK
+// twin (Go compiles every function to a dispatch loop: the checks land
+// differently).
+func runawayModules(t *testing.T, cfg Config) []*Module {
+	return []*Module{loadWAT(t, "runaway", HookPartitioner, runaway, cfg), load(t, "gospin", HookPartitioner, nil, cfg)}
+}
+
+func TestRunawayLoopAndRecursionTimeOut(t *testing.T) {
+	for _, m := range runawayModules(t, Config{Timeout: 200 * time.Millisecond}) {
+		t.Run(m.Name(), func(t *testing.T) { runawayTimesOut(t, m) })
+	}
+}
+
+func runawayTimesOut(t *testing.T, m *Module) {
+	if m.Name() == "gospin" {
+		if parts, err := m.Partition(context.Background(), "t", keyed("fine"), 2); err != nil || parts[0] != 0 {
+			t.Fatalf("a normal call: %v %v", parts, err)
+		}
+	}
+	for _, key := range []string{"loop", "recurse"} {
+		start := time.Now()
+		_, err := m.Partition(context.Background(), "t", keyed(key), 2)
+		var ce *CallError
+		if !errors.As(err, &ce) || !errors.Is(err, ErrTimeout) || ce.Detail != "call exceeded 200ms and was stopped" {
+			t.Fatalf("%s: err = %v, want a timeout", key, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("%s: stopped after %v", key, d)
+		}
+	}
+	// A caller that gives up stops the call too.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err := m.Partition(ctx, "t", keyed("loop"), 2)
+	var ce *CallError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrTimeout) || ce.Detail != "call canceled by the caller" {
+		t.Fatalf("canceled: err = %v", err)
+	}
+}
+
+// A spinning plugin must not stall the Go runtime: compiled guest code
+// cannot be preempted, so a collection's stop-the-world waits until the
+// guest returns to Go. With deadline checks that never leave the guest
+// (a global set by a timer) this collection waited for ever: the timer
+// could not run while the world was stopping.
+func TestSpinningPluginDoesNotStallGC(t *testing.T) {
+	for _, m := range runawayModules(t, Config{Timeout: 3 * time.Second}) {
+		t.Run(m.Name(), func(t *testing.T) { spinningDoesNotStallGC(t, m) })
+	}
+}
+
+func spinningDoesNotStallGC(t *testing.T, m *Module) {
+	for _, key := range []string{"loop", "recurse"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.Partition(context.Background(), "t", keyed(key), 2)
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // let the guest get spinning
+		start := time.Now()
+		runtime.GC()
+		took := time.Since(start)
+		select {
+		case err := <-done:
+			t.Fatalf("%s: the call ended (%v) before the collection was measured", key, err)
+		default:
+		}
+		// Without yields it takes the whole 3 s call (or never ends); the
+		// bound leaves room for a loaded machine.
+		t.Logf("%s: runtime.GC took %v while the plugin spun", key, took)
+		if took > 500*time.Millisecond {
+			t.Fatalf("%s: runtime.GC took %v while a plugin spun", key, took)
+		}
+		if err := <-done; !errors.Is(err, ErrTimeout) {
+			t.Fatalf("%s: err = %v, want a timeout", key, err)
+		}
+	}
 }

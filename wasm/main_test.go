@@ -36,9 +36,11 @@ func runTests(m *testing.M) int {
 		pluginPaths["keyhash"] = filepath.Join(dir, "keyhash.wasm")
 		err = wasmtest.GoPlugin(filepath.Join("testdata", "keyhash"), pluginPaths["keyhash"])
 	}
-	if err == nil {
-		pluginPaths["allocating"] = filepath.Join(dir, "allocating.wasm")
-		err = wasmtest.GoPlugin(filepath.Join("testdata", "allocating"), pluginPaths["allocating"])
+	for _, name := range []string{"allocating", "sdkkeep", "sdkwrite", "gospin"} {
+		if err == nil {
+			pluginPaths[name] = filepath.Join(dir, name+".wasm")
+			err = wasmtest.GoPlugin(filepath.Join("testdata", name), pluginPaths[name])
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "building test plugins:", err)

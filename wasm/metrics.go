@@ -50,6 +50,21 @@ func sharedMetrics() *metrics {
 	return &pluginStats
 }
 
+// moduleSeries are one module's series, looked up at load rather than per
+// call (a label lookup hashes the labels: it costs more than a small batch).
+type moduleSeries struct {
+	calls, records prometheus.Counter
+	seconds        prometheus.Observer
+}
+
+func (m *metrics) series(plugin string, hook Hook) moduleSeries {
+	return moduleSeries{
+		calls:   m.calls.WithLabelValues(plugin, string(hook)),
+		records: m.records.WithLabelValues(plugin, string(hook)),
+		seconds: m.seconds.WithLabelValues(plugin, string(hook)),
+	}
+}
+
 // register registers c, reusing an identical collector registered before
 // (another registry in the same process, e.g. tests).
 func register[C prometheus.Collector](c C) C {

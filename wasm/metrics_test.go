@@ -39,6 +39,7 @@ func metricValue(t *testing.T, name string, labels map[string]string) float64 {
 func TestMetricsPerPlugin(t *testing.T) {
 	m := load(t, "misbehave", HookTransform, nil, Config{})
 	m.name = "metrics-probe" // a name no other test uses
+	m.series = m.stats.series(m.name, m.hook)
 	ctx := context.Background()
 	for _, key := range []string{"fine", "trap", "reject", "fine"} {
 		m.Transform(ctx, "t", 0, keyed(key, "b", "c"))

@@ -29,6 +29,7 @@ type Module struct {
 	compiled wazero.CompiledModule
 	idle     chan *instance
 	stats    *metrics
+	series   moduleSeries // this module's series of stats, looked up once
 
 	// mu is held shared by every call and exclusively by Close, so Close
 	// waits for in-flight calls and no call starts on a closed module.
@@ -89,7 +90,7 @@ type instance struct {
 	stack          []uint64 // reused call stack (CallWithStack avoids allocating)
 	stdout, stderr *lineLogger
 	memory         *cappedMemory
-	interrupt      api.MutableGlobal // set to 1 to trap at the next loop head
+	cctx           callContext // the context of the call in progress (reused)
 }
 
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
@@ -120,8 +121,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	inst.mem = mod.ExportedMemory(abi.ExportMemory)
 	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	inst.hook = mod.ExportedFunction(m.hook.export())
-	inst.interrupt, _ = mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-	if inst.mem == nil || inst.alloc == nil || inst.hook == nil || inst.interrupt == nil {
+	if inst.mem == nil || inst.alloc == nil || inst.hook == nil {
 		inst.close(ctx)
 		return nil, errMissingExports
 	}
@@ -175,11 +175,10 @@ func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func
 		return ErrModuleClosed
 	}
 	start := time.Now()
-	labels := []string{m.name, string(m.hook)}
-	m.stats.calls.WithLabelValues(labels...).Inc()
-	m.stats.records.WithLabelValues(labels...).Add(float64(records))
+	m.series.calls.Inc()
+	m.series.records.Add(float64(records))
 	err := m.run(ctx, in, decode)
-	m.stats.seconds.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	m.series.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.stats.errors.WithLabelValues(m.name, string(m.hook), kindLabel(err)).Inc()
 	}
@@ -194,22 +193,22 @@ func (m *Module) run(ctx context.Context, in []byte, decode func(out []byte) err
 		}
 		return m.failure(ErrStart, err.Error())
 	}
-	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
-	defer cancel()
-	// At the deadline (or when the caller gives up) the guest traps at its
-	// next loop head.
-	stopInterrupt := context.AfterFunc(cctx, func() { inst.interrupt.Set(1) })
-	out, err := inst.call(cctx, in)
-	// A fired interrupt leaves the instance unusable even if the call
-	// finished first: it is closed instead of pooled.
-	tainted := !stopInterrupt()
+	if err := ctx.Err(); err != nil {
+		m.release(inst)
+		return m.failure(ErrTimeout, "call canceled by the caller")
+	}
+	// The guest checks the deadline itself when it yields (instrument.go):
+	// no timer, no goroutine, no context allocated per call.
+	inst.cctx = callContext{Context: ctx, deadline: monoNanos() + int64(m.cfg.Timeout), done: ctx.Done()}
+	out, err := inst.call(&inst.cctx, in)
+	inst.cctx.Context, inst.cctx.done = nil, nil
 	if err != nil {
-		kind, detail := m.classify(inst, err, cctx.Err())
+		kind, detail := m.classify(inst, err)
 		inst.close(context.Background())
 		return m.failure(kind, detail)
 	}
 	err = decode(out)
-	if err != nil || tainted {
+	if err != nil {
 		inst.close(context.Background())
 	} else {
 		m.release(inst)
@@ -229,14 +228,13 @@ func (m *Module) failure(kind error, detail string) error {
 }
 
 // classify turns a wazero call error into a failure kind and detail.
-func (m *Module) classify(inst *instance, err, ctxErr error) (error, string) {
-	if errors.Is(err, errBadAlloc) || errors.Is(err, errBadAnswer) {
-		return ErrBadOutput, err.Error()
-	}
+func (m *Module) classify(inst *instance, err error) (error, string) {
 	switch {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
+	case errors.Is(err, errBadAlloc) || errors.Is(err, errBadAnswer):
+		return ErrBadOutput, err.Error()
+	case errors.Is(err, errCallTimeout):
 		return ErrTimeout, fmt.Sprintf("call exceeded %v and was stopped", m.cfg.Timeout)
-	case errors.Is(ctxErr, context.Canceled):
+	case errors.Is(err, errCallCanceled):
 		return ErrTimeout, "call canceled by the caller"
 	}
 	if inst.memory.budgetRefused.Load() {
@@ -245,12 +243,6 @@ func (m *Module) classify(inst *instance, err, ctxErr error) (error, string) {
 	memAtLimit := inst.memory.refused.Load()
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return ErrTimeout, fmt.Sprintf("call exceeded %v and was stopped", m.cfg.Timeout)
-		case sys.ExitCodeContextCanceled:
-			return ErrTimeout, "call canceled by the caller"
-		}
 		if memAtLimit {
 			return ErrOutOfMemory, fmt.Sprintf("memory limit of %d MiB reached (exit code %d)", m.cfg.MemoryLimitPages/16, exit.ExitCode())
 		}

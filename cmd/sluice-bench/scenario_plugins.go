@@ -29,12 +29,27 @@ import (
 // The plugins scenario measures what a produce transform costs end to end:
 // the same stream of log lines produced (acks=all) to a topic with the
 // mask-pii example transform and to a topic without a plugin, on one
-// Sluice broker. The ratio is the figure. It also reports the in-process
-// cost per record of a transform and a partitioner call.
+// Sluice broker. The ratio is the figure. The topic without a plugin is
+// then consumed twice, as it is (sendfile) and with the tenant-filter
+// example bound as a filter that keeps every record: the consume ratio.
+// It also reports the in-process cost per record of plugin calls (issue
+// 12's targets beside each).
 
 const (
 	maskPlugin        = "mask-pii"
 	partitionerPlugin = "pageview-partitioner"
+	filterPlugin      = "tenant-filter"
+	watPlugin         = "wat-partitioner"
+	keyhashPlugin     = "keyhash" // wasm/testdata/keyhash: the Go SDK's floor
+)
+
+// Issue 12's targets.
+const (
+	targetMaskProduceRatio   = 0.5  // produce with mask-pii / without
+	targetFilterConsumeRatio = 0.5  // consume through a keep-all filter / sendfile
+	targetWATNanos           = 60   // WAT partitioner, ns/record
+	targetKeyhashNanos       = 300  // Go SDK key-hash partitioner, ns/record
+	targetMaskNanos          = 1000 // mask-pii transform on 200 B lines, ns/record
 )
 
 var pluginsWorkload = workload{name: "plugins", recordSize: logLineBytes, records: 300_000, partitions: 8}
@@ -43,7 +58,7 @@ func pluginsScenario() scenario {
 	w := pluginsWorkload
 	return scenario{
 		name: w.name,
-		description: fmt.Sprintf("%s x %d B log lines with e-mails: produce with the mask-pii transform vs none; per-record wasm cost (-quick: 1/%d)",
+		description: fmt.Sprintf("%s x %d B log lines with e-mails: produce with the mask-pii transform vs none, consume through a keep-all filter vs sendfile; per-record wasm cost (-quick: 1/%d)",
 			groupDigits(w.records), w.recordSize, quickScale),
 		run: func(ctx context.Context, env *benchEnv) section {
 			return runPluginsBench(ctx, env, w.scaled(env.quick))
@@ -71,6 +86,9 @@ type pluginRun struct {
 	produce  produceStats
 	cpu      time.Duration
 	consumed int64
+	// For the topic without a plugin: the timed consumes of its records
+	// as stored (sendfile) and through the keep-all filter.
+	plainConsume, filteredConsume time.Duration
 }
 
 func (v pluginRuns) median() (run pluginRun, lo, hi float64, n int) {
@@ -105,9 +123,44 @@ func (r *pluginsReport) ratio() (float64, bool) {
 func (r *pluginsReport) ratioLine() string {
 	x, ok := r.ratio()
 	if !ok {
-		return "mask-pii/no-plugin records/s: n/a"
+		return "mask-pii/no-plugin produce records/s: n/a"
 	}
-	return fmt.Sprintf("mask-pii/no-plugin records/s: %.2fx", x)
+	return fmt.Sprintf("mask-pii/no-plugin produce records/s: %.2fx [target >= %.1fx: %s]",
+		x, targetMaskProduceRatio, passOrMiss(x >= targetMaskProduceRatio))
+}
+
+// consumeRatio is the median over passes of the filtered consume rate
+// over the sendfile consume rate of the same records.
+func (r *pluginsReport) consumeRatio() (x float64, plain, filtered time.Duration, ok bool) {
+	var ratios []float64
+	var pairs [][2]time.Duration
+	for _, run := range r.variants[0].runs {
+		if run.plainConsume > 0 && run.filteredConsume > 0 {
+			ratios = append(ratios, run.plainConsume.Seconds()/run.filteredConsume.Seconds())
+			pairs = append(pairs, [2]time.Duration{run.plainConsume, run.filteredConsume})
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, 0, false
+	}
+	idx := make([]int, len(ratios))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return compareFloat(ratios[a], ratios[b]) })
+	m := idx[(len(idx)-1)/2]
+	return ratios[m], pairs[m][0], pairs[m][1], true
+}
+
+func (r *pluginsReport) consumeRatioLine() string {
+	x, plain, filtered, ok := r.consumeRatio()
+	if !ok {
+		return "keep-all filter/sendfile consume records/s: n/a"
+	}
+	n := float64(r.workload.records)
+	return fmt.Sprintf("keep-all filter/sendfile consume records/s: %.2fx (%s vs %s rec/s) [target >= %.1fx: %s]",
+		x, groupDigits(int64(n/filtered.Seconds())), groupDigits(int64(n/plain.Seconds())),
+		targetFilterConsumeRatio, passOrMiss(x >= targetFilterConsumeRatio))
 }
 
 func (r *pluginsReport) render(out io.Writer) {
@@ -133,6 +186,7 @@ func (r *pluginsReport) render(out io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(out, r.ratioLine())
+	fmt.Fprintln(out, r.consumeRatioLine())
 	for _, c := range r.costs {
 		fmt.Fprintln(out, c.line())
 	}
@@ -157,7 +211,7 @@ func (r *pluginsReport) summary() []string {
 			v.variant.label, groupDigits(int64(produceRate(run.produce))), mbPerSecond(run.produce.bytes, run.produce.elapsed),
 			groupDigits(run.consumed), groupDigits(run.produce.records), n, rangeCell(lo, hi, n)))
 	}
-	lines = append(lines, "plugins "+r.ratioLine())
+	lines = append(lines, "plugins "+r.ratioLine(), "plugins "+r.consumeRatioLine())
 	for _, c := range r.costs {
 		lines = append(lines, "plugins "+c.line())
 	}
@@ -184,8 +238,8 @@ func runPluginsBench(ctx context.Context, env *benchEnv, w workload) *pluginsRep
 		return fail("build plugins", err)
 	}
 	defer os.RemoveAll(dir)
-	env.log.Info("plugins bench: building example plugins", "plugins", []string{maskPlugin, partitionerPlugin})
-	modules, err := buildPlugins(dir, maskPlugin, partitionerPlugin)
+	env.log.Info("plugins bench: building example plugins", "plugins", []string{maskPlugin, partitionerPlugin, filterPlugin, watPlugin, keyhashPlugin})
+	modules, err := buildPlugins(dir, maskPlugin, partitionerPlugin, filterPlugin, watPlugin, keyhashPlugin)
 	if err != nil {
 		return fail("build plugins", err)
 	}
@@ -235,8 +289,9 @@ func runPluginsBench(ctx context.Context, env *benchEnv, w workload) *pluginsRep
 	return rep
 }
 
-// buildPlugins compiles the named examples/plugins Go examples to WASI
-// reactors in dir and returns each module's bytes by name.
+// buildPlugins compiles the named plugins into dir and returns each
+// module's bytes by name: examples/plugins Go examples as WASI reactors,
+// the WAT example with wat2wasm, keyhash from wasm/testdata.
 func buildPlugins(dir string, names ...string) (map[string][]byte, error) {
 	root, err := wasmtest.RepoRoot()
 	if err != nil {
@@ -245,7 +300,15 @@ func buildPlugins(dir string, names ...string) (map[string][]byte, error) {
 	modules := map[string][]byte{}
 	for _, name := range names {
 		out := filepath.Join(dir, name+".wasm")
-		if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", name), out); err != nil {
+		switch name {
+		case watPlugin:
+			err = wasmtest.WAT(filepath.Join(root, "examples", "plugins", name, "partitioner.wat"), out)
+		case keyhashPlugin:
+			err = wasmtest.GoPlugin(filepath.Join(root, "wasm", "testdata", name), out)
+		default:
+			err = wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", name), out)
+		}
+		if err != nil {
 			return nil, err
 		}
 		if modules[name], err = os.ReadFile(out); err != nil {
@@ -278,8 +341,30 @@ func pluginPass(ctx context.Context, b *brokerProcess, admin *pluginAdmin, modul
 		return run, "produce", err
 	}
 	run.cpu = usage.cpu
+	start := time.Now()
 	if run.consumed, err = consumeLines(ctx, b.addr, topic, run.produce, lines, v.plugin != ""); err != nil {
 		return run, "consume", err
+	}
+	if v.plugin == "" {
+		// The same records again, as stored (sendfile), then through a
+		// filter that keeps every one (none carries the tenant header).
+		run.plainConsume = time.Since(start)
+		start = time.Now()
+		if _, err = consumeLines(ctx, b.addr, topic, run.produce, lines, false); err != nil {
+			return run, "consume", err
+		}
+		run.plainConsume = min(run.plainConsume, time.Since(start))
+		if err := admin.deploy(ctx, filterPlugin, "filter", topic, modules[filterPlugin], "show_untagged=true"); err != nil {
+			return run, "deploy filter", err
+		}
+		start = time.Now()
+		if _, err = consumeLines(ctx, b.addr, topic, run.produce, lines, false); err != nil {
+			return run, "filtered consume", err
+		}
+		run.filteredConsume = time.Since(start)
+		if err := admin.remove(ctx, filterPlugin); err != nil {
+			return run, "remove filter", err
+		}
 	}
 	if v.plugin != "" {
 		if err := admin.remove(ctx, v.plugin); err != nil {
@@ -296,8 +381,11 @@ func pluginPass(ctx context.Context, b *brokerProcess, admin *pluginAdmin, modul
 // API (docs/plugin-abi.md), as `sluice plugin deploy` does.
 type pluginAdmin struct{ base string }
 
-func (a *pluginAdmin) deploy(ctx context.Context, name, hook, topic string, module []byte) error {
+func (a *pluginAdmin) deploy(ctx context.Context, name, hook, topic string, module []byte, config ...string) error {
 	q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}}
+	if len(config) > 0 {
+		q["config"] = config
+	}
 	return a.do(ctx, http.MethodPost, "/admin/plugins?"+q.Encode(), module, http.StatusCreated)
 }
 
@@ -479,11 +567,16 @@ type pluginCost struct {
 	hook, plugin string
 	batches      int
 	perRecord    time.Duration
+	target       int64 // ns/record; 0: none
 }
 
 func (c pluginCost) line() string {
-	return fmt.Sprintf("%s %s: %d ns/record (in-process wazero, %s records in batches of %d)",
+	line := fmt.Sprintf("%s %s: %d ns/record (in-process wazero, %s records in batches of %d)",
 		c.hook, c.plugin, c.perRecord.Nanoseconds(), groupDigits(int64(c.batches*costBatch)), costBatch)
+	if c.target > 0 {
+		line += fmt.Sprintf(" [target <= %d ns: %s]", c.target, passOrMiss(c.perRecord.Nanoseconds() <= c.target))
+	}
+	return line
 }
 
 // measurePluginCosts loads the example plugins into a wasm engine in this
@@ -515,14 +608,23 @@ func measurePluginCosts(ctx context.Context, modules map[string][]byte, lines *l
 	if err != nil {
 		return nil, err
 	}
-	partitioner, err := timePlugin(ctx, engine, partitionerPlugin, wasm.HookPartitioner, modules[partitionerPlugin], func(m *wasm.Module) error {
-		_, err := m.Partition(ctx, "pageviews", events, 12)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	transform.target = targetMaskNanos
+	costs := []pluginCost{transform}
+	for _, p := range []struct {
+		name   string
+		target int64
+	}{{watPlugin, targetWATNanos}, {keyhashPlugin, targetKeyhashNanos}, {partitionerPlugin, 0}} {
+		c, err := timePlugin(ctx, engine, p.name, wasm.HookPartitioner, modules[p.name], func(m *wasm.Module) error {
+			_, err := m.Partition(ctx, "pageviews", events, 12)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		c.target = p.target
+		costs = append(costs, c)
 	}
-	return []pluginCost{partitioner, transform}, nil
+	return costs, nil
 }
 
 // timePlugin loads a module and calls it, one batch per call, for at

@@ -31,7 +31,10 @@ const (
 	ExportInitialize = "_initialize" // WASI reactor initializer, optional
 	ImportModule     = "sluice"
 	ImportConfigGet  = "config_get"
-	ExportMemory     = "memory"
+	// ImportYield is added to every module by the broker at deploy (the
+	// deadline checks call it); plugins do not import it themselves.
+	ImportYield  = "yield"
+	ExportMemory = "memory"
 )
 
 // HeaderSize is the fixed part of an Input header (before its strings).
@@ -110,19 +113,40 @@ func AppendInputHeader(b []byte, m *Meta, count int) []byte {
 
 // AppendRecord appends one length-prefixed record.
 func AppendRecord(b []byte, ts, offset int64, key, value []byte, headers int, header func(i int) (k, v []byte)) []byte {
-	start := len(b)
-	b = le.AppendUint32(b, 0) // body length, patched below
-	b = le.AppendUint64(b, uint64(ts))
-	b = le.AppendUint64(b, uint64(offset))
-	b = appendBytes(b, key)
-	b = appendBytes(b, value)
-	b = le.AppendUint32(b, uint32(headers))
+	b, start := BeginRecord(b, ts, offset, key, value, headers)
 	for i := 0; i < headers; i++ {
 		k, v := header(i)
 		b = le.AppendUint32(b, uint32(len(k)))
 		b = append(b, k...)
 		b = appendBytes(b, v)
 	}
+	return FinishRecord(b, start)
+}
+
+// BeginRecord appends a record up to its header count (the headers,
+// appended with AppendHeader, follow) and returns where it starts, for
+// FinishRecord. Unlike AppendRecord it takes no callback: the SDK runs it
+// once per record written, as Go compiled to WebAssembly, where every
+// call counts.
+func BeginRecord(b []byte, ts, offset int64, key, value []byte, headers int) ([]byte, int) {
+	start := len(b)
+	b = le.AppendUint32(b, 0) // body length, patched by FinishRecord
+	b = le.AppendUint64(b, uint64(ts))
+	b = le.AppendUint64(b, uint64(offset))
+	b = appendBytes(b, key)
+	b = appendBytes(b, value)
+	return le.AppendUint32(b, uint32(headers)), start
+}
+
+// AppendHeader appends one header of a record begun with BeginRecord.
+func AppendHeader(b []byte, key string, value []byte) []byte {
+	b = le.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	return appendBytes(b, value)
+}
+
+// FinishRecord sets the length of the record that starts at start.
+func FinishRecord(b []byte, start int) []byte {
 	le.PutUint32(b[start:], uint32(len(b)-start-4))
 	return b
 }
@@ -261,32 +285,68 @@ func (r *Reader) InputHeader(m *Meta) int {
 }
 
 // Record reads one length-prefixed record into rec, reusing rec.Headers'
-// backing array.
+// backing array. It indexes the record's bytes directly rather than
+// through the Reader's methods: Go compiled to WebAssembly (the SDK) pays
+// for every call and branch, and this runs once per record.
 func (r *Reader) Record(rec *Record) {
 	body := int(r.Uint32())
 	if body < recordFixedSize-4 || body > r.Remaining() {
 		r.fail()
 		return
 	}
-	end := r.off + body
-	rec.Timestamp = r.Int64()
-	rec.Offset = r.Int64()
-	rec.Key = r.nullable()
-	rec.Value = r.nullable()
-	nh := int(r.Uint32())
-	if nh > (end-r.off)/headerEntryFixed {
+	b := r.buf[r.off : r.off+body : r.off+body]
+	r.off += body
+	rec.Timestamp = int64(le.Uint64(b))
+	rec.Offset = int64(le.Uint64(b[8:]))
+	p := 16
+	for field := 0; field < 2; field++ { // key, value: nullable bytes
+		if len(b)-p < 4 {
+			r.fail()
+			return
+		}
+		n := int32(le.Uint32(b[p:]))
+		p += 4
+		var v []byte // nil: null
+		if n != nullLen {
+			if n < 0 || int(n) > len(b)-p {
+				r.fail()
+				return
+			}
+			v = b[p : p+int(n) : p+int(n)] // non-nil even when empty
+			p += int(n)
+		}
+		if field == 0 {
+			rec.Key = v
+		} else {
+			rec.Value = v
+		}
+	}
+	if len(b)-p < 4 {
 		r.fail()
 		return
 	}
+	nh := int(le.Uint32(b[p:]))
+	p += 4
 	rec.Headers = rec.Headers[:0]
+	if nh == 0 {
+		if p != len(b) {
+			r.fail()
+		}
+		return
+	}
+	if nh > (len(b)-p)/headerEntryFixed {
+		r.fail()
+		return
+	}
+	hr := Reader{buf: b, off: p}
 	for i := 0; i < nh; i++ {
-		k := r.Bytes(int(r.Uint32()))
+		k := hr.Bytes(int(hr.Uint32()))
 		if k == nil {
 			k = []byte{}
 		}
-		rec.Headers = append(rec.Headers, Header{Key: k, Value: r.nullable()})
+		rec.Headers = append(rec.Headers, Header{Key: k, Value: hr.nullable()})
 	}
-	if r.err == nil && r.off != end {
+	if hr.err != nil || hr.off != len(b) {
 		r.fail()
 	}
 }

@@ -1,0 +1,107 @@
+package kgowasm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/wasm"
+	"github.com/sluicemq/sluice/wasm/wasmtest"
+)
+
+// The client-side partitioner must pick, for every record, the partition
+// the broker picks with the same module: 10,000 keys through kgowasm one
+// record at a time, and through the broker's wasm.Module.Partition in
+// batches of 1,000, for the WAT example and the Go SDK page-view example
+// (JSON user_id, else the key, else partition 0).
+func TestAgreesWithTheBrokerFor10000Keys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go plugin")
+	}
+	dir := t.TempDir()
+	root, err := wasmtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wat := filepath.Join(dir, "wat.wasm")
+	if err := wasmtest.WAT(filepath.Join(root, "examples", "plugins", "wat-partitioner", "partitioner.wat"), wat); err != nil {
+		t.Fatal(err)
+	}
+	pageview := filepath.Join(dir, "pageview.wasm")
+	if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", "pageview-partitioner"), pageview); err != nil {
+		t.Fatal(err)
+	}
+	const n, partitions = 10_000, 13
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		r := &kgo.Record{Key: fmt.Appendf(nil, "user-%d", i)}
+		switch i % 4 {
+		case 0:
+			r.Value = fmt.Appendf(nil, `{"user_id":"u%d","page":"/p/%d"}`, i%977, i)
+		case 1:
+			r.Value = []byte(`{"page":"/no-user"}`)
+		case 2:
+			r.Key = nil // no key, no user: partition 0 for both plugins
+		}
+		recs[i] = r
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, path := range []string{wat, pageview} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			p, err := Open(path, Options{Runtime: wasm.Config{Logger: quiet}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			engine, err := wasm.NewEngine(wasm.Config{Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer engine.Close()
+			code := mustRead(t, path)
+			broker, err := engine.Load(context.Background(), wasm.Spec{Name: "broker", Hook: wasm.HookPartitioner, Wasm: code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer broker.Close()
+
+			tp := p.ForTopic("t")
+			used := map[int32]bool{}
+			for start := 0; start < n; start += 1000 {
+				batch := make([]hooks.Record, 0, 1000)
+				for _, r := range recs[start : start+1000] {
+					batch = append(batch, Record(r))
+				}
+				want, err := broker.Partition(context.Background(), "t", batch, partitions)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range recs[start : start+1000] {
+					if got := tp.Partition(r, partitions); int32(got) != want[i] {
+						t.Fatalf("record %d (key %q): client partition %d, broker %d", start+i, r.Key, got, want[i])
+					}
+					used[want[i]] = true
+				}
+			}
+			if len(used) != partitions {
+				t.Fatalf("only %d of %d partitions used: the comparison would prove little", len(used), partitions)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
