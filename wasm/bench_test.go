@@ -114,7 +114,7 @@ func BenchmarkTransform(b *testing.B) {
 // batches of 1,000 and of 50 (a fetch of small producer batches: the
 // per-call cost shows).
 func BenchmarkFilter(b *testing.B) {
-	for _, size := range []int{benchBatch, 50} {
+	for _, size := range []int{benchBatch, 50, 1} {
 		b.Run(fmt.Sprintf("batch-%d", size), func(b *testing.B) {
 			recs := benchRecords(logLine)[:size]
 			m := load(b, "tenant-filter", HookFilter, map[string]string{"show_untagged": "true"}, Config{})
