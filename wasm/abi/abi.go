@@ -205,7 +205,7 @@ func (r *Reader) Uint32() uint32 {
 		r.fail()
 		return 0
 	}
-	v := le.Uint32(r.buf[r.off:])
+	v := u32(r.buf[r.off:])
 	r.off += 4
 	return v
 }
@@ -227,7 +227,7 @@ func (r *Reader) Int64() int64 {
 		r.fail()
 		return 0
 	}
-	v := le.Uint64(r.buf[r.off:])
+	v := u64(r.buf[r.off:])
 	r.off += 8
 	return int64(v)
 }
@@ -296,15 +296,15 @@ func (r *Reader) Record(rec *Record) {
 	}
 	b := r.buf[r.off : r.off+body : r.off+body]
 	r.off += body
-	rec.Timestamp = int64(le.Uint64(b))
-	rec.Offset = int64(le.Uint64(b[8:]))
+	rec.Timestamp = int64(u64(b))
+	rec.Offset = int64(u64(b[8:]))
 	p := 16
 	for field := 0; field < 2; field++ { // key, value: nullable bytes
 		if len(b)-p < 4 {
 			r.fail()
 			return
 		}
-		n := int32(le.Uint32(b[p:]))
+		n := int32(u32(b[p:]))
 		p += 4
 		var v []byte // nil: null
 		if n != nullLen {
@@ -325,7 +325,7 @@ func (r *Reader) Record(rec *Record) {
 		r.fail()
 		return
 	}
-	nh := int(le.Uint32(b[p:]))
+	nh := int(u32(b[p:]))
 	p += 4
 	rec.Headers = rec.Headers[:0]
 	if nh == 0 {

@@ -15,7 +15,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"math/bits"
 
 	"github.com/sluicemq/sluice/sdk"
@@ -57,7 +56,7 @@ func mask(dst, value []byte) []byte {
 	n := len(value)
 	for i := 0; i < n; {
 		if i+8 <= n {
-			x := binary.LittleEndian.Uint64(value[i:])
+			x := load64(value, i)
 			x7 := x & lows
 			d := digits(x7)
 			word := (d | letters(x7) | equal(x7, '_')) &^ x & highs
@@ -114,7 +113,7 @@ func mask(dst, value []byte) []byte {
 		end, count := i, 0
 		for end < n {
 			if end+8 <= n {
-				x := binary.LittleEndian.Uint64(value[end:])
+				x := load64(value, end)
 				k := bits.TrailingZeros64(^(digits(x&lows)&^x)&highs) / 8
 				count += k
 				end += k
@@ -193,7 +192,7 @@ func localLanes(x uint64) uint64 {
 func emailAt(v []byte, at int) (start, end int) {
 	start = at
 	for start >= 8 {
-		if m := ^localLanes(binary.LittleEndian.Uint64(v[start-8:])) & highs; m != 0 {
+		if m := ^localLanes(load64(v, start-8)) & highs; m != 0 {
 			start -= bits.LeadingZeros64(m) / 8
 			break
 		}
@@ -209,7 +208,7 @@ func emailAt(v []byte, at int) (start, end int) {
 	}
 	end = at + 1
 	for end+8 <= len(v) {
-		if m := ^domainLanes(binary.LittleEndian.Uint64(v[end:])) & highs; m != 0 {
+		if m := ^domainLanes(load64(v, end)) & highs; m != 0 {
 			end += bits.TrailingZeros64(m) / 8
 			break
 		}
