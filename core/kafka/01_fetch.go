@@ -3,6 +3,10 @@ package kafka
 import (
 	"errors"
 	"reflect"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -100,6 +104,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 		remaining = 1<<31 - 1
 	}
 	var reader *hooks.Reader
+	var jobs []fetchJob
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -167,35 +172,15 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				// sendfile path.
 				data, err := rr.Chunk.ReadAll()
 				rr.Chunk.Release()
-				if err == nil && filter {
-					// The one filter run of these records for this
-					// consumer, with its authenticated principal.
-					data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, rt.Topic, rp.Partition, *reader, data)
-					if err != nil {
-						var pe *pipeline.PluginError
-						if errors.As(err, &pe) {
-							err = &broker.Error{Code: kerr.PolicyViolation, Msg: pe.Error()}
-							if errors.Is(pe.Err, hooks.ErrRejected) {
-								err = &broker.Error{Code: kerr.InvalidRecord, Msg: pe.Error()}
-							}
-						}
-					}
-				}
-				if err == nil && req.Version < 4 {
-					magic := int8(0)
-					if req.Version >= 2 {
-						magic = 1
-					}
-					if data, err = msgset.FromBatches(data, magic); errors.Is(err, msgset.ErrUnsupportedCodec) {
-						err = kerr.UnsupportedCompressionType
-					}
-				}
 				if err != nil {
 					sp.ErrorCode = broker.ErrorCode(err)
 					res.errored = true
 					continue
 				}
-				sp.RecordBatches = data
+				// Filtered and converted below, partitions in parallel;
+				// the budget counts the data as read (filters only
+				// shrink it).
+				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, data: data, filter: filter})
 				res.bytes += len(data)
 				remaining -= len(data)
 			} else if rr.Chunk.Size > 0 {
@@ -207,7 +192,96 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	c.runFetchJobs(req.Version, reader, jobs, &res)
 	return res
+}
+
+// fetchJob is one partition's data leaving the sendfile path: run through
+// the topic's consume filter and/or down-converted for an old client.
+type fetchJob struct {
+	sp     *kmsg.FetchResponseTopicPartition
+	topic  string
+	part   int32
+	data   []byte
+	filter bool
+}
+
+// runFetchJobs filters and converts every job, partitions in parallel (a
+// plugin filter costs CPU per record, and one consumer connection would
+// otherwise filter its partitions one after another on one core while
+// the client waits), then sets their answers and corrects res.bytes for
+// what the filters removed.
+func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob, res *fetchResult) {
+	if len(jobs) == 0 {
+		return
+	}
+	errs := make([]error, len(jobs))
+	out := make([][]byte, len(jobs))
+	run := func(i int) { out[i], errs[i] = c.fetchJobData(version, reader, &jobs[i]) }
+	workers := min(len(jobs), runtime.GOMAXPROCS(0))
+	if !slices.ContainsFunc(jobs, func(j fetchJob) bool { return j.filter }) {
+		workers = 1 // down-conversion alone is cheap
+	}
+	if workers <= 1 {
+		for i := range jobs {
+			run(i)
+		}
+	} else {
+		var next atomic.Int32
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
+					run(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for i, j := range jobs {
+		res.bytes -= len(j.data)
+		if errs[i] != nil {
+			j.sp.ErrorCode = broker.ErrorCode(errs[i])
+			res.errored = true
+			continue
+		}
+		j.sp.RecordBatches = out[i]
+		res.bytes += len(out[i])
+	}
+}
+
+func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([]byte, error) {
+	data := j.data
+	if j.filter {
+		// The one filter run of these records for this consumer, with
+		// its authenticated principal.
+		var err error
+		if data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data); err != nil {
+			var pe *pipeline.PluginError
+			if errors.As(err, &pe) {
+				if errors.Is(pe.Err, hooks.ErrRejected) {
+					return nil, &broker.Error{Code: kerr.InvalidRecord, Msg: pe.Error()}
+				}
+				return nil, &broker.Error{Code: kerr.PolicyViolation, Msg: pe.Error()}
+			}
+			return nil, err
+		}
+	}
+	if version < 4 {
+		magic := int8(0)
+		if version >= 2 {
+			magic = 1
+		}
+		var err error
+		if data, err = msgset.FromBatches(data, magic); errors.Is(err, msgset.ErrUnsupportedCodec) {
+			return nil, kerr.UnsupportedCompressionType
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
 }
 
 // checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: unknown)
