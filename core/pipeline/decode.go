@@ -22,14 +22,28 @@ var errBadRecord = errors.New("pipeline: malformed record")
 // LogAppendTime batches. Nothing is sized from a count in the batch
 // beyond what its bytes can hold; data inflates to at most budget bytes.
 func decodeForHooks(raw []byte, h storage.Header, budget int) ([]hooks.Record, error) {
+	return decodeForHooksInto(nil, raw, h, budget)
+}
+
+// decodeForHooksInto is decodeForHooks decompressing into scratch (when
+// the batch is compressed; its capacity is reused): the records then
+// alias scratch, which the caller must not reuse while it holds them.
+func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget int) ([]hooks.Record, error) {
 	if len(raw) < storage.BatchHeaderLen || h.NumRecords < 0 {
 		return nil, errBadRecord
 	}
 	data := raw[storage.BatchHeaderLen:]
 	if c := records.Codec(h.Attributes & 0x07); c != records.None {
+		var dst []byte
+		if scratch != nil {
+			dst = (*scratch)[:0]
+		}
 		var err error
-		if data, err = records.Decompress(nil, c, data, budget); err != nil {
+		if data, err = records.Decompress(dst, c, data, budget); err != nil {
 			return nil, err
+		}
+		if scratch != nil {
+			*scratch = data
 		}
 	}
 	logAppend := h.Attributes&0x08 != 0

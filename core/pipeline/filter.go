@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -10,6 +11,19 @@ import (
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
+
+// scratchPool holds decompression buffers of filtered fetches.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// keepScratchBytes: larger buffers (a rare huge batch) are not pooled.
+const keepScratchBytes = 8 << 20
+
+func putScratch(b *[]byte) {
+	if cap(*b) <= keepScratchBytes {
+		*b = (*b)[:0]
+		scratchPool.Put(b)
+	}
+}
 
 // Filtering reports whether fetches of topic go through a filter (and so
 // cannot be served with sendfile).
@@ -45,7 +59,12 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 	if err != nil {
 		return nil, kerr.CorruptMessage
 	}
-	var out []byte
+	// Decompressed batches are decoded into one pooled buffer: each
+	// batch's records are done with (sent as stored or re-encoded) before
+	// the next batch is decoded.
+	sp := scratchPool.Get().(*[]byte)
+	defer putScratch(sp)
+	out := make([]byte, 0, len(data))
 	for _, raw := range batches {
 		h, err := storage.ParseHeader(raw)
 		if err != nil {
@@ -55,7 +74,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			out = append(out, raw...)
 			continue
 		}
-		in, err := decodeForHooks(raw, h, records.DefaultReadBudget)
+		in, err := decodeForHooksInto(sp, raw, h, records.DefaultReadBudget)
 		if err != nil {
 			return nil, kerr.CorruptMessage
 		}
