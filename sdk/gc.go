@@ -26,7 +26,7 @@ const (
 
 var (
 	sinceCheckCalls, sinceCheckBytes int
-	heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	heapSample                       = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	// collectAt is the heap size that triggers the next collection.
 	collectAt uint64 = minCollectBytes
 )
