@@ -357,11 +357,17 @@ func pluginPass(ctx context.Context, b *brokerProcess, admin *pluginAdmin, modul
 		if err := admin.deploy(ctx, filterPlugin, "filter", topic, modules[filterPlugin], "show_untagged=true"); err != nil {
 			return run, "deploy filter", err
 		}
-		start = time.Now()
-		if _, err = consumeLines(ctx, b.addr, topic, run.produce, lines, false); err != nil {
-			return run, "filtered consume", err
+		// Measured like the plain consume: the better of two passes (the
+		// first also starts the plugin's instances and grows their heaps).
+		for pass := 0; pass < 2; pass++ {
+			start = time.Now()
+			if _, err = consumeLines(ctx, b.addr, topic, run.produce, lines, false); err != nil {
+				return run, "filtered consume", err
+			}
+			if d := time.Since(start); pass == 0 || d < run.filteredConsume {
+				run.filteredConsume = d
+			}
 		}
-		run.filteredConsume = time.Since(start)
 		if err := admin.remove(ctx, filterPlugin); err != nil {
 			return run, "remove filter", err
 		}

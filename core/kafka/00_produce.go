@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,6 +46,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	// A peer broker's pipeline sending a transform's emits: the target
 	// topic's own transform does not run on them (emit.go).
 	emit := h.clientID == pipeline.EmitClientID && c.isBroker()
+	var items []produceItem
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -98,22 +102,30 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 					continue
 				}
 			}
-			pd, err := c.s.cfg.Pipeline.Append(c.ctx, pipeline.AppendRequest{
+			items = append(items, produceItem{sp: sp, req: pipeline.AppendRequest{
 				Topic: rt.Topic, Partition: rp.Partition, Batch: recs, Acks: req.Acks,
 				Emit: emit, Timeout: time.Duration(max(req.TimeoutMillis, 1)) * time.Millisecond,
-			})
-			if err != nil {
-				sp.ErrorCode, sp.ErrorMessage = produceError(err, rt.Topic, rp.Partition)
-				continue
-			}
-			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = pd.Result.BaseOffset, pd.Result.LogAppendTime, pd.Result.LogStartOffset
-			if pd.Done() {
-				pd.Wait(c.ctx) // acks=0: starts background fsync and emits
-				continue
-			}
-			pending = append(pending, pendingCommit{pd: pd, resp: sp, topic: rt.Topic})
+			}})
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	// Transforms run first, partitions in parallel (they cost CPU per
+	// record and take no partition lock); appends then go in request
+	// order.
+	c.prepareProduce(items)
+	for _, it := range items {
+		sp := it.sp
+		pd, err := it.prep.Append()
+		if err != nil {
+			sp.ErrorCode, sp.ErrorMessage = produceError(err, it.req.Topic, it.req.Partition)
+			continue
+		}
+		sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = pd.Result.BaseOffset, pd.Result.LogAppendTime, pd.Result.LogStartOffset
+		if pd.Done() {
+			pd.Wait(c.ctx) // acks=0: starts background fsync and emits
+			continue
+		}
+		pending = append(pending, pendingCommit{pd: pd, resp: sp, topic: it.req.Topic})
 	}
 	if req.Acks == 0 {
 		return nil // acks=0: the client expects no response
@@ -137,6 +149,48 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		}
 	}()
 	return r
+}
+
+// produceItem is one partition of a produce request on its way into the
+// pipeline.
+type produceItem struct {
+	sp   *kmsg.ProduceResponseTopicPartition
+	req  pipeline.AppendRequest
+	prep *pipeline.Prepared
+}
+
+// prepareProduce runs every item's Prepare (its topic's transform), in
+// parallel up to GOMAXPROCS when more than one item transforms.
+func (c *conn) prepareProduce(items []produceItem) {
+	pl := c.s.cfg.Pipeline
+	var heavy []int
+	for i := range items {
+		if pl.Transforming(items[i].req.Topic) {
+			heavy = append(heavy, i)
+			continue
+		}
+		items[i].prep = pl.Prepare(c.ctx, items[i].req)
+	}
+	workers := min(len(heavy), runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for _, i := range heavy {
+			items[i].prep = pl.Prepare(c.ctx, items[i].req)
+		}
+		return
+	}
+	var next atomic.Int32
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1)) - 1; k < len(heavy); k = int(next.Add(1)) - 1 {
+				i := heavy[k]
+				items[i].prep = pl.Prepare(c.ctx, items[i].req)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // legacyProduceError maps message-set conversion errors.

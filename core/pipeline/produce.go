@@ -65,13 +65,40 @@ type Pending struct {
 // batches carry an identity derived from the source batch (emit.go), so
 // the targets drop the copies that did land.
 func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, error) {
+	return p.Prepare(ctx, req).Append()
+}
+
+// Prepared is a produce whose transform (the costly, lock-free part) has
+// run: Prepare several partitions' produces concurrently, then Append them
+// in request order.
+type Prepared struct {
+	p    *Pipeline
+	req  AppendRequest
+	part *partition.Partition
+	tr   bool        // the topic has a transform
+	prep *prepared   // its output, when tr
+	plan []emitBatch // emits to send after the append
+	err  error       // failed before the append
+}
+
+// Transforming reports whether produces to topic run a transform (and so
+// are worth preparing concurrently).
+func (p *Pipeline) Transforming(topic string) bool { return p.cfg.Hooks.Transform(topic) != nil }
+
+// Prepare checks the partition and runs the topic's transform and emit
+// planning for req; nothing is stored. Errors surface from Append.
+func (p *Pipeline) Prepare(ctx context.Context, req AppendRequest) *Prepared {
+	pr := &Prepared{p: p, req: req}
 	part, err := p.b.Partition(req.Topic, req.Partition)
 	if err != nil {
-		return nil, err
+		pr.err = err
+		return pr
 	}
+	pr.part = part
 	if req.Acks == -1 {
 		if err := part.CheckMinISR(); err != nil {
-			return nil, err
+			pr.err = err
+			return pr
 		}
 	}
 	var tr hooks.Transform
@@ -79,40 +106,48 @@ func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, err
 		if emitProducerIn(req.Batch) {
 			// Emit streams' relaxed sequence checks are the pipeline's
 			// own: clients may not use their producer ids.
-			return nil, kerr.InvalidProducerIDMapping
+			pr.err = kerr.InvalidProducerIDMapping
+			return pr
 		}
 		tr = p.cfg.Hooks.Transform(req.Topic)
 	}
 	if tr == nil {
-		// The fast path: stored as received.
+		return pr // the fast path: stored as received
+	}
+	pr.tr = true
+	pr.prep, pr.err = p.transform(ctx, tr, req.Topic, req.Partition, part.Config(), req.Batch)
+	if pr.err == nil && len(pr.prep.emits) > 0 {
+		pr.plan, pr.err = p.planEmits(ctx, req.Topic, req.Partition, pr.prep.ident, pr.prep.emits)
+	}
+	return pr
+}
+
+// Append stores a prepared produce and sends its emits; Wait on the
+// result for the acknowledgement.
+func (pr *Prepared) Append() (*Pending, error) {
+	p, req, part := pr.p, pr.req, pr.part
+	if errors.Is(pr.err, errUnreadable) {
+		// Let the partition's validation say precisely what is wrong
+		// with the batch; should it pass, the batch is still unreadable.
+		_, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+			return nil, kerr.CorruptMessage
+		})
+		return nil, err
+	}
+	if pr.err != nil {
+		return nil, pr.err
+	}
+	if !pr.tr {
 		res, err := part.Append(req.Batch)
 		if err != nil {
 			return nil, err
 		}
 		return &Pending{Result: res, p: part, acks: req.Acks}, nil
 	}
-	prep, err := p.transform(ctx, tr, req.Topic, req.Partition, part.Config(), req.Batch)
-	if errors.Is(err, errUnreadable) {
-		// Let the partition's validation say precisely what is wrong
-		// with the batch; should it pass, the batch is still unreadable.
-		_, err = part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
-			return nil, kerr.CorruptMessage
-		})
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	var plan []emitBatch
-	if len(prep.emits) > 0 {
-		if plan, err = p.planEmits(ctx, req.Topic, req.Partition, prep.ident, prep.emits); err != nil {
-			return nil, err
-		}
-	}
 	i := 0
 	res, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
 		// Batches come in order; prep.outs has one output per batch.
-		out := prep.outs[i]
+		out := pr.prep.outs[i]
 		i++
 		return out, nil
 	})
@@ -120,12 +155,12 @@ func (p *Pipeline) Append(ctx context.Context, req AppendRequest) (*Pending, err
 		return nil, err
 	}
 	pd := &Pending{Result: res, p: part, acks: req.Acks}
-	if len(plan) > 0 {
+	if len(pr.plan) > 0 {
 		timeout := req.Timeout
 		if timeout <= 0 {
 			timeout = defaultEmitTimeout
 		}
-		pd.emits = p.sendEmits(plan, req.Acks, timeout)
+		pd.emits = p.sendEmits(pr.plan, req.Acks, timeout)
 	}
 	return pd, nil
 }
