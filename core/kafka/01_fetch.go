@@ -170,7 +170,14 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			if rr.Chunk.Size > 0 && (filter || req.Version < 4) {
 				// Topics with a consume filter and old clients leave the
 				// sendfile path.
-				data, err := rr.Chunk.ReadAll()
+				var data []byte
+				if filter {
+					// Filtering copies what it keeps into a new
+					// buffer, so the read can use a pooled one.
+					data, err = rr.Chunk.ReadInto(*fetchBufs.Get().(*[]byte))
+				} else {
+					data, err = rr.Chunk.ReadAll()
+				}
 				rr.Chunk.Release()
 				if err != nil {
 					sp.ErrorCode = broker.ErrorCode(err)
@@ -252,13 +259,26 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 	}
 }
 
+// fetchBufs holds the read buffers of filtered fetches (see fetchOnce).
+var fetchBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// keepFetchBuf: larger read buffers are left to the GC.
+const keepFetchBuf = 8 << 20
+
 func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([]byte, error) {
 	data := j.data
 	if j.filter {
 		// The one filter run of these records for this consumer, with
 		// its authenticated principal.
 		var err error
-		if data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data); err != nil {
+		data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data)
+		if (len(data) == 0 || &data[0] != &j.data[0]) && cap(j.data) <= keepFetchBuf {
+			// The answer does not alias the read buffer (it would if
+			// the filter went away meanwhile): reuse it.
+			buf := j.data[:0]
+			fetchBufs.Put(&buf)
+		}
+		if err != nil {
 			var pe *pipeline.PluginError
 			if errors.As(err, &pe) {
 				if errors.Is(pe.Err, hooks.ErrRejected) {

@@ -122,11 +122,18 @@ func (c *Chunk) Release() {
 }
 
 // ReadAll copies the chunk's bytes into memory (pread).
-func (c *Chunk) ReadAll() ([]byte, error) {
+func (c *Chunk) ReadAll() ([]byte, error) { return c.ReadInto(nil) }
+
+// ReadInto is ReadAll into dst's space (grown when too small).
+func (c *Chunk) ReadInto(dst []byte) ([]byte, error) {
 	if c.Size == 0 {
 		return nil, nil
 	}
-	b := make([]byte, c.Size)
+	b := dst[:0]
+	if cap(b) < c.Size {
+		b = make([]byte, c.Size)
+	}
+	b = b[:c.Size]
 	_, err := c.File.ReadAt(b, c.Pos)
 	return b, err
 }
