@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -171,26 +168,10 @@ func (c *conn) prepareProduce(items []produceItem) {
 		}
 		items[i].prep = pl.Prepare(c.ctx, items[i].req)
 	}
-	workers := min(len(heavy), runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for _, i := range heavy {
-			items[i].prep = pl.Prepare(c.ctx, items[i].req)
-		}
-		return
-	}
-	var next atomic.Int32
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := int(next.Add(1)) - 1; k < len(heavy); k = int(next.Add(1)) - 1 {
-				i := heavy[k]
-				items[i].prep = pl.Prepare(c.ctx, items[i].req)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel(len(heavy), func(k int) {
+		i := heavy[k]
+		items[i].prep = pl.Prepare(c.ctx, items[i].req)
+	})
 }
 
 // legacyProduceError maps message-set conversion errors.

@@ -3,10 +3,8 @@ package kafka
 import (
 	"errors"
 	"reflect"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -225,27 +223,12 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 	errs := make([]error, len(jobs))
 	out := make([][]byte, len(jobs))
 	run := func(i int) { out[i], errs[i] = c.fetchJobData(version, reader, &jobs[i]) }
-	workers := min(len(jobs), runtime.GOMAXPROCS(0))
-	if !slices.ContainsFunc(jobs, func(j fetchJob) bool { return j.filter }) {
-		workers = 1 // down-conversion alone is cheap
-	}
-	if workers <= 1 {
-		for i := range jobs {
+	if slices.ContainsFunc(jobs, func(j fetchJob) bool { return j.filter }) {
+		parallel(len(jobs), run)
+	} else {
+		for i := range jobs { // down-conversion alone is cheap
 			run(i)
 		}
-	} else {
-		var next atomic.Int32
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1)) - 1; i < len(jobs); i = int(next.Add(1)) - 1 {
-					run(i)
-				}
-			}()
-		}
-		wg.Wait()
 	}
 	for i, j := range jobs {
 		res.bytes -= len(j.data)
