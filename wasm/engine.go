@@ -264,6 +264,9 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	if err := checkExports(compiled, spec.Hook); err != nil {
 		return fail(err)
 	}
+	if err := checkReactor(compiled); err != nil {
+		return fail(err)
+	}
 	if mem := compiled.ExportedMemories()[abi.ExportMemory]; mem.Min() > e.cfg.MemoryLimitPages {
 		return fail(fmt.Errorf("%w: needs %d pages of memory at start, over the limit of %d", ErrInvalidModule, mem.Min(), e.cfg.MemoryLimitPages))
 	}
@@ -287,6 +290,10 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	e.mu.Lock()
 	e.modules[m] = struct{}{}
 	e.mu.Unlock()
+	if err := m.probe(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
