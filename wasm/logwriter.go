@@ -22,7 +22,14 @@ type lineLogger struct {
 	level  slog.Level
 	limit  *logLimiter // shared by the plugin's instances; nil: unlimited
 	buf    []byte
+	// panicLine is the first "panic: " line written since the call began
+	// (run resets it), so a failed call's error can carry the plugin's own
+	// reason; the stack trace after it stays in the log only.
+	panicLine string
 }
+
+// maxPanicLine bounds the panic text carried into an error.
+const maxPanicLine = 512
 
 func (w *lineLogger) Write(p []byte) (int, error) {
 	n := len(p)
@@ -48,6 +55,9 @@ func (w *lineLogger) flush() {
 		return
 	}
 	defer func() { w.buf = w.buf[:0] }()
+	if w.panicLine == "" && (bytes.HasPrefix(w.buf, []byte("panic: ")) || bytes.HasPrefix(w.buf, []byte("fatal error: "))) {
+		w.panicLine = string(w.buf[:min(len(w.buf), maxPanicLine)])
+	}
 	if w.limit == nil {
 		w.logger.Log(context.Background(), w.level, "plugin output", "plugin", w.plugin, "stream", w.stream, "line", string(w.buf))
 		return

@@ -36,7 +36,7 @@ func runTests(m *testing.M) int {
 		pluginPaths["keyhash"] = filepath.Join(dir, "keyhash.wasm")
 		err = wasmtest.GoPlugin(filepath.Join("testdata", "keyhash"), pluginPaths["keyhash"])
 	}
-	for _, name := range []string{"allocating", "sdkkeep", "sdkwrite", "gospin"} {
+	for _, name := range []string{"allocating", "sdkkeep", "sdkwrite", "gospin", "gopanic"} {
 		if err == nil {
 			pluginPaths[name] = filepath.Join(dir, name+".wasm")
 			err = wasmtest.GoPlugin(filepath.Join("testdata", name), pluginPaths[name])

@@ -200,10 +200,17 @@ func (m *Module) run(ctx context.Context, in []byte, decode func(out []byte) err
 	// The guest checks the deadline itself when it yields (instrument.go):
 	// no timer, no goroutine, no context allocated per call.
 	inst.cctx = callContext{Context: ctx, deadline: monoNanos() + int64(m.cfg.Timeout), done: ctx.Done()}
+	inst.stderr.panicLine = ""
 	out, err := inst.call(&inst.cctx, in)
 	inst.cctx.Context, inst.cctx.done = nil, nil
 	if err != nil {
 		kind, detail := m.classify(inst, err)
+		inst.stderr.flush() // a panic line still without its newline
+		if p := inst.stderr.panicLine; p != "" {
+			// The plugin's own reason first (Go prints a panic's
+			// message, then the stack, which stays in the log).
+			detail = p + "; " + detail
+		}
 		inst.close(context.Background())
 		return m.failure(kind, detail)
 	}

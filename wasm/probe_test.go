@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -86,5 +87,19 @@ func TestDeployRefusesModulesThatCannotWork(t *testing.T) {
 	}
 	if err := loadErr(t, code, HookFilter); !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "rebuild it with the current SDK") {
 		t.Fatalf("old-ABI module: %v, want ErrInvalidModule asking for a rebuild", err)
+	}
+}
+
+// A plugin's panic message (not its stack) is in the call's error, so a
+// Kafka client's POLICY_VIOLATION says what the plugin said.
+func TestPanicMessageInError(t *testing.T) {
+	m := load(t, "gopanic", HookPartitioner, nil, Config{})
+	_, err := m.Partition(context.Background(), "t", []hooks.Record{{Key: []byte("boom"), Offset: -1}}, 3)
+	if err == nil || !strings.Contains(err.Error(), "panic: bad key boom") || strings.Contains(err.Error(), "goroutine ") {
+		t.Fatalf("error %v, want the panic message without the stack", err)
+	}
+	// The next call (a fresh instance) works.
+	if parts, err := m.Partition(context.Background(), "t", []hooks.Record{{Key: []byte("ok"), Offset: -1}}, 3); err != nil || parts[0] != 0 {
+		t.Fatalf("after the panic: %v %v", parts, err)
 	}
 }
