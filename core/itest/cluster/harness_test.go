@@ -89,14 +89,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) string {
+// freePorts returns n distinct free loopback addresses. The listeners
+// stay open until all n are chosen: closing each at once let the kernel
+// hand the same port out twice (a broker's HTTP port was another's Kafka
+// port, and one failed with "address already in use").
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // testCluster is n brokers sharing a ZooKeeper chroot.
@@ -120,8 +128,9 @@ func startClusterWith(t *testing.T, n int, clientOpts []kgo.Opt, extra ...string
 	zk := zktest.Need(t, zkServer)
 	chroot := "/" + strings.ReplaceAll(t.Name(), "/", "_")
 	c := &testCluster{t: t}
+	ports := freePorts(t, 2*n)
 	for i := 0; i < n; i++ {
-		nd := &node{t: t, id: int32(i + 1), addr: freePort(t), http: freePort(t), dir: t.TempDir(), logs: &syncBuffer{}, clientOpts: clientOpts}
+		nd := &node{t: t, id: int32(i + 1), addr: ports[2*i], http: ports[2*i+1], dir: t.TempDir(), logs: &syncBuffer{}, clientOpts: clientOpts}
 		nd.args = append([]string{"serve",
 			"--broker-id", strconv.Itoa(int(nd.id)),
 			"--data-dir", nd.dir,
