@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicemq/sluice/internal/promreg"
 )
 
 // Bridge metrics are process-wide and registered once on
@@ -37,27 +38,27 @@ var (
 func sharedMetrics() *bridgeMetrics {
 	metricsOnce.Do(func() {
 		stats = bridgeMetrics{
-			requests: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			requests: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_bridge_requests_total", Help: "HTTP bridge requests by route pattern, method and status.",
 			}, []string{"route", "method", "status"})),
-			seconds: register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			seconds: promreg.Register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name: "sluice_bridge_request_seconds", Help: "HTTP bridge request latency by route (event streams: their lifetime).",
 				Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 			}, []string{"route"})),
-			received: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			received: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_bridge_received_bytes_total", Help: "Request body bytes read, as sent (before decompression).",
 			}, []string{"route"})),
-			sent: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			sent: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_bridge_sent_bytes_total", Help: "Response body bytes written.",
 			}, []string{"route"})),
-			records: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			records: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_bridge_records_produced_total", Help: "Records produced through the bridge and acknowledged by the broker.",
 			}, []string{"topic"})),
-			rejected: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			rejected: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_bridge_rejected_total", Help: "Refused requests by reason.",
 			}, []string{"reason"})),
 		}
-		register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		promreg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_bridge_sse_clients", Help: "Open Server-Sent Events streams.",
 		}, func() float64 {
 			liveMu.Lock()
@@ -70,19 +71,6 @@ func sharedMetrics() *bridgeMetrics {
 		}))
 	})
 	return &stats
-}
-
-// register registers c, reusing an identical collector registered before.
-func register[C prometheus.Collector](c C) C {
-	if err := prometheus.DefaultRegisterer.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // Reasons a request is refused (sluice_bridge_rejected_total, and the

@@ -1,10 +1,11 @@
 package plugins
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicemq/sluice/internal/promreg"
 )
 
 // Metrics of this package, beside the per-plugin call metrics of package
@@ -32,10 +33,10 @@ func metrics() *opsMetrics {
 	opsOnce.Do(func() {
 		plugin := []string{"plugin"}
 		counter := func(name, help string) *prometheus.CounterVec {
-			return register(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, plugin))
+			return promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, plugin))
 		}
 		ops = opsMetrics{
-			nsPerRecord: register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			nsPerRecord: promreg.Register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "sluice_plugin_ns_per_record",
 				Help:    "Nanoseconds per record of each plugin call (role live or shadow).",
 				Buckets: prometheus.ExponentialBuckets(25, 2, 16), // 25 ns .. 0.8 ms
@@ -53,20 +54,6 @@ func metrics() *opsMetrics {
 }
 
 func rollbacksTotal() *prometheus.CounterVec { return metrics().rollbacks }
-
-// register registers c, reusing an identical collector registered before
-// (another registry in the same process, e.g. tests).
-func register[C prometheus.Collector](c C) C {
-	if err := prometheus.DefaultRegisterer.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
-}
 
 // forgetShadow drops a plugin's shadow series (the shadow ended).
 func (m *opsMetrics) forgetShadow(plugin string) {

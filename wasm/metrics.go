@@ -1,10 +1,11 @@
 package wasm
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicemq/sluice/internal/promreg"
 )
 
 // metrics are per plugin and hook, registered once on
@@ -28,21 +29,21 @@ func sharedMetrics() *metrics {
 	metricsOnce.Do(func() {
 		labels := []string{"plugin", "hook"}
 		pluginStats = metrics{
-			calls: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			calls: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_plugin_calls_total", Help: "Plugin calls (one per batch).",
 			}, labels)),
-			records: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			records: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_plugin_records_total", Help: "Records passed to plugins.",
 			}, labels)),
-			errors: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			errors: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_plugin_errors_total", Help: "Failed or refused plugin calls by kind.",
 			}, append(labels, "kind"))),
-			seconds: register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			seconds: promreg.Register(prometheus.NewHistogramVec(prometheus.HistogramOpts{
 				Name:    "sluice_plugin_call_seconds",
 				Help:    "Time per plugin call (one batch).",
 				Buckets: prometheus.ExponentialBuckets(10e-6, 4, 10),
 			}, labels)),
-			logDropped: register(prometheus.NewCounterVec(prometheus.CounterOpts{
+			logDropped: promreg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "sluice_plugin_log_lines_dropped_total", Help: "Plugin stdout/stderr lines dropped by the log rate limit.",
 			}, []string{"plugin"})),
 		}
@@ -63,20 +64,6 @@ func (m *metrics) series(plugin string, hook Hook) moduleSeries {
 		records: m.records.WithLabelValues(plugin, string(hook)),
 		seconds: m.seconds.WithLabelValues(plugin, string(hook)),
 	}
-}
-
-// register registers c, reusing an identical collector registered before
-// (another registry in the same process, e.g. tests).
-func register[C prometheus.Collector](c C) C {
-	if err := prometheus.DefaultRegisterer.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // forget drops a removed plugin's series.

@@ -52,7 +52,7 @@ func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget in
 	var hs []hooks.Header
 	var keys map[string]string
 	for i := int32(0); i < h.NumRecords; i++ {
-		l, n := varint(data)
+		l, n := records.Varint32(data)
 		if n <= 0 || l < 6 || l > int64(len(data)-n) {
 			return nil, errBadRecord
 		}
@@ -63,7 +63,7 @@ func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget in
 			return nil, errBadRecord
 		}
 		b = b[n:]
-		off, n := varint(b)
+		off, n := records.Varint32(b)
 		if n <= 0 {
 			return nil, errBadRecord
 		}
@@ -79,7 +79,7 @@ func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget in
 		if r.Value, b, ok = nullable(b); !ok {
 			return nil, errBadRecord
 		}
-		nh, n := varint(b)
+		nh, n := records.Varint32(b)
 		if n <= 0 || nh < 0 || nh > int64(len(b)-n)/2 {
 			return nil, errBadRecord
 		}
@@ -118,22 +118,10 @@ func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget in
 	return out, nil
 }
 
-// varint reads a zig-zag varint of at most 5 bytes (Kafka's varint).
-func varint(b []byte) (int64, int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
-	}
-	v, n := binary.Varint(b[:min(len(b), 5)])
-	if n <= 0 || v != int64(int32(v)) {
-		return 0, 0
-	}
-	return v, n
-}
-
 // nullable reads a varint length (-1: nil) and that many bytes, capped
 // so appends to it never write into the batch.
 func nullable(b []byte) ([]byte, []byte, bool) {
-	l, n := varint(b)
+	l, n := records.Varint32(b)
 	if n <= 0 || l < -1 || l > int64(len(b)-n) {
 		return nil, nil, false
 	}

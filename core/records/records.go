@@ -106,7 +106,7 @@ func DecodeWithin(batch []byte, budget int) (Batch, error) {
 	// bytes can hold.
 	b.Records = make([]Record, 0, min(int(rb.NumRecords), len(data)/(1+minRecordBody)))
 	for i := int32(0); i < rb.NumRecords; i++ {
-		length, n := varint32(data)
+		length, n := Varint32(data)
 		if n <= 0 || length < minRecordBody || length > int64(len(data)-n) {
 			return Batch{}, ErrCorrupt
 		}
@@ -135,7 +135,7 @@ func decodeRecord(b []byte) (Record, bool) {
 		return r, false
 	}
 	b = b[n:]
-	off, n := varint32(b)
+	off, n := Varint32(b)
 	if n <= 0 {
 		return r, false
 	}
@@ -148,7 +148,7 @@ func decodeRecord(b []byte) (Record, bool) {
 	if r.Value, b, ok = nullableBytes(b); !ok {
 		return r, false
 	}
-	headers, n := varint32(b)
+	headers, n := Varint32(b)
 	if n <= 0 || headers < 0 || headers > int64(len(b)-n)/minHeader {
 		return r, false
 	}
@@ -168,7 +168,7 @@ func decodeRecord(b []byte) (Record, bool) {
 
 // nullableBytes reads a varint length (-1: nil) and that many bytes.
 func nullableBytes(b []byte) ([]byte, []byte, bool) {
-	l, n := varint32(b)
+	l, n := Varint32(b)
 	if n <= 0 || l < -1 || l > int64(len(b)-n) {
 		return nil, nil, false
 	}

@@ -208,7 +208,7 @@ func codecName(c Codec) string {
 func walkRecords(data []byte, count int32, requireKeys bool, first int64) (int64, error) {
 	maxTS := int64(-1 << 63)
 	for i := int32(0); i < count; i++ {
-		length, n := varint32(data)
+		length, n := Varint32(data)
 		if n <= 0 || length < minRecordBody || length > int64(len(data)-n) {
 			return 0, corruptf("record %d of %d: bad or overrunning length", i, count)
 		}
@@ -238,7 +238,7 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 		return bad("bad timestamp delta")
 	}
 	b = b[n:]
-	off, n := varint32(b)
+	off, n := Varint32(b)
 	if n <= 0 {
 		return bad("bad offset delta")
 	}
@@ -246,7 +246,7 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 	if off != int64(i) {
 		return 0, invalidf("record %d has offset delta %d", i, off)
 	}
-	keyLen, n := varint32(b)
+	keyLen, n := Varint32(b)
 	if n <= 0 || keyLen < -1 || keyLen > int64(len(b)-n) {
 		return bad("bad key length")
 	}
@@ -254,23 +254,23 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 		return 0, invalidf("record %d has no key; compacted topics need one", i)
 	}
 	b = b[n+max(int(keyLen), 0):]
-	valLen, n := varint32(b)
+	valLen, n := Varint32(b)
 	if n <= 0 || valLen < -1 || valLen > int64(len(b)-n) {
 		return bad("bad value length")
 	}
 	b = b[n+max(int(valLen), 0):]
-	headers, n := varint32(b)
+	headers, n := Varint32(b)
 	if n <= 0 || headers < 0 || headers > int64(len(b)-n)/minHeader {
 		return bad("bad header count")
 	}
 	b = b[n:]
 	for h := int64(0); h < headers; h++ {
-		kl, n := varint32(b)
+		kl, n := Varint32(b)
 		if n <= 0 || kl < 0 || kl > int64(len(b)-n) {
 			return bad("bad header key length")
 		}
 		b = b[n+int(kl):]
-		vl, n := varint32(b)
+		vl, n := Varint32(b)
 		if n <= 0 || vl < -1 || vl > int64(len(b)-n) {
 			return bad("bad header value length")
 		}
@@ -282,10 +282,10 @@ func checkRecord(b []byte, i int32, requireKeys bool) (int64, error) {
 	return tsDelta, nil
 }
 
-// varint32 reads a zig-zag varint of at most 5 bytes (Kafka's varint; a
+// Varint32 reads a zig-zag varint of at most 5 bytes (Kafka's varint; a
 // longer encoding is refused by Java and franz-go readers alike, so it
 // must not be stored). n <= 0 on error.
-func varint32(b []byte) (int64, int) {
+func Varint32(b []byte) (int64, int) {
 	if len(b) > 0 && b[0] < 0x80 {
 		// One byte: most lengths, deltas and counts (fast path).
 		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
