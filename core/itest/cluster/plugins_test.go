@@ -31,6 +31,8 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 	defer cancel()
 
 	const topic = "contacts"
+	adm := clusterAdmin(t, c)
+	createTopic(ctx, t, adm, topic, 3, 2, nil)
 	resp := adminDo(t, http.MethodPost, c.nodes[0], "/admin/plugins?"+url.Values{
 		"name": {"mask"}, "hook": {"transform"}, "topic": {topic},
 	}.Encode(), code)
@@ -43,8 +45,6 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 		})
 	}
 
-	adm := clusterAdmin(t, c)
-	createTopic(ctx, t, adm, topic, 3, 2, nil)
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
