@@ -446,6 +446,7 @@ func (r *Registry) rollbackTo(name string, failing, to int) (Deployment, []byte,
 	dep := *target
 	dep.Version = r.store.state.LastVersions[name] + 1
 	dep.RollbackOf = l.dep.Version
+	dep.Restores = target.Version
 	dep.DeployedAt = time.Now().UTC().Truncate(time.Millisecond)
 	return dep, code, nil
 }

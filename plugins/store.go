@@ -29,6 +29,9 @@ type Deployment struct {
 	// RollbackOf is set on a version that an automatic or manual rollback
 	// made: the version it replaced (its module is the previous version's).
 	RollbackOf int `json:"rollback_of,omitempty"`
+	// Restores, on a rollback's version, is the earlier version whose
+	// module and settings it runs again.
+	Restores int `json:"restores,omitempty"`
 	// RollbackErrorRate and RollbackWindow: the registry rolls this version
 	// back to the previous one when more than RollbackErrorRate of its
 	// last RollbackWindow calls failed (0: DefaultRollbackErrorRate and

@@ -109,8 +109,8 @@ func (c *cli) pluginRollbackCommand() *ffcli.Command {
 			if err := api.do(ctx, http.MethodPost, path, nil, &dep); err != nil {
 				return fmt.Errorf("rollback %s: %w", args[0], err)
 			}
-			fmt.Fprintf(c.stdout, "Rolled back plugin %q: version %d (the module of an earlier version, sha256 %s) replaced version %d.\n",
-				dep.Name, dep.Version, shortSHA(dep.SHA256), dep.RollbackOf)
+			fmt.Fprintf(c.stdout, "Rolled back plugin %q: version %d (the module of version %d, sha256 %s) replaced version %d.\n",
+				dep.Name, dep.Version, dep.Restores, shortSHA(dep.SHA256), dep.RollbackOf)
 			return nil
 		},
 	})

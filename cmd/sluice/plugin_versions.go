@@ -26,7 +26,7 @@ func (c *cli) pluginVersionsCommand() *ffcli.Command {
 			if err := api.do(ctx, http.MethodGet, "/admin/plugins/"+url.PathEscape(args[0])+"/versions", nil, &v); err != nil {
 				return fmt.Errorf("versions of %s: %w", args[0], err)
 			}
-			t := newTable(c.stdout, "VERSION", "STATE", "HOOK", "TOPIC", "SHA256", "SIZE", "DEPLOYED", "ROLLBACK-OF")
+			t := newTable(c.stdout, "VERSION", "STATE", "HOOK", "TOPIC", "SHA256", "SIZE", "DEPLOYED", "RESTORES", "ROLLBACK-OF")
 			for _, d := range v.Versions {
 				state := "-"
 				switch {
@@ -35,16 +35,20 @@ func (c *cli) pluginVersionsCommand() *ffcli.Command {
 				case d.Version == v.Previous:
 					state = "previous"
 				}
-				rb := "-"
-				if d.RollbackOf != 0 {
-					rb = fmt.Sprint(d.RollbackOf)
-				}
 				t.row(fmt.Sprint(d.Version), state, string(d.Hook), d.Topic, shortSHA(d.SHA256), fmt.Sprint(d.Size),
-					d.DeployedAt.Format(time.RFC3339), rb)
+					d.DeployedAt.Format(time.RFC3339), orDash(d.Restores), orDash(d.RollbackOf))
 			}
 			return t.flush()
 		},
 	})
+}
+
+// orDash prints 0 as "-".
+func orDash(v int) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprint(v)
 }
 
 // shortSHA is the first 12 hex digits of a sha256, as deploy prints it.
