@@ -413,9 +413,9 @@ func (r *Registry) rollbackTo(name string, failing, to int) (Deployment, []byte,
 	case failing != 0 && l.dep.Version != failing:
 		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is no longer live (version %d is)", ErrConflict, failing, name, l.dep.Version)
 	case failing != 0 && l.dep.RollbackOf != 0:
-		// An automatic rollback does not undo a restore: whatever fails
-		// now failed in an earlier version too, and walking further back
-		// is for an operator to decide.
+		// An automatic rollback does not undo a restore: the restored
+		// module ran before, so its failures now more likely come from
+		// the data, and walking further back is for an operator to decide.
 		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is itself a rollback (of version %d): not rolled back automatically", ErrConflict, failing, name, l.dep.RollbackOf)
 	case to != 0 && to == l.dep.Version:
 		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is the live version", ErrInvalid, to, name)
