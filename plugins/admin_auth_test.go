@@ -37,6 +37,8 @@ const adminToken = "0123456789abcdef-admin"
 // base URL of the HTTP listener and of the admin listener (if any).
 func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase string) {
 	a := startNodeWith(t, opts)
+	// The topics deployURL deploys to (a deploy needs its topic).
+	(&testNode{kafka: a.Kafka}).createTopics(t, "logs-mask", "logs-mask2", "logs-m")
 	if a.Admin != "" {
 		adminBase = "http://" + a.Admin
 	}

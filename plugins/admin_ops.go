@@ -17,12 +17,14 @@ import (
 //
 //	POST   /admin/plugins/dry-run            run a module over a topic's records
 //	POST   /admin/plugins/{name}/promote     make the shadow version live
-//	POST   /admin/plugins/{name}/rollback    restore the previous version
+//	POST   /admin/plugins/{name}/rollback    restore the previous (or ?version=N) version
+//	GET    /admin/plugins/{name}/versions    the kept versions (history.go)
 //	DELETE /admin/plugins/{name}/shadow      stop the shadow version
 func (r *Registry) opsRoutes(rt chi.Router) {
 	rt.Post("/admin/plugins/dry-run", r.handleDryRun)
 	rt.Post("/admin/plugins/{name}/promote", r.handlePromote)
 	rt.Post("/admin/plugins/{name}/rollback", r.handleRollback)
+	rt.Get("/admin/plugins/{name}/versions", r.handleVersions)
 	rt.Delete("/admin/plugins/{name}/shadow", r.handleRemoveShadow)
 }
 
@@ -85,12 +87,29 @@ func (r *Registry) handlePromote(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) handleRollback(w http.ResponseWriter, req *http.Request) {
-	dep, err := r.RollbackClusterWide(req.Context(), chi.URLParam(req, "name"), 0)
+	version := 0
+	if v := req.URL.Query().Get("version"); v != "" {
+		var err error
+		if version, err = strconv.Atoi(v); err != nil || version <= 0 {
+			writeError(w, fmt.Errorf("%w: version %q (a version number from GET /admin/plugins/{name}/versions)", ErrInvalid, v))
+			return
+		}
+	}
+	dep, err := r.RollbackToClusterWide(req.Context(), chi.URLParam(req, "name"), version)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, dep)
+}
+
+func (r *Registry) handleVersions(w http.ResponseWriter, req *http.Request) {
+	v, err := r.Versions(chi.URLParam(req, "name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (r *Registry) handleRemoveShadow(w http.ResponseWriter, req *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/sluicemq/sluice/wasm"
@@ -87,6 +88,9 @@ func (r *Registry) Deploy(ctx context.Context, req DeployRequest) (Deployment, e
 	if r.closed {
 		return Deployment{}, ErrClosed
 	}
+	if err := r.checkTopic(req.Topic); err != nil {
+		return Deployment{}, err
+	}
 	if err := r.checkConflict(req.Name, req.Hook, req.Topic); err != nil {
 		return Deployment{}, err
 	}
@@ -130,60 +134,60 @@ func (r *Registry) checkConflict(name string, hook wasm.Hook, topic string) erro
 }
 
 // install loads code, persists dep and binds it in place of dep.Name's
-// current version; call with mu held. The replaced version becomes the
-// previous version (kept for a rollback) unless dep is itself a
-// rollback; any shadow ends (a promoted one is now live).
+// current version; call with mu held. The replaced version joins the
+// plugin's history (kept for a rollback, pruned to the newest r.keep
+// versions); any shadow ends (a promoted one is now live).
 func (r *Registry) install(ctx context.Context, dep Deployment, code []byte) (Deployment, error) {
+	cancelled := unretire(dep.Name, false)
 	mod, err := r.engine.Load(ctx, wasm.Spec{Name: dep.Name, Hook: dep.Hook, Config: dep.Config, Wasm: code})
 	if err != nil {
+		requeue(cancelled)
 		return Deployment{}, err
 	}
 	if err := r.store.writeModule(dep, code); err != nil {
 		mod.Close()
+		requeue(cancelled)
 		return Deployment{}, err
 	}
 	old := r.loaded[dep.Name]
+	oldHist := r.store.state.history(dep.Name)
 	// Two brokers deploying the same name at once publish equal version
-	// numbers; the module file is then shared and must survive the swap.
-	sameFile := old != nil && r.store.modulePath(old.dep) == r.store.modulePath(dep)
-	var prev *Deployment
-	switch {
-	case old == nil || dep.RollbackOf != 0:
-	case sameFile:
-		prev = old.prev
-	default:
-		d := old.dep
-		prev = &d
+	// numbers; the module file is then shared and the replaced one is not
+	// an earlier version.
+	hist := slices.DeleteFunc(slices.Clone(oldHist), func(d Deployment) bool { return d.Version == dep.Version })
+	if old != nil && old.dep.Version != dep.Version {
+		hist = append(hist, old.dep)
 	}
+	hist = r.pruned(hist)
 	next := r.store.state.without(dep.Name)
 	next.Deployments = append(next.Deployments, dep)
-	if prev != nil {
-		next.Previous = append(next.Previous, *prev)
-	}
+	next.History = append(next.History, hist...)
 	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
 	if err := r.store.save(next); err != nil {
 		mod.Close()
-		if !sameFile && (old == nil || old.shadow == nil || old.shadow.dep.Version != dep.Version) {
+		requeue(cancelled)
+		if !r.referencedFiles()[r.store.modulePath(dep)] {
 			r.removeFile(r.store.modulePath(dep))
 		}
 		return Deployment{}, err
 	}
-	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod, stats: newLiveStats(dep), prev: prev}
+	r.loaded[dep.Name] = &loaded{dep: dep, mod: mod, stats: newLiveStats(dep)}
 	r.publish()
+	keep := r.referencedFiles()
+	var drop []*Deployment
+	for i := range oldHist {
+		drop = append(drop, &oldHist[i])
+	}
 	if old != nil {
 		old.mod.Close() // waits for calls already running on it
-		keep := map[string]bool{r.store.modulePath(dep): true}
-		if prev != nil {
-			keep[r.store.modulePath(*prev)] = true
-		}
-		r.dropFiles(keep, &old.dep, old.prev)
+		drop = append(drop, &old.dep)
 		if sh := old.shadow; sh != nil {
 			sh.mod.Close()
-			sh.mod.Forget()
-			r.dropFiles(keep, &sh.dep)
-			sh.stats.forget()
+			r.retireShadow(sh)
+			drop = append(drop, &sh.dep)
 		}
 	}
+	r.dropFiles(keep, drop...)
 	if dep.RollbackOf != 0 {
 		rollbacksTotal().WithLabelValues(dep.Name).Inc()
 		r.logger.Warn("plugin rolled back", "plugin", dep.Name, "version", dep.Version, "failed_version", dep.RollbackOf, "sha256", dep.SHA256)
@@ -191,6 +195,16 @@ func (r *Registry) install(ctx context.Context, dep Deployment, code []byte) (De
 		r.logger.Info("plugin deployed", "plugin", dep.Name, "version", dep.Version, "hook", dep.Hook, "topic", dep.Topic, "sha256", dep.SHA256)
 	}
 	return dep, nil
+}
+
+// retireShadow queues the deletion of an ended shadow's series until
+// the next scrape (retire.go).
+func (r *Registry) retireShadow(sh *shadowVersion) {
+	mod, stats := sh.mod, sh.stats
+	retire(sh.dep.Name, true, func() {
+		mod.Forget()
+		stats.forget()
+	})
 }
 
 // dropFiles removes the module files of deps (nil ones skipped) except
@@ -214,28 +228,35 @@ func (r *Registry) Remove(name string) (Deployment, error) {
 	return r.uninstall(name)
 }
 
-// uninstall removes name with its shadow and previous version; call with
-// mu held.
+// uninstall removes name with its shadow and earlier versions; call
+// with mu held. Its metrics stay until the next scrape (retire.go).
 func (r *Registry) uninstall(name string) (Deployment, error) {
 	l, ok := r.loaded[name]
 	if !ok {
 		return Deployment{}, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
+	hist := r.store.state.history(name)
 	if err := r.store.save(r.store.state.without(name)); err != nil {
 		return Deployment{}, err
 	}
 	delete(r.loaded, name)
 	r.publish()
 	l.mod.Close()
-	l.mod.Forget()
-	l.stats.forget()
-	r.dropFiles(nil, &l.dep, l.prev)
+	mod, stats := l.mod, l.stats
+	retire(name, false, func() {
+		mod.Forget()
+		stats.forget()
+	})
+	drop := []*Deployment{&l.dep}
+	for i := range hist {
+		drop = append(drop, &hist[i])
+	}
 	if sh := l.shadow; sh != nil {
 		sh.mod.Close()
-		sh.mod.Forget()
-		sh.stats.forget()
-		r.dropFiles(nil, &sh.dep)
+		r.retireShadow(sh)
+		drop = append(drop, &sh.dep)
 	}
+	r.dropFiles(r.referencedFiles(), drop...)
 	r.logger.Info("plugin removed", "plugin", name, "version", l.dep.Version)
 	return l.dep, nil
 }

@@ -82,6 +82,14 @@ func (n *testNode) createTopic(t *testing.T, topic string, partitions int32) {
 	}
 }
 
+// createTopics creates one-partition topics.
+func (n *testNode) createTopics(t *testing.T, topics ...string) {
+	t.Helper()
+	for _, topic := range topics {
+		n.createTopic(t, topic, 1)
+	}
+}
+
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)

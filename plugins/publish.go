@@ -35,7 +35,10 @@ func (r *Registry) DeployClusterWide(ctx context.Context, req DeployRequest) (De
 		r.mu.Unlock()
 		return Deployment{}, ErrClosed
 	}
-	err = r.checkConflict(req.Name, req.Hook, req.Topic)
+	err = r.checkTopic(req.Topic)
+	if err == nil {
+		err = r.checkConflict(req.Name, req.Hook, req.Topic)
+	}
 	if err == nil && req.Shadow {
 		err = r.checkShadow(req.Name, req.Hook, req.Topic)
 	}
@@ -137,13 +140,29 @@ func (r *Registry) PromoteClusterWide(ctx context.Context, name string) (Deploym
 // the previous version) and returns once applied here; otherwise it is
 // Rollback.
 func (r *Registry) RollbackClusterWide(ctx context.Context, name string, failing int) (Deployment, error) {
+	return r.rollbackClusterWide(ctx, name, failing, 0)
+}
+
+// RollbackToClusterWide makes version (0: the previous one) of name live
+// again on every broker, like RollbackClusterWide; the version must be
+// kept on this broker (GET /admin/plugins/{name}/versions).
+func (r *Registry) RollbackToClusterWide(ctx context.Context, name string, version int) (Deployment, error) {
+	return r.rollbackClusterWide(ctx, name, 0, version)
+}
+
+func (r *Registry) rollbackClusterWide(ctx context.Context, name string, failing, to int) (Deployment, error) {
 	s := r.syncing()
 	if s == nil {
-		return r.Rollback(ctx, name, failing)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.closed {
+			return Deployment{}, ErrClosed
+		}
+		return r.rollback(ctx, name, failing, to)
 	}
 	s.catchUp(ctx)
 	r.mu.Lock()
-	dep, code, err := r.rollbackTo(name, failing)
+	dep, code, err := r.rollbackTo(name, failing, to)
 	r.mu.Unlock()
 	if err != nil {
 		return Deployment{}, err

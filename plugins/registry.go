@@ -29,20 +29,22 @@ type Registry struct {
 	loaded map[string]*loaded // current version by plugin name; guarded by mu
 	closed bool               // guarded by mu
 	sync   *syncer            // set by StartSync; guarded by mu
+	keep   int                // versions kept per plugin (0: DefaultKeepVersions); guarded by mu
+	// topicExists, when set, refuses deploys to missing topics; guarded by mu.
+	topicExists func(topic string) bool
 	// table is what the broker reads on every produce and fetch: an
 	// immutable snapshot swapped whole on each change.
 	table atomic.Pointer[table]
 }
 
-// loaded is a deployment with its running module, its call statistics,
-// its shadow (nil: none) and the previous version a rollback restores
-// (nil: none).
+// loaded is a deployment with its running module, its call statistics
+// and its shadow (nil: none). Its earlier versions are in the store's
+// state (history.go).
 type loaded struct {
 	dep    Deployment
 	mod    *wasm.Module
 	stats  *liveStats
 	shadow *shadowVersion
-	prev   *Deployment
 }
 
 var _ hooks.Registry = (*Registry)(nil)

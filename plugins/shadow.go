@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -317,12 +318,15 @@ func (r *Registry) checkShadow(name string, hook wasm.Hook, topic string) error 
 // installShadow loads code as the shadow of dep.Name's live version;
 // call with mu held and checkShadow passed.
 func (r *Registry) installShadow(ctx context.Context, dep Deployment, code []byte) (Deployment, error) {
+	cancelled := unretire(dep.Name, true)
 	mod, err := r.engine.Load(ctx, wasm.Spec{Name: dep.Name + shadowSuffix, Hook: dep.Hook, Config: dep.Config, Wasm: code})
 	if err != nil {
+		requeue(cancelled)
 		return Deployment{}, err
 	}
 	if err := r.store.writeModule(dep, code); err != nil {
 		mod.Close()
+		requeue(cancelled)
 		return Deployment{}, err
 	}
 	l := r.loaded[dep.Name]
@@ -331,18 +335,20 @@ func (r *Registry) installShadow(ctx context.Context, dep Deployment, code []byt
 	next.LastVersions[dep.Name] = max(next.LastVersions[dep.Name], dep.Version)
 	if err := r.store.save(next); err != nil {
 		mod.Close()
-		r.removeFile(r.store.modulePath(dep))
+		requeue(cancelled)
+		if !r.referencedFiles()[r.store.modulePath(dep)] {
+			r.removeFile(r.store.modulePath(dep))
+		}
 		return Deployment{}, err
 	}
 	old := l.shadow
 	l.shadow = &shadowVersion{dep: dep, mod: mod, stats: newShadowStats(dep.Name)}
 	r.publish()
 	if old != nil {
+		// The new shadow's module has the same name: it continues the
+		// old one's series rather than losing them.
 		old.mod.Close()
-		old.mod.Forget()
-		if old.dep.Version != dep.Version {
-			r.removeFile(r.store.modulePath(old.dep))
-		}
+		r.dropFiles(r.referencedFiles(), &old.dep)
 	}
 	r.logger.Info("plugin shadow deployed", "plugin", dep.Name, "version", dep.Version, "live_version", l.dep.Version, "sha256", dep.SHA256)
 	return dep, nil
@@ -363,9 +369,8 @@ func (r *Registry) uninstallShadow(name string) (Deployment, error) {
 	l.shadow = nil
 	r.publish()
 	sh.mod.Close()
-	sh.mod.Forget()
-	sh.stats.forget()
-	r.removeFile(r.store.modulePath(sh.dep))
+	r.retireShadow(sh)
+	r.dropFiles(r.referencedFiles(), &sh.dep)
 	r.logger.Info("plugin shadow removed", "plugin", name, "version", sh.dep.Version)
 	return sh.dep, nil
 }
@@ -395,26 +400,58 @@ func (r *Registry) promotion(name string) (Deployment, []byte, error) {
 }
 
 // rollbackTo is the version a rollback of name publishes or installs:
-// the previous version's module and settings as a new version; call with
-// mu held. failing, when not 0, is the live version being rolled back
-// (a rollback of a version no longer live is refused).
-func (r *Registry) rollbackTo(name string, failing int) (Deployment, []byte, error) {
+// an earlier version's module and settings as a new version; call with
+// mu held. to is that version (0: r.previous, the version before the
+// live one that was not itself rolled back from). failing, when not 0,
+// is the live version being rolled back (a rollback of a version no
+// longer live is refused).
+func (r *Registry) rollbackTo(name string, failing, to int) (Deployment, []byte, error) {
 	l, ok := r.loaded[name]
 	switch {
 	case !ok:
 		return Deployment{}, nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	case failing != 0 && l.dep.Version != failing:
 		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is no longer live (version %d is)", ErrConflict, failing, name, l.dep.Version)
-	case l.prev == nil:
-		return Deployment{}, nil, fmt.Errorf("%w (plugin %q)", ErrNoPrevious, name)
+	case failing != 0 && l.dep.RollbackOf != 0:
+		// An automatic rollback does not undo a restore: the restored
+		// module ran before, so its failures now more likely come from
+		// the data, and walking further back is for an operator to decide.
+		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is itself a rollback (of version %d): not rolled back automatically", ErrConflict, failing, name, l.dep.RollbackOf)
+	case to != 0 && to == l.dep.Version:
+		return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is the live version", ErrInvalid, to, name)
 	}
-	code, err := r.store.readModule(*l.prev)
+	var target *Deployment
+	if to == 0 {
+		if target = r.previous(name); target == nil {
+			return Deployment{}, nil, fmt.Errorf("%w (plugin %q)", ErrNoPrevious, name)
+		}
+	} else {
+		for _, d := range r.store.state.history(name) {
+			if d.Version == to {
+				target = &d
+				break
+			}
+		}
+		if target == nil {
+			return Deployment{}, nil, fmt.Errorf("%w: version %d of %q is not kept (GET /admin/plugins/%s/versions lists the kept ones)", ErrNotFound, to, name, name)
+		}
+	}
+	if target.Topic != l.dep.Topic || target.Hook != l.dep.Hook {
+		if err := r.checkTopic(target.Topic); err != nil {
+			return Deployment{}, nil, err
+		}
+		if err := r.checkConflict(name, target.Hook, target.Topic); err != nil {
+			return Deployment{}, nil, err
+		}
+	}
+	code, err := r.store.readModule(*target)
 	if err != nil {
 		return Deployment{}, nil, err
 	}
-	dep := *l.prev
+	dep := *target
 	dep.Version = r.store.state.LastVersions[name] + 1
 	dep.RollbackOf = l.dep.Version
+	dep.Restores = target.Version
 	dep.DeployedAt = time.Now().UTC().Truncate(time.Millisecond)
 	return dep, code, nil
 }
@@ -442,7 +479,23 @@ func (r *Registry) Rollback(ctx context.Context, name string, failing int) (Depl
 	if r.closed {
 		return Deployment{}, ErrClosed
 	}
-	dep, code, err := r.rollbackTo(name, failing)
+	return r.rollback(ctx, name, failing, 0)
+}
+
+// RollbackTo makes version (0: the previous one) of name live again, as
+// a new version, on this registry only.
+func (r *Registry) RollbackTo(ctx context.Context, name string, version int) (Deployment, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Deployment{}, ErrClosed
+	}
+	return r.rollback(ctx, name, 0, version)
+}
+
+// rollback installs rollbackTo's version; call with mu held.
+func (r *Registry) rollback(ctx context.Context, name string, failing, to int) (Deployment, error) {
+	dep, code, err := r.rollbackTo(name, failing, to)
 	if err != nil {
 		return Deployment{}, err
 	}
@@ -459,13 +512,13 @@ func (r *Registry) RemoveShadow(name string) (Deployment, error) {
 	return r.uninstallShadow(name)
 }
 
-// openExtras loads the persisted shadows and checks the previous
-// versions' files at Open. Unlike a live version, a shadow or previous
+// openExtras loads the persisted shadows and checks the earlier
+// versions' files at Open. Unlike a live version, a shadow or earlier
 // version that no longer loads is dropped with a warning: the topic stays
 // guarded by its live version.
 func (r *Registry) openExtras() {
 	st := r.store.state
-	var shadows, previous []Deployment
+	var shadows, history []Deployment
 	for _, dep := range st.Shadows {
 		l := r.loaded[dep.Name]
 		if l == nil || l.dep.Hook != dep.Hook || l.dep.Topic != dep.Topic || dep.Version <= l.dep.Version {
@@ -483,22 +536,20 @@ func (r *Registry) openExtras() {
 		l.shadow = &shadowVersion{dep: dep, mod: mod, stats: newShadowStats(dep.Name)}
 		shadows = append(shadows, dep)
 	}
-	for _, dep := range st.Previous {
+	for _, dep := range st.History {
 		l := r.loaded[dep.Name]
-		if l == nil {
+		if l == nil || dep.Version >= l.dep.Version || slices.ContainsFunc(history, func(d Deployment) bool { return d.Name == dep.Name && d.Version == dep.Version }) {
 			continue
 		}
 		if _, err := r.store.readModule(dep); err != nil {
-			r.logger.Warn("plugins: previous version dropped: its module is unreadable", "plugin", dep.Name, "version", dep.Version, "err", err)
+			r.logger.Warn("plugins: earlier version dropped: its module is unreadable", "plugin", dep.Name, "version", dep.Version, "err", err)
 			continue
 		}
-		d := dep
-		l.prev = &d
-		previous = append(previous, dep)
+		history = append(history, dep)
 	}
-	if len(shadows) != len(st.Shadows) || len(previous) != len(st.Previous) {
+	if len(shadows) != len(st.Shadows) || len(history) != len(st.History) {
 		next := st.clone()
-		next.Shadows, next.Previous = shadows, previous
+		next.Shadows, next.History = shadows, history
 		if err := r.store.save(next); err != nil {
 			r.logger.Warn("plugins: saving the registry state", "err", err)
 		}

@@ -192,6 +192,7 @@ func TestShadowDivergencePromoteRollback(t *testing.T) {
 // deployments topic.
 func TestShadowPromoteRollbackClusterWide(t *testing.T) {
 	n := startNode(t)
+	n.createTopic(t, "cwlogs", 1)
 	n.deploy(t, "cw", "transform", "cwlogs", "mask-pii")
 	code, body := deployRaw(t, n.http, "cw", "transform", "cwlogs", module(t, "drop-bots"), "patterns=bot")
 	if code != http.StatusCreated {
@@ -215,7 +216,6 @@ func TestShadowPromoteRollbackClusterWide(t *testing.T) {
 	}
 	// One produce: drop-bots keeps the record, the mask-pii shadow
 	// rewrites it; the stats and /metrics show one divergent record.
-	n.createTopic(t, "cwlogs", 1)
 	if err := produce(t, n.client(t), &kgo.Record{Topic: "cwlogs", Key: []byte("k"), Value: []byte("mail bob@example.org")}); err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,9 @@ func TestShadowPromoteRollbackClusterWide(t *testing.T) {
 	if d := decode[plugins.Deployment](t, body); code != http.StatusOK || d.Version != 4 || d.RollbackOf != 3 {
 		t.Fatalf("rollback: %d %s", code, body)
 	}
-	if p := list(); p.Version != 4 || p.Config["patterns"] != "bot" || p.PreviousVersion != 0 {
+	// The previous version is now 1: 3 was rolled back from and 2 is the
+	// module live again.
+	if p := list(); p.Version != 4 || p.Config["patterns"] != "bot" || p.PreviousVersion != 1 {
 		t.Fatalf("after rollback: %+v", p)
 	}
 	code, body = deployRawQuery(t, n.http, q, module(t, "mask-pii"))

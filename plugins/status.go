@@ -29,8 +29,8 @@ func (r *Registry) Status() []PluginStatus {
 			if l.shadow != nil {
 				ps.Shadow = &ShadowStatus{Deployment: l.shadow.dep, Stats: l.shadow.stats.snapshot()}
 			}
-			if l.prev != nil {
-				ps.PreviousVersion = l.prev.Version
+			if p := r.previous(d.Name); p != nil {
+				ps.PreviousVersion = p.Version
 			}
 		}
 		out = append(out, ps)

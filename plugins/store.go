@@ -29,6 +29,9 @@ type Deployment struct {
 	// RollbackOf is set on a version that an automatic or manual rollback
 	// made: the version it replaced (its module is the previous version's).
 	RollbackOf int `json:"rollback_of,omitempty"`
+	// Restores, on a rollback's version, is the earlier version whose
+	// module and settings it runs again.
+	Restores int `json:"restores,omitempty"`
 	// RollbackErrorRate and RollbackWindow: the registry rolls this version
 	// back to the previous one when more than RollbackErrorRate of its
 	// last RollbackWindow calls failed (0: DefaultRollbackErrorRate and
@@ -48,9 +51,13 @@ type state struct {
 	// increasing even across a remove and a new deploy.
 	LastVersions map[string]int `json:"last_versions"`
 	// Shadows are versions running beside a live one with their output
-	// discarded (shadow.go); Previous are the versions a rollback restores
-	// (their module files are kept).
-	Shadows  []Deployment `json:"shadows,omitempty"`
+	// discarded (shadow.go). History are the versions that were live
+	// before the current one, kept (with their module files) for a
+	// rollback: the newest KeepVersions-1 of each plugin (history.go).
+	Shadows []Deployment `json:"shadows,omitempty"`
+	History []Deployment `json:"history,omitempty"`
+	// Previous is the one-version history of earlier releases, read once
+	// into History.
 	Previous []Deployment `json:"previous,omitempty"`
 }
 
@@ -79,6 +86,8 @@ func openStore(dir string) (*store, error) {
 	if s.state.LastVersions == nil {
 		s.state.LastVersions = map[string]int{}
 	}
+	s.state.History = append(s.state.History, s.state.Previous...)
+	s.state.Previous = nil
 	return s, nil
 }
 
@@ -157,7 +166,7 @@ func digest(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// without is a copy of s with name's live, shadow and previous versions
+// without is a copy of s with name's live, shadow and earlier versions
 // dropped (its last version kept).
 func (s state) without(name string) state {
 	other := func(d Deployment) bool { return d.Name == name }
@@ -165,8 +174,20 @@ func (s state) without(name string) state {
 		Deployments:  slices.DeleteFunc(slices.Clone(s.Deployments), other),
 		LastVersions: maps.Clone(s.LastVersions),
 		Shadows:      slices.DeleteFunc(slices.Clone(s.Shadows), other),
-		Previous:     slices.DeleteFunc(slices.Clone(s.Previous), other),
+		History:      slices.DeleteFunc(slices.Clone(s.History), other),
 	}
+}
+
+// history is name's earlier versions, oldest first.
+func (s state) history(name string) []Deployment {
+	var out []Deployment
+	for _, d := range s.History {
+		if d.Name == name {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b Deployment) int { return a.Version - b.Version })
+	return out
 }
 
 // clone is a copy of s that can be changed without changing s.

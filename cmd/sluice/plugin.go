@@ -28,7 +28,7 @@ const defaultPluginHTTP = "http://127.0.0.1:8080"
 func (c *cli) pluginCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "plugin",
-		ShortUsage: "sluice plugin <deploy|list|remove|test|promote|rollback> [flags] [args...]",
+		ShortUsage: "sluice plugin <deploy|list|remove|test|promote|rollback|versions> [flags] [args...]",
 		ShortHelp:  "Deploy, list, test, shadow, promote, roll back and remove WebAssembly plugins.",
 		FlagSet:    c.newFlagSet("plugin"),
 		Subcommands: []*ffcli.Command{
@@ -38,6 +38,7 @@ func (c *cli) pluginCommand() *ffcli.Command {
 			c.pluginTestCommand(),
 			c.pluginPromoteCommand(),
 			c.pluginRollbackCommand(),
+			c.pluginVersionsCommand(),
 		},
 	}
 	cmd.Exec = c.groupExec(cmd)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -90,17 +91,26 @@ func (c *cli) pluginPromoteCommand() *ffcli.Command {
 }
 
 func (c *cli) pluginRollbackCommand() *ffcli.Command {
+	var to int
 	return c.pluginSubcommand(pluginSpec{
 		name:  "rollback",
-		usage: "sluice plugin rollback NAME",
-		help:  "Replace a plugin's live version by its previous version (as a new version number).",
+		usage: "sluice plugin rollback [--to VERSION] NAME",
+		help:  "Make an earlier version of a plugin live again (as a new version number): the previous one, or --to a kept one (`sluice plugin versions`).",
 		args:  []string{"NAME"},
+		flags: func(fs *flag.FlagSet) {
+			fs.IntVar(&to, "to", 0, "version to make live again (default: the previous version)")
+		},
 		run: func(ctx context.Context, api *pluginAPI, args []string) error {
+			path := "/admin/plugins/" + url.PathEscape(args[0]) + "/rollback"
+			if to != 0 {
+				path += "?version=" + strconv.Itoa(to)
+			}
 			var dep plugins.Deployment
-			if err := api.do(ctx, http.MethodPost, "/admin/plugins/"+url.PathEscape(args[0])+"/rollback", nil, &dep); err != nil {
+			if err := api.do(ctx, http.MethodPost, path, nil, &dep); err != nil {
 				return fmt.Errorf("rollback %s: %w", args[0], err)
 			}
-			fmt.Fprintf(c.stdout, "Rolled back plugin %q: version %d (the module of the version before %d) is live.\n", dep.Name, dep.Version, dep.RollbackOf)
+			fmt.Fprintf(c.stdout, "Rolled back plugin %q: version %d (the module of version %d, sha256 %s) replaced version %d.\n",
+				dep.Name, dep.Version, dep.Restores, shortSHA(dep.SHA256), dep.RollbackOf)
 			return nil
 		},
 	})

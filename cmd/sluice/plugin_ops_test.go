@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -110,12 +113,64 @@ func TestPluginTestShadowPromoteRollbackCLI(t *testing.T) {
 	if !strings.Contains(out, `Promoted plugin "m" version 2`) {
 		t.Fatalf("promote: %s", out)
 	}
+	maskSHA, watSHA := fileSHA(t, mask), fileSHA(t, wat)
 	out = mustSluice(t, "plugin", "rollback", base, "m")
-	if !strings.Contains(out, `Rolled back plugin "m": version 3 (the module of the version before 2) is live.`) {
+	if !strings.Contains(out, `Rolled back plugin "m": version 3 (the module of version 1, sha256 `+maskSHA+`) replaced version 2.`) {
 		t.Fatalf("rollback: %s", out)
 	}
 	out = mustSluice(t, "plugin", "list", base)
 	if !regexp.MustCompile(`(?m)^m +3 +transform +clilogs +0 +0 +0 +0 +- +- `).MatchString(out) {
 		t.Fatalf("plugin list after rollback:\n%s", out)
 	}
+
+	// Versions kept, newest first; a rollback to a named one.
+	versions := func(rows ...string) {
+		t.Helper()
+		out := mustSluice(t, "plugin", "versions", base, "m")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != len(rows)+1 || !regexp.MustCompile(`^VERSION +STATE +HOOK +TOPIC +SHA256 +SIZE +DEPLOYED +RESTORES +ROLLBACK-OF$`).MatchString(lines[0]) {
+			t.Fatalf("plugin versions:\n%s", out)
+		}
+		for i, row := range rows {
+			if !regexp.MustCompile(row).MatchString(lines[i+1]) {
+				t.Fatalf("plugin versions line %d %q does not match %q:\n%s", i+1, lines[i+1], row, out)
+			}
+		}
+	}
+	versions(
+		`^3 +live +transform +clilogs +`+maskSHA+` +\d+ +\S+ +1 +2$`,
+		`^2 +- +transform +clilogs +`+watSHA+` +\d+ +\S+ +- +-$`,
+		`^1 +- +transform +clilogs +`+maskSHA+` +\d+ +\S+ +- +-$`,
+	)
+	out = mustSluice(t, "plugin", "rollback", base, "--to", "2", "m")
+	if !strings.Contains(out, `Rolled back plugin "m": version 4 (the module of version 2, sha256 `+watSHA+`) replaced version 3.`) {
+		t.Fatalf("rollback --to 2: %s", out)
+	}
+	versions(
+		`^4 +live +transform +clilogs +`+watSHA+` +\d+ +\S+ +2 +3$`,
+		`^3 +- +transform +clilogs +`+maskSHA+` +\d+ +\S+ +1 +2$`,
+		`^2 +- +transform +clilogs +`+watSHA+` +\d+ +\S+ +- +-$`,
+		`^1 +previous +transform +clilogs +`+maskSHA+` +\d+ +\S+ +- +-$`,
+	)
+	if r := runSluice("plugin", "rollback", base, "--to", "9", "m"); r.code == exitOK || !strings.Contains(r.stderr, `version 9 of "m" is not kept`) || !strings.Contains(r.stderr, "(HTTP 404)") {
+		t.Fatalf("rollback to a version not kept: exit %d %s", r.code, r.stderr)
+	}
+
+	// A deploy to a missing topic is refused with the fix.
+	r := runSluice("plugin", "deploy", base, "--name", "x", "--hook", "transform", "--topic", "nosuch", mask)
+	if want := `deploy x: plugins: invalid deploy request: unknown topic "nosuch": create it first: sluice topic create nosuch (HTTP 400)`; r.code == exitOK || !strings.Contains(r.stderr, want) {
+		t.Fatalf("deploy to a missing topic: exit %d %q, want %q", r.code, r.stderr, want)
+	}
+}
+
+// fileSHA is the first 12 hex digits of a file's sha256 (as the CLI
+// prints them).
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:12]
 }

@@ -217,6 +217,9 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	if err != nil {
 		return serveSettings{}, err
 	}
+	if nopts.PluginKeepVersions, err = sf.plugins.keep(); err != nil {
+		return serveSettings{}, err
+	}
 	if nopts.ZooKeeperSecurity, err = sf.zkSec.settings(cfg.ZooKeeper); err != nil {
 		return serveSettings{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
 )
 
@@ -18,6 +19,7 @@ type pluginFlags struct {
 	compileMemory  int64
 	memoryBudget   int64
 	logLines       float64
+	keepVersions   int
 }
 
 func newPluginFlags(fs *flag.FlagSet) *pluginFlags {
@@ -28,7 +30,16 @@ func newPluginFlags(fs *flag.FlagSet) *pluginFlags {
 	fs.Int64Var(&p.compileMemory, "plugin-compile-memory", wasm.DefaultCompileMemoryBytes, "memory (RLIMIT_DATA) of the child process that compiles a plugin, in bytes")
 	fs.Int64Var(&p.memoryBudget, "plugin-memory-budget", wasm.DefaultMemoryBudgetBytes, "linear memory of all plugin instances together, in bytes")
 	fs.Float64Var(&p.logLines, "plugin-log-lines-per-second", wasm.DefaultLogLinesPerSecond, "plugin stdout/stderr lines logged per second per plugin (burst 5x); the rest are dropped and counted")
+	fs.IntVar(&p.keepVersions, "plugin-keep-versions", plugins.DefaultKeepVersions, "versions of each plugin kept on disk for `sluice plugin rollback`, the live one included")
 	return p
+}
+
+// keep is --plugin-keep-versions, checked.
+func (p *pluginFlags) keep() (int, error) {
+	if p.keepVersions < 1 || p.keepVersions > plugins.MaxKeepVersions {
+		return 0, &invalidFlagError{"plugin-keep-versions", fmt.Sprint(p.keepVersions), fmt.Sprintf("must be 1 to %d", plugins.MaxKeepVersions)}
+	}
+	return p.keepVersions, nil
 }
 
 // config is the wasm.Config of serve: compiles run in a `sluice

@@ -37,3 +37,20 @@ func TestServePluginFlags(t *testing.T) {
 		t.Errorf("budget 0: %v", err)
 	}
 }
+
+func TestServePluginKeepVersions(t *testing.T) {
+	clearServeEnv(t)
+	d, err := parseServe(t)
+	if err != nil || d.node.PluginKeepVersions != 5 {
+		t.Fatalf("default: %d %v", d.node.PluginKeepVersions, err)
+	}
+	s, err := parseServe(t, "--plugin-keep-versions", "2")
+	if err != nil || s.node.PluginKeepVersions != 2 {
+		t.Fatalf("--plugin-keep-versions 2: %d %v", s.node.PluginKeepVersions, err)
+	}
+	_, err = parseServe(t, "--plugin-keep-versions", "0")
+	var ife *invalidFlagError
+	if !errors.As(err, &ife) || ife.flag != "plugin-keep-versions" {
+		t.Errorf("keep 0: %v", err)
+	}
+}

@@ -1,12 +1,18 @@
 package kafka
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 )
+
+// topicDeletedTimeout bounds Config.OnTopicDeleted for one topic.
+const topicDeletedTimeout = 30 * time.Second
 
 // DeleteTopics: versions 0–6 (v6 may name topics by id).
 func init() { register(20, 0, 6, (*conn).handleDeleteTopics) }
@@ -60,6 +66,10 @@ func (c *conn) handleDeleteTopics(h *header, req *kmsg.DeleteTopicsRequest) *rep
 		if err := c.s.b.DeleteTopic(name); err != nil {
 			st.ErrorCode = broker.ErrorCode(err)
 			st.ErrorMessage = broker.ErrorMessage(err)
+		} else if f := c.s.cfg.OnTopicDeleted; f != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), topicDeletedTimeout)
+			f(ctx, name)
+			cancel()
 		}
 		resp.Topics = append(resp.Topics, st)
 	}

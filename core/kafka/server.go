@@ -48,6 +48,10 @@ type Config struct {
 	QueuedMaxRequestBytes int64
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
+	// OnTopicDeleted, when set, is called after DeleteTopics deleted a
+	// topic, before the response is sent (the plugin registry unbinds the
+	// topic's plugins), so storage and metadata stay free of plugins.
+	OnTopicDeleted func(ctx context.Context, topic string)
 
 	// TLS, when non-nil, serves every connection over TLS (SSL, SASL_SSL);
 	// with ClientAuth set it is mutual TLS (security.go).

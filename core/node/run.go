@@ -75,6 +75,9 @@ type Options struct {
 	// Plugins are the plugin runtime's limits and budgets; CacheDir and
 	// Logger are filled in by the node.
 	Plugins wasm.Config
+	// PluginKeepVersions is how many versions of each plugin are kept for
+	// a rollback, the live one included (0: plugins.DefaultKeepVersions).
+	PluginKeepVersions int
 	// ZooKeeperSecurity: digest auth and secure znode ACLs (--zookeeper-*).
 	ZooKeeperSecurity meta.ZKSecurity
 }
@@ -182,6 +185,14 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		return fmt.Errorf("plugins: %w", err)
 	}
 	closers = append(closers, reg.Close)
+	if opts.PluginKeepVersions != 0 {
+		if err := reg.SetKeepVersions(opts.PluginKeepVersions); err != nil {
+			ln.Close()
+			return fmt.Errorf("plugins: %w", err)
+		}
+	}
+	// Deploys need an existing topic; deleting a topic unbinds its plugins.
+	reg.SetTopicExists(func(topic string) bool { _, ok := b.Topic(topic); return ok })
 
 	// Brokers authenticate to each other as the inter-broker user: it
 	// needs ClusterAction (replica fetches) whatever the ACLs say.
@@ -196,6 +207,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		TLS: sec.tls, SASL: sec.sasl, Credentials: creds,
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
+	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		ln.Close()
@@ -253,7 +265,8 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		r := chi.NewRouter()
 		// Prometheus metrics of every component (plugins register theirs
 		// on the default registry).
-		r.Handle("/metrics", promhttp.Handler())
+		// A removed plugin's series stay until one scrape saw them.
+		r.Handle("/metrics", plugins.MetricsHandler(promhttp.Handler()))
 		br.Routes(r)
 		hln, err := listenHTTP(cfg.HTTPAddr, tlsCfg)
 		if err != nil {

@@ -31,6 +31,8 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 	defer cancel()
 
 	const topic = "contacts"
+	adm := clusterAdmin(t, c)
+	createTopic(ctx, t, adm, topic, 3, 2, nil)
 	resp := adminDo(t, http.MethodPost, c.nodes[0], "/admin/plugins?"+url.Values{
 		"name": {"mask"}, "hook": {"transform"}, "topic": {topic},
 	}.Encode(), code)
@@ -43,8 +45,6 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 		})
 	}
 
-	adm := clusterAdmin(t, c)
-	createTopic(ctx, t, adm, topic, 3, 2, nil)
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +88,53 @@ func TestPluginDeploymentsAreClusterWide(t *testing.T) {
 	}
 	if resp := adminDo(t, http.MethodGet, c.nodes[1], "/admin/plugins/mask", nil); resp.code != http.StatusNotFound {
 		t.Fatalf("GET removed plugin on broker 2: %d %s, want 404", resp.code, resp.body)
+	}
+
+	// Deleting the topic unbinds a plugin on every broker: the re-created
+	// topic stores records unchanged whichever broker leads them.
+	resp = adminDo(t, http.MethodPost, c.nodes[1], "/admin/plugins?"+url.Values{
+		"name": {"mask"}, "hook": {"transform"}, "topic": {topic},
+	}.Encode(), code)
+	if resp.code != http.StatusCreated {
+		t.Fatalf("redeploy through broker 2: %d %s", resp.code, resp.body)
+	}
+	for _, nd := range c.nodes {
+		waitFor(ctx, t, fmt.Sprintf("broker %d to list the redeployment", nd.id), func() bool {
+			return slices.Equal(listedPlugins(t, nd), []string{"mask/v2/transform/" + topic})
+		})
+	}
+	del, err := adm.DeleteTopics(ctx, topic)
+	if err == nil {
+		err = del.Error()
+	}
+	if err != nil {
+		t.Fatalf("delete %s: %v", topic, err)
+	}
+	for _, nd := range c.nodes {
+		waitFor(ctx, t, fmt.Sprintf("broker %d to unbind the deleted topic's plugin", nd.id), func() bool {
+			return len(listedPlugins(t, nd)) == 0
+		})
+	}
+	waitFor(ctx, t, "the topic to be re-created", func() bool {
+		resp, err := adm.CreateTopic(ctx, 3, 2, nil, topic)
+		return err == nil && resp.Err == nil
+	})
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	want = map[int32][]string{}
+	for p := int32(0); p < 3; p++ {
+		in := fmt.Sprintf("p%d mail jane@example.com again", p)
+		if err := cl2.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(in)}).FirstErr(); err != nil {
+			t.Fatalf("produce to re-created partition %d: %v", p, err)
+		}
+		want[p] = []string{in}
+	}
+	if got := readPartitions(ctx, t, c, topic, 3); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("re-created topic: consumed %q, want %q", got, want)
 	}
 }
 
