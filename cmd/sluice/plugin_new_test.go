@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"go/format"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -192,6 +193,31 @@ func TestPluginNewABICopyIsCurrent(t *testing.T) {
 		b, _ := fs.ReadFile(pluginTemplates, "templates/go/_sdk/abi/"+name)
 		if !bytes.Equal(a, b) {
 			t.Errorf("embedded wasm/abi/%s differs from the repository's: run go generate ./cmd/sluice", name)
+		}
+	}
+}
+
+// TestPluginNewGoFilesAreFormatted: every Go file of every hook's
+// project is as gofmt writes it.
+func TestPluginNewGoFilesAreFormatted(t *testing.T) {
+	for _, h := range hookTemplates {
+		dir := filepath.Join(t.TempDir(), h.hook)
+		mustSluice(t, "plugin", "new", "x", "--hook", h.hook, "--dir", dir)
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+				return err
+			}
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if out, err := format.Source(src); err != nil || !bytes.Equal(out, src) {
+				t.Errorf("%s: not gofmt-formatted (%v)", p, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }
