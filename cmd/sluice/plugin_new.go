@@ -27,7 +27,7 @@ import (
 // templates/go/_sdk/abi (a package cannot embed files above its own
 // directory; TestPluginNewABICopyIsCurrent keeps the copy identical).
 //
-//go:generate sh -c "rm -f templates/go/_sdk/abi/*.go && for f in ../../wasm/abi/*.go; do case $f in *_test.go) ;; *) cp $f templates/go/_sdk/abi/ ;; esac; done"
+//go:generate sh -c "rm -f templates/go/_sdk/abi/*.go && for f in ../../wasm/abi/*.go; do case ${DOLLAR}f in *_test.go) ;; *) cp ${DOLLAR}f templates/go/_sdk/abi/ ;; esac; done"
 //go:embed all:templates
 var pluginTemplates embed.FS
 
@@ -36,8 +36,9 @@ var pluginTemplates embed.FS
 type pluginLang struct {
 	name  string // --lang value
 	title string // for messages
-	// sdk writes the SDK the project depends on into dir (nil: the
-	// templates depend on a published package).
+	// sdk writes the SDK the project depends on into the project
+	// directory (nil: the templates depend on a published package); see
+	// copyTree.
 	sdk func(dir string) error
 	// next is printed after scaffolding: the commands to run in the
 	// project directory.
@@ -243,7 +244,8 @@ const (
 
 // writeGoSDK writes the SDK this sluice was built with (sdk.Source and
 // the embedded wasm/abi copy) into dir/third_party/sluice-sdk, without
-// its tests, as the module the project's go.mod replaces.
+// its tests, as the module the project's go.mod replaces. Package sdk's
+// import of wasm/abi becomes the copy's internal/abi.
 func writeGoSDK(dir string) error {
 	base := filepath.Join(dir, filepath.FromSlash(goSDKDir))
 	gomod := "// Written by `sluice plugin new`: the Sluice Go SDK of " + versionString() + ".\nmodule " +
@@ -251,25 +253,35 @@ func writeGoSDK(dir string) error {
 	if err := writeFile(filepath.Join(base, "go.mod"), []byte(gomod)); err != nil {
 		return err
 	}
-	copyGo := func(fsys fs.FS, src, dst string) error {
-		return fs.WalkDir(fsys, src, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-				return err
-			}
-			data, err := fs.ReadFile(fsys, p)
-			if err != nil {
-				return err
-			}
-			data = bytes.ReplaceAll(data, []byte(abiImport), []byte(abiInternal))
-			rel := p
-			if src != "." {
-				rel = strings.TrimPrefix(p, src+"/")
-			}
-			return writeFile(filepath.Join(base, filepath.FromSlash(dst), filepath.FromSlash(rel)), data)
-		})
-	}
-	if err := copyGo(sdk.Source, ".", "."); err != nil {
+	goSource := func(name string) bool { return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") }
+	internalABI := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte(abiImport), []byte(abiInternal)) }
+	if err := copyTree(sdk.Source, ".", base, goSource, internalABI); err != nil {
 		return err
 	}
-	return copyGo(pluginTemplates, "templates/go/_sdk/abi", "internal/abi")
+	return copyTree(pluginTemplates, "templates/go/_sdk/abi", filepath.Join(base, "internal", "abi"), goSource, nil)
+}
+
+// copyTree copies the files under src in fsys that keep accepts to dst,
+// passing each through edit when it is not nil. A language whose SDK is
+// not a published package can ship it in templates/LANG/_sdk (kept
+// current by go generate, like Go's wasm/abi copy) and have its sdk
+// function copy it with this.
+func copyTree(fsys fs.FS, src, dst string, keep func(name string) bool, edit func([]byte) []byte) error {
+	return fs.WalkDir(fsys, src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !keep(path.Base(p)) {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		if edit != nil {
+			data = edit(data)
+		}
+		rel := p
+		if src != "." {
+			rel = strings.TrimPrefix(p, src+"/")
+		}
+		return writeFile(filepath.Join(dst, filepath.FromSlash(rel)), data)
+	})
 }
