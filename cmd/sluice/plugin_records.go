@@ -45,7 +45,8 @@ const (
 func (c *cli) withLocalRecords(cmd *ffcli.Command) *ffcli.Command {
 	fs := cmd.FlagSet
 	records := fs.String("records", "", "run locally over the records in this JSON-lines file (no broker; --topic optional, --show N prints N output records, -1 all)")
-	cmd.ShortUsage += "\n       sluice plugin test --records FILE.jsonl --hook transform|filter|partitioner [--partitions N] [--principal P] [--config k=v]... [--show N] FILE.wasm"
+	cmd.ShortHelp = "Dry-run a plugin over records already in a topic, or locally (no broker) over records from a file, and summarize what it would do."
+	cmd.ShortUsage += "\n  sluice plugin test --records FILE.jsonl --hook transform|filter|partitioner [--partitions N] [--principal P] [--config k=v]... [--show N] FILE.wasm"
 	brokerExec := cmd.Exec
 	cmd.Exec = func(ctx context.Context, args []string) error {
 		args, err := parseInterspersed(fs, args)
