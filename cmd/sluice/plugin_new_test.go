@@ -17,6 +17,20 @@ import (
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
+// partitionerSampleOutput is `sluice plugin test --records --partitions 4
+// --show -1` of an FNV-1a key-hash partitioner (the Go template's, and the
+// WAT example's) over the partitioner template's sample records, after
+// the summary's first line.
+const partitionerSampleOutput = `partitions 0:2 1:1 2:1 3:2; moved 4 (records whose partition differs from where they are stored)
+errors 0
+{"partition":3,"key":"tenant-a","value":"{\"page\":\"/home\"}"}
+{"partition":2,"key":"tenant-b","value":"{\"page\":\"/cart\"}"}
+{"partition":3,"key":"tenant-a","value":"{\"page\":\"/checkout\"}","headers":{"source":"web"}}
+{"partition":1,"timestamp":1767225600000,"key":"tenant-c","value":"{\"page\":\"/home\"}"}
+{"partition":0,"value":"no key"}
+{"partition":0,"key":"\u0000\u0001\u0002","value_b64":"3q2+7w=="}
+`
+
 // TestPluginNewGoProjects scaffolds a Go project of each hook, builds and
 // tests it with its own Makefile offline (GOPROXY=off, GOFLAGS=-mod=mod:
 // any missing module would be an error, not a download) and runs the
@@ -34,15 +48,7 @@ func TestPluginNewGoProjects(t *testing.T) {
 		// varies), then the output records.
 		want string
 	}{
-		{"partitioner", []string{"--partitions", "4"}, `partitions 0:2 1:1 2:1 3:2; moved 4 (records whose partition differs from where they are stored)
-errors 0
-{"partition":3,"key":"tenant-a","value":"{\"page\":\"/home\"}"}
-{"partition":2,"key":"tenant-b","value":"{\"page\":\"/cart\"}"}
-{"partition":3,"key":"tenant-a","value":"{\"page\":\"/checkout\"}","headers":{"source":"web"}}
-{"partition":1,"timestamp":1767225600000,"key":"tenant-c","value":"{\"page\":\"/home\"}"}
-{"partition":0,"value":"no key"}
-{"partition":0,"key":"\u0000\u0001\u0002","value_b64":"3q2+7w=="}
-`},
+		{"partitioner", []string{"--partitions", "4"}, partitionerSampleOutput},
 		{"transform", []string{"--config", "max-bytes=14"}, `kept 2, changed 1, dropped 2, added 0, emitted 1
 errors 1
   error at partition 0 offset 4: plugin "p.wasm": record 0: a value of 18 bytes, over the limit of 14

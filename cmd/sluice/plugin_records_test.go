@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/plugins"
+	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
 func TestRecordsFileParse(t *testing.T) {
@@ -92,5 +95,46 @@ func TestPluginTestRecordsUsage(t *testing.T) {
 	r = runSluice("plugin", "test", "--records", "r.jsonl", "--hook", "filter")
 	if first, _, _ := strings.Cut(r.stderr, "\n"); r.code != exitUsage || first != "sluice: plugin test: want FILE.wasm" {
 		t.Fatalf("exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestPluginTestRecordsWAT: the local dry run runs any module, not only
+// the Go SDK's: the hand-written WAT partitioner hashes keys like the Go
+// template and answers the same over the same records.
+func TestPluginTestRecordsWAT(t *testing.T) {
+	root, err := wasmtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mod := filepath.Join(dir, "wat.wasm")
+	if err := wasmtest.WAT(filepath.Join(root, "examples", "plugins", "wat-partitioner", "partitioner.wat"), mod); err != nil {
+		t.Fatal(err)
+	}
+	sample, err := fs.ReadFile(pluginTemplates, "templates/go/partitioner/testdata/records.jsonl.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := filepath.Join(dir, "records.jsonl")
+	if err := os.WriteFile(records, sample, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustSluice(t, "plugin", "test", mod, "--hook", "partitioner", "--records", records, "--partitions", "4", "--show", "-1")
+	first, rest, _ := strings.Cut(out, "\n")
+	if !strings.HasPrefix(first, `Dry run of a partitioner over topic "test" (4 partitions) from records.jsonl: 6 records in 1 calls, `) {
+		t.Fatalf("first line %q", first)
+	}
+	if rest != partitionerSampleOutput {
+		t.Fatalf("got:\n%s\nwant:\n%s", rest, partitionerSampleOutput)
+	}
+
+	// --json prints the dry run's JSON, as the broker-side dry run does.
+	out = mustSluice(t, "plugin", "test", mod, "--hook", "partitioner", "--records", records, "--partitions", "4", "--json")
+	var res plugins.DryRunResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsIn != 6 || res.Calls != 1 || !reflect.DeepEqual(res.PartitionHistogram, []int{2, 1, 1, 2}) || res.Moved != 4 || res.From != "records.jsonl" {
+		t.Fatalf("%+v", res)
 	}
 }
