@@ -14,6 +14,9 @@
 // refusals, emits and partitions come back exactly as the broker would
 // see them. The same module built for wasip1 runs under the broker's own
 // runtime with `sluice plugin test FILE.wasm --records FILE.jsonl`.
+//
+// The registered hook and the configuration are process-wide, as in a
+// module: do not call sdktest from parallel tests.
 package sdktest
 
 import (
@@ -241,7 +244,8 @@ func (h Harness) Transform(recs ...sdk.Record) (*TransformResult, error) {
 
 // Filter runs the registered filter over recs as a fetch would for
 // reader (offsets as given in recs, partition h.BatchPartition) and returns
-// what the reader sees.
+// what the reader sees. An empty reader.Principal is "User:ANONYMOUS", as
+// for an unauthenticated client.
 func (h Harness) Filter(reader sdk.Reader, recs ...sdk.Record) (*FilterResult, error) {
 	meta := abi.Meta{Partition: h.BatchPartition, Topic: h.topic(), GroupID: reader.GroupID,
 		ClientID: reader.ClientID, Principal: reader.Principal}
