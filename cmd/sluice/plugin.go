@@ -28,14 +28,15 @@ const defaultPluginHTTP = "http://127.0.0.1:8080"
 func (c *cli) pluginCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "plugin",
-		ShortUsage: "sluice plugin <deploy|list|remove|test|promote|rollback|versions> [flags] [args...]",
-		ShortHelp:  "Deploy, list, test, shadow, promote, roll back and remove WebAssembly plugins.",
+		ShortUsage: "sluice plugin <new|deploy|list|remove|test|promote|rollback|versions> [flags] [args...]",
+		ShortHelp:  "Create, deploy, list, test, shadow, promote, roll back and remove WebAssembly plugins.",
 		FlagSet:    c.newFlagSet("plugin"),
 		Subcommands: []*ffcli.Command{
+			c.pluginNewCommand(),
 			c.pluginDeployCommand(),
 			c.pluginListCommand(),
 			c.pluginRemoveCommand(),
-			c.pluginTestCommand(),
+			c.withLocalRecords(c.pluginTestCommand()),
 			c.pluginPromoteCommand(),
 			c.pluginRollbackCommand(),
 			c.pluginVersionsCommand(),
