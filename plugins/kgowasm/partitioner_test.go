@@ -2,6 +2,7 @@ package kgowasm
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -178,5 +179,36 @@ func TestOpenRefusesBrokenModules(t *testing.T) {
 				t.Fatalf("Open: %v, want ErrInvalidModule containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Concurrent calls (kgo partitions from any producing goroutine) each run
+// on an instance of their own and agree with the plugin.
+func TestConcurrentCalls(t *testing.T) {
+	p, err := Open(assemble(t, filepath.Join("..", "..", "examples", "plugins", "wat-partitioner", "partitioner.wat")), Options{PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			tp := p.ForTopic("t")
+			for i := 0; i < 300; i++ {
+				key := fmt.Sprintf("g%d-k%d", g, i)
+				h := fnv.New32a()
+				h.Write([]byte(key))
+				if got, want := tp.Partition(&kgo.Record{Key: []byte(key)}, 7), int(h.Sum32()%7); got != want {
+					errs <- fmt.Errorf("key %s: partition %d, want %d", key, got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
