@@ -113,51 +113,70 @@ function checkModule (mod) {
   return exports.has('_initialize')
 }
 
+// A field's byte length: strings are written UTF-8 encoded without an
+// intermediate Buffer (this runs once per record).
+function fieldLength (v) {
+  if (v === null || v === undefined) return 0
+  return typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : toBytes(v).length
+}
+
+// writeField writes nullable bytes (i32 length, -1 = null) at o.
+function writeField (buf, o, v) {
+  if (v === null || v === undefined) return buf.writeInt32LE(-1, o)
+  if (typeof v === 'string') {
+    const n = buf.write(v, o + 4, 'utf8')
+    buf.writeUInt32LE(n, o)
+    return o + 4 + n
+  }
+  const b = toBytes(v)
+  buf.writeUInt32LE(b.length, o)
+  return o + 4 + b.copy(buf, o + 4)
+}
+
 /** encodeInput is the ABI Input of a batch of one record for the
  * partitioner: partition -1, the topic's partition count, no reader
  * fields. Exported for the conformance tests. */
 function encodeInput (topic, numPartitions, record) {
-  const t = Buffer.from(topic, 'utf8')
-  const key = toBytes(record.key)
-  const value = toBytes(record.value)
+  const { key, value } = record
   const headers = []
-  for (const [k, v] of Object.entries(record.headers || {})) {
-    for (const one of Array.isArray(v) ? v : [v]) {
-      if (one === undefined) continue
-      headers.push([Buffer.from(k, 'utf8'), toBytes(one)])
+  if (record.headers) {
+    for (const k in record.headers) {
+      const v = record.headers[k]
+      if (Array.isArray(v)) {
+        for (const one of v) if (one !== undefined) headers.push(k, one)
+      } else if (v !== undefined) {
+        headers.push(k, v)
+      }
     }
   }
-  let body = 8 + 8 + 4 + (key ? key.length : 0) + 4 + (value ? value.length : 0) + 4
-  for (const [k, v] of headers) body += 4 + k.length + 4 + (v ? v.length : 0)
-  const buf = Buffer.alloc(HEADER_SIZE + t.length + 4 + body)
-  let o = 0
-  o = buf.writeUInt32LE(ABI_VERSION, o)
-  o = buf.writeInt32LE(-1, o)
-  o = buf.writeInt32LE(numPartitions, o)
-  o = buf.writeUInt32LE(1, o)
-  o = buf.writeUInt32LE(t.length, o)
-  o = buf.writeUInt32LE(0, o) // group id
-  o = buf.writeUInt32LE(0, o) // client id
-  o = buf.writeUInt32LE(0, o) // principal
-  o += t.copy(buf, o)
+  const topicLen = Buffer.byteLength(topic, 'utf8')
+  let body = 8 + 8 + 4 + fieldLength(key) + 4 + fieldLength(value) + 4
+  for (let i = 0; i < headers.length; i += 2) {
+    body += 4 + Buffer.byteLength(headers[i], 'utf8') + 4 + fieldLength(headers[i + 1])
+  }
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + topicLen + 4 + body)
+  buf.writeUInt32LE(ABI_VERSION, 0)
+  buf.writeInt32LE(-1, 4)
+  buf.writeInt32LE(numPartitions, 8)
+  buf.writeUInt32LE(1, 12)
+  buf.writeUInt32LE(topicLen, 16)
+  buf.fill(0, 20, 32) // group id, client id, principal: none
+  let o = 32 + buf.write(topic, 32, 'utf8')
   o = buf.writeUInt32LE(body, o)
-  o = buf.writeBigInt64LE(BigInt(Math.trunc(Number(record.timestamp) || 0)), o)
-  o = buf.writeBigInt64LE(-1n, o) // offset: none at produce time
-  const nullable = (b) => {
-    if (b === null) {
-      o = buf.writeInt32LE(-1, o)
-    } else {
-      o = buf.writeUInt32LE(b.length, o)
-      o += b.copy(buf, o)
-    }
-  }
-  nullable(key)
-  nullable(value)
-  o = buf.writeUInt32LE(headers.length, o)
-  for (const [k, v] of headers) {
-    o = buf.writeUInt32LE(k.length, o)
-    o += k.copy(buf, o)
-    nullable(v)
+  // i64 timestamp as two halves (a Number holds milliseconds exactly).
+  const ts = Math.trunc(Number(record.timestamp) || 0)
+  const hi = Math.floor(ts / 0x100000000)
+  o = buf.writeUInt32LE(ts - hi * 0x100000000, o)
+  o = buf.writeInt32LE(hi, o)
+  o = buf.writeInt32LE(-1, o) // offset -1: none at produce time
+  o = buf.writeInt32LE(-1, o)
+  o = writeField(buf, o, key)
+  o = writeField(buf, o, value)
+  o = buf.writeUInt32LE(headers.length / 2, o)
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = buf.write(headers[i], o + 4, 'utf8')
+    buf.writeUInt32LE(n, o)
+    o = writeField(buf, o + 4 + n, headers[i + 1])
   }
   if (o !== buf.length) throw new Error(`BUG: encoded ${o} of ${buf.length} bytes`)
   return buf
