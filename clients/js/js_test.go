@@ -57,6 +57,18 @@ var watModules = map[string]string{
     (i32.store (i32.const 8) (if (result i32) (i32.eq (local.get $n) (i32.const 1))
       (then (i32.sub (i32.load8_u (i32.const 700)) (i32.const 48))) (else (i32.const 0))))
     (i64.const 12)`),
+	"yield": `(module
+  (import "sluice" "yield" (func $yield (result i32)))
+  (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sluice_partition") (param i32 i32) (result i64)
+    (i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 8) (i32.add (call $yield) (i32.const 1)))
+    (i64.const 12)))`,
+	"badimport": `(module (import "env" "now" (func))
+  (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_partition") (param i32 i32) (result i64) (i64.const 0)))`,
 	"command": `(module (memory (export "memory") 1) (func (export "_start"))
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
   (func (export "sluice_partition") (param i32 i32) (result i64) (i64.const 0)))`,

@@ -159,6 +159,26 @@ func TestConfigReachesThePlugin(t *testing.T) {
 	}
 }
 
+// sluice.yield, imported only by modules the broker instrumented, answers
+// 0 (this module answers yield() + 1).
+func TestYieldImport(t *testing.T) {
+	p, err := Open(assembleText(t, `(module
+  (import "sluice" "yield" (func $yield (result i32)))
+  (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sluice_partition") (param i32 i32) (result i64)
+    (i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 8) (i32.add (call $yield) (i32.const 1)))
+    (i64.const 12)))`), Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got, err := p.PartitionRecord("t", &kgo.Record{}, 3); got != 1 || err != nil {
+		t.Fatalf("partition %d, %v; want 1", got, err)
+	}
+}
+
 // Modules the broker would refuse at deploy are refused at Open.
 func TestOpenRefusesBrokenModules(t *testing.T) {
 	cases := map[string]struct{ wat, want string }{
@@ -168,6 +188,9 @@ func TestOpenRefusesBrokenModules(t *testing.T) {
 		"transform": {`(module (memory (export "memory") 1)
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
   (func (export "sluice_transform") (param i32 i32) (result i64) (i64.const 0)))`, `missing export "sluice_partition"`},
+		"import": {`(module (import "env" "now" (func)) (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_partition") (param i32 i32) (result i64) (i64.const 0)))`, `module[env] not instantiated`},
 		"signature": {`(module (memory (export "memory") 1)
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
   (func (export "sluice_partition") (param i32 i32) (result i32) (i32.const 0)))`, `export "sluice_partition" has the wrong signature`},

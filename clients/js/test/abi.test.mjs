@@ -112,7 +112,13 @@ test('plugin output goes to the log, one line per call', () => {
   assert.deepEqual(lines, ['stdout: hello from wat', 'stdout: hello from wat'])
 })
 
+test('sluice.yield, imported only by modules the broker instrumented, answers 0', () => {
+  // The module answers yield() + 1.
+  assert.equal(new WasmPartitioner(wasm('yield')).partition('t', { key: 'k' }, 3), 1)
+})
+
 test('modules the broker would refuse at deploy are refused at load', () => {
+  assert.throws(() => new WasmPartitioner(wasm('badimport')), /unknown import env.now \(function\)/)
   assert.throws(() => createPartitioner({ wasm: wasm('command') }), (e) => e instanceof InvalidModuleError && /-buildmode=c-shared/.test(e.message))
   assert.throws(() => new WasmPartitioner(wasm('transform')), /missing export "sluice_partition"/)
   assert.throws(() => new WasmPartitioner(wasm('sdkkeep'), { log: quiet }), /registers no partitioner/)
