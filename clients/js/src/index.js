@@ -279,7 +279,9 @@ class WasmPartitioner {
     const self = this
     const st = { memory: null, stdout: new Lines('stdout', this.log), stderr: new Lines('stderr', this.log) }
     const wasi = new WASI({ version: 'preview1', args: [], env: {}, preopens: {}, returnOnExit: true })
-    const wasiImports = { ...wasi.getImportObject().wasi_snapshot_preview1 }
+    // getImportObject is Node 19.8+; wasiImport is the same object on
+    // every version (Debian 12's Node is 18).
+    const wasiImports = { ...wasi.wasiImport }
     const passWrite = wasiImports.fd_write
     wasiImports.fd_write = (fd, iovs, iovsLen, nwrittenPtr) => {
       if (fd !== 1 && fd !== 2) return passWrite(fd, iovs, iovsLen, nwrittenPtr)
