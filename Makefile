@@ -17,15 +17,18 @@ run: build
 	./$(BIN) serve --data-dir ./data
 
 # Installs what the tests drive, only when absent: kcat, kafka-python,
-# Chromium, rsyslog, wrk, wabt (the WAT plugin) and ZooKeeper, all Debian.
+# Chromium, rsyslog, wrk, wabt (the WAT plugin) and ZooKeeper, all Debian;
+# node and npm (Debian) with clients/js's locked npm dependencies.
 test-deps:
 	bash scripts/install-test-deps.sh
 	bash scripts/install-bridge-test-deps.sh
 	bash scripts/install-plugin-test-deps.sh
 	bash scripts/install-zk-test-deps.sh
+	bash scripts/install-node.sh
 
 # Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins.
 examples:
+	bash scripts/install-node.sh
 	bash scripts/build-examples.sh bin/plugins
 
 test: test-deps build lint

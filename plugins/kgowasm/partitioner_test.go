@@ -1,26 +1,45 @@
 package kgowasm
 
 import (
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
-func assemble(t *testing.T, src string) string {
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// assemble turns a WAT file into a module in a temporary directory.
+func assemble(t testing.TB, src string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "p.wasm")
 	if err := wasmtest.WAT(src, out); err != nil {
+		if testing.Short() && errors.Is(err, wasmtest.ErrNotRecorded) {
+			t.Skip("-short without wat2wasm: this WAT source has no recording")
+		}
 		t.Fatal(err)
 	}
 	return out
+}
+
+// assembleText assembles WAT source text.
+func assembleText(t testing.TB, wat string) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "m.wat")
+	if err := os.WriteFile(src, []byte(wat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return assemble(t, src)
 }
 
 func TestPartitionsLikeThePlugin(t *testing.T) {
@@ -45,20 +64,174 @@ func TestPartitionsLikeThePlugin(t *testing.T) {
 	}
 }
 
-// A failing plugin answers -1, which makes kgo fail the record.
-func TestFailureFailsTheRecord(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(dir, "trap.wat")
-	os.WriteFile(src, []byte(`(module (memory (export "memory") 1)
+// answerModule is a partitioner whose sluice_partition runs body, which
+// must leave an i64 (ptr<<32|len) on the stack; memory at 0 is free.
+func answerModule(body string) string {
+	return `(module
+  (import "sluice" "config_get" (func $config_get (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 512) "no partition for you")
+  (data (i32.const 600) "p")
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "sluice_partition") (param i32 i32) (result i64) unreachable))`), 0o644)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p, err := Open(assemble(t, src), Options{Runtime: wasm.Config{Logger: quiet}})
+  (func (export "sluice_partition") (param $ptr i32) (param $len i32) (result i64)
+    ` + body + `))`
+}
+
+// Each failure fails that record (-1 from Partition, an *Error from
+// PartitionRecord saying why) and the partitioner keeps working.
+func TestFailuresFailTheRecord(t *testing.T) {
+	cases := []struct {
+		name, body string
+		opts       Options
+		want       string
+		refused    bool
+	}{
+		{name: "trap", body: `unreachable`, want: "unreachable"},
+		{name: "deadline", body: `(loop $l (br $l)) (i64.const 0)`, opts: Options{CallTimeout: 50 * time.Millisecond}, want: "call exceeded 50ms and was stopped"},
+		{name: "refusal", refused: true, want: "no partition for you", body: `
+    (i32.store (i32.const 0) (i32.const 2))
+    (i32.store (i32.const 4) (i32.const 20))
+    (memory.copy (i32.const 8) (i32.const 512) (i32.const 20))
+    (i64.const 28)`},
+		{name: "out of range", want: "partition 7 out of range [0, 3)", body: `
+    (i32.store (i32.const 0) (i32.const 0))
+    (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 8) (i32.const 7))
+    (i64.const 12)`},
+		{name: "lost input", want: "answer for 0 records, the batch had 1", body: `
+    (i64.store (i32.const 0) (i64.const 0))
+    (i64.const 8)`},
+		{name: "outside memory", want: "outside guest memory", body: `(i64.const 0x0100000000000010)`},
+		{name: "memory limit", opts: Options{MemoryLimitPages: 32}, want: "memory limit of 2 MiB reached", body: `
+    (loop $g (br_if $g (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    unreachable`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := c.opts
+			opts.Logger = quiet
+			p, err := Open(assembleText(t, answerModule(c.body)), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for i := 0; i < 3; i++ { // each time on a fresh or reused instance
+				if got := p.ForTopic("t").Partition(&kgo.Record{Key: []byte("k")}, 3); got != -1 {
+					t.Fatalf("partition %d, want -1", got)
+				}
+				_, err = p.PartitionRecord("t", &kgo.Record{Key: []byte("k")}, 3)
+				var e *Error
+				if !errors.As(err, &e) || e.Refused != c.refused || !strings.Contains(err.Error(), c.want) || e.Topic != "t" {
+					t.Fatalf("error %v (refused %v), want one containing %q (refused %v)", err, e != nil && e.Refused, c.want, c.refused)
+				}
+			}
+		})
+	}
+}
+
+// The plugin reads Options.Config through sluice.config_get: this one
+// answers the first byte of key "p" minus '0' as the partition.
+func TestConfigReachesThePlugin(t *testing.T) {
+	path := assembleText(t, answerModule(`
+    (local $n i32)
+    (local.set $n (call $config_get (i32.const 600) (i32.const 1) (i32.const 700) (i32.const 16)))
+    (i32.store (i32.const 0) (i32.const 0))
+    (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 8)
+      (if (result i32) (i32.eq (local.get $n) (i32.const 1))
+        (then (i32.sub (i32.load8_u (i32.const 700)) (i32.const 48)))
+        (else (i32.const 0))))
+    (i64.const 12)`))
+	for cfg, want := range map[string]int{"": 0, "2": 2, "4": 4} {
+		opts := Options{Logger: quiet}
+		if cfg != "" {
+			opts.Config = map[string]string{"p": cfg}
+		}
+		p, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.PartitionRecord("t", &kgo.Record{}, 5)
+		p.Close()
+		if err != nil || got != want {
+			t.Fatalf("config p=%q: partition %d, %v; want %d", cfg, got, err, want)
+		}
+	}
+}
+
+// sluice.yield, imported only by modules the broker instrumented, answers
+// 0 (this module answers yield() + 1).
+func TestYieldImport(t *testing.T) {
+	p, err := Open(assembleText(t, `(module
+  (import "sluice" "yield" (func $yield (result i32)))
+  (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sluice_partition") (param i32 i32) (result i64)
+    (i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const 1))
+    (i32.store (i32.const 8) (i32.add (call $yield) (i32.const 1)))
+    (i64.const 12)))`), Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if got := p.ForTopic("t").Partition(&kgo.Record{Key: []byte("k")}, 3); got != -1 {
-		t.Fatalf("partition %d, want -1", got)
+	if got, err := p.PartitionRecord("t", &kgo.Record{}, 3); got != 1 || err != nil {
+		t.Fatalf("partition %d, %v; want 1", got, err)
+	}
+}
+
+// Modules the broker would refuse at deploy are refused at Open.
+func TestOpenRefusesBrokenModules(t *testing.T) {
+	cases := map[string]struct{ wat, want string }{
+		"command": {`(module (memory (export "memory") 1) (func (export "_start"))
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_partition") (param i32 i32) (result i64) (i64.const 0)))`, "-buildmode=c-shared"},
+		"transform": {`(module (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_transform") (param i32 i32) (result i64) (i64.const 0)))`, `missing export "sluice_partition"`},
+		"import": {`(module (import "env" "now" (func)) (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_partition") (param i32 i32) (result i64) (i64.const 0)))`, `module[env] not instantiated`},
+		"signature": {`(module (memory (export "memory") 1)
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 0))
+  (func (export "sluice_partition") (param i32 i32) (result i32) (i32.const 0)))`, `export "sluice_partition" has the wrong signature`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Open(assembleText(t, c.wat), Options{Logger: quiet})
+			if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Open: %v, want ErrInvalidModule containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// Concurrent calls (kgo partitions from any producing goroutine) each run
+// on an instance of their own and agree with the plugin.
+func TestConcurrentCalls(t *testing.T) {
+	p, err := Open(assemble(t, filepath.Join("..", "..", "examples", "plugins", "wat-partitioner", "partitioner.wat")), Options{PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			tp := p.ForTopic("t")
+			for i := 0; i < 300; i++ {
+				key := fmt.Sprintf("g%d-k%d", g, i)
+				h := fnv.New32a()
+				h.Write([]byte(key))
+				if got, want := tp.Partition(&kgo.Record{Key: []byte(key)}, 7), int(h.Sum32()%7); got != want {
+					errs <- fmt.Errorf("key %s: partition %d, want %d", key, got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
