@@ -457,3 +457,35 @@ func deliveryOffsets(t *testing.T, stderr string) string {
 	}
 	return strings.Join(offs, " ")
 }
+
+// TestTransformResultsCollectAndBulk: the tracker's /collect counts the
+// events the transform dropped apart from the accepted ones (and
+// remembers them: a resend is answered as duplicates); Elasticsearch bulk
+// answers a dropped document "noop" without a sequence number.
+func TestTransformResultsCollectAndBulk(t *testing.T) {
+	n := startHonestNode(t, "tracked")
+	n.topic(t, "tracked", "transform", "honest")
+	n.topic(t, "logs", "transform", "honest")
+	events := `{"events":[{"eid":"e1"},{"eid":"e2","w":"drop"},{"eid":"e3"}]}`
+	for _, want := range []string{`{"accepted":2,"duplicates":0,"dropped":1}`, `{"accepted":0,"duplicates":3}`} {
+		code, got, _ := do(t, "POST", n.http+"/collect/tracked", "text/plain", strings.NewReader(events))
+		if code != 200 || got != want {
+			t.Fatalf("collect: %d %s, want 200 %s", code, got, want)
+		}
+	}
+	bulk := `{"index":{"_index":"logs","_id":"k1"}}` + "\n" + `{"w":"keep"}` + "\n" +
+		`{"index":{"_index":"logs","_id":"k2"}}` + "\n" + `{"w":"drop"}` + "\n" +
+		`{"index":{"_index":"logs","_id":"k3"}}` + "\n" + `{"w":"keep"}` + "\n"
+	code, got, _ := do(t, "POST", n.http+"/_bulk", "application/x-ndjson", strings.NewReader(bulk))
+	got = regexp.MustCompile(`"took":\d+`).ReplaceAllString(got, `"took":0`)
+	const want = `{"took":0,"errors":false,"items":[` +
+		`{"index":{"_index":"logs","_id":"k1","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}},` +
+		`{"index":{"_index":"logs","_id":"k2","_version":1,"result":"noop","_shards":{"total":1,"successful":1,"failed":0},"status":200}},` +
+		`{"index":{"_index":"logs","_id":"k3","_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":2,"_primary_term":1,"status":201}}]}`
+	if code != 200 || got != want {
+		t.Fatalf("bulk: %d %s\nwant 200 %s", code, got, want)
+	}
+	if got, want := strings.Join(n.stored(t, "logs", 2), " "), `{"w":"keep"}@0 {"w":"keep"}@2`; got != want {
+		t.Fatalf("logs: %s, want %s", got, want)
+	}
+}

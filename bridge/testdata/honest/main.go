@@ -2,7 +2,7 @@
 // are told when a transform drops, splits or merges records, refuses them
 // or fails (bridge/honest_test.go). By record value:
 //
-//	drop…    dropped
+//	…drop…   dropped (JSON events and documents too: {"w":"drop"})
 //	split…   stored as two records, value+"#1" and value+"#2"
 //	merge…   held back; the record "merge-end…" stores all of them,
 //	         itself included, as one record joining their values with "+"
@@ -26,7 +26,7 @@ func init() {
 	sdk.Transform(func(r sdk.Record, w sdk.Writer) error {
 		v := string(r.Value)
 		switch {
-		case strings.HasPrefix(v, "drop"):
+		case strings.Contains(v, "drop"):
 		case strings.HasPrefix(v, "split"):
 			for _, part := range []string{"#1", "#2"} {
 				out := r
