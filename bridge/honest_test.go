@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,6 +55,9 @@ func honestModules(t *testing.T) map[string][]byte {
 		defer os.RemoveAll(dir)
 		builds := map[string]func(out string) error{
 			"honest": func(out string) error { return wasmtest.GoPlugin(filepath.Join("testdata", "honest"), out) },
+			"honestfilter": func(out string) error {
+				return wasmtest.GoPlugin(filepath.Join("testdata", "honestfilter"), out)
+			},
 			"gopanic": func(out string) error {
 				return wasmtest.GoPlugin(filepath.Join("..", "wasm", "testdata", "gopanic"), out)
 			},
@@ -327,6 +331,7 @@ func TestPluginErrorsKafka(t *testing.T) {
 	n := startHonestNode(t)
 	n.topic(t, "fail", "transform", "honest")
 	n.topic(t, "trap", "transform", "misbehave")
+	n.topic(t, "routed", "partitioner", "gopanic")
 	cl := n.client(t)
 	for _, c := range []struct {
 		topic, key, value string
@@ -337,13 +342,15 @@ func TestPluginErrorsKafka(t *testing.T) {
 		{"fail", "", "policy-1", kerr.PolicyViolation.Code, `transform plugin of topic fail: plugin "honest-fail": record 0: tenant quota exceeded for policy-1`},
 		{"fail", "", "panic-1", kerr.PolicyViolation.Code, `transform plugin of topic fail: plugin "honest-fail" (transform) failed: trap: panic: bad record panic-1; wasm error: unreachable`},
 		{"trap", "t", "v", kerr.PolicyViolation.Code, `transform plugin of topic trap: plugin "misbehave-trap" (transform) failed: trap: wasm error: unreachable`},
+		// An emit whose target's partitioner panics.
+		{"fail", "boom", "emit:routed", kerr.PolicyViolation.Code, `fail-0: transform emit to topic routed: partitioner plugin of topic routed: plugin "gopanic-routed" (partitioner) failed: trap: panic: bad key boom; wasm error: unreachable`},
 	} {
 		code, msg := rawProduce(t, cl, c.topic, c.key, c.value)
 		if code != c.code || msg != c.message {
 			t.Fatalf("%s %q: code %d message %q\nwant %d %q", c.topic, c.value, code, msg, c.code, c.message)
 		}
 	}
-	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "fail", "trap")
+	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "fail", "trap", "routed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,5 +494,35 @@ func TestTransformResultsCollectAndBulk(t *testing.T) {
 	}
 	if got, want := strings.Join(n.stored(t, "logs", 2), " "), `{"w":"keep"}@0 {"w":"keep"}@2`; got != want {
 		t.Fatalf("logs: %s, want %s", got, want)
+	}
+}
+
+// TestPluginErrorsFetch: a consume filter that fails answers the fetch
+// with POLICY_VIOLATION (the Fetch response has no error message; the
+// panic line and stack are in the broker log).
+func TestPluginErrorsFetch(t *testing.T) {
+	n := startHonestNode(t)
+	n.topic(t, "filtered", "filter", "honestfilter")
+	cl := n.client(t, kgo.DefaultProduceTopic("filtered"))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("panic-1")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	consumer := n.client(t, kgo.ConsumeTopics("filtered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for {
+		fs := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("no fetch error within 20s")
+		}
+		if n := fs.NumRecords(); n != 0 {
+			t.Fatalf("%d records fetched through a failing filter", n)
+		}
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, kerr.PolicyViolation) {
+				t.Fatalf("fetch error %v, want POLICY_VIOLATION", fe.Err)
+			}
+			return
+		}
 	}
 }

@@ -9,6 +9,7 @@
 //	reject…  sdk.Reject (INVALID_RECORD)
 //	policy…  sdk.Policy (POLICY_VIOLATION)
 //	panic…   panics (a plugin failure with a stack trace in the log)
+//	emit:T   kept, and emitted to topic T
 //	else     kept
 package main
 
@@ -45,6 +46,9 @@ func init() {
 			return sdk.Reject("no %s here", v)
 		case strings.HasPrefix(v, "policy"):
 			return sdk.Policy("tenant quota exceeded for %s", v)
+		case strings.HasPrefix(v, "emit:"):
+			w.Keep()
+			w.Emit(strings.TrimPrefix(v, "emit:"), r)
 		case strings.HasPrefix(v, "panic"):
 			panic("bad record " + v)
 		default:
