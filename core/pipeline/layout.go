@@ -18,10 +18,11 @@ import (
 //     input's n offsets, whatever the producer (an empty batch when every
 //     record was dropped), so no later record ever takes an offset the
 //     client inferred for one of its own. An output record equal to an
-//     input record (passed through) sits at that input's offset; the
-//     others (rewritten, merged) take the free offsets in output order,
-//     each after the record stored before it. Offsets without a record are
-//     skipped by consumers as after compaction.
+//     input record (passed through) sits at that input's offset when the
+//     output records around it fit (always so when the transform only
+//     drops); the others (rewritten, merged) take the next free offset
+//     after the record stored before them, in output order. Offsets
+//     without a record are skipped by consumers as after compaction.
 //   - more records out than in (splits): they are stored in output order
 //     from the base offset, the first n at the input's offsets and the
 //     rest right after them.
