@@ -324,7 +324,9 @@ func TestTransformResultsBeacon(t *testing.T) {
 }
 
 // TestPluginErrorsKafka: a Kafka producer is told INVALID_RECORD for
-// sdk.Reject and POLICY_VIOLATION for sdk.Policy, a panic and a trap,
+// sdk.Reject and POLICY_VIOLATION for sdk.Policy, a panic, a trap, a
+// malformed answer, running out of memory, a timeout and an emit whose
+// target's partitioner panics,
 // with the plugin's own message (a panic's first line) and neither the
 // goroutine stack nor wasm frames; nothing is stored.
 func TestPluginErrorsKafka(t *testing.T) {
@@ -342,12 +344,15 @@ func TestPluginErrorsKafka(t *testing.T) {
 		{"fail", "", "policy-1", kerr.PolicyViolation.Code, `transform plugin of topic fail: plugin "honest-fail": record 0: tenant quota exceeded for policy-1`},
 		{"fail", "", "panic-1", kerr.PolicyViolation.Code, `transform plugin of topic fail: plugin "honest-fail" (transform) failed: trap: panic: bad record panic-1; wasm error: unreachable`},
 		{"trap", "t", "v", kerr.PolicyViolation.Code, `transform plugin of topic trap: plugin "misbehave-trap" (transform) failed: trap: wasm error: unreachable`},
+		{"trap", "g", "v", kerr.PolicyViolation.Code, `transform plugin of topic trap: plugin "misbehave-trap" (transform) failed: malformed output: unknown status 7`},
+		{"trap", "o", "v", kerr.PolicyViolation.Code, `transform plugin of topic trap: plugin "misbehave-trap" (transform) failed: out of memory: memory limit of 64 MiB reached: wasm error: unreachable`},
+		{"trap", "l", "v", kerr.PolicyViolation.Code, `transform plugin of topic trap: plugin "misbehave-trap" (transform) failed: deadline exceeded: call exceeded 2s and was stopped`},
 		// An emit whose target's partitioner panics.
 		{"fail", "boom", "emit:routed", kerr.PolicyViolation.Code, `fail-0: transform emit to topic routed: partitioner plugin of topic routed: plugin "gopanic-routed" (partitioner) failed: trap: panic: bad key boom; wasm error: unreachable`},
 	} {
 		code, msg := rawProduce(t, cl, c.topic, c.key, c.value)
 		if code != c.code || msg != c.message {
-			t.Fatalf("%s %q: code %d message %q\nwant %d %q", c.topic, c.value, code, msg, c.code, c.message)
+			t.Errorf("%s key %q value %q: code %d message %q\nwant %d %q", c.topic, c.key, c.value, code, msg, c.code, c.message)
 		}
 	}
 	ends, err := kadm.NewClient(cl).ListEndOffsets(context.Background(), "fail", "trap", "routed")
@@ -424,6 +429,8 @@ func TestPluginErrorsHTTP(t *testing.T) {
 			`{"error_code":50201,"message":"Transform plugin of topic fail failed: plugin \"honest-fail\" (transform) failed: trap: panic: bad record panic-1; wasm error: unreachable"}`},
 		{"POST", "/topics/trap", binary, rest("t", "v"), 502,
 			`{"error_code":50201,"message":"Transform plugin of topic trap failed: plugin \"misbehave-trap\" (transform) failed: trap: wasm error: unreachable"}`},
+		{"POST", "/topics/trap", binary, rest("l", "v"), 502,
+			`{"error_code":50201,"message":"Transform plugin of topic trap failed: plugin \"misbehave-trap\" (transform) failed: deadline exceeded: call exceeded 2s and was stopped"}`},
 		{"POST", "/topics/routed", binary, rest("boom", "v"), 502,
 			`{"error_code":50201,"message":"Partitioner plugin of topic routed failed: plugin \"gopanic-routed\" (partitioner) failed: trap: panic: bad key boom; wasm error: unreachable"}`},
 		{"POST", "/beacon/fail", "text/plain", "reject-1", 422,
