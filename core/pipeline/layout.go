@@ -76,32 +76,34 @@ func (l *layout) stored(i int) (d int, n int) {
 
 // place lays out out (a transform's answer for in) as described above:
 // nil positions when the output is at consecutive offsets from 0.
+//
+// A passed-through record is found by content, so that any hook
+// implementation is placed alike; the usual case (a transform that keeps
+// some records and drops others) finds each within a few records of the
+// previous one, and only outputs that are not near their input build an
+// index of the inputs by content hash (once per batch).
 func place(in, out []hooks.Record) []int32 {
 	n, m := len(in), len(out)
 	if m >= n || m == 0 {
 		return nil
 	}
-	// Input indices by content, so that passed-through records are found
-	// in O(n + m) whatever the transform did.
-	seed := maphash.MakeSeed()
-	byHash := make(map[uint64][]int32, n)
-	for j := range in {
-		h := recordHash(seed, &in[j])
-		byHash[h] = append(byHash[h], int32(j))
-	}
 	pos := make([]int32, m)
+	var idx *contentIndex
 	next := 0 // the lowest free delta after the records placed so far
 	gaps := false
 	for k := range out {
-		at := next
 		// The latest delta out[k] may take so that the records after
 		// it still fit in the span.
 		limit := n - m + k
-		for _, j := range byHash[recordHash(seed, &out[k])] {
-			if int(j) >= next && int(j) <= limit && sameRecord(&in[j], &out[k]) {
-				at = int(j)
-				break
+		at := nearby(in, &out[k], next, min(limit, next+nearbyWindow))
+		if at < 0 && limit > next+nearbyWindow {
+			if idx == nil {
+				idx = newContentIndex(in)
 			}
+			at = idx.find(in, &out[k], next+nearbyWindow+1, limit)
+		}
+		if at < 0 {
+			at = next
 		}
 		pos[k] = int32(at)
 		gaps = gaps || at != k
@@ -113,13 +115,63 @@ func place(in, out []hooks.Record) []int32 {
 	return pos
 }
 
-func recordHash(seed maphash.Seed, r *hooks.Record) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.Write(r.Key)
-	h.WriteByte(0)
-	h.Write(r.Value)
-	return h.Sum64()
+// nearbyWindow is how many inputs after the last placed one are compared
+// directly before the content index is consulted.
+const nearbyWindow = 2
+
+// nearby is the first index in [from, to] whose record equals r, or -1.
+func nearby(in []hooks.Record, r *hooks.Record, from, to int) int {
+	for j := from; j <= to; j++ {
+		if sameRecord(&in[j], r) {
+			return j
+		}
+	}
+	return -1
+}
+
+// contentIndex finds input records by content: head maps a content hash
+// to the first input with it, chain links each input to the next one
+// with the same hash (ascending).
+type contentIndex struct {
+	seed  maphash.Seed
+	head  map[uint64]int32
+	chain []int32
+}
+
+func newContentIndex(in []hooks.Record) *contentIndex {
+	x := &contentIndex{seed: maphash.MakeSeed(), head: make(map[uint64]int32, len(in)), chain: make([]int32, len(in))}
+	for j := len(in) - 1; j >= 0; j-- {
+		h := x.hash(&in[j])
+		if first, ok := x.head[h]; ok {
+			x.chain[j] = first
+		} else {
+			x.chain[j] = -1
+		}
+		x.head[h] = int32(j)
+	}
+	return x
+}
+
+func (x *contentIndex) hash(r *hooks.Record) uint64 {
+	h := maphash.Bytes(x.seed, r.Value)
+	if r.Key != nil {
+		h ^= maphash.Bytes(x.seed, r.Key) * 0x9E3779B97F4A7C15
+	}
+	return h
+}
+
+// find is the first index in [from, to] whose record equals r, or -1.
+func (x *contentIndex) find(in []hooks.Record, r *hooks.Record, from, to int) int {
+	j, ok := x.head[x.hash(r)]
+	if !ok {
+		return -1
+	}
+	for ; j >= 0 && int(j) <= to; j = x.chain[j] {
+		if int(j) >= from && sameRecord(&in[j], r) {
+			return int(j)
+		}
+	}
+	return -1
 }
 
 // sameRecord: the same key, value, headers and timestamp.

@@ -32,6 +32,9 @@ func TestPlace(t *testing.T) {
 		{"a b c d", "x d y", "nil"}, // d at 3 would leave y no room: in order
 		{"a b c d", "b x", "[1 2]"},
 		{"a a b", "a b", "[0 2]"},
+		{"a b c d e f g h i j k l m n", "n", "[13]"}, // beyond the direct window (2)
+		{"a b c d e f g h i j k l m n", "x m", "[0 12]"},
+		{"a a b a", "a a", "nil"},
 		{"a b c d", "a b c d e", "nil"},
 	} {
 		pos := place(hrecs(strings.Fields(c.in)...), hrecs(strings.Fields(c.out)...))
@@ -85,5 +88,28 @@ func TestClientText(t *testing.T) {
 		if got := ClientText(in); got != want {
 			t.Errorf("ClientText(%.40q) = %.80q, want %.80q", in, got, want)
 		}
+	}
+}
+
+// BenchmarkPlace: laying out a 1000-record batch of 200-byte values
+// with every tenth record dropped, the others passed through (keep) or
+// rewritten (copies).
+func BenchmarkPlace(b *testing.B) {
+	in := make([]hooks.Record, 1000)
+	var keep, rewrite []hooks.Record
+	for i := range in {
+		in[i] = hooks.Record{Value: []byte(fmt.Sprintf("%0200d", i)), Timestamp: 1}
+		if i%10 != 0 {
+			keep = append(keep, in[i])
+			rewrite = append(rewrite, hooks.Record{Value: []byte(fmt.Sprintf("%0199dx", i)), Timestamp: 1})
+		}
+	}
+	for name, out := range map[string][]hooks.Record{"keep": keep, "rewrite": rewrite} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				place(in, out)
+			}
+		})
 	}
 }
