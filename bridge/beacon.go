@@ -79,10 +79,12 @@ func (b *Bridge) beacon(w http.ResponseWriter, r *http.Request) {
 		writeError(w, unprocessable("Beacon body is empty."))
 		return
 	}
-	if err := b.publishOne(r, topic, value, valueType); err != nil {
-		writeError(w, err)
+	n, err := b.publishOne(r, topic, value, valueType)
+	if err != nil {
+		writeError(w, anonymousError(err))
 		return
 	}
+	storedHeaders(w, n)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -104,10 +106,12 @@ func (b *Bridge) pixel(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	q.Del("access_token") // a credential is not data
-	if err := b.publishOne(r, topic, valuesJSON(q), contentTypeJSON); err != nil {
-		writeError(w, err)
+	n, err := b.publishOne(r, topic, valuesJSON(q), contentTypeJSON)
+	if err != nil {
+		writeError(w, anonymousError(err))
 		return
 	}
+	storedHeaders(w, n)
 	h := w.Header()
 	h.Set("Content-Type", "image/gif")
 	h.Set("Content-Length", strconv.Itoa(len(transparentGIF)))
@@ -118,9 +122,34 @@ func (b *Bridge) pixel(w http.ResponseWriter, r *http.Request) {
 	w.Write(transparentGIF)
 }
 
+// Headers a beacon or pixel answer carries when the topic's transform did
+// not store exactly the one record sent: Sluice-Records-Stored is how
+// many it stored (0: dropped; 2 or more: split), Sluice-Records-Dropped
+// is 1 when it stored none.
+const (
+	headerRecordsStored  = "Sluice-Records-Stored"
+	headerRecordsDropped = "Sluice-Records-Dropped"
+)
+
+// storedHeaders adds them; a record stored as sent (the usual case) adds
+// nothing, so the beacon path stays as cheap as it was.
+func storedHeaders(w http.ResponseWriter, n int) {
+	if n == 1 {
+		return
+	}
+	h := w.Header()
+	h.Set(headerRecordsStored, strconv.Itoa(n))
+	if n == 0 {
+		h.Set(headerRecordsDropped, "1")
+	} else {
+		h.Set(headerRecordsDropped, "0")
+	}
+}
+
 // publishOne produces one beacon-style record with the request's context
-// headers, keyed by ?key= when given.
-func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) error {
+// headers, keyed by ?key= when given, and returns how many records were
+// stored for it (see produceResult.Records).
+func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) (int, error) {
 	rec := outRecord{Value: value, Partition: -1, Headers: b.contextHeaders(r, valueType)}
 	if r.URL.RawQuery != "" { // most beacons have no query to parse
 		if k := r.URL.Query().Get("key"); k != "" {
@@ -129,9 +158,9 @@ func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueTy
 	}
 	results, err := b.prod.produce(r.Context(), topic, []outRecord{rec})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return results[0].Err
+	return results[0].Records, results[0].Err
 }
 
 func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordHeader {

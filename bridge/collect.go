@@ -42,6 +42,9 @@ func (b *Bridge) serveTracker(w http.ResponseWriter, r *http.Request) {
 type collectResult struct {
 	Accepted   int `json:"accepted"`
 	Duplicates int `json:"duplicates"`
+	// Dropped counts events the topic's transform dropped (acknowledged,
+	// remembered as stored, not counted in Accepted); absent when 0.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // collect serves POST /collect/{topic}: a batch of tracker events
@@ -110,7 +113,7 @@ func (b *Bridge) collect(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			b.dedupe.release(keys)
-			writeError(w, err)
+			writeError(w, anonymousError(err))
 			return
 		}
 		var failed error
@@ -121,12 +124,16 @@ func (b *Bridge) collect(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			b.dedupe.stored(keys[i])
-			res.Accepted++
+			if pr.Records == 0 {
+				res.Dropped++
+			} else {
+				res.Accepted++
+			}
 		}
 		if failed != nil {
 			// Some were stored (and are remembered), some not: the tracker
 			// resends the batch and the stored ones are dropped as repeats.
-			writeError(w, failed)
+			writeError(w, anonymousError(failed))
 			return
 		}
 	}

@@ -35,6 +35,14 @@ const (
 	codeKafkaRetriable     = 50003
 	codeTooManyStreams     = 50301
 	codeProducerOverloaded = 42902
+	// A topic's plugin refused the records on purpose (sdk.Reject,
+	// sdk.Policy; Kafka: INVALID_RECORD / POLICY_VIOLATION): resending
+	// them unchanged fails again.
+	codePluginRefused = 42210
+	// A topic's plugin failed (trap, panic, timeout, out of memory,
+	// malformed answer; Kafka: POLICY_VIOLATION): the records were fine
+	// as far as the bridge knows, the plugin is broken.
+	codePluginFailed = 50201
 )
 
 // apiError is an error with the HTTP status and v2 error code it answers.
@@ -68,8 +76,7 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &pe):
-		// A plugin refused or failed: the request cannot succeed as sent.
-		return errf(http.StatusUnprocessableEntity, codeUnprocessable, pluginMessage(pe))
+		return pluginAPIError(pe, false)
 	case errors.Is(err, ErrTopicNotFound):
 		return errf(http.StatusNotFound, codeTopicNotFound, "Topic not found.")
 	case errors.Is(err, ErrPartitionNotFound):
@@ -85,13 +92,46 @@ func toAPIError(err error) *apiError {
 	}
 }
 
-// pluginMessage names the hook ("Partitioner plugin: ...").
-func pluginMessage(pe *pipeline.PluginError) string {
+// pluginAPIError answers a plugin's refusal (422/42210) or failure
+// (502/50201). The message names the hook and topic and carries the
+// plugin's own text (its refusal message, a Go plugin's panic line) but
+// never a stack trace or wasm frames (PluginError.Message). Anonymous
+// clients (beacons, pixels, the tracker) get a refusal's message but only
+// the fact of a failure: a panic's text may quote their data or the
+// plugin's internals, and it is in the broker log.
+func pluginAPIError(pe *pipeline.PluginError, anonymous bool) *apiError {
 	hook := pe.Hook
 	if hook != "" {
 		hook = strings.ToUpper(hook[:1]) + hook[1:]
 	}
-	return hook + " plugin: " + pe.Err.Error()
+	what := hook + " plugin of topic " + pe.Topic
+	if pe.Refused() {
+		return errf(http.StatusUnprocessableEntity, codePluginRefused,
+			what+" refused the records: "+pipeline.ClientText(pe.Err.Error()))
+	}
+	if anonymous {
+		return errf(http.StatusBadGateway, codePluginFailed, what+" failed.")
+	}
+	return errf(http.StatusBadGateway, codePluginFailed, what+" failed: "+pipeline.ClientText(pe.Err.Error()))
+}
+
+// anonymousError is err as answered to anonymous endpoints (beacon,
+// pixel, collect): a plugin failure without its detail.
+func anonymousError(err error) error {
+	var pe *pipeline.PluginError
+	if errors.As(err, &pe) {
+		return pluginAPIError(pe, true)
+	}
+	return err
+}
+
+// recordError is the per-record error text of a produce answer.
+func recordError(err error) string {
+	var pe *pipeline.PluginError
+	if errors.As(err, &pe) {
+		return pluginAPIError(pe, false).Message
+	}
+	return err.Error()
 }
 
 // errorBody is the v2 error body.

@@ -178,6 +178,13 @@ func (b *Bridge) esBulk(w http.ResponseWriter, r *http.Request) {
 }
 
 func (op *bulkOp) succeed(res produceResult) {
+	if res.Records == 0 {
+		// The topic's transform dropped the document: acknowledged,
+		// nothing stored, no sequence number.
+		op.item.Status, op.item.Result, op.item.Version = http.StatusOK, "noop", 1
+		op.item.Shards = &esShard{Total: 1, Successful: 1}
+		return
+	}
 	off := res.Offset
 	op.item.Status, op.item.Result, op.item.Version, op.item.PrimaryTerm = http.StatusCreated, "created", 1, 1
 	op.item.SeqNo = &off

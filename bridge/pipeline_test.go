@@ -472,8 +472,8 @@ func TestPipelineProduceErrors(t *testing.T) {
 	}{
 		{"/topics/missing", "application/vnd.kafka.json.v2+json", `{"records":[{"value":1}]}`, 404, `"error_code":40401`},
 		{"/topics/plain", "application/vnd.kafka.json.v2+json", `{"records":[{"value":1},{"value":2,"partition":5}]}`, 404, `"error_code":40402`},
-		{"/topics/routed", "application/vnd.kafka.json.v2+json", `{"records":[{"value":1}]}`, 422, `"error_code":42201,"message":"Partitioner plugin: hooks: rejected by plugin: no region header"`},
-		{"/beacon/routed", "text/plain", `{"a":1}`, 422, `"error_code":42201`},
+		{"/topics/routed", "application/vnd.kafka.json.v2+json", `{"records":[{"value":1}]}`, 422, `{"error_code":42210,"message":"Partitioner plugin of topic routed refused the records: hooks: rejected by plugin: no region header"}`},
+		{"/beacon/routed", "text/plain", `{"a":1}`, 422, `{"error_code":42210,"message":"Partitioner plugin of topic routed refused the records: hooks: rejected by plugin: no region header"}`},
 	} {
 		code, body, _ := do(t, "POST", n.base+c.path, c.ct, strings.NewReader(c.body))
 		if code != c.status || !strings.Contains(body, c.code) {

@@ -25,8 +25,12 @@ type outRecord struct {
 // produceResult is where one record landed, or why it did not.
 type produceResult struct {
 	Partition int32
-	Offset    int64
-	Err       error
+	Offset    int64 // -1 when Records is 0
+	// Records is how many records were stored for this one from Offset
+	// on: 1 normally, 0 when the topic's transform dropped it (or merged
+	// it into an earlier one), more when it added records after it.
+	Records int
+	Err     error
 }
 
 // producer publishes records for all handlers through the pipeline (the
@@ -53,12 +57,7 @@ func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) 
 	if err != nil {
 		return nil, err
 	}
-	ok := 0
-	for _, res := range results {
-		if res.Err == nil {
-			ok++
-		}
-	}
+	ok, _ := stored(results)
 	sharedMetrics().records.WithLabelValues(topic).Add(float64(ok))
 	return results, nil
 }
@@ -102,7 +101,7 @@ func (p *producer) publish(ctx context.Context, topic string, recs []outRecord) 
 	}
 	results := make([]produceResult, len(placed))
 	for i, pl := range placed {
-		results[i] = produceResult{Partition: pl.Partition, Offset: pl.Offset, Err: classifyProduceErr(pl.Err)}
+		results[i] = produceResult{Partition: pl.Partition, Offset: pl.Offset, Records: pl.Records, Err: classifyProduceErr(pl.Err)}
 	}
 	return results, nil
 }
@@ -131,15 +130,39 @@ func retriable(err error) bool {
 }
 
 // overloadError returns the error to answer a whole request with when every
-// record failed retriably (so shippers back off and retry), else nil.
+// record failed retriably (so shippers back off and retry), or every record
+// failed because of the topic's plugin (its refusal or failure is the
+// request's answer: 422 or 502), else nil.
 func overloadError(results []produceResult) error {
 	if len(results) == 0 {
 		return nil
 	}
+	allPlugin, allRetriable := true, true
 	for _, r := range results {
-		if r.Err == nil || !retriable(r.Err) {
+		if r.Err == nil {
 			return nil
 		}
+		var pe *pipeline.PluginError
+		allPlugin = allPlugin && errors.As(r.Err, &pe)
+		allRetriable = allRetriable && retriable(r.Err)
+	}
+	if !allPlugin && !allRetriable {
+		return nil
 	}
 	return results[0].Err
+}
+
+// stored counts the records stored for results and the results the
+// topic's transform dropped.
+func stored(results []produceResult) (records, dropped int) {
+	for _, r := range results {
+		if r.Err != nil {
+			continue
+		}
+		records += r.Records
+		if r.Records == 0 {
+			dropped++
+		}
+	}
+	return records, dropped
 }

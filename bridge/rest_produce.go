@@ -37,6 +37,14 @@ type v2Offset struct {
 	Offset    *int64  `json:"offset"`
 	ErrorCode *int    `json:"error_code"`
 	Error     *string `json:"error"`
+	// Dropped: the topic's transform stored no record for this one at an
+	// offset of its own (it dropped it, or merged it into an earlier
+	// record); Offset is null.
+	Dropped bool `json:"dropped,omitempty"`
+	// Records: the transform stored this many records from Offset on (it
+	// split this record, or added records after the last of a batch);
+	// absent when it is 1.
+	Records int `json:"records,omitempty"`
 }
 
 type v2ProduceResponse struct {
@@ -95,8 +103,10 @@ func (b *Bridge) produceV2(w http.ResponseWriter, r *http.Request) {
 }
 
 // publish produces recs and answers the v2 produce response: per-record
-// partition/offset or error_code (1 permanent, 2 retriable). When every
-// record failed retriably the whole request gets 429/503 with Retry-After.
+// partition/offset or error_code (1 permanent, 2 retriable), and what the
+// topic's transform did (dropped, records). When every record failed
+// retriably the whole request gets 429/503 with Retry-After; when every
+// record failed because of the topic's plugin, 422 or 502 (pluginAPIError).
 func (b *Bridge) publish(w http.ResponseWriter, r *http.Request, topic string, recs []outRecord) {
 	results, err := b.prod.produce(r.Context(), topic, recs)
 	if err == nil {
@@ -108,15 +118,20 @@ func (b *Bridge) publish(w http.ResponseWriter, r *http.Request, topic string, r
 	}
 	resp := v2ProduceResponse{Offsets: make([]v2Offset, len(results))}
 	for i, res := range results {
-		if res.Err != nil {
-			code, msg := 1, res.Err.Error()
+		switch {
+		case res.Err != nil:
+			code, msg := 1, recordError(res.Err)
 			if retriable(res.Err) {
 				code = 2
 			}
 			resp.Offsets[i] = v2Offset{ErrorCode: &code, Error: &msg}
-			continue
+		case res.Records == 0:
+			resp.Offsets[i] = v2Offset{Partition: &res.Partition, Dropped: true}
+		case res.Records > 1:
+			resp.Offsets[i] = v2Offset{Partition: &res.Partition, Offset: &res.Offset, Records: res.Records}
+		default:
+			resp.Offsets[i] = v2Offset{Partition: &res.Partition, Offset: &res.Offset}
 		}
-		resp.Offsets[i] = v2Offset{Partition: &res.Partition, Offset: &res.Offset}
 	}
 	writeJSON(w, http.StatusOK, contentTypeV2JSON, resp)
 }

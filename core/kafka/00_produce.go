@@ -11,7 +11,6 @@ import (
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
@@ -187,7 +186,8 @@ func legacyProduceError(err error) *kerr.Error {
 
 // produceError maps a pipeline error to the partition's error code and
 // message: a plugin's refusal is INVALID_RECORD (rejected) or
-// POLICY_VIOLATION with the plugin's reason; a failed emit is the emit's
+// POLICY_VIOLATION with the plugin's reason (PluginError.Message: its
+// panic line, never a stack trace); a failed emit is the emit's
 // own Kafka error (POLICY_VIOLATION for a refused target, REQUEST_TIMED_OUT
 // for an unreachable leader), its message naming the emit target.
 func produceError(err error, topic string, part int32) (int16, *string) {
@@ -209,18 +209,22 @@ func produceError(err error, topic string, part int32) (int16, *string) {
 			// client retries, and the retry re-sends the emits.
 			code = kerr.RequestTimedOut.Code
 		}
-		msg := fmt.Sprintf("%s-%d: %v", topic, part, ee)
+		// A plugin's stack trace (a target partitioner's trap) stays in
+		// the log.
+		msg := pipeline.ClientText(fmt.Sprintf("%s-%d: %v", topic, part, ee))
 		return code, &msg
 	case errors.As(err, &pe):
-		msg := pe.Error()
+		msg := pe.Message()
 		return pluginCode(pe), &msg
 	}
 	return broker.ErrorCode(err), produceErrorMessage(err, topic, part)
 }
 
-// pluginCode is the Kafka code of a plugin's failure or refusal.
+// pluginCode is the Kafka code of a plugin's failure or refusal:
+// INVALID_RECORD for sdk.Reject only; sdk.Policy and every failure (trap,
+// timeout, out of memory, malformed answer) are POLICY_VIOLATION.
 func pluginCode(pe *pipeline.PluginError) int16 {
-	if errors.Is(pe.Err, hooks.ErrRejected) {
+	if pe.Rejected() {
 		return kerr.InvalidRecord.Code
 	}
 	return kerr.PolicyViolation.Code

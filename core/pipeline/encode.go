@@ -22,6 +22,10 @@ type batchOptions struct {
 	epoch      int16
 	seq        int32
 	lastOffset int32 // the batch's last offset delta, at least len(recs)-1
+	// deltas are the records' offset deltas, increasing (nil: 0, 1, ...):
+	// a transform's output keeps its records at their input's offsets
+	// (layout.go).
+	deltas []int32
 }
 
 // encodeBatch builds a v2 batch of plugin records at offset deltas
@@ -39,7 +43,7 @@ func encodeBatch(recs []hooks.Record, o batchOptions) ([]byte, error) {
 	}
 	size := 0
 	for i := range recs {
-		n := bodyLen(&recs[i], recs[i].Timestamp-first, int32(i))
+		n := bodyLen(&recs[i], recs[i].Timestamp-first, delta(o.deltas, i))
 		size += kbin.VarintLen(int32(n)) + n
 	}
 	codec := o.codec
@@ -49,9 +53,9 @@ func encodeBatch(recs []hooks.Record, o batchOptions) ([]byte, error) {
 	var out []byte
 	if codec == records.None {
 		out = make([]byte, storage.BatchHeaderLen, storage.BatchHeaderLen+size)
-		out = appendRecords(out, recs, first)
+		out = appendRecords(out, recs, first, o.deltas)
 	} else {
-		raw := appendRecords(make([]byte, 0, size), recs, first)
+		raw := appendRecords(make([]byte, 0, size), recs, first, o.deltas)
 		c, err := kgo.DefaultCompressor(compression(codec))
 		if err != nil || c == nil {
 			return nil, errBadRecord
@@ -66,7 +70,7 @@ func encodeBatch(recs []hooks.Record, o batchOptions) ([]byte, error) {
 	be.PutUint32(out[12:], ^uint32(0))         // partition leader epoch -1
 	out[16] = 2                                // magic
 	be.PutUint16(out[21:], uint16(codec))      // attributes: codec, CreateTime
-	be.PutUint32(out[23:], uint32(max(o.lastOffset, int32(len(recs)-1))))
+	be.PutUint32(out[23:], uint32(max(o.lastOffset, delta(o.deltas, len(recs)-1))))
 	be.PutUint64(out[27:], uint64(first))
 	be.PutUint64(out[35:], uint64(maxTS))
 	be.PutUint64(out[43:], uint64(o.pid))
@@ -108,13 +112,22 @@ func bytesLen(b []byte) int {
 	return kbin.VarintLen(int32(len(b))) + len(b)
 }
 
-func appendRecords(dst []byte, recs []hooks.Record, first int64) []byte {
+// delta is record i's offset delta (-1 for i = -1: an empty batch).
+func delta(deltas []int32, i int) int32 {
+	if deltas == nil || i < 0 {
+		return int32(i)
+	}
+	return deltas[i]
+}
+
+func appendRecords(dst []byte, recs []hooks.Record, first int64, deltas []int32) []byte {
 	for i := range recs {
 		r := &recs[i]
-		dst = kbin.AppendVarint(dst, int32(bodyLen(r, r.Timestamp-first, int32(i))))
+		d := delta(deltas, i)
+		dst = kbin.AppendVarint(dst, int32(bodyLen(r, r.Timestamp-first, d)))
 		dst = append(dst, 0) // attributes
 		dst = kbin.AppendVarlong(dst, r.Timestamp-first)
-		dst = kbin.AppendVarint(dst, int32(i))
+		dst = kbin.AppendVarint(dst, d)
 		dst = kbin.AppendVarintBytes(dst, r.Key)
 		dst = kbin.AppendVarintBytes(dst, r.Value)
 		dst = kbin.AppendVarint(dst, int32(len(r.Headers)))

@@ -3,6 +3,10 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // ErrBadPartition: a record names a partition the topic does not have.
@@ -23,3 +27,53 @@ func (e *PluginError) Error() string {
 }
 
 func (e *PluginError) Unwrap() error { return e.Err }
+
+// Refused reports whether the plugin refused the batch on purpose
+// (sdk.Reject or sdk.Policy) rather than failed (trap, timeout, out of
+// memory, malformed answer): HTTP answers the two differently.
+func (e *PluginError) Refused() bool {
+	return errors.Is(e.Err, hooks.ErrRejected) || errors.Is(e.Err, hooks.ErrPolicy)
+}
+
+// Rejected reports whether the plugin rejected the input (sdk.Reject:
+// Kafka's INVALID_RECORD); everything else a plugin refuses or fails
+// with is POLICY_VIOLATION.
+func (e *PluginError) Rejected() bool { return errors.Is(e.Err, hooks.ErrRejected) }
+
+// maxClientMessage bounds the plugin text a client is told.
+const maxClientMessage = 1024
+
+// Message is the error as clients are told it: the hook, the topic and
+// the plugin's own message (a Go plugin's panic line included), on one
+// line and bounded, without the wasm stack trace the runtime appends to
+// a trap or the goroutine dump of a panic (those stay in the broker
+// log, where Error is written).
+func (e *PluginError) Message() string {
+	return fmt.Sprintf("%s plugin of topic %s: %s", e.Hook, e.Topic, ClientText(e.Err.Error()))
+}
+
+// ClientText keeps the lines of an error text before any stack trace
+// (wazero's "wasm stack trace:", a Go "goroutine N [...]:" dump, indented
+// frames), joined with "; ", and cut to maxClientMessage bytes on a rune
+// boundary.
+func ClientText(s string) string {
+	var kept []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.HasPrefix(line, "wasm stack trace") || strings.HasPrefix(line, "goroutine ") ||
+			strings.HasPrefix(line, "\t") || strings.HasPrefix(line, " ") {
+			break
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			kept = append(kept, line)
+		}
+	}
+	out := strings.Join(kept, "; ")
+	if len(out) > maxClientMessage {
+		cut := maxClientMessage
+		for cut > 0 && !utf8.RuneStart(out[cut]) {
+			cut--
+		}
+		out = out[:cut] + "…"
+	}
+	return out
+}

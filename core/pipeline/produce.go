@@ -48,6 +48,9 @@ type Pending struct {
 	acks   int16
 	// emits delivers the outcome of the transform's emits (nil: none).
 	emits <-chan error
+	// layouts: per input batch, where the transform's output sits
+	// (nil without a transform); see Stored.
+	layouts []layout
 }
 
 // Append runs one partition's produce through the topic's transform,
@@ -154,7 +157,7 @@ func (pr *Prepared) Append() (*Pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	pd := &Pending{Result: res, p: part, acks: req.Acks}
+	pd := &Pending{Result: res, p: part, acks: req.Acks, layouts: pr.prep.layouts}
 	if len(pr.plan) > 0 {
 		timeout := req.Timeout
 		if timeout <= 0 {
@@ -237,9 +240,10 @@ var errUnreadable = errors.New("pipeline: unreadable batch")
 
 // prepared is a produce run through a transform, ready to append.
 type prepared struct {
-	outs  [][]byte // per input batch: what to store (nil: nothing)
-	emits []hooks.Emit
-	ident emitIdentity
+	outs    [][]byte // per input batch: what to store (nil: nothing)
+	layouts []layout // per input batch: where its output sits (layout.go)
+	emits   []hooks.Emit
+	ident   emitIdentity
 }
 
 // transform decodes each batch, runs the transform and encodes what to
@@ -249,7 +253,7 @@ func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic stri
 	if err != nil || len(batches) == 0 {
 		return nil, errUnreadable
 	}
-	pr := &prepared{outs: make([][]byte, len(batches)), ident: emitIdentity{pid: -1}}
+	pr := &prepared{outs: make([][]byte, len(batches)), layouts: make([]layout, len(batches)), ident: emitIdentity{pid: -1}}
 	for i, raw := range batches {
 		// Plugins never see a batch that fails its CRC.
 		h, err := storage.ValidateBatch(raw)
@@ -280,46 +284,11 @@ func (p *Pipeline) transform(ctx context.Context, tr hooks.Transform, topic stri
 			return nil, &PluginError{Hook: "transform", Topic: topic, Err: err}
 		}
 		pr.emits = append(pr.emits, em...)
-		if pr.outs[i], err = encodeOutput(raw, h, records.Codec(h.Attributes&0x07), in, out); err != nil {
+		if pr.outs[i], pr.layouts[i], err = encodeOutput(raw, h, records.Codec(h.Attributes&0x07), in, out); err != nil {
 			return nil, &PluginError{Hook: "transform", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, err)}
 		}
 	}
 	return pr, nil
-}
-
-// encodeOutput is the batch (or batches) to store for a transform's
-// output of one input batch:
-//   - every record unchanged: the input batch's own bytes;
-//   - an idempotent producer's batch keeps its producer id, epoch and
-//     sequence range (base sequence and last offset delta), so that the
-//     deduplication state rebuilt from the log (by followers, at restart)
-//     is the leader's: a batch with fewer records keeps the input's
-//     offset span (offsets without a record, as after compaction; an
-//     empty batch when every record was dropped), and records beyond the
-//     span go into a second batch without a producer id;
-//   - other producers' output is one plain batch, nothing when empty.
-func encodeOutput(raw []byte, h storage.Header, codec records.Codec, in, out []hooks.Record) ([]byte, error) {
-	if unchanged(in, out) {
-		return raw, nil
-	}
-	plain := batchOptions{codec: codec, pid: -1, epoch: -1, seq: -1}
-	if h.ProducerID < 0 {
-		if len(out) == 0 {
-			return nil, nil
-		}
-		return encodeBatch(out, plain)
-	}
-	span := int(h.LastOffsetDelta) + 1
-	head := out[:min(len(out), span)]
-	first, err := encodeBatch(head, batchOptions{codec: codec, pid: h.ProducerID, epoch: h.ProducerEpoch, seq: h.BaseSequence, lastOffset: h.LastOffsetDelta})
-	if err != nil || len(out) <= span {
-		return first, err
-	}
-	rest, err := encodeBatch(out[span:], plain)
-	if err != nil {
-		return nil, err
-	}
-	return append(first, rest...), nil
 }
 
 // unchanged reports whether a transform passed every record through as

@@ -24,8 +24,13 @@ type PublishRecord struct {
 // Placed is where one published record landed, or why it did not.
 type Placed struct {
 	Partition int32
-	Offset    int64
-	Err       error
+	Offset    int64 // -1 when Records is 0 or Err is set
+	// Records is how many records were stored for this one from Offset
+	// on: 1 normally; 0 when the topic's transform dropped it (or merged
+	// it into an earlier record); more when the transform added records
+	// after it (layout.go). Meaningful when Err is nil.
+	Records int
+	Err     error
 }
 
 // batchOverhead is a v2 batch's header (61 bytes) plus slack for the
@@ -53,9 +58,12 @@ const (
 // Concurrent publishes to a partition of a topic without a transform share
 // one append (appendShared).
 //
-// A record's offset is its batch's base offset plus its position; a
-// transform that drops or adds records makes those offsets the output's
-// positions, not the input's.
+// A record's offset is where it was stored: with a transform, the
+// layout of its output (layout.go) says which records were dropped (no
+// offset) and how many records a split stored. Records published through
+// another broker's leader (cluster mode) are answered with the offsets a
+// Kafka client infers from the base offset (the same, unless the
+// transform changed the count).
 func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishRecord, acks int16) ([]Placed, error) {
 	n, ok := p.b.PartitionCount(topic)
 	if !ok {
@@ -310,7 +318,10 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		return true
 	}
 	for j, i := range idx {
-		out[i].Offset = req.base + int64(j)
+		out[i].Offset, out[i].Records = req.pd.Stored(req.first + j)
+		if out[i].Records == 0 {
+			out[i].Offset = -1
+		}
 	}
 	return true
 }
@@ -322,10 +333,10 @@ type appendReq struct {
 	sizes []int
 	acks  int16
 
-	done chan struct{} // closed once appended (appendShared)
-	pd   *Pending      // shared by the requests appended together
-	base int64         // offset of recs[0]
-	err  error
+	done  chan struct{} // closed once appended (appendShared)
+	pd    *Pending      // shared by the requests appended together
+	first int           // index of recs[0] among the records of pd
+	err   error
 }
 
 // maxSharedBytes bounds the records one shared append takes.
@@ -439,13 +450,10 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 			"topic", topic, "partition", part, "producer_id", id, "err", err)
 		pub.renew(gen)
 	}
-	off := int64(0)
-	if pd != nil {
-		off = pd.Result.BaseOffset
-	}
+	first := 0
 	for _, q := range group {
-		q.pd, q.err, q.base = pd, err, off
-		off += int64(len(q.recs))
+		q.pd, q.err, q.first = pd, err, first
+		first += len(q.recs)
 	}
 }
 
@@ -518,7 +526,7 @@ func (pub *publisher) remote(ctx context.Context, topic string, hrecs []hooks.Re
 			if err != nil {
 				out[i].Offset, out[i].Err = -1, err
 			} else {
-				out[i].Offset = kr.Offset
+				out[i].Offset, out[i].Records = kr.Offset, 1
 			}
 			wg.Done()
 		})
