@@ -107,6 +107,13 @@ type refusal struct {
 
 func (r *refusal) Error() string { return fmt.Sprintf("refusal(policy=%v) %q", r.Policy, r.Msg) }
 
+// failure is a plugin failure (a panic); Msg is the plugin's own reason
+// that heads the error (its panic line), the rest (trap or exit details)
+// differs by language.
+type failure struct{ Msg string }
+
+func (f *failure) Error() string { return fmt.Sprintf("failure %q", f.Msg) }
+
 func nb(b []byte) string {
 	if b == nil {
 		return "null"
@@ -144,6 +151,7 @@ func (o outcome) String() string {
 // their kind and the plugin's own message.
 func asOutcome(o outcome, err error) outcome {
 	var re *wasm.RefusalError
+	var ce *wasm.CallError
 	switch {
 	case err == nil && o.Err != nil: // the model's own refusals
 		return outcome{Err: o.Err}
@@ -154,6 +162,9 @@ func asOutcome(o outcome, err error) outcome {
 		return o
 	case errors.As(err, &re):
 		return outcome{Err: &refusal{Policy: re.Policy, Msg: re.Message}}
+	case errors.As(err, &ce):
+		msg, _, _ := strings.Cut(ce.Detail, "; ")
+		return outcome{Err: &failure{Msg: msg}}
 	default:
 		return outcome{Err: err}
 	}
@@ -217,6 +228,8 @@ func modelTransform(recs []hooks.Record, emitTopic string) outcome {
 			return outcome{Err: &refusal{Msg: fmt.Sprintf("record %d: reject", i)}}
 		case "policy":
 			return outcome{Err: &refusal{Policy: true, Msg: fmt.Sprintf("record %d: policy", i)}}
+		case "panic":
+			return outcome{Err: &failure{Msg: "panic: panic"}}
 		}
 		o.Records = append(o.Records, r)
 	}
@@ -393,6 +406,9 @@ func cases() []tcase {
 			want: &outcome{Err: &refusal{Msg: "record 1: reject"}}},
 		{name: "policy after emits", hook: T, in: []hooks.Record{rec(b("emit"), b("1")), rec(b("dup"), b("2")), rec(b("policy"), b("3")), rec(b("reject"), b("4"))},
 			want: &outcome{Err: &refusal{Policy: true, Msg: "record 2: policy"}}},
+		{name: "panic", hook: T, in: []hooks.Record{rec(b("emit"), b("1")), rec(b("panic"), b("2"))},
+			want: &outcome{Err: &failure{Msg: "panic: panic"}}},
+		{name: "after a panic", hook: T, in: []hooks.Record{rec(b("dup"), b("fresh instance"))}},
 
 		// Filters.
 		{name: "show one", hook: F, reader: acme, in: []hooks.Record{withOff(rec(b("x"), b("v")), 42)}},

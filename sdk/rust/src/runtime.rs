@@ -46,10 +46,28 @@ extern "C" {
 /// static constructors (of wasi-libc) as crt1-reactor.o does for C. rustc
 /// links no crt object into a cdylib, so the SDK provides it; it also tells
 /// the broker's deploy check that this is an SDK module it may probe.
+///
+/// It also makes panics print as Go's do: the broker puts the first stderr
+/// line starting with "panic: " at the head of the failed call's error, so
+/// Kafka and HTTP clients read the plugin's own reason (the location
+/// follows on the next line, which only the broker log gets).
 #[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn _initialize() {
     unsafe { __wasm_call_ctors() }
+    std::panic::set_hook(Box::new(|info| {
+        let p = info.payload();
+        let msg = match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+            (Some(s), _) => s,
+            (_, Some(s)) => s.as_str(),
+            _ => "Box<dyn Any>",
+        };
+        let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
+        // One write per line: the message is never interleaved.
+        let first = format!("panic: {}\n", msg.replace('\n', " "));
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), first.as_bytes());
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("    at {}\n", at).as_bytes());
+    }));
 }
 
 /// Returns guest memory for the host to write a batch of `size` bytes

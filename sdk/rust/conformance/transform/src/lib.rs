@@ -28,6 +28,7 @@ fn transform(r: &Record, w: &mut Writer) -> Result<(), Error> {
         }
         Some(b"reject") => return Err(reject("reject")),
         Some(b"policy") => return Err(policy("policy")),
+        Some(b"panic") => panic!("panic"),
         _ => w.keep(),
     }
     Ok(())

@@ -32,6 +32,8 @@ func init() {
 			return sdk.Reject("reject")
 		case "policy":
 			return sdk.Policy("policy")
+		case "panic":
+			panic("panic")
 		default:
 			w.Keep()
 		}
