@@ -87,10 +87,9 @@ pub enum InputError {
 impl InputError {
     pub fn message(&self) -> String {
         match self {
-            InputError::Version(v) => format!(
-                "sdk: abi: unsupported ABI version {} (this SDK speaks {}): rebuild the plugin with the broker's SDK",
-                v, VERSION
-            ),
+            // The Go SDK's words exactly: the broker's deploy check and
+            // the conformance suite read them.
+            InputError::Version(_) => "sdk: abi: unsupported ABI version (rebuild the plugin with the broker's SDK)".to_string(),
             InputError::Malformed => "sdk: abi: malformed batch".to_string(),
         }
     }
