@@ -80,7 +80,7 @@ pub struct Meta<'a> {
 
 /// Why an Input could not be read.
 pub enum InputError {
-    Version(u32),
+    Version,
     Malformed,
 }
 
@@ -89,7 +89,7 @@ impl InputError {
         match self {
             // The Go SDK's words exactly: the broker's deploy check and
             // the conformance suite read them.
-            InputError::Version(_) => "sdk: abi: unsupported ABI version (rebuild the plugin with the broker's SDK)".to_string(),
+            InputError::Version => "sdk: abi: unsupported ABI version (rebuild the plugin with the broker's SDK)".to_string(),
             InputError::Malformed => "sdk: abi: malformed batch".to_string(),
         }
     }
@@ -99,7 +99,7 @@ impl InputError {
 pub fn read_header<'a>(c: &mut Cursor<'a>) -> Result<Meta<'a>, InputError> {
     let version = c.u32().ok_or(InputError::Malformed)?;
     if version != VERSION {
-        return Err(InputError::Version(version));
+        return Err(InputError::Version);
     }
     let mut f = || c.u32().ok_or(InputError::Malformed);
     let partition = f()? as i32;

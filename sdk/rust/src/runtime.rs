@@ -123,6 +123,18 @@ fn begin<'a>(ptr: u32, len: u32) -> Result<(Meta<'a>, Cursor<'a>), InputError> {
     Ok((meta, c))
 }
 
+// addr_of_mut! of a static mut needs unsafe before rustc 1.80 and not
+// after; these keep both quiet.
+#[allow(unused_unsafe)]
+fn output() -> *mut Vec<u8> {
+    unsafe { addr_of_mut!(OUTPUT) }
+}
+
+#[allow(unused_unsafe)]
+fn emits() -> *mut Vec<u8> {
+    unsafe { addr_of_mut!(EMITS) }
+}
+
 fn take(buf: *mut Vec<u8>) -> Vec<u8> {
     let mut b = core::mem::take(unsafe { &mut *buf });
     // Drop a buffer far larger than recent answers needed.
@@ -153,7 +165,7 @@ fn malformed(out: Vec<u8>, e: InputError) -> u64 {
 
 #[doc(hidden)]
 pub fn run_partition<F: Fn(&Record, u32) -> u32>(ptr: u32, len: u32, f: F) -> u64 {
-    let mut out = take(unsafe { addr_of_mut!(OUTPUT) });
+    let mut out = take(output());
     let (meta, mut c) = match begin(ptr, len) {
         Ok(b) => b,
         Err(e) => return malformed(out, e),
@@ -174,12 +186,12 @@ pub fn run_partition<F: Fn(&Record, u32) -> u32>(ptr: u32, len: u32, f: F) -> u6
 
 #[doc(hidden)]
 pub fn run_transform<F: Fn(&Record, &mut Writer) -> Result<(), crate::Error>>(ptr: u32, len: u32, f: F) -> u64 {
-    let out = take(unsafe { addr_of_mut!(OUTPUT) });
+    let out = take(output());
     let (meta, mut c) = match begin(ptr, len) {
         Ok(b) => b,
         Err(e) => return malformed(out, e),
     };
-    let mut w = Writer { index: 0, out, count: 0, emits: take(unsafe { addr_of_mut!(EMITS) }), n_emits: 0 };
+    let mut w = Writer { index: 0, out, count: 0, emits: take(emits()), n_emits: 0 };
     // Most transforms answer about as much as they were given.
     w.out.reserve(len as usize);
     abi::put_u32(&mut w.out, abi::STATUS_OK);
@@ -213,7 +225,7 @@ pub fn run_transform<F: Fn(&Record, &mut Writer) -> Result<(), crate::Error>>(pt
 
 #[doc(hidden)]
 pub fn run_filter<F: Fn(&Record, &Reader, &mut Shown)>(ptr: u32, len: u32, f: F) -> u64 {
-    let mut out = take(unsafe { addr_of_mut!(OUTPUT) });
+    let mut out = take(output());
     let (meta, mut c) = match begin(ptr, len) {
         Ok(b) => b,
         Err(e) => return malformed(out, e),
@@ -250,7 +262,7 @@ pub fn run_filter<F: Fn(&Record, &Reader, &mut Shown)>(ptr: u32, len: u32, f: F)
 /// check reads it to name the hook the module does register.
 #[doc(hidden)]
 pub fn unregistered(ptr: u32, len: u32, hook: &str) -> u64 {
-    let out = take(unsafe { addr_of_mut!(OUTPUT) });
+    let out = take(output());
     if let Err(e) = begin(ptr, len) {
         return malformed(out, e);
     }

@@ -17,22 +17,21 @@ struct Settings {
     strip_type: bool,
 }
 
-static mut SETTINGS: Option<Settings> = None;
-
-fn settings() -> &'static Settings {
-    // Read once per instance: the configuration never changes, and an
-    // instance runs one call at a time.
-    unsafe {
-        SETTINGS.get_or_insert_with(|| Settings {
-            header: config_or("header", "tenant"),
-            show_untagged: config_or("show_untagged", "false") == "true",
-            strip_type: config_or("principal_prefix", "true") == "true",
-        })
-    }
+thread_local! {
+    // Read once per instance (on first use): the configuration never
+    // changes. A module instance has one thread.
+    static SETTINGS: Settings = Settings {
+        header: config_or("header", "tenant"),
+        show_untagged: config_or("show_untagged", "false") == "true",
+        strip_type: config_or("principal_prefix", "true") == "true",
+    };
 }
 
 fn show(r: &Record, reader: &Reader) -> bool {
-    let s = settings();
+    SETTINGS.with(|s| show_with(s, r, reader))
+}
+
+fn show_with(s: &Settings, r: &Record, reader: &Reader) -> bool {
     let tenant = match r.header(&s.header) {
         Some(h) => h.value.unwrap_or(&[]),
         None => return s.show_untagged,

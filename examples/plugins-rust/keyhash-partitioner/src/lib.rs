@@ -10,12 +10,10 @@
 //! partitioner agrees with the broker).
 use sluice_plugin::{config_or, hash, Record};
 
-static mut FNV: Option<bool> = None;
-
-fn use_fnv() -> bool {
-    // Read once per instance: the configuration never changes, and an
-    // instance runs one call at a time.
-    unsafe { *FNV.get_or_insert_with(|| config_or("hash", "murmur2") == "fnv1a") }
+thread_local! {
+    // Read once per instance (on first use): the configuration never
+    // changes. A module instance has one thread.
+    static FNV: bool = config_or("hash", "murmur2") == "fnv1a";
 }
 
 fn fnv1a32(key: &[u8]) -> u32 {
@@ -28,7 +26,7 @@ fn fnv1a32(key: &[u8]) -> u32 {
 
 fn partition(r: &Record, partitions: u32) -> u32 {
     let key = r.key.unwrap_or(&[]);
-    if use_fnv() {
+    if FNV.with(|f| *f) {
         fnv1a32(key) % partitions
     } else {
         hash::kafka_partition(key, partitions)

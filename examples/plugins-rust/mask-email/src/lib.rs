@@ -5,16 +5,22 @@
 //! mask are kept by index (nothing copied); masked ones are built in one
 //! reused buffer, so a long run allocates nothing per record.
 use sluice_plugin::{Error, Record, Writer};
+use std::cell::RefCell;
 
-static mut SCRATCH: Vec<u8> = Vec::new();
+thread_local! {
+    // The masked value of the record being handled (a module instance has
+    // one thread).
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::new());
+}
 
 fn transform(r: &Record, w: &mut Writer) -> Result<(), Error> {
-    // One instance runs one call at a time; nothing else touches SCRATCH.
-    let scratch = unsafe { &mut *core::ptr::addr_of_mut!(SCRATCH) };
-    match r.value {
-        Some(v) if mask(scratch, v) => w.write(&Record { value: Some(scratch), ..*r }),
-        _ => w.keep(),
-    }
+    SCRATCH.with(|s| {
+        let scratch = &mut *s.borrow_mut();
+        match r.value {
+            Some(v) if mask(scratch, v) => w.write(&Record { value: Some(scratch), ..*r }),
+            _ => w.keep(),
+        }
+    });
     Ok(())
 }
 

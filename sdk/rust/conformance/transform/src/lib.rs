@@ -2,11 +2,9 @@
 //! says what to do with it.
 use sluice_plugin::{config_or, policy, reject, Error, Header, Headers, Record, Writer};
 
-static mut EMIT_TOPIC: Option<String> = None;
-
-fn emit_topic() -> &'static str {
-    // One instance runs one call at a time; the configuration never changes.
-    unsafe { EMIT_TOPIC.get_or_insert_with(|| config_or("emit_topic", "conformance-emits")) }
+thread_local! {
+    // Read once per instance (on first use): the configuration never changes.
+    static EMIT_TOPIC: String = config_or("emit_topic", "conformance-emits");
 }
 
 fn transform(r: &Record, w: &mut Writer) -> Result<(), Error> {
@@ -24,7 +22,7 @@ fn transform(r: &Record, w: &mut Writer) -> Result<(), Error> {
         }
         Some(b"emit") => {
             w.keep();
-            w.emit(emit_topic(), r);
+            EMIT_TOPIC.with(|t| w.emit(t, r));
         }
         Some(b"reject") => return Err(reject("reject")),
         Some(b"policy") => return Err(policy("policy")),
