@@ -211,6 +211,9 @@ func dump(recs []hooks.Record) string {
 // cached by the content of its sources) and loads it like load does.
 func loadRust(t *testing.T, name string, hook Hook, config map[string]string) *Module {
 	t.Helper()
+	if !plugbuild.RustAvailable() && testing.Short() {
+		t.Skip(plugbuild.ErrNoRust)
+	}
 	path, err := plugbuild.RustPlugin("examples/plugins-rust", name)
 	if err != nil {
 		t.Fatal(err)

@@ -82,6 +82,9 @@ func TestConformanceMalformedInput(t *testing.T) {
 	ctx := context.Background()
 	for i, m := range modules {
 		t.Run(m.Lang+"/"+string(m.Hook), func(t *testing.T) {
+			if codes[i] == nil {
+				t.Skip("-short without this language's toolchain")
+			}
 			rt := wazero.NewRuntime(ctx)
 			defer rt.Close(ctx)
 			wasi_snapshot_preview1.MustInstantiate(ctx, rt)
