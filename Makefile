@@ -17,19 +17,24 @@ run: build
 	./$(BIN) serve --data-dir ./data
 
 # Installs what the tests drive, only when absent: kcat, kafka-python,
-# Chromium, rsyslog, wrk, wabt (the WAT plugin) and ZooKeeper, all Debian;
-# node and npm (Debian) with clients/js's locked npm dependencies.
+# Chromium, rsyslog, wrk, wabt (the WAT plugin), ZooKeeper and the Rust
+# toolchain for wasm32-wasi (the Rust SDK), all Debian; node and npm
+# (Debian) with clients/js's locked npm dependencies.
 test-deps:
 	bash scripts/install-test-deps.sh
+	bash scripts/install-rust.sh
 	bash scripts/install-bridge-test-deps.sh
 	bash scripts/install-plugin-test-deps.sh
 	bash scripts/install-zk-test-deps.sh
 	bash scripts/install-node.sh
 
-# Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins.
+# Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into
+# bin/plugins, and the Rust ones into bin/plugins/rust.
 examples:
 	bash scripts/install-node.sh
 	bash scripts/build-examples.sh bin/plugins
+	bash scripts/install-rust.sh
+	bash scripts/build-rust-examples.sh bin/plugins
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...

@@ -1,14 +1,19 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"reflect"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/wasm/conformance/plugbuild"
 )
 
 func fnv1a(b []byte, n int32) int32 {
@@ -200,4 +205,209 @@ func dump(recs []hooks.Record) string {
 		s += fmt.Sprintf("{key=%q value=%q ts=%d off=%d headers=%v} ", r.Key, r.Value, r.Timestamp, r.Offset, r.Headers)
 	}
 	return s + "]"
+}
+
+// loadRust builds the Rust example plugin name (examples/plugins-rust,
+// cached by the content of its sources) and loads it like load does.
+func loadRust(t *testing.T, name string, hook Hook, config map[string]string) *Module {
+	t.Helper()
+	if !plugbuild.RustAvailable() && testing.Short() {
+		t.Skip(plugbuild.ErrNoRust)
+	}
+	path, err := plugbuild.RustPlugin("examples/plugins-rust", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pluginPaths["rust-"+name] = path
+	return load(t, "rust-"+name, hook, config, Config{})
+}
+
+// TestRustKeyhashAgreesWithKafkaAndGo: the Rust key-hash partitioner puts
+// 10,000 keys where Kafka's default partitioner (franz-go's murmur2) does,
+// and with hash=fnv1a where the Go SDK's keyhash partitioner does.
+func TestRustKeyhashAgreesWithKafkaAndGo(t *testing.T) {
+	murmur := loadRust(t, "keyhash-partitioner", HookPartitioner, nil)
+	fnvRust := loadRust(t, "keyhash-partitioner", HookPartitioner, map[string]string{"hash": "fnv1a"})
+	fnvGo := load(t, "keyhash", HookPartitioner, nil, Config{})
+	recs := make([]hooks.Record, 10_000)
+	for i := range recs {
+		recs[i] = hooks.Record{Key: []byte(fmt.Sprintf("user-%d-%x", i, i*7919)), Value: []byte("v"), Offset: -1}
+	}
+	recs[17].Key = []byte{} // an empty key is a key
+	for _, n := range []int32{1, 7, 12, 64} {
+		kafka := kgo.StickyKeyPartitioner(nil).ForTopic("t")
+		got, err := murmur.Partition(context.Background(), "t", recs, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range recs {
+			if want := int32(kafka.Partition(&kgo.Record{Key: r.Key}, int(n))); got[i] != want {
+				t.Fatalf("%d partitions, key %q: rust %d, kafka %d", n, r.Key, got[i], want)
+			}
+		}
+		withNull := append(recs[:100:100], hooks.Record{Key: nil, Value: []byte("no key"), Offset: -1})
+		for _, batch := range [][]hooks.Record{recs, withNull} {
+			gotR, err := fnvRust.Partition(context.Background(), "t", batch, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotG, err := fnvGo.Partition(context.Background(), "t", batch, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotR, gotG) {
+				t.Fatalf("%d partitions: rust fnv1a and Go keyhash differ", n)
+			}
+		}
+	}
+}
+
+// TestRustMaskEmail: the Rust transform masks e-mail addresses exactly as
+// the Go mask-pii does (on values without card numbers), keeps everything
+// else of the record, and keeps untouched records by index.
+func TestRustMaskEmail(t *testing.T) {
+	m := loadRust(t, "mask-email", HookTransform, nil)
+	goMask := load(t, "mask-pii", HookTransform, nil, Config{})
+	hs := []hooks.Header{{Key: "app", Value: []byte("web")}, {Key: "n", Value: nil}}
+	in := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for jane.doe@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1, Headers: hs},
+		{Key: []byte("b"), Value: []byte("mail bob@example.org. and a@b.io,c@d.io"), Timestamp: 1001, Offset: -1},
+		{Key: []byte("c"), Value: []byte("nothing at @home, x@localhost, y@h.c, z@h.c0m"), Timestamp: 1002, Offset: -1},
+		{Key: nil, Value: nil, Timestamp: 1003, Offset: -1},
+		{Key: []byte("e"), Value: []byte{}, Timestamp: 1004, Offset: -1},
+		{Key: []byte("f"), Value: []byte("jane@example.com"), Timestamp: 1005, Offset: -1, Headers: hs},
+	}
+	out, emits, err := m.Transform(context.Background(), "logs", 0, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for ***@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1, Headers: hs},
+		{Key: []byte("b"), Value: []byte("mail ***@example.org. and ***@b.io,***@d.io"), Timestamp: 1001, Offset: -1},
+		in[2], in[3], in[4],
+		{Key: []byte("f"), Value: []byte("***@example.com"), Timestamp: 1005, Offset: -1, Headers: hs},
+	}
+	if !reflect.DeepEqual(out, want) || len(emits) != 0 {
+		t.Fatalf("got %s emits %v, want %s", dump(out), emits, dump(want))
+	}
+	goOut, _, err := goMask.Transform(context.Background(), "logs", 0, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out, goOut) {
+		t.Fatalf("rust %s, go mask-pii %s", dump(out), dump(goOut))
+	}
+}
+
+// TestRustFilterMatchesTenantFilter: the Rust filter shows each reader what
+// the Go tenant-filter shows it, for its default and configured rules.
+func TestRustFilterMatchesTenantFilter(t *testing.T) {
+	in := []hooks.Record{
+		{Value: []byte("a1"), Offset: 10, Headers: []hooks.Header{{Key: "tenant", Value: []byte("acme")}}},
+		{Value: []byte("g1"), Offset: 11, Headers: []hooks.Header{{Key: "tenant", Value: []byte("globex")}}},
+		{Value: []byte("none"), Offset: 12},
+		{Value: []byte("a2"), Offset: 13, Headers: []hooks.Header{{Key: "x", Value: nil}, {Key: "tenant", Value: []byte("acme")}}},
+		{Value: []byte("whole"), Offset: 14, Headers: []hooks.Header{{Key: "org", Value: []byte("User:acme")}}},
+	}
+	readers := []hooks.Reader{
+		{Principal: "User:acme", ClientID: "whatever", GroupID: "g"},
+		{Principal: "User:globex", ClientID: "acme"},
+		{Principal: "User:ANONYMOUS", ClientID: "acme"},
+		{Principal: "", ClientID: "acme"},
+	}
+	wantDefault := [][]hooks.Record{{in[0], in[3]}, {in[1]}, {}, {}}
+	for _, config := range []map[string]string{nil, {"show_untagged": "true"}, {"header": "org", "principal_prefix": "false"}} {
+		rust := loadRust(t, "filter", HookFilter, config)
+		goF := load(t, "tenant-filter", HookFilter, config, Config{})
+		for i, rd := range readers {
+			got, err := rust.Filter(context.Background(), "events", 0, rd, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := goF.Filter(context.Background(), "events", 0, rd, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("config %v, %s: rust %s, go %s", config, rd.Principal, dump(got), dump(want))
+			}
+			if config == nil && !reflect.DeepEqual(got, wantDefault[i]) {
+				t.Fatalf("%s: got %s, want %s", rd.Principal, dump(got), dump(wantDefault[i]))
+			}
+		}
+	}
+}
+
+// BenchmarkSDKLanguages compares the SDKs per record, batched (1000
+// records per call), in one run: the key-hash partitioners (WAT by hand,
+// the Go SDK's keyhash, the Rust example with fnv1a and with Kafka's
+// murmur2) and the e-mail masks on 200-byte log lines (Go mask-pii, Rust
+// mask-email; every line masked, and none). module-bytes is the size of
+// the .wasm.
+func BenchmarkSDKLanguages(b *testing.B) {
+	rust := func(name string) string {
+		path, err := plugbuild.RustPlugin("examples/plugins-rust", name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pluginPaths["rust-"+name] = path
+		return "rust-" + name
+	}
+	keyhash, mask := rust("keyhash-partitioner"), rust("mask-email")
+	size := func(b *testing.B, name string) {
+		fi, err := os.Stat(pluginPaths[name])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fi.Size()), "module-bytes")
+	}
+	keys := benchRecords(func(i int) []byte { return []byte("v") })
+	for _, bc := range []struct {
+		name, plugin string
+		config       map[string]string
+	}{
+		{"partition/wat-fnv1a", "wat-partitioner", nil},
+		{"partition/go-keyhash-fnv1a", "keyhash", nil},
+		{"partition/rust-keyhash-fnv1a", keyhash, map[string]string{"hash": "fnv1a"}},
+		{"partition/rust-keyhash-murmur2", keyhash, nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := load(b, bc.plugin, HookPartitioner, bc.config, Config{})
+			ctx := context.Background()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Partition(ctx, "t", keys, 12); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perRecord(b, cpu)
+			size(b, bc.plugin)
+		})
+	}
+	clean := func(i int) []byte { return bytes.ReplaceAll(logLine(i), []byte("@"), []byte("#")) }
+	for _, bc := range []struct {
+		name, plugin string
+		value        func(i int) []byte
+	}{
+		{"mask/go-mask-pii", "mask-pii", logLine},
+		{"mask/rust-mask-email", mask, logLine},
+		{"mask-clean/go-mask-pii", "mask-pii", clean},
+		{"mask-clean/rust-mask-email", mask, clean},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			recs := benchRecords(bc.value)
+			m := load(b, bc.plugin, HookTransform, nil, Config{})
+			ctx := context.Background()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := m.Transform(ctx, "t", 0, recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perRecord(b, cpu)
+			size(b, bc.plugin)
+		})
+	}
 }

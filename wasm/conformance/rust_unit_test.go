@@ -1,0 +1,43 @@
+package conformance_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluicemq/sluice/wasm/conformance/plugbuild"
+)
+
+// TestRustUnitTests runs the Rust SDK's and the Rust examples' own unit
+// tests natively with Debian's cargo (murmur2 against Kafka's test
+// vectors, the e-mail scan), so `make test` runs them too.
+func TestRustUnitTests(t *testing.T) {
+	if !plugbuild.RustAvailable() {
+		if testing.Short() {
+			t.Skip(plugbuild.ErrNoRust)
+		}
+		t.Fatal(plugbuild.ErrNoRust)
+	}
+	root, err := plugbuild.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := plugbuild.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"sdk/rust", "examples/plugins-rust"} {
+		cmd := exec.Command(plugbuild.Cargo, "test", "--offline", "--workspace")
+		cmd.Dir = filepath.Join(root, dir)
+		cmd.Env = append(cmd.Environ(), "RUSTC="+plugbuild.Rustc,
+			"CARGO_TARGET_DIR="+filepath.Join(cache, "cargo-native", strings.ReplaceAll(dir, "/", "-")))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("cargo test in %s: %v\n%s", dir, err, out)
+		}
+		if !strings.Contains(string(out), "test result: ok") {
+			t.Fatalf("cargo test in %s ran no tests:\n%s", dir, out)
+		}
+	}
+}
