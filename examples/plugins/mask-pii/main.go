@@ -292,6 +292,24 @@ func emailAt(v []byte, at int) (start, end int) {
 	for end > at+1 && (v[end-1] == '.' || v[end-1] == '-') { // sentence punctuation
 		end--
 	}
+	if end-8 > at {
+		// The top-level domain in the eight bytes before end, without a
+		// loop: the last '.' there, and only letters after it.
+		x := load64(v, end-8)
+		x7, ascii := x&lows, ^x&highs
+		dots := equal(x7, '.') & ascii
+		if dots != 0 {
+			tail := bits.LeadingZeros64(dots) // bits after the last '.'
+			if tail < 16 {
+				return 0, -1 // a top-level domain under two bytes
+			}
+			after := ^uint64(0) << (64 - tail) & highs
+			if letters(x7)&ascii&after != after {
+				return 0, -1
+			}
+			return start, end
+		}
+	}
 	dot := end - 1
 	for dot > at && v[dot] != '.' {
 		dot--

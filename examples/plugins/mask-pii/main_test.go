@@ -13,6 +13,13 @@ func TestMask(t *testing.T) {
 		"card 4111111111111111, again a@b.io":                        "card ************1111, again ***@b.io",
 		"order 12345 at @home, x@localhost, id 12345678901234567890": "",
 		"A4111111111111111 is a token, not a card":                   "",
+		// Top-level domains: at least two letters, found within the
+		// last eight bytes of a long domain or by the loop otherwise.
+		"mail x@example.c and y@example.co":       "mail x@example.c and ***@example.co",
+		"to zz@abcdefghijk.c1, zz@abcdefghijk.cd": "to zz@abcdefghijk.c1, ***@abcdefghijk.cd",
+		"to q@ex.museum q@a.verylongtld q@a.bc":   "to ***@ex.museum ***@a.verylongtld ***@a.bc",
+		"to q@x.y.z, q@aaaaaaaaa.b.cc":            "to q@x.y.z, ***@aaaaaaaaa.b.cc",
+		"to q@aaaaaaaaa.b-c q@aaaaaaaaaa.ab9c":    "",
 	} {
 		got := mask(nil, []byte(in))
 		if want == "" {
