@@ -668,4 +668,3 @@ func timePlugin(ctx context.Context, engine *wasm.Engine, name string, hook wasm
 	c.cpuPerRecord = cpu[len(cpu)/2] / costBatch
 	return c, nil
 }
-
