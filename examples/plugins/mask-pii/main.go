@@ -59,34 +59,11 @@ func mask(dst, value []byte) []byte {
 	out := dst[:0]
 	found := false
 	last := 0 // value[last:] is not copied to out yet
-	// carry: the previous byte was a digit (0x80); run: the card bytes
-	// that end the bytes scanned so far.
-	var carry, run uint64
+	var st scanState
 	for i := 0; i < n; i += 8 {
-		var x uint64
-		if i+8 <= n {
-			x = load64(value, i)
-		} else { // the tail, in the low lanes; zero lanes match nothing
-			x = load64(value, n-8) >> (8 * uint(i+8-n))
-		}
-		x7, ascii := x&lows, ^x&highs
-		d := digits(x7) & ascii
-		sep := (equal(x7, ' ') | equal(x7, '-')) & ascii
-		// A separator counts between two digits; the byte after these
-		// eight is taken for a digit (this is a necessary condition only).
-		card := d | sep&(d<<8|carry)&(d>>8|0x80<<56)
-		carry = d >> 56
-		// Eight bytes hold no run of 13: one would continue the run
-		// before them (lead: the card bytes these eight start with).
-		other := ^card & highs
-		lead := uint64(bits.TrailingZeros64(other) / 8)
-		long := run + lead // >= 13: a possible card number
-		run = uint64(bits.LeadingZeros64(other)/8) + run*(lead>>3)
-		at := equal(x7, '@') & ascii
-		if at == 0 && long < 13 {
-			continue
-		}
-		if long >= 13 {
+		var at uint64
+		var card bool
+		if at, i, card = nextWord(value, i, &st); card {
 			return maskExact(dst, value)
 		}
 		for ; at != 0; at &= at - 1 {
@@ -107,6 +84,46 @@ func mask(dst, value []byte) []byte {
 		return nil
 	}
 	return append(out, value[last:]...)
+}
+
+// scanState is what nextWord carries from one word to the next: whether
+// the last byte was a digit (0x80) and the card bytes that end the bytes
+// scanned so far.
+type scanState struct{ carry, run uint64 }
+
+// nextWord scans value eight bytes at a time from i for the first word
+// with an '@' (at: its lanes) or that ends a possible card number (card),
+// and returns its offset (len(value) when there is none). It is a
+// function of its own, with few variables, so its loop stays tight.
+func nextWord(value []byte, i int, st *scanState) (at uint64, word int, card bool) {
+	n := len(value)
+	carry, run := st.carry, st.run
+	for ; i < n; i += 8 {
+		var x uint64
+		if i+8 <= n {
+			x = load64(value, i)
+		} else { // the tail, in the low lanes; zero lanes match nothing
+			x = load64(value, n-8) >> (8 * uint(i+8-n))
+		}
+		x7, ascii := x&lows, ^x&highs
+		d := digits(x7) & ascii
+		sep := (equal(x7, ' ') | equal(x7, '-')) & ascii
+		// A separator counts between two digits; the byte after these
+		// eight is taken for a digit (this is a necessary condition only).
+		c := d | sep&(d<<8|carry)&(d>>8|0x80<<56)
+		carry = d >> 56
+		// Eight bytes hold no run of 13: one would continue the run
+		// before them (lead: the card bytes these eight start with).
+		other := ^c & highs
+		lead := uint64(bits.TrailingZeros64(other) / 8)
+		long := run + lead // >= 13: a possible card number
+		run = uint64(bits.LeadingZeros64(other)/8) + run*(lead>>3)
+		if at = equal(x7, '@') & ascii; at != 0 || long >= 13 {
+			st.carry, st.run = carry, run
+			return at, i, long >= 13
+		}
+	}
+	return 0, n, false
 }
 
 // maskExact is mask's general scan, for lines that may hold a card
