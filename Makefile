@@ -23,10 +23,14 @@ test-deps:
 	bash scripts/install-bridge-test-deps.sh
 	bash scripts/install-plugin-test-deps.sh
 	bash scripts/install-zk-test-deps.sh
+	bash scripts/install-assemblyscript.sh
 
-# Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins.
+# Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into bin/plugins,
+# and the AssemblyScript ones (examples/plugins-as) into bin/plugins/as.
 examples:
 	bash scripts/build-examples.sh bin/plugins
+	bash scripts/install-assemblyscript.sh
+	sh examples/plugins-as/build.sh bin/plugins/as
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...

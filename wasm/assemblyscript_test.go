@@ -1,0 +1,603 @@
+package wasm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/wasm"
+	"github.com/sluicemq/sluice/wasm/wasmtest"
+)
+
+// The AssemblyScript SDK (sdk/assemblyscript) and its examples
+// (examples/plugins-as), built from source with the npm AssemblyScript
+// compiler (scripts/install-assemblyscript.sh installs it) and run by the
+// broker's runtime. The conformance-* modules implement the ABI
+// conformance spec (partitioner, transform, filter) exactly.
+
+// asExamplesDir is examples/plugins-as: its node_modules holds the
+// compiler and the SDK (linked by path), its asconfig.json extends the
+// SDK's.
+func asExamplesDir() (string, error) {
+	root, err := wasmtest.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "examples", "plugins-as"), nil
+}
+
+// BuildAssemblyScript compiles the AssemblyScript plugin whose entry is
+// dir/index.ts into outDir/<base of dir>.wasm and returns that path. It
+// uses the compiler and the SDK installed in examples/plugins-as (npm ci
+// there; scripts/install-assemblyscript.sh does it) and the SDK's build
+// options, so dir may be anywhere.
+func BuildAssemblyScript(dir, outDir string) (wasmPath string, err error) {
+	ex, err := asExamplesDir()
+	if err != nil {
+		return "", err
+	}
+	asc := filepath.Join(ex, "node_modules", "assemblyscript", "bin", "asc.js")
+	if _, err := os.Stat(asc); err != nil {
+		return "", fmt.Errorf("no AssemblyScript compiler (%v): run scripts/install-assemblyscript.sh", err)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return "", err
+	}
+	out, err := filepath.Abs(filepath.Join(outDir, filepath.Base(dir)+".wasm"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("node", asc, "index.ts",
+		"--config", filepath.Join(ex, "asconfig.json"),
+		"--path", filepath.Join(ex, "node_modules"),
+		"-o", out)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("asc %s: %w: %s", dir, err, stderr.String())
+	}
+	return out, nil
+}
+
+var (
+	asOnce  sync.Once
+	asPaths map[string]string
+	asErr   error
+)
+
+// asModules builds every AssemblyScript example once per test binary,
+// into examples/plugins-as/build (ignored by git; `npm run build` writes
+// the same place).
+func asModules(t testing.TB) map[string]string {
+	t.Helper()
+	asOnce.Do(func() {
+		ex, err := asExamplesDir()
+		if err != nil {
+			asErr = err
+			return
+		}
+		entries, err := os.ReadDir(ex)
+		if err != nil {
+			asErr = err
+			return
+		}
+		asPaths = map[string]string{}
+		var (
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+			errs []error
+			sem  = make(chan struct{}, 2)
+		)
+		for _, e := range entries {
+			if _, err := os.Stat(filepath.Join(ex, e.Name(), "index.ts")); !e.IsDir() || err != nil {
+				continue
+			}
+			name := e.Name()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				p, err := BuildAssemblyScript(filepath.Join(ex, name), filepath.Join(ex, "build"))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				asPaths[name] = p
+			}()
+		}
+		wg.Wait()
+		asErr = errors.Join(errs...)
+	})
+	if asErr != nil {
+		t.Fatalf("building the AssemblyScript plugins: %v", asErr)
+	}
+	return asPaths
+}
+
+func loadAS(t testing.TB, name string, hook wasm.Hook, config map[string]string) *wasm.Module {
+	t.Helper()
+	code, err := os.ReadFile(asModules(t)[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loadCode(t, name, hook, config, code)
+}
+
+func loadCode(t testing.TB, name string, hook wasm.Hook, config map[string]string, code []byte) *wasm.Module {
+	t.Helper()
+	e, err := wasm.NewEngine(wasm.Config{CacheDir: filepath.Join(os.TempDir(), "sluice-as-test-cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.Load(context.Background(), wasm.Spec{Name: name, Hook: hook, Config: config, Wasm: code})
+	if err != nil {
+		e.Close()
+		t.Fatalf("load %s as %s: %v", name, hook, err)
+	}
+	t.Cleanup(func() {
+		m.Close()
+		e.Close()
+	})
+	return m
+}
+
+// murmur2 is Kafka's Utils.murmur2, written from its definition.
+func murmur2(b []byte) uint32 {
+	const m = 0x5bd1e995
+	h := uint32(0x9747b28c) ^ uint32(len(b))
+	n := len(b) &^ 3
+	for i := 0; i < n; i += 4 {
+		k := uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24
+		k *= m
+		k ^= k >> 24
+		k *= m
+		h *= m
+		h ^= k
+	}
+	switch len(b) & 3 {
+	case 3:
+		h ^= uint32(b[n+2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[n+1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[n])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}
+
+func kafkaPartition(key []byte, n int32) int32 { return int32(murmur2(key)&0x7fffffff) % n }
+
+func hdr(k, v string) hooks.Header { return hooks.Header{Key: k, Value: []byte(v)} }
+
+func TestAssemblyScriptConformancePartitioner(t *testing.T) {
+	m := loadAS(t, "conformance-partitioner", wasm.HookPartitioner, nil)
+	ctx := context.Background()
+	recs := []hooks.Record{
+		{Key: []byte("alice"), Value: []byte("v"), Offset: -1},
+		{Key: nil, Value: []byte("12345678901"), Offset: -1},
+		{Key: []byte(""), Value: []byte("x"), Offset: -1, Headers: []hooks.Header{hdr("h", "1"), {Key: "null"}}},
+		{Key: nil, Value: nil, Offset: -1},
+		{Key: nil, Value: []byte{}, Offset: -1, Headers: []hooks.Header{hdr("a", "b")}},
+		{Key: []byte("ünïcødé-κλειδί"), Value: nil, Timestamp: 1700000000000, Offset: -1},
+		{Key: []byte("abc"), Value: []byte("v"), Offset: -1},
+		{Key: []byte("abcdefg"), Value: []byte("v"), Offset: -1},
+	}
+	const n = 7
+	want := []int32{kafkaPartition([]byte("alice"), n), 11 % n, kafkaPartition(nil, n), 0, 0,
+		kafkaPartition([]byte("ünïcødé-κλειδί"), n), kafkaPartition([]byte("abc"), n), kafkaPartition([]byte("abcdefg"), n)}
+	got, err := m.Partition(ctx, "t", recs, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("partitions %v, want %v", got, want)
+	}
+	// An empty batch answers an empty batch (what the deploy probe sends).
+	if got, err := m.Partition(ctx, "t", nil, n); err != nil || len(got) != 0 {
+		t.Fatalf("empty batch: %v %v", got, err)
+	}
+
+	for _, tc := range []struct {
+		key    string
+		sentry error
+		policy bool
+	}{{"reject", hooks.ErrRejected, false}, {"policy", hooks.ErrPolicy, true}} {
+		batch := append(append([]hooks.Record{}, recs[:2]...), hooks.Record{Key: []byte(tc.key), Value: []byte("v"), Offset: -1})
+		_, err := m.Partition(ctx, "t", batch, n)
+		var refusal *wasm.RefusalError
+		if !errors.Is(err, tc.sentry) || !errors.As(err, &refusal) || refusal.Policy != tc.policy {
+			t.Fatalf("key %q: err %v, want a refusal wrapping %v", tc.key, err, tc.sentry)
+		}
+		if refusal.Message != "record 2: "+tc.key {
+			t.Fatalf("key %q: message %q", tc.key, refusal.Message)
+		}
+	}
+	// The module still answers after refusals.
+	if got, err := m.Partition(ctx, "t", recs[:1], n); err != nil || !reflect.DeepEqual(got, want[:1]) {
+		t.Fatalf("after refusals: %v %v", got, err)
+	}
+}
+
+func TestAssemblyScriptConformanceTransform(t *testing.T) {
+	ctx := context.Background()
+	in := []hooks.Record{
+		{Key: []byte("plain"), Value: []byte("v0"), Timestamp: 10, Offset: -1, Headers: []hooks.Header{hdr("a", "1")}},
+		{Key: []byte("drop"), Value: []byte("gone"), Timestamp: 11, Offset: -1},
+		{Key: []byte("dup"), Value: []byte("twice"), Timestamp: 12, Offset: -1, Headers: []hooks.Header{hdr("h1", "x"), {Key: "h2"}}},
+		{Key: []byte("upper"), Value: []byte("Hello, wörld 42!"), Timestamp: 13, Offset: -1, Headers: []hooks.Header{hdr("keep", "me")}},
+		{Key: []byte("emit"), Value: []byte("to-emits"), Timestamp: 14, Offset: -1, Headers: []hooks.Header{hdr("e", "1")}},
+		{Key: nil, Value: []byte("no key"), Timestamp: 15, Offset: -1},
+		{Key: []byte("empty"), Value: []byte{}, Timestamp: 16, Offset: -1},
+		{Key: nil, Value: nil, Timestamp: 17, Offset: -1},
+		{Key: []byte("upper"), Value: nil, Timestamp: 18, Offset: -1},
+		{Key: []byte("dup"), Value: []byte{}, Timestamp: 19, Offset: -1},
+	}
+	wantOut := []hooks.Record{
+		in[0],
+		in[2],
+		{Key: []byte("dup-copy"), Value: []byte("twice"), Timestamp: 12, Offset: -1, Headers: []hooks.Header{hdr("h1", "x"), {Key: "h2"}}},
+		{Key: []byte("upper"), Value: []byte("HELLO, WöRLD 42!"), Timestamp: 13, Offset: -1, Headers: []hooks.Header{hdr("keep", "me"), hdr("x-upper", "1")}},
+		in[4],
+		in[5],
+		in[6],
+		in[7],
+		{Key: []byte("upper"), Value: nil, Timestamp: 18, Offset: -1, Headers: []hooks.Header{hdr("x-upper", "1")}},
+		in[9],
+		{Key: []byte("dup-copy"), Value: []byte{}, Timestamp: 19, Offset: -1},
+	}
+	for _, tc := range []struct {
+		config map[string]string
+		topic  string
+	}{{nil, "conformance-emits"}, {map[string]string{"emit_topic": "elsewhere"}, "elsewhere"}} {
+		m := loadAS(t, "conformance-transform", wasm.HookTransform, tc.config)
+		// Twice: the second call reuses the module's buffers.
+		for round := 0; round < 2; round++ {
+			out, emits, err := m.Transform(ctx, "src", 3, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(out, wantOut) {
+				t.Fatalf("out:\n got %s\nwant %s", dumpRecs(out), dumpRecs(wantOut))
+			}
+			wantEmits := []hooks.Emit{{Topic: tc.topic, Record: in[4]}}
+			if !reflect.DeepEqual(emits, wantEmits) {
+				t.Fatalf("emits %+v, want %+v", emits, wantEmits)
+			}
+		}
+
+		// Everything dropped: an empty output, no error.
+		out, emits, err := m.Transform(ctx, "src", 0, []hooks.Record{in[1], in[1]})
+		if err != nil || len(out) != 0 || len(emits) != 0 {
+			t.Fatalf("all dropped: out %v emits %v err %v", out, emits, err)
+		}
+		for _, rc := range []struct {
+			key    string
+			sentry error
+		}{{"reject", hooks.ErrRejected}, {"policy", hooks.ErrPolicy}} {
+			batch := []hooks.Record{in[0], in[4], {Key: []byte(rc.key), Value: []byte("v"), Offset: -1}, in[2]}
+			_, _, err := m.Transform(ctx, "src", 0, batch)
+			var refusal *wasm.RefusalError
+			if !errors.Is(err, rc.sentry) || !errors.As(err, &refusal) || refusal.Message != "record 2: "+rc.key {
+				t.Fatalf("key %q: err %v, want a refusal %q wrapping %v", rc.key, err, "record 2: "+rc.key, rc.sentry)
+			}
+		}
+	}
+}
+
+func TestAssemblyScriptConformanceFilter(t *testing.T) {
+	m := loadAS(t, "conformance-filter", wasm.HookFilter, nil)
+	in := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("plain"), Timestamp: 1, Offset: 100},
+		{Key: []byte("b"), Value: []byte("hidden"), Timestamp: 2, Offset: 101, Headers: []hooks.Header{{Key: "hide"}}},
+		{Key: []byte("mask"), Value: []byte("secret"), Timestamp: 3, Offset: 102, Headers: []hooks.Header{hdr("x", "y")}},
+		{Key: nil, Value: []byte("acme's"), Timestamp: 4, Offset: 103, Headers: []hooks.Header{hdr("tenant", "User:acme")}},
+		{Key: nil, Value: []byte("globex's"), Timestamp: 5, Offset: 104, Headers: []hooks.Header{hdr("tenant", "User:globex")}},
+		{Key: []byte("e"), Value: []byte{}, Timestamp: 6, Offset: 105},
+		{Key: []byte("n"), Value: nil, Timestamp: 7, Offset: 106, Headers: []hooks.Header{{Key: "tenant"}}},
+		{Key: []byte("mask"), Value: nil, Timestamp: 8, Offset: 107, Headers: []hooks.Header{hdr("hide", "1")}},
+	}
+	masked := hooks.Record{Key: []byte("mask"), Value: []byte("***"), Timestamp: 3, Offset: 102, Headers: []hooks.Header{hdr("x", "y")}}
+	for _, tc := range []struct {
+		principal string
+		want      []hooks.Record
+	}{
+		{"", []hooks.Record{in[0], masked, in[3], in[4], in[5], in[6]}},
+		{"User:acme", []hooks.Record{in[0], masked, in[3], in[5]}},
+		{"User:globex", []hooks.Record{in[0], masked, in[4], in[5]}},
+	} {
+		got, err := m.Filter(context.Background(), "t", 0, hooks.Reader{GroupID: "g", ClientID: "User:acme", Principal: tc.principal}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("principal %q:\n got %s\nwant %s", tc.principal, dumpRecs(got), dumpRecs(tc.want))
+		}
+	}
+	if got, err := m.Filter(context.Background(), "t", 0, hooks.Reader{}, in[1:2]); err != nil || len(got) != 0 {
+		t.Fatalf("all hidden: %v %v", got, err)
+	}
+}
+
+// The key-hash example places 10,000 keys where Kafka's default
+// partitioner does: franz-go's (murmur2, as the Java client) and the
+// murmur2 written here.
+func TestAssemblyScriptKeyHashAgreesWithKafka(t *testing.T) {
+	m := loadAS(t, "keyhash-partitioner", wasm.HookPartitioner, nil)
+	kp := kgo.StickyKeyPartitioner(nil).ForTopic("t")
+	for _, n := range []int32{1, 3, 16, 100} {
+		recs := make([]hooks.Record, 10000)
+		want := make([]int32, len(recs))
+		for i := range recs {
+			key := []byte(fmt.Sprintf("user-%d-%s", i, strings.Repeat("k", i%9)))
+			recs[i] = hooks.Record{Key: key, Value: []byte("v"), Offset: -1}
+			want[i] = kafkaPartition(key, n)
+			if k := int32(kp.Partition(&kgo.Record{Key: key}, int(n))); k != want[i] {
+				t.Fatalf("key %q: franz-go says %d, murmur2 here %d", key, k, want[i])
+			}
+		}
+		got, err := m.Partition(context.Background(), "t", recs, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%d partitions: key %q -> %d, Kafka %d", n, recs[i].Key, got[i], want[i])
+				}
+			}
+			t.Fatalf("%d partitions: %d answers for %d records", n, len(got), len(want))
+		}
+	}
+	got, err := m.Partition(context.Background(), "t", []hooks.Record{{Value: []byte("unkeyed")}}, 16)
+	if err != nil || !reflect.DeepEqual(got, []int32{kafkaPartition(nil, 16)}) {
+		t.Fatalf("unkeyed: %v %v", got, err)
+	}
+}
+
+func TestAssemblyScriptMaskEmail(t *testing.T) {
+	m := loadAS(t, "mask-email", wasm.HookTransform, nil)
+	long := strings.Repeat("x", 600) + " bob@example.org " + strings.Repeat("y", 600)
+	in := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for jane.doe@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1,
+			Headers: []hooks.Header{hdr("app", "web")}},
+		{Key: []byte("b"), Value: []byte("two: a+b@x.io, c_d@sub.example.co.uk."), Timestamp: 1001, Offset: -1},
+		{Key: []byte("c"), Value: []byte("nothing @ here; not@an-address; user@host.c1"), Timestamp: 1002, Offset: -1},
+		{Key: []byte("d"), Value: nil, Timestamp: 1003, Offset: -1},
+		{Key: []byte("e"), Value: []byte{}, Timestamp: 1004, Offset: -1},
+		{Key: []byte("f"), Value: []byte(long), Timestamp: 1005, Offset: -1},
+	}
+	want := []hooks.Record{
+		{Key: []byte("a"), Value: []byte("login ok for ***@example.com from 10.0.0.1"), Timestamp: 1000, Offset: -1,
+			Headers: []hooks.Header{hdr("app", "web")}},
+		{Key: []byte("b"), Value: []byte("two: ***@x.io, ***@sub.example.co.uk."), Timestamp: 1001, Offset: -1},
+		in[2], in[3], in[4],
+		{Key: []byte("f"), Value: []byte(strings.ReplaceAll(long, "bob@", "***@")), Timestamp: 1005, Offset: -1},
+	}
+	for round := 0; round < 2; round++ {
+		out, emits, err := m.Transform(context.Background(), "logs", 0, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(out, want) || len(emits) != 0 {
+			t.Fatalf("got %s, want %s (emits %v)", dumpRecs(out), dumpRecs(want), emits)
+		}
+	}
+}
+
+func TestAssemblyScriptTenantFilter(t *testing.T) {
+	in := []hooks.Record{
+		{Value: []byte("a1"), Offset: 10, Headers: []hooks.Header{hdr("tenant", "acme")}},
+		{Value: []byte("g1"), Offset: 11, Headers: []hooks.Header{hdr("tenant", "globex")}},
+		{Value: []byte("none"), Offset: 12},
+		{Value: []byte("a2"), Offset: 13, Headers: []hooks.Header{{Key: "x"}, hdr("tenant", "acme")}},
+	}
+	m := loadAS(t, "filter", wasm.HookFilter, nil)
+	for _, tc := range []struct {
+		principal, client string
+		want              []hooks.Record
+	}{
+		{"User:acme", "whatever", []hooks.Record{in[0], in[3]}},
+		{"User:globex", "acme", []hooks.Record{in[1]}},
+		{"User:initech", "globex", []hooks.Record{}},
+		{"User:ANONYMOUS", "acme", []hooks.Record{}},
+		{"", "acme", []hooks.Record{}},
+	} {
+		got, err := m.Filter(context.Background(), "events", 0, hooks.Reader{ClientID: tc.client, GroupID: "g", Principal: tc.principal}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: got %s, want %s", tc.principal, dumpRecs(got), dumpRecs(tc.want))
+		}
+	}
+	// Configured at deploy: another header, untagged records shown.
+	m = loadAS(t, "filter", wasm.HookFilter, map[string]string{"header": "x", "show_untagged": "true"})
+	got, err := m.Filter(context.Background(), "events", 0, hooks.Reader{Principal: "User:acme"}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []hooks.Record{in[0], in[1], in[2]}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("configured: got %s, want %s", dumpRecs(got), dumpRecs(want))
+	}
+}
+
+// Deploy-time checks take AssemblyScript modules as they take Go ones: each
+// loads as its own hook and is refused as another.
+func TestAssemblyScriptModulesDeployAsTheirHookOnly(t *testing.T) {
+	mods := asModules(t)
+	for name, hook := range map[string]wasm.Hook{
+		"conformance-partitioner": wasm.HookPartitioner, "conformance-transform": wasm.HookTransform,
+		"conformance-filter": wasm.HookFilter, "keyhash-partitioner": wasm.HookPartitioner,
+		"mask-email": wasm.HookTransform, "filter": wasm.HookFilter,
+	} {
+		code, err := os.ReadFile(mods[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		loadCode(t, name, hook, nil, code)
+		for _, other := range []wasm.Hook{wasm.HookPartitioner, wasm.HookTransform, wasm.HookFilter} {
+			if other == hook {
+				continue
+			}
+			e, err := wasm.NewEngine(wasm.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := e.Load(context.Background(), wasm.Spec{Name: name, Hook: other, Wasm: code})
+			if err == nil {
+				m.Close()
+				e.Close()
+				t.Fatalf("%s (a %s) loaded as a %s", name, hook, other)
+			}
+			e.Close()
+			if !errors.Is(err, wasm.ErrInvalidModule) {
+				t.Fatalf("%s as %s: %v, want ErrInvalidModule", name, other, err)
+			}
+		}
+		// Nothing but the broker's imports, and the exports of the ABI.
+		if imports := moduleImports(t, code); len(imports) == 0 {
+			t.Fatalf("%s: no imports found", name)
+		} else {
+			for _, imp := range imports {
+				if !strings.HasPrefix(imp, "sluice.") && !strings.HasPrefix(imp, "wasi_snapshot_preview1.") {
+					t.Fatalf("%s imports %s: the broker offers only sluice.* and wasi_snapshot_preview1.*", name, imp)
+				}
+			}
+		}
+	}
+}
+
+// A trap in the plugin (here: AssemblyScript's abort, through the SDK's
+// replacement) is a plugin failure whose error starts with the plugin's
+// own "panic: ..." line; the next call gets a fresh instance.
+func TestAssemblyScriptAbortIsAPanicLine(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "aborter")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := os.WriteFile(filepath.Join(src, "index.ts"), []byte(`
+import { Record, runPartitioner, text } from "@sluicemq/plugin-sdk";
+export { sluice_alloc } from "@sluicemq/plugin-sdk";
+function part(r: Record, n: i32): i32 {
+  if (text(r.key) == "boom") throw new Error("bad key " + text(r.key));
+  return 0;
+}
+export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitioner(ptr, len, part); }
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := BuildAssemblyScript(src, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := loadCode(t, "aborter", wasm.HookPartitioner, nil, code)
+	_, err = m.Partition(context.Background(), "t", []hooks.Record{{Key: []byte("ok")}, {Key: []byte("boom")}}, 3)
+	var ce *wasm.CallError
+	if !errors.As(err, &ce) || !errors.Is(err, wasm.ErrTrap) || !strings.HasPrefix(ce.Detail, "panic: bad key boom at index.ts:5:") {
+		t.Fatalf("err %v, want a trap starting with the panic line", err)
+	}
+	if got, err := m.Partition(context.Background(), "t", []hooks.Record{{Key: []byte("ok")}}, 3); err != nil || !reflect.DeepEqual(got, []int32{0}) {
+		t.Fatalf("after the trap: %v %v", got, err)
+	}
+}
+
+// moduleImports lists "module.name" of each import of a wasm binary.
+func moduleImports(t testing.TB, code []byte) []string {
+	t.Helper()
+	r := bytes.NewReader(code[8:])
+	uleb := func() uint64 {
+		var v uint64
+		for shift := 0; ; shift += 7 {
+			b, err := r.ReadByte()
+			if err != nil {
+				t.Fatal("truncated module")
+			}
+			v |= uint64(b&0x7f) << shift
+			if b < 0x80 {
+				return v
+			}
+		}
+	}
+	name := func() string {
+		b := make([]byte, uleb())
+		if _, err := r.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	var out []string
+	for r.Len() > 0 {
+		id, _ := r.ReadByte()
+		size := int(uleb())
+		if id != 2 {
+			r.Seek(int64(size), 1)
+			continue
+		}
+		for n := uleb(); n > 0; n-- {
+			mod, field := name(), name()
+			out = append(out, mod+"."+field)
+			switch kind, _ := r.ReadByte(); kind {
+			case 0: // func: type index
+				uleb()
+			case 1: // table: elem type, limits
+				r.ReadByte()
+				if flags := uleb(); flags&1 != 0 {
+					uleb()
+					uleb()
+				} else {
+					uleb()
+				}
+			case 2: // memory: limits
+				if flags := uleb(); flags&1 != 0 {
+					uleb()
+					uleb()
+				} else {
+					uleb()
+				}
+			case 3: // global: type, mutability
+				r.ReadByte()
+				r.ReadByte()
+			}
+		}
+		break
+	}
+	return out
+}
+
+func dumpRecs(recs []hooks.Record) string {
+	s := "["
+	for _, r := range recs {
+		s += fmt.Sprintf("{key=%q value=%q ts=%d off=%d headers=%v} ", r.Key, r.Value, r.Timestamp, r.Offset, r.Headers)
+	}
+	return s + "]"
+}
