@@ -5,6 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +16,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
@@ -528,6 +536,135 @@ export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitio
 	}
 	if got, err := m.Partition(context.Background(), "t", []hooks.Record{{Key: []byte("ok")}}, 3); err != nil || !reflect.DeepEqual(got, []int32{0}) {
 		t.Fatalf("after the trap: %v %v", got, err)
+	}
+}
+
+// AssemblyScript plugins deployed to a real broker through the admin API:
+// the conformance transform on produce (kgo; drops, a duplicate, a
+// rewrite and an emit, stored exactly) and mask-email, then the
+// conformance filter on fetch.
+func TestAssemblyScriptE2EOnBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	mods := asModules(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan node.Addrs, 1)
+	done := make(chan error, 1)
+	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node: %v", err)
+		}
+	})
+	var a node.Addrs
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatalf("node did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("node did not start in 30s")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer tcancel()
+	resp, err := kadm.NewClient(cl).CreateTopics(tctx, 1, 1, nil, "src", "emits", "logs", "tenants")
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(name, hook, topic, module string, config ...string) {
+		t.Helper()
+		code, err := os.ReadFile(mods[module])
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}, "config": config}
+		resp, err := http.Post("http://"+a.HTTP+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	deploy("conf-transform", "transform", "src", "conformance-transform", "emit_topic=emits")
+	deploy("mask", "transform", "logs", "mask-email")
+	deploy("conf-filter", "filter", "tenants", "conformance-filter")
+
+	rec := func(topic, key, value string, headers ...kgo.RecordHeader) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value), Headers: headers}
+	}
+	h := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
+	if err := cl.ProduceSync(tctx,
+		rec("src", "plain", "p", h("a", "1")), rec("src", "drop", "d"), rec("src", "dup", "twice"),
+		rec("src", "upper", "shout", h("k", "v")), rec("src", "emit", "out"),
+		rec("logs", "", "mail jane@example.com now"), rec("logs", "", "no address"),
+		rec("tenants", "a", "shown"), rec("tenants", "b", "hidden", h("hide", "")),
+		rec("tenants", "mask", "secret"), rec("tenants", "c", "acme's", h("tenant", "User:acme")),
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	type kv struct{ key, value, headers string }
+	consume := func(topic string, want int) []kv {
+		t.Helper()
+		c, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var got []kv
+		for len(got) < want {
+			fs := c.PollFetches(tctx)
+			if tctx.Err() != nil {
+				t.Fatalf("%s: %d of %d records: %v", topic, len(got), want, got)
+			}
+			if err := fs.Err(); err != nil {
+				t.Fatalf("fetch %s: %v", topic, err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				var hs []string
+				for _, h := range r.Headers {
+					hs = append(hs, h.Key+"="+string(h.Value))
+				}
+				got = append(got, kv{string(r.Key), string(r.Value), strings.Join(hs, ",")})
+			})
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		topic string
+		want  []kv
+	}{
+		{"src", []kv{{"plain", "p", "a=1"}, {"dup", "twice", ""}, {"dup-copy", "twice", ""}, {"upper", "SHOUT", "k=v,x-upper=1"}, {"emit", "out", ""}}},
+		{"emits", []kv{{"emit", "out", ""}}},
+		{"logs", []kv{{"", "mail ***@example.com now", ""}, {"", "no address", ""}}},
+		// An unauthenticated reader is User:ANONYMOUS: the tenant record
+		// is not its own.
+		{"tenants", []kv{{"a", "shown", ""}, {"mask", "***", ""}}},
+	} {
+		if got := consume(tc.topic, len(tc.want)); !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: got %v, want %v", tc.topic, got, tc.want)
+		}
+	}
+
+	// A refusal reaches the producer as INVALID_RECORD with the plugin's
+	// message; nothing of the batch is stored.
+	err = cl.ProduceSync(tctx, rec("src", "plain", "p2"), rec("src", "reject", "r")).FirstErr()
+	if err == nil || !strings.Contains(err.Error(), "INVALID_RECORD") {
+		t.Fatalf("reject: %v, want INVALID_RECORD", err)
 	}
 }
 
