@@ -738,3 +738,77 @@ func dumpRecs(recs []hooks.Record) string {
 	}
 	return s + "]"
 }
+
+// asLogLine is the 200-byte log line of the Go SDK's transform benchmark
+// (bench_test.go logLine), one e-mail address in each.
+func asLogLine(i int) []byte {
+	line := fmt.Sprintf("2025-03-14T09:%02d:%02d.%03dZ INFO checkout-api req=%08x action=login status=%d client=198.51.100.%d user=jane.doe%d@example.com msg=\"request served\" pad=",
+		i/60%60, i%60, i%1000, uint32(i)*2654435761, 200+i%3, i%250, i)
+	return []byte(line + strings.Repeat("-", 200-len(line)))
+}
+
+// BenchmarkAssemblyScript measures the AssemblyScript examples per record
+// in batches of 1,000, on the inputs of BenchmarkPartitioner and
+// BenchmarkTransform (run them together to compare with the Go SDK:
+// -bench 'Partitioner/keyhash|Transform/mask-pii|AssemblyScript').
+func BenchmarkAssemblyScript(b *testing.B) {
+	const batch = 1000
+	recs := make([]hooks.Record, batch)
+	for i := range recs {
+		recs[i] = hooks.Record{Key: []byte(fmt.Sprintf("user-%06d", i)), Timestamp: int64(i), Offset: -1}
+	}
+	withValues := func(value func(i int) []byte) []hooks.Record {
+		out := append([]hooks.Record(nil), recs...)
+		for i := range out {
+			out[i].Value = value(i)
+		}
+		return out
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
+		b.ReportMetric(float64(len(mustReadAS(b, b.Name())))/1024, "module-KiB")
+	}
+	b.Run("keyhash-partitioner", func(b *testing.B) {
+		in := withValues(func(i int) []byte { return []byte(fmt.Sprintf(`{"user_id":"u%d","page":"/p"}`, i%97)) })
+		m := loadAS(b, "keyhash-partitioner", wasm.HookPartitioner, nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := m.Partition(context.Background(), "t", in, 12); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	for _, bc := range []struct {
+		name  string
+		value func(i int) []byte
+	}{
+		{"mask-email", asLogLine},
+		{"mask-email-clean", func(i int) []byte { return bytes.ReplaceAll(asLogLine(i), []byte("@"), []byte("#")) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			in := withValues(bc.value)
+			m := loadAS(b, "mask-email", wasm.HookTransform, nil)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := m.Transform(context.Background(), "t", 0, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b)
+		})
+	}
+}
+
+// mustReadAS reads the module a benchmark named NAME/sub runs.
+func mustReadAS(b *testing.B, name string) []byte {
+	sub := name[strings.LastIndex(name, "/")+1:]
+	if sub == "mask-email-clean" {
+		sub = "mask-email"
+	}
+	code, err := os.ReadFile(asModules(b)[sub])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return code
+}
