@@ -24,6 +24,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/needs"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
@@ -93,6 +94,7 @@ var (
 // the same place).
 func asModules(t testing.TB) map[string]string {
 	t.Helper()
+	needs.Short(t, "node and the npm AssemblyScript compiler (scripts/install-assemblyscript.sh)")
 	asOnce.Do(func() {
 		ex, err := asExamplesDir()
 		if err != nil {
@@ -503,6 +505,7 @@ func TestAssemblyScriptModulesDeployAsTheirHookOnly(t *testing.T) {
 // replacement) is a plugin failure whose error starts with the plugin's
 // own "panic: ..." line; the next call gets a fresh instance.
 func TestAssemblyScriptAbortIsAPanicLine(t *testing.T) {
+	asModules(t) // the compiler is there
 	dir := t.TempDir()
 	src := filepath.Join(dir, "aborter")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -544,9 +547,6 @@ export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitio
 // rewrite and an emit, stored exactly) and mask-email, then the
 // conformance filter on fetch.
 func TestAssemblyScriptE2EOnBroker(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a broker")
-	}
 	mods := asModules(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan node.Addrs, 1)
@@ -665,6 +665,52 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	err = cl.ProduceSync(tctx, rec("src", "plain", "p2"), rec("src", "reject", "r")).FirstErr()
 	if err == nil || !strings.Contains(err.Error(), "INVALID_RECORD") {
 		t.Fatalf("reject: %v, want INVALID_RECORD", err)
+	}
+}
+
+// TestAssemblyScriptMemoryStaysBounded pushes batches of varying size
+// (100 to 4,500 records of 200 bytes, up to ~1 MB) through AssemblyScript
+// transforms under a 16 MiB memory cap: mask-email (one reused buffer, a
+// view per masked record) and the conformance transform (new arrays and
+// records per record). The SDK's reused buffers and the incremental
+// collector must keep every call under the cap.
+func TestAssemblyScriptMemoryStaysBounded(t *testing.T) {
+	needs.Long(t, "600 batches through two plugins")
+	recs := make([]hooks.Record, 4500)
+	keys := [][]byte{[]byte("upper"), []byte("dup"), []byte("plain"), []byte("drop")}
+	for i := range recs {
+		recs[i] = hooks.Record{Key: keys[i%len(keys)], Value: asLogLine(i), Timestamp: 1, Offset: -1, Headers: []hooks.Header{hdr("h", "v")}}
+	}
+	for _, name := range []string{"mask-email", "conformance-transform"} {
+		t.Run(name, func(t *testing.T) {
+			code, err := os.ReadFile(asModules(t)[name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := wasm.NewEngine(wasm.Config{MemoryLimitPages: 256, PoolSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			m, err := e.Load(context.Background(), wasm.Spec{Name: name, Hook: wasm.HookTransform, Wasm: code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for call := range 300 {
+				n := 100 + (call*7919)%4400
+				out, _, err := m.Transform(context.Background(), "logs", 0, recs[:n])
+				if err != nil {
+					t.Fatalf("call %d (%d records): %v", call, n, err)
+				}
+				if name == "mask-email" && (len(out) != n || !bytes.Contains(out[n-1].Value, []byte("***@example.com"))) {
+					t.Fatalf("call %d: %d records out of %d", call, len(out), n)
+				}
+			}
+			if used := e.BudgetUsed(); used <= 0 || used > 16<<20 {
+				t.Fatalf("instance memory after 300 calls: %d bytes", used)
+			}
+		})
 	}
 }
 
