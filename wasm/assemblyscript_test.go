@@ -153,7 +153,7 @@ func loadAS(t testing.TB, name string, hook wasm.Hook, config map[string]string)
 
 func loadCode(t testing.TB, name string, hook wasm.Hook, config map[string]string, code []byte) *wasm.Module {
 	t.Helper()
-	e, err := wasm.NewEngine(wasm.Config{CacheDir: filepath.Join(os.TempDir(), "sluice-as-test-cache")})
+	e, err := wasm.NewEngine(wasm.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
