@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -282,7 +285,12 @@ func TestAssemblyScriptConformanceTransform(t *testing.T) {
 	for _, tc := range []struct {
 		config map[string]string
 		topic  string
-	}{{nil, "conformance-emits"}, {map[string]string{"emit_topic": "elsewhere"}, "elsewhere"}} {
+	}{
+		{nil, "conformance-emits"},
+		{map[string]string{"emit_topic": "elsewhere"}, "elsewhere"},
+		// Longer than the SDK's first buffer: config_get is asked again.
+		{map[string]string{"emit_topic": strings.Repeat("long-topic.", 40)}, strings.Repeat("long-topic.", 40)},
+	} {
 		m := loadAS(t, "conformance-transform", wasm.HookTransform, tc.config)
 		// Twice: the second call reuses the module's buffers.
 		for round := 0; round < 2; round++ {
@@ -711,6 +719,91 @@ func TestAssemblyScriptMemoryStaysBounded(t *testing.T) {
 				t.Fatalf("instance memory after 300 calls: %d bytes", used)
 			}
 		})
+	}
+}
+
+// The SDK refuses batches it cannot read (status 1, "sdk: abi: ...")
+// rather than answering from garbage: another ABI version (what the deploy
+// probe turns into "rebuild it with the current SDK"), a record count the
+// bytes cannot hold, a truncated record, a batch not where sluice_alloc put
+// it. The broker never sends these; the module runs here on bare wazero.
+func TestAssemblyScriptSDKRefusesMalformedBatches(t *testing.T) {
+	code, err := os.ReadFile(asModules(t)["conformance-partitioner"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	header := func(version, count uint32, topic string) []byte {
+		b := le.AppendUint32(nil, version)
+		b = le.AppendUint32(b, 0xffffffff) // partition -1
+		b = le.AppendUint32(b, 4)          // partitions
+		b = le.AppendUint32(b, count)
+		b = le.AppendUint32(b, uint32(len(topic)))
+		b = append(b, make([]byte, 12)...)
+		return append(b, topic...)
+	}
+	record := func(key string, keyLen int32) []byte {
+		body := make([]byte, 16) // timestamp, offset
+		body = le.AppendUint32(body, uint32(keyLen))
+		body = append(body, key...)
+		body = le.AppendUint32(body, 0xffffffff) // null value
+		body = le.AppendUint32(body, 0)          // no headers
+		return append(le.AppendUint32(nil, uint32(len(body))), body...)
+	}
+	call := func(in []byte, offsetPtr uint32) (uint32, string) {
+		t.Helper()
+		res, err := mod.ExportedFunction("sluice_alloc").Call(ctx, uint64(len(in)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptr := uint32(res[0])
+		if !mod.Memory().Write(ptr, in) {
+			t.Fatal("alloc outside memory")
+		}
+		res, err = mod.ExportedFunction("sluice_partition").Call(ctx, uint64(ptr+offsetPtr), uint64(len(in)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, ok := mod.Memory().Read(uint32(res[0]>>32), uint32(res[0]))
+		if !ok || len(out) < 4 {
+			t.Fatalf("answer %#x outside memory", res[0])
+		}
+		status := le.Uint32(out)
+		if status == 0 {
+			return 0, fmt.Sprint(out[4:])
+		}
+		n := le.Uint32(out[4:])
+		return status, string(out[8 : 8+n])
+	}
+	if status, body := call(append(header(2, 1, "t"), record("k", 1)...), 0); status != 0 {
+		t.Fatalf("valid batch: status %d %s", status, body)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		off  uint32
+		want string
+	}{
+		{"version 1", append(header(1, 1, "t"), record("k", 1)...), 0, "sdk: abi: unsupported ABI version 1 (this plugin speaks 2)"},
+		{"version 3", header(3, 0, "t"), 0, "sdk: abi: unsupported ABI version 3 (this plugin speaks 2)"},
+		{"count beyond the bytes", append(header(2, 5, "t"), record("k", 1)...), 0, "sdk: abi: malformed batch"},
+		{"missing records", append(header(2, 2, "t"), record("k", 1)...), 0, "sdk: abi: malformed batch"},
+		{"key past its record", append(header(2, 1, "t"), record("k", 40)...), 0, "sdk: abi: malformed batch"},
+		{"trailing bytes", append(append(header(2, 1, "t"), record("k", 1)...), 0, 0, 0, 0), 0, "sdk: abi: malformed batch"},
+		{"not at the allocation", append(header(2, 1, "t"), record("k", 1)...), 4, "sdk: abi: malformed batch (not where sluice_alloc put it)"},
+	} {
+		status, msg := call(tc.in, tc.off)
+		if status != 1 || msg != tc.want {
+			t.Errorf("%s: status %d %q, want 1 %q", tc.name, status, msg, tc.want)
+		}
 	}
 }
 
