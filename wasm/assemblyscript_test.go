@@ -551,9 +551,9 @@ export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitio
 }
 
 // AssemblyScript plugins deployed to a real broker through the admin API:
-// the conformance transform on produce (kgo; drops, a duplicate, a
-// rewrite and an emit, stored exactly) and mask-email, then the
-// conformance filter on fetch.
+// the conformance partitioner on beacons, the conformance transform on
+// produce (kgo; drops, a duplicate, a rewrite and an emit, stored exactly)
+// and mask-email, then the conformance filter on fetch.
 func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	mods := asModules(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -607,6 +607,10 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 			t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, body)
 		}
 	}
+	if resp, err := kadm.NewClient(cl).CreateTopics(tctx, 7, 1, nil, "beacons"); err != nil || resp.Error() != nil {
+		t.Fatalf("create beacons: %v %v", err, resp.Error())
+	}
+	deploy("conf-partitioner", "partitioner", "beacons", "conformance-partitioner")
 	deploy("conf-transform", "transform", "src", "conformance-transform", "emit_topic=emits")
 	deploy("mask", "transform", "logs", "mask-email")
 	deploy("conf-filter", "filter", "tenants", "conformance-filter")
@@ -666,6 +670,37 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 		if got := consume(tc.topic, len(tc.want)); !reflect.DeepEqual(got, tc.want) {
 			t.Fatalf("%s: got %v, want %v", tc.topic, got, tc.want)
 		}
+	}
+
+	// Beacons have no partition: the partitioner places them (unkeyed by
+	// the value's length, keyed by murmur2).
+	wantPart := map[string]int32{"a": 1, "bb": 2, "cccc": 4, "keyed": kafkaPartition([]byte("alice"), 7)}
+	for _, v := range []string{"a", "bb", "cccc", "keyed"} {
+		u := "http://" + a.HTTP + "/beacon/beacons"
+		if v == "keyed" {
+			u += "?key=alice"
+		}
+		resp, err := http.Post(u, "text/plain", strings.NewReader(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("beacon %q: %d %s", v, resp.StatusCode, body)
+		}
+	}
+	bc, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics("beacons"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	gotPart := map[string]int32{}
+	for len(gotPart) < len(wantPart) && tctx.Err() == nil {
+		bc.PollFetches(tctx).EachRecord(func(r *kgo.Record) { gotPart[string(r.Value)] = r.Partition })
+	}
+	if !reflect.DeepEqual(gotPart, wantPart) {
+		t.Fatalf("beacon partitions %v, want %v", gotPart, wantPart)
 	}
 
 	// A refusal reaches the producer as INVALID_RECORD with the plugin's
