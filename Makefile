@@ -27,14 +27,18 @@ test-deps:
 	bash scripts/install-plugin-test-deps.sh
 	bash scripts/install-zk-test-deps.sh
 	bash scripts/install-node.sh
+	bash scripts/install-assemblyscript.sh
 
 # Builds the example plugins (Go -> wasip1 reactors, WAT -> wasm) into
-# bin/plugins, and the Rust ones into bin/plugins/rust.
+# bin/plugins, the Rust ones into bin/plugins/rust and the AssemblyScript
+# ones (examples/plugins-as) into bin/plugins/as.
 examples:
 	bash scripts/install-node.sh
 	bash scripts/build-examples.sh bin/plugins
 	bash scripts/install-rust.sh
 	bash scripts/build-rust-examples.sh bin/plugins
+	bash scripts/install-assemblyscript.sh
+	sh examples/plugins-as/build.sh bin/plugins/as
 
 test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
