@@ -176,7 +176,15 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				} else {
 					data, err = rr.Chunk.ReadAll()
 				}
-				rr.Chunk.Release()
+				job := fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter}
+				if filter && req.Version >= 4 && err == nil {
+					// Kept until the filter has answered: when it keeps
+					// every record as stored, the chunk is sent as it
+					// is (sendfile) rather than the bytes just read.
+					job.chunk = rr.Chunk
+				} else {
+					rr.Chunk.Release()
+				}
 				if err != nil {
 					sp.ErrorCode = broker.ErrorCode(err)
 					res.errored = true
@@ -185,7 +193,8 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				// Filtered and converted below, partitions in parallel;
 				// the budget counts the data as read (filters only
 				// shrink it).
-				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, data: data, filter: filter})
+				job.data = data
+				jobs = append(jobs, job)
 				res.bytes += len(data)
 				remaining -= len(data)
 			} else if rr.Chunk.Size > 0 {
@@ -209,6 +218,11 @@ type fetchJob struct {
 	part   int32
 	data   []byte
 	filter bool
+	// chunk is what data was read from, held (v4+ filtered fetches) so
+	// that a keep-all answer goes out with sendfile; zero otherwise.
+	chunk storage.Chunk
+	// keptAll: the filter answered data itself (fetchJobData).
+	keptAll bool
 }
 
 // runFetchJobs filters and converts every job, partitions in parallel (a
@@ -230,15 +244,36 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 			run(i)
 		}
 	}
-	for i, j := range jobs {
+	for i := range jobs {
+		j := &jobs[i]
 		res.bytes -= len(j.data)
 		if errs[i] != nil {
+			j.chunk.Release()
 			j.sp.ErrorCode = broker.ErrorCode(errs[i])
 			res.errored = true
 			continue
 		}
+		if j.keptAll && j.chunk.Size == len(j.data) {
+			// Nothing filtered out or rewritten: the stored bytes go
+			// out with sendfile and the read buffer is reused now.
+			j.sp.RecordBatches = sentinel(len(res.chunks))
+			res.chunks = append(res.chunks, j.chunk)
+			putFetchBuf(j.data)
+			res.bytes += j.chunk.Size
+			continue
+		}
+		j.chunk.Release()
 		j.sp.RecordBatches = out[i]
 		res.bytes += len(out[i])
+	}
+}
+
+// putFetchBuf returns a read buffer to fetchBufs (larger ones are left
+// to the GC).
+func putFetchBuf(b []byte) {
+	if cap(b) <= keepFetchBuf {
+		b = b[:0]
+		fetchBufs.Put(&b)
 	}
 }
 
@@ -255,11 +290,15 @@ func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([
 		// its authenticated principal.
 		var err error
 		data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data)
-		if (len(data) == 0 || &data[0] != &j.data[0]) && cap(j.data) <= keepFetchBuf {
-			// The answer does not alias the read buffer (it would if
-			// the filter went away meanwhile): reuse it.
-			buf := j.data[:0]
-			fetchBufs.Put(&buf)
+		switch {
+		case err == nil && pipeline.FilterKeptAll(j.data, data):
+			// The answer is the read buffer itself (every record kept,
+			// or the filter went away meanwhile): sent from the chunk
+			// when there is one (runFetchJobs), else as it is.
+			j.keptAll = j.chunk.Size > 0 && version >= 4
+		case len(data) == 0 || &data[0] != &j.data[0]:
+			// The answer does not alias the read buffer: reuse it.
+			putFetchBuf(j.data)
 		}
 		if err != nil {
 			var pe *pipeline.PluginError
