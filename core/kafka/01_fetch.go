@@ -167,36 +167,12 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			}
 			if rr.Chunk.Size > 0 && (filter || req.Version < 4) {
 				// Topics with a consume filter and old clients leave the
-				// sendfile path.
-				var data []byte
-				if filter {
-					// Filtering copies what it keeps into a new
-					// buffer, so the read can use a pooled one.
-					data, err = rr.Chunk.ReadInto(*fetchBufs.Get().(*[]byte))
-				} else {
-					data, err = rr.Chunk.ReadAll()
-				}
-				job := fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter}
-				if filter && req.Version >= 4 && err == nil {
-					// Kept until the filter has answered: when it keeps
-					// every record as stored, the chunk is sent as it
-					// is (sendfile) rather than the bytes just read.
-					job.chunk = rr.Chunk
-				} else {
-					rr.Chunk.Release()
-				}
-				if err != nil {
-					sp.ErrorCode = broker.ErrorCode(err)
-					res.errored = true
-					continue
-				}
-				// Filtered and converted below, partitions in parallel;
-				// the budget counts the data as read (filters only
-				// shrink it).
-				job.data = data
-				jobs = append(jobs, job)
-				res.bytes += len(data)
-				remaining -= len(data)
+				// sendfile path: read, filtered and converted below,
+				// partitions in parallel. The budget counts the data as
+				// stored (filters only shrink it).
+				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter, chunk: rr.Chunk, size: rr.Chunk.Size})
+				res.bytes += rr.Chunk.Size
+				remaining -= rr.Chunk.Size
 			} else if rr.Chunk.Size > 0 {
 				sp.RecordBatches = sentinel(len(res.chunks))
 				res.chunks = append(res.chunks, rr.Chunk)
@@ -216,11 +192,13 @@ type fetchJob struct {
 	sp     *kmsg.FetchResponseTopicPartition
 	topic  string
 	part   int32
-	data   []byte
 	filter bool
-	// chunk is what data was read from, held (v4+ filtered fetches) so
-	// that a keep-all answer goes out with sendfile; zero otherwise.
+	// chunk is the partition's read, read into data by fetchJobData and
+	// held until the filter has answered (v4+ filtered fetches) so that
+	// a keep-all answer goes out with sendfile; released otherwise.
 	chunk storage.Chunk
+	size  int // chunk.Size, counted in the response's bytes
+	data  []byte
 	// keptAll: the filter answered data itself (fetchJobData).
 	keptAll bool
 }
@@ -246,7 +224,7 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 	}
 	for i := range jobs {
 		j := &jobs[i]
-		res.bytes -= len(j.data)
+		res.bytes -= j.size
 		if errs[i] != nil {
 			j.chunk.Release()
 			j.sp.ErrorCode = broker.ErrorCode(errs[i])
@@ -284,11 +262,24 @@ var fetchBufs = sync.Pool{New: func() any { return new([]byte) }}
 const keepFetchBuf = 8 << 20
 
 func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([]byte, error) {
+	var err error
+	if j.filter {
+		// Filtering copies what it keeps into a new buffer (or sends the
+		// chunk), so the read can use a pooled one.
+		j.data, err = j.chunk.ReadInto(*fetchBufs.Get().(*[]byte))
+	} else {
+		j.data, err = j.chunk.ReadAll()
+	}
+	if !j.filter || version < 4 || err != nil {
+		j.chunk.Release()
+	}
+	if err != nil {
+		return nil, err
+	}
 	data := j.data
 	if j.filter {
 		// The one filter run of these records for this consumer, with
 		// its authenticated principal.
-		var err error
 		data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data)
 		switch {
 		case err == nil && pipeline.FilterKeptAll(j.data, data):
