@@ -128,10 +128,10 @@ func cpuPerRequest(d time.Duration) string {
 
 func (r *bridgeReport) summary() []string {
 	return []string{
-		fmt.Sprintf("beacon, durability page-cache (Kafka's default): %.0f req/s vs bare net/http %.0f req/s = %.2fx (target >= %.1fx) %s; CPU/request %.1f vs %.1f µs",
+		fmt.Sprintf("bridge beacon, durability page-cache (Kafka's default): %.0f req/s vs bare net/http %.0f req/s = %.2fx (target >= %.1fx) %s; CPU/request %.1f vs %.1f µs",
 			r.pageCacheRPS, r.bareRPS, r.pageCacheRatio(), targetBeaconRatio, targetMark(r.pageCacheRatio() >= targetBeaconRatio),
 			float64(r.pageCacheCPU.Nanoseconds())/1e3, float64(r.bareCPU.Nanoseconds())/1e3),
-		fmt.Sprintf("beacon, durability fsync (single-node default, each beacon fsynced before its 204): %.0f req/s = %.2fx bare net/http (target >= %.1fx) %s; CPU/request %.1f µs",
+		fmt.Sprintf("bridge beacon, durability fsync (single-node default, each beacon fsynced before its 204): %.0f req/s = %.2fx bare net/http (target >= %.1fx) %s; CPU/request %.1f µs",
 			r.bridgeRPS, r.ratio(), targetBeaconRatio, targetMark(r.ratio() >= targetBeaconRatio), float64(r.bridgeCPU.Nanoseconds())/1e3),
 		fmt.Sprintf("bridge SSE fan-out: %d subscribers, %d/%d delivered, p99 %s", r.cfg.subscribers, r.delivered, r.expected, r.p99.Round(time.Microsecond)),
 	}
