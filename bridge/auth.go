@@ -116,6 +116,9 @@ func credential(r *http.Request) presented {
 	if k := r.Header.Get("X-API-Key"); k != "" {
 		return presented{secret: k}
 	}
+	if r.URL.RawQuery == "" {
+		return presented{} // nothing to parse (most beacons)
+	}
 	return presented{secret: r.URL.Query().Get("access_token")}
 }
 

@@ -164,19 +164,72 @@ func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueTy
 }
 
 func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordHeader {
-	hs := []kgo.RecordHeader{
-		{Key: HeaderReceivedAt, Value: []byte(time.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"))},
-		{Key: HeaderUserAgent, Value: []byte(r.UserAgent())},
-		{Key: HeaderClientIP, Value: []byte(b.recordedIP(r))},
-		{Key: HeaderContentType, Value: []byte(valueType)},
+	ua, ip := r.UserAgent(), b.recordedIP(r)
+	origin, ref := r.Header.Get("Origin"), r.Referer()
+	// Every value in one buffer, sized up front so that it never moves,
+	// and the headers in one slice: two allocations per beacon instead
+	// of one per value.
+	buf := make([]byte, 0, receivedAtLen+len(ua)+len(ip)+len(valueType)+len(origin)+len(ref))
+	hs := make([]kgo.RecordHeader, 0, 6)
+	add := func(key string, start int) {
+		hs = append(hs, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
 	}
-	if o := r.Header.Get("Origin"); o != "" {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderOrigin, Value: []byte(o)})
-	}
-	if ref := r.Referer(); ref != "" {
-		hs = append(hs, kgo.RecordHeader{Key: HeaderReferer, Value: []byte(ref)})
+	buf = appendReceivedAt(buf, time.Now())
+	add(HeaderReceivedAt, 0)
+	for _, h := range [...]struct {
+		key, value string
+		always     bool // else only when the request has it
+	}{
+		{HeaderUserAgent, ua, true}, {HeaderClientIP, ip, true}, {HeaderContentType, valueType, true},
+		{HeaderOrigin, origin, false}, {HeaderReferer, ref, false},
+	} {
+		if h.value == "" && !h.always {
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, h.value...)
+		add(h.key, start)
 	}
 	return hs
+}
+
+// receivedAtLen is the length of a HeaderReceivedAt value.
+const receivedAtLen = len("2006-01-02T15:04:05.000Z")
+
+// appendReceivedAt appends t in UTC as RFC 3339 with milliseconds
+// ("2006-01-02T15:04:05.000Z", what time.Format gives for that layout)
+// without the general formatter's layout parsing.
+func appendReceivedAt(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v (non-negative) zero-padded to width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [4]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 // valuesJSON renders form or query values as a JSON object: a name given

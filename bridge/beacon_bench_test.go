@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -40,6 +43,13 @@ func BenchmarkBeaconHandler(b *testing.B) {
 	bg.Routes(r)
 	body := `{"type":"page_view","url":"/products/42","ref":"https://example.com/","ts":1700000000000}`
 	b.ReportAllocs()
+	// 64 concurrent requests, as the make bench wrk run has connections.
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	cpu0 := cpuTime()
+	defer func() {
+		// Process CPU per request: steadier than ns/op on a shared machine.
+		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req := httptest.NewRequestWithContext(context.Background(), "POST", "/beacon/beacons", strings.NewReader(body))
@@ -51,4 +61,12 @@ func BenchmarkBeaconHandler(b *testing.B) {
 			}
 		}
 	})
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -19,7 +18,7 @@ import (
 // the read timeout, so a client trickling a body (slowloris on the body)
 // is answered 408 instead of holding a goroutine forever.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64, readTimeout time.Duration) ([]byte, error) {
-	if readTimeout > 0 {
+	if readTimeout > 0 && !serverBoundsRead(r, readTimeout) {
 		// Not every ResponseWriter supports deadlines (e.g. in-memory
 		// recorders); the server-level timeouts still apply then.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
@@ -46,16 +45,48 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, readTimeout t
 		return nil, errf(http.StatusUnsupportedMediaType, codeUnsupportedMedia,
 			fmt.Sprintf("Content-Encoding %q is not supported (use gzip or zstd).", enc))
 	}
-	var buf bytes.Buffer
+	// Sized by Content-Length when the body is not encoded (a beacon's
+	// ~100 bytes take one allocation, not a growing buffer's several).
+	size := int64(512)
+	if src == raw && r.ContentLength >= 0 && r.ContentLength <= limit {
+		size = r.ContentLength + 1 // the +1 sees EOF without growing
+	}
 	// Read one byte past the limit to tell "exactly limit" from "more".
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	body, err := readAll(io.LimitReader(src, limit+1), make([]byte, 0, size))
 	if err != nil {
 		return nil, classifyReadErr(err, limit, "body")
 	}
-	if n > limit {
+	if int64(len(body)) > limit {
 		return nil, tooLarge(limit)
 	}
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// serverBoundsRead reports whether the server serving r already bounds
+// the whole request's read by a ReadTimeout no longer than d (the
+// bridge's own server, see ConfigureServer): setting the deadline again
+// per request would only cost a timer update.
+func serverBoundsRead(r *http.Request, d time.Duration) bool {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return srv != nil && srv.ReadTimeout > 0 && srv.ReadTimeout <= d
+}
+
+// readAll reads src to EOF into buf's spare capacity, growing it only
+// when full.
+func readAll(src io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func tooLarge(limit int64) *apiError {

@@ -197,16 +197,58 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// instrumented is one request's recorder and body counter, allocated
+// together.
+type instrumented struct {
+	rec  recorder
+	body countingBody
+}
+
+// routeSeries are the metric children of one route, method and status,
+// looked up once (a label lookup hashes every label value per call).
+type routeSeries struct {
+	requests prometheus.Counter
+	seconds  prometheus.Observer
+	received prometheus.Counter
+	sent     prometheus.Counter
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// routeSeriesCache maps seriesKey to *routeSeries. Its keys are bounded
+// like the labels: route patterns, standard methods and status codes.
+var routeSeriesCache sync.Map
+
+func (m *bridgeMetrics) series(route, method string, status int) *routeSeries {
+	k := seriesKey{route, method, status}
+	if s, ok := routeSeriesCache.Load(k); ok {
+		return s.(*routeSeries)
+	}
+	s := &routeSeries{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		seconds:  m.seconds.WithLabelValues(route),
+		received: m.received.WithLabelValues(route),
+		sent:     m.sent.WithLabelValues(route),
+	}
+	v, _ := routeSeriesCache.LoadOrStore(k, s)
+	return v.(*routeSeries)
+}
+
 // instrument records every bridge request's metrics and logs refused ones
 // (rate-limited). Unmatched routes count as route "unmatched".
 func (b *Bridge) instrument(next http.Handler) http.Handler {
 	m := sharedMetrics()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
+		in := &instrumented{rec: recorder{ResponseWriter: w}}
+		rec := &in.rec
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
-			body = &countingBody{ReadCloser: r.Body}
+			body = &in.body
+			body.ReadCloser = r.Body
 			r.Body = body
 		}
 		next.ServeHTTP(rec, r)
@@ -215,15 +257,18 @@ func (b *Bridge) instrument(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
-			route = rc.RoutePattern()
+		if rc := chi.RouteContext(r.Context()); rc != nil && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
+			if p := rc.RoutePattern(); p != "" {
+				route = p
+			}
 		}
-		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
-		m.seconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s := m.series(route, methodLabel(r.Method), status)
+		s.requests.Inc()
+		s.seconds.Observe(time.Since(start).Seconds())
 		if body != nil {
-			m.received.WithLabelValues(route).Add(float64(body.n))
+			s.received.Add(float64(body.n))
 		}
-		m.sent.WithLabelValues(route).Add(float64(rec.bytes))
+		s.sent.Add(float64(rec.bytes))
 		if status >= 400 {
 			reason := reasonFor(status, rec.code)
 			m.rejected.WithLabelValues(reason).Inc()

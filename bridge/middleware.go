@@ -52,6 +52,9 @@ func (b *Bridge) originAllowed(origin string) bool {
 
 // rateLimited guards anonymous endpoints with the per-IP token bucket.
 func (b *Bridge) rateLimited(next http.Handler) http.Handler {
+	if b.limiter == nil { // rate limiting off: nothing to do per request
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, wait := b.limiter.allow(b.clientIP(r), time.Now())
 		if !ok {

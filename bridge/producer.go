@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -58,8 +60,75 @@ func (p *producer) produce(ctx context.Context, topic string, recs []outRecord) 
 		return nil, err
 	}
 	ok, _ := stored(results)
-	sharedMetrics().records.WithLabelValues(topic).Add(float64(ok))
+	recordsCounter(topic).Add(float64(ok))
 	return results, nil
+}
+
+// recordsCounters caches sluice_bridge_records_produced_total's child per
+// topic (a label lookup hashes the topic on every call).
+var recordsCounters sync.Map // topic → prometheus.Counter
+
+func recordsCounter(topic string) prometheus.Counter {
+	if c, ok := recordsCounters.Load(topic); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := recordsCounters.LoadOrStore(topic, sharedMetrics().records.WithLabelValues(topic))
+	return c.(prometheus.Counter)
+}
+
+// lazyTimeout is a context with a deadline whose timer is armed only
+// when something asks for its Done channel. A publish to a partition
+// this broker leads is usually acknowledged before anything waits (the
+// append is synchronous; acks=all on a single node is the append), so
+// most publishes never need the timer that context.WithTimeout would
+// create, register with the request's context and stop again.
+type lazyTimeout struct {
+	context.Context // the parent
+	deadline        time.Time
+	once            sync.Once
+	armed           atomic.Pointer[armedTimeout]
+}
+
+type armedTimeout struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func withLazyTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	c := &lazyTimeout{Context: parent, deadline: time.Now().Add(d)}
+	return c, func() {
+		if a := c.armed.Load(); a != nil {
+			a.cancel()
+		}
+	}
+}
+
+func (c *lazyTimeout) Deadline() (time.Time, bool) {
+	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *lazyTimeout) Done() <-chan struct{} {
+	c.once.Do(func() {
+		ctx, cancel := context.WithDeadline(c.Context, c.deadline)
+		c.armed.Store(&armedTimeout{ctx: ctx, cancel: cancel})
+	})
+	return c.armed.Load().ctx.Done()
+}
+
+func (c *lazyTimeout) Err() error {
+	if a := c.armed.Load(); a != nil {
+		return a.ctx.Err()
+	}
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // publish produces through the pipeline (acks=all, as the kgo client did).
@@ -87,7 +156,7 @@ func (p *producer) publish(ctx context.Context, topic string, recs []outRecord) 
 		}
 		in[i] = pr
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ctx, cancel := withLazyTimeout(ctx, p.timeout)
 	defer cancel()
 	placed, err := p.pl.Publish(ctx, topic, in, -1)
 	switch {

@@ -167,27 +167,12 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			}
 			if rr.Chunk.Size > 0 && (filter || req.Version < 4) {
 				// Topics with a consume filter and old clients leave the
-				// sendfile path.
-				var data []byte
-				if filter {
-					// Filtering copies what it keeps into a new
-					// buffer, so the read can use a pooled one.
-					data, err = rr.Chunk.ReadInto(*fetchBufs.Get().(*[]byte))
-				} else {
-					data, err = rr.Chunk.ReadAll()
-				}
-				rr.Chunk.Release()
-				if err != nil {
-					sp.ErrorCode = broker.ErrorCode(err)
-					res.errored = true
-					continue
-				}
-				// Filtered and converted below, partitions in parallel;
-				// the budget counts the data as read (filters only
-				// shrink it).
-				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, data: data, filter: filter})
-				res.bytes += len(data)
-				remaining -= len(data)
+				// sendfile path: read, filtered and converted below,
+				// partitions in parallel. The budget counts the data as
+				// stored (filters only shrink it).
+				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter, chunk: rr.Chunk, size: rr.Chunk.Size})
+				res.bytes += rr.Chunk.Size
+				remaining -= rr.Chunk.Size
 			} else if rr.Chunk.Size > 0 {
 				sp.RecordBatches = sentinel(len(res.chunks))
 				res.chunks = append(res.chunks, rr.Chunk)
@@ -207,8 +192,15 @@ type fetchJob struct {
 	sp     *kmsg.FetchResponseTopicPartition
 	topic  string
 	part   int32
-	data   []byte
 	filter bool
+	// chunk is the partition's read, read into data by fetchJobData and
+	// held until the filter has answered (v4+ filtered fetches) so that
+	// a keep-all answer goes out with sendfile; released otherwise.
+	chunk storage.Chunk
+	size  int // chunk.Size, counted in the response's bytes
+	data  []byte
+	// keptAll: the filter answered data itself (fetchJobData).
+	keptAll bool
 }
 
 // runFetchJobs filters and converts every job, partitions in parallel (a
@@ -230,15 +222,36 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 			run(i)
 		}
 	}
-	for i, j := range jobs {
-		res.bytes -= len(j.data)
+	for i := range jobs {
+		j := &jobs[i]
+		res.bytes -= j.size
 		if errs[i] != nil {
+			j.chunk.Release()
 			j.sp.ErrorCode = broker.ErrorCode(errs[i])
 			res.errored = true
 			continue
 		}
+		if j.keptAll && j.chunk.Size == len(j.data) {
+			// Nothing filtered out or rewritten: the stored bytes go
+			// out with sendfile and the read buffer is reused now.
+			j.sp.RecordBatches = sentinel(len(res.chunks))
+			res.chunks = append(res.chunks, j.chunk)
+			putFetchBuf(j.data)
+			res.bytes += j.chunk.Size
+			continue
+		}
+		j.chunk.Release()
 		j.sp.RecordBatches = out[i]
 		res.bytes += len(out[i])
+	}
+}
+
+// putFetchBuf returns a read buffer to fetchBufs (larger ones are left
+// to the GC).
+func putFetchBuf(b []byte) {
+	if cap(b) <= keepFetchBuf {
+		b = b[:0]
+		fetchBufs.Put(&b)
 	}
 }
 
@@ -249,17 +262,34 @@ var fetchBufs = sync.Pool{New: func() any { return new([]byte) }}
 const keepFetchBuf = 8 << 20
 
 func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([]byte, error) {
+	var err error
+	if j.filter {
+		// Filtering copies what it keeps into a new buffer (or sends the
+		// chunk), so the read can use a pooled one.
+		j.data, err = j.chunk.ReadInto(*fetchBufs.Get().(*[]byte))
+	} else {
+		j.data, err = j.chunk.ReadAll()
+	}
+	if !j.filter || version < 4 || err != nil {
+		j.chunk.Release()
+	}
+	if err != nil {
+		return nil, err
+	}
 	data := j.data
 	if j.filter {
 		// The one filter run of these records for this consumer, with
 		// its authenticated principal.
-		var err error
 		data, err = c.s.cfg.Pipeline.FilterBatches(c.ctx, j.topic, j.part, *reader, data)
-		if (len(data) == 0 || &data[0] != &j.data[0]) && cap(j.data) <= keepFetchBuf {
-			// The answer does not alias the read buffer (it would if
-			// the filter went away meanwhile): reuse it.
-			buf := j.data[:0]
-			fetchBufs.Put(&buf)
+		switch {
+		case err == nil && pipeline.FilterKeptAll(j.data, data):
+			// The answer is the read buffer itself (every record kept,
+			// or the filter went away meanwhile): sent from the chunk
+			// when there is one (runFetchJobs), else as it is.
+			j.keptAll = j.chunk.Size > 0 && version >= 4
+		case len(data) == 0 || &data[0] != &j.data[0]:
+			// The answer does not alias the read buffer: reuse it.
+			putFetchBuf(j.data)
 		}
 		if err != nil {
 			var pe *pipeline.PluginError

@@ -50,6 +50,12 @@ func (p *Pipeline) FilterRecords(ctx context.Context, topic string, part int32, 
 // batch keeps its offset span even when records are removed, so the
 // consumer moves past filtered records; control batches pass as they are.
 // Data of a topic without a filter comes back unchanged.
+//
+// When the filter keeps every record of every batch as it is (a keep-all
+// answer, the common case of a filter that hides little), the answer is
+// data itself, not a copy: callers tell by identity (FilterKeptAll) and
+// can send the stored bytes as they are (sendfile) instead of the copy.
+// Only from the first batch that changes is an output buffer built.
 func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, reader hooks.Reader, data []byte) ([]byte, error) {
 	f := p.cfg.Hooks.Filter(topic)
 	if f == nil {
@@ -64,14 +70,17 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 	// the next batch is decoded.
 	sp := scratchPool.Get().(*[]byte)
 	defer putScratch(sp)
-	out := make([]byte, 0, len(data))
+	// out stays nil while every batch so far is kept as stored: data[:pos]
+	// is then the answer so far.
+	var out []byte
+	pos := 0
 	for _, raw := range batches {
 		h, err := storage.ParseHeader(raw)
 		if err != nil {
 			return nil, kerr.CorruptMessage
 		}
 		if h.IsControl() {
-			out = append(out, raw...)
+			out, pos = keepBatch(out, data, pos, raw)
 			continue
 		}
 		in, err := decodeForHooksInto(sp, raw, h, records.DefaultReadBudget)
@@ -85,9 +94,13 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			p.log.Warn("consume filter failed", "topic", topic, "partition", part, "err", err)
 			return nil, &PluginError{Hook: "filter", Topic: topic, Err: err}
 		}
-		if unchanged(in, kept) {
-			out = append(out, raw...) // nothing removed or rewritten
+		if unchanged(in, kept) { // nothing removed or rewritten
+			out, pos = keepBatch(out, data, pos, raw)
 			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(data))
+			out = append(out, data[:pos]...)
 		}
 		recs := make([]records.Record, 0, len(kept))
 		for _, r := range kept {
@@ -103,6 +116,25 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			return nil, kerr.CorruptMessage
 		}
 		out = append(out, enc...)
+		pos += len(raw)
+	}
+	if out == nil {
+		return data, nil // every batch kept as stored
 	}
 	return out, nil
+}
+
+// keepBatch adds raw, the stored batch at data[pos:], to the answer as
+// it is: nothing to do while the answer is still data's prefix.
+func keepBatch(out, data []byte, pos int, raw []byte) ([]byte, int) {
+	if out != nil {
+		out = append(out, raw...)
+	}
+	return out, pos + len(raw)
+}
+
+// FilterKeptAll reports whether FilterBatches answered data itself: the
+// filter kept every record as stored.
+func FilterKeptAll(data, answer []byte) bool {
+	return len(data) > 0 && len(answer) == len(data) && &answer[0] == &data[0]
 }
