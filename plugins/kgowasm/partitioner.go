@@ -10,10 +10,11 @@
 //
 // The package is meant for client programs: it depends on wazero, kgo, the
 // standard library and the dependency-free packages wasm/abi (the ABI) and
-// wasm/fuel (the deadline mechanism) only (no broker packages, no
-// Prometheus), so it adds a few MB to a producer, not the broker. It implements the host side of the batch ABI
-// (docs/plugin-abi.md) for one hook, the partitioner, one record per call
-// (kgo partitions record by record).
+// wasm/fuel (the broker's deadline mechanism) only (no broker packages, no
+// Prometheus), so it adds a few MB to a producer, not the broker. It
+// implements the host side of the batch ABI (docs/plugin-abi.md) for one
+// hook, the partitioner, one record per call (kgo partitions record by
+// record).
 package kgowasm
 
 import (
