@@ -103,6 +103,8 @@ func TestInstrumentRefusesWhatItCannotRewrite(t *testing.T) {
 		"not wasm":             []byte("\x7fELF\x02\x01\x01\x00"),
 		"truncated":            spinModule[:len(spinModule)-3],
 		"section past the end": append([]byte("\x00asm\x01\x00\x00\x00"), 0x01, 0x05, 0x01),
+		// No imports, then a byte that would sit before the yield import.
+		"import section with trailing bytes": []byte("\x00asm\x01\x00\x00\x00\x02\x02\x00\x30"),
 	} {
 		if _, err := Instrument(mod); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)

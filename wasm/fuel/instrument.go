@@ -268,6 +268,11 @@ func countImports(body []byte) (funcs, globals uint32, err error) {
 			r.fail(fmt.Sprintf("import kind %#x", kind))
 		}
 	}
+	// Trailing bytes would end up between the section's entries and the
+	// appended yield import.
+	if r.err == nil {
+		r.err = r.end()
+	}
 	return funcs, globals, r.err
 }
 
