@@ -158,3 +158,20 @@ func TestModuleTouchingTheFuelGlobalIsRefused(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// appendU32 and appendName build module bytes in tests.
+func appendU32(b []byte, v uint32) []byte {
+	for {
+		c := byte(v & 0x7F)
+		v >>= 7
+		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func appendName(b []byte, s string) []byte {
+	b = appendU32(b, uint32(len(s)))
+	return append(b, s...)
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // BenchmarkPartition: one record per call, with the call timeout enforced
-// (the default) and disabled, for the WAT and the Go SDK page-view
+// (the default: the module instrumented, fuel.Yield checking the deadline)
+// and disabled (the module as it is), for the WAT and the Go SDK page-view
 // partitioners.
 //
 //	go test -run '^$' -bench Partition ./plugins/kgowasm
@@ -34,10 +35,10 @@ func BenchmarkPartition(b *testing.B) {
 	for _, path := range []string{wat, pageview} {
 		for _, timeout := range []struct {
 			name string
-			d    int64
+			d    time.Duration
 		}{{"timeout", 0}, {"no-timeout", -1}} {
 			b.Run(fmt.Sprintf("%s/%s", filepath.Base(path), timeout.name), func(b *testing.B) {
-				p, err := Open(path, Options{CallTimeout: 0 + timeoutOf(timeout.d), Logger: quiet})
+				p, err := Open(path, Options{CallTimeout: timeout.d, Logger: quiet})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -53,5 +54,3 @@ func BenchmarkPartition(b *testing.B) {
 		}
 	}
 }
-
-func timeoutOf(d int64) time.Duration { return time.Duration(d) }

@@ -9,11 +9,12 @@
 //	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(p))
 //
 // The package is meant for client programs: it depends on wazero, kgo, the
-// standard library and the dependency-free ABI package wasm/abi only (no
-// broker packages, no Prometheus), so it adds a few MB to a producer, not
-// the broker. It implements the host side of the batch ABI
-// (docs/plugin-abi.md) for one hook, the partitioner, one record per call
-// (kgo partitions record by record).
+// standard library and the dependency-free packages wasm/abi (the ABI) and
+// wasm/fuel (the broker's deadline mechanism) only (no broker packages, no
+// Prometheus), so it adds a few MB to a producer, not the broker. It
+// implements the host side of the batch ABI (docs/plugin-abi.md) for one
+// hook, the partitioner, one record per call (kgo partitions record by
+// record).
 package kgowasm
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/wasm/abi"
+	"github.com/sluicemq/sluice/wasm/fuel"
 )
 
 // Defaults of Options, the broker's own where it has the same limit.
@@ -61,14 +63,15 @@ type Options struct {
 	// afterwards). Default: GOMAXPROCS.
 	PoolSize int
 
-	// CallTimeout bounds one call. A call over it is stopped and fails
-	// its record. Enforcing it makes wazero watch each call from a
-	// goroutine and exit to Go at every loop head of the plugin, which
-	// costs: in BenchmarkPartition the WAT partitioner takes about 6 µs
-	// per record instead of 0.2 µs, the Go SDK page-view partitioner
-	// 14 µs instead of 5 µs. A negative value disables it, for trusted
-	// modules on hot paths (a plugin that then loops forever hangs the
-	// producing goroutine). Default: DefaultCallTimeout (2s).
+	// CallTimeout bounds one call. A call over it is stopped (within
+	// about a millisecond) and fails its record. It is enforced as the
+	// broker enforces its own (package wasm/fuel): Open rewrites the
+	// module so that the guest counts its work and calls back into Go
+	// now and then, where the deadline is compared with the clock; no
+	// goroutine or timer per call. A negative value disables it and
+	// leaves the module as it is, for trusted modules on hot paths (a
+	// plugin that then loops forever hangs the producing goroutine).
+	// Default: DefaultCallTimeout (2s).
 	CallTimeout time.Duration
 
 	// MemoryLimitPages caps each instance's linear memory in 64 KiB
@@ -146,9 +149,10 @@ func Open(path string, opts Options) (*Partitioner, error) {
 func New(code []byte, opts Options) (*Partitioner, error) {
 	opts = opts.withDefaults()
 	ctx := context.Background()
-	rc := wazero.NewRuntimeConfig(). // the compiler where supported, else the interpreter
-						WithCloseOnContextDone(opts.CallTimeout > 0).
-						WithMemoryLimitPages(opts.MemoryLimitPages)
+	// The compiler where supported, else the interpreter. No
+	// WithCloseOnContextDone: the instrumented guest checks its deadline
+	// itself, far more cheaply than wazero's exit at every loop head.
+	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(opts.MemoryLimitPages)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	fail := func(err error) (*Partitioner, error) {
 		rt.Close(ctx)
@@ -159,6 +163,12 @@ func New(code []byte, opts Options) (*Partitioner, error) {
 	}
 	if err := hostModule(ctx, rt, opts.Config); err != nil {
 		return fail(fmt.Errorf("kgowasm: host module: %w", err))
+	}
+	if opts.CallTimeout > 0 {
+		var err error
+		if code, err = fuel.Instrument(code); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrInvalidModule, err))
+		}
 	}
 	compiled, err := rt.CompileModule(ctx, code)
 	if err != nil {
@@ -226,8 +236,8 @@ func sameTypes(a, b []api.ValueType) bool {
 }
 
 // hostModule provides the "sluice" imports: config_get with the plugin's
-// configuration, and yield, which only modules instrumented by the broker
-// import (client modules are not instrumented); it answers 0 fuel.
+// configuration, and yield, which the checks fuel.Instrument added call to
+// compare the clock with the call's deadline.
 func hostModule(ctx context.Context, rt wazero.Runtime, config map[string]string) error {
 	cfg := make(map[string]string, len(config))
 	for k, v := range config {
@@ -242,7 +252,7 @@ func hostModule(ctx context.Context, rt wazero.Runtime, config map[string]string
 		}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
 		Export(abi.ImportConfigGet).
 		NewFunctionBuilder().
-		WithGoFunction(api.GoFunc(func(_ context.Context, stack []uint64) { stack[0] = 0 }), nil, []api.ValueType{i32}).
+		WithGoFunction(api.GoFunc(fuel.Yield), nil, []api.ValueType{i32}).
 		Export(abi.ImportYield).
 		Instantiate(ctx)
 	return err
@@ -344,14 +354,18 @@ func (p *Partitioner) PartitionRecord(topic string, r *kgo.Record, partitions in
 // call runs one batch on inst and decodes the answer; a failure other than
 // a refusal discards the instance (its state is unknown after a trap).
 func (p *Partitioner) call(inst *instance, in []byte, partitions int) (int, error) {
-	ctx := context.Background()
-	if p.opts.CallTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.opts.CallTimeout)
-		defer cancel()
-	}
 	inst.stderr.panicLine = ""
-	out, err := inst.invoke(ctx, in)
+	var out []byte
+	var err error
+	if p.opts.CallTimeout > 0 {
+		// The guest's yields check inst.deadline: nothing per call but
+		// a clock read.
+		inst.deadline.Start(context.Background(), p.opts.CallTimeout)
+		out, err = inst.invoke(&inst.deadline, in)
+		inst.deadline.Finish()
+	} else {
+		out, err = inst.invoke(context.Background(), in)
+	}
 	if err != nil {
 		inst.stdout.flush()
 		inst.stderr.flush()
@@ -379,14 +393,14 @@ func (p *Partitioner) call(inst *instance, in []byte, partitions int) (int, erro
 // describe names why a call failed.
 func (p *Partitioner) describe(inst *instance, err error) string {
 	atLimit := inst.mem != nil && inst.mem.Size() >= p.opts.MemoryLimitPages*65536-65536
+	switch {
+	case errors.Is(err, fuel.ErrTimeout):
+		return fmt.Sprintf("call exceeded %v and was stopped", p.opts.CallTimeout)
+	case errors.Is(err, fuel.ErrCanceled):
+		return "call canceled"
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return fmt.Sprintf("call exceeded %v and was stopped", p.opts.CallTimeout)
-		case sys.ExitCodeContextCanceled:
-			return "call canceled"
-		}
 		if atLimit {
 			return fmt.Sprintf("memory limit of %d MiB reached (exit code %d)", p.opts.MemoryLimitPages/16, exit.ExitCode())
 		}
@@ -477,6 +491,7 @@ type instance struct {
 	stack          []uint64
 	in             []byte // reused Input buffer
 	stdout, stderr *lineLogger
+	deadline       fuel.Call // the context of the call in progress (reused)
 }
 
 func (p *Partitioner) newInstance(ctx context.Context) (*instance, error) {

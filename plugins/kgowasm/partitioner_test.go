@@ -159,8 +159,9 @@ func TestConfigReachesThePlugin(t *testing.T) {
 	}
 }
 
-// sluice.yield, imported only by modules the broker instrumented, answers
-// 0 (this module answers yield() + 1).
+// sluice.yield, which the instrumented module's checks call, answers the
+// fuel to run on, as the broker's does (this module imports it itself and
+// answers 1 for a positive answer).
 func TestYieldImport(t *testing.T) {
 	p, err := Open(assembleText(t, `(module
   (import "sluice" "yield" (func $yield (result i32)))
@@ -168,7 +169,7 @@ func TestYieldImport(t *testing.T) {
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "sluice_partition") (param i32 i32) (result i64)
     (i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const 1))
-    (i32.store (i32.const 8) (i32.add (call $yield) (i32.const 1)))
+    (i32.store (i32.const 8) (i32.gt_s (call $yield) (i32.const 0)))
     (i64.const 12)))`), Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -233,5 +234,70 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// runaway never finishes: key "l" spins in a loop, any other recurses 2^60
+// calls without a loop (only the checks at function entries stop it).
+const runaway = `(module
+  (memory (export "memory") 1)
+  (func $r (param $n i32)
+    (if (local.get $n)
+      (then
+        (call $r (i32.sub (local.get $n) (i32.const 1)))
+        (call $r (i32.sub (local.get $n) (i32.const 1))))))
+  (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "sluice_partition") (param $ptr i32) (param i32) (result i64)
+    ;; the first key byte of the record picks: 'l' loop, else recurse
+    (if (i32.eq (i32.load8_u offset=24 (i32.add (local.get $ptr) (i32.const 33))) (i32.const 0x6c))
+      (then (loop $spin (br $spin))))
+    (call $r (i32.const 60))
+    (i64.const 0)))`
+
+// A runaway plugin, WAT or Go (gospin, whose every function is a dispatch
+// loop), in a loop or in recursion without loops, is stopped within its
+// CallTimeout (the instrumented guest checks the deadline when it yields;
+// no goroutine watches it), and the partitioner goes on working.
+func TestRunawayLoopAndRecursionStopped(t *testing.T) {
+	paths := map[string]string{"wat": assembleText(t, runaway)}
+	if !testing.Short() {
+		root, err := wasmtest.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths["gospin"] = filepath.Join(t.TempDir(), "gospin.wasm")
+		if err := wasmtest.GoPlugin(filepath.Join(root, "wasm", "testdata", "gospin"), paths["gospin"]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const timeout = 200 * time.Millisecond
+	for name, path := range paths {
+		t.Run(name, func(t *testing.T) {
+			p, err := Open(path, Options{CallTimeout: timeout, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for _, key := range []string{"loop", "recurse"} {
+				start := time.Now()
+				_, err := p.PartitionRecord("t", &kgo.Record{Key: []byte(key)}, 3)
+				took := time.Since(start)
+				var e *Error
+				if !errors.As(err, &e) || e.Refused || e.Detail != "call exceeded 200ms and was stopped" {
+					t.Fatalf("%s: err = %v, want a timeout", key, err)
+				}
+				// Stopped at the first yield past the deadline (about a
+				// millisecond); the bound leaves room for a loaded machine.
+				t.Logf("%s: stopped after %v", key, took)
+				if took < timeout || took > timeout+time.Second {
+					t.Fatalf("%s: stopped after %v, want just over %v", key, took, timeout)
+				}
+			}
+			if name == "gospin" {
+				if part, err := p.PartitionRecord("t", &kgo.Record{Key: []byte("fine")}, 3); part != 0 || err != nil {
+					t.Fatalf("a normal call after the timeouts: %d, %v", part, err)
+				}
+			}
+		})
 	}
 }
