@@ -33,6 +33,9 @@ var modules = []module{
 	{"rust", wasm.HookPartitioner, rustModule("partitioner")},
 	{"rust", wasm.HookTransform, rustModule("transform")},
 	{"rust", wasm.HookFilter, rustModule("filter")},
+	{"assemblyscript", wasm.HookPartitioner, asModule("partitioner")},
+	{"assemblyscript", wasm.HookTransform, asModule("transform")},
+	{"assemblyscript", wasm.HookFilter, asModule("filter")},
 }
 
 func goModule(hook string) func() (string, error) {
@@ -41,6 +44,25 @@ func goModule(hook string) func() (string, error) {
 
 func rustModule(hook string) func() (string, error) {
 	return func() (string, error) { return plugbuild.RustPlugin("sdk/rust/conformance", "conformance-"+hook) }
+}
+
+// exportOf is the name of hook h's export without its "sluice_" prefix.
+func exportOf(h wasm.Hook) string {
+	if h == wasm.HookPartitioner {
+		return "partition"
+	}
+	return string(h)
+}
+
+func asModule(hook string) func() (string, error) {
+	return func() (string, error) {
+		return plugbuild.AssemblyScriptPlugin("examples/plugins-as/conformance-" + hook)
+	}
+}
+
+// missingToolchain: the module's language toolchain is not installed.
+func missingToolchain(err error) bool {
+	return errors.Is(err, plugbuild.ErrNoRust) || errors.Is(err, plugbuild.ErrNoAssemblyScript)
 }
 
 // built builds every module once, concurrently (Go SDK builds take about
@@ -65,7 +87,7 @@ func built(t *testing.T) [][]byte {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if errors.Is(err, plugbuild.ErrNoRust) && testing.Short() {
+		if missingToolchain(err) && testing.Short() {
 			t.Logf("-short: leaving out %s %s: %v", modules[i].Lang, modules[i].Hook, err)
 			continue
 		}
@@ -487,6 +509,9 @@ func TestConformance(t *testing.T) {
 // TestConformanceDeployProbe: each SDK's module registers exactly its hook,
 // so the broker's deploy check refuses it as any other hook naming the one
 // it registers (the SDK answers unregistered hooks "no X registered").
+// AssemblyScript modules export only the hook they implement (an entry
+// file exports what it defines), so the broker refuses them before the
+// probe, naming the export the deployed hook needs.
 func TestConformanceDeployProbe(t *testing.T) {
 	codes := built(t)
 	e := newEngine(t)
@@ -500,6 +525,9 @@ func TestConformanceDeployProbe(t *testing.T) {
 			}
 			_, err := e.Load(context.Background(), wasm.Spec{Name: "probe", Hook: as, Wasm: codes[i]})
 			want := fmt.Sprintf("registers a %s, deployed as %s: deploy it with --hook %s", m.Hook, as, m.Hook)
+			if m.Lang == "assemblyscript" {
+				want = fmt.Sprintf("missing export \"sluice_%s\" (a %s plugin needs sluice_alloc and sluice_%s)", exportOf(as), as, exportOf(as))
+			}
 			if !errors.Is(err, wasm.ErrInvalidModule) || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s %s loaded as %s: err %v, want %q", m.Lang, m.Hook, as, err, want)
 			}

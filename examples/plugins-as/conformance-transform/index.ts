@@ -44,6 +44,7 @@ function transform(r: Record, w: Writer): RefusalError | null {
   }
   if (equals(key, "reject")) return Reject("reject");
   if (equals(key, "policy")) return Policy("policy");
+  if (equals(key, "panic")) throw new Error("panic");
   w.keep();
   return null;
 }

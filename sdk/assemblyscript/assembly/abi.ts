@@ -92,13 +92,14 @@ function begin(ptr: usize, len: u32): bool {
   topicStr = null;
   const base = changetype<usize>(inBuf);
   if (ptr != base || <i64>len > <i64>inBuf.byteLength || len < 32) {
-    malformed = "abi: malformed batch (not where sluice_alloc put it)";
+    // The same messages as the Go and Rust SDKs (wasm/conformance).
+    malformed = "abi: malformed batch";
     return false;
   }
   end = base + len;
   const version = load<u32>(base);
   if (version != ABI_VERSION) {
-    malformed = "abi: unsupported ABI version " + version.toString() + " (this plugin speaks " + ABI_VERSION.toString() + ")";
+    malformed = "abi: unsupported ABI version (rebuild the plugin with the broker's SDK)";
     return false;
   }
   metaPartition = load<i32>(base, 4);
