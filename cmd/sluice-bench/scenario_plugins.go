@@ -191,6 +191,7 @@ func (r *pluginsReport) render(out io.Writer) {
 	for _, c := range r.costs {
 		fmt.Fprintln(out, c.line())
 	}
+	renderLanguageCosts(out) // scenario_languages.go
 	for _, err := range r.errs {
 		fmt.Fprintf(out, "FAILED %v\n", err)
 		writeBrokerOutput(out, err)

@@ -17,6 +17,8 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/sluicemq/sluice/sdk"
+	assdk "github.com/sluicemq/sluice/sdk/assemblyscript"
+	rustsdk "github.com/sluicemq/sluice/sdk/rust"
 )
 
 // The project templates of `sluice plugin new`: templates/LANG/common/
@@ -51,8 +53,16 @@ var pluginLangs = []pluginLang{
 		"make build     # NAME.wasm (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared)",
 		"make dry-run   # NAME.wasm under the broker's runtime over testdata/records.jsonl",
 	}},
-	{name: "rust", title: "Rust"},
-	{name: "assemblyscript", title: "AssemblyScript"},
+	{name: "rust", title: "Rust", sdk: writeRustSDK, next: []string{
+		"make test      # cargo test --offline: the hook's logic, natively",
+		"make build     # NAME.wasm (Debian's cargo, --offline --release, wasm32-wasi(p1))",
+		"make dry-run   # NAME.wasm under the broker's runtime over testdata/records.jsonl",
+	}},
+	{name: "assemblyscript", title: "AssemblyScript", sdk: writeAssemblyScriptSDK, next: []string{
+		"make build     # NAME.wasm (npm install fetches the compiler once; offline: make build AS_MODULES=DIR/node_modules)",
+		"make test      # NAME.wasm under sluice plugin test over testdata/records.jsonl, compared with testdata/expected.txt",
+		"make dry-run   # the same, printed",
+	}},
 }
 
 // hookTemplate is what the templates know about each hook.
@@ -62,12 +72,15 @@ type hookTemplate struct {
 	// dry run passes.
 	dryRunFlags string
 	testReturns string // README: what sdktest gives back
+	// testFlags are the `sluice plugin test` flags of the tests that
+	// compare its output with testdata/expected.txt (AssemblyScript).
+	testFlags string
 }
 
 var hookTemplates = []hookTemplate{
-	{hook: "partitioner", dryRunFlags: " --partitions 4", testReturns: "each record's partition"},
-	{hook: "transform", testReturns: "what is stored, what is emitted and each record's outcome (kept, changed, dropped), or the batch's refusal"},
-	{hook: "filter", dryRunFlags: " --principal User:acme", testReturns: "what the reader sees and each record's outcome (kept, changed, dropped)"},
+	{hook: "partitioner", dryRunFlags: " --partitions 4", testFlags: " --partitions 4", testReturns: "each record's partition"},
+	{hook: "transform", testFlags: " --config max-bytes=14", testReturns: "what is stored, what is emitted and each record's outcome (kept, changed, dropped), or the batch's refusal"},
+	{hook: "filter", dryRunFlags: " --principal User:acme", testFlags: " --principal User:acme", testReturns: "what the reader sees and each record's outcome (kept, changed, dropped)"},
 }
 
 // pluginNameRE: a name that is a file name, a Go module path and a Rust
@@ -84,6 +97,7 @@ type templateData struct {
 	Module           string // Go module path
 	DryRunFlags      string
 	TestReturns      string
+	TestFlags        string
 }
 
 func (c *cli) pluginNewCommand() *ffcli.Command {
@@ -174,7 +188,7 @@ func scaffoldPlugin(name, lang, hook, dir, module string) (*scaffolded, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("plugin new: %w", err)
 	}
-	data := templateData{Name: name, Hook: hook, Lang: l.name, Module: module, DryRunFlags: h.dryRunFlags, TestReturns: h.testReturns}
+	data := templateData{Name: name, Hook: hook, Lang: l.name, Module: module, DryRunFlags: h.dryRunFlags, TestReturns: h.testReturns, TestFlags: h.testFlags}
 	for _, sub := range []string{root + "/common", root + "/" + hook} {
 		if err := writeTemplates(sub, dir, data); err != nil {
 			return nil, fmt.Errorf("plugin new: %w", err)
@@ -259,6 +273,30 @@ func writeGoSDK(dir string) error {
 		return err
 	}
 	return copyTree(pluginTemplates, "templates/go/_sdk/abi", filepath.Join(base, "internal", "abi"), goSource, nil)
+}
+
+// rustSDKDir holds the Rust SDK copy (crate sluice-plugin), a path
+// dependency of the project's Cargo.toml.
+const rustSDKDir = "third_party/sluice-plugin"
+
+// writeRustSDK writes the Rust SDK this sluice was built with
+// (rustsdk.Source: Cargo.toml, README.md, src/) into
+// dir/third_party/sluice-plugin.
+func writeRustSDK(dir string) error {
+	all := func(string) bool { return true }
+	return copyTree(rustsdk.Source, ".", filepath.Join(dir, filepath.FromSlash(rustSDKDir)), all, nil)
+}
+
+// asSDKDir holds the AssemblyScript SDK copy (npm package
+// @sluicemq/plugin-sdk), a file: dependency of the project's
+// package.json.
+const asSDKDir = "third_party/sluice-plugin-sdk"
+
+// writeAssemblyScriptSDK writes the AssemblyScript SDK this sluice was
+// built with (assdk.Source) into dir/third_party/sluice-plugin-sdk.
+func writeAssemblyScriptSDK(dir string) error {
+	all := func(string) bool { return true }
+	return copyTree(assdk.Source, ".", filepath.Join(dir, filepath.FromSlash(asSDKDir)), all, nil)
 }
 
 // copyTree copies the files under src in fsys that keep accepts to dst,

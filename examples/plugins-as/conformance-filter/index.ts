@@ -2,6 +2,9 @@
 // key "mask", hide other tenants' records from an authenticated reader.
 import { Reader, Record, runFilterMap, equals, utf8 } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noPartitioner as sluice_partition, noTransform as sluice_transform } from "@sluicemq/plugin-sdk";
 
 function filter(r: Record, reader: Reader): Record | null {
   if (r.hasHeader("hide")) return null;

@@ -3,6 +3,9 @@
 // "policy".
 import { Record, runPartitioner, kafkaPartition, refuse, Reject, Policy, equals } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noTransform as sluice_transform, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
 
 function part(r: Record, partitions: i32): i32 {
   const key = r.key;

@@ -2,6 +2,9 @@
 // emit and refuse by key; everything else is kept unchanged.
 import { Header, Record, RefusalError, Writer, runTransform, configOr, equals, utf8, Reject, Policy } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noPartitioner as sluice_partition, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
 
 // Read once per instance, on first use (config never changes for an
 // instance).
@@ -44,6 +47,7 @@ function transform(r: Record, w: Writer): RefusalError | null {
   }
   if (equals(key, "reject")) return Reject("reject");
   if (equals(key, "policy")) return Policy("policy");
+  if (equals(key, "panic")) throw new Error("panic");
   w.keep();
   return null;
 }

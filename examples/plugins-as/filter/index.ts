@@ -10,6 +10,9 @@
 //   sluice plugin deploy --name tenants --hook filter --topic events filter.wasm
 import { Reader, Record, runFilter, configOr, equals } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noPartitioner as sluice_partition, noTransform as sluice_transform } from "@sluicemq/plugin-sdk";
 
 // Configuration is fixed for an instance: read it once, at start.
 const header = configOr("header", "tenant");

@@ -9,6 +9,9 @@
 //   sluice plugin deploy --name keyhash --hook partitioner --topic T keyhash-partitioner.wasm
 import { Record, runPartitioner, kafkaPartition } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noTransform as sluice_transform, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
 
 const empty = new Uint8Array(0);
 

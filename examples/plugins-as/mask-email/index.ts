@@ -13,6 +13,9 @@
 //   sluice plugin deploy --name mask-email --hook transform --topic logs mask-email.wasm
 import { Record, RefusalError, Writer, runTransform } from "@sluicemq/plugin-sdk";
 export { sluice_alloc } from "@sluicemq/plugin-sdk";
+// The other hooks answer "no ... registered": the broker's deploy check
+// then names the hook this module implements.
+export { noPartitioner as sluice_partition, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
 
 // The masked value of the current record; grown as needed, reused.
 let scratch = new Uint8Array(256);

@@ -92,13 +92,14 @@ function begin(ptr: usize, len: u32): bool {
   topicStr = null;
   const base = changetype<usize>(inBuf);
   if (ptr != base || <i64>len > <i64>inBuf.byteLength || len < 32) {
-    malformed = "abi: malformed batch (not where sluice_alloc put it)";
+    // The same messages as the Go and Rust SDKs (wasm/conformance).
+    malformed = "abi: malformed batch";
     return false;
   }
   end = base + len;
   const version = load<u32>(base);
   if (version != ABI_VERSION) {
-    malformed = "abi: unsupported ABI version " + version.toString() + " (this plugin speaks " + ABI_VERSION.toString() + ")";
+    malformed = "abi: unsupported ABI version (rebuild the plugin with the broker's SDK)";
     return false;
   }
   metaPartition = load<i32>(base, 4);
@@ -496,4 +497,40 @@ export function runFilterMap(ptr: usize, len: u32, fn: (r: Record, reader: Reade
   if (p != end) return (bad(), malformedAnswer());
   store<u32>(out.ptr + 8, shown);
   return out.answer();
+}
+
+// ---- hooks a module does not implement ----
+
+// An entry file exports only what it defines, so a module written for one
+// hook lacks the other two exports, and the broker would refuse it
+// deployed as another hook with a bare "missing export". Re-exported under
+// the other hooks' names, these answer "sdk: no HOOK registered", as the
+// Go and Rust SDKs do, and the broker's deploy check then names the hook
+// the module does implement:
+//
+//   export { noPartitioner as sluice_partition, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
+function unregistered(ptr: usize, len: u32, hook: string): u64 {
+  if (!begin(ptr, len)) return malformedAnswer();
+  out.reset(64);
+  out.u32(STATUS_REJECTED);
+  out.str("sdk: no " + hook + " registered");
+  return out.answer();
+}
+
+// noPartitioner: re-export it as sluice_partition from a transform or a
+// filter.
+export function noPartitioner(ptr: usize, len: u32): u64 {
+  return unregistered(ptr, len, "partitioner");
+}
+
+// noTransform: re-export it as sluice_transform from a partitioner or a
+// filter.
+export function noTransform(ptr: usize, len: u32): u64 {
+  return unregistered(ptr, len, "transform");
+}
+
+// noFilter: re-export it as sluice_filter from a partitioner or a
+// transform.
+export function noFilter(ptr: usize, len: u32): u64 {
+  return unregistered(ptr, len, "filter");
 }

@@ -33,13 +33,14 @@ export function log(s: string): void {
 }
 
 // sluiceAbort replaces `env.abort`: a failed assertion, an out-of-range
-// index or any `throw` prints "panic: MESSAGE at FILE:LINE:COL" to stderr
-// and traps. The broker starts the call's error with that line (as it does
-// for a Go panic), so producers see why the plugin failed.
+// index or any `throw` prints "panic: MESSAGE" and then "    at
+// FILE:LINE:COL" to stderr and traps, as the Go and Rust SDKs print a
+// panic: the broker starts the call's error with the panic line, so
+// producers read the plugin's own reason, and the location stays in the
+// broker log.
 export function sluiceAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
-  let s = "panic: " + (message !== null ? message : "abort");
-  if (fileName !== null) s += " at " + fileName + ":" + line.toString() + ":" + column.toString();
-  log(s);
+  log("panic: " + (message !== null ? message.replaceAll("\n", " ") : "abort"));
+  if (fileName !== null) log("    at " + fileName + ":" + line.toString() + ":" + column.toString());
   unreachable();
 }
 

@@ -6,6 +6,9 @@
 //
 //   import { Record, runPartitioner } from "@sluicemq/plugin-sdk";
 //   export { sluice_alloc } from "@sluicemq/plugin-sdk";
+//   // The other hooks answer "no ... registered" (the broker's deploy
+//   // check then names the hook this module implements):
+//   export { noTransform as sluice_transform, noFilter as sluice_filter } from "@sluicemq/plugin-sdk";
 //
 //   export function sluice_partition(ptr: usize, len: u32): u64 {
 //     return runPartitioner(ptr, len, (r: Record, partitions: i32): i32 =>
@@ -13,7 +16,7 @@
 //   }
 
 export { Header, Reader, Record, RefusalError, Reject, Policy, utf8, text, equals } from "./record";
-export { sluice_alloc, runPartitioner, runTransform, runFilter, runFilterMap, Writer, refuse, topic, partition } from "./abi";
+export { sluice_alloc, runPartitioner, runTransform, runFilter, runFilterMap, Writer, refuse, topic, partition, noPartitioner, noTransform, noFilter } from "./abi";
 export { config, configOr } from "./config";
 export { log, sluiceAbort, sluiceTrace, sluiceSeed } from "./host";
 export { murmur2, kafkaPartition } from "./murmur2";

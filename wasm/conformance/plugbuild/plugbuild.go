@@ -166,6 +166,73 @@ func RustPlugin(workspace, crate string) (string, error) {
 	})
 }
 
+// ErrNoAssemblyScript: node or the npm AssemblyScript compiler (installed
+// into examples/plugins-as/node_modules by scripts/install-assemblyscript.sh)
+// is missing.
+var ErrNoAssemblyScript = errors.New("plugbuild: node or the AssemblyScript compiler (examples/plugins-as/node_modules) is missing: run scripts/install-assemblyscript.sh (make test-deps)")
+
+// ASExamples is the npm project whose node_modules holds the
+// AssemblyScript compiler and the SDK (linked by path), and whose
+// asconfig.json extends the SDK's build options.
+const ASExamples = "examples/plugins-as"
+
+// ASCompiler returns the path of the npm compiler's asc.js (under
+// ASExamples' node_modules), or ErrNoAssemblyScript.
+func ASCompiler() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", ErrNoAssemblyScript
+	}
+	asc := filepath.Join(root, ASExamples, "node_modules", "assemblyscript", "bin", "asc.js")
+	if _, err := os.Stat(asc); err != nil {
+		return "", ErrNoAssemblyScript
+	}
+	return asc, nil
+}
+
+// AssemblyScriptPlugin builds the AssemblyScript plugin whose entry is
+// rel/index.ts (rel relative to the repository root) with the npm
+// compiler and the SDK's build options (ASExamples/asconfig.json), and
+// returns the path of the .wasm. The SDK (sdk/assemblyscript), the
+// options, the lock file, node's and the compiler's versions are part of
+// the content hash.
+func AssemblyScriptPlugin(rel string) (string, error) {
+	return once("as:"+rel, func() (string, error) {
+		asc, err := ASCompiler()
+		if err != nil {
+			return "", err
+		}
+		root, err := RepoRoot()
+		if err != nil {
+			return "", err
+		}
+		ver, err := exec.Command("node", "--version").Output()
+		if err != nil {
+			return "", fmt.Errorf("plugbuild: node --version: %w", err)
+		}
+		ascPkg, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(asc)), "package.json"))
+		if err != nil {
+			return "", err
+		}
+		ex := filepath.Join(root, ASExamples)
+		sum, err := hashTrees(root, []string{rel, "sdk/assemblyscript", ASExamples + "/asconfig.json", ASExamples + "/package-lock.json"}, append(ver, ascPkg...))
+		if err != nil {
+			return "", err
+		}
+		return cached("as-"+filepath.Base(rel), sum, func(out string) error {
+			cmd := exec.Command("node", asc, "index.ts",
+				"--config", filepath.Join(ex, "asconfig.json"),
+				"--path", filepath.Join(ex, "node_modules"),
+				"-o", out)
+			cmd.Dir = filepath.Join(root, rel)
+			return run(cmd)
+		})
+	})
+}
+
 var (
 	targetOnce sync.Once
 	targetName string
@@ -236,7 +303,8 @@ func cached(name, sum string, build func(out string) error) (string, error) {
 
 // hashTrees hashes the regular files under each of rels (files or
 // directories relative to root; build output directories "target" left
-// out) with their paths, plus extra (the toolchain's version).
+// out, and npm's node_modules) with their paths, plus extra (the
+// toolchain's version).
 func hashTrees(root string, rels []string, extra []byte) (string, error) {
 	h := sha256.New()
 	h.Write(extra)
@@ -246,7 +314,7 @@ func hashTrees(root string, rels []string, extra []byte) (string, error) {
 			if err != nil {
 				return err
 			}
-			if d.IsDir() && d.Name() == "target" {
+			if d.IsDir() && (d.Name() == "target" || d.Name() == "node_modules") {
 				return filepath.SkipDir
 			}
 			if d.Type().IsRegular() && d.Name() != "Cargo.lock" {
