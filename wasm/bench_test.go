@@ -131,6 +131,31 @@ func BenchmarkTransformSameRun(b *testing.B) {
 		{name: "mask-pii-clean", plugin: "mask-pii", recs: benchRecords(clean)},
 		{name: "mask-pii", plugin: "mask-pii", recs: benchRecords(logLine)},
 	}
+	// SLUICE_BENCH_MODULES=name=path.wasm,... adds variants (on the log
+	// lines with addresses; without any when the name says "clean") from
+	// other builds, e.g. an SDK change's before
+	// and after, to compare them in one run.
+	var extra []string
+	if env := os.Getenv("SLUICE_BENCH_MODULES"); env != "" {
+		extra = strings.Split(env, ",")
+	}
+	for _, kv := range extra {
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.Fatalf("SLUICE_BENCH_MODULES: %q is not name=path", kv)
+		}
+		pluginPaths[name] = path
+		recs := benchRecords(logLine)
+		if strings.Contains(name, "clean") {
+			recs = benchRecords(clean)
+		}
+		variants = append(variants, struct {
+			name, plugin string
+			recs         []hooks.Record
+			m            *Module
+			ns           []float64
+		}{name: name, plugin: name, recs: recs})
+	}
 	for i := range variants {
 		variants[i].m = load(b, variants[i].plugin, HookTransform, nil, Config{})
 	}

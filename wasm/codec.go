@@ -35,15 +35,65 @@ func putInput(bp *[]byte) {
 	}
 }
 
+// batchInput is a batch to send to a hook: records with their meta,
+// encoded by the call straight into the guest's buffer once it knows the
+// size, or (raw) already encoded.
+type batchInput struct {
+	meta *abi.Meta
+	recs []hooks.Record
+	raw  []byte
+}
+
+// inputHeaderFixed is the input header's size without its strings.
+const inputHeaderFixed = 8 * 4
+
+// size is the encoded batch's exact size in bytes.
+func (in *batchInput) size() int {
+	if in.meta == nil {
+		return len(in.raw)
+	}
+	m := in.meta
+	n := inputHeaderFixed + len(m.Topic) + len(m.GroupID) + len(m.ClientID) + len(m.Principal)
+	for i := range in.recs {
+		r := &in.recs[i]
+		n += recordFixed + len(r.Key) + len(r.Value)
+		for j := range r.Headers {
+			n += 8 + len(r.Headers[j].Key) + len(r.Headers[j].Value)
+		}
+	}
+	return n
+}
+
+// recordFixed is an encoded record's size without its key, value and
+// headers' bytes (docs/plugin-abi.md).
+const recordFixed = 4 + 8 + 8 + 4 + 4 + 4
+
+// encode appends the batch to dst.
+func (in *batchInput) encode(dst []byte) []byte {
+	if in.meta == nil {
+		return append(dst, in.raw...)
+	}
+	b := abi.AppendInputHeader(dst, in.meta, len(in.recs))
+	for i := range in.recs {
+		r := &in.recs[i]
+		var start int
+		b, start = abi.BeginRecord(b, r.Timestamp, r.Offset, r.Key, r.Value, len(r.Headers))
+		for j := range r.Headers {
+			b = abi.AppendHeader(b, r.Headers[j].Key, r.Headers[j].Value)
+		}
+		b = abi.FinishRecord(b, start)
+	}
+	return b
+}
+
 // Partition runs a partitioner plugin: one partition per record.
 func (m *Module) Partition(ctx context.Context, topic string, recs []hooks.Record, numPartitions int32) ([]int32, error) {
 	if numPartitions <= 0 {
 		return nil, fmt.Errorf("wasm: partition %q: %d partitions", topic, numPartitions)
 	}
-	in := encodeInput(&abi.Meta{Partition: -1, NumPartitions: numPartitions, Topic: topic}, recs)
-	defer putInput(in)
+	in := &batchInput{meta: &abi.Meta{Partition: -1, NumPartitions: numPartitions, Topic: topic}, recs: recs}
 	parts := make([]int32, len(recs))
-	err := m.invoke(ctx, len(recs), *in, func(out []byte) error {
+	err := m.invoke(ctx, len(recs), in, func(out []byte) error {
 		r, err := m.readStatus(out, len(recs)) // the input count is the partition count
 		if err != nil {
 			return err
@@ -65,11 +115,10 @@ func (m *Module) Partition(ctx context.Context, topic string, recs []hooks.Recor
 
 // Transform runs a transform plugin over one produced batch.
 func (m *Module) Transform(ctx context.Context, topic string, partition int32, recs []hooks.Record) ([]hooks.Record, []hooks.Emit, error) {
-	in := encodeInput(&abi.Meta{Partition: partition, Topic: topic}, recs)
-	defer putInput(in)
+	in := &batchInput{meta: &abi.Meta{Partition: partition, Topic: topic}, recs: recs}
 	var out []hooks.Record
 	var emits []hooks.Emit
-	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
+	err := m.invoke(ctx, len(recs), in, func(view []byte) error {
 		r, err := m.readStatus(view, len(recs))
 		if err != nil {
 			return err
@@ -121,10 +170,9 @@ func (m *Module) Transform(ctx context.Context, topic string, partition int32, r
 // Filter runs a filter plugin over one fetched batch for reader.
 func (m *Module) Filter(ctx context.Context, topic string, partition int32, reader hooks.Reader, recs []hooks.Record) ([]hooks.Record, error) {
 	meta := abi.Meta{Partition: partition, Topic: topic, GroupID: reader.GroupID, ClientID: reader.ClientID, Principal: reader.Principal}
-	in := encodeInput(&meta, recs)
-	defer putInput(in)
+	in := &batchInput{meta: &meta, recs: recs}
 	var out []hooks.Record
-	err := m.invoke(ctx, len(recs), *in, func(view []byte) error {
+	err := m.invoke(ctx, len(recs), in, func(view []byte) error {
 		r, err := m.readStatus(view, len(recs))
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ const growHeadroomPages = 1024
 // the instance started.
 type cappedMemory struct {
 	buf           []byte
+	region        []byte // address space reserved up to the cap (nil: the Go heap)
 	limit         uint64
 	res           *reservation
 	refused       atomic.Bool // over the per-instance cap
@@ -34,6 +35,10 @@ func newCappedMemory(limitPages uint32, res *reservation) *cappedMemory {
 // wazero reallocates to the initial size right after, which the
 // reservation covers.
 func (m *cappedMemory) Allocate(_, _ uint64) experimental.LinearMemory {
+	if m.region = reserveRegion(m.limit); m.region != nil {
+		m.buf = m.region[:0:min(uint64(m.res.bytes.Load()), m.limit)]
+		return m
+	}
 	m.buf = make([]byte, 0, min(uint64(m.res.bytes.Load()), m.limit))
 	return m
 }
@@ -60,6 +65,12 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 			return nil
 		}
 	}
+	if m.region != nil {
+		// In place: the region spans the cap, nothing is cleared or
+		// copied (the kernel zero-fills pages as the guest touches them).
+		m.buf = m.region[:size:capacity]
+		return m.buf
+	}
 	grown := make([]byte, size, capacity)
 	copy(grown, m.buf)
 	m.buf = grown
@@ -70,5 +81,9 @@ func (m *cappedMemory) Reallocate(size uint64) []byte {
 // memory goes back to the budget.
 func (m *cappedMemory) Free() {
 	m.buf = nil
+	if m.region != nil {
+		releaseRegion(m.region)
+		m.region = nil
+	}
 	m.res.releaseAll()
 }

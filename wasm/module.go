@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -168,7 +169,7 @@ func (m *Module) release(inst *instance) {
 // invoke runs one batch: it writes in into guest memory, calls the hook
 // and hands the answer (a view of guest memory, valid only during decode)
 // to decode. Any failure discards the instance.
-func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func(out []byte) error) error {
+func (m *Module) invoke(ctx context.Context, records int, in *batchInput, decode func(out []byte) error) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.closed {
@@ -177,7 +178,7 @@ func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func
 	start := time.Now()
 	m.series.calls.Inc()
 	m.series.records.Add(float64(records))
-	err := m.run(ctx, in, decode)
+	err := m.runBatch(ctx, in, decode)
 	m.series.seconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.stats.errors.WithLabelValues(m.name, string(m.hook), kindLabel(err)).Inc()
@@ -185,7 +186,12 @@ func (m *Module) invoke(ctx context.Context, records int, in []byte, decode func
 	return err
 }
 
+// run is runBatch for an encoded batch.
 func (m *Module) run(ctx context.Context, in []byte, decode func(out []byte) error) error {
+	return m.runBatch(ctx, &batchInput{raw: in}, decode)
+}
+
+func (m *Module) runBatch(ctx context.Context, in *batchInput, decode func(out []byte) error) error {
 	inst, err := m.acquire(ctx)
 	if err != nil {
 		if errors.Is(err, ErrBudget) {
@@ -263,18 +269,29 @@ func (m *Module) classify(inst *instance, err error) (error, string) {
 
 var errBadAlloc = errors.New("sluice_alloc returned a buffer outside guest memory")
 
-// call writes in into a guest buffer from sluice_alloc, calls the hook
-// and returns a view of the answer in guest memory.
-func (i *instance) call(ctx context.Context, in []byte) ([]byte, error) {
-	i.stack[0] = uint64(len(in))
+// call encodes in straight into a guest buffer from sluice_alloc (no
+// intermediate copy), calls the hook and returns a view of the answer in
+// guest memory.
+func (i *instance) call(ctx context.Context, in *batchInput) ([]byte, error) {
+	size := in.size()
+	if size > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: a batch of %d bytes", errBadAlloc, size)
+	}
+	i.stack[0] = uint64(size)
 	if err := i.alloc.CallWithStack(ctx, i.stack); err != nil {
 		return nil, err
 	}
 	ptr := uint32(i.stack[0])
-	if !i.mem.Write(ptr, in) {
+	dst, ok := i.mem.Read(ptr, uint32(size))
+	if !ok {
 		return nil, errBadAlloc
 	}
-	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(in))
+	// dst's capacity is exactly size: an encoding that stayed in place
+	// filled it (anything else would be a bug in size).
+	if enc := in.encode(dst[:0]); len(enc) != size || (size > 0 && &enc[0] != &dst[0]) {
+		return nil, fmt.Errorf("wasm: batch encoded to %d bytes, sized %d", len(enc), size)
+	}
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(size)
 	if err := i.hook.CallWithStack(ctx, i.stack); err != nil {
 		return nil, err
 	}
