@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sluicemq/sluice/internal/atomicfile"
 	"github.com/sluicemq/sluice/wasm"
 )
 
@@ -133,30 +134,10 @@ func (s *store) save(next state) error {
 	return nil
 }
 
-// writeFileSync writes path via a synced temporary file and a rename.
+// writeFileSync replaces path atomically (internal/atomicfile).
 func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("plugins: writing %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := atomicfile.Write(path, data); err != nil {
+		return fmt.Errorf("plugins: %w", err)
 	}
 	return nil
 }

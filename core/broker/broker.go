@@ -22,6 +22,7 @@ import (
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/storage"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // cleanShutdownFile marks a data dir whose last shutdown flushed and closed
@@ -133,7 +134,7 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 	_, metaErr := os.Stat(filepath.Join(cfg.DataDir, "meta.json"))
 	b.recover = statErr != nil && (inUseErr == nil || metaErr == nil)
 	if inUseErr != nil {
-		if err := meta.WriteFileAtomic(filepath.Join(cfg.DataDir, inUseFile), []byte("sluice data directory\n")); err != nil {
+		if err := atomicfile.Write(filepath.Join(cfg.DataDir, inUseFile), []byte("sluice data directory\n")); err != nil {
 			return nil, fmt.Errorf("broker: mark data dir: %w", err)
 		}
 	}
@@ -638,7 +639,7 @@ func (b *Broker) Close() error {
 		b.logger.Error("unclean close; next start will recover", "err", err)
 		return err
 	}
-	if err := meta.WriteFileAtomic(filepath.Join(b.cfg.DataDir, cleanShutdownFile), []byte("clean\n")); err != nil {
+	if err := atomicfile.Write(filepath.Join(b.cfg.DataDir, cleanShutdownFile), []byte("clean\n")); err != nil {
 		return err
 	}
 	b.logger.Info("broker closed cleanly")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // producerIDBlock is how many producer ids are reserved per disk write.
@@ -50,7 +50,7 @@ func (p *producerIDs) allocate() (int64, error) {
 	defer p.mu.Unlock()
 	if p.next >= p.end {
 		end := p.next + producerIDBlock
-		if err := meta.WriteFileAtomic(p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
+		if err := atomicfile.Write(p.path, []byte(strconv.FormatInt(end, 10)+"\n")); err != nil {
 			return -1, err
 		}
 		p.end = end

@@ -153,7 +153,7 @@ func TestZKACLs(t *testing.T) {
 	}
 	carol := ACLBinding{ResourceType: kmsg.ACLResourceTypeCluster, ResourceName: "kafka-cluster2", PatternType: kmsg.ACLResourcePatternTypeLiteral,
 		Principal: "User:carol", Host: "10.1.1.1", Operation: kmsg.ACLOperationIdempotentWrite, Permission: kmsg.ACLPermissionTypeAllow}
-	deadline = time.Now().Add(time.Second)
+	deadline = time.Now().Add(10 * time.Second) // generous: ZooKeeper watches under a loaded CI machine
 	for len(z2.ACLs()) != 4 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -173,7 +173,7 @@ func TestZKACLs(t *testing.T) {
 	}
 	dan := ACLBinding{ResourceType: kmsg.ACLResourceTypeGroup, ResourceName: "app-", PatternType: kmsg.ACLResourcePatternTypePrefixed,
 		Principal: "User:dan", Host: "*", Operation: kmsg.ACLOperationRead, Permission: kmsg.ACLPermissionTypeDeny}
-	deadline = time.Now().Add(time.Second)
+	deadline = time.Now().Add(10 * time.Second) // generous: ZooKeeper watches under a loaded CI machine
 	for len(z2.ACLs()) != 5 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}

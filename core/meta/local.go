@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // localFile is the embedded store's file inside the data dir.
@@ -200,11 +201,5 @@ func (l *Local) persistLocked() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(l.path, b)
-}
-
-// WriteFileAtomic writes b to path so that a crash leaves either the old or
-// the new content: write a temp file, fsync it, rename, fsync the dir.
-func WriteFileAtomic(path string, b []byte) error {
-	return writeFileAtomicMode(path, b, 0o644)
+	return atomicfile.Write(l.path, b)
 }

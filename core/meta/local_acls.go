@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // localACLsFile holds the embedded store's ACL bindings, apart from
@@ -114,7 +116,7 @@ func (l *Local) commitACLsLocked(list []ACLBinding) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(l.aclPath(), b); err != nil {
+	if err := atomicfile.Write(l.aclPath(), b); err != nil {
 		return err
 	}
 	l.acls.list = list

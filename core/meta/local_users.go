@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // localUsersFile holds the embedded store's SCRAM credentials, apart from
@@ -71,7 +72,7 @@ func (l *Local) persistUsersLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomicMode(filepath.Join(filepath.Dir(l.path), localUsersFile), b, 0o600)
+	return atomicfile.WriteMode(filepath.Join(filepath.Dir(l.path), localUsersFile), b, 0o600)
 }
 
 // ScramCredential implements CredentialStore.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // epochFile is the leader-epoch cache of a partition, like Kafka's
@@ -48,7 +48,7 @@ func (c *epochCache) save() error {
 	if err != nil {
 		return err
 	}
-	return meta.WriteFileAtomic(c.path, b)
+	return atomicfile.Write(c.path, b)
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

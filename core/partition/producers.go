@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/storage"
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // dedupeWindow is how many recent batches per producer are remembered, as in
@@ -163,7 +163,7 @@ func (p *producers) save(dir string, offset int64) error {
 	if err != nil {
 		return err
 	}
-	return meta.WriteFileAtomic(filepath.Join(dir, producerSnapshotFile), b)
+	return atomicfile.Write(filepath.Join(dir, producerSnapshotFile), b)
 }
 
 // loadProducers rebuilds producer state: the snapshot if it is usable, then

@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
 // Checkpoint files in the log directory.
 const (
 	recoveryPointFile  = "recovery-point"
 	logStartOffsetFile = "log-start-offset"
-	tmpSuffix          = ".tmp"
+	tmpSuffix          = atomicfile.TempSuffix
 )
 
 // WaitDurable returns once every batch with offsets < offset is fsynced.
@@ -235,29 +237,10 @@ func (l *Log) persistRecoveryPoint(rp, segBase int64) error {
 	return nil
 }
 
-// writeCheckpoint atomically replaces dir/name with v: write a temp file,
-// fsync it, rename it over the old one, fsync the directory.
+// writeCheckpoint atomically replaces dir/name with v (internal/atomicfile:
+// temp file, fsync, rename, directory fsync).
 func writeCheckpoint(dir, name string, v int64) error {
-	path := filepath.Join(dir, name)
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("storage: write %s: %w", name, err)
-	}
-	_, err = f.Write(strconv.AppendInt(nil, v, 10))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsyncDir(dir)
-	}
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, name), strconv.AppendInt(nil, v, 10)); err != nil {
 		return fmt.Errorf("storage: write %s: %w", name, err)
 	}
 	return nil
@@ -282,15 +265,7 @@ func readCheckpoint(dir, name string) (v int64, ok bool, err error) {
 
 // fsyncDir makes file creations, renames and removals in dir durable.
 func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: fsync dir: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return fmt.Errorf("storage: fsync dir: %w", err)
 	}
 	return nil
