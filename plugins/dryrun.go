@@ -24,10 +24,10 @@ const (
 	MaxDryRunLimit     = 100_000
 	MaxDryRunShow      = 100
 	maxDryRunErrors    = 10 // first failing records listed
-	// dryRunBatch is the batch size the module sees: a dry run reads
+	// DryRunBatch is the batch size the module sees: a dry run reads
 	// records that may have been produced in batches of any size, so it
 	// calls the module per up to this many records of one partition.
-	dryRunBatch = 200
+	DryRunBatch = 200
 	// dryRunIdle ends a partition's read when no record arrives for this
 	// long before its end offset (a gap of control records, say).
 	dryRunIdle = 5 * time.Second
@@ -236,7 +236,12 @@ func (r *Registry) DryRun(ctx context.Context, req DryRunRequest) (*DryRunResult
 		}
 		res.PartitionHistogram = make([]int, res.Partitions)
 	}
-	run := &dryRunner{req: &req, mod: mod, res: res, reader: hooks.Reader{ClientID: "sluice-dry-run", Principal: req.Principal}}
+	run := &dryRunner{req: &req, run: &DryRunner{
+		Mod: mod, Topic: req.Topic, Res: res,
+		Reader:                       hooks.Reader{ClientID: "sluice-dry-run", Principal: req.Principal},
+		PartitionerSeesStoredOffsets: true,
+	}}
+	run.run.OnOutcome = run.outcome
 	remaining := req.Limit
 	for p := int32(0); p < nparts && remaining > 0; p++ {
 		rg := ranges[p]
@@ -252,9 +257,7 @@ func (r *Registry) DryRun(ctx context.Context, req DryRunRequest) (*DryRunResult
 			res.Incomplete = true
 		}
 	}
-	if res.RecordsIn > 0 {
-		res.NsPerRecord = float64(run.nanos) / float64(res.RecordsIn)
-	}
+	run.run.Finish()
 	return res, nil
 }
 
@@ -314,12 +317,11 @@ func dryRunRanges(ctx context.Context, adm *kadm.Client, req DryRunRequest) (map
 	return out, nparts, nil
 }
 
+// dryRunner reads a topic's records for a DryRunner and samples what it
+// did.
 type dryRunner struct {
-	req    *DryRunRequest
-	mod    *wasm.Module
-	res    *DryRunResult
-	reader hooks.Reader
-	nanos  int64
+	req *DryRunRequest
+	run *DryRunner
 }
 
 // partition reads [from, end) of partition p (at most limit records) and
@@ -336,7 +338,11 @@ func (d *dryRunner) partition(ctx context.Context, opts []kgo.Opt, p int32, from
 	var batch []*kgo.Record
 	flush := func() {
 		if len(batch) > 0 {
-			d.batch(ctx, p, batch)
+			in := make([]hooks.Record, len(batch))
+			for i, rec := range batch {
+				in[i] = toHookRecord(rec, rec.Offset)
+			}
+			d.run.Batch(ctx, p, in)
 			batch = batch[:0]
 		}
 	}
@@ -354,7 +360,7 @@ func (d *dryRunner) partition(ctx context.Context, opts []kgo.Opt, p int32, from
 			batch = append(batch, rec)
 			n++
 			next = rec.Offset + 1
-			if len(batch) == dryRunBatch {
+			if len(batch) == DryRunBatch {
 				flush()
 			}
 		})
@@ -379,58 +385,116 @@ func toHookRecord(rec *kgo.Record, offset int64) hooks.Record {
 	return h
 }
 
-// batch runs the module over recs (one partition's, in offset order).
-func (d *dryRunner) batch(ctx context.Context, p int32, recs []*kgo.Record) {
-	d.res.RecordsIn += len(recs)
+// outcome samples the first req.Show records.
+func (d *dryRunner) outcome(o DryRunOutcome) {
+	if len(d.run.Res.Samples) >= d.req.Show {
+		return
+	}
+	sample := DryRunSample{Partition: o.Partition, Offset: o.Offset, Before: *sampleOf(o.In), Result: o.Result}
+	switch o.Result {
+	case "changed":
+		sample.After = sampleOf(*o.Out)
+	case "partition":
+		to := o.ToPartition
+		sample.ToPartition = &to
+	}
+	d.run.Res.Samples = append(d.run.Res.Samples, sample)
+}
+
+// DryRunOutcome is what a module did with one input record.
+type DryRunOutcome struct {
+	Partition int32
+	Offset    int64        // the stored offset
+	In        hooks.Record // the record as the module saw it
+	// Result: kept, changed, dropped (transform, filter), partition
+	// (partitioner, with ToPartition) or error.
+	Result      string
+	Out         *hooks.Record // a filter's output (kept or changed), a transform's changed record
+	ToPartition int32
+}
+
+// DryRunner runs a module over batches of records and counts into Res
+// what it did: the broker-side dry run (Registry.DryRun) and `sluice plugin
+// test --records` (the same over records from a file, no broker) share it,
+// so both report alike.
+type DryRunner struct {
+	Mod    *wasm.Module
+	Topic  string
+	Reader hooks.Reader // the reader a filter sees
+	// Res has Hook and Partitions set (and, for a partitioner, a
+	// PartitionHistogram of Partitions entries); the runner adds to it.
+	Res *DryRunResult
+	// PartitionerSeesStoredOffsets shows a partitioner the records'
+	// stored offsets (the broker-side dry run); false shows -1, as a
+	// produce does (the local run). A transform always sees -1 and a
+	// filter the stored offsets.
+	PartitionerSeesStoredOffsets bool
+	// OnOutcome, when set, is told what became of each input record, in
+	// order (failing records included, as "error").
+	OnOutcome func(DryRunOutcome)
+	// OnTransform, when set, gets each successful transform call's output
+	// records and emits.
+	OnTransform func(p int32, out []hooks.Record, emits []hooks.Emit)
+
+	nanos int64 // spent in module calls
+}
+
+// Batch runs the module over recs (one partition's, in offset order, with
+// their stored offsets). A failed batch is run again record by record to
+// find the failing records, except after a timeout: each retry could take
+// the whole timeout again.
+func (d *DryRunner) Batch(ctx context.Context, p int32, recs []hooks.Record) {
+	d.Res.RecordsIn += len(recs)
 	err := d.call(ctx, p, recs)
 	if err == nil {
 		return
 	}
 	if len(recs) == 1 || errors.Is(err, wasm.ErrTimeout) {
-		// A timed-out batch is not retried record by record: each retry
-		// could take the whole timeout again.
 		for _, rec := range recs {
 			d.fail(p, rec, err)
 		}
 		return
 	}
-	for _, rec := range recs {
-		if err := d.call(ctx, p, []*kgo.Record{rec}); err != nil {
-			d.fail(p, rec, err)
+	for i := range recs {
+		if err := d.call(ctx, p, recs[i:i+1]); err != nil {
+			d.fail(p, recs[i], err)
 		}
 	}
 }
 
-func (d *dryRunner) fail(p int32, rec *kgo.Record, err error) {
-	d.res.Errors++
-	if len(d.res.FirstErrors) < maxDryRunErrors {
-		d.res.FirstErrors = append(d.res.FirstErrors, DryRunError{Partition: p, Offset: rec.Offset, Error: err.Error()})
+// Finish sets Res.NsPerRecord once every batch has run.
+func (d *DryRunner) Finish() {
+	if d.Res.RecordsIn > 0 {
+		d.Res.NsPerRecord = float64(d.nanos) / float64(d.Res.RecordsIn)
 	}
-	d.sample(DryRunSample{Partition: p, Offset: rec.Offset, Before: *sampleOf(toHookRecord(rec, rec.Offset)), Result: "error"})
 }
 
-func (d *dryRunner) sample(s DryRunSample) {
-	if len(d.res.Samples) < d.req.Show {
-		d.res.Samples = append(d.res.Samples, s)
+func (d *DryRunner) fail(p int32, rec hooks.Record, err error) {
+	d.Res.Errors++
+	if len(d.Res.FirstErrors) < maxDryRunErrors {
+		d.Res.FirstErrors = append(d.Res.FirstErrors, DryRunError{Partition: p, Offset: rec.Offset, Error: err.Error()})
+	}
+	d.tell(DryRunOutcome{Partition: p, Offset: rec.Offset, In: rec, Result: "error"})
+}
+
+func (d *DryRunner) tell(o DryRunOutcome) {
+	if d.OnOutcome != nil {
+		d.OnOutcome(o)
 	}
 }
 
 // call runs one batch and, when it succeeds, counts its outcome.
-func (d *dryRunner) call(ctx context.Context, p int32, recs []*kgo.Record) error {
-	in := make([]hooks.Record, len(recs))
-	for i, rec := range recs {
-		// A transform sees what a produce passes (offset -1); a filter
-		// and a partitioner see the stored offsets.
-		off := rec.Offset
-		if d.req.Hook == wasm.HookTransform {
-			off = -1
+func (d *DryRunner) call(ctx context.Context, p int32, recs []hooks.Record) error {
+	in := slices.Clone(recs)
+	if d.Res.Hook == wasm.HookTransform || d.Res.Hook == wasm.HookPartitioner && !d.PartitionerSeesStoredOffsets {
+		for i := range in {
+			in[i].Offset = -1
 		}
-		in[i] = toHookRecord(rec, off)
 	}
 	start := time.Now()
-	switch d.req.Hook {
+	switch d.Res.Hook {
 	case wasm.HookPartitioner:
-		parts, err := d.mod.Partition(ctx, d.req.Topic, in, d.res.Partitions)
+		parts, err := d.Mod.Partition(ctx, d.Topic, in, d.Res.Partitions)
 		d.nanos += time.Since(start).Nanoseconds()
 		if err == nil && len(parts) != len(in) {
 			err = fmt.Errorf("%w: %d partitions for %d records", hooks.ErrPluginFailed, len(parts), len(in))
@@ -438,53 +502,56 @@ func (d *dryRunner) call(ctx context.Context, p int32, recs []*kgo.Record) error
 		if err != nil {
 			return err
 		}
-		d.res.Calls++
+		d.Res.Calls++
 		for i, part := range parts {
-			if part < 0 || part >= d.res.Partitions {
-				d.fail(p, recs[i], fmt.Errorf("%w: partition %d of %d", hooks.ErrPluginFailed, part, d.res.Partitions))
+			if part < 0 || part >= d.Res.Partitions {
+				d.fail(p, recs[i], fmt.Errorf("%w: partition %d of %d", hooks.ErrPluginFailed, part, d.Res.Partitions))
 				continue
 			}
-			d.res.PartitionHistogram[part]++
+			d.Res.PartitionHistogram[part]++
 			if part != p {
-				d.res.Moved++
+				d.Res.Moved++
 			}
-			to := part
-			d.sample(DryRunSample{Partition: p, Offset: recs[i].Offset, Before: *sampleOf(in[i]), Result: "partition", ToPartition: &to})
+			d.tell(DryRunOutcome{Partition: p, Offset: recs[i].Offset, In: in[i], Result: "partition", ToPartition: part})
 		}
 	case wasm.HookFilter:
-		out, err := d.mod.Filter(ctx, d.req.Topic, p, d.reader, in)
+		out, err := d.Mod.Filter(ctx, d.Topic, p, d.Reader, in)
 		d.nanos += time.Since(start).Nanoseconds()
 		if err != nil {
 			return err
 		}
-		d.res.Calls++
+		d.Res.Calls++
 		// A filter keeps offsets: match outputs to inputs by offset.
 		j := 0
 		for i := range in {
-			switch {
-			case j < len(out) && out[j].Offset == in[i].Offset:
+			o := DryRunOutcome{Partition: p, Offset: recs[i].Offset, In: in[i], Result: "dropped"}
+			if j < len(out) && out[j].Offset == in[i].Offset {
+				o.Out = &out[j]
 				if sameRecord(in[i], out[j]) {
-					d.res.Kept++
-					d.sample(DryRunSample{Partition: p, Offset: in[i].Offset, Before: *sampleOf(in[i]), Result: "kept"})
+					o.Result = "kept"
+					d.Res.Kept++
 				} else {
-					d.res.Changed++
-					d.sample(DryRunSample{Partition: p, Offset: in[i].Offset, Before: *sampleOf(in[i]), Result: "changed", After: sampleOf(out[j])})
+					o.Result = "changed"
+					d.Res.Changed++
 				}
 				j++
-			default:
-				d.res.Dropped++
-				d.sample(DryRunSample{Partition: p, Offset: in[i].Offset, Before: *sampleOf(in[i]), Result: "dropped"})
+			} else {
+				d.Res.Dropped++
 			}
+			d.tell(o)
 		}
 	case wasm.HookTransform:
-		out, emits, err := d.mod.Transform(ctx, d.req.Topic, p, in)
+		out, emits, err := d.Mod.Transform(ctx, d.Topic, p, in)
 		d.nanos += time.Since(start).Nanoseconds()
 		if err != nil {
 			return err
 		}
-		d.res.Calls++
-		d.res.Emitted += len(emits)
+		d.Res.Calls++
+		d.Res.Emitted += len(emits)
 		d.countTransform(p, recs, in, out)
+		if d.OnTransform != nil {
+			d.OnTransform(p, out, emits)
+		}
 	}
 	return nil
 }
@@ -495,12 +562,8 @@ func (d *dryRunner) call(ctx context.Context, p int32, recs []*kgo.Record) error
 // unmatched inputs, are those inputs changed; unmatched inputs left over
 // were dropped and unmatched outputs left over were added. This is exact
 // for the one-in, at-most-one-out transforms (masking, dropping).
-func (d *dryRunner) countTransform(p int32, recs []*kgo.Record, in, out []hooks.Record) {
-	type result struct {
-		kind  string
-		after *hooks.Record
-	}
-	results := make([]result, len(in))
+func (d *DryRunner) countTransform(p int32, recs, in, out []hooks.Record) {
+	results := make([]DryRunOutcome, len(in))
 	var unmatchedOut []int
 	i := 0
 	for j := range out {
@@ -512,36 +575,33 @@ func (d *dryRunner) countTransform(p int32, recs []*kgo.Record, in, out []hooks.
 			unmatchedOut = append(unmatchedOut, j)
 			continue
 		}
-		results[k].kind = "kept"
+		results[k].Result = "kept"
 		i = k + 1
 	}
 	u := 0
 	for k := range results {
-		if results[k].kind != "" {
+		if results[k].Result != "" {
 			continue
 		}
 		if u < len(unmatchedOut) {
-			results[k] = result{kind: "changed", after: &out[unmatchedOut[u]]}
+			results[k] = DryRunOutcome{Result: "changed", Out: &out[unmatchedOut[u]]}
 			u++
 		} else {
-			results[k].kind = "dropped"
+			results[k].Result = "dropped"
 		}
 	}
-	d.res.Added += len(unmatchedOut) - u
+	d.Res.Added += len(unmatchedOut) - u
 	for k, r := range results {
-		switch r.kind {
+		switch r.Result {
 		case "kept":
-			d.res.Kept++
+			d.Res.Kept++
 		case "changed":
-			d.res.Changed++
+			d.Res.Changed++
 		case "dropped":
-			d.res.Dropped++
+			d.Res.Dropped++
 		}
-		s := DryRunSample{Partition: p, Offset: recs[k].Offset, Before: *sampleOf(in[k]), Result: r.kind}
-		if r.after != nil {
-			s.After = sampleOf(*r.after)
-		}
-		d.sample(s)
+		r.Partition, r.Offset, r.In = p, recs[k].Offset, in[k]
+		d.tell(r)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/internal/threadcpu"
 )
 
 const benchBatch = 1000
@@ -166,11 +167,11 @@ func BenchmarkTransformSameRun(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for j := range variants {
 			v := &variants[j]
-			start := threadCPU()
+			start := threadcpu.Now()
 			if _, _, err := v.m.Transform(ctx, "t", 0, v.recs); err != nil {
 				b.Fatal(err)
 			}
-			v.ns = append(v.ns, float64(threadCPU()-start)/float64(len(v.recs)))
+			v.ns = append(v.ns, float64(threadcpu.Now()-start)/float64(len(v.recs)))
 		}
 	}
 	for _, v := range variants {

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/sluicemq/sluice/wasm/abi"
+	"github.com/sluicemq/sluice/wasm/hostabi"
 )
 
 // Hook is the kind of plugin a module is deployed as.
@@ -299,83 +299,18 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 
 // checkExports verifies the ABI exports the hook needs.
 func checkExports(c wazero.CompiledModule, hook Hook) error {
-	fns := c.ExportedFunctions()
-	want := map[string]struct {
-		params, results []api.ValueType
-	}{
-		abi.ExportAlloc: {[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
-		hook.export():   {[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
-	}
-	for name, sig := range want {
-		f, ok := fns[name]
-		if !ok {
-			return fmt.Errorf("%w: missing export %q (a %s plugin needs %s and %s)", ErrInvalidModule, name, hook, abi.ExportAlloc, hook.export())
-		}
-		if !sameTypes(f.ParamTypes(), sig.params) || !sameTypes(f.ResultTypes(), sig.results) {
-			return fmt.Errorf("%w: export %q has the wrong signature", ErrInvalidModule, name)
-		}
-	}
-	if _, ok := c.ExportedMemories()[abi.ExportMemory]; !ok {
-		return fmt.Errorf("%w: missing exported memory %q", ErrInvalidModule, abi.ExportMemory)
-	}
-	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return hostabi.CheckExports(c, hook.export(), "a "+string(hook)+" plugin", ErrInvalidModule)
 }
 
 // instantiateHostModule exports the "sluice" host functions to plugins of
 // this runtime; config is the plugin's deploy-time configuration.
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime, config map[string]string) error {
-	cfg := make(map[string]string, len(config))
-	for k, v := range config {
-		cfg[k] = v
-	}
-	i32 := api.ValueTypeI32
-	_, err := rt.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-			stack[0] = uint64(uint32(configGet(mod.Memory(), cfg,
-				uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3]))))
-		}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
-		Export(abi.ImportConfigGet).
-		NewFunctionBuilder().
-		WithGoFunction(api.GoFunc(yieldHost), nil, []api.ValueType{i32}).
-		Export(abi.ImportYield).
-		Instantiate(ctx)
-	return err
-}
-
-// configGet implements config_get(keyPtr, keyLen, bufPtr, bufCap) -> len
-// or -1 when unset; when len > bufCap nothing is copied. Out-of-bounds
-// pointers read as an unset key (the plugin's own bug, not a host crash).
-func configGet(mem api.Memory, cfg map[string]string, keyPtr, keyLen, bufPtr, bufCap uint32) int32 {
-	key, ok := mem.Read(keyPtr, keyLen)
-	if !ok {
-		return -1
-	}
-	v, ok := cfg[string(key)]
-	if !ok {
-		return -1
-	}
-	if uint32(len(v)) <= bufCap && !mem.Write(bufPtr, []byte(v)) {
-		return -1
-	}
-	return int32(len(v))
+	return hostabi.InstantiateHostModule(ctx, rt, config, yieldHost)
 }
 
 // moduleConfig is one instance's sandbox: no filesystem (no preopens),
 // no network, real clocks and randomness, output into the log.
-func (m *Module) moduleConfig(stdout, stderr *lineLogger) wazero.ModuleConfig {
+func (m *Module) moduleConfig(stdout, stderr *hostabi.LineLogger) wazero.ModuleConfig {
 	return wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(abi.ExportInitialize).

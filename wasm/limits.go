@@ -1,9 +1,10 @@
 package wasm
 
 import (
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sluicemq/sluice/wasm/fuel"
 )
 
 // Module limits. A module is checked against them by reading its section
@@ -62,73 +63,9 @@ func checkModuleLimits(mod []byte, cfg Config) (moduleShape, error) {
 	return shape, nil
 }
 
-var errTruncated = errors.New("module truncated")
-
-// scanModule counts a module's functions (function imports plus the
-// function section's count) and measures its largest function body. It
-// never allocates in proportion to a count read from the module.
+// scanModule counts a module's functions and measures its largest function
+// body (fuel.Scan: the binary reader is fuel's, shared with the rewrite).
 func scanModule(mod []byte) (moduleShape, error) {
-	var shape moduleShape
-	if len(mod) < 8 || string(mod[:8]) != wasmHeader {
-		return shape, fmt.Errorf("%w: not a WebAssembly (version 1) binary", errUnsupportedWasm)
-	}
-	r := &wasmReader{b: mod, off: 8}
-	var declared, bodies uint32
-	sawCode := false
-	for r.off < len(r.b) && r.err == nil {
-		id := r.byte()
-		body := r.bytes(int(r.u32()))
-		if r.err != nil {
-			return shape, r.err
-		}
-		s := &wasmReader{b: body}
-		switch id {
-		case secImport:
-			for n := s.u32(); n > 0 && s.err == nil; n-- {
-				s.bytes(int(s.u32())) // module
-				s.bytes(int(s.u32())) // name
-				switch kind := s.byte(); kind {
-				case 0x00:
-					s.u32()
-					shape.functions++
-				case 0x01:
-					s.leb()
-					s.limits()
-				case 0x02:
-					s.limits()
-				case 0x03:
-					s.leb()
-					s.byte()
-				case 0x04:
-					s.byte()
-					s.u32()
-				default:
-					s.fail(fmt.Sprintf("import kind %#x", kind))
-				}
-			}
-		case 3: // function section: one type index per defined function
-			declared = s.u32()
-			// Each entry is at least one byte: a count beyond the section's
-			// bytes is a lie, not a big module.
-			if int64(declared) > int64(len(body)) {
-				return shape, fmt.Errorf("%w: function count %d exceeds the section's %d bytes", errUnsupportedWasm, declared, len(body))
-			}
-		case secCode:
-			sawCode = true
-			bodies = s.u32()
-			for i := uint32(0); i < bodies && s.err == nil; i++ {
-				size := int(s.u32())
-				s.bytes(size)
-				shape.largestBodyBytes = max(shape.largestBodyBytes, size)
-			}
-		}
-		if s.err != nil {
-			return shape, s.err
-		}
-	}
-	if sawCode && bodies != declared {
-		return shape, fmt.Errorf("%w: %d function bodies for %d declared functions", errUnsupportedWasm, bodies, declared)
-	}
-	shape.functions += int(declared)
-	return shape, r.err
+	s, err := fuel.Scan(mod)
+	return moduleShape{functions: s.Functions, largestBodyBytes: s.LargestBodyBytes}, err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/sluicemq/sluice/wasm/abi"
+	"github.com/sluicemq/sluice/wasm/hostabi"
 )
 
 // Module is one loaded plugin version: its compiled code, its wazero
@@ -89,7 +90,7 @@ type instance struct {
 	mem            api.Memory
 	alloc, hook    api.Function
 	stack          []uint64 // reused call stack (CallWithStack avoids allocating)
-	stdout, stderr *lineLogger
+	stdout, stderr *hostabi.LineLogger
 	memory         *cappedMemory
 	cctx           callContext // the context of the call in progress (reused)
 }
@@ -105,16 +106,16 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	}
 	res.bytes.Store(m.initialMemory())
 	inst := &instance{
-		stdout: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stdout", level: slog.LevelInfo, limit: m.logLimit},
-		stderr: &lineLogger{logger: m.cfg.Logger, plugin: m.name, stream: "stderr", level: slog.LevelWarn, limit: m.logLimit},
+		stdout: newLineLogger(m.cfg.Logger, m.name, "stdout", slog.LevelInfo, m.logLimit),
+		stderr: newLineLogger(m.cfg.Logger, m.name, "stderr", slog.LevelWarn, m.logLimit),
 		stack:  make([]uint64, 2),
 		memory: newCappedMemory(m.cfg.MemoryLimitPages, res),
 	}
 	ctx = experimental.WithMemoryAllocator(ctx, inst.memory)
 	mod, err := m.rt.InstantiateModule(ctx, m.compiled, m.moduleConfig(inst.stdout, inst.stderr))
 	if err != nil {
-		inst.stdout.flush()
-		inst.stderr.flush()
+		inst.stdout.Flush()
+		inst.stderr.Flush()
 		res.releaseAll() // idempotent: Free may have run already
 		return nil, err
 	}
@@ -130,8 +131,8 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (i *instance) close(ctx context.Context) {
-	i.stdout.flush()
-	i.stderr.flush()
+	i.stdout.Flush()
+	i.stderr.Flush()
 	i.mod.Close(ctx)
 	i.memory.res.releaseAll() // Free did, unless wazero never allocated
 }
@@ -157,8 +158,8 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 // release returns a healthy instance to the pool (or closes it when the
 // pool is full).
 func (m *Module) release(inst *instance) {
-	inst.stdout.flush()
-	inst.stderr.flush()
+	inst.stdout.Flush()
+	inst.stderr.Flush()
 	select {
 	case m.idle <- inst:
 	default:
@@ -206,13 +207,13 @@ func (m *Module) runBatch(ctx context.Context, in *batchInput, decode func(out [
 	// The guest checks the deadline itself when it yields (instrument.go):
 	// no timer, no goroutine, no context allocated per call.
 	inst.cctx = callContext{Context: ctx, deadline: monoNanos() + int64(m.cfg.Timeout), done: ctx.Done()}
-	inst.stderr.panicLine = ""
+	inst.stderr.ResetPanicLine()
 	out, err := inst.call(&inst.cctx, in)
 	inst.cctx.Context, inst.cctx.done = nil, nil
 	if err != nil {
 		kind, detail := m.classify(inst, err)
-		inst.stderr.flush() // a panic line still without its newline
-		if p := inst.stderr.panicLine; p != "" {
+		inst.stderr.Flush() // a panic line still without its newline
+		if p := inst.stderr.PanicLine(); p != "" {
 			// The plugin's own reason first (Go prints a panic's
 			// message, then the stack, which stays in the log).
 			detail = p + "; " + detail

@@ -1,20 +1,8 @@
 package main
 
-import (
-	"syscall"
-	"time"
-	"unsafe"
-)
+import "github.com/sluicemq/sluice/internal/threadcpu"
 
-// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), 0
-// when it cannot be read. With the goroutine locked to its thread it
-// times one in-process plugin call without what other processes on a
-// loaded machine take meanwhile.
-func threadCPU() time.Duration {
-	const clockThreadCPUTimeID = 3
-	var ts syscall.Timespec
-	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
+// threadCPU is the calling thread's CPU time: with the goroutine locked to
+// its thread it times one in-process plugin call without what other
+// processes on a loaded machine take meanwhile.
+var threadCPU = threadcpu.Now

@@ -35,7 +35,6 @@ import (
 const (
 	maxRecordsFileBytes = 256 << 20
 	maxRecordLineBytes  = 16 << 20
-	recordsBatch        = 200 // records per call, as the broker-side dry run
 	defaultRecordsTopic = "test"
 )
 
@@ -408,16 +407,14 @@ func textOrB64(b []byte) (*string, *string) {
 	return nil, &e
 }
 
-// localRun is one local dry run; it counts like the broker-side dry run
-// (plugins.DryRun) so both print the same summary for the same records.
+// localRun is one local dry run; it counts with the broker-side dry run's
+// runner (plugins.DryRunner) so both print the same summary for the same
+// records, and collects the output records.
 type localRun struct {
-	o      *localTestOptions
-	mod    *wasm.Module
-	recs   []localRecord
-	res    *plugins.DryRunResult
-	reader hooks.Reader
-	nanos  int64
-	out    []fileRecord // output records, in order
+	recs []localRecord
+	run  *plugins.DryRunner
+	res  *plugins.DryRunResult
+	out  []fileRecord // output records, in order
 }
 
 func newLocalRun(o *localTestOptions, mod *wasm.Module, recs []localRecord) *localRun {
@@ -432,12 +429,17 @@ func newLocalRun(o *localTestOptions, mod *wasm.Module, recs []localRecord) *loc
 	if o.hook == wasm.HookPartitioner {
 		res.PartitionHistogram = make([]int, parts)
 	}
-	return &localRun{o: o, mod: mod, recs: recs, res: res,
-		reader: hooks.Reader{ClientID: "sluice-plugin-test", Principal: o.principal}}
+	l := &localRun{recs: recs, res: res}
+	l.run = &plugins.DryRunner{Mod: mod, Topic: o.topic, Res: res,
+		Reader:      hooks.Reader{ClientID: "sluice-plugin-test", Principal: o.principal},
+		OnOutcome:   l.outcome,
+		OnTransform: l.transformed,
+	}
+	return l
 }
 
 // all runs the records partition by partition (0 first, file order within
-// one), in batches of up to recordsBatch.
+// one), in batches of up to plugins.DryRunBatch.
 func (l *localRun) all(ctx context.Context) {
 	byPart := map[int32][]hooks.Record{}
 	for _, r := range l.recs {
@@ -446,169 +448,34 @@ func (l *localRun) all(ctx context.Context) {
 	for _, p := range slices.Sorted(maps.Keys(byPart)) {
 		recs := byPart[p]
 		for len(recs) > 0 {
-			n := min(len(recs), recordsBatch)
-			l.batch(ctx, p, recs[:n])
+			n := min(len(recs), plugins.DryRunBatch)
+			l.run.Batch(ctx, p, recs[:n])
 			recs = recs[n:]
 		}
 	}
-	if l.res.RecordsIn > 0 {
-		l.res.NsPerRecord = float64(l.nanos) / float64(l.res.RecordsIn)
+	l.run.Finish()
+}
+
+// outcome collects a partitioner's records (with the partition chosen)
+// and a filter's kept and changed records (with their offsets).
+func (l *localRun) outcome(o plugins.DryRunOutcome) {
+	switch {
+	case o.Result == "partition":
+		l.out = append(l.out, outputRecord(o.In, o.ToPartition, false))
+	case l.res.Hook == wasm.HookFilter && o.Out != nil:
+		l.out = append(l.out, outputRecord(*o.Out, o.Partition, true))
 	}
 }
 
-// batch runs one batch; a failed batch is run again record by record to
-// find the failing records (not after a timeout: each retry could take
-// the whole timeout again).
-func (l *localRun) batch(ctx context.Context, p int32, recs []hooks.Record) {
-	l.res.RecordsIn += len(recs)
-	err := l.call(ctx, p, recs)
-	if err == nil {
-		return
+// transformed collects a transform's outputs, then its emits.
+func (l *localRun) transformed(p int32, out []hooks.Record, emits []hooks.Emit) {
+	for _, r := range out {
+		l.out = append(l.out, outputRecord(r, p, false))
 	}
-	if len(recs) == 1 || errors.Is(err, wasm.ErrTimeout) {
-		for _, r := range recs {
-			l.fail(p, r, err)
-		}
-		return
+	for _, e := range emits {
+		fr := outputRecord(e.Record, 0, false)
+		fr.Partition = nil // the target topic's partitioner decides
+		fr.Topic = e.Topic
+		l.out = append(l.out, fr)
 	}
-	for i := range recs {
-		if err := l.call(ctx, p, recs[i:i+1]); err != nil {
-			l.fail(p, recs[i], err)
-		}
-	}
-}
-
-func (l *localRun) fail(p int32, r hooks.Record, err error) {
-	l.res.Errors++
-	if len(l.res.FirstErrors) < 10 {
-		l.res.FirstErrors = append(l.res.FirstErrors, plugins.DryRunError{Partition: p, Offset: r.Offset, Error: err.Error()})
-	}
-}
-
-func (l *localRun) call(ctx context.Context, p int32, recs []hooks.Record) error {
-	topic := l.o.topic
-	start := time.Now()
-	switch l.o.hook {
-	case wasm.HookPartitioner:
-		in := withOffsets(recs, -1)
-		parts, err := l.mod.Partition(ctx, topic, in, l.res.Partitions)
-		l.nanos += time.Since(start).Nanoseconds()
-		if err == nil && len(parts) != len(in) {
-			err = fmt.Errorf("%w: %d partitions for %d records", hooks.ErrPluginFailed, len(parts), len(in))
-		}
-		if err != nil {
-			return err
-		}
-		l.res.Calls++
-		for i, part := range parts {
-			if part < 0 || part >= l.res.Partitions {
-				l.fail(p, recs[i], fmt.Errorf("%w: partition %d of %d", hooks.ErrPluginFailed, part, l.res.Partitions))
-				continue
-			}
-			l.res.PartitionHistogram[part]++
-			if part != p {
-				l.res.Moved++
-			}
-			l.out = append(l.out, outputRecord(in[i], part, false))
-		}
-	case wasm.HookFilter:
-		out, err := l.mod.Filter(ctx, topic, p, l.reader, recs)
-		l.nanos += time.Since(start).Nanoseconds()
-		if err != nil {
-			return err
-		}
-		l.res.Calls++
-		j := 0 // a filter keeps offsets: outputs match inputs by offset
-		for i := range recs {
-			if j < len(out) && out[j].Offset == recs[i].Offset {
-				if sameHookRecord(recs[i], out[j]) {
-					l.res.Kept++
-				} else {
-					l.res.Changed++
-				}
-				l.out = append(l.out, outputRecord(out[j], p, true))
-				j++
-				continue
-			}
-			l.res.Dropped++
-		}
-	case wasm.HookTransform:
-		in := withOffsets(recs, -1)
-		out, emits, err := l.mod.Transform(ctx, topic, p, in)
-		l.nanos += time.Since(start).Nanoseconds()
-		if err != nil {
-			return err
-		}
-		l.res.Calls++
-		l.res.Emitted += len(emits)
-		l.countTransform(in, out)
-		for _, r := range out {
-			l.out = append(l.out, outputRecord(r, p, false))
-		}
-		for _, e := range emits {
-			fr := outputRecord(e.Record, 0, false)
-			fr.Partition = nil // the target topic's partitioner decides
-			fr.Topic = e.Topic
-			l.out = append(l.out, fr)
-		}
-	}
-	return nil
-}
-
-// countTransform attributes outputs to inputs as the broker-side dry run
-// does: an output equal to an input (in order) is that input kept; the
-// unmatched outputs, paired in order with the unmatched inputs, are those
-// inputs changed; unmatched inputs left over were dropped, unmatched
-// outputs left over were added. Exact for one-in, at-most-one-out
-// transforms (sdktest attributes every output exactly).
-func (l *localRun) countTransform(in, out []hooks.Record) {
-	matched := make([]bool, len(in))
-	unmatched := 0
-	i := 0
-	for j := range out {
-		k := i
-		for k < len(in) && !sameHookRecord(in[k], out[j]) {
-			k++
-		}
-		if k == len(in) {
-			unmatched++
-			continue
-		}
-		matched[k] = true
-		l.res.Kept++
-		i = k + 1
-	}
-	for _, m := range matched {
-		switch {
-		case m:
-		case unmatched > 0:
-			unmatched--
-			l.res.Changed++
-		default:
-			l.res.Dropped++
-		}
-	}
-	l.res.Added += unmatched
-}
-
-func withOffsets(recs []hooks.Record, offset int64) []hooks.Record {
-	out := slices.Clone(recs)
-	for i := range out {
-		out[i].Offset = offset
-	}
-	return out
-}
-
-// sameHookRecord compares content (not offsets).
-func sameHookRecord(a, b hooks.Record) bool {
-	if !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.Value, b.Value) || (a.Key == nil) != (b.Key == nil) ||
-		(a.Value == nil) != (b.Value == nil) || a.Timestamp != b.Timestamp || len(a.Headers) != len(b.Headers) {
-		return false
-	}
-	for i := range a.Headers {
-		if a.Headers[i].Key != b.Headers[i].Key || !bytes.Equal(a.Headers[i].Value, b.Headers[i].Value) {
-			return false
-		}
-	}
-	return true
 }

@@ -8,14 +8,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-	"unsafe"
 
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/internal/threadcpu"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
@@ -97,24 +95,15 @@ func BenchmarkTransformPlugin(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for j := range variants {
 			v := &variants[j]
-			start := benchThreadCPU()
+			start := threadcpu.Now()
 			if _, err := p.transform(ctx, v.tr, "t", 0, cfg, batch); err != nil {
 				b.Fatal(err)
 			}
-			v.ns = append(v.ns, float64(benchThreadCPU()-start)/n)
+			v.ns = append(v.ns, float64(threadcpu.Now()-start)/n)
 		}
 	}
 	for _, v := range variants {
 		slices.Sort(v.ns)
 		b.ReportMetric(v.ns[len(v.ns)/2], v.name+"-ns/record")
 	}
-}
-
-func benchThreadCPU() time.Duration {
-	const clockThreadCPUTimeID = 3
-	var ts syscall.Timespec
-	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }

@@ -9,8 +9,10 @@
 //	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(p))
 //
 // The package is meant for client programs: it depends on wazero, kgo, the
-// standard library and the dependency-free packages wasm/abi (the ABI) and
-// wasm/fuel (the broker's deadline mechanism) only (no broker packages, no
+// standard library, the dependency-free packages wasm/abi (the ABI) and
+// wasm/fuel (the broker's deadline mechanism) and wasm/hostabi (the host
+// side of the ABI it shares with the broker: export checks, host module,
+// output logging; wazero only) only (no broker packages, no
 // Prometheus), so it adds a few MB to a producer, not the broker. It
 // implements the host side of the batch ABI (docs/plugin-abi.md) for one
 // hook, the partitioner, one record per call (kgo partitions record by
@@ -36,6 +38,7 @@ import (
 
 	"github.com/sluicemq/sluice/wasm/abi"
 	"github.com/sluicemq/sluice/wasm/fuel"
+	"github.com/sluicemq/sluice/wasm/hostabi"
 )
 
 // Defaults of Options, the broker's own where it has the same limit.
@@ -161,7 +164,10 @@ func New(code []byte, opts Options) (*Partitioner, error) {
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		return fail(fmt.Errorf("kgowasm: wasi: %w", err))
 	}
-	if err := hostModule(ctx, rt, opts.Config); err != nil {
+	// The "sluice" imports: config_get with the plugin's configuration,
+	// and yield, which the checks fuel.Instrument adds call to compare
+	// the clock with the call's deadline.
+	if err := hostabi.InstantiateHostModule(ctx, rt, opts.Config, fuel.Yield); err != nil {
 		return fail(fmt.Errorf("kgowasm: host module: %w", err))
 	}
 	if opts.CallTimeout > 0 {
@@ -198,82 +204,16 @@ func New(code []byte, opts Options) (*Partitioner, error) {
 // checkExports refuses what the broker's deploy would refuse for a
 // partitioner: missing or mistyped ABI exports and WASI commands.
 func checkExports(c wazero.CompiledModule) error {
+	if err := hostabi.CheckExports(c, abi.ExportPartition, "a partitioner", ErrInvalidModule); err != nil {
+		return err
+	}
 	fns := c.ExportedFunctions()
-	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	for name, sig := range map[string][2][]api.ValueType{
-		abi.ExportAlloc:     {{i32}, {i32}},
-		abi.ExportPartition: {{i32, i32}, {i64}},
-	} {
-		f, ok := fns[name]
-		if !ok {
-			return fmt.Errorf("%w: missing export %q (a partitioner needs %s and %s)", ErrInvalidModule, name, abi.ExportAlloc, abi.ExportPartition)
-		}
-		if !sameTypes(f.ParamTypes(), sig[0]) || !sameTypes(f.ResultTypes(), sig[1]) {
-			return fmt.Errorf("%w: export %q has the wrong signature", ErrInvalidModule, name)
-		}
-	}
-	if _, ok := c.ExportedMemories()[abi.ExportMemory]; !ok {
-		return fmt.Errorf("%w: missing exported memory %q", ErrInvalidModule, abi.ExportMemory)
-	}
 	_, reactor := fns[abi.ExportInitialize]
 	if _, command := fns["_start"]; command && !reactor {
 		return fmt.Errorf("%w: the module is a WASI command (it exports _start, not _initialize): "+
 			"build Go plugins as reactors with -buildmode=c-shared", ErrInvalidModule)
 	}
 	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// hostModule provides the "sluice" imports: config_get with the plugin's
-// configuration, and yield, which the checks fuel.Instrument added call to
-// compare the clock with the call's deadline.
-func hostModule(ctx context.Context, rt wazero.Runtime, config map[string]string) error {
-	cfg := make(map[string]string, len(config))
-	for k, v := range config {
-		cfg[k] = v
-	}
-	i32 := api.ValueTypeI32
-	_, err := rt.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, mod api.Module, stack []uint64) {
-			stack[0] = uint64(uint32(configGet(mod.Memory(), cfg,
-				uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3]))))
-		}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).
-		Export(abi.ImportConfigGet).
-		NewFunctionBuilder().
-		WithGoFunction(api.GoFunc(fuel.Yield), nil, []api.ValueType{i32}).
-		Export(abi.ImportYield).
-		Instantiate(ctx)
-	return err
-}
-
-// configGet implements config_get(keyPtr, keyLen, bufPtr, bufCap) -> len
-// or -1 when unset, as the broker does: when len > bufCap nothing is
-// copied; out-of-bounds pointers read as an unset key.
-func configGet(mem api.Memory, cfg map[string]string, keyPtr, keyLen, bufPtr, bufCap uint32) int32 {
-	key, ok := mem.Read(keyPtr, keyLen)
-	if !ok {
-		return -1
-	}
-	v, ok := cfg[string(key)]
-	if !ok {
-		return -1
-	}
-	if uint32(len(v)) <= bufCap && !mem.Write(bufPtr, []byte(v)) {
-		return -1
-	}
-	return int32(len(v))
 }
 
 // Close releases the module; close the kgo client first.
@@ -354,7 +294,7 @@ func (p *Partitioner) PartitionRecord(topic string, r *kgo.Record, partitions in
 // call runs one batch on inst and decodes the answer; a failure other than
 // a refusal discards the instance (its state is unknown after a trap).
 func (p *Partitioner) call(inst *instance, in []byte, partitions int) (int, error) {
-	inst.stderr.panicLine = ""
+	inst.stderr.ResetPanicLine()
 	var out []byte
 	var err error
 	if p.opts.CallTimeout > 0 {
@@ -367,10 +307,10 @@ func (p *Partitioner) call(inst *instance, in []byte, partitions int) (int, erro
 		out, err = inst.invoke(context.Background(), in)
 	}
 	if err != nil {
-		inst.stdout.flush()
-		inst.stderr.flush()
+		inst.stdout.Flush()
+		inst.stderr.Flush()
 		detail := p.describe(inst, err)
-		if pl := inst.stderr.panicLine; pl != "" {
+		if pl := inst.stderr.PanicLine(); pl != "" {
 			detail = pl + "; " + detail // the plugin's own reason first
 		}
 		inst.close()
@@ -490,7 +430,7 @@ type instance struct {
 	alloc, part    api.Function
 	stack          []uint64
 	in             []byte // reused Input buffer
-	stdout, stderr *lineLogger
+	stdout, stderr *hostabi.LineLogger
 	deadline       fuel.Call // the context of the call in progress (reused)
 }
 
@@ -498,8 +438,8 @@ func (p *Partitioner) newInstance(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	inst := &instance{
-		stdout: &lineLogger{logger: p.opts.Logger, stream: "stdout", level: slog.LevelInfo},
-		stderr: &lineLogger{logger: p.opts.Logger, stream: "stderr", level: slog.LevelWarn},
+		stdout: &hostabi.LineLogger{Logger: p.opts.Logger, Stream: "stdout", Level: slog.LevelInfo},
+		stderr: &hostabi.LineLogger{Logger: p.opts.Logger, Stream: "stderr", Level: slog.LevelWarn},
 		stack:  make([]uint64, 2),
 	}
 	cfg := wazero.NewModuleConfig().
@@ -512,8 +452,8 @@ func (p *Partitioner) newInstance(ctx context.Context) (*instance, error) {
 		WithRandSource(rand.Reader)
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
-		inst.stdout.flush()
-		inst.stderr.flush()
+		inst.stdout.Flush()
+		inst.stderr.Flush()
 		return nil, err
 	}
 	inst.mod = mod
@@ -528,8 +468,8 @@ func (p *Partitioner) newInstance(ctx context.Context) (*instance, error) {
 }
 
 func (i *instance) close() {
-	i.stdout.flush()
-	i.stderr.flush()
+	i.stdout.Flush()
+	i.stderr.Flush()
 	i.mod.Close(context.Background())
 }
 
@@ -543,8 +483,8 @@ func (p *Partitioner) acquire() (*instance, error) {
 }
 
 func (p *Partitioner) release(inst *instance) {
-	inst.stdout.flush()
-	inst.stderr.flush()
+	inst.stdout.Flush()
+	inst.stderr.Flush()
 	select {
 	case p.idle <- inst:
 	default:
