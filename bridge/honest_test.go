@@ -97,12 +97,7 @@ func startHonestNode(t *testing.T, public ...string) *honestNode {
 
 func (n *honestNode) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return n.kit.Client(t, opts...)
 }
 
 // topic creates a one-partition topic and deploys plugin (a module of
