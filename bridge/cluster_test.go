@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta/zktest"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // TestClusterBridgePublishesToOtherLeaders: three brokers, a topic whose
@@ -33,31 +32,13 @@ func TestClusterBridgePublishesToOtherLeaders(t *testing.T) {
 	type member struct{ addrs node.Addrs }
 	var members []member
 	for id := int32(1); id <= 3; id++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		ready := make(chan node.Addrs, 1)
-		done := make(chan error, 1)
-		cfg := broker.Config{BrokerID: id, DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			ZooKeeper: zk.Addr + "/bridge-cluster", ZooKeeperSessionTimeout: 4 * time.Second,
-			PreferredLeaderInterval: -time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		go func() {
-			done <- node.RunWith(ctx, cfg, node.Options{Bridge: bridge.Config{}}, func(a node.Addrs) { ready <- a })
-		}()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Errorf("broker %d did not stop in 30s", id)
-			}
-		})
-		select {
-		case a := <-ready:
-			members = append(members, member{a})
-		case err := <-done:
-			t.Fatalf("broker %d: %v", id, err)
-		case <-time.After(60 * time.Second):
-			t.Fatalf("broker %d not ready in 60s", id)
-		}
+		n := testkit.StartNode(t, testkit.WithOptions(node.Options{Bridge: bridge.Config{}}),
+			testkit.WithConfig(func(c *broker.Config) {
+				c.BrokerID, c.ZooKeeper, c.ZooKeeperSessionTimeout = id, zk.Addr+"/bridge-cluster", 4*time.Second
+				c.PreferredLeaderInterval = -time.Second
+			}),
+			testkit.WithStartTimeout(60*time.Second), testkit.WithStopErrorIgnored())
+		members = append(members, member{n.Addrs})
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(members[0].addrs.Kafka))
 	if err != nil {

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // testNode is an in-process broker with the bridge on its HTTP listener.
@@ -28,43 +27,8 @@ type testNode struct {
 // stops it when the test ends.
 func startNode(t *testing.T, bcfg bridge.Config) *testNode {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	go func() {
-		done <- node.RunWith(ctx, broker.Config{
-			DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: logger,
-		}, node.Options{Bridge: bcfg}, func(a node.Addrs) { ready <- a })
-	}()
-	var addrs node.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("node did not start in 20s")
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs.Kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("node did not stop in 20s")
-		}
-	})
-	return &testNode{kafka: addrs.Kafka, base: "http://" + addrs.HTTP, adm: kadm.NewClient(cl)}
+	n := testkit.StartNode(t, testkit.WithOptions(node.Options{Bridge: bcfg}))
+	return &testNode{kafka: n.Addrs.Kafka, base: n.HTTPBase, adm: kadm.NewClient(n.Client(t))}
 }
 
 type testWriter struct{ t *testing.T }

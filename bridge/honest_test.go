@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +23,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -88,63 +86,26 @@ func honestModules(t *testing.T) map[string][]byte {
 // API on one HTTP listener).
 type honestNode struct {
 	kafka, http string
+	kit         *testkit.Node
 }
 
 func startHonestNode(t *testing.T, public ...string) *honestNode {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: logger}
-	opts := node.Options{Bridge: bridge.Config{PublicTopics: public}}
-	go func() { done <- node.RunWith(ctx, cfg, opts, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	select {
-	case a := <-addrs:
-		return &honestNode{kafka: a.Kafka, http: "http://" + a.HTTP}
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start in 30s")
-	}
-	return nil
+	n := testkit.StartNode(t, testkit.WithOptions(node.Options{Bridge: bridge.Config{PublicTopics: public}}))
+	return &honestNode{kafka: n.Addrs.Kafka, http: n.HTTPBase, kit: n}
 }
 
 func (n *honestNode) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return n.kit.Client(t, opts...)
 }
 
 // topic creates a one-partition topic and deploys plugin (a module of
 // honestModules) on it as hook.
 func (n *honestNode) topic(t *testing.T, topic, hook, plugin string) {
 	t.Helper()
-	resp, err := kadm.NewClient(n.client(t)).CreateTopics(context.Background(), 1, 1, nil, topic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
-	q := url.Values{"name": {plugin + "-" + topic}, "hook": {hook}, "topic": {topic}}
-	code, body, _ := do(t, "POST", n.http+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(honestModules(t)[plugin]))
-	if code != http.StatusCreated {
-		t.Fatalf("deploy %s on %s: %d %s", plugin, topic, code, body)
-	}
+	n.kit.CreateTopic(t, topic, 1)
+	n.kit.Deploy(t, plugin+"-"+topic, hook, topic, honestModules(t)[plugin])
 }
 
 // stored reads topic's records as "value@offset".
@@ -154,15 +115,8 @@ func (n *honestNode) stored(t *testing.T, topic string, want int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var got []string
-	for len(got) < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: got %d of %d records: %v", topic, len(got), want, got)
-		}
-		if err := fs.Err(); err != nil {
-			t.Fatalf("fetch %s: %v", topic, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, fmt.Sprintf("%s@%d", r.Value, r.Offset)) })
+	for _, r := range testkit.Consume(t, ctx, cl, want) {
+		got = append(got, fmt.Sprintf("%s@%d", r.Value, r.Offset))
 	}
 	return got
 }

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -24,12 +23,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // aclSet is a small test authorizer: exact (principal, host, operation,
@@ -52,40 +50,8 @@ func (a aclSet) Authorize(id auth.Identity, op auth.Operation, rt auth.ResourceT
 // startNodeOpts is startNode with full node options (authorizer, TLS).
 func startNodeOpts(t *testing.T, opts node.Options, scheme string, client *http.Client) *testNode {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	dataDir := t.TempDir() // removed after the node stops
-	go func() {
-		done <- node.RunWith(ctx, broker.Config{
-			DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		}, opts, func(a node.Addrs) { ready <- a })
-	}()
-	var addrs node.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("node did not start in 20s")
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs.Kafka))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cl.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node stopped with %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("node did not stop in 20s")
-		}
-	})
-	return &testNode{kafka: addrs.Kafka, base: scheme + "://" + addrs.HTTP, adm: kadm.NewClient(cl)}
+	n := testkit.StartNode(t, testkit.WithOptions(opts))
+	return &testNode{kafka: n.Addrs.Kafka, base: scheme + "://" + n.Addrs.HTTP, adm: kadm.NewClient(n.Client(t))}
 }
 
 // TestBridgeTokenPrincipalACL: a token is a principal; what it may do is

@@ -2,19 +2,17 @@ package plugins_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/auth/httpauth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/plugins"
 )
 
@@ -47,26 +45,7 @@ func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase stri
 
 func startNodeWith(t *testing.T, opts node.Options) node.Addrs {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quietLogger}
-	go func() { done <- node.RunWith(ctx, cfg, opts, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	select {
-	case a := <-addrs:
-		return a
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start in 30s")
-	}
-	return node.Addrs{}
+	return testkit.StartNode(t, testkit.WithOptions(opts), testkit.WithLogger(quietLogger)).Addrs
 }
 
 // adminCall sends one admin request; hdr are header name/value pairs.

@@ -13,8 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/plugins/kgowasm"
 )
 
@@ -31,26 +30,8 @@ func startNode(t *testing.T) *testNode {
 // startNodeLogging starts a node that logs to logger.
 func startNodeLogging(t *testing.T, logger *slog.Logger) *testNode {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: logger}
-	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	select {
-	case a := <-addrs:
-		return &testNode{kafka: a.Kafka, http: "http://" + a.HTTP}
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start in 30s")
-	}
-	return nil
+	n := testkit.StartNode(t, testkit.WithLogger(logger))
+	return &testNode{kafka: n.Addrs.Kafka, http: n.HTTPBase}
 }
 
 func (n *testNode) deploy(t *testing.T, name, hook, topic, example string, config ...string) {
@@ -108,17 +89,7 @@ func consumeAll(t *testing.T, n *testNode, topic, clientID string, want int) []*
 	cl := n.client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ClientID(clientID))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var got []*kgo.Record
-	for len(got) < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: got %d of %d records", topic, len(got), want)
-		}
-		if err := fs.Err(); err != nil {
-			t.Fatalf("fetch %s: %v", topic, err)
-		}
-		got = append(got, fs.Records()...)
-	}
+	got := testkit.Consume(t, ctx, cl, want)
 	return got
 }
 

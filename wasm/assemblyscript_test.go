@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,13 +19,11 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/needs"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
@@ -560,60 +556,20 @@ export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitio
 // and mask-email, then the conformance filter on fetch.
 func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	mods := asModules(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	var a node.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start in 30s")
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	n := testkit.StartNode(t)
+	cl := n.Client(t, kgo.ProducerLinger(0))
 	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer tcancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(tctx, 1, 1, nil, "src", "emits", "logs", "tenants")
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	n.CreateTopics(t, 1, "src", "emits", "logs", "tenants")
 	deploy := func(name, hook, topic, module string, config ...string) {
 		t.Helper()
 		code, err := os.ReadFile(mods[module])
 		if err != nil {
 			t.Fatal(err)
 		}
-		q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}, "config": config}
-		resp, err := http.Post("http://"+a.HTTP+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(code))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, body)
-		}
+		n.Deploy(t, name, hook, topic, code, config...)
 	}
-	if resp, err := kadm.NewClient(cl).CreateTopics(tctx, 7, 1, nil, "beacons"); err != nil || resp.Error() != nil {
-		t.Fatalf("create beacons: %v %v", err, resp.Error())
-	}
+	n.CreateTopic(t, "beacons", 7)
 	deploy("conf-partitioner", "partitioner", "beacons", "conformance-partitioner")
 	deploy("conf-transform", "transform", "src", "conformance-transform", "emit_topic=emits")
 	deploy("mask", "transform", "logs", "mask-email")
@@ -636,27 +592,13 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	type kv struct{ key, value, headers string }
 	consume := func(topic string, want int) []kv {
 		t.Helper()
-		c, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
 		var got []kv
-		for len(got) < want {
-			fs := c.PollFetches(tctx)
-			if tctx.Err() != nil {
-				t.Fatalf("%s: %d of %d records: %v", topic, len(got), want, got)
+		for _, r := range n.Consume(t, tctx, topic, want) {
+			var hs []string
+			for _, h := range r.Headers {
+				hs = append(hs, h.Key+"="+string(h.Value))
 			}
-			if err := fs.Err(); err != nil {
-				t.Fatalf("fetch %s: %v", topic, err)
-			}
-			fs.EachRecord(func(r *kgo.Record) {
-				var hs []string
-				for _, h := range r.Headers {
-					hs = append(hs, h.Key+"="+string(h.Value))
-				}
-				got = append(got, kv{string(r.Key), string(r.Value), strings.Join(hs, ",")})
-			})
+			got = append(got, kv{string(r.Key), string(r.Value), strings.Join(hs, ",")})
 		}
 		return got
 	}
@@ -680,7 +622,7 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	// the value's length, keyed by murmur2).
 	wantPart := map[string]int32{"a": 1, "bb": 2, "cccc": 4, "keyed": kafkaPartition([]byte("alice"), 7)}
 	for _, v := range []string{"a", "bb", "cccc", "keyed"} {
-		u := "http://" + a.HTTP + "/beacon/beacons"
+		u := n.HTTPBase + "/beacon/beacons"
 		if v == "keyed" {
 			u += "?key=alice"
 		}
@@ -694,14 +636,9 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 			t.Fatalf("beacon %q: %d %s", v, resp.StatusCode, body)
 		}
 	}
-	bc, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics("beacons"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
 	gotPart := map[string]int32{}
-	for len(gotPart) < len(wantPart) && tctx.Err() == nil {
-		bc.PollFetches(tctx).EachRecord(func(r *kgo.Record) { gotPart[string(r.Value)] = r.Partition })
+	for _, r := range n.Consume(t, tctx, "beacons", len(wantPart)) {
+		gotPart[string(r.Value)] = r.Partition
 	}
 	if !reflect.DeepEqual(gotPart, wantPart) {
 		t.Fatalf("beacon partitions %v, want %v", gotPart, wantPart)
@@ -709,7 +646,7 @@ func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 
 	// A refusal reaches the producer as INVALID_RECORD with the plugin's
 	// message; nothing of the batch is stored.
-	err = cl.ProduceSync(tctx, rec("src", "plain", "p2"), rec("src", "reject", "r")).FirstErr()
+	err := cl.ProduceSync(tctx, rec("src", "plain", "p2"), rec("src", "reject", "r")).FirstErr()
 	if err == nil || !strings.Contains(err.Error(), "INVALID_RECORD") {
 		t.Fatalf("reject: %v, want INVALID_RECORD", err)
 	}

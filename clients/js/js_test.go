@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/abi"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
@@ -373,25 +371,15 @@ func TestKafkajsProducesWhereTheBrokerWould(t *testing.T) {
 		t.Skip("starts a broker and node")
 	}
 	const n, partitions = 3000, 6
-	kafkaAddr, httpBase := startBroker(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	nd := testkit.StartNode(t)
+	kafkaAddr, httpBase := nd.Addrs.Kafka, nd.HTTPBase
+	adm := kadm.NewClient(nd.Client(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for topic, p := range map[string]int32{"pv": partitions, "pv-rest": partitions, "pv-fail": 3} {
-		resp, err := adm.CreateTopics(ctx, p, 1, nil, topic)
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			t.Fatalf("create %s: %v", topic, err)
-		}
-	}
-	deploy(t, httpBase, "pv", "pv-rest", modules["pageview"], "field=page")
+	nd.CreateTopic(t, "pv", partitions)
+	nd.CreateTopic(t, "pv-rest", partitions)
+	nd.CreateTopic(t, "pv-fail", 3)
+	deploy(t, nd, "pv", "pv-rest", modules["pageview"], "field=page")
 
 	cmd := nodeCmd(t, "testdriver/produce.mjs")
 	cmd.Env = append(cmd.Env, "BROKERS="+kafkaAddr, "TOPIC=pv", "WASM="+modules["pageview"], "N="+strconv.Itoa(n),
@@ -502,46 +490,14 @@ func jsRecord(i int) (key, value []byte, headers [][2]string) {
 	return key, value, headers
 }
 
-func startBroker(t *testing.T) (kafkaAddr, httpBase string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet}
-	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	})
-	select {
-	case a := <-addrs:
-		return a.Kafka, "http://" + a.HTTP
-	case err := <-done:
-		t.Fatalf("broker did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("broker did not start in 30s")
-	}
-	return "", ""
-}
-
-func deploy(t *testing.T, base, name, topic, path string, config ...string) {
+// deploy deploys the partitioner module at path on topic.
+func deploy(t *testing.T, nd *testkit.Node, name, topic, path string, config ...string) {
 	t.Helper()
 	code, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := url.Values{"name": {name}, "hook": {"partitioner"}, "topic": {topic}, "config": config}
-	resp, err := http.Post(base+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(code))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, body)
-	}
+	nd.Deploy(t, name, "partitioner", topic, code, config...)
 }
 
 // restProduce posts records (binary format) and returns the partition of
@@ -586,18 +542,10 @@ func fetchAll(t *testing.T, addr, topic string, want int) []*kgo.Record {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	var got []*kgo.Record
-	deadline := time.Now().Add(30 * time.Second)
-	for len(got) < want && time.Now().Before(deadline) {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if err := fs.Err(); err != nil && ctx.Err() == nil {
-			t.Fatalf("fetch %s: %v", topic, err)
-		}
-		got = append(got, fs.Records()...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	got := testkit.Consume(t, ctx, cl, want)
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	got = append(got, cl.PollFetches(ctx).Records()...)
 	if len(got) != want {

@@ -1,57 +1,21 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // startSluiceACL runs a node with --authorizer acl and the given super
 // users; it returns the Kafka address.
 func startSluiceACL(t *testing.T, supers ...auth.Principal) string {
 	t.Helper()
-	logs := &syncBuffer{}
-	cfg := broker.Config{
-		DataDir:   t.TempDir(),
-		KafkaAddr: "127.0.0.1:0",
-		HTTPAddr:  "off",
-		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- node.RunWith(ctx, cfg, node.Options{AuthorizerKind: "acl", SuperUsers: supers}, func(a node.Addrs) { ready <- a.Kafka })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node did not stop")
-		}
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs)
-		}
-	})
-	select {
-	case a := <-ready:
-		return a
-	case err := <-done:
-		t.Fatalf("node exited: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node not ready")
-	}
-	return ""
+	return testkit.StartNode(t, testkit.WithoutHTTP(), testkit.WithLogCapture(slog.LevelDebug),
+		testkit.WithOptions(node.Options{AuthorizerKind: "acl", SuperUsers: supers})).Addrs.Kafka
 }
 
 // TestACLCommandsEndToEnd: sluice acl create/list/delete with kafka-acls'

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/auth/httpauth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 type testPasswords map[string]string
@@ -25,32 +21,11 @@ func (p testPasswords) VerifyPassword(u, pw string) bool { v, ok := p[u]; return
 // token file or a user and password file.
 func TestPluginCommandAuthenticates(t *testing.T) {
 	const token = "cli-admin-token-0123456789"
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	dataDir := t.TempDir() // before the cleanup below, so removed after the node stops
-	go func() {
-		done <- node.RunWith(ctx, broker.Config{DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, node.Options{
-			PasswordVerifier: testPasswords{"alice": "wonderland"},
-			Admin:            node.AdminOptions{Tokens: []httpauth.Token{{Principal: auth.User("admin"), Secret: token}}},
-		}, func(a node.Addrs) { addrs <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	var a node.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start")
-	}
-	base := "http://" + a.HTTP
+	n := testkit.StartNode(t, testkit.WithOptions(node.Options{
+		PasswordVerifier: testPasswords{"alice": "wonderland"},
+		Admin:            node.AdminOptions{Tokens: []httpauth.Token{{Principal: auth.User("admin"), Secret: token}}},
+	}))
+	base := n.HTTPBase
 	dir := t.TempDir()
 	tokenFile, pwFile := filepath.Join(dir, "token"), filepath.Join(dir, "pw")
 	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)

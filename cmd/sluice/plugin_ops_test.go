@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -40,40 +36,13 @@ func TestPluginTestShadowPromoteRollbackCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	dataDir := t.TempDir()
-	go func() {
-		done <- node.RunWith(ctx, broker.Config{DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, node.Options{}, func(a node.Addrs) { addrs <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	var a node.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start")
-	}
-	base := "--http=http://" + a.HTTP
+	n := testkit.StartNode(t)
+	base := "--http=" + n.HTTPBase
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	cl := n.Client(t, kgo.ProducerLinger(0))
+	pctx, pcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer pcancel()
-	if _, err := kadm.NewClient(cl).CreateTopic(pctx, 1, 1, nil, "clilogs"); err != nil {
-		t.Fatal(err)
-	}
+	n.CreateTopic(t, "clilogs", 1)
 	for _, v := range []string{"hello", "mail bob@example.org", "card 4111 1111 1111 1234", "bye"} {
 		if err := cl.ProduceSync(pctx, &kgo.Record{Topic: "clilogs", Key: []byte("k"), Value: []byte(v)}).FirstErr(); err != nil {
 			t.Fatal(err)

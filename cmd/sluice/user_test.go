@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
@@ -55,31 +54,9 @@ func TestUserCommandsOverSASLSSL(t *testing.T) {
 	cert, key := selfSigned(t, dir)
 	adminPW := filepath.Join(dir, "admin.pw")
 	os.WriteFile(adminPW, []byte("admin-pw\n"), 0o600)
-	logs := &syncBuffer{}
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	sec := node.Security{Protocol: node.ProtocolSASLSSL, TLSCert: cert, TLSKey: key,
 		BootstrapUser: "admin", BootstrapPasswordFile: adminPW}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan node.Addrs, 1), make(chan error, 1)
-	go func() {
-		done <- node.RunWith(ctx, cfg, node.Options{Security: sec}, func(a node.Addrs) { ready <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs)
-		}
-	})
-	var addrs node.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		t.Fatalf("node exited: %v", err)
-	}
+	addrs := testkit.StartNode(t, testkit.WithLogCapture(slog.LevelInfo), testkit.WithOptions(node.Options{Security: sec})).Addrs
 	addr := addrs.Kafka
 	conn := []string{"--brokers", addr, "--tls-ca", cert, "--timeout", "15s"}
 	admin := append([]string{"--user", "admin", "--password-file", adminPW}, conn...)

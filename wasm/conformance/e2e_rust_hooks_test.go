@@ -1,10 +1,8 @@
 package conformance_test
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,8 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm/conformance/plugbuild"
 )
 
@@ -45,65 +42,21 @@ func TestE2ERustPartitionerAndFilter(t *testing.T) {
 	}
 	keyhash, filter := read("keyhash-partitioner"), read("filter")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := broker.Config{DataDir: t.TempDir(), KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	go func() { done <- node.RunWith(ctx, cfg, node.Options{}, func(a node.Addrs) { addrs <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	var a node.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("node did not start in 30s")
-	}
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	n := testkit.StartNode(t)
+	cl := n.Client(t, kgo.ProducerLinger(0))
 	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer tcancel()
 	adm := kadm.NewClient(cl)
-	for topic, parts := range map[string]int32{"beacons": 7, "tenants": 1} {
-		resp, err := adm.CreateTopics(tctx, parts, 1, nil, topic)
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	deploy := func(name, hook, topic string, code []byte, config ...string) {
-		t.Helper()
-		q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}, "config": config}
-		resp, err := http.Post("http://"+a.HTTP+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(code))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, body)
-		}
-	}
-	deploy("keyhash-rust", "partitioner", "beacons", keyhash)
-	deploy("tenant-rust", "filter", "tenants", filter, "show_untagged=true")
+	n.CreateTopic(t, "beacons", 7)
+	n.CreateTopic(t, "tenants", 1)
+	n.Deploy(t, "keyhash-rust", "partitioner", "beacons", keyhash)
+	n.Deploy(t, "tenant-rust", "filter", "tenants", filter, "show_untagged=true")
 
 	// Beacons carry no partition: the partitioner places each one.
 	keys := []string{"alice", "bob", "carol", "dave", "erin", "frank", ""}
 	want := map[string]int32{}
 	for _, k := range keys {
-		u := "http://" + a.HTTP + "/beacon/beacons"
+		u := n.HTTPBase + "/beacon/beacons"
 		if k != "" {
 			u += "?key=" + url.QueryEscape(k)
 		}
@@ -119,18 +72,13 @@ func TestE2ERustPartitionerAndFilter(t *testing.T) {
 		// An unkeyed record hashes as the empty key (the example's rule).
 		want["v-"+k] = int32(kafkaDefault.Partition(&kgo.Record{Key: []byte(k)}, 7))
 	}
-	bc, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics("beacons"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bc.Close()
 	got := map[string]int32{}
-	n := 0
-	for n < len(keys) && tctx.Err() == nil {
-		bc.PollFetches(tctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = r.Partition; n++ })
+	recs := n.Consume(t, tctx, "beacons", len(keys))
+	for _, r := range recs {
+		got[string(r.Value)] = r.Partition
 	}
-	if n != len(keys) || !reflect.DeepEqual(got, want) {
-		t.Fatalf("beacon partitions (%d records) %v, want %v", n, got, want)
+	if len(recs) != len(keys) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("beacon partitions (%d records) %v, want %v", len(recs), got, want)
 	}
 
 	// The filter runs on fetch: an anonymous reader sees untagged records
@@ -146,18 +94,9 @@ func TestE2ERustPartitionerAndFilter(t *testing.T) {
 	if err := cl.ProduceSync(tctx, in...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	tc, err := kgo.NewClient(kgo.SeedBrokers(a.Kafka), kgo.ConsumeTopics("tenants"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
 	var seen []string
-	for len(seen) < 3 && tctx.Err() == nil {
-		fs := tc.PollFetches(tctx)
-		if err := fs.Err(); err != nil && tctx.Err() == nil {
-			t.Fatal(err)
-		}
-		fs.EachRecord(func(r *kgo.Record) { seen = append(seen, string(r.Value)+"@"+strconv.FormatInt(r.Offset, 10)) })
+	for _, r := range n.Consume(t, tctx, "tenants", 3) {
+		seen = append(seen, string(r.Value)+"@"+strconv.FormatInt(r.Offset, 10))
 	}
 	wantSeen := []string{"untagged-0@0", "untagged-2@2", "untagged-4@4"}
 	if !reflect.DeepEqual(seen, wantSeen) {
