@@ -58,16 +58,16 @@ func putBaseOffset(batch []byte, off int64) {
 	}
 }
 
-// BenchmarkFilterBatches: a fetch of one partition through the
-// tenant-filter example keeping every record (make bench's keep-all
-// consume), host side and guest call together.
-func BenchmarkFilterBatches(b *testing.B) {
+// loadExample builds examples/plugins/<name> for wasip1 and loads it as
+// hook in an engine of its own, closed with the benchmark.
+func loadExample(b *testing.B, name string, hook wasm.Hook, config map[string]string) *wasm.Module {
+	b.Helper()
 	root, err := wasmtest.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := filepath.Join(b.TempDir(), "tenant-filter.wasm")
-	if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", "tenant-filter"), out); err != nil {
+	out := filepath.Join(b.TempDir(), name+".wasm")
+	if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", name), out); err != nil {
 		b.Fatal(err)
 	}
 	code, err := os.ReadFile(out)
@@ -78,13 +78,23 @@ func BenchmarkFilterBatches(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
-	m, err := e.Load(context.Background(), wasm.Spec{Name: "tenant-filter", Hook: wasm.HookFilter, Config: map[string]string{"show_untagged": "true"}, Wasm: code})
+	b.Cleanup(func() { e.Close() })
+	m, err := e.Load(context.Background(), wasm.Spec{Name: name, Hook: hook, Config: config, Wasm: code})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Close()
-	p := New(Config{Broker: openBroker(b, b.TempDir()), Hooks: filterRegistry{moduleFilter{m}}})
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+// BenchmarkFilterBatches: a fetch of one partition through the
+// tenant-filter example keeping every record (make bench's keep-all
+// consume), host side and guest call together.
+func BenchmarkFilterBatches(b *testing.B) {
+	m := loadExample(b, "tenant-filter", wasm.HookFilter, map[string]string{"show_untagged": "true"})
+	br := openBroker(b, b.TempDir())
+	b.Cleanup(func() { br.Close() }) // before its directory goes: the flusher must not outlive it
+	p := New(Config{Broker: br, Hooks: filterRegistry{moduleFilter{m}}})
 	for _, perBatch := range []int{100, 1000} {
 		for _, codec := range []records.Codec{records.None, records.Snappy} {
 			data, n := benchFetchData(b, perBatch, codec)

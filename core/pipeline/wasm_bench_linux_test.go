@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/internal/threadcpu"
 	"github.com/sluicemq/sluice/wasm"
-	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
 // wasmTransform calls a module directly, as plugins' binding does.
@@ -37,28 +34,7 @@ func BenchmarkTransformPlugin(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a plugin")
 	}
-	root, err := wasmtest.RepoRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out := filepath.Join(b.TempDir(), "mask-pii.wasm")
-	if err := wasmtest.GoPlugin(filepath.Join(root, "examples", "plugins", "mask-pii"), out); err != nil {
-		b.Fatal(err)
-	}
-	code, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := wasm.NewEngine(wasm.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	m, err := e.Load(context.Background(), wasm.Spec{Name: "mask-pii", Hook: wasm.HookTransform, Wasm: code})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := loadExample(b, "mask-pii", wasm.HookTransform, nil)
 
 	const n = 2460
 	recs := make([]records.Record, n)
