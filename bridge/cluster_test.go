@@ -15,8 +15,8 @@ import (
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta/zktest"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // TestClusterBridgePublishesToOtherLeaders: three brokers, a topic whose

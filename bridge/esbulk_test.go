@@ -8,7 +8,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 // passwords is a test PasswordVerifier (the broker's SCRAM store in

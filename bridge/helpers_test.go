@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // testNode is an in-process broker with the bridge on its HTTP listener.

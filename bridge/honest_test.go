@@ -23,9 +23,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 

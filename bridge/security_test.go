@@ -26,8 +26,8 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // aclSet is a small test authorizer: exact (principal, host, operation,

@@ -11,8 +11,8 @@ import (
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/auth/httpauth"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/plugins"
 )
 

@@ -27,7 +27,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 // The bridge scenario measures the HTTP bridge of an in-process Sluice node:

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // startSluiceACL runs a node with --authorizer acl and the given super

@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/core/tlsconf"
+	"github.com/sluicemq/sluice/node"
 )
 
 // clientAuth are the authentication flags of every client subcommand

@@ -9,7 +9,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 func (c *cli) serveCommand() *ffcli.Command {

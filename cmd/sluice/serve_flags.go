@@ -10,7 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/wasm"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/sluicemq/sluice/core/auth/httpauth"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 // httpSecurityFlags are serve's flags for the HTTP side's security: the

@@ -5,7 +5,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 // securityFlags are serve's authentication flags (docs/security.md).

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/node"
+	"github.com/sluicemq/sluice/node"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test reading it.

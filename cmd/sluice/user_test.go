@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicemq/sluice/core/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key.
