@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta/zktest"
 	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/node"
@@ -33,7 +32,7 @@ func TestClusterBridgePublishesToOtherLeaders(t *testing.T) {
 	var members []member
 	for id := int32(1); id <= 3; id++ {
 		n := testkit.StartNode(t, testkit.WithOptions(node.Options{Bridge: bridge.Config{}}),
-			testkit.WithConfig(func(c *broker.Config) {
+			testkit.WithConfig(func(c *node.Config) {
 				c.BrokerID, c.ZooKeeper, c.ZooKeeperSessionTimeout = id, zk.Addr+"/bridge-cluster", 4*time.Second
 				c.PreferredLeaderInterval = -time.Second
 			}),

@@ -86,16 +86,17 @@ func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listen
 }
 
 // serveAdmin runs the admin API on its own listener (opts.Admin.Addr).
-func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger *slog.Logger, closers *[]func() error, serveErr chan<- error) (string, error) {
+func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger *slog.Logger, closers *closerStack, serveErr chan<- error) (string, error) {
 	ln, err := listenHTTP(opts.Admin.Addr, tlsCfg)
 	if err != nil {
 		return "", err
 	}
+	closers.pushListener(ln)
 	r := chi.NewRouter()
 	mountAdmin(r, reg, opts, ln, logger)
 	hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
-	*closers = append(*closers, func() error {
+	closers.push(func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := hs.Shutdown(sctx); err != nil {

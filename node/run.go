@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -41,7 +42,7 @@ type Addrs struct {
 // cfg.HTTPAddr until ctx is done, then shuts down cleanly (flush, close
 // segments, clean-shutdown marker). ready, if non-nil, is called with the
 // bound Kafka address once serving.
-func Run(ctx context.Context, cfg broker.Config, ready func(kafkaAddr string)) error {
+func Run(ctx context.Context, cfg Config, ready func(kafkaAddr string)) error {
 	return RunWith(ctx, cfg, Options{}, func(a Addrs) {
 		if ready != nil {
 			ready(a.Kafka)
@@ -83,17 +84,15 @@ type Options struct {
 }
 
 // RunWith is Run with node options, reporting every bound address.
-func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Addrs)) (err error) {
+//
+// Every part is pushed on one closer stack as soon as it has started; a
+// start step that fails, and the shutdown, close what was started in
+// reverse order.
+func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (err error) {
 	cfg = cfg.Defaults()
 	logger := cfg.Logger
-	var closers []func() error // run in reverse order at shutdown
-	defer func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			if cerr := closers[i](); cerr != nil {
-				err = errors.Join(err, cerr)
-			}
-		}
-	}()
+	var closers closerStack // run in reverse order when RunWith returns
+	defer func() { err = errors.Join(err, closers.close()) }()
 
 	// Bind first: a cluster member registers its endpoint before it opens
 	// its partitions.
@@ -101,12 +100,15 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if err != nil {
 		return fmt.Errorf("kafka listener: %w", err)
 	}
+	closers.pushListener(ln)
 	host, port, err := advertised(cfg.AdvertisedAddr, ln.Addr().(*net.TCPAddr))
 	if err != nil {
-		ln.Close()
 		return err
 	}
 
+	// The run mode is decided here and only here: the node opens the
+	// metadata store (ZooKeeper for a cluster member, the local store in
+	// the data dir for a single node) and hands it to the broker.
 	var (
 		store meta.Store
 		roles broker.RoleHandler
@@ -124,35 +126,43 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			Security:         opts.ZooKeeperSecurity,
 		})
 		if err != nil {
-			ln.Close()
 			return fmt.Errorf("zookeeper: %w", err)
 		}
-		closers = append(closers, zk.Close)
+		closers.push(zk.Close)
 		if sec, err = setupSecurity(ctx, opts.Security, zk, true, logger); err != nil {
-			ln.Close()
 			return err
 		}
 		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts}, zk, []string{ln.Addr().String()})
 		if err != nil {
-			ln.Close()
 			return err
 		}
+		// Pushed again after the broker (ReplicaManager.Close is
+		// idempotent): at shutdown the fetchers, which write into the
+		// broker's partitions, stop before the broker closes them. This
+		// entry stops them if the broker fails to open.
+		closers.pushFunc(rm.Close)
 		store, roles = zk, rm
-	}
-	b, err := broker.OpenWith(cfg, store, roles)
-	if err != nil {
-		ln.Close()
-		if rm != nil {
-			rm.Close()
+	} else {
+		// The local store lives in the data dir.
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data dir: %w", err)
 		}
+		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port})
+		if err != nil {
+			return err
+		}
+		closers.push(local.Close)
+		store = local
+	}
+	b, err := broker.New(cfg.Config, store, roles)
+	if err != nil {
 		return err
 	}
-	closers = append(closers, b.Close)
+	closers.push(b.Close)
 	b.SetAdvertised(host, port)
 	creds, _ := b.Store().(meta.CredentialStore)
 	if sec == nil {
 		if sec, err = setupSecurity(ctx, opts.Security, creds, false, logger); err != nil {
-			ln.Close()
 			return err
 		}
 	}
@@ -163,7 +173,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	if rm != nil {
 		rm.OnLeadership = b.GroupLeadership
-		closers = append(closers, func() error { rm.Close(); return nil })
+		closers.pushFunc(rm.Close)
 		ctrl := cluster.NewController(cluster.ControllerConfig{
 			BrokerID:                cfg.BrokerID,
 			PreferredLeaderInterval: cfg.PreferredLeaderInterval,
@@ -176,18 +186,16 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 			defer close(done)
 			ctrl.Run(cctx)
 		}()
-		closers = append(closers, func() error { stopController(); <-done; return nil })
+		closers.pushFunc(func() { stopController(); <-done })
 	}
 
 	reg, err := plugins.OpenWith(cfg.DataDir, logger, opts.Plugins)
 	if err != nil {
-		ln.Close()
 		return fmt.Errorf("plugins: %w", err)
 	}
-	closers = append(closers, reg.Close)
+	closers.push(reg.Close)
 	if opts.PluginKeepVersions != 0 {
 		if err := reg.SetKeepVersions(opts.PluginKeepVersions); err != nil {
-			ln.Close()
 			return fmt.Errorf("plugins: %w", err)
 		}
 	}
@@ -202,7 +210,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	// The one produce/fetch pipeline: the only caller of the plugins for
 	// Kafka requests and transform emits.
 	pl := pipeline.New(pipeline.Config{Broker: b, Hooks: reg, Logger: logger, InternalTopic: kafka.IsInternalTopic})
-	closers = append(closers, pl.Close)
+	closers.push(pl.Close)
 	kcfg := kafka.Config{MaxRequestBytes: cfg.MaxRequestBytes, Logger: logger, Hooks: reg, Pipeline: pl,
 		TLS: sec.tls, SASL: sec.sasl, Credentials: creds,
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
@@ -210,14 +218,13 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
-		ln.Close()
 		return err
 	}
 	if opts.Authorizer == nil {
 		opts.Authorizer = kcfg.Authorizer
 	}
 	srv := kafka.New(b, kcfg)
-	closers = append(closers, srv.Close)
+	closers.push(srv.Close)
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}
@@ -236,7 +243,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, append([]kgo.Opt{kgo.Dialer(inProc)}, sec.saslOpts...)...); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}
-	closers = append(closers, reg.StopSync)
+	closers.push(reg.StopSync)
 
 	tlsCfg, err := httpTLS(ctx, opts.HTTPTLS, logger)
 	if err != nil {
@@ -261,7 +268,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
-		closers = append(closers, br.Close)
+		closers.push(br.Close)
 		r := chi.NewRouter()
 		// Prometheus metrics of every component (plugins register theirs
 		// on the default registry).
@@ -272,6 +279,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		if err != nil {
 			return fmt.Errorf("http listener: %w", err)
 		}
+		closers.pushListener(hln)
 		if opts.Admin.Addr == "" {
 			mountAdmin(r, reg, opts, hln, logger)
 		}
@@ -279,7 +287,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		// The bridge sets its timeouts (slowloris guard) and ends SSE
 		// streams at shutdown.
 		br.ConfigureServer(hs)
-		closers = append(closers, func() error {
+		closers.push(func() error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := hs.Shutdown(sctx); err != nil {
@@ -309,7 +317,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 // setupAuthorizer builds the Kafka port's authorizer from opts: with
 // "acl", an ACL authorizer that follows the store's bindings (reloaded on
 // every change, cluster-wide for ZooKeeper) and serves the ACL APIs.
-func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers *[]func() error) error {
+func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers *closerStack) error {
 	switch opts.AuthorizerKind {
 	case "", "none":
 		kcfg.Authorizer = auth.AllowAll{}
@@ -330,7 +338,7 @@ func setupAuthorizer(opts Options, store meta.Store, kcfg *kafka.Config, closers
 	a := acl.New(opts.SuperUsers)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Follow(ctx, st)
-	*closers = append(*closers, func() error { cancel(); return nil })
+	closers.pushFunc(cancel)
 	kcfg.Authorizer, kcfg.ACLs = a, st
 	kcfg.Logger.Info("ACL authorizer on", "acls", len(a.Bindings()), "super_users", opts.SuperUsers)
 	if len(a.Bindings()) == 0 && len(opts.SuperUsers) == 0 {

@@ -232,7 +232,7 @@ func startBridgeNode(ctx context.Context, dir, durability string, cfg bridgeBenc
 	done := make(chan error, 1)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() {
-		done <- node.RunWith(nctx, broker.Config{DataDir: data, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet, Durability: durability},
+		done <- node.RunWith(nctx, node.Config{Config: broker.Config{DataDir: data, Logger: quiet, Durability: durability}, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 			node.Options{Bridge: bridge.Config{
 				PublicTopics: []string{"beacons"}, RateLimitPerSecond: -1,
 				MaxSSEClients: cfg.subscribers + 10, MaxSSEStreamsPerIP: cfg.subscribers + 10,

@@ -162,16 +162,18 @@ type clusterNode struct {
 func startClusterNode(t *testing.T, zkConnect string, id int32) *clusterNode {
 	t.Helper()
 	logs := &syncBuffer{}
-	cfg := broker.Config{
-		BrokerID:                id,
-		DataDir:                 t.TempDir(),
+	cfg := node.Config{
+		Config: broker.Config{
+			BrokerID: id,
+			DataDir:  t.TempDir(),
+			Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
 		KafkaAddr:               "127.0.0.1:0",
 		HTTPAddr:                "127.0.0.1:0",
 		ZooKeeper:               zkConnect,
 		ZooKeeperSessionTimeout: 2 * time.Second,
 		ReplicaLagMax:           3 * time.Second,
 		PreferredLeaderInterval: -time.Second, // keep leaders where failover put them
-		Logger:                  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

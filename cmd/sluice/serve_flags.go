@@ -33,7 +33,7 @@ var logLevels = map[string]slog.Level{
 
 // serveSettings is the parsed and validated `sluice serve` configuration.
 type serveSettings struct {
-	broker    broker.Config // Logger is left nil; serve builds it
+	broker    node.Config   // Logger is left nil; serve builds it
 	bridge    bridge.Config // from --bridge-config, plus --examples-dir
 	node      node.Options  // HTTP security (admin API, TLS); Bridge unset
 	plugins   wasm.Config   // --plugin-* limits
@@ -57,7 +57,7 @@ type serveFlags struct {
 	fs *flag.FlagSet
 
 	configFile   string
-	cfg          broker.Config
+	cfg          node.Config
 	bridgeConfig string
 	examplesDir  string
 	logLevel     string
@@ -71,9 +71,9 @@ type serveFlags struct {
 }
 
 // newServeFlags defines the serve flags on fs. Defaults come from
-// broker.Config.Defaults so help output and behaviour cannot drift apart.
+// node.Config.Defaults so help output and behaviour cannot drift apart.
 func newServeFlags(fs *flag.FlagSet) *serveFlags {
-	d := broker.Config{}.Defaults()
+	d := node.Config{}.Defaults()
 	sf := &serveFlags{fs: fs}
 	c := &sf.cfg
 
@@ -182,7 +182,7 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 		return serveSettings{}, &invalidFlagError{"log-format", sf.logFormat, "want text or json"}
 	}
 	if cfg.GroupInitialRebalanceDelay <= 0 {
-		// An explicit 0 means no delay; broker.Config reserves 0 for
+		// An explicit 0 means no delay; node.Config reserves 0 for
 		// "default", so say it with a negative duration.
 		cfg.GroupInitialRebalanceDelay = -1
 	}
@@ -226,10 +226,10 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 	return serveSettings{broker: cfg, bridge: bcfg, node: nopts, plugins: pcfg, logLevel: level, logFormat: format}, nil
 }
 
-// validateBrokerConfig rejects values that broker.Config.Defaults would
+// validateBrokerConfig rejects values that node.Config.Defaults would
 // silently replace (zero or negative where only positive makes sense), so a
 // typo does not quietly become a default.
-func validateBrokerConfig(c broker.Config) error {
+func validateBrokerConfig(c node.Config) error {
 	positive := []struct {
 		flag  string
 		value int64

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/node"
 )
 
 // parseServe runs the production flag > env > file > default parsing with a
@@ -50,7 +51,7 @@ func TestServeDefaultsMatchBrokerDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := broker.Config{}.Defaults()
+	want := node.Config{}.Defaults()
 	want.Logger = nil
 	want.AutoCreateTopicsSet = false
 	// Without authentication the listeners default to loopback.
@@ -172,19 +173,23 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := broker.Config{
-		DataDir: "/d", KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off", BrokerID: 3,
-		DefaultPartitions: 4, AutoCreateTopics: true, MaxRequestBytes: 1000,
-		SegmentBytes: 2000, SegmentMs: -1, RetentionMs: 3000, RetentionBytes: 4000,
-		FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900, MaxOpenSegments: 300,
-		FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
-		CleanerInterval: 3 * time.Second, OffsetsTopicPartitions: 7, GroupInitialRebalanceDelay: -1,
-		GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
+	want := node.Config{
+		Config: broker.Config{
+			DataDir: "/d", BrokerID: 3,
+			DefaultPartitions: 4, AutoCreateTopics: true, MaxRequestBytes: 1000,
+			SegmentBytes: 2000, SegmentMs: -1, RetentionMs: 3000, RetentionBytes: 4000,
+			FlushMessages: 1, FlushMs: 50, MaxMessageBytes: 900, MaxOpenSegments: 300,
+			FlushInterval: 2 * time.Second, RetentionCheckInterval: time.Minute,
+			CleanerInterval: 3 * time.Second, OffsetsTopicPartitions: 7, GroupInitialRebalanceDelay: -1,
+			GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
+			Durability:    "fsync", // --flush-messages 1 without --durability
+			MaxPartitions: 500, MaxDecompressedBytes: 9000,
+		},
+		KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off",
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,
 		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
-		Durability:    "fsync", // --flush-messages 1 without --durability
-		MaxPartitions: 500, MaxConnections: 60, MaxConnectionsPerIP: 6,
-		QueuedMaxRequestBytes: 7000, MaxDecodedRequestBytes: 8000, MaxDecompressedBytes: 9000,
+		MaxConnections: 60, MaxConnectionsPerIP: 6,
+		QueuedMaxRequestBytes: 7000, MaxDecodedRequestBytes: 8000,
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)

@@ -42,11 +42,13 @@ func (b *syncBuffer) String() string {
 func startSluice(t *testing.T) string {
 	t.Helper()
 	logs := &syncBuffer{}
-	cfg := broker.Config{
-		DataDir:   t.TempDir(),
+	cfg := node.Config{
+		Config: broker.Config{
+			DataDir: t.TempDir(),
+			Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
 		KafkaAddr: "127.0.0.1:0",
 		HTTPAddr:  "127.0.0.1:0",
-		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

@@ -104,14 +104,20 @@ type Broker struct {
 	wg   sync.WaitGroup
 }
 
-// Open opens the data dir with the embedded single-node metadata store,
+// New opens a broker on cfg.DataDir over the given metadata store,
 // recovering logs if the last shutdown was not clean, and starts the
-// background tasks.
-func Open(cfg Config) (*Broker, error) { return OpenWith(cfg, nil, nil) }
-
-// OpenWith is Open with a given metadata store and role handler (cluster
-// mode); nil means the embedded store and single-node leadership.
-func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
+// background tasks. The caller decides the run mode by the store it opens
+// (node does: meta.Local for a single node, meta.ZK for a cluster member);
+// a *meta.Local store makes this broker the whole cluster (it creates
+// __consumer_offsets at once and coordinates every group). roles applies
+// partition states: nil means this broker leads every partition it hosts
+// (single node), a cluster member passes its replica manager. On success
+// the broker owns store and closes it in Close; on error the caller
+// still does.
+func New(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
+	if store == nil {
+		return nil, errors.New("broker: no metadata store")
+	}
 	cfg = cfg.Defaults()
 	// Segment files are a per-process budget (fds), shared by all logs.
 	storage.DefaultFileCache().SetBudget(cfg.MaxOpenSegments)
@@ -125,14 +131,18 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 		byID:   map[[16]byte]string{},
 		stop:   make(chan struct{}),
 	}
+	b.local, _ = store.(*meta.Local)
 	marker := filepath.Join(cfg.DataDir, cleanShutdownFile)
 	_, statErr := os.Stat(marker)
 	// A data dir that was used before (it has the in-use marker, or the
 	// metadata of a single node from before the marker existed) but lacks
-	// the clean-shutdown marker was not shut down cleanly.
+	// the clean-shutdown marker was not shut down cleanly. A local store
+	// opened on this directory for the first time has just written its
+	// metadata: that file is no sign of an earlier run.
 	_, inUseErr := os.Stat(filepath.Join(cfg.DataDir, inUseFile))
 	_, metaErr := os.Stat(filepath.Join(cfg.DataDir, "meta.json"))
-	b.recover = statErr != nil && (inUseErr == nil || metaErr == nil)
+	earlierMeta := metaErr == nil && !(b.local != nil && b.local.Created())
+	b.recover = statErr != nil && (inUseErr == nil || earlierMeta)
 	if inUseErr != nil {
 		if err := atomicfile.Write(filepath.Join(cfg.DataDir, inUseFile), []byte("sluice data directory\n")); err != nil {
 			return nil, fmt.Errorf("broker: mark data dir: %w", err)
@@ -145,13 +155,6 @@ func OpenWith(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) 
 		if err := syncDir(cfg.DataDir); err != nil {
 			return nil, err
 		}
-	}
-	if store == nil {
-		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: "127.0.0.1", Port: 9092})
-		if err != nil {
-			return nil, err
-		}
-		b.local, store = local, local
 	}
 	b.store = store
 	b.roles = roles

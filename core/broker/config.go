@@ -7,19 +7,14 @@ import (
 	"github.com/sluicemq/sluice/core/storage"
 )
 
-// Config is everything `sluice serve` can set. Zero values take the default
-// documented on each field (Defaults fills them in).
+// Config is what the broker core reads: its data dir, id, topic and log
+// defaults, groups and background tasks. The listeners, connection limits
+// and cluster membership are the node's (node.Config embeds this one).
+// Zero values take the default documented on each field (Defaults fills
+// them in).
 type Config struct {
 	// DataDir holds partition logs, metadata and markers. Default "./data".
 	DataDir string
-	// KafkaAddr is the Kafka protocol listen address. Default ":9092".
-	KafkaAddr string
-	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
-	// the bound listener address (with 127.0.0.1 when bound to all interfaces).
-	AdvertisedAddr string
-	// HTTPAddr is the HTTP listener (bridge, SSE, plugin admin API).
-	// Default ":8080"; "off" disables it.
-	HTTPAddr string
 	// BrokerID is this broker's node id. Default 0.
 	BrokerID int32
 
@@ -32,7 +27,8 @@ type Config struct {
 	AutoCreateTopicsSet bool
 
 	// MaxRequestBytes is socket.request.max.bytes: larger requests are refused
-	// before they are buffered. Default 100 MiB.
+	// before they are buffered (by the Kafka listener; the broker reports
+	// it in DescribeConfigs). Default 100 MiB.
 	MaxRequestBytes int32
 
 	// Log defaults (broker-level log.* settings); topics override them.
@@ -41,8 +37,8 @@ type Config struct {
 	RetentionMs    int64 // log.retention.ms, default 7 days; -1 unlimited
 	RetentionBytes int64 // log.retention.bytes, default -1
 	// Durability decides when a produce is acknowledged (see
-	// WithDurability): DurabilityFsync or DurabilityPageCache. Default:
-	// fsync on a single node, page-cache with ZooKeeper (Kafka's model:
+	// WithDurability): DurabilityFsync or DurabilityPageCache. Default
+	// fsync; a node in a ZooKeeper cluster picks page-cache (Kafka's model:
 	// replication protects acknowledged data, the OS flushes it).
 	Durability      string
 	FlushMessages   int64 // log.flush.interval.messages; 1 = fsync before ack. Default: 1 with DurabilityFsync, else never by count
@@ -53,18 +49,6 @@ type Config struct {
 	// CreatePartitions (validate_only too) past it are refused with
 	// INVALID_PARTITIONS before anything is allocated. Default 10,000.
 	MaxPartitions int32
-	// Connection and request-memory limits of the Kafka listener
-	// (Kafka's max.connections, max.connections.per.ip,
-	// queued.max.request.bytes), and the budget for one request's
-	// decoded form. Defaults 10,000, 1,000, 512 MiB and 64 MiB.
-	MaxConnections         int
-	MaxConnectionsPerIP    int
-	QueuedMaxRequestBytes  int64
-	MaxDecodedRequestBytes int64
-	// DisableSendfile copies fetched data through user space instead of
-	// sendfile(2), as TLS must; sluice-bench uses it to measure what
-	// losing sendfile costs.
-	DisableSendfile bool
 	// MaxDecompressedBytes bounds what one compressed batch may inflate to
 	// when it is validated on produce or read by the broker. Default 0:
 	// 2 × the topic's max.message.bytes, at least 1 MiB.
@@ -97,24 +81,6 @@ type Config struct {
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
 
-	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
-	// Empty runs the embedded single-node store.
-	ZooKeeper string
-	// ZooKeeperSessionTimeout: a broker that cannot reach ZooKeeper for
-	// this long loses its registration (zookeeper.session.timeout.ms).
-	// Default 18s.
-	ZooKeeperSessionTimeout time.Duration
-	// ReplicaLagMax: followers that have not caught up for this long leave
-	// the ISR (replica.lag.time.max.ms). Default 30s.
-	ReplicaLagMax time.Duration
-	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
-	// member is alive (unclean.leader.election.enable). Default false.
-	UncleanLeaderElection bool
-	// PreferredLeaderInterval: how often the controller moves leadership
-	// back to preferred replicas (leader.imbalance.check.interval). Default
-	// 30s; negative disables.
-	PreferredLeaderInterval time.Duration
-
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -123,12 +89,6 @@ type Config struct {
 func (cfg Config) Defaults() Config {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "./data"
-	}
-	if cfg.KafkaAddr == "" {
-		cfg.KafkaAddr = ":9092"
-	}
-	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = ":8080"
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
@@ -153,18 +113,6 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.MaxPartitions <= 0 {
 		cfg.MaxPartitions = 10000
-	}
-	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = 10000
-	}
-	if cfg.MaxConnectionsPerIP <= 0 {
-		cfg.MaxConnectionsPerIP = 1000
-	}
-	if cfg.QueuedMaxRequestBytes <= 0 {
-		cfg.QueuedMaxRequestBytes = 512 << 20
-	}
-	if cfg.MaxDecodedRequestBytes <= 0 {
-		cfg.MaxDecodedRequestBytes = 64 << 20
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = 1048588
@@ -193,15 +141,6 @@ func (cfg Config) Defaults() Config {
 	if cfg.GroupMaxSessionTimeout <= 0 {
 		cfg.GroupMaxSessionTimeout = 30 * time.Minute
 	}
-	if cfg.ZooKeeperSessionTimeout <= 0 {
-		cfg.ZooKeeperSessionTimeout = 18 * time.Second
-	}
-	if cfg.ReplicaLagMax <= 0 {
-		cfg.ReplicaLagMax = 30 * time.Second
-	}
-	if cfg.PreferredLeaderInterval == 0 {
-		cfg.PreferredLeaderInterval = 30 * time.Second
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -221,16 +160,14 @@ const (
 	DurabilityPageCache = "page-cache"
 )
 
-// WithDurability fills in the default durability (fsync on a single node,
-// where no replica protects acknowledged data; page-cache in a cluster)
-// and, for DurabilityFsync, the flush.messages default of 1. Topics can
-// still override flush.messages.
+// WithDurability fills in the default durability (fsync: on its own a
+// broker has no replica protecting acknowledged data; node.Config picks
+// page-cache for a cluster member before this runs) and, for
+// DurabilityFsync, the flush.messages default of 1. Topics can still
+// override flush.messages.
 func (cfg Config) WithDurability() Config {
 	if cfg.Durability == "" {
 		cfg.Durability = DurabilityFsync
-		if cfg.ZooKeeper != "" {
-			cfg.Durability = DurabilityPageCache
-		}
 	}
 	if cfg.Durability == DurabilityFsync && cfg.FlushMessages == 0 {
 		cfg.FlushMessages = 1

@@ -24,8 +24,9 @@ const localFile = "meta.json"
 // metadata lives in <data-dir>/meta.json, rewritten atomically (tmp file,
 // fsync, rename, fsync dir) on every change.
 type Local struct {
-	path string
-	self Broker
+	path    string
+	self    Broker
+	created bool // OpenLocal initialised the store: there was no file
 
 	mu      sync.RWMutex // guards state and changed
 	state   localState
@@ -51,6 +52,7 @@ func OpenLocal(dir string, self Broker) (*Local, error) {
 		if err := l.persistLocked(); err != nil {
 			return nil, err
 		}
+		l.created = true
 	case err != nil:
 		return nil, fmt.Errorf("meta: read %s: %w", l.path, err)
 	default:
@@ -63,6 +65,11 @@ func OpenLocal(dir string, self Broker) (*Local, error) {
 	}
 	return l, nil
 }
+
+// Created reports whether OpenLocal initialised a new store (no metadata
+// file was in the directory): the broker then does not take the file for
+// a sign of an earlier run.
+func (l *Local) Created() bool { return l.created }
 
 // SetSelf updates this broker's advertised endpoint (known after binding).
 func (l *Local) SetSelf(b Broker) {

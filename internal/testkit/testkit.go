@@ -10,7 +10,7 @@
 // fails the test, whether logs show). One copy keeps those choices the same
 // everywhere and lets a test read as what it checks.
 //
-// It imports core/node (and through it the broker, bridge, plugins and
+// It imports node (and through it the broker, bridge, plugins and
 // wasm packages), so only external test packages (package foo_test) and
 // package main tests can import it; non-test code must never import it.
 package testkit
@@ -58,7 +58,7 @@ type Node struct {
 }
 
 type settings struct {
-	cfg          broker.Config
+	cfg          node.Config
 	opts         node.Options
 	startTimeout time.Duration
 	capture      *slog.Level
@@ -68,10 +68,10 @@ type settings struct {
 // Option changes how StartNode configures the node.
 type Option func(*settings)
 
-// WithConfig lets a test change the broker.Config (broker id, ZooKeeper,
+// WithConfig lets a test change the node.Config (broker id, ZooKeeper,
 // durability, logger, ...) after the kit's defaults are set; a test
 // normally leaves DataDir and the listener addresses alone.
-func WithConfig(f func(*broker.Config)) Option {
+func WithConfig(f func(*node.Config)) Option {
 	return func(s *settings) { f(&s.cfg) }
 }
 
@@ -126,8 +126,8 @@ func StartNode(t testing.TB, opts ...Option) *Node {
 	// (cleanups run last-in first-out) it is removed after the node stops.
 	dataDir := t.TempDir()
 	s := settings{
-		cfg: broker.Config{DataDir: dataDir, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		cfg: node.Config{Config: broker.Config{DataDir: dataDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+			KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		startTimeout: DefaultStartTimeout,
 	}
 	if testing.Verbose() {

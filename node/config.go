@@ -1,0 +1,106 @@
+package node
+
+import (
+	"time"
+
+	"github.com/sluicemq/sluice/core/broker"
+)
+
+// Config is everything `sluice serve` can set: the broker core's settings
+// (broker.Config, embedded, so cfg.DataDir and the like read as before)
+// plus what only the node reads: the listeners, the Kafka port's
+// connection and memory limits, and cluster membership. Zero values take
+// the default documented on each field (Defaults fills them in).
+type Config struct {
+	broker.Config
+
+	// KafkaAddr is the Kafka protocol listen address. Default ":9092".
+	KafkaAddr string
+	// AdvertisedAddr is the host:port given to clients in Metadata. Default:
+	// the bound listener address (with 127.0.0.1 when bound to all interfaces).
+	AdvertisedAddr string
+	// HTTPAddr is the HTTP listener (bridge, SSE, plugin admin API).
+	// Default ":8080"; "off" disables it.
+	HTTPAddr string
+
+	// Connection and request-memory limits of the Kafka listener
+	// (Kafka's max.connections, max.connections.per.ip,
+	// queued.max.request.bytes), and the budget for one request's
+	// decoded form. Defaults 10,000, 1,000, 512 MiB and 64 MiB.
+	MaxConnections         int
+	MaxConnectionsPerIP    int
+	QueuedMaxRequestBytes  int64
+	MaxDecodedRequestBytes int64
+	// DisableSendfile copies fetched data through user space instead of
+	// sendfile(2), as TLS must; sluice-bench uses it to measure what
+	// losing sendfile costs.
+	DisableSendfile bool
+
+	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
+	// Empty runs the embedded single-node store. This is the run mode:
+	// the node opens the metadata store it names and hands it to the
+	// broker.
+	ZooKeeper string
+	// ZooKeeperSessionTimeout: a broker that cannot reach ZooKeeper for
+	// this long loses its registration (zookeeper.session.timeout.ms).
+	// Default 18s.
+	ZooKeeperSessionTimeout time.Duration
+	// ReplicaLagMax: followers that have not caught up for this long leave
+	// the ISR (replica.lag.time.max.ms). Default 30s.
+	ReplicaLagMax time.Duration
+	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
+	// member is alive (unclean.leader.election.enable). Default false.
+	UncleanLeaderElection bool
+	// PreferredLeaderInterval: how often the controller moves leadership
+	// back to preferred replicas (leader.imbalance.check.interval). Default
+	// 30s; negative disables.
+	PreferredLeaderInterval time.Duration
+}
+
+// Defaults returns cfg with zero fields set to their defaults, the
+// embedded broker.Config's included.
+func (cfg Config) Defaults() Config {
+	if cfg.KafkaAddr == "" {
+		cfg.KafkaAddr = ":9092"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 10000
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = 1000
+	}
+	if cfg.QueuedMaxRequestBytes <= 0 {
+		cfg.QueuedMaxRequestBytes = 512 << 20
+	}
+	if cfg.MaxDecodedRequestBytes <= 0 {
+		cfg.MaxDecodedRequestBytes = 64 << 20
+	}
+	if cfg.ZooKeeperSessionTimeout <= 0 {
+		cfg.ZooKeeperSessionTimeout = 18 * time.Second
+	}
+	if cfg.ReplicaLagMax <= 0 {
+		cfg.ReplicaLagMax = 30 * time.Second
+	}
+	if cfg.PreferredLeaderInterval == 0 {
+		cfg.PreferredLeaderInterval = 30 * time.Second
+	}
+	cfg = cfg.WithDurability()
+	cfg.Config = cfg.Config.Defaults()
+	return cfg
+}
+
+// WithDurability fills in the default durability for the run mode:
+// page-cache for a ZooKeeper cluster member (Kafka's model: replication
+// protects acknowledged data, the OS flushes it), else the broker's
+// default, fsync (a single node has no replica to protect acknowledged
+// data); see broker.Config.WithDurability.
+func (cfg Config) WithDurability() Config {
+	if cfg.Durability == "" && cfg.ZooKeeper != "" {
+		cfg.Durability = broker.DurabilityPageCache
+	}
+	cfg.Config = cfg.Config.WithDurability()
+	return cfg
+}
