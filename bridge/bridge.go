@@ -64,7 +64,7 @@ func New(cfg Config) (*Bridge, error) {
 		return nil, errors.Join(ErrConfig, errors.New("bridge: no brokers"))
 	}
 	if cfg.Pipeline == nil {
-		// Every produce goes through the broker's pipeline (core/node
+		// Every produce goes through the broker's pipeline (node
 		// passes it): the one place records are placed and plugins run.
 		return nil, errors.Join(ErrConfig, errors.New("bridge: no pipeline"))
 	}

@@ -23,17 +23,17 @@ import (
 // JSON, using the json names below.
 type Config struct {
 	// Brokers are Kafka bootstrap addresses (the broker's own listener).
-	// Filled in by core/node.
+	// Filled in by node.
 	Brokers []string `json:"-"`
 	// Pipeline, when set, is what produces go through: appended
 	// in-process to the partitions this broker leads (the topic's
 	// partitioner and transform run there), a Kafka client for the rest;
 	// SSE filtering goes through it too. nil: produces go over the
-	// bridge's own Kafka client. Filled in by core/node.
+	// bridge's own Kafka client. Filled in by node.
 	Pipeline *pipeline.Pipeline `json:"-"`
 	// Logger; default slog.Default().
 	Logger *slog.Logger `json:"-"`
-	// Dialer, when set, opens the bridge's Kafka connections (core/node
+	// Dialer, when set, opens the bridge's Kafka connections (node
 	// gives the broker's in-process dialer: connections that need no
 	// credentials and are not filtered, since the bridge authorizes and
 	// filters per HTTP principal itself).
@@ -42,14 +42,14 @@ type Config struct {
 	// on topics, Read on groups); the tokens' grants and PublicTopics are
 	// added in front of it. nil or auth.AllowAll: only the grants decide
 	// when tokens are configured, and the bridge is open when none are.
-	// Filled in by core/node.
+	// Filled in by node.
 	Authorizer auth.Authorizer `json:"-"`
 	// KafkaOpts are added to every Kafka client of the bridge (SASL and TLS
-	// to reach a secured listener). Filled in by core/node.
+	// to reach a secured listener). Filled in by node.
 	KafkaOpts []kgo.Opt `json:"-"`
 	// PasswordVerifier, when set, lets HTTP Basic authenticate broker
 	// users (User:<name>, authorized by Authorizer) besides tokens.
-	// Filled in by core/node.
+	// Filled in by node.
 	PasswordVerifier auth.PasswordVerifier `json:"-"`
 
 	// AllowedOrigins are the CORS origins allowed to call the bridge ("*"
@@ -124,7 +124,7 @@ type Config struct {
 	// MaxDecompressedBatchBytes bounds what one fetched record batch may
 	// decompress to in the bridge's consumers (event streams, v2 consumer
 	// instances): a batch past it is skipped with a warning instead of
-	// inflating into memory. core/node sets 2 x message.max.bytes.
+	// inflating into memory. node sets 2 x message.max.bytes.
 	// Default 2 MiB + 24.
 	MaxDecompressedBatchBytes int `json:"max_decompressed_batch_bytes"`
 

@@ -31,7 +31,7 @@ import (
 )
 
 // pipeNode is a broker, its Kafka listener and the bridge wired the way
-// core/node wires them, with the bridge publishing and filtering through
+// node wires them, with the bridge publishing and filtering through
 // a core/pipeline.Pipeline. It stands in for node.RunWith until node
 // passes the pipeline itself.
 type pipeNode struct {

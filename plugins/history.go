@@ -149,7 +149,7 @@ func (r *Registry) Versions(name string) (VersionsResponse, error) {
 	return out, nil
 }
 
-// SetTopicExists makes deploys check that their topic exists (core/node
+// SetTopicExists makes deploys check that their topic exists (node
 // gives the broker's metadata). Without it, any valid topic name is
 // accepted (a registry used without a broker).
 func (r *Registry) SetTopicExists(exists func(topic string) bool) {

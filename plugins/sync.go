@@ -50,7 +50,7 @@ type syncer struct {
 // at once: the registry keeps serving what it loaded from disk and
 // converges as it reads the topic. Stop it with StopSync (Close does too).
 //
-// extra options are added to its Kafka clients (core/node gives the
+// extra options are added to its Kafka clients (node gives the
 // broker's in-process dialer, so deployments are written by the broker
 // itself, not by an anonymous client).
 func (r *Registry) StartSync(ctx context.Context, brokers []string, extra ...kgo.Opt) error {
