@@ -44,11 +44,11 @@ test: test-deps build lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory test-race
 
-# The core packages again under the race detector (needs cgo: gcc, which
-# test-deps installs). core/itest/cluster is left out: its brokers are
+# The core packages and the node wiring again under the race detector
+# (needs cgo: gcc, which test-deps installs). core/itest/cluster is left out: its brokers are
 # separate processes built without -race, so it would only repeat its
 # minutes (chaos included) for the test harness's sake.
-RACE_PKGS = $(shell $(GO) list ./core/... | grep -v '/core/itest/cluster$$')
+RACE_PKGS = $(shell $(GO) list ./core/... ./node/... | grep -v '/core/itest/cluster$$')
 test-race:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
