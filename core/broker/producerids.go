@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
@@ -66,7 +68,7 @@ func (p *producerIDs) allocate() (int64, error) {
 func (b *Broker) AllocateProducerID() (int64, error) {
 	n, err := b.pids.allocate()
 	if err != nil {
-		return -1, err
+		return -1, errf(kerr.KafkaStorageError, "reserving producer ids: %v", err)
 	}
 	return int64(b.cfg.BrokerID)<<40 | n, nil
 }

@@ -1,0 +1,256 @@
+package broker
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/meta"
+)
+
+// TestReconcileFollowsStore: changes made in the metadata store by
+// someone else (another broker's controller in a cluster) are applied by
+// reconcile: new topics are opened (on demand when a client asks first),
+// configs are applied, partitions assigned elsewhere are not hosted,
+// deleted topics lose their data, and a topic deleted and re-created
+// under the same name while this broker was not looking starts empty.
+func TestReconcileFollowsStore(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	store := b.local
+	self := meta.PartitionState{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0}
+	elsewhere := meta.PartitionState{Replicas: []int32{7}, ISR: []int32{7}, Leader: 7}
+	created, err := store.CreateTopic(meta.Topic{Name: "ext", Partitions: []meta.PartitionState{self, elsewhere}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client may ask before the watcher applied the change.
+	p, err := b.Partition("ext", 0)
+	if err != nil {
+		t.Fatalf("partition of a topic created in the store: %v", err)
+	}
+	if _, err := b.Partition("ext", 1); err != kerr.NotLeaderForPartition {
+		t.Fatalf("partition hosted elsewhere: %v, want NOT_LEADER_OR_FOLLOWER", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.Config().DataDir, "ext-1")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a partition hosted elsewhere has a local directory: %v", err)
+	}
+	if n, ok := b.PartitionCount("ext"); !ok || n != 2 {
+		t.Fatalf("PartitionCount = %d, %v", n, ok)
+	}
+	appendN(t, b, "ext", 0, 2)
+
+	if _, err := store.SetTopicConfigs("ext", map[string]string{"retention.ms": "77"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Config().Log.RetentionMs; got != 77 {
+		t.Fatalf("retention.ms %d after a config change in the store, want 77", got)
+	}
+
+	// Deleted and re-created between two reconciles: the id differs, so
+	// the old partition and its data go.
+	if err := store.DeleteTopic("ext"); err != nil {
+		t.Fatal(err)
+	}
+	recreated, err := store.CreateTopic(meta.Topic{Name: "ext", Partitions: []meta.PartitionState{self}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if recreated.ID == created.ID {
+		t.Fatal("store reused the topic id")
+	}
+	np, err := b.Partition("ext", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if np == p || np.LogEndOffset() != 0 || np.Config().Log.RetentionMs == 77 {
+		t.Fatalf("re-created topic kept the old partition (same %v, log end %d)", np == p, np.LogEndOffset())
+	}
+	if name, ok := b.TopicName(recreated.ID); !ok || name != "ext" {
+		t.Fatalf("new id resolves to %q, %v", name, ok)
+	}
+	if _, ok := b.TopicName(created.ID); ok {
+		t.Fatal("old id still resolves")
+	}
+
+	if err := store.DeleteTopic("ext"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Partition("ext", 0); err != kerr.UnknownTopicOrPartition {
+		t.Fatalf("partition of a topic deleted in the store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(b.Config().DataDir, "ext-0")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data of a topic deleted in the store: %v", err)
+	}
+}
+
+// TestPartitionOpenFailure: a partition this broker hosts but cannot open
+// (its directory is unusable) is a storage error, both for the request
+// that created it and for clients asking for it afterwards, not a
+// leadership error that sends clients looking for another leader. Once
+// the directory is usable again, the next reconcile opens it.
+func TestPartitionOpenFailure(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	blocker := filepath.Join(b.Config().DataDir, "t-1")
+	if err := os.WriteFile(blocker, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}, false)
+	var be *Error
+	if !errors.As(err, &be) || be.Code != kerr.KafkaStorageError || !strings.HasPrefix(be.Msg, "creating partitions: partition t-1: open log: ") {
+		t.Fatalf("create with an unusable partition directory: %v", err)
+	}
+	if _, err := b.Partition("t", 0); err != nil {
+		t.Fatalf("the healthy partition: %v", err)
+	}
+	if _, err := b.Partition("t", 1); err != kerr.KafkaStorageError {
+		t.Fatalf("the partition that failed to open: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Partition("t", 1); err != nil {
+		t.Fatalf("after the directory became usable: %v", err)
+	}
+}
+
+// TestMetadataWriteFailure: when the embedded store cannot write its file
+// the change is refused with KAFKA_STORAGE_ERROR (a disk problem, not an
+// unknown server error), and nothing changes.
+func TestMetadataWriteFailure(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	// The store writes meta.json.tmp and renames it: a directory there
+	// makes every write fail (not empty, so the writer's cleanup of its
+	// temporary file cannot remove it).
+	tmp := filepath.Join(b.Config().DataDir, "meta.json.tmp")
+	if err := os.MkdirAll(filepath.Join(tmp, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, kerr.KafkaStorageError) {
+			t.Fatalf("%s with an unwritable store: %v (code %d), want KAFKA_STORAGE_ERROR", what, err, ErrorCode(err))
+		}
+	}
+	_, err := b.CreateTopic(TopicSpec{Name: "u", Partitions: 1, ReplicationFactor: 1}, false)
+	check("create", err)
+	check("delete", b.DeleteTopic("t"))
+	check("grow", b.CreatePartitions("t", 2, false))
+	check("set configs", b.SetTopicConfigs("t", map[string]string{"retention.ms": "1"}, false))
+	check("alter configs", b.AlterTopicConfigs("t", []ConfigOp{{Name: "retention.ms", Op: 0, Value: strp("1")}}, false))
+	if _, ok := b.Topic("u"); ok {
+		t.Fatal("topic created although the store could not write")
+	}
+	got, ok := b.Topic("t")
+	if !ok || len(got.Partitions) != 1 || len(got.Configs) != 0 {
+		t.Fatalf("topic changed although the store could not write: %+v", got)
+	}
+	if _, err := b.Partition("t", 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProducerIDReservationFailure: ids cannot be handed out when their
+// block cannot be reserved on disk (a reused id could collide with a live
+// producer's sequence state after a restart); the error carries
+// KAFKA_STORAGE_ERROR.
+func TestProducerIDReservationFailure(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	if err := os.Mkdir(filepath.Join(b.Config().DataDir, producerIDFile+".tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, err := b.AllocateProducerID()
+	if id != -1 || !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("AllocateProducerID = %d, %v; want -1 and KAFKA_STORAGE_ERROR", id, err)
+	}
+}
+
+// gateStore is the embedded store whose next Topic call, once armed,
+// waits until released: a test can hold one admin operation between
+// reading a topic and writing it back.
+type gateStore struct {
+	*meta.Local
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gateStore) Topic(name string) (meta.Topic, bool) {
+	t, ok := s.Local.Topic(name)
+	s.mu.Lock()
+	armed := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if armed {
+		close(s.entered)
+		<-s.release
+	}
+	return t, ok
+}
+
+// TestConcurrentAlterConfigsKeepBoth: two IncrementalAlterConfigs of one
+// topic at once must both take effect. AlterTopicConfigs used to read the
+// topic's configs before taking the admin lock, so the second of two
+// concurrent alters wrote back a copy without the first's change.
+func TestConcurrentAlterConfigsKeepBoth(t *testing.T) {
+	dir := t.TempDir()
+	local, err := meta.OpenLocal(dir, meta.Broker{ID: 0, Host: "127.0.0.1", Port: 9092})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &gateStore{Local: local, entered: make(chan struct{}), release: make(chan struct{})}
+	b := openTestBroker(t, Config{DataDir: dir}, store)
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	store.mu.Lock()
+	store.armed = true
+	store.mu.Unlock()
+	first := make(chan error, 1)
+	go func() {
+		first <- b.AlterTopicConfigs("t", []ConfigOp{{Name: "retention.ms", Op: 0, Value: strp("1000")}}, false)
+	}()
+	<-store.entered // the first alter has read the topic
+	second := make(chan error, 1)
+	go func() {
+		second <- b.AlterTopicConfigs("t", []ConfigOp{{Name: "segment.ms", Op: 0, Value: strp("2000")}}, false)
+	}()
+	// The second alter must wait for the first; give it the chance to
+	// run ahead (it did, before the fix) before releasing the first.
+	select {
+	case err := <-second:
+		second <- err
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(store.release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := b.Topic("t")
+	if got.Configs["retention.ms"] != "1000" || got.Configs["segment.ms"] != "2000" || len(got.Configs) != 2 {
+		t.Fatalf("configs %v after two concurrent alters, want retention.ms=1000 and segment.ms=2000", got.Configs)
+	}
+}
