@@ -358,8 +358,8 @@ func invalidBatch(err error) error {
 // in durable mode (flush.messages=1, group-committed with concurrent
 // producers) and replicated to every in-sync replica, i.e. below the high
 // watermark. acks=all produce calls it before answering; ctx bounds the
-// wait (REQUEST_TIMED_OUT), and losing leadership meanwhile answers
-// NOT_LEADER_OR_FOLLOWER.
+// wait (REQUEST_TIMED_OUT), and losing leadership, or the partition
+// being closed or deleted, meanwhile answers NOT_LEADER_OR_FOLLOWER.
 func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 	if p.HighWatermark() >= res.commitOffset {
 		return nil
@@ -374,12 +374,15 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 	}
 	for {
 		p.mu.Lock()
-		hw, leader, ch := p.hw, p.repl.leader, p.notify
+		hw, leader, closed, ch := p.hw, p.repl.leader, p.closed, p.notify
 		p.mu.Unlock()
 		switch {
 		case hw >= res.commitOffset:
 			return nil
-		case !leader:
+		case !leader || closed:
+			// Closed (shutdown) or deleted under the wait: the high
+			// watermark will not move again; answer now, not when the
+			// request times out.
 			return kerr.NotLeaderForPartition
 		}
 		select {
