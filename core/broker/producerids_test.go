@@ -82,6 +82,20 @@ func TestProducerIDsCarryBrokerID(t *testing.T) {
 	}
 }
 
+// TestProducerIDsLargestBrokerID: the largest broker id still makes
+// positive ids; a larger one is refused rather than making negative ones
+// (int64(id)<<40 overflowed from 2^23 on).
+func TestProducerIDsLargestBrokerID(t *testing.T) {
+	b := openTestBroker(t, Config{BrokerID: MaxBrokerID}, nil)
+	if id, err := b.AllocateProducerID(); err != nil || id != MaxBrokerID<<40 || id < 0 {
+		t.Fatalf("AllocateProducerID = %#x, %v; want %#x", id, err, int64(MaxBrokerID)<<40)
+	}
+	b = openTestBroker(t, Config{BrokerID: MaxBrokerID + 1}, nil)
+	if id, err := b.AllocateProducerID(); err == nil || id != -1 {
+		t.Fatalf("broker id 2^23: AllocateProducerID = %#x, %v; want -1 and an error", id, err)
+	}
+}
+
 // TestProducerIDsCorruptFile: a block file that does not parse stops the
 // broker from opening rather than restarting ids at 0.
 func TestProducerIDsCorruptFile(t *testing.T) {
