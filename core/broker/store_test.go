@@ -254,3 +254,78 @@ func TestConcurrentAlterConfigsKeepBoth(t *testing.T) {
 		t.Fatalf("configs %v after two concurrent alters, want retention.ms=1000 and segment.ms=2000", got.Configs)
 	}
 }
+
+// TestWatcherAppliesStoreChanges: without anyone calling reconcile, a
+// change in the store reaches the hosted partitions (the metadata
+// watcher; in a cluster, changes made by other brokers arrive this way).
+func TestWatcherAppliesStoreChanges(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Partition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.local.SetTopicConfigs("t", map[string]string{"retention.ms": "42"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Config().Log.RetentionMs != 42 {
+		if time.Now().After(deadline) {
+			t.Fatalf("retention.ms %d: the store's change was never applied", p.Config().Log.RetentionMs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRecoveryDecision: the broker recovers its logs exactly when the data
+// dir was used before and its last shutdown did not complete.
+func TestRecoveryDecision(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		prepare func(t *testing.T, dir string)
+		recover bool
+	}{
+		{"fresh data dir", func(*testing.T, string) {}, false},
+		{"clean shutdown", func(t *testing.T, dir string) {
+			if err := openTestBroker(t, Config{DataDir: dir}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"shutdown did not complete", func(t *testing.T, dir string) {
+			if err := openTestBroker(t, Config{DataDir: dir}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(dir, cleanShutdownFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"single-node data dir from before the in-use marker", func(t *testing.T, dir string) {
+			if err := openTestBroker(t, Config{DataDir: dir}, nil).Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{cleanShutdownFile, inUseFile} {
+				if err := os.Remove(filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, true},
+	} {
+		dir := t.TempDir()
+		tc.prepare(t, dir)
+		b := openTestBroker(t, Config{DataDir: dir}, nil)
+		if b.recover != tc.recover {
+			t.Fatalf("%s: recover %v, want %v", tc.desc, b.recover, tc.recover)
+		}
+		if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: clean-shutdown marker present while running: %v", tc.desc, err)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); err != nil {
+			t.Fatalf("%s: no clean-shutdown marker after Close: %v", tc.desc, err)
+		}
+	}
+}
