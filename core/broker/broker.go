@@ -450,7 +450,12 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 		return err
 	}
 	rf := int16(len(t.Partitions[0].Replicas))
-	parts := b.assign(have, count-have, rf, b.store.Brokers())
+	brokers := b.store.Brokers()
+	if int(rf) > len(brokers) {
+		// assign would repeat brokers within a partition's replicas.
+		return errf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d broker(s) are available", name, rf, len(brokers))
+	}
+	parts := b.assign(have, count-have, rf, brokers)
 	if validateOnly {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,5 +328,74 @@ func TestRecoveryDecision(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); err != nil {
 			t.Fatalf("%s: no clean-shutdown marker after Close: %v", tc.desc, err)
 		}
+	}
+}
+
+// brokersStore is the embedded store with a cluster's broker list that a
+// test sets (the brokers alive).
+type brokersStore struct {
+	*meta.Local
+	mu      sync.Mutex
+	brokers []meta.Broker
+}
+
+func (s *brokersStore) Brokers() []meta.Broker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.brokers)
+}
+
+func (s *brokersStore) setBrokers(ids ...int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.brokers = nil
+	for _, id := range ids {
+		s.brokers = append(s.brokers, meta.Broker{ID: id, Host: "127.0.0.1", Port: 9092 + id})
+	}
+}
+
+// TestReplicaAssignment: replicas are spread over the live brokers in
+// id order (partition i's replicas start at the i-th broker); growing a
+// topic when fewer brokers are alive than its replication factor is
+// refused with INVALID_REPLICATION_FACTOR. It used to assign a broker
+// twice to one partition, which the store refused with an error that
+// clients saw as UNKNOWN_SERVER_ERROR.
+func TestReplicaAssignment(t *testing.T) {
+	dir := t.TempDir()
+	local, err := meta.OpenLocal(dir, meta.Broker{ID: 0, Host: "127.0.0.1", Port: 9092})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &brokersStore{Local: local}
+	store.setBrokers(2, 0, 1)
+	b := openTestBroker(t, Config{DataDir: dir}, store)
+	got, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 4, ReplicationFactor: 2}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]int32{{0, 1}, {1, 2}, {2, 0}, {0, 1}}
+	for i, ps := range got.Partitions {
+		if !slices.Equal(ps.Replicas, want[i]) || !slices.Equal(ps.ISR, want[i]) || ps.Leader != want[i][0] {
+			t.Fatalf("partition %d: %+v, want replicas and ISR %v led by %d", i, ps, want[i], want[i][0])
+		}
+	}
+	// Partition 1 is not assigned to broker 0: not hosted here.
+	if _, err := b.Partition("t", 1); err != kerr.NotLeaderForPartition {
+		t.Fatalf("partition on other brokers: %v", err)
+	}
+	_, err = b.CreateTopic(TopicSpec{Name: "u", Partitions: 1, ReplicationFactor: 4}, false)
+	wantErr(t, "replication factor 4 of 3 brokers", err, errf(kerr.InvalidReplicationFactor, "replication factor 4 is invalid: 3 broker(s) available"))
+
+	store.setBrokers(0)
+	for _, validateOnly := range []bool{true, false} {
+		err := b.CreatePartitions("t", 5, validateOnly)
+		wantErr(t, "grow with one broker alive", err, errf(kerr.InvalidReplicationFactor, `topic "t" has replication factor 2 but only 1 broker(s) are available`))
+	}
+	store.setBrokers(0, 1)
+	if err := b.CreatePartitions("t", 5, false); err != nil {
+		t.Fatal(err)
+	}
+	if mt, _ := b.Topic("t"); !slices.Equal(mt.Partitions[4].Replicas, []int32{0, 1}) {
+		t.Fatalf("new partition 4 replicas %v, want [0 1]", mt.Partitions[4].Replicas)
 	}
 }
