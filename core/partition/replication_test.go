@@ -457,6 +457,32 @@ func TestWaitCommitted(t *testing.T) {
 			}
 		})
 	}
+	// min.insync.replicas 2: the ISR shrinks to the leader alone after
+	// the append, which lets the high watermark pass the records; they
+	// are on one replica only, and the producer must not hear success.
+	t.Run("ISR shrank below min.insync.replicas", func(t *testing.T) {
+		p := openReplica(t, 1)
+		cfg := p.Config()
+		cfg.MinInsyncReplicas = 2
+		p.SetConfig(cfg)
+		p.BecomeLeader(1, []int32{1, 2, 3}, []int32{1, 2, 3})
+		res := appendOne(t, p)
+		ch := waitAsync(context.Background(), p, res)
+		p.SetISR([]int32{1})
+		if err := result(t, ch); err != kerr.NotEnoughReplicasAfterAppend {
+			t.Fatalf("%v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+		}
+		if err := p.WaitCommitted(context.Background(), res); err != kerr.NotEnoughReplicasAfterAppend {
+			t.Fatalf("asked again: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+		}
+		// Enough in sync again: a new append is acknowledged.
+		p.SetISR([]int32{1, 2})
+		res = appendOne(t, p)
+		fetch(t, p, 2, res.BaseOffset+1)
+		if err := p.WaitCommitted(context.Background(), res); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("durable", func(t *testing.T) {
 		p := openReplica(t, 1)
 		cfg := p.Config()
