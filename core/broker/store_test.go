@@ -23,7 +23,7 @@ import (
 // under the same name while this broker was not looking starts empty.
 func TestReconcileFollowsStore(t *testing.T) {
 	b := openTestBroker(t, Config{}, nil)
-	store := b.local
+	store := b.Store().(*meta.Local) // the embedded store openTestBroker gave it
 	self := meta.PartitionState{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0}
 	elsewhere := meta.PartitionState{Replicas: []int32{7}, ISR: []int32{7}, Leader: 7}
 	created, err := store.CreateTopic(meta.Topic{Name: "ext", Partitions: []meta.PartitionState{self, elsewhere}})
@@ -268,7 +268,7 @@ func TestWatcherAppliesStoreChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.local.SetTopicConfigs("t", map[string]string{"retention.ms": "42"}); err != nil {
+	if _, err := b.Store().(*meta.Local).SetTopicConfigs("t", map[string]string{"retention.ms": "42"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
