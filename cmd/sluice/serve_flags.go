@@ -281,6 +281,9 @@ func validateBrokerConfig(c node.Config) error {
 	if c.BrokerID < 0 {
 		return &invalidFlagError{"broker-id", fmt.Sprint(c.BrokerID), "must not be negative"}
 	}
+	if c.BrokerID > broker.MaxBrokerID {
+		return &invalidFlagError{"broker-id", fmt.Sprint(c.BrokerID), fmt.Sprintf("must be at most %d (producer ids carry it in 23 bits)", broker.MaxBrokerID)}
+	}
 	if c.FlushMessages < 0 {
 		return &invalidFlagError{"flush-messages", fmt.Sprint(c.FlushMessages), "must not be negative"}
 	}

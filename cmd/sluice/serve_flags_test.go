@@ -213,6 +213,7 @@ func TestServeRejectsBadValues(t *testing.T) {
 		{[]string{"--broker-id", "-1"}, "broker-id", "must not be negative"},
 		{[]string{"--flush-interval", "0s"}, "flush-interval", `invalid value "0s"`},
 		{[]string{"--broker-id", "3000000000"}, "", "value out of range"},
+		{[]string{"--broker-id", "8388608"}, "broker-id", "must be at most 8388607"},
 		{[]string{"--no-such-flag"}, "", "flag provided but not defined: -no-such-flag"},
 		{[]string{"--max-open-segments", "0"}, "max-open-segments", "must be positive"},
 		{[]string{"--durability", "sometimes"}, "durability", "want fsync or page-cache"},

@@ -237,7 +237,7 @@ func (b *Broker) Topics() []meta.Topic { return b.store.Topics() }
 func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, error) {
 	if p, ok := b.localPartition(topicName, idx); ok {
 		if p == nil {
-			return nil, kerr.NotLeaderForPartition
+			return nil, b.notHostedError(topicName, idx)
 		}
 		return p, nil
 	}
@@ -254,7 +254,22 @@ func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, e
 	if p, ok := b.localPartition(topicName, idx); ok && p != nil {
 		return p, nil
 	}
-	return nil, kerr.NotLeaderForPartition
+	return nil, b.notHostedError(topicName, idx)
+}
+
+// notHostedError is the error for a partition that has no open replica
+// here: NOT_LEADER_OR_FOLLOWER when another broker hosts it, and
+// KAFKA_STORAGE_ERROR when it is assigned to this broker but failed to
+// open (the next reconcile retries). Sending clients to look for another
+// leader would be wrong there: the metadata names this broker.
+func (b *Broker) notHostedError(topicName string, idx int32) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	t, ok := b.topics[topicName]
+	if ok && idx >= 0 && int(idx) < len(t.meta.Partitions) && slices.Contains(t.meta.Partitions[idx].Replicas, b.cfg.BrokerID) {
+		return kerr.KafkaStorageError
+	}
+	return kerr.NotLeaderForPartition
 }
 
 // localPartition looks a partition up in what this broker has applied:
@@ -368,7 +383,7 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 		return meta.Topic{}, errf(kerr.TopicAlreadyExists, "topic %q already exists", spec.Name)
 	}
 	if err != nil {
-		return meta.Topic{}, err
+		return meta.Topic{}, storeError(err)
 	}
 	if err := b.reconcile(); err != nil {
 		b.logger.Error("open new topic", "topic", t.Name, "err", err)
@@ -416,7 +431,7 @@ func (b *Broker) DeleteTopic(name string) error {
 		if errors.Is(err, meta.ErrUnknownTopic) {
 			return kerr.UnknownTopicOrPartition
 		}
-		return err
+		return storeError(err)
 	}
 	b.logger.Info("deleted topic", "topic", name)
 	return b.reconcile()
@@ -438,33 +453,47 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 		return err
 	}
 	rf := int16(len(t.Partitions[0].Replicas))
-	parts := b.assign(have, count-have, rf, b.store.Brokers())
+	brokers := b.store.Brokers()
+	if int(rf) > len(brokers) {
+		// assign would repeat brokers within a partition's replicas.
+		return errf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d broker(s) are available", name, rf, len(brokers))
+	}
+	parts := b.assign(have, count-have, rf, brokers)
 	if validateOnly {
 		return nil
 	}
 	if _, err := b.store.AddPartitions(name, parts); err != nil {
-		return err
+		return storeError(err)
 	}
 	return b.reconcile()
 }
 
 // SetTopicConfigs replaces a topic's dynamic configs (AlterConfigs).
 func (b *Broker) SetTopicConfigs(name string, configs map[string]string, validateOnly bool) error {
-	for k, v := range configs {
-		if err := ValidateTopicConfig(k, v); err != nil {
-			return err
-		}
-	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if _, ok := b.Topic(name); !ok {
 		return kerr.UnknownTopicOrPartition
 	}
+	return b.setTopicConfigsLocked(name, configs, validateOnly)
+}
+
+// setTopicConfigsLocked validates and stores a topic's configs. Callers
+// hold adminMu and checked that the topic exists.
+func (b *Broker) setTopicConfigsLocked(name string, configs map[string]string, validateOnly bool) error {
+	for k, v := range configs {
+		if err := ValidateTopicConfig(k, v); err != nil {
+			return err
+		}
+	}
 	if validateOnly {
 		return nil
 	}
 	if _, err := b.store.SetTopicConfigs(name, configs); err != nil {
-		return err
+		if errors.Is(err, meta.ErrUnknownTopic) {
+			return kerr.UnknownTopicOrPartition
+		}
+		return storeError(err)
 	}
 	return b.reconcile()
 }
@@ -477,7 +506,12 @@ type ConfigOp struct {
 }
 
 // AlterTopicConfigs applies incremental operations to a topic's configs.
+// The read, the edit and the write happen under adminMu: two concurrent
+// alters of one topic must not each write back a copy lacking the
+// other's change.
 func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly bool) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
 	t, ok := b.Topic(name)
 	if !ok {
 		return kerr.UnknownTopicOrPartition
@@ -509,21 +543,29 @@ func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly boo
 			return errf(kerr.InvalidRequest, "unknown config operation %d", op.Op)
 		}
 	}
-	return b.SetTopicConfigs(name, configs, validateOnly)
+	return b.setTopicConfigsLocked(name, configs, validateOnly)
 }
 
+// editList appends or subtracts val, itself a list as in Kafka (APPEND
+// "delete,compact" adds both), to the list cur.
 func editList(cur, val string, add bool) string {
+	vals := splitList(val)
 	var out []string
 	seen := map[string]bool{}
 	for _, s := range splitList(cur) {
-		if !add && s == val {
+		if !add && slices.Contains(vals, s) {
 			continue
 		}
 		seen[s] = true
 		out = append(out, s)
 	}
-	if add && !seen[val] {
-		out = append(out, val)
+	if add {
+		for _, v := range vals {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
 	}
 	return joinList(out)
 }

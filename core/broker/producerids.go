@@ -2,12 +2,15 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
@@ -60,13 +63,21 @@ func (p *producerIDs) allocate() (int64, error) {
 	return id, nil
 }
 
+// MaxBrokerID is the largest broker id producer ids can carry: the id
+// goes in the bits above bit 40 of a non-negative int64, 23 bits. A larger
+// one would make negative producer ids, which clients take for "none".
+const MaxBrokerID = 1<<23 - 1
+
 // AllocateProducerID returns a new idempotent producer id. The broker id
 // goes in the high bits so that brokers of a cluster never hand out the
 // same id (each keeps its own persisted counter).
 func (b *Broker) AllocateProducerID() (int64, error) {
+	if b.cfg.BrokerID < 0 || b.cfg.BrokerID > MaxBrokerID {
+		return -1, fmt.Errorf("broker: broker id %d cannot be carried by producer ids (0 to %d)", b.cfg.BrokerID, MaxBrokerID)
+	}
 	n, err := b.pids.allocate()
 	if err != nil {
-		return -1, err
+		return -1, errf(kerr.KafkaStorageError, "reserving producer ids: %v", err)
 	}
 	return int64(b.cfg.BrokerID)<<40 | n, nil
 }

@@ -12,23 +12,19 @@ package hooks
 import (
 	"context"
 	"errors"
+
+	"github.com/sluicemq/sluice/core/records"
 )
 
-// Header is a record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
+// Header is a record header: the one record-header type of the broker
+// (package records defines it; hooks only names it).
+type Header = records.Header
 
-// Record is a decoded record as plugins see it.
-type Record struct {
-	Key       []byte // nil: no key
-	Value     []byte // nil: tombstone
-	Headers   []Header
-	Timestamp int64 // milliseconds since the epoch
-	// Offset is the record's offset for filters; -1 at produce time.
-	Offset int64
-}
+// Record is a decoded record as plugins see it: the same type the
+// broker's record encoder and decoder use, so records pass between
+// storage and plugins without conversion. Offset is the record's offset
+// for filters and -1 at produce time (transforms, partitioners).
+type Record = records.Record
 
 // Emit is an extra record a transform sends to another topic (e.g. a
 // dead-letter topic). Its partition is chosen by that topic's partitioner

@@ -82,23 +82,25 @@ func (c *epochCache) truncateFrom(offset int64) error {
 	return c.save()
 }
 
-// endOffsetFor answers OffsetForLeaderEpoch: the largest epoch <= epoch
-// we know and the offset where the next epoch starts (the log end for
-// the latest epoch). (-1, -1) when epoch predates everything we know.
+// endOffsetFor answers OffsetForLeaderEpoch as Kafka's leader-epoch
+// cache does: for the latest epoch, (epoch, log end); for an older one,
+// the largest known epoch <= it and the start of the epoch after that;
+// for one older than every known epoch (its records were deleted), the
+// requested epoch and the start of the first known one, so the asker
+// replicates from there; (-1, -1) for UNDEFINED_EPOCH (-1), an epoch newer
+// than every known one, or an empty cache.
 func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
-	if l, ok := c.latest(); !ok || epoch >= l.Epoch {
-		if !ok {
-			return -1, -1
-		}
-		if epoch == l.Epoch {
-			return l.Epoch, logEnd
-		}
+	l, ok := c.latest()
+	switch {
+	case !ok || epoch < 0 || epoch > l.Epoch:
 		return -1, -1
+	case epoch == l.Epoch:
+		return l.Epoch, logEnd
 	}
 	for i := len(c.entries) - 1; i >= 0; i-- {
 		if c.entries[i].Epoch <= epoch {
 			return c.entries[i].Epoch, c.entries[i+1].Start
 		}
 	}
-	return -1, c.entries[0].Start
+	return epoch, c.entries[0].Start
 }

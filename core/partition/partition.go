@@ -358,11 +358,18 @@ func invalidBatch(err error) error {
 // in durable mode (flush.messages=1, group-committed with concurrent
 // producers) and replicated to every in-sync replica, i.e. below the high
 // watermark. acks=all produce calls it before answering; ctx bounds the
-// wait (REQUEST_TIMED_OUT), and losing leadership meanwhile answers
-// NOT_LEADER_OR_FOLLOWER.
+// wait (REQUEST_TIMED_OUT), and losing leadership, or the partition
+// being closed or deleted, meanwhile answers NOT_LEADER_OR_FOLLOWER.
+// Records committed while the ISR is smaller than min.insync.replicas
+// (it shrank after the append) answer NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+// as in Kafka: they are in the log, but on fewer replicas than the
+// producer asked for.
 func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
-	if p.HighWatermark() >= res.commitOffset {
-		return nil
+	p.mu.Lock()
+	done, err := p.committedLocked(res)
+	p.mu.Unlock()
+	if done {
+		return err
 	}
 	if p.cfg.Load().durable() {
 		if err := p.log.WaitDurable(res.commitOffset); err != nil {
@@ -373,13 +380,19 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 		p.mu.Unlock()
 	}
 	for {
+		// One look under mu: the high watermark and the channel that
+		// announces its next advance must go together.
 		p.mu.Lock()
-		hw, leader, ch := p.hw, p.repl.leader, p.notify
+		done, err := p.committedLocked(res)
+		leader, closed, ch := p.repl.leader, p.closed, p.notify
 		p.mu.Unlock()
 		switch {
-		case hw >= res.commitOffset:
-			return nil
-		case !leader:
+		case done:
+			return err
+		case !leader || closed:
+			// Closed (shutdown) or deleted under the wait: the high
+			// watermark will not move again; answer now, not when the
+			// request times out.
 			return kerr.NotLeaderForPartition
 		}
 		select {
@@ -388,6 +401,18 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 			return kerr.RequestTimedOut
 		}
 	}
+}
+
+// committedLocked reports whether res is below the high watermark, and
+// then whether enough replicas were in sync (see WaitCommitted). mu held.
+func (p *Partition) committedLocked(res AppendResult) (bool, error) {
+	if p.hw < res.commitOffset {
+		return false, nil
+	}
+	if p.repl.leader && len(p.repl.isr) < p.cfg.Load().MinInsyncReplicas {
+		return true, kerr.NotEnoughReplicasAfterAppend
+	}
+	return true, nil
 }
 
 // advanceHWLocked raises the high watermark to off (never lowers it) and

@@ -94,7 +94,10 @@ func BenchmarkTransformHost(b *testing.B) {
 			out, _, _ := tr(in)
 			rs := make([]records.Record, len(out))
 			for i, r := range out {
-				rs[i] = fromHook(r)
+				// The old path's copy back (hooks and records had
+				// separate record types then).
+				rs[i] = records.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset,
+					Headers: append([]records.Header(nil), r.Headers...)}
 			}
 			if _, err := records.Encode(rs, records.EncodeOptions{Codec: d.Codec, ProducerID: 1, BaseSequence: 0}); err != nil {
 				b.Fatal(err)

@@ -102,14 +102,12 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			out = make([]byte, 0, len(data))
 			out = append(out, data[:pos]...)
 		}
-		recs := make([]records.Record, 0, len(kept))
 		for _, r := range kept {
 			if r.Offset < h.BaseOffset || r.Offset > h.LastOffset() {
 				return nil, &PluginError{Hook: "filter", Topic: topic, Err: errors.Join(hooks.ErrPluginFailed, errors.New("filter returned a record outside the batch's offsets"))}
 			}
-			recs = append(recs, fromHook(r))
 		}
-		enc, err := records.EncodeSpan(h.BaseOffset, h.LastOffsetDelta, recs, records.EncodeOptions{
+		enc, err := records.EncodeSpan(h.BaseOffset, h.LastOffsetDelta, kept, records.EncodeOptions{
 			Codec: records.Codec(h.Attributes & 0x07), LogAppendTime: h.LogAppendTime(), ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
 		})
 		if err != nil {

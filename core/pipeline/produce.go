@@ -315,15 +315,3 @@ func unchanged(in, out []hooks.Record) bool {
 func sameBytes(a, b []byte) bool {
 	return (a == nil) == (b == nil) && bytes.Equal(a, b)
 }
-
-// fromHook converts a filter's kept record for re-encoding.
-func fromHook(r hooks.Record) records.Record {
-	out := records.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Offset: r.Offset}
-	if len(r.Headers) > 0 {
-		out.Headers = make([]records.Header, len(r.Headers))
-		for i, h := range r.Headers {
-			out.Headers[i] = records.Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return out
-}

@@ -275,13 +275,8 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		if ts <= 0 {
 			ts = now
 		}
-		rec := records.Record{Key: r.Key, Value: r.Value, Timestamp: ts}
-		if len(r.Headers) > 0 {
-			rec.Headers = make([]records.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				rec.Headers[j] = records.Header{Key: h.Key, Value: h.Value}
-			}
-		}
+		rec := r // the same type: only the timestamp is filled in
+		rec.Timestamp = ts
 		recs = append(recs, rec)
 		keep = append(keep, i)
 		sizes = append(sizes, size)

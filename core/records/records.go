@@ -39,7 +39,9 @@ type Header struct {
 	Value []byte
 }
 
-// Record is one decoded record with absolute offset and timestamp.
+// Record is one decoded record with absolute offset and timestamp. It is
+// also the record plugins see (package hooks names it): Offset is -1 on
+// records being produced, which Encode ignores unless KeepOffsets.
 type Record struct {
 	Offset    int64
 	Timestamp int64
