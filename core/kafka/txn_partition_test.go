@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"log/slog"
 	"net"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 	"github.com/sluicemq/sluice/core/txn"
 )
 
@@ -35,9 +38,12 @@ type txnNode struct {
 	addr string
 }
 
-func startTxnNode(t *testing.T, dir string) *txnNode {
+func startTxnNode(t *testing.T, dir string) *txnNode { return startTxnNodeID(t, dir, 0) }
+
+func startTxnNodeID(t *testing.T, dir string, id int32) *txnNode {
 	t.Helper()
 	b, err := broker.Open(broker.Config{
+		BrokerID:               id,
 		DataDir:                dir,
 		Logger:                 slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions: 1,
@@ -403,5 +409,76 @@ func TestTxnPartitionRestart(t *testing.T) {
 	}
 	if got, want := consumeValues(t, n.addr, topic, true, 2), []string{"a0", "p0"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed after commit: %v, want %v", got, want)
+	}
+}
+
+// TestTxnMarkersToOtherBroker: markers for partitions another broker
+// leads travel as a WriteTxnMarkers request (the MarkerWriter's remote
+// path), answered per marker.
+func TestTxnMarkersToOtherBroker(t *testing.T) {
+	coord := startTxnNodeID(t, t.TempDir(), 0)
+	leader := startTxnNodeID(t, t.TempDir(), 1)
+	const topic = "remote"
+	createTopic(t, leader.addr, topic)
+	cl := mustClient(t, kgo.SeedBrokers(leader.addr))
+	pid, epoch := initPID(t, cl)
+	if code, _ := produceRaw(t, cl, kmsg.StringPtr("app-3"), topic, txnBatch(t, pid, epoch, 0, true, "r0", "r1")); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	var seen []txn.Marker
+	var mu sync.Mutex
+	leader.s.RegisterMarkerObserver(func(m txn.Marker) { mu.Lock(); seen = append(seen, m); mu.Unlock() })
+
+	ms := []txn.Marker{
+		{Topic: topic, Partition: 0, ProducerID: pid, ProducerEpoch: epoch, Commit: true},
+		{Topic: "nope", Partition: 0, ProducerID: pid, ProducerEpoch: epoch, Commit: true},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Without a configured client, remote markers fail (and are retried
+	// by the coordinator).
+	if errs := coord.s.sendMarkers(ctx, 1, ms[:1], []int{0}); !errors.Is(errs[0], errNoMarkerRemote) {
+		t.Fatalf("without SetMarkerRemote: %v", errs)
+	}
+	coord.s.SetMarkerRemote(kgo.SeedBrokers(leader.addr))
+	if errs := coord.s.sendMarkers(ctx, 1, ms, []int{0, 1}); errs[0] != nil || !errors.Is(errs[1], kerr.UnknownTopicOrPartition) {
+		t.Fatalf("remote markers: %v", errs)
+	}
+	if got, want := consumeValues(t, leader.addr, topic, true, 2), []string{"r0", "r1"}; !slices.Equal(got, want) {
+		t.Fatalf("read_committed on the leader: %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != ms[0] {
+		t.Fatalf("leader observed %+v", seen)
+	}
+}
+
+// TestDropAborted: the filtered read path drops aborted transactions'
+// batches itself (a filter's answer may lose the transactional bit the
+// client would drop them by), keeping markers and everything else.
+func TestDropAborted(t *testing.T) {
+	var data []byte
+	add := func(b []byte, base int64) {
+		binary.BigEndian.PutUint64(b, uint64(base))
+		data = append(data, b...)
+	}
+	add(txnBatch(t, 1, 0, 0, true, "a0"), 0)     // aborted
+	add(txnBatch(t, 2, 0, 0, true, "b0"), 1)     // committed
+	add(txnBatch(t, -1, -1, -1, false, "p0"), 2) // plain
+	add(txnBatch(t, 1, 0, 1, true, "a1"), 3)     // aborted
+	add(txnBatch(t, 1, 0, 2, true, "a2"), 5)     // after the abort marker (4): kept
+	got := dropAborted(data, []storage.AbortedTxn{{ProducerID: 1, FirstOffset: 0, LastOffset: 4}})
+	batches, err := storage.SplitBatches(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bases []int64
+	for _, b := range batches {
+		h, _ := storage.ParseHeader(b)
+		bases = append(bases, h.BaseOffset)
+	}
+	if !slices.Equal(bases, []int64{1, 2, 5}) {
+		t.Fatalf("kept batches at %v, want [1 2 5]", bases)
 	}
 }
