@@ -218,7 +218,7 @@ func loadProducers(l *storage.Log, logger *slog.Logger) (*producers, error) {
 	}
 	err = l.Scan(from, func(h storage.Header, batch []byte) error {
 		if h.BaseOffset >= from {
-			return p.replay(l, h, batch, logger)
+			return p.apply(l, h, batch, logger)
 		}
 		return nil
 	})

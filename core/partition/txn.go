@@ -128,11 +128,6 @@ func (p *producers) apply(l *storage.Log, h storage.Header, batch []byte, logger
 	return l.AddAbortedTxn(p.abortedEntry(h.ProducerID, first, h.BaseOffset))
 }
 
-// replay is apply for loadProducers.
-func (p *producers) replay(l *storage.Log, h storage.Header, batch []byte, logger *slog.Logger) error {
-	return p.apply(l, h, batch, logger)
-}
-
 // TxnMarker is a commit or abort marker for one producer (the partition's
 // side of txn.Marker, which this package does not import: the coordinator
 // imports partitions, not the other way round).
