@@ -68,6 +68,8 @@ type segment struct {
 	indexSynced     int
 	timeIndexSynced int
 	indexOnDisk     bool
+	// txnDirty: .txnindex entries were written but not fsynced yet.
+	txnDirty bool
 
 	unpinFn func() // s.unpin, bound once so Read does not allocate
 }
