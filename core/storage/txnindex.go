@@ -147,7 +147,7 @@ func (l *Log) AddAbortedTxn(e AbortedTxn) error {
 		return nil
 	}
 	atEnd := i == len(s.aborted)
-	s.aborted = slices.Insert(slices.Clone(s.aborted), i, e)
+	s.aborted = slices.Insert(s.aborted, i, e)
 	at := int64(len(s.aborted)-1) * txnEntrySize
 	l.mu.Unlock()
 	// syncMu orders this write with truncation, deletion and other adds.
