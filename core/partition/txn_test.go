@@ -276,3 +276,79 @@ func TestTxnIndexLeavesWithSegment(t *testing.T) {
 		t.Fatalf("segment 1 still there: %v", err)
 	}
 }
+
+// TestTxnConcurrent: producers committing and aborting, read_committed
+// reads and flushes at once (run with -race); afterwards every abort is
+// indexed and nothing is left open.
+func TestTxnConcurrent(t *testing.T) {
+	p := openReplica(t, 0)
+	const producers, txns = 4, 50
+	done := make(chan struct{})
+	errs := make(chan error, producers+2)
+	for i := 0; i < producers; i++ {
+		go func(pid int64) {
+			seq := int32(0)
+			for n := 0; n < txns; n++ {
+				for j := 0; j < 3; j++ {
+					recs := []records.Record{{Value: []byte("v")}}
+					b, err := records.Encode(recs, records.EncodeOptions{ProducerID: pid, BaseSequence: seq})
+					if err != nil {
+						errs <- err
+						return
+					}
+					markTransactional(b)
+					seq++
+					if _, err := p.Append(b); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if _, err := p.WriteTxnMarker(TxnMarker{ProducerID: pid, Commit: n%2 == 0}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(int64(i + 1))
+	}
+	for _, fn := range []func() error{
+		func() error {
+			rr, err := p.ReadIsolated(0, 1<<20, true)
+			rr.Chunk.Release()
+			return err
+		},
+		p.Flush,
+	} {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < producers; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(p.AbortedTxns(0, p.LogEndOffset())); got != producers*txns/2 {
+		t.Fatalf("%d aborts indexed, want %d", got, producers*txns/2)
+	}
+	if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != hw || hw != p.LogEndOffset() || len(p.OpenTxns()) != 0 {
+		t.Fatalf("lso %d hw %d end %d open %v", lso, hw, p.LogEndOffset(), p.OpenTxns())
+	}
+}
