@@ -193,6 +193,49 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 	return res, nil
 }
 
+// AppendForProducer appends one transactional batch a coordinator writes
+// on a producer's behalf (the group coordinator's TxnOffsetCommit records
+// in __consumer_offsets), as Kafka's coordinator-origin appends: it carries
+// the producer's id and epoch and base sequence -1, opens (or continues)
+// the producer's transaction here, and is fenced by epoch
+// (INVALID_PRODUCER_EPOCH) but neither sequence-checked nor deduplicated.
+// The batch is not run through produce validation (the broker built it).
+func (p *Partition) AppendForProducer(batch []byte) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	h, err := storage.ValidateBatch(batch)
+	switch {
+	case err != nil:
+		return res, kerr.CorruptMessage
+	case h.ProducerID < 0 || !h.IsTransactional() || h.IsControl() || h.BaseSequence >= 0:
+		return res, kerr.InvalidRecord
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.mu.Lock()
+	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
+	p.mu.Unlock()
+	if closed || !leader {
+		return res, kerr.NotLeaderForPartition
+	}
+	if e, ok := p.producers.m[h.ProducerID]; ok && h.ProducerEpoch < e.Epoch {
+		return res, kerr.InvalidProducerEpoch
+	}
+	got, err := p.log.Append(batch, epoch)
+	if err != nil {
+		return res, p.storageError("append", err)
+	}
+	p.producers.record(got)
+	p.firstUnstable.Store(p.producers.firstOpen())
+	res.BaseOffset, res.commitOffset, res.LogStartOffset = got.BaseOffset, got.LastOffset()+1, p.log.LogStartOffset()
+	p.mu.Lock()
+	if !p.cfg.Load().durable() {
+		p.ownEndLocked(res.commitOffset)
+	}
+	p.wakeAppendedLocked()
+	p.mu.Unlock()
+	return res, nil
+}
+
 // LastStableOffset is the offset below which every transaction is decided:
 // the first offset of the oldest open transaction, at most the high
 // watermark.

@@ -352,3 +352,47 @@ func TestTxnConcurrent(t *testing.T) {
 		t.Fatalf("lso %d hw %d end %d open %v", lso, hw, p.LogEndOffset(), p.OpenTxns())
 	}
 }
+
+// TestAppendForProducer: a coordinator's batch for a producer (sequence
+// -1) opens its transaction, is fenced by epoch, and leaves the producer's
+// own sequence tracking alone.
+func TestAppendForProducer(t *testing.T) {
+	p := openReplica(t, 0)
+	coordBatch := func(pid int64, epoch int16, seq int32) []byte {
+		b, err := records.Encode([]records.Record{{Key: []byte("k"), Value: []byte("v")}}, records.EncodeOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		markTransactional(b)
+		return b
+	}
+	mustAppend(t, p, txnRecords(t, 5, 1, 0, "own")) // 0: the producer's own batch, seq 0
+	res, err := p.AppendForProducer(coordBatch(5, 1, -1))
+	if err != nil || res.BaseOffset != 1 {
+		t.Fatalf("coordinator batch: %d %v", res.BaseOffset, err)
+	}
+	if open := p.OpenTxns(); open[5] != 0 {
+		t.Fatalf("open %v", open)
+	}
+	// The producer's next batch still continues its own sequence.
+	if _, err := p.Append(txnRecords(t, 5, 1, 1, "own2")); err != nil {
+		t.Fatalf("own batch after a coordinator batch: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"stale epoch", coordBatch(5, 0, -1), kerr.InvalidProducerEpoch},
+		{"with a sequence", coordBatch(5, 1, 3), kerr.InvalidRecord},
+		{"no producer", coordBatch(-1, -1, -1), kerr.InvalidRecord},
+	} {
+		if _, err := p.AppendForProducer(tc.b); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	mustMarker(t, p, 5, 1, true)
+	if lso := p.LastStableOffset(); lso != p.LogEndOffset() {
+		t.Fatalf("LSO %d after commit, log end %d", lso, p.LogEndOffset())
+	}
+}
