@@ -22,8 +22,9 @@ import (
 // Fetch: versions 0–12. v4+ get record batches as stored; v0–v3 (Kafka
 // 0.9/0.10 clients) get them down-converted to message sets (magic 0 for
 // v0/v1, magic 1 for v2/v3), headers dropped. v13+ address topics by id
-// and are not advertised yet. Fetch sessions (v7+) are not used: we answer with
-// session id 0, which makes clients send full fetch requests. Data is sent
+// and are not advertised yet. Fetch sessions (v7+, KIP-227) are served by
+// fetchsession.go: begin resolves an incremental fetch to the session's
+// partitions, finish trims its final response. Data is sent
 // from segment files with sendfile (see sendfile.go). Long polling waits
 // up to MaxWaitMillis for MinBytes of committed data.
 func init() { register(1, 0, 12, (*conn).handleFetch) }
@@ -53,8 +54,13 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 		// watermark and bypasses consume filters.
 		return c.ready(h, fetchRefused(req, kerr.ClusterAuthorizationFailed.Code))
 	}
+	req, sess, refused := c.s.fetchSessions.begin(req)
+	if refused != nil {
+		return c.ready(h, refused)
+	}
 	res := c.fetchOnce(req, h.clientID)
 	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
+		sess.finish(res.resp)
 		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
 	}
 	res.release()
@@ -62,6 +68,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 	go func() {
 		defer close(r.done)
 		final := c.fetchWait(req, h.clientID, res.waits)
+		sess.finish(final.resp)
 		r.resp, r.chunks = final.resp, final.chunks
 	}()
 	return r
