@@ -65,6 +65,10 @@ type Config struct {
 	// sendfile(2), as TLS must; sluice-bench uses it to measure what
 	// losing sendfile costs.
 	DisableSendfile bool
+	// FetchSessionCacheSlots bounds the Kafka server's cached fetch
+	// sessions (max.incremental.fetch.session.cache.slots); 0 means 1000,
+	// negative disables fetch sessions.
+	FetchSessionCacheSlots int
 	// MaxDecompressedBytes bounds what one compressed batch may inflate to
 	// when it is validated on produce or read by the broker. Default 0:
 	// 2 × the topic's max.message.bytes, at least 1 MiB.

@@ -114,7 +114,9 @@ func promValue(t *testing.T, name, label, value string) float64 {
 func TestFetchSessionThousandPartitions(t *testing.T) {
 	addr, s := startSessionBroker(t, Config{})
 	const topic, parts = "many", 1000
+	start := time.Now()
 	createTopic(t, addr, topic, parts)
+	t.Logf("created %d partitions in %v", parts, time.Since(start))
 	prod := mustClient(t, kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 
 	// Values are "partition/sequence", the sequence counting per
@@ -194,6 +196,7 @@ func TestFetchSessionThousandPartitions(t *testing.T) {
 			}()
 		}
 	}
+	t.Logf("consumed %d records %v after start", consumed, time.Since(start))
 	if err := <-produced; err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,7 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
 	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
+	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		ln.Close()
 		return err
