@@ -58,7 +58,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 	if refused != nil {
 		return c.ready(h, refused)
 	}
-	res := c.fetchOnce(req, h.clientID)
+	res := c.sessionFetchOnce(sess, req, h.clientID)
 	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
 		sess.finish(res.resp)
 		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
@@ -67,7 +67,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 	r := &reply{corr: h.correlationID, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		final := c.fetchWait(req, h.clientID, res.waits)
+		final := c.fetchWait(sess, req, h.clientID, res.waits)
 		sess.finish(final.resp)
 		r.resp, r.chunks = final.resp, final.chunks
 	}()
@@ -77,7 +77,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 // fetchWait long-polls: it re-reads whenever a requested partition's high
 // watermark advances, until MinBytes are available, MaxWaitMillis passes
 // or the connection closes.
-func (c *conn) fetchWait(req *kmsg.FetchRequest, clientID string, waits []<-chan struct{}) fetchResult {
+func (c *conn) fetchWait(sess *fetchSessionCtx, req *kmsg.FetchRequest, clientID string, waits []<-chan struct{}) fetchResult {
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	cases := make([]reflect.SelectCase, 0, len(waits)+2)
@@ -90,7 +90,7 @@ func (c *conn) fetchWait(req *kmsg.FetchRequest, clientID string, waits []<-chan
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 		}
 		chosen, _, _ := reflect.Select(cases)
-		res := c.fetchOnce(req, clientID)
+		res := c.sessionFetchOnce(sess, req, clientID)
 		if chosen < 2 || res.bytes >= int(req.MinBytes) || res.errored {
 			return res
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // Fetch sessions (KIP-227), as Kafka's FetchSession.scala serves them.
@@ -181,8 +183,8 @@ type fetchSessionCtx struct {
 	kind  fetchSessionKind
 	req   *kmsg.FetchRequest // the client's request (fetchFull builds the session from it)
 	sess  *fetchSession      // fetchIncremental
-	// read is the session's partitions in the order of the effective
-	// request, to match the response without map lookups.
+	// read is the session's partitions in the order of the last request
+	// read (active), to match the response without map lookups.
 	read []*sessionPartition
 }
 
@@ -241,9 +243,9 @@ func (fc *fetchSessionCache) begin(req *kmsg.FetchRequest) (*kmsg.FetchRequest, 
 	fc.touchLocked(s)
 	ctx.kind, ctx.sess = fetchIncremental, s
 	ctx.count()
+	// The partitions to read are chosen on every read (sessionFetchOnce).
 	eff := *req
-	eff.ForgottenTopics = nil
-	eff.Topics, ctx.read = s.request()
+	eff.Topics, eff.ForgottenTopics = nil, nil
 	return &eff, ctx, nil
 }
 
@@ -336,24 +338,83 @@ func compactSession(order []*sessionPartition, parts map[fetchSessionKey]*sessio
 	return kept
 }
 
-// request returns the session's partitions as fetch topics in read order
-// (consecutive partitions of one topic share an entry; a topic may appear
-// more than once, as in Kafka's own session fetches) and the partitions
-// in that order.
-func (s *fetchSession) request() ([]kmsg.FetchRequestTopic, []*sessionPartition) {
-	read := make([]*sessionPartition, len(s.order))
-	copy(read, s.order)
-	parts := make([]kmsg.FetchRequestTopicPartition, len(s.order))
+// sessionFetchOnce is fetchOnce for any fetch. An incremental fetch reads
+// only its session's partitions that may have something to answer (see
+// quiet); it waits on the others too, so a long poll wakes when any
+// partition of the session gets records.
+func (c *conn) sessionFetchOnce(ctx *fetchSessionCtx, req *kmsg.FetchRequest, clientID string) fetchResult {
+	if ctx == nil || ctx.kind != fetchIncremental {
+		return c.fetchOnce(req, clientID)
+	}
+	eff := *req
+	var quiet []<-chan struct{}
+	eff.Topics, quiet = ctx.active(c, req.ReplicaID >= 0)
+	res := c.fetchOnce(&eff, clientID)
+	res.waits = append(res.waits, quiet...)
+	return res
+}
+
+// active returns the session's partitions to read now as fetch topics in
+// read order (consecutive partitions of one topic share an entry; a topic
+// may appear more than once, as in Kafka's own session fetches), and the
+// wait channels of the quiet ones. It sets ctx.read to the partitions
+// read, in order, for trim.
+func (ctx *fetchSessionCtx) active(c *conn, replica bool) ([]kmsg.FetchRequestTopic, []<-chan struct{}) {
+	s := ctx.sess
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx.read = ctx.read[:0]
+	var waits []<-chan struct{}
+	lastTopic, readable := "", false
+	for i, sp := range s.order {
+		if i == 0 || sp.key.topic != lastTopic {
+			lastTopic = sp.key.topic
+			readable = c.mayTopic(auth.OpRead, lastTopic)
+		}
+		// Unreadable topics are read to answer their error; followers'
+		// sessions read every partition (they wait on the log end).
+		if !replica && readable {
+			if w := sp.quiet(c); w != nil {
+				waits = append(waits, w)
+				continue
+			}
+		}
+		ctx.read = append(ctx.read, sp)
+	}
+	parts := make([]kmsg.FetchRequestTopicPartition, len(ctx.read))
 	var topics []kmsg.FetchRequestTopic
 	start := 0
-	for i, sp := range s.order {
+	for i, sp := range ctx.read {
 		parts[i] = sp.req
-		if i+1 == len(s.order) || s.order[i+1].key.topic != sp.key.topic {
+		if i+1 == len(ctx.read) || ctx.read[i+1].key.topic != sp.key.topic {
 			topics = append(topics, kmsg.FetchRequestTopic{Topic: sp.key.topic, Partitions: parts[start : i+1 : i+1]})
 			start = i + 1
 		}
 	}
-	return topics, read
+	return topics, waits
+}
+
+// quiet returns the partition's wait channel when reading it now could
+// not answer anything (Kafka's rules, mustAnswer): this broker leads it
+// in the client's leader epoch, its high watermark and log start are
+// what the client was last told and the client has read up to the high
+// watermark, and nothing was wrong last time. Reading and answering
+// every partition of a large session is most of a fetch's cost; a quiet
+// one costs one lock. Otherwise it returns nil.
+func (sp *sessionPartition) quiet(c *conn) <-chan struct{} {
+	if sp.hw < 0 || sp.req.FetchOffset != sp.hw || sp.lso != sp.hw {
+		return nil
+	}
+	p, err := c.s.b.Partition(sp.key.topic, sp.key.partition)
+	if err != nil {
+		return nil
+	}
+	leader, epoch, hw, notify := p.FetchState()
+	if !leader || hw != sp.hw || checkLeaderEpoch(sp.req.CurrentLeaderEpoch, epoch) != 0 ||
+		p.LogStartOffset() != sp.logStart || p.Offline() != nil {
+		return nil
+	}
+	return notify
 }
 
 // finish completes a fetch's final response: a full fetch opens its
