@@ -17,12 +17,12 @@ import (
 // TestFetchSessionLeaderChange: a kgo consumer of 12 partitions (RF 3) on
 // 3 brokers, with fetch sessions, reads every acknowledged record exactly
 // once and in order while one broker is killed (its partitions' leaders
-// move to the others, into their sessions) and restarted (the consumer's
-// session id there is unknown: FETCH_SESSION_ID_NOT_FOUND, then a new
-// session), after which the preferred-leader election moves leadership
-// back (the others answer NOT_LEADER_OR_FOLLOWER for those partitions
-// within their sessions). The brokers' metrics show incremental fetches
-// dominating throughout.
+// move to the others and join the consumer's sessions there) and
+// restarted (the consumer opens a new session with it), after which the
+// preferred-leader election moves leadership back (the others' sessions
+// then answer those partitions NOT_LEADER_OR_FOLLOWER until the consumer
+// forgets them). The brokers' metrics show incremental fetches dominating
+// throughout.
 func TestFetchSessionLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, "--preferred-leader-interval", "2s")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -161,7 +161,7 @@ func TestFetchSessionLeaderChange(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("consumed %d records (%d acknowledged); %d brokers led by the victim before; fetches: %v full, %v incremental, %v session errors",
+	t.Logf("consumed %d records (%d acknowledged); %d partitions led by the killed broker; fetches: %v full, %v incremental, %v session errors",
 		len(seen), len(acked), before, full, inc, errs)
 	if full < 1 || inc < 10*full {
 		t.Fatalf("fetches: %v full, %v incremental; want incremental ones to dominate", full, inc)
