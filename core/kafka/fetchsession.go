@@ -17,23 +17,24 @@ import (
 // Fetch sessions (KIP-227), as Kafka's FetchSession.scala serves them.
 //
 // A Fetch v7+ with SessionID 0 and SessionEpoch 0 is a full fetch that asks
-// for a session: when the cache has a slot (or can evict one, see evict),
+// for a session: when the cache has a slot (or can evict one, see evictLocked),
 // the response carries the new session's id and the broker remembers the
 // request's partitions with what it last told the client about each (high
 // watermark, last stable offset, log start offset). The client then sends
 // incremental fetches (that id, epoch 1, 2, ...) listing only partitions
-// whose fetch state changed, plus ForgottenTopics to drop; the broker reads
-// every partition of the session and answers only those with records, a
-// changed high watermark, last stable offset or log start offset, or an
-// error. SessionEpoch -1 is a sessionless full fetch (with a session id it
+// whose fetch state changed, plus ForgottenTopics to drop; the broker
+// checks every partition of the session (reading only those that may have
+// news, see quiet; the long poll waits on all) and answers only those with
+// records, a changed high watermark, last stable offset or log start
+// offset, or an error. SessionEpoch -1 is a sessionless full fetch (with a session id it
 // also closes that session); a full fetch naming a session id closes it.
 // Fetches older than v7 (no session fields) are always sessionless.
 //
 // As in Kafka, a session is not tied to a connection or principal: any
 // connection may continue it with the right id and epoch (clients move a
 // session to a new connection after a reconnect). Every fetch authorizes
-// every partition it reads, session or not, so a session gives nothing a
-// principal could not read anyway.
+// every topic of the session, so a session gives nothing a principal
+// could not read anyway.
 //
 // FETCH_SESSION_TOPIC_ID_ERROR and INCONSISTENT_TOPIC_ID are Fetch v13+
 // (topic ids), which is not served: sessions key partitions by topic name.
@@ -188,8 +189,9 @@ type fetchSessionCtx struct {
 	read []*sessionPartition
 }
 
-// begin resolves a fetch's session: it returns the request to read (for
-// an incremental fetch, every partition of the session) and the context
+// begin resolves a fetch's session: it returns the request to read with
+// sessionFetchOnce (for an incremental fetch, its settings without
+// partitions: they come from the session on every read) and the context
 // to finish the response with, or a response refusing the fetch with a
 // session error.
 func (fc *fetchSessionCache) begin(req *kmsg.FetchRequest) (*kmsg.FetchRequest, *fetchSessionCtx, *kmsg.FetchResponse) {
