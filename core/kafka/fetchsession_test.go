@@ -386,12 +386,24 @@ func TestFetchSessionRaw(t *testing.T) {
 		t.Fatalf("epoch 6 answered %v after %v; want nothing after the wait", sessAnswered(t, resp), time.Since(start))
 	}
 
-	// A deleted topic's partitions answer with an error, every time.
+	// A moved log start offset is answered, without records.
 	adm := kadm.NewClient(cl)
+	var drop kadm.Offsets
+	drop.Add(kadm.Offset{Topic: "a", Partition: 0, At: 1})
+	if _, err := adm.DeleteRecords(context.Background(), drop); err != nil {
+		t.Fatal(err)
+	}
+	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, 7, 0, nil))
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].LogStartOffset != 1 ||
+		!sameList(sessAnswered(t, resp), []string{"a/0:hw3"}) {
+		t.Fatalf("epoch 7 answered %v, want a/0 with log start 1", sessAnswered(t, resp))
+	}
+
+	// A deleted topic's partitions answer with an error, every time.
 	if _, err := adm.DeleteTopics(context.Background(), "b"); err != nil {
 		t.Fatal(err)
 	}
-	for e := int32(7); e <= 8; e++ {
+	for e := int32(8); e <= 9; e++ {
 		resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, e, 0, nil))
 		if got, want := sessAnswered(t, resp), []string{"b/1:" + kerr.UnknownTopicOrPartition.Message}; !sameList(got, want) {
 			t.Fatalf("epoch %d answered %v, want %v", e, got, want)
@@ -399,11 +411,12 @@ func TestFetchSessionRaw(t *testing.T) {
 	}
 
 	// Closing (epoch -1 with the id) answers sessionlessly and ends it.
-	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, -1, 0, []fetchPart{{"a", 0, 0}}))
+	// (Reads from offset 1 return the whole first batch, offsets 0-1.)
+	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, -1, 0, []fetchPart{{"a", 0, 1}}))
 	if resp.ErrorCode != 0 || resp.SessionID != 0 || !sameList(sessAnswered(t, resp), []string{"a/0:hw3:3rec"}) {
 		t.Fatalf("close: error %d, session %d, answered %v", resp.ErrorCode, resp.SessionID, sessAnswered(t, resp))
 	}
-	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, 9, 0, nil))
+	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(id, 10, 0, nil))
 	if resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
 		t.Fatalf("after close: error %d; want FETCH_SESSION_ID_NOT_FOUND", resp.ErrorCode)
 	}
@@ -412,12 +425,12 @@ func TestFetchSessionRaw(t *testing.T) {
 	}
 
 	// Sessionless: epoch -1 without id, and Fetch v6 (no session fields).
-	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(0, -1, 0, []fetchPart{{"a", 0, 0}}))
+	resp = send[*kmsg.FetchResponse](t, cl, sessionFetch(0, -1, 0, []fetchPart{{"a", 0, 1}}))
 	if resp.SessionID != 0 || s.fetchSessions.len() != 0 {
 		t.Fatalf("sessionless fetch got session %d", resp.SessionID)
 	}
 	old := mustClient(t, kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V1_0_0()))
-	req := sessionFetch(0, 0, 0, []fetchPart{{"a", 0, 0}})
+	req := sessionFetch(0, 0, 0, []fetchPart{{"a", 0, 1}})
 	req.Version = 6
 	resp = send[*kmsg.FetchResponse](t, old, req)
 	if resp.Version != 6 || !sameList(sessAnswered(t, resp), []string{"a/0:hw3:3rec"}) || s.fetchSessions.len() != 0 {
