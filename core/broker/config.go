@@ -164,6 +164,9 @@ func (cfg Config) Defaults() Config {
 	if cfg.MaxConnectionsPerIP <= 0 {
 		cfg.MaxConnectionsPerIP = 1000
 	}
+	if cfg.FetchSessionCacheSlots == 0 {
+		cfg.FetchSessionCacheSlots = 1000
+	}
 	if cfg.QueuedMaxRequestBytes <= 0 {
 		cfg.QueuedMaxRequestBytes = 512 << 20
 	}
