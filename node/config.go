@@ -35,6 +35,10 @@ type Config struct {
 	// sendfile(2), as TLS must; sluice-bench uses it to measure what
 	// losing sendfile costs.
 	DisableSendfile bool
+	// FetchSessionCacheSlots bounds the Kafka server's cached fetch
+	// sessions (max.incremental.fetch.session.cache.slots); 0 means 1000,
+	// negative disables fetch sessions.
+	FetchSessionCacheSlots int
 
 	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
 	// Empty runs the embedded single-node store. This is the run mode:
@@ -74,6 +78,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.QueuedMaxRequestBytes <= 0 {
 		cfg.QueuedMaxRequestBytes = 512 << 20
+	}
+	if cfg.FetchSessionCacheSlots == 0 {
+		cfg.FetchSessionCacheSlots = 1000
 	}
 	if cfg.MaxDecodedRequestBytes <= 0 {
 		cfg.MaxDecodedRequestBytes = 64 << 20

@@ -217,6 +217,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
 	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
+	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ func scenarios() []scenario {
 		replicationScenario(),
 		pluginsScenario(),
 		tlsScenario(),
+		fetchSessionsScenario(),
 	}
 }
 

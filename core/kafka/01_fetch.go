@@ -22,8 +22,9 @@ import (
 // Fetch: versions 0–12. v4+ get record batches as stored; v0–v3 (Kafka
 // 0.9/0.10 clients) get them down-converted to message sets (magic 0 for
 // v0/v1, magic 1 for v2/v3), headers dropped. v13+ address topics by id
-// and are not advertised yet. Fetch sessions (v7+) are not used: we answer with
-// session id 0, which makes clients send full fetch requests. Data is sent
+// and are not advertised yet. Fetch sessions (v7+, KIP-227) are served by
+// fetchsession.go: begin resolves an incremental fetch to the session's
+// partitions, finish trims its final response. Data is sent
 // from segment files with sendfile (see sendfile.go). Long polling waits
 // up to MaxWaitMillis for MinBytes of committed data. isolation_level=1
 // (read_committed, v4+) reads stop at the last stable offset and carry
@@ -57,15 +58,21 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 		// watermark and bypasses consume filters.
 		return c.ready(h, fetchRefused(req, kerr.ClusterAuthorizationFailed.Code))
 	}
-	res := c.fetchOnce(req, h.clientID)
+	req, sess, refused := c.s.fetchSessions.begin(req)
+	if refused != nil {
+		return c.ready(h, refused)
+	}
+	res := c.sessionFetchOnce(sess, req, h.clientID)
 	if res.bytes >= int(req.MinBytes) || req.MaxWaitMillis <= 0 || res.errored || len(res.waits) == 0 {
+		sess.finish(res.resp)
 		return &reply{corr: h.correlationID, resp: res.resp, chunks: res.chunks}
 	}
 	res.release()
 	r := &reply{corr: h.correlationID, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		final := c.fetchWait(req, h.clientID, res.waits)
+		final := c.fetchWait(sess, req, h.clientID, res.waits)
+		sess.finish(final.resp)
 		r.resp, r.chunks = final.resp, final.chunks
 	}()
 	return r
@@ -74,7 +81,7 @@ func (c *conn) handleFetch(h *header, req *kmsg.FetchRequest) *reply {
 // fetchWait long-polls: it re-reads whenever a requested partition's high
 // watermark advances, until MinBytes are available, MaxWaitMillis passes
 // or the connection closes.
-func (c *conn) fetchWait(req *kmsg.FetchRequest, clientID string, waits []<-chan struct{}) fetchResult {
+func (c *conn) fetchWait(sess *fetchSessionCtx, req *kmsg.FetchRequest, clientID string, waits []<-chan struct{}) fetchResult {
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	cases := make([]reflect.SelectCase, 0, len(waits)+2)
@@ -87,7 +94,7 @@ func (c *conn) fetchWait(req *kmsg.FetchRequest, clientID string, waits []<-chan
 			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
 		}
 		chosen, _, _ := reflect.Select(cases)
-		res := c.fetchOnce(req, clientID)
+		res := c.sessionFetchOnce(sess, req, clientID)
 		if chosen < 2 || res.bytes >= int(req.MinBytes) || res.errored {
 			return res
 		}

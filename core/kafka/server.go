@@ -32,6 +32,10 @@ type Config struct {
 	// DisableSendfile copies fetched data through user space instead of
 	// sendfile(2); for debugging and comparison only.
 	DisableSendfile bool
+	// FetchSessionCacheSlots bounds the cached fetch sessions (KIP-227,
+	// max.incremental.fetch.session.cache.slots); 0 means
+	// DefaultFetchSessionCacheSlots, negative disables sessions.
+	FetchSessionCacheSlots int
 	// Hooks gives topics' plugins; nil means none. Used only to build the
 	// pipeline when Pipeline is nil.
 	Hooks hooks.Registry
@@ -87,6 +91,7 @@ type Server struct {
 	testPrincipal func(net.Conn) auth.Principal
 	perIP         map[string]int // open connections per client IP; guarded by mu
 	reqMem        *memBudget     // queued.max.request.bytes
+	fetchSessions *fetchSessionCache
 
 	refusedMu     sync.Mutex
 	refused       int
@@ -126,7 +131,8 @@ func New(b *broker.Broker, cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{b: b, cfg: cfg, logger: cfg.Logger, conns: map[*conn]struct{}{}, ctx: ctx, cancel: cancel,
-		perIP: map[string]int{}, reqMem: newMemBudget(cfg.QueuedMaxRequestBytes)}
+		perIP: map[string]int{}, reqMem: newMemBudget(cfg.QueuedMaxRequestBytes),
+		fetchSessions: newFetchSessionCache(cfg.FetchSessionCacheSlots)}
 }
 
 // Serve accepts connections on ln until Close.

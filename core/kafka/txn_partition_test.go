@@ -227,19 +227,11 @@ func fetchRaw(t *testing.T, cl *kgo.Client, topic string) kmsg.FetchResponseTopi
 	return resp.Topics[0].Partitions[0]
 }
 
-func createTopic(t *testing.T, addr, topic string) {
-	t.Helper()
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(addr)))
-	if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestTxnPartitionCommitAbortIsolation(t *testing.T) {
 	dir := t.TempDir()
 	n := startTxnNode(t, dir)
 	const topic = "txn"
-	createTopic(t, n.addr, topic)
+	createTopic(t, n.addr, topic, 1)
 	cl := mustClient(t, kgo.SeedBrokers(n.addr))
 	id := kmsg.StringPtr("app-1")
 
@@ -361,7 +353,7 @@ func TestTxnPartitionRestart(t *testing.T) {
 	dir := t.TempDir()
 	n := startTxnNode(t, dir)
 	const topic = "txr"
-	createTopic(t, n.addr, topic)
+	createTopic(t, n.addr, topic, 1)
 	cl := mustClient(t, kgo.SeedBrokers(n.addr))
 	id := kmsg.StringPtr("app-2")
 	a, ae := initPID(t, cl)
@@ -439,7 +431,7 @@ func TestTxnMarkersToOtherBroker(t *testing.T) {
 	coord := startTxnNodeID(t, t.TempDir(), 0)
 	leader := startTxnNodeID(t, t.TempDir(), 1)
 	const topic = "remote"
-	createTopic(t, leader.addr, topic)
+	createTopic(t, leader.addr, topic, 1)
 	cl := mustClient(t, kgo.SeedBrokers(leader.addr))
 	pid, epoch := initPID(t, cl)
 	if code, _ := produceRaw(t, cl, kmsg.StringPtr("app-3"), topic, txnBatch(t, pid, epoch, 0, true, "r0", "r1")); code != 0 {
