@@ -103,9 +103,11 @@ type ProcessConfig struct {
 type Process struct {
 	cfg     ProcessConfig
 	l       Listeners
-	ownDir  bool // DataDir is the kit's temporary directory
-	out     *logBuffer
-	outW    io.Writer
+	ownDir  bool       // DataDir is the kit's temporary directory
+	out     *logBuffer // the child's output and the kit's marker lines
+	child   *logBuffer // the child's output alone, for ProcessError
+	outW    io.Writer  // where markers go
+	childW  io.Writer  // where the child's stdout and stderr go
 	log     *slog.Logger
 	binary  string
 	closeMu sync.Mutex
@@ -143,7 +145,7 @@ func LaunchProcess(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
-	p := &Process{cfg: cfg, out: &logBuffer{}, log: cfg.Logger}
+	p := &Process{cfg: cfg, out: &logBuffer{}, child: &logBuffer{limit: errorTail}, log: cfg.Logger}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -152,6 +154,7 @@ func LaunchProcess(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 	if cfg.Output != nil {
 		p.outW = io.MultiWriter(p.out, cfg.Output)
 	}
+	p.childW = io.MultiWriter(p.outW, p.child)
 	if cfg.Command == nil {
 		p.binary = cfg.Binary
 		if p.binary == "" {
@@ -253,7 +256,7 @@ func (p *Process) launch(ctx context.Context) error {
 	if cmd.Env == nil {
 		cmd.Env = brokerEnv()
 	}
-	cmd.Stdout, cmd.Stderr = p.outW, p.outW
+	cmd.Stdout, cmd.Stderr = p.childW, p.childW
 	setProcAttr(cmd)
 	p.Mark("start %s", strings.Join(cmd.Args, " "))
 	if err := cmd.Start(); err != nil {
@@ -300,14 +303,14 @@ func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 		if time.Now().After(deadline) {
 			return &ProcessError{
 				Err:    fmt.Errorf("%w within %s on %s: %v", ErrNotReady, p.cfg.ReadyTimeout, p.l.Kafka, pingErr),
-				Output: p.out.tail(errorTail),
+				Output: p.child.String(),
 			}
 		}
 	}
 }
 
 func (p *Process) exitError(in *incarnation) error {
-	return &ProcessError{Err: fmt.Errorf("%w (%v)", ErrExited, in.err), Output: p.out.tail(errorTail)}
+	return &ProcessError{Err: fmt.Errorf("%w (%v)", ErrExited, in.err), Output: p.child.String()}
 }
 
 // ExitError describes the exited current incarnation (nil while it runs).
@@ -493,14 +496,4 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
-}
-
-// tail returns the last n bytes of the buffer.
-func (b *logBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.buf) > n {
-		return string(b.buf[len(b.buf)-n:])
-	}
-	return string(b.buf)
 }

@@ -73,6 +73,7 @@ type settings struct {
 	startTimeout time.Duration
 	capture      *slog.Level
 	ignoreStop   bool
+	ownCache     bool
 }
 
 // Option changes how StartNode configures the node.
@@ -116,6 +117,13 @@ func WithLogCapture(level slog.Level) Option {
 // not the shutdown.
 func WithStopErrorIgnored() Option {
 	return func(s *settings) { s.ignoreStop = true }
+}
+
+// WithOwnPluginCache keeps the node's plugin compilation cache in its own
+// data directory instead of the kit's shared one (see plugincache.go), for
+// a test about that cache.
+func WithOwnPluginCache() Option {
+	return func(s *settings) { s.ownCache = true }
 }
 
 // WithStartTimeout replaces DefaultStartTimeout (a ZooKeeper cluster
@@ -162,7 +170,10 @@ func TryStartNode(t TB, opts ...Option) (*Node, error) {
 		logs = &logBuffer{}
 		s.cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: *s.capture}))
 	}
-	r, err := launchNode(s.cfg, s.opts, s.startTimeout)
+	if !s.ownCache {
+		linkPluginCache(s.cfg.DataDir)
+	}
+	r, err := launchNode(context.Background(), s.cfg, s.opts, s.startTimeout)
 	if err != nil {
 		if logs != nil && t.Failed() {
 			t.Logf("broker log:\n%s", logs)
@@ -207,8 +218,8 @@ type running struct {
 // launchNode runs node.RunWith until it reports its listeners (or fails,
 // or startTimeout passes). It takes no test handle: LaunchNode is its
 // exported form for plain binaries.
-func launchNode(cfg broker.Config, opts node.Options, startTimeout time.Duration) (*running, error) {
-	ctx, cancel := context.WithCancel(context.Background())
+func launchNode(parent context.Context, cfg broker.Config, opts node.Options, startTimeout time.Duration) (*running, error) {
+	ctx, cancel := context.WithCancel(parent)
 	ready := make(chan node.Addrs, 1)
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	go func() {
@@ -261,10 +272,10 @@ type NodeHandle struct {
 func (h *NodeHandle) Stop() error { return h.r.stop() }
 
 // LaunchNode runs an in-process node with cfg and opts (the caller sets
-// the addresses and data directory) until Stop, for a plain binary such
-// as sluice-bench; tests use StartNode.
-func LaunchNode(cfg broker.Config, opts node.Options) (*NodeHandle, error) {
-	r, err := launchNode(cfg, opts, DefaultStartTimeout)
+// the addresses and data directory) until ctx ends or Stop, for a plain
+// binary such as sluice-bench; tests use StartNode.
+func LaunchNode(ctx context.Context, cfg broker.Config, opts node.Options) (*NodeHandle, error) {
+	r, err := launchNode(ctx, cfg, opts, DefaultStartTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -396,8 +407,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 // a long test at debug level cannot grow it without limit: past maxLog
 // it keeps the newest half.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu    sync.Mutex
+	buf   []byte
+	limit int // 0: maxLog, keeping the newest half past it; else a strict tail of limit bytes
 }
 
 const maxLog = 4 << 20
@@ -406,7 +418,12 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if len(b.buf) > maxLog {
+	if b.limit > 0 {
+		if over := len(b.buf) - b.limit; over > 0 {
+			// Shift rather than reslice so the array never grows past 2x limit.
+			b.buf = b.buf[:copy(b.buf, b.buf[over:])]
+		}
+	} else if len(b.buf) > maxLog {
 		b.buf = append([]byte("[... older log dropped ...]\n"), b.buf[len(b.buf)-maxLog/2:]...)
 	}
 	return len(p), nil
