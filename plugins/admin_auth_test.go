@@ -44,11 +44,6 @@ func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase stri
 	return "http://" + a.HTTP, adminBase
 }
 
-func startNodeWith(t *testing.T, opts node.Options) node.Addrs {
-	t.Helper()
-	return testkit.StartNode(t, testkit.WithOptions(opts), testkit.WithLogger(quietLogger)).Addrs
-}
-
 // adminCall sends one admin request; hdr are header name/value pairs.
 func adminCall(t *testing.T, method, u, contentType string, body []byte, hdr ...string) (int, string, http.Header) {
 	t.Helper()
