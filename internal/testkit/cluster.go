@@ -161,7 +161,7 @@ func (c *Cluster) processConfig(t TB, id int32, extra ...string) ProcessConfig {
 	args := append([]string{"--broker-id", strconv.Itoa(int(id)), "--zookeeper", c.Connect}, ClusterArgs...)
 	args = append(append(args, c.cfg.Args...), extra...)
 	pc := ProcessConfig{Name: fmt.Sprintf("broker %d", id), Args: args, HTTP: c.cfg.HTTP,
-		DataDir: t.TempDir(), ClientOpts: c.cfg.ClientOpts, IgnoreStopError: true}
+		DataDir: t.TempDir(), ClientOpts: c.cfg.ClientOpts, IgnoreStopError: true, SharedPluginCache: true}
 	if c.cfg.Output != nil {
 		pc.Output = c.cfg.Output(id)
 	}

@@ -89,6 +89,11 @@ type ProcessConfig struct {
 	// Output also receives the process's stdout and stderr (e.g. a file to
 	// follow a long run); the kit keeps the newest 4 MiB in memory anyway.
 	Output io.Writer
+	// SharedPluginCache links the data directory's plugin compilation
+	// cache to the kit's shared one (see plugincache.go); StartProcess and
+	// StartCluster set it, so a module compiles once per machine, not once
+	// per broker.
+	SharedPluginCache bool
 	// IgnoreStopError: for tests (StartProcess), an unclean exit on stop
 	// does not fail the test (cluster members stopped one after another,
 	// whose shutdown may race the others' leaving).
@@ -172,6 +177,9 @@ func LaunchProcess(ctx context.Context, cfg ProcessConfig) (*Process, error) {
 			return nil, err
 		}
 		p.l.DataDir, p.ownDir = dir, true
+	}
+	if cfg.SharedPluginCache && cfg.Command == nil {
+		linkPluginCache(p.l.DataDir)
 	}
 	var err error
 	for range portAttempts {

@@ -18,7 +18,8 @@ type Proc struct {
 // StartProcess runs the sluice binary (built once per test binary, see
 // SluiceBinary) as `serve` on free 127.0.0.1 ports with its data in a
 // t.TempDir() (unless cfg says otherwise), and waits until it answers a
-// Kafka Ping. When the test ends the process gets SIGTERM (SIGKILL after
+// Kafka Ping. Its plugin compilation cache is the kit's shared one. When
+// the test ends the process gets SIGTERM (SIGKILL after
 // the stop timeout) and the test fails if it did not exit cleanly; a
 // failed test shows the process's output.
 func StartProcess(t TB, cfg ProcessConfig) *Proc {
@@ -28,6 +29,7 @@ func StartProcess(t TB, cfg ProcessConfig) *Proc {
 		// last-in first-out) it is removed after the process stops.
 		cfg.DataDir = t.TempDir()
 	}
+	cfg.SharedPluginCache = true
 	p, err := LaunchProcess(context.Background(), cfg)
 	if err != nil {
 		failStart(t, cfg.Name, err)
