@@ -34,18 +34,14 @@ const adminToken = "0123456789abcdef-admin"
 // startSecuredNode starts a node with the given options; it returns the
 // base URL of the HTTP listener and of the admin listener (if any).
 func startSecuredNode(t *testing.T, opts node.Options) (httpBase, adminBase string) {
-	a := startNodeWith(t, opts)
+	n := testkit.StartNode(t, testkit.WithOptions(opts), testkit.WithLogger(quietLogger))
+	a := n.Addrs
 	// The topics deployURL deploys to (a deploy needs its topic).
-	(&testNode{kafka: a.Kafka}).createTopics(t, "logs-mask", "logs-mask2", "logs-m")
+	n.CreateTopics(t, 1, "logs-mask", "logs-mask2", "logs-m")
 	if a.Admin != "" {
 		adminBase = "http://" + a.Admin
 	}
 	return "http://" + a.HTTP, adminBase
-}
-
-func startNodeWith(t *testing.T, opts node.Options) node.Addrs {
-	t.Helper()
-	return testkit.StartNode(t, testkit.WithOptions(opts), testkit.WithLogger(quietLogger)).Addrs
 }
 
 // adminCall sends one admin request; hdr are header name/value pairs.

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -17,8 +15,10 @@ import (
 	"github.com/sluicemq/sluice/plugins/kgowasm"
 )
 
-// testNode is an in-process broker with its HTTP listener (admin API).
+// testNode is the kit's in-process broker with its HTTP listener (admin
+// API), under the short names these tests use.
 type testNode struct {
+	*testkit.Node
 	kafka, http string
 }
 
@@ -30,45 +30,34 @@ func startNode(t *testing.T) *testNode {
 // startNodeLogging starts a node that logs to logger.
 func startNodeLogging(t *testing.T, logger *slog.Logger) *testNode {
 	t.Helper()
-	n := testkit.StartNode(t, testkit.WithLogger(logger))
-	return &testNode{kafka: n.Addrs.Kafka, http: n.HTTPBase}
+	return wrapNode(testkit.StartNode(t, testkit.WithLogger(logger)))
+}
+
+func wrapNode(n *testkit.Node) *testNode {
+	return &testNode{Node: n, kafka: n.Addrs.Kafka, http: n.HTTPBase}
 }
 
 func (n *testNode) deploy(t *testing.T, name, hook, topic, example string, config ...string) {
 	t.Helper()
-	if code, body := deployRaw(t, n.http, name, hook, topic, module(t, example), config...); code != http.StatusCreated {
-		t.Fatalf("deploy %s: %d %s", name, code, body)
-	}
+	n.Deploy(t, name, hook, topic, module(t, example), config...)
 }
 
+// client is the kit's client with no producer linger (the tests produce
+// one record at a time and wait for it).
 func (n *testNode) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka), kgo.ProducerLinger(0)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return n.Client(t, append([]kgo.Opt{kgo.ProducerLinger(0)}, opts...)...)
 }
 
 func (n *testNode) createTopic(t *testing.T, topic string, partitions int32) {
 	t.Helper()
-	adm := kadm.NewClient(n.client(t))
-	resp, err := adm.CreateTopics(context.Background(), partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Error()
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
+	n.CreateTopic(t, topic, partitions)
 }
 
 // createTopics creates one-partition topics.
 func (n *testNode) createTopics(t *testing.T, topics ...string) {
 	t.Helper()
-	for _, topic := range topics {
-		n.createTopic(t, topic, 1)
-	}
+	n.CreateTopics(t, 1, topics...)
 }
 
 func testCtx(t *testing.T) context.Context {

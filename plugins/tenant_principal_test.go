@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/node"
 )
 
@@ -81,12 +82,11 @@ func sseValues(t *testing.T, url string, want int) []string {
 // claiming client.id "acme" without authenticating is User:ANONYMOUS and
 // sees no tenant's records.
 func TestE2ETenantFilterByPrincipal(t *testing.T) {
-	a := startNodeWith(t, node.Options{Bridge: bridge.Config{Tokens: []bridge.Token{
+	n := wrapNode(testkit.StartNode(t, testkit.WithLogger(quietLogger), testkit.WithOptions(node.Options{Bridge: bridge.Config{Tokens: []bridge.Token{
 		{Name: "acme", Secret: "acme-token", Topics: []string{"events"}, Operations: []string{"consume"}},
 		{Name: "globex", Secret: "globex-token", Topics: []string{"events"}, Operations: []string{"consume"}},
-	}}})
-	base := "http://" + a.HTTP
-	n := &testNode{kafka: a.Kafka, http: base}
+	}}})))
+	base := n.http
 	n.createTopic(t, "events", 1)
 	n.deploy(t, "tenants", "filter", "events", "tenant-filter", "show_untagged=true")
 	cl := n.client(t)

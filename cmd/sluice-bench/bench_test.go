@@ -124,7 +124,7 @@ func TestProduceToKilledBrokerReportsItsExit(t *testing.T) {
 	b := startKfake(t)
 	ctx, cancel := b.watch(t.Context())
 	defer cancel()
-	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := b.proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	w := workload{name: "dead", recordSize: 100, records: 1000, partitions: 8}

@@ -2,55 +2,53 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"os/exec"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
+// The bench's brokers are child processes started by the test kit
+// (internal/testkit.LaunchProcess), the same launcher the process-level
+// tests use: free 127.0.0.1 ports, a fresh data directory, a Kafka Ping
+// before the run, SIGTERM then SIGKILL after a grace, output kept for
+// error reports, own process group and a parent-death signal.
+
 const (
-	// readyTimeout bounds how long a fresh broker may take to answer a Ping.
+	// readyTimeout bounds how long a fresh broker, or a cluster's
+	// metadata, may take to become ready.
 	readyTimeout = 30 * time.Second
-	// stopGrace is how long a broker gets to exit after SIGTERM before SIGKILL.
+	// stopGrace is how long a broker gets to exit after SIGTERM before
+	// SIGKILL.
 	stopGrace = 10 * time.Second
-	// startAttempts covers the small race between picking a free port and the
-	// child binding it (another process may grab it in between).
-	startAttempts = 3
-	// outputTailBytes of each child's stdout+stderr are kept for error reports.
-	outputTailBytes = 16 << 10
 )
 
 var (
 	// errBrokerExited is the cancellation cause when a child dies mid-run.
-	errBrokerExited = errors.New("broker process exited")
+	errBrokerExited = testkit.ErrExited
 	// errBrokerNotReady means the child never answered a Kafka Ping.
-	errBrokerNotReady = errors.New("broker did not become ready")
+	errBrokerNotReady = testkit.ErrNotReady
 )
 
 // brokerError carries the end of the child's output alongside what went
 // wrong, so the report can show the broker's own explanation once, in full,
 // while summaries stay one line.
-type brokerError struct {
-	Err    error
-	Output string // last outputTailBytes of the child's stdout+stderr
-}
-
-func (e *brokerError) Error() string { return e.Err.Error() }
-func (e *brokerError) Unwrap() error { return e.Err }
+type brokerError = testkit.ProcessError
 
 // brokerSpec says how to launch one kind of broker as a child process.
 type brokerSpec struct {
 	name string
-	// command builds the child serving Kafka on addr; dataDir is a fresh,
-	// empty directory the broker may use for its state.
-	command func(addr, dataDir string) *exec.Cmd
+	// binary is the sluice executable run as `serve` with args after the
+	// kit's data dir and listener flags.
+	binary string
+	args   []string
+	// http gives the broker an HTTP listener (admin API).
+	http bool
+	// command replaces `binary serve` for a broker that is not sluice.
+	command func(testkit.Listeners) *exec.Cmd
 	// clientOpts are what a client needs to connect (TLS, SASL); none
 	// for a PLAINTEXT listener. The readiness ping uses them too.
 	clientOpts []kgo.Opt
@@ -58,184 +56,51 @@ type brokerSpec struct {
 
 // kfakeSpec re-executes this binary with the hidden serve flag.
 func kfakeSpec(self string) brokerSpec {
-	return brokerSpec{name: "kfake", command: func(addr, _ string) *exec.Cmd {
-		return exec.Command(self, "-"+serveKfakeFlag, addr)
+	return brokerSpec{name: "kfake", command: func(l testkit.Listeners) *exec.Cmd {
+		return exec.Command(self, "-"+serveKfakeFlag, l.Kafka)
 	}}
 }
 
 // sluiceSpec runs `sluice serve` from the binary at path.
 func sluiceSpec(path string) brokerSpec {
-	return brokerSpec{name: "sluice", command: func(addr, dataDir string) *exec.Cmd {
-		return exec.Command(path, "serve", "--data-dir", dataDir, "--kafka-addr", addr)
-	}}
+	return brokerSpec{name: "sluice", binary: path}
 }
 
 // brokerProcess is one running child broker.
 type brokerProcess struct {
-	name       string
-	addr       string
-	dataDir    string
-	clientOpts []kgo.Opt
-	cmd        *exec.Cmd
-	output     *tailBuffer
-	exited     chan struct{} // closed once the child has been reaped
-	waitErr    error         // the child's exit status; read only after exited closes
-	log        *slog.Logger
+	proc   *testkit.Process
+	addr   string
+	output interface{ String() string } // the child's stdout+stderr so far
 }
 
-// startBroker launches spec on a free 127.0.0.1 port with a fresh data
-// directory and waits until it answers a Kafka Ping.
+type processOutput struct{ p *testkit.Process }
+
+func (o processOutput) String() string { return o.p.Output() }
+
+// startBroker launches spec on free 127.0.0.1 ports with a fresh data
+// directory and waits until it answers a Kafka Ping. A failure is a
+// *brokerError carrying the end of the child's output.
 func startBroker(ctx context.Context, spec brokerSpec, log *slog.Logger) (*brokerProcess, error) {
-	var lastErr error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		b, err := startBrokerOnce(ctx, spec, log)
-		if err == nil {
-			return b, nil
-		}
-		lastErr = err
-		// Only losing the port race is worth another try; a crash, a hang
-		// or a cancelled run will not get better by repetition.
-		var be *brokerError
-		if !errors.As(err, &be) || !strings.Contains(be.Output, "address already in use") || ctx.Err() != nil {
-			break
-		}
-		log.Warn("broker exited during start-up, retrying", "broker", spec.name, "attempt", attempt, "err", err)
-	}
-	return nil, lastErr
-}
-
-func startBrokerOnce(ctx context.Context, spec brokerSpec, log *slog.Logger) (*brokerProcess, error) {
-	addr, err := freeLoopbackAddr()
+	p, err := testkit.LaunchProcess(ctx, testkit.ProcessConfig{
+		Name: spec.name, Binary: spec.binary, Args: spec.args, HTTP: spec.http, Command: spec.command,
+		ClientOpts: spec.clientOpts, ReadyTimeout: readyTimeout, StopTimeout: stopGrace, Logger: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	dataDir, err := os.MkdirTemp("", "sluice-bench-"+spec.name+"-")
-	if err != nil {
-		return nil, err
-	}
-	b := &brokerProcess{
-		name:       spec.name,
-		addr:       addr,
-		dataDir:    dataDir,
-		clientOpts: spec.clientOpts,
-		cmd:        spec.command(addr, dataDir),
-		output:     newTailBuffer(outputTailBytes),
-		exited:     make(chan struct{}),
-		log:        log.With("broker", spec.name),
-	}
-	b.cmd.Stdout = b.output
-	b.cmd.Stderr = b.output
-	b.cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group: a terminal Ctrl-C reaches only the bench,
-		// which then stops the broker in order and reports the interruption.
-		Setpgid: true,
-		// If the bench itself is killed, the kernel takes the broker down too.
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if err := b.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dataDir)
-		return nil, fmt.Errorf("start %s: %w", spec.name, err)
-	}
-	go func() {
-		b.waitErr = b.cmd.Wait()
-		close(b.exited)
-	}()
-	b.log.Info("broker started", "pid", b.cmd.Process.Pid, "addr", addr)
-
-	if err := b.waitReady(ctx); err != nil {
-		b.stop()
-		return nil, err
-	}
-	return b, nil
+	return &brokerProcess{proc: p, addr: p.Addr(), output: processOutput{p}}, nil
 }
 
 // pid is the child's process id, for /proc accounting.
-func (b *brokerProcess) pid() int { return b.cmd.Process.Pid }
-
-// waitReady pings the broker until it answers, it exits, or time runs out.
-func (b *brokerProcess) waitReady(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(b.addr)}, b.clientOpts...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		pingCtx, cancel := context.WithTimeout(ctx, time.Second)
-		pingErr := cl.Ping(pingCtx)
-		cancel()
-		if pingErr == nil {
-			return nil
-		}
-		select {
-		case <-b.exited:
-			return b.exitError()
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return &brokerError{
-				Err:    fmt.Errorf("%w within %s on %s: %v", errBrokerNotReady, readyTimeout, b.addr, pingErr),
-				Output: b.output.String(),
-			}
-		}
-	}
-}
-
-// exitError describes an exited child, including the end of its output.
-func (b *brokerProcess) exitError() error {
-	return &brokerError{
-		Err:    fmt.Errorf("%w (%v)", errBrokerExited, b.waitErr),
-		Output: b.output.String(),
-	}
-}
+func (b *brokerProcess) pid() int { return b.proc.PID() }
 
 // watch returns a context that is cancelled with errBrokerExited if the
 // child dies, so a phase waiting on a dead broker fails at once with the
 // reason instead of stalling.
 func (b *brokerProcess) watch(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-b.exited:
-			cancel(b.exitError())
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { cancel(context.Canceled) }
+	return b.proc.Watch(ctx)
 }
 
 // stop terminates the child (SIGTERM, then SIGKILL after stopGrace) and
 // removes its data directory. It is safe to call more than once.
-func (b *brokerProcess) stop() {
-	select {
-	case <-b.exited:
-	default:
-		_ = b.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.exited:
-		case <-time.After(stopGrace):
-			b.log.Warn("broker ignored SIGTERM, killing it", "grace", stopGrace)
-			_ = b.cmd.Process.Kill()
-			<-b.exited
-		}
-	}
-	if err := os.RemoveAll(b.dataDir); err != nil {
-		b.log.Warn("could not remove data dir", "dir", b.dataDir, "err", err)
-	}
-}
-
-// freeLoopbackAddr asks the kernel for an unused 127.0.0.1 port.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", err
-	}
-	return addr, nil
-}
+func (b *brokerProcess) stop() { _ = b.proc.Close() }

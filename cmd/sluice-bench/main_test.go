@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // TestMain lets the test binary stand in for sluice-bench when the kfake
@@ -12,5 +14,5 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 3 && os.Args[1] == "-"+serveKfakeFlag {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	testkit.Exit(m) // removes the sluice binary a test had the kit build
 }

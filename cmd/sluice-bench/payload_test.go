@@ -25,18 +25,6 @@ func TestPayloadValuesAreDeterministicDistinctAndSized(t *testing.T) {
 	}
 }
 
-func TestTailBufferKeepsTheEnd(t *testing.T) {
-	tb := newTailBuffer(8)
-	for _, s := range []string{"hello ", "world", "!"} {
-		if _, err := tb.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := tb.String(); got != "o world!" {
-		t.Fatalf("tail = %q, want %q", got, "o world!")
-	}
-}
-
 func TestPayloadChecksumsMatchValues(t *testing.T) {
 	p := newPayloadSource(1024)
 	for _, seq := range []int64{0, 1, distinctPayloads - 1, distinctPayloads, 3*distinctPayloads + 7, 511_999} {

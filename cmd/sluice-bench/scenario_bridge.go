@@ -27,6 +27,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/node"
 )
 
@@ -227,25 +228,17 @@ func startBridgeNode(ctx context.Context, dir, durability string, cfg bridgeBenc
 	if err != nil {
 		return node.Addrs{}, nil, err
 	}
-	nctx, stop := context.WithCancel(ctx)
-	ready := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() {
-		done <- node.RunWith(nctx, node.Config{Config: broker.Config{DataDir: data, Logger: quiet, Durability: durability}, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
-			node.Options{Bridge: bridge.Config{
-				PublicTopics: []string{"beacons"}, RateLimitPerSecond: -1,
-				MaxSSEClients: cfg.subscribers + 10, MaxSSEStreamsPerIP: cfg.subscribers + 10,
-				SSEHeartbeat: bridge.Duration(time.Minute),
-			}}, func(a node.Addrs) { ready <- a })
-	}()
-	select {
-	case addrs := <-ready:
-		return addrs, func() { stop(); <-done }, nil
-	case err := <-done:
-		stop()
+	n, err := testkit.LaunchNode(ctx, node.Config{Config: broker.Config{DataDir: data, Logger: quiet, Durability: durability}, KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		node.Options{Bridge: bridge.Config{
+			PublicTopics: []string{"beacons"}, RateLimitPerSecond: -1,
+			MaxSSEClients: cfg.subscribers + 10, MaxSSEStreamsPerIP: cfg.subscribers + 10,
+			SSEHeartbeat: bridge.Duration(time.Minute),
+		}})
+	if err != nil {
 		return node.Addrs{}, nil, fmt.Errorf("bridge node: %w", err)
 	}
+	return n.Addrs, func() { _ = n.Stop() }, nil
 }
 
 // wrkTarget accumulates the rounds of wrk against one URL.

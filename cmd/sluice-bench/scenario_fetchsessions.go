@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"io"
 	"os/exec"
 	"slices"
@@ -195,8 +196,8 @@ func runFetchSessionsBench(ctx context.Context, env *benchEnv) *fetchSessionsRep
 	}
 	// Page-cache durability: the producer is background load here, and
 	// an fsync per record would only add noise to the broker's CPU.
-	spec := brokerSpec{name: "sluice", command: func(addr, dataDir string) *exec.Cmd {
-		return exec.Command(sluicePath, "serve", "--data-dir", dataDir, "--kafka-addr", addr, "--http-addr", "off",
+	spec := brokerSpec{name: "sluice", command: func(l testkit.Listeners) *exec.Cmd {
+		return exec.Command(sluicePath, "serve", "--data-dir", l.DataDir, "--kafka-addr", l.Kafka, "--http-addr", "off",
 			"--durability", "page-cache")
 	}}
 	b, err := startBroker(ctx, spec, env.log)

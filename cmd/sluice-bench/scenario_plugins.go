@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -247,19 +246,14 @@ func runPluginsBench(ctx context.Context, env *benchEnv, w workload) *pluginsRep
 	}
 	lines := newLogLines()
 
-	var httpAddr string // the admin API of the broker's latest start attempt
-	spec := brokerSpec{name: "sluice", command: func(addr, dataDir string) *exec.Cmd {
-		httpAddr, _ = freeLoopbackAddr() // a failed pick shows up as a failed start
-		return exec.Command(sluicePath, "serve", "--data-dir", dataDir, "--kafka-addr", addr, "--http-addr", httpAddr)
-	}}
-	b, err := startBroker(ctx, spec, env.log)
+	b, err := startBroker(ctx, brokerSpec{name: "sluice", binary: sluicePath, http: true}, env.log)
 	if err != nil {
 		return fail("start", err)
 	}
 	defer b.stop()
 	bctx, cancel := b.watch(ctx)
 	defer cancel()
-	admin := &pluginAdmin{base: "http://" + httpAddr}
+	admin := &pluginAdmin{base: b.proc.HTTPBase()}
 
 	for i := 1; i <= env.repeat && bctx.Err() == nil; i++ {
 		for vi := range rep.variants {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -17,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/meta/zktest"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // The replication scenario measures what replication costs: the same
@@ -247,7 +247,7 @@ func runReplicationBench(ctx context.Context, env *benchEnv, w workload) *replic
 func sluiceBinary(env *benchEnv) (string, bool) {
 	for _, spec := range env.brokers {
 		if spec.name == "sluice" {
-			return spec.command("", "").Path, true
+			return spec.binary, true
 		}
 	}
 	return "", false
@@ -256,14 +256,8 @@ func sluiceBinary(env *benchEnv) (string, bool) {
 // clusterSpec launches broker id of a ZooKeeper cluster with the HTTP
 // listener off (nothing here uses it).
 func clusterSpec(sluicePath string, id int, zkConnect string) brokerSpec {
-	return brokerSpec{name: fmt.Sprintf("sluice-%d", id), command: func(addr, dataDir string) *exec.Cmd {
-		return exec.Command(sluicePath, "serve",
-			"--broker-id", strconv.Itoa(id),
-			"--data-dir", dataDir,
-			"--kafka-addr", addr,
-			"--http-addr", "off",
-			"--zookeeper", zkConnect)
-	}}
+	return brokerSpec{name: fmt.Sprintf("sluice-%d", id), binary: sluicePath,
+		args: []string{"--broker-id", strconv.Itoa(id), "--zookeeper", zkConnect}}
 }
 
 // startCluster starts the brokers one after another; on error it returns
@@ -283,27 +277,9 @@ func startCluster(ctx context.Context, env *benchEnv, sluicePath, zkConnect stri
 }
 
 func awaitBrokers(ctx context.Context, addr string, want int) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		md, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(md.Brokers) == want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %d of %d brokers registered after %s (%v)", errBrokerNotReady, len(md.Brokers), want, readyTimeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	ctx, cancel := context.WithTimeoutCause(ctx, readyTimeout, fmt.Errorf("not all brokers registered after %s", readyTimeout))
+	defer cancel()
+	return testkit.WaitForBrokers(ctx, []kgo.Opt{kgo.SeedBrokers(addr)}, want)
 }
 
 // watchAll cancels the returned context as soon as any broker dies.

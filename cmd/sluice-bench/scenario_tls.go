@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -284,14 +283,7 @@ func lacksDisableSendfile(err error) bool {
 // sluiceListenerSpec runs `sluice serve` with one listener's flags and
 // the HTTP listener off (nothing here uses it).
 func sluiceListenerSpec(path string, l tlsListener) brokerSpec {
-	return brokerSpec{
-		name: "sluice " + l.label,
-		command: func(addr, dataDir string) *exec.Cmd {
-			args := append([]string{"serve", "--data-dir", dataDir, "--kafka-addr", addr, "--http-addr", "off"}, l.args...)
-			return exec.Command(path, args...)
-		},
-		clientOpts: l.opts,
-	}
+	return brokerSpec{name: "sluice " + l.label, binary: path, args: l.args, clientOpts: l.opts}
 }
 
 // tlsListeners writes the certificate, key and bootstrap password into dir

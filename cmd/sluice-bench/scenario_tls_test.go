@@ -6,11 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // consumeFigures is a finished phase moving 1M records in secs, so rates
@@ -169,10 +170,9 @@ func TestTLSScenarioAgainstSluice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs sluice")
 	}
-	bin := filepath.Join(t.TempDir(), "sluice")
-	build := exec.Command("go", "build", "-o", bin, "github.com/sluicemq/sluice/cmd/sluice")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build sluice: %v\n%s", err, out)
+	bin, err := testkit.SluiceBinary() // built once per test binary ($SLUICE_BINARY: prebuilt)
+	if err != nil {
+		t.Fatal(err)
 	}
 	env := &benchEnv{brokers: []brokerSpec{sluiceSpec(bin)}, repeat: 1, log: discardLogger()}
 	w := workload{name: "tls", recordSize: 1024, records: 3000, partitions: 8, consumePasses: 2}

@@ -6,16 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/core/meta/zktest"
-	"github.com/sluicemq/sluice/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // normalizeColumns collapses each line's column padding to single spaces,
@@ -150,90 +147,21 @@ func TestClusterDescribeUsageAndErrors(t *testing.T) {
 	}
 }
 
-// clusterNode is one in-process broker of a ZooKeeper-backed test cluster.
-type clusterNode struct {
-	id   int32
-	addr string
-	stop func() // shuts the broker down and waits for it; idempotent
-}
-
-// startClusterNode runs broker id in-process, joined to the cluster under
-// zkConnect, on a free 127.0.0.1 port, and stops it when the test ends.
-func startClusterNode(t *testing.T, zkConnect string, id int32) *clusterNode {
-	t.Helper()
-	logs := &syncBuffer{}
-	cfg := node.Config{
-		Config: broker.Config{
-			BrokerID: id,
-			DataDir:  t.TempDir(),
-			Logger:   slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		},
-		KafkaAddr:               "127.0.0.1:0",
-		HTTPAddr:                "127.0.0.1:0",
-		ZooKeeper:               zkConnect,
-		ZooKeeperSessionTimeout: 2 * time.Second,
-		ReplicaLagMax:           3 * time.Second,
-		PreferredLeaderInterval: -time.Second, // keep leaders where failover put them
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	finished := make(chan struct{})
-	var runErr error // written before finished is closed
-	go func() {
-		defer close(finished)
-		defer func() {
-			if r := recover(); r != nil {
-				runErr = fmt.Errorf("node.Run panicked: %v", r)
-			}
-		}()
-		runErr = node.Run(ctx, cfg, func(addr string) { ready <- addr })
-	}()
-	var once sync.Once
-	n := &clusterNode{id: id}
-	n.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-finished:
-				if runErr != nil {
-					t.Errorf("broker %d: node.Run: %v", id, runErr)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("broker %d: node.Run did not return within 30s of cancellation", id)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		n.stop()
-		if t.Failed() {
-			t.Logf("broker %d log:\n%s", id, logs)
-		}
-	})
-	select {
-	case n.addr = <-ready:
-		return n
-	case <-finished:
-		t.Fatalf("broker %d exited before serving: %v", id, runErr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("broker %d not ready within 60s", id)
-	}
-	return nil
-}
+// clusterNode is one in-process broker of a ZooKeeper-backed test
+// cluster (the kit's member).
+type clusterNode = testkit.Member
 
 func TestClusterDescribeThreeBrokersWithAFailure(t *testing.T) {
-	zk := zktest.Start(t)
-	nodes := make([]*clusterNode, 3)
-	for i := range nodes {
-		nodes[i] = startClusterNode(t, zk.Addr+"/cluster-describe", int32(i+1))
-	}
-	brokers := "--brokers=" + nodes[0].addr
+	c := testkit.StartCluster(t, testkit.ClusterConfig{InProcess: 3, NodeOptions: []testkit.Option{testkit.WithLogCapture(slog.LevelDebug)}})
+	nodes := c.Members
+	brokers := "--brokers=" + nodes[0].Addr
 	t.Setenv("SLUICE_BROKERS", "")
 
 	mustSluice(t, "topic", "create", "r3", "--partitions", "2", "--replicas", "3", "--config", "min.insync.replicas=2", brokers)
 	mustSluice(t, "topic", "create", "solo", "--partitions", "3", "--replicas", "1", brokers)
 
 	// Healthy: every partition is ok, and every broker is listed.
-	md := awaitMetadata(t, nodes[0].addr, func(md kadm.Metadata) bool { return countStatuses(md) == [3]int{5, 0, 0} })
+	md := awaitMetadata(t, nodes[0].Addr, func(md kadm.Metadata) bool { return countStatuses(md) == [3]int{5, 0, 0} })
 	out := mustSluice(t, "cluster", "describe", brokers)
 	assertLines(t, "healthy cluster", out, expectedDescribe(md, nodes, "Partitions: 5, under-replicated: 0, offline: 0"))
 
@@ -248,8 +176,8 @@ func TestClusterDescribeThreeBrokersWithAFailure(t *testing.T) {
 	if soloOn3 != 1 {
 		t.Fatalf("solo has %d partitions on broker 3, want 1 (3 partitions spread over 3 brokers): %+v", soloOn3, md.Topics["solo"].Partitions)
 	}
-	nodes[2].stop()
-	md = awaitMetadata(t, nodes[0].addr, func(md kadm.Metadata) bool { return countStatuses(md) == [3]int{2, 2, 1} })
+	nodes[2].Node.Stop()
+	md = awaitMetadata(t, nodes[0].Addr, func(md kadm.Metadata) bool { return countStatuses(md) == [3]int{2, 2, 1} })
 	out = mustSluice(t, "cluster", "describe", brokers)
 	assertLines(t, "broker 3 stopped", out, expectedDescribe(md, nodes[:2], "Partitions: 5, under-replicated: 2, offline: 1"))
 	for _, want := range []string{" under-replicated\n", " offline (LEADER_NOT_AVAILABLE)\n"} {
@@ -319,7 +247,7 @@ func expectedDescribe(md kadm.Metadata, live []*clusterNode, summary string) []s
 		"BROKER ADDRESS RACK",
 	}
 	for _, n := range live {
-		lines = append(lines, fmt.Sprintf("%d %s -", n.id, n.addr))
+		lines = append(lines, fmt.Sprintf("%d %s -", n.ID, n.Addr))
 	}
 	lines = append(lines, "", "TOPIC PARTITION LEADER EPOCH REPLICAS ISR STATUS")
 	brokerDown := len(live) < 3

@@ -18,11 +18,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/meta/zktest"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/node"
 )
 
-// startSecureZKNode runs `serve` settings parsed from args (plus a data
-// dir and loopback listeners) until the test ends; it returns the Kafka
+// startSecureZKNode runs `serve` settings parsed from args (plus loopback
+// listeners) in-process until the test ends; it returns the Kafka
 // address, or the error if the node stopped before serving.
 func startSecureZKNode(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -30,46 +31,23 @@ func startSecureZKNode(t *testing.T, args ...string) (string, error) {
 	fs.SetOutput(io.Discard)
 	// The ACL authorizer keeps its ACLs in ZooKeeper; the test's client is
 	// anonymous, so make that principal a super user.
-	args = append(args, "--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0", "--http-addr", "off", "--zookeeper-session-timeout", "4s",
+	args = append(args, "--kafka-addr", "127.0.0.1:0", "--http-addr", "off", "--zookeeper-session-timeout", "4s",
 		"--authorizer", "acl", "--super-users", "User:ANONYMOUS")
 	s, err := parseServeArgs(fs, args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	cfg := s.broker
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := s.node
 	opts.Bridge, opts.Plugins = s.bridge, s.plugins
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- node.RunWith(ctx, cfg, opts, func(a node.Addrs) { ready <- a.Kafka }) }()
-	select {
-	case addr := <-ready:
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					t.Errorf("node: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("node did not stop")
-			}
-			if t.Failed() {
-				t.Logf("broker log:\n%s", logs)
-			}
-		})
-		return addr, nil
-	case err := <-done:
-		cancel()
+	n, err := testkit.TryStartNode(t, testkit.WithConfig(func(c *node.Config) {
+		dataDir := c.DataDir // the kit's temporary directory
+		*c = s.broker
+		c.DataDir = dataDir
+	}), testkit.WithOptions(opts), testkit.WithLogCapture(slog.LevelDebug), testkit.WithStartTimeout(60*time.Second))
+	if err != nil {
 		return "", err
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatalf("node not ready within 60s; log:\n%s", logs)
 	}
-	return "", nil
+	return n.Addrs.Kafka, nil
 }
 
 // `serve --zookeeper-auth-file F --zookeeper-set-acl`: Kafka clients

@@ -14,8 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/sluicemq/sluice/core/broker"
-	"github.com/sluicemq/sluice/node"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test reading it.
@@ -37,57 +36,11 @@ func (b *syncBuffer) String() string {
 }
 
 // startSluice runs the real broker in-process on a free 127.0.0.1 port with
-// a temporary data dir and returns its Kafka address. It stops the broker
-// when the test ends and fails the test if Run did not return cleanly.
+// a temporary data dir and returns its Kafka address; it stops when the
+// test ends, and a failed test shows its debug log.
 func startSluice(t *testing.T) string {
 	t.Helper()
-	logs := &syncBuffer{}
-	cfg := node.Config{
-		Config: broker.Config{
-			DataDir: t.TempDir(),
-			Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		},
-		KafkaAddr: "127.0.0.1:0",
-		HTTPAddr:  "127.0.0.1:0",
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	finished := make(chan struct{})
-	var runErr error // written before finished is closed
-	go func() {
-		defer close(finished)
-		// A panic in the broker fails this test instead of killing the
-		// whole test binary.
-		defer func() {
-			if r := recover(); r != nil {
-				runErr = fmt.Errorf("node.Run panicked: %v", r)
-			}
-		}()
-		runErr = node.Run(ctx, cfg, func(addr string) { ready <- addr })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-finished:
-			if runErr != nil {
-				t.Errorf("node.Run: %v", runErr)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node.Run did not return within 30s of cancellation")
-		}
-		if t.Failed() {
-			t.Logf("broker log:\n%s", logs)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return addr
-	case <-finished:
-		t.Fatalf("broker exited before serving")
-	case <-time.After(30 * time.Second):
-		t.Fatalf("broker not ready within 30s")
-	}
-	return ""
+	return testkit.StartNode(t, testkit.WithLogCapture(slog.LevelDebug)).Addrs.Kafka
 }
 
 // sluiceResult is one CLI invocation's outcome.

@@ -68,7 +68,7 @@ func TestTinySegmentsStayWithinFdBudget(t *testing.T) {
 	segBytes := "100" // every batch (~130 bytes) rolls a new segment
 	createTopic(ctx, t, adm, topic, 1, map[string]*string{"segment.bytes": &segBytes})
 	raw := newClient(t, b)
-	pid := b.current().cmd.Process.Pid
+	pid := b.PID()
 	base := procFds(t, pid)
 
 	stop := watchFds(t, pid)
@@ -113,7 +113,7 @@ func TestTinySegmentsStayWithinFdBudget(t *testing.T) {
 	check("after producing")
 
 	b.Restart()
-	pid = b.current().cmd.Process.Pid
+	pid = b.PID()
 	if n := procFds(t, pid); n > base+budget+slack {
 		t.Fatalf("broker holds %d fds after loading %d segments on restart (budget %d)", n, segments, budget)
 	}

@@ -231,7 +231,7 @@ func TestHostileClients(t *testing.T) {
 // checkRSS fails the test if the broker's peak RSS passed the bound.
 func checkRSS(t *testing.T, b *broker) {
 	t.Helper()
-	pid := b.current().cmd.Process.Pid
+	pid := b.PID()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)

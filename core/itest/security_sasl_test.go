@@ -479,7 +479,7 @@ func TestSecurityTLSCertificateReload(t *testing.T) {
 	if err := newClient(t, b).Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.current().cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := b.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	for !logHas(b, "SIGHUP: reloading the TLS certificate") {

@@ -10,21 +10,24 @@
 // fails the test, whether logs show). One copy keeps those choices the same
 // everywhere and lets a test read as what it checks.
 //
-// It imports node (and through it the broker, bridge, plugins and
-// wasm packages), so only external test packages (package foo_test) and
-// package main tests can import it; non-test code must never import it.
+// It starts brokers three ways: in-process (StartNode, unit-test speed),
+// as the built binary (StartProcess, for crash and signal tests; and
+// LaunchProcess, which sluice-bench uses), and as a ZooKeeper cluster of
+// either kind (StartCluster). It does not import "testing" (test
+// functions take the TB interface), so a plain binary can use it.
 package testkit
 
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -55,6 +58,10 @@ type Node struct {
 	HTTPBase string
 	// DataDir is the broker's data directory (a t.TempDir()).
 	DataDir string
+
+	run      *running
+	stopErr  func(error)
+	stopOnce sync.Once
 }
 
 type settings struct {
@@ -63,6 +70,7 @@ type settings struct {
 	startTimeout time.Duration
 	capture      *slog.Level
 	ignoreStop   bool
+	ownCache     bool
 }
 
 // Option changes how StartNode configures the node.
@@ -108,6 +116,13 @@ func WithStopErrorIgnored() Option {
 	return func(s *settings) { s.ignoreStop = true }
 }
 
+// WithOwnPluginCache keeps the node's plugin compilation cache in its own
+// data directory instead of the kit's shared one (see plugincache.go), for
+// a test about that cache.
+func WithOwnPluginCache() Option {
+	return func(s *settings) { s.ownCache = true }
+}
+
 // WithStartTimeout replaces DefaultStartTimeout (a ZooKeeper cluster
 // member may take longer to join).
 func WithStartTimeout(d time.Duration) Option {
@@ -120,7 +135,18 @@ func WithStartTimeout(d time.Duration) Option {
 // to t.Log) or WithLogCapture/WithLogger says otherwise. When the test
 // ends the node is cancelled and the test fails if it does not stop
 // cleanly within 30 s. A node that fails to start fails the test.
-func StartNode(t testing.TB, opts ...Option) *Node {
+func StartNode(t TB, opts ...Option) *Node {
+	t.Helper()
+	n, err := TryStartNode(t, opts...)
+	if err != nil {
+		t.Fatalf("node did not start: %v", err)
+	}
+	return n
+}
+
+// TryStartNode is StartNode for a test that expects a node may refuse to
+// start (a bad setting): it returns the node's error instead of failing.
+func TryStartNode(t TB, opts ...Option) (*Node, error) {
 	t.Helper()
 	// The data dir is created before the stop cleanup is registered, so
 	// (cleanups run last-in first-out) it is removed after the node stops.
@@ -130,7 +156,7 @@ func StartNode(t testing.TB, opts ...Option) *Node {
 			KafkaAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		startTimeout: DefaultStartTimeout,
 	}
-	if testing.Verbose() {
+	if verbose() {
 		s.cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	for _, o := range opts {
@@ -141,46 +167,144 @@ func StartNode(t testing.TB, opts ...Option) *Node {
 		logs = &logBuffer{}
 		s.cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: *s.capture}))
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan node.Addrs, 1)
-	done := make(chan error, 1)
-	go func() { done <- node.RunWith(ctx, s.cfg, s.opts, func(a node.Addrs) { ready <- a }) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !s.ignoreStop {
-				t.Errorf("node: %v", err)
-			}
-		case <-time.After(stopTimeout):
-			t.Errorf("node did not stop in %s", stopTimeout)
+	if !s.ownCache {
+		linkPluginCache(s.cfg.DataDir)
+	}
+	r, err := launchNode(context.Background(), s.cfg, s.opts, s.startTimeout)
+	if err != nil {
+		if logs != nil && t.Failed() {
+			t.Logf("broker log:\n%s", logs)
 		}
+		return nil, err
+	}
+	n := &Node{Addrs: r.addrs, DataDir: s.cfg.DataDir, run: r}
+	if r.addrs.HTTP != "" {
+		n.HTTPBase = "http://" + r.addrs.HTTP
+	}
+	n.stopErr = func(err error) {
+		if err != nil && !s.ignoreStop {
+			t.Errorf("node: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		n.Stop()
 		if logs != nil && t.Failed() {
 			t.Logf("broker log:\n%s", logs)
 		}
 	})
+	return n, nil
+}
+
+// Stop cancels the node and waits for it (in a cluster test, a broker
+// failing); an error on the way out fails the test unless
+// WithStopErrorIgnored. Stopping a stopped node does nothing; the test's
+// end stops it anyway.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { n.stopErr(n.run.stop()) })
+}
+
+// running is an in-process node started by launchNode.
+type running struct {
+	addrs  node.Addrs
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// launchNode runs node.RunWith until it reports its listeners (or fails,
+// or startTimeout passes). It takes no test handle: LaunchNode is its
+// exported form for plain binaries.
+func launchNode(parent context.Context, cfg node.Config, opts node.Options, startTimeout time.Duration) (*running, error) {
+	ctx, cancel := context.WithCancel(parent)
+	ready := make(chan node.Addrs, 1)
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		// A panic in the broker fails the caller instead of killing the
+		// whole (test) binary.
+		defer func() {
+			if p := recover(); p != nil {
+				r.done <- fmt.Errorf("node panicked: %v", p)
+			}
+		}()
+		r.done <- node.RunWith(ctx, cfg, opts, func(a node.Addrs) { ready <- a })
+	}()
 	select {
-	case a := <-ready:
-		n := &Node{Addrs: a, DataDir: s.cfg.DataDir}
-		if a.HTTP != "" {
-			n.HTTPBase = "http://" + a.HTTP
+	case r.addrs = <-ready:
+		return r, nil
+	case err := <-r.done:
+		cancel()
+		if err == nil {
+			err = errors.New("node stopped before serving")
 		}
-		return n
-	case err := <-done:
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(s.startTimeout):
-		t.Fatalf("node did not start in %s", s.startTimeout)
+		return nil, err
+	case <-time.After(startTimeout):
+		cancel()
+		return nil, fmt.Errorf("node did not start in %s", startTimeout)
 	}
-	return nil
+}
+
+// stop cancels the node and waits up to stopTimeout; idempotent.
+func (r *running) stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(stopTimeout):
+			r.err = fmt.Errorf("node did not stop in %s", stopTimeout)
+		}
+	})
+	return r.err
+}
+
+// NodeHandle is an in-process node started by LaunchNode.
+type NodeHandle struct {
+	// Addrs are the bound listener addresses.
+	Addrs node.Addrs
+	r     *running
+}
+
+// Stop cancels the node and waits for it (30 s at most); it returns the
+// node's error, if any. It is safe to call more than once.
+func (h *NodeHandle) Stop() error { return h.r.stop() }
+
+// LaunchNode runs an in-process node with cfg and opts (the caller sets
+// the addresses and data directory) until ctx ends or Stop, for a plain
+// binary such as sluice-bench; tests use StartNode.
+func LaunchNode(ctx context.Context, cfg node.Config, opts node.Options) (*NodeHandle, error) {
+	r, err := launchNode(ctx, cfg, opts, DefaultStartTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &NodeHandle{Addrs: r.addrs, r: r}, nil
 }
 
 // Client returns a franz-go client seeded with the node's Kafka address
 // plus opts, closed when the test ends. The kit adds no other defaults
 // so what a test's client does is all in its call.
-func (n *Node) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+func (n *Node) Client(t TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addrs.Kafka)}, opts...)...)
+	return newClient(t, append([]kgo.Opt{kgo.SeedBrokers(n.Addrs.Kafka)}, opts...))
+}
+
+// CreateTopic creates a topic with partitions partitions (replication 1)
+// through the Kafka admin API and fails the test on any error, the
+// topic's own error code included.
+func (n *Node) CreateTopic(t TB, name string, partitions int32) {
+	t.Helper()
+	n.CreateTopics(t, partitions, name)
+}
+
+// CreateTopics is CreateTopic for several topics of the same size in one
+// request.
+func (n *Node) CreateTopics(t TB, partitions int32, names ...string) {
+	t.Helper()
+	createTopics(t, []kgo.Opt{kgo.SeedBrokers(n.Addrs.Kafka)}, partitions, 1, names...)
+}
+
+func newClient(t TB, opts []kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,26 +312,16 @@ func (n *Node) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// CreateTopic creates a topic with partitions partitions (replication 1)
-// through the Kafka admin API and fails the test on any error, the
-// topic's own error code included.
-func (n *Node) CreateTopic(t testing.TB, name string, partitions int32) {
+func createTopics(t TB, clientOpts []kgo.Opt, partitions int32, replicas int16, names ...string) {
 	t.Helper()
-	n.CreateTopics(t, partitions, name)
-}
-
-// CreateTopics is CreateTopic for several topics of the same size in one
-// request.
-func (n *Node) CreateTopics(t testing.TB, partitions int32, names ...string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addrs.Kafka))
+	cl, err := kgo.NewClient(clientOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, 1, nil, names...)
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, replicas, nil, names...)
 	if err == nil {
 		err = resp.Error()
 	}
@@ -219,7 +333,7 @@ func (n *Node) CreateTopics(t testing.TB, partitions int32, names ...string) {
 // DeployStatus posts a plugin module to the admin API
 // (POST /admin/plugins?name=&hook=&topic=&config=) and returns the HTTP
 // status and body, for tests that check a refusal.
-func (n *Node) DeployStatus(t testing.TB, name, hook, topic string, wasm []byte, config ...string) (int, string) {
+func (n *Node) DeployStatus(t TB, name, hook, topic string, wasm []byte, config ...string) (int, string) {
 	t.Helper()
 	q := url.Values{"name": {name}, "hook": {hook}, "topic": {topic}, "config": config}
 	resp, err := http.Post(n.HTTPBase+"/admin/plugins?"+q.Encode(), "application/wasm", bytes.NewReader(wasm))
@@ -233,7 +347,7 @@ func (n *Node) DeployStatus(t testing.TB, name, hook, topic string, wasm []byte,
 
 // Deploy is DeployStatus for a deploy that must succeed: anything but
 // 201 Created fails the test with the status and body.
-func (n *Node) Deploy(t testing.TB, name, hook, topic string, wasm []byte, config ...string) {
+func (n *Node) Deploy(t TB, name, hook, topic string, wasm []byte, config ...string) {
 	t.Helper()
 	if code, body := n.DeployStatus(t, name, hook, topic, wasm, config...); code != http.StatusCreated {
 		t.Fatalf("deploy %s: %d %s", name, code, body)
@@ -244,7 +358,7 @@ func (n *Node) Deploy(t testing.TB, name, hook, topic string, wasm []byte, confi
 // fails the test, as does a fetch error). It returns every record fetched
 // in the order fetched (offset order within a partition), so a caller that
 // compares exact contents also sees extras that came in the last fetch.
-func Consume(t testing.TB, ctx context.Context, cl *kgo.Client, want int) []*kgo.Record {
+func Consume(t TB, ctx context.Context, cl *kgo.Client, want int) []*kgo.Record {
 	t.Helper()
 	var got []*kgo.Record
 	for len(got) < want {
@@ -262,10 +376,15 @@ func Consume(t testing.TB, ctx context.Context, cl *kgo.Client, want int) []*kgo
 
 // Consume reads topic from the start with a new client (opts added) until
 // it has at least want records; see the package-level Consume.
-func (n *Node) Consume(t testing.TB, ctx context.Context, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
+func (n *Node) Consume(t TB, ctx context.Context, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addrs.Kafka), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	return consumeTopic(t, ctx, []kgo.Opt{kgo.SeedBrokers(n.Addrs.Kafka)}, topic, want, opts)
+}
+
+func consumeTopic(t TB, ctx context.Context, base []kgo.Opt, topic string, want int, opts []kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append(append(base, kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +393,7 @@ func (n *Node) Consume(t testing.TB, ctx context.Context, topic string, want int
 }
 
 // tWriter sends log lines to t.Log (with -v).
-type tWriter struct{ t testing.TB }
+type tWriter struct{ t TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -285,8 +404,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 // a long test at debug level cannot grow it without limit: past maxLog
 // it keeps the newest half.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf []byte
+	mu    sync.Mutex
+	buf   []byte
+	limit int // 0: maxLog, keeping the newest half past it; else a strict tail of limit bytes
 }
 
 const maxLog = 4 << 20
@@ -295,7 +415,12 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if len(b.buf) > maxLog {
+	if b.limit > 0 {
+		if over := len(b.buf) - b.limit; over > 0 {
+			// Shift rather than reslice so the array never grows past 2x limit.
+			b.buf = b.buf[:copy(b.buf, b.buf[over:])]
+		}
+	} else if len(b.buf) > maxLog {
 		b.buf = append([]byte("[... older log dropped ...]\n"), b.buf[len(b.buf)-maxLog/2:]...)
 	}
 	return len(p), nil

@@ -119,7 +119,6 @@ func TestFetchSessionLeaderChange(t *testing.T) {
 	mark := seenCount()
 	waitFor(ctx, t, "records consumed after the kill", func() bool { return seenCount() > mark+300 })
 	victim.start()
-	victim.waitReady()
 	waitFor(ctx, t, "leadership back on the restarted broker", func() bool { return led() == before })
 	mark = seenCount()
 	waitFor(ctx, t, "records consumed after the leaders moved back", func() bool { return seenCount() > mark+300 })
