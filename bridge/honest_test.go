@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/sluicemq/sluice/internal/needs"
 	"io"
 	"net/http"
 	"os"
@@ -186,6 +187,7 @@ func TestTransformResultsKgo(t *testing.T) {
 // through kcat: the delivery reports give each message the offset
 // documented, the same as franz-go's.
 func TestTransformResultsKcat(t *testing.T) {
+	kcat := needs.Kcat(t)
 	n := startHonestNode(t)
 	n.topic(t, "kcat", "transform", "honest")
 	var reported []string
@@ -193,7 +195,7 @@ func TestTransformResultsKcat(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		// -vvv prints a delivery report per message; a 200 ms linger
 		// sends each kcat run's lines as one batch.
-		cmd := kcatCmd(ctx, "-P", "-b", n.kafka, "-t", "kcat", "-p", "0", "-X", "linger.ms=200", "-X", "acks=all", "-v", "-v", "-v")
+		cmd := exec.CommandContext(ctx, kcat, "-P", "-b", n.kafka, "-t", "kcat", "-p", "0", "-X", "linger.ms=200", "-X", "acks=all", "-v", "-v", "-v")
 		cmd.Stdin = strings.NewReader(strings.Join(batch, "\n") + "\n")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -403,10 +405,6 @@ func TestPluginErrorsHTTP(t *testing.T) {
 			t.Fatalf("%s %s %s: %d %s\nwant %d %s", c.method, c.path, c.body, code, got, c.status, c.want)
 		}
 	}
-}
-
-func kcatCmd(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "kcat", args...)
 }
 
 // kcatDelivered is kcat's delivery report (printed at -vvv):
