@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/sluicemq/sluice/internal/needs"
 	"io"
 	"net/http"
 	"os"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/internal/needs"
 	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
