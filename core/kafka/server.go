@@ -63,8 +63,11 @@ type Config struct {
 	Credentials meta.CredentialStore
 	// ACLs is where CreateAcls/DeleteAcls/DescribeAcls keep bindings; nil
 	// (no ACL authorizer) answers them SECURITY_DISABLED, as Kafka does.
-	ACLs   meta.ACLStore
-	Logger *slog.Logger
+	ACLs meta.ACLStore
+	// Transactions is the transaction coordinator (NewTransactions); nil
+	// answers transactional requests COORDINATOR_NOT_AVAILABLE.
+	Transactions *Transactions
+	Logger       *slog.Logger
 }
 
 // Server is the Kafka protocol listener.

@@ -140,11 +140,18 @@ func (c *Coordinator) PartitionFor(transactionalID string) int32 {
 // log, and transactions that were committing or aborting get their
 // markers written again.
 func (c *Coordinator) LoadPartition(p *partition.Partition) error {
+	_, _, epoch, _ := p.Role()
+	c.mu.Lock()
+	if o := c.owned[p.Index]; o != nil && o.p == p && o.epoch == epoch {
+		// Already serving it (told twice: at start and by the hook).
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	loaded, err := replay(p)
 	if err != nil {
 		return err
 	}
-	_, _, epoch, _ := p.Role()
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &owned{p: p, epoch: epoch, ctx: ctx, stop: cancel}
 	c.mu.Lock()
@@ -155,6 +162,11 @@ func (c *Coordinator) LoadPartition(p *partition.Partition) error {
 	}
 	if prev := c.owned[p.Index]; prev != nil {
 		prev.stop()
+		for id := range c.txns {
+			if c.PartitionFor(id) == p.Index {
+				delete(c.txns, id)
+			}
+		}
 	}
 	c.owned[p.Index] = o
 	var resume []*meta
