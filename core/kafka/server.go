@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
@@ -63,11 +64,8 @@ type Config struct {
 	Credentials meta.CredentialStore
 	// ACLs is where CreateAcls/DeleteAcls/DescribeAcls keep bindings; nil
 	// (no ACL authorizer) answers them SECURITY_DISABLED, as Kafka does.
-	ACLs meta.ACLStore
-	// Transactions is the transaction coordinator (NewTransactions); nil
-	// answers transactional requests COORDINATOR_NOT_AVAILABLE.
-	Transactions *Transactions
-	Logger       *slog.Logger
+	ACLs   meta.ACLStore
+	Logger *slog.Logger
 }
 
 // Server is the Kafka protocol listener.
@@ -88,8 +86,9 @@ type Server struct {
 	// testPrincipal, set only by tests, names a connection's principal
 	// (before SASL exists on this branch); see registry.go.
 	testPrincipal func(net.Conn) auth.Principal
-	perIP         map[string]int // open connections per client IP; guarded by mu
-	reqMem        *memBudget     // queued.max.request.bytes
+	perIP         map[string]int               // open connections per client IP; guarded by mu
+	reqMem        *memBudget                   // queued.max.request.bytes
+	txn           atomic.Pointer[Transactions] // StartTransactions (txn.go)
 
 	refusedMu     sync.Mutex
 	refused       int
@@ -187,6 +186,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, ends long polls, closes connections and waits for
 // their goroutines.
 func (s *Server) Close() error {
+	if t := s.txn.Load(); t != nil {
+		t.Close() // stops marker writers before their connections go
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

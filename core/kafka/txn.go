@@ -127,9 +127,23 @@ func (t *Transactions) coordinatorFor(id string) (int32, string, int32, error) {
 	return -1, "", -1, &broker.Error{Code: kerr.CoordinatorNotAvailable, Msg: "transaction coordinator broker " + strconv.Itoa(int(leader)) + " is not available"}
 }
 
+// StartTransactions starts the server's transaction coordinator, writing
+// markers with markers, and has the group coordinator follow the markers
+// written to __consumer_offsets. Until it is called, transactional
+// requests get COORDINATOR_NOT_AVAILABLE. In a cluster, the replica
+// manager's leadership hook must call the result's Leadership.
+func (s *Server) StartTransactions(markers txn.MarkerWriter) (*Transactions, error) {
+	t, err := NewTransactions(s.b, markers, s.logger)
+	if err != nil {
+		return nil, err
+	}
+	s.txn.Store(t)
+	return t, nil
+}
+
 // txns is the connection's transaction coordinator, nil when the server
 // has none (transactions off).
-func (c *conn) txns() *Transactions { return c.s.cfg.Transactions }
+func (c *conn) txns() *Transactions { return c.s.txn.Load() }
 
 // fencedCode is Kafka's answer for a fenced producer: PRODUCER_FENCED
 // from the versions that know it (KIP-588), INVALID_PRODUCER_EPOCH before.
