@@ -15,12 +15,17 @@ import (
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/core/storage"
 )
 
 // Produce: versions 0–11. v0–v2 (Kafka 0.9/0.10 clients) carry message
 // sets of magic 0/1, validated (CRC-32) and up-converted to one v2 batch;
 // v3+ carry record batches, stored exactly as sent. (librdkafka also only
-// enables compression when v0 is advertised.)
+// enables compression when v0 is advertised.) Transactional batches need
+// Write on the request's transactional id; the partition tracks the
+// producer's open transaction (partition/txn.go). A stale producer epoch
+// answers INVALID_PRODUCER_EPOCH in every version, as Kafka 2.7+ does
+// (code 47, which older clients know as the fatal "producer fenced").
 func init() { register(0, 0, 11, (*conn).handleProduce) }
 
 // pendingCommit is a partition waiting for its acknowledgement (commit,
@@ -42,6 +47,10 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	// A peer broker's pipeline sending a transform's emits: the target
 	// topic's own transform does not run on them (emit.go).
 	emit := h.clientID == pipeline.EmitClientID && c.isBroker()
+	// Transactional batches need Write on the request's transactional id
+	// (Kafka's rule; a request without one may not carry them at all).
+	txnDenied := req.Version >= 3 && requestHasTransactional(req) &&
+		(req.TransactionID == nil || !c.authorized(auth.OpWrite, auth.ResTransactionalID, *req.TransactionID))
 	var items []produceItem
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -52,7 +61,6 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		denied := int16(0)
 		var deniedMsg *string
 		switch {
-		case req.TransactionID != nil:
 		case !c.mayTopic(auth.OpWrite, rt.Topic):
 			denied = kerr.TopicAuthorizationFailed.Code
 		case !c.mayWriteInternal(rt.Topic):
@@ -68,7 +76,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue
 			}
-			if req.TransactionID != nil {
+			if txnDenied {
 				sp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 				continue
 			}
@@ -145,6 +153,25 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		}
 	}()
 	return r
+}
+
+// requestHasTransactional reports whether any batch of a (v3+) produce
+// request is transactional: only the batch headers are read.
+func requestHasTransactional(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			batches, err := storage.SplitBatches(rp.Records)
+			if err != nil {
+				continue // refused as corrupt by the partition
+			}
+			for _, b := range batches {
+				if h, err := storage.ParseHeader(b); err == nil && h.IsTransactional() {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // produceItem is one partition of a produce request on its way into the

@@ -25,7 +25,11 @@ import (
 // and are not advertised yet. Fetch sessions (v7+) are not used: we answer with
 // session id 0, which makes clients send full fetch requests. Data is sent
 // from segment files with sendfile (see sendfile.go). Long polling waits
-// up to MaxWaitMillis for MinBytes of committed data.
+// up to MaxWaitMillis for MinBytes of committed data. isolation_level=1
+// (read_committed, v4+) reads stop at the last stable offset and carry
+// the aborted transactions of the range read (from the segments'
+// .txnindex), still by sendfile; every version that has LastStableOffset
+// gets the partition's.
 func init() { register(1, 0, 12, (*conn).handleFetch) }
 
 // fetchResult is one attempt at answering a fetch.
@@ -103,6 +107,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 	}
 	var reader *hooks.Reader
 	var jobs []fetchJob
+	// read_committed (v4+): consumers read up to the last stable offset
+	// and get the aborted transactions of what they read.
+	committed := req.IsolationLevel == 1
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -143,7 +150,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			if limit <= 0 && res.bytes > 0 {
 				// Over the response limit: report offsets, no data.
 				res.waits = append(res.waits, p.Wait())
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.HighWatermark(), p.HighWatermark(), p.LogStartOffset()
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.HighWatermark(), p.LastStableOffset(), p.LogStartOffset()
 				continue
 			}
 			var rr partition.ReadResult
@@ -157,9 +164,12 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				}
 			} else {
 				res.waits = append(res.waits, p.Wait())
-				rr, err = p.Read(rp.FetchOffset, max(limit, 1))
+				rr, err = p.ReadIsolated(rp.FetchOffset, max(limit, 1), committed)
 			}
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+			if len(rr.Aborted) > 0 {
+				sp.AbortedTransactions = abortedTransactions(rr.Aborted)
+			}
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)
 				res.errored = true
@@ -170,7 +180,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				// sendfile path: read, filtered and converted below,
 				// partitions in parallel. The budget counts the data as
 				// stored (filters only shrink it).
-				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter, chunk: rr.Chunk, size: rr.Chunk.Size})
+				jobs = append(jobs, fetchJob{sp: sp, topic: rt.Topic, part: rp.Partition, filter: filter, chunk: rr.Chunk, size: rr.Chunk.Size, aborted: rr.Aborted})
 				res.bytes += rr.Chunk.Size
 				remaining -= rr.Chunk.Size
 			} else if rr.Chunk.Size > 0 {
@@ -201,6 +211,10 @@ type fetchJob struct {
 	data  []byte
 	// keptAll: the filter answered data itself (fetchJobData).
 	keptAll bool
+	// aborted: a read_committed read's aborted transactions. Their
+	// batches are dropped here, before the filter: a filter's answer
+	// need not keep the batch attributes a client would drop them by.
+	aborted []storage.AbortedTxn
 }
 
 // runFetchJobs filters and converts every job, partitions in parallel (a
@@ -276,6 +290,9 @@ func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([
 	if err != nil {
 		return nil, err
 	}
+	if len(j.aborted) > 0 {
+		j.data = dropAborted(j.data, j.aborted)
+	}
 	data := j.data
 	if j.filter {
 		// The one filter run of these records for this consumer, with
@@ -315,6 +332,37 @@ func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([
 		}
 	}
 	return data, nil
+}
+
+// abortedTransactions is a read's aborted transactions as Fetch answers
+// them.
+func abortedTransactions(ab []storage.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(ab))
+	for i, a := range ab {
+		out[i].ProducerID, out[i].FirstOffset = a.ProducerID, a.FirstOffset
+	}
+	return out
+}
+
+// dropAborted removes, in place, the batches of aborted transactions
+// (transactional batches of an aborted producer between its first offset
+// and its abort marker) from whole batches read from the log.
+func dropAborted(data []byte, ab []storage.AbortedTxn) []byte {
+	batches, err := storage.SplitBatches(data)
+	if err != nil {
+		return data // the read returned whole batches; leave it be
+	}
+	out := data[:0]
+	for _, b := range batches {
+		h, _ := storage.ParseHeader(b)
+		if h.IsTransactional() && !h.IsControl() && slices.ContainsFunc(ab, func(a storage.AbortedTxn) bool {
+			return a.ProducerID == h.ProducerID && h.BaseOffset >= a.FirstOffset && h.BaseOffset < a.LastOffset
+		}) {
+			continue
+		}
+		out = append(out, b...)
+	}
+	return out
 }
 
 // checkLeaderEpoch validates a client's CurrentLeaderEpoch (-1: unknown)

@@ -11,7 +11,9 @@ import (
 // ListOffsets: versions 0–8. Timestamps -2 (earliest), -1 (latest: the
 // high watermark), -3 (largest timestamp, v7+), -4 (earliest local, v8+,
 // the same as earliest here) or a timestamp: the first record at or after
-// it. v0 answers in the old offsets-array form.
+// it. v0 answers in the old offsets-array form. isolation_level=1
+// (read_committed, v2+) makes latest the last stable offset and answers
+// lookups only below it, as Kafka does.
 func init() { register(2, 0, 8, (*conn).handleListOffsets) }
 
 func (c *conn) handleListOffsets(h *header, req *kmsg.ListOffsetsRequest) *reply {
@@ -43,7 +45,7 @@ func (c *conn) handleListOffsets(h *header, req *kmsg.ListOffsetsRequest) *reply
 			if ts == -4 || ts == -5 {
 				ts = -2
 			}
-			off, stamp, err := p.OffsetForTimestamp(ts)
+			off, stamp, err := p.OffsetForTimestampIsolated(ts, req.Version >= 2 && req.IsolationLevel == 1)
 			if err != nil {
 				sp.ErrorCode = broker.ErrorCode(err)
 			}

@@ -93,6 +93,8 @@ type Server struct {
 	refusedMu     sync.Mutex
 	refused       int
 	refusedLogged time.Time
+
+	markers txnMarkers // transaction markers (txnmarkers.go)
 }
 
 // New creates a server for b.
@@ -204,5 +206,6 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.closeMarkers()
 	return nil
 }

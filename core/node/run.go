@@ -233,6 +233,8 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	// producer that reaches them as a broker (inter-broker credentials);
 	// it finds them through this broker's own listener.
 	pl.SetRemote(append([]kgo.Opt{kgo.SeedBrokers(addrs.Kafka), kgo.Dialer(inProc)}, sec.saslOpts...))
+	// Transaction markers for partitions other brokers lead go the same way.
+	srv.SetMarkerRemote(append([]kgo.Opt{kgo.SeedBrokers(addrs.Kafka), kgo.Dialer(inProc)}, sec.saslOpts...)...)
 	if err := reg.StartSync(context.Background(), []string{addrs.Kafka}, append([]kgo.Opt{kgo.Dialer(inProc)}, sec.saslOpts...)...); err != nil {
 		return fmt.Errorf("plugins: %w", err)
 	}

@@ -74,9 +74,12 @@ type Partition struct {
 	flushMu sync.Mutex
 	deleted bool // flushMu
 
-	appendMu   sync.Mutex
-	producers  *producers
-	flushedEnd int64 // log end at the last completed Flush; -1 before any
+	appendMu  sync.Mutex
+	producers *producers
+	// firstUnstable is the first offset of the oldest open transaction
+	// (-1: none), published under appendMu for lock-free LSO reads.
+	firstUnstable atomic.Int64
+	flushedEnd    int64 // log end at the last completed Flush; -1 before any
 	// snapMu orders producer-snapshot saves with truncations, which bump
 	// truncGen: Flush saves only if no truncation happened since it
 	// cloned the producer state.
@@ -100,7 +103,7 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 	if err != nil {
 		return nil, fmt.Errorf("partition %s-%d: open log: %w", topic, index, err)
 	}
-	prods, err := loadProducers(l)
+	prods, err := loadProducers(l, logger)
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: producer state: %w", topic, index, err)
@@ -131,6 +134,7 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 		repl: soleLeader(cfg.BrokerID, l.NextOffset()),
 	}
 	p.cfg.Store(&cfg)
+	p.firstUnstable.Store(prods.firstOpen())
 	return p, nil
 }
 
@@ -267,6 +271,9 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			split, _ = storage.SplitBatches(out) // checked above
 		}
 		for j, b := range split {
+			if transform != nil && in.IsTransactional() {
+				markTransactional(b)
+			}
 			if cfg.LogAppendTime {
 				ts := p.now().UnixMilli()
 				storage.SetLogAppendTime(b, ts)
@@ -286,6 +293,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			res.commitOffset = h.LastOffset() + 1
 		}
 	}
+	p.firstUnstable.Store(p.producers.firstOpen())
 	p.mu.Lock()
 	if !cfg.durable() {
 		// Page cache is as durable as Kafka's default gets: the
@@ -428,22 +436,37 @@ func (p *Partition) LogEndOffset() int64 { return p.log.NextOffset() }
 
 // ReadResult is a fetch's data and the partition's offsets at read time.
 type ReadResult struct {
-	Chunk          storage.Chunk // release it when written
-	HighWatermark  int64
-	LogStartOffset int64
+	Chunk            storage.Chunk // release it when written
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	// Aborted lists the aborted transactions overlapping the chunk
+	// (read_committed reads only).
+	Aborted []storage.AbortedTxn
 }
 
 // Read reads committed batches from offset, up to maxBytes (at least one
 // whole batch if any). OFFSET_OUT_OF_RANGE below the log start or past
 // the log end.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
+	return p.ReadIsolated(offset, maxBytes, false)
+}
+
+// ReadIsolated is Read with an isolation level: committed (read_committed)
+// reads stop at the last stable offset and list the aborted transactions
+// of what they return, for the consumer to drop.
+func (p *Partition) ReadIsolated(offset int64, maxBytes int, committed bool) (ReadResult, error) {
 	p.mu.Lock()
 	hw, leader := p.hw, p.repl.leader
 	p.mu.Unlock()
 	if !leader {
-		return ReadResult{HighWatermark: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
+		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
 	}
-	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	res := ReadResult{HighWatermark: hw, LastStableOffset: p.lso(hw), LogStartOffset: p.log.LogStartOffset()}
+	limit := hw
+	if committed {
+		limit = res.LastStableOffset
+	}
 	if p.log.Err() != nil {
 		// Offline after an I/O error: even reads below the high
 		// watermark answer KAFKA_STORAGE_ERROR, as Kafka does for a
@@ -453,10 +476,10 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
 		return res, kerr.OffsetOutOfRange
 	}
-	if offset >= hw {
+	if offset >= limit {
 		return res, nil
 	}
-	c, err := p.log.Read(offset, maxBytes, hw)
+	c, err := p.log.Read(offset, maxBytes, limit)
 	if err != nil {
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			// Retention moved the start while we looked.
@@ -466,6 +489,9 @@ func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 		return res, p.storageError("read", err)
 	}
 	res.Chunk = c
+	if committed && c.Size > 0 {
+		res.Aborted = p.log.AbortedTxns(offset, c.LastOffset+1)
+	}
 	return res, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -50,6 +51,9 @@ type batchMeta struct {
 type producerEntry struct {
 	Epoch   int16       `json:"e"`
 	Batches []batchMeta `json:"b"` // oldest first, at most dedupeWindow
+	// CoordEpoch is the coordinator epoch of the producer's last
+	// transaction marker: markers from an older coordinator are fenced.
+	CoordEpoch int32 `json:"ce,omitempty"`
 }
 
 func (e *producerEntry) last() *batchMeta {
@@ -71,9 +75,14 @@ func (e *producerEntry) add(b batchMeta) {
 // safe for concurrent use: the partition's append lock guards it.
 type producers struct {
 	m map[int64]*producerEntry
+	// txns holds each producer's open transaction on this partition: the
+	// offset of its first transactional batch (txn.go).
+	txns map[int64]int64
 }
 
-func newProducers() *producers { return &producers{m: map[int64]*producerEntry{}} }
+func newProducers() *producers {
+	return &producers{m: map[int64]*producerEntry{}, txns: map[int64]int64{}}
+}
 
 // errDuplicate is returned by check when the batch was already appended;
 // the caller answers with the original offset.
@@ -91,6 +100,13 @@ func (p *producers) check(h storage.Header) error {
 		return nil
 	}
 	e, ok := p.m[h.ProducerID]
+	if ok && h.ProducerEpoch < e.Epoch {
+		// Fenced: whatever else is wrong with the batch.
+		return kerr.InvalidProducerEpoch
+	}
+	if err := p.checkTxn(h); err != nil {
+		return err
+	}
 	if !ok {
 		// A producer we don't know: either new (sequence 0) or one whose
 		// state was removed with the data (retention, DeleteRecords).
@@ -125,11 +141,13 @@ func (p *producers) check(h storage.Header) error {
 	return nil
 }
 
-// record notes an appended batch (h carries the stamped base offset).
+// record notes an appended data batch (h carries the stamped base
+// offset). Control batches go to recordMarker instead.
 func (p *producers) record(h storage.Header) {
-	if h.ProducerID < 0 {
+	if h.ProducerID < 0 || h.IsControl() {
 		return
 	}
+	p.recordTxn(h)
 	e, ok := p.m[h.ProducerID]
 	if !ok || h.ProducerEpoch > e.Epoch {
 		e = &producerEntry{Epoch: h.ProducerEpoch}
@@ -155,11 +173,14 @@ func seqAdd(seq, n int32) int32 {
 type producerSnapshot struct {
 	Offset    int64                    `json:"offset"`
 	Producers map[int64]*producerEntry `json:"producers"`
+	// Txns are the open transactions (producer id: first offset), so
+	// that a restart resumes them without replaying from their start.
+	Txns map[int64]int64 `json:"txns,omitempty"`
 }
 
 // save writes the state as of offset (all batches below it are recorded).
 func (p *producers) save(dir string, offset int64) error {
-	b, err := json.Marshal(producerSnapshot{Offset: offset, Producers: p.m})
+	b, err := json.Marshal(producerSnapshot{Offset: offset, Producers: p.m, Txns: p.txns})
 	if err != nil {
 		return err
 	}
@@ -167,8 +188,10 @@ func (p *producers) save(dir string, offset int64) error {
 }
 
 // loadProducers rebuilds producer state: the snapshot if it is usable, then
-// every batch after it from the log.
-func loadProducers(l *storage.Log) (*producers, error) {
+// every batch after it from the log. Replaying an abort marker adds its
+// aborted transaction to the log's index (which ignores entries it has),
+// so entries a crash lost after the snapshot come back.
+func loadProducers(l *storage.Log, logger *slog.Logger) (*producers, error) {
 	p := newProducers()
 	from := l.LogStartOffset()
 	b, err := os.ReadFile(filepath.Join(l.Dir(), producerSnapshotFile))
@@ -184,15 +207,18 @@ func loadProducers(l *storage.Log) (*producers, error) {
 			if s.Producers != nil {
 				p.m = s.Producers
 			}
+			if s.Txns != nil {
+				p.txns = s.Txns
+			}
 			from = s.Offset
 		}
 	}
 	if from >= l.NextOffset() {
 		return p, nil
 	}
-	err = l.Scan(from, func(h storage.Header, _ []byte) error {
+	err = l.Scan(from, func(h storage.Header, batch []byte) error {
 		if h.BaseOffset >= from {
-			p.record(h)
+			return p.replay(l, h, batch, logger)
 		}
 		return nil
 	})
@@ -201,9 +227,12 @@ func loadProducers(l *storage.Log) (*producers, error) {
 
 // clone copies the state so it can be saved without holding the append lock.
 func (p *producers) clone() *producers {
-	c := &producers{m: make(map[int64]*producerEntry, len(p.m))}
+	c := &producers{m: make(map[int64]*producerEntry, len(p.m)), txns: make(map[int64]int64, len(p.txns))}
 	for id, e := range p.m {
-		c.m[id] = &producerEntry{Epoch: e.Epoch, Batches: append([]batchMeta(nil), e.Batches...)}
+		c.m[id] = &producerEntry{Epoch: e.Epoch, Batches: append([]batchMeta(nil), e.Batches...), CoordEpoch: e.CoordEpoch}
+	}
+	for id, first := range p.txns {
+		c.txns[id] = first
 	}
 	return c
 }

@@ -246,7 +246,7 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 			}
 		}
 	}
-	res := ReadResult{HighWatermark: p.hw, LogStartOffset: p.log.LogStartOffset()}
+	res := ReadResult{HighWatermark: p.hw, LastStableOffset: p.lso(p.hw), LogStartOffset: p.log.LogStartOffset()}
 	wait := p.appended
 	p.mu.Unlock()
 	if wake != nil {
@@ -319,7 +319,12 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 			p.appendMu.Unlock()
 			return kerr.KafkaStorageError
 		}
-		p.producers.record(got)
+		if err := p.producers.apply(p.log, got, b, p.logger); err != nil {
+			p.firstUnstable.Store(p.producers.firstOpen())
+			p.appendMu.Unlock()
+			return kerr.KafkaStorageError
+		}
+		p.firstUnstable.Store(p.producers.firstOpen())
 		p.mu.Lock()
 		if err := p.epochs.assign(h.PartitionLeaderEpoch, got.BaseOffset); err != nil {
 			p.logger.Error("saving leader epochs", "err", err)
@@ -387,11 +392,12 @@ func (p *Partition) truncateLocked(offset int64) error {
 	if err := p.log.Truncate(offset); err != nil {
 		return err
 	}
-	prods, err := loadProducers(p.log)
+	prods, err := loadProducers(p.log, p.logger)
 	if err != nil {
 		return err
 	}
 	p.producers = prods
+	p.firstUnstable.Store(prods.firstOpen())
 	p.flushedEnd = -1
 	p.mu.Lock()
 	defer p.mu.Unlock()

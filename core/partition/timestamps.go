@@ -27,7 +27,17 @@ func eachRecord(batch []byte, budget int, fn func(offset, ts int64) bool) error 
 // timestamp, otherwise the first record whose timestamp >= ts. It returns
 // offset -1 and timestamp -1 when no record qualifies, as Kafka does.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	return p.OffsetForTimestampIsolated(ts, false)
+}
+
+// OffsetForTimestampIsolated is OffsetForTimestamp with an isolation
+// level: for read_committed the latest offset is the last stable offset,
+// and lookups answer only offsets below it, as Kafka's ListOffsets does.
+func (p *Partition) OffsetForTimestampIsolated(ts int64, committed bool) (offset, timestamp int64, err error) {
 	hw := p.HighWatermark()
+	if committed {
+		hw = p.lso(hw)
+	}
 	switch ts {
 	case -2:
 		return p.log.LogStartOffset(), -1, nil

@@ -80,6 +80,10 @@ func (l *Log) swapCleaned(cleaned []*cleanedSegment, snap *compactSnapshot) (Com
 		case !ok:
 			segs = append(segs, s)
 		case !c.drop:
+			// Compaction keeps control batches (cleanSegment), so
+			// the aborted transactions indexed here stay valid; the
+			// .txnindex file is not part of the swap and stays put.
+			c.seg.aborted = s.aborted
 			segs = append(segs, c.seg)
 		}
 	}

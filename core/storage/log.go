@@ -116,7 +116,11 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 	l.logger = l.logger.With("log", dir)
 	l.flushCond = sync.NewCond(&l.flushMu)
 	l.SetConfig(cfg)
-	if err := l.load(opts.Recover); err != nil {
+	err := l.load(opts.Recover)
+	if err == nil {
+		err = l.loadTxnIndexes()
+	}
+	if err != nil {
 		for _, s := range l.segs {
 			s.retire()
 		}

@@ -126,7 +126,7 @@ func (l *Log) cleanDir() ([]int64, error) {
 			if base, ok := parseSegmentName(name, logSuffix); ok {
 				bases = append(bases, base)
 			}
-		case strings.HasSuffix(name, indexSuffix), strings.HasSuffix(name, timeIndexSuffix):
+		case strings.HasSuffix(name, indexSuffix), strings.HasSuffix(name, timeIndexSuffix), strings.HasSuffix(name, txnIndexSuffix):
 			indexFiles = append(indexFiles, name)
 		}
 	}
@@ -135,6 +135,9 @@ func (l *Log) cleanDir() ([]int64, error) {
 		base, ok := parseSegmentName(name, indexSuffix)
 		if !ok {
 			base, ok = parseSegmentName(name, timeIndexSuffix)
+		}
+		if !ok {
+			base, ok = parseSegmentName(name, txnIndexSuffix)
 		}
 		if ok && !slices.Contains(bases, base) {
 			if err := l.removeFile(name, "index without segment"); err != nil {

@@ -53,6 +53,10 @@ type segment struct {
 	index           []indexEntry
 	timeIndex       []timeEntry
 	bytesSinceIndex int64 // bytes appended since the last index entry
+	// aborted is the .txnindex (txnindex.go): aborted transactions whose
+	// marker is in this segment, by marker offset. Replaced, never
+	// modified in place, so a reader holding mu may keep the slice.
+	aborted []AbortedTxn
 
 	// rollStart is when the segment's age began (first append, or the
 	// first batch's timestamp on open); zero while empty. Guarded by
@@ -99,7 +103,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 	}
 	s := newSegment(l, base, f)
 	// Stale index files would be trusted by a later clean open.
-	for _, p := range []string{s.indexPath, s.timeIndexPath} {
+	for _, p := range []string{s.indexPath, s.timeIndexPath, s.txnIndexPath()} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.retire()
 			return nil, fmt.Errorf("storage: remove stale index: %w", err)
@@ -114,7 +118,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 // segment back.
 func (s *segment) removeFiles() error {
 	var errs []error
-	for _, p := range []string{s.logPath, s.indexPath, s.timeIndexPath, s.logPath + swapSuffix} {
+	for _, p := range []string{s.logPath, s.indexPath, s.timeIndexPath, s.txnIndexPath(), s.logPath + swapSuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
 		}

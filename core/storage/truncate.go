@@ -80,6 +80,13 @@ func (l *Log) Truncate(offset int64) error {
 	seg.maxTs = max(maxTs, tailMax)
 	seg.index = seg.index[:keepIdx]
 	seg.timeIndex = seg.timeIndex[:keepTime]
+	// Aborts whose marker is cut go with it.
+	keepTxn := 0
+	for keepTxn < len(seg.aborted) && seg.aborted[keepTxn].LastOffset < newNext {
+		keepTxn++
+	}
+	txnCut := keepTxn < len(seg.aborted)
+	seg.aborted = seg.aborted[:keepTxn:keepTxn]
 	seg.bytesSinceIndex = cut - tailPos
 	l.segs = l.segs[:i+1]
 	l.active = seg
@@ -104,6 +111,9 @@ func (l *Log) Truncate(offset int64) error {
 		errs = append(errs, l.fail("fsync", seg.logPath, err))
 	}
 	errs = append(errs, seg.rewriteIndexes())
+	if txnCut {
+		errs = append(errs, seg.rewriteTxnIndex())
+	}
 	for _, s := range later {
 		errs = append(errs, s.removeFiles())
 		s.retire()
