@@ -128,11 +128,18 @@ func (t *Transactions) coordinatorFor(id string) (int32, string, int32, error) {
 }
 
 // StartTransactions starts the server's transaction coordinator, writing
-// markers with markers, and has the group coordinator follow the markers
-// written to __consumer_offsets. Until it is called, transactional
-// requests get COORDINATOR_NOT_AVAILABLE. In a cluster, the replica
-// manager's leadership hook must call the result's Leadership.
-func (s *Server) StartTransactions(markers txn.MarkerWriter) (*Transactions, error) {
+// markers with the server's MarkerWriter, and has the group coordinator
+// follow the markers written to __consumer_offsets. Until it is called,
+// transactional requests get COORDINATOR_NOT_AVAILABLE. In a cluster, the
+// replica manager's leadership hook must call the result's Leadership.
+func (s *Server) StartTransactions() (*Transactions, error) {
+	return s.startTransactions(s.MarkerWriter())
+}
+
+func (s *Server) startTransactions(markers txn.MarkerWriter) (*Transactions, error) {
+	if g := s.b.Groups(); g != nil {
+		s.RegisterMarkerObserver(g.TxnMarker)
+	}
 	t, err := NewTransactions(s.b, markers, s.logger)
 	if err != nil {
 		return nil, err

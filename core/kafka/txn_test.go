@@ -55,7 +55,7 @@ func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 	}
 	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
 	s := New(b, Config{Logger: b.Config().Logger})
-	if _, err := s.StartTransactions(markers); err != nil {
+	if _, err := s.startTransactions(markers); err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(ln)

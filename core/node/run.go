@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
@@ -161,8 +163,17 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	if opts.PasswordVerifier == nil && sec.cfg.SASL() && creds != nil {
 		opts.PasswordVerifier = auth.StoreVerifier{Store: creds}
 	}
+	// The transaction coordinator follows __transaction_state leadership
+	// like the group coordinator follows __consumer_offsets'; it starts
+	// with the Kafka server (it writes markers through it).
+	var txns atomic.Pointer[kafka.Transactions]
 	if rm != nil {
-		rm.OnLeadership = b.GroupLeadership
+		rm.OnLeadership = func(p *partition.Partition, leader bool) {
+			b.GroupLeadership(p, leader)
+			if t := txns.Load(); t != nil {
+				t.Leadership(p, leader)
+			}
+		}
 		closers = append(closers, func() error { rm.Close(); return nil })
 		ctrl := cluster.NewController(cluster.ControllerConfig{
 			BrokerID:                cfg.BrokerID,
@@ -218,6 +229,13 @@ func RunWith(ctx context.Context, cfg broker.Config, opts Options, ready func(Ad
 	}
 	srv := kafka.New(b, kcfg)
 	closers = append(closers, srv.Close)
+	t, err := srv.StartTransactions()
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("transactions: %w", err)
+	}
+	txns.Store(t)
+	t.LoadLed() // what it led before the hook could tell it
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}
