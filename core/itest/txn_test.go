@@ -108,6 +108,7 @@ func sortedJoin(parts ...[]string) []string {
 
 func wantValues(t testing.TB, what string, got, want []string) {
 	t.Helper()
+	want = sortedJoin(want)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("%s: got %d values, want %d\n got: %.300v\nwant: %.300v", what, len(got), len(want), got, want)
 	}
