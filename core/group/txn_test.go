@@ -126,3 +126,56 @@ func TestTxnCommitMemberChecks(t *testing.T) {
 		t.Errorf("empty group: %d", codes[tp])
 	}
 }
+
+// TestTxnOffsetsReplay: reloading __consumer_offsets honours transactional
+// batches and control markers: committed transactions' offsets are back,
+// aborted ones are not, and a transaction without its marker yet is
+// still pending (and becomes visible when the marker lands).
+func TestTxnOffsetsReplay(t *testing.T) {
+	dir := t.TempDir()
+	p := openOffsetsPartition(t, dir)
+	c := newTxnCoordinator(t, p)
+	a, b, d := TopicPartition{"in", 0}, TopicPartition{"in", 1}, TopicPartition{"in", 2}
+	commit := func(pid int64, tp TopicPartition, off int64) {
+		t.Helper()
+		codes := c.TxnCommit(TxnCommitRequest{GroupID: "g", ProducerID: pid, ProducerEpoch: 0, Generation: -1, Offsets: map[TopicPartition]Offset{tp: {Offset: off}}})
+		if codes[tp] != 0 {
+			t.Fatalf("txn commit pid %d: %d", pid, codes[tp])
+		}
+	}
+	mark := func(pid int64, ok bool) {
+		t.Helper()
+		m := partition.TxnMarker{ProducerID: pid, ProducerEpoch: 0, Commit: ok}
+		if _, err := p.WriteTxnMarker(m); err != nil {
+			t.Fatalf("marker: %v", err)
+		}
+		c.TxnMarker(txn.Marker{Topic: OffsetsTopic, Partition: 0, ProducerID: pid, ProducerEpoch: 0, Commit: ok})
+	}
+	commit(1, a, 11)
+	commit(2, b, 22)
+	commit(3, d, 33)
+	commit(1, a, 12) // same producer, same transaction: the later one counts
+	mark(1, true)
+	mark(2, false)
+	c.Close()
+	p.Close()
+
+	p = openOffsetsPartition(t, dir)
+	defer p.Close()
+	c = newTxnCoordinator(t, p)
+	defer c.Close()
+	for tp, want := range map[TopicPartition]int64{a: 12, b: -1, d: -1} {
+		if got := offsetOf(t, c, "g", tp); got != want {
+			t.Errorf("after reload %v: %d, want %d", tp, got, want)
+		}
+	}
+	if pend := c.PendingTxnOffsets("g"); len(pend) != 1 || !pend[d] {
+		t.Fatalf("pending after reload: %v", pend)
+	}
+	// The reloaded sequence state lets producer 3 go on (next sequence).
+	commit(3, d, 34)
+	mark(3, true)
+	if got := offsetOf(t, c, "g", d); got != 34 {
+		t.Fatalf("after the late commit marker: %d, want 34", got)
+	}
+}
