@@ -181,7 +181,11 @@ func (c *Coordinator) LoadPartition(p *partition.Partition) error {
 		}
 	}
 	c.mu.Unlock()
-	c.logger.Info("coordinating transactions of state partition", "partition", p.Index, "transactional_ids", len(loaded), "completing", len(resume))
+	lvl := slog.LevelInfo
+	if len(loaded) == 0 {
+		lvl = slog.LevelDebug // 50 lines of nothing at every start otherwise
+	}
+	c.logger.Log(context.Background(), lvl, "coordinating transactions of state partition", "partition", p.Index, "transactional_ids", len(loaded), "completing", len(resume))
 	for _, m := range resume {
 		c.wg.Add(1)
 		go c.complete(o, m.clone())
