@@ -298,6 +298,19 @@ func TestTxnPartitionCommitAbortIsolation(t *testing.T) {
 	if got, want := consumeValues(t, n.addr, topic, false, 7), []string{"a0", "a1", "a2", "b0", "b1", "a3", "p0"}; !slices.Equal(got, want) {
 		t.Fatalf("read_uncommitted: %v, want %v", got, want)
 	}
+	// librdkafka (kcat) agrees: read_committed ends at the LSO.
+	kctx, kcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer kcancel()
+	for _, tc := range []struct{ iso, want string }{
+		{"read_committed", "a0\na1\na2\n"},
+		{"read_uncommitted", "a0\na1\na2\nb0\nb1\na3\np0\n"},
+	} {
+		out, stderr, err := kcat(kctx, t, "", "-C", "-b", n.addr, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+			"-X", "isolation.level="+tc.iso, "-f", "%s\n")
+		if err != nil || out != tc.want {
+			t.Fatalf("kcat %s: %q (want %q) %v\n%s", tc.iso, out, tc.want, err, stderr)
+		}
+	}
 
 	// Fencing: a marker with a newer epoch for B (no transaction open)
 	// is written so the partition learns the epoch; B's old epoch is
@@ -326,6 +339,11 @@ func TestTxnPartitionCommitAbortIsolation(t *testing.T) {
 	}
 	if got, want := consumeValues(t, n.addr, topic, true, 5), []string{"a0", "a1", "a2", "a3", "p0"}; !slices.Equal(got, want) {
 		t.Fatalf("read_committed after commit: %v, want %v", got, want)
+	}
+	out, stderr, err := kcat(kctx, t, "", "-C", "-b", n.addr, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+		"-X", "isolation.level=read_committed", "-f", "%s\n")
+	if want := "a0\na1\na2\na3\np0\n"; err != nil || out != want {
+		t.Fatalf("kcat read_committed after commit: %q (want %q) %v\n%s", out, want, err, stderr)
 	}
 	obsMu.Lock()
 	if len(observed) != 5 || observed[1].ProducerID != b || observed[1].Commit {

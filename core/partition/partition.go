@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,7 +294,9 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			res.commitOffset = h.LastOffset() + 1
 		}
 	}
-	p.firstUnstable.Store(p.producers.firstOpen())
+	if slices.ContainsFunc(headers, storage.Header.IsTransactional) {
+		p.firstUnstable.Store(p.producers.firstOpen())
+	}
 	p.mu.Lock()
 	if !cfg.durable() {
 		// Page cache is as durable as Kafka's default gets: the

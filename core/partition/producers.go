@@ -153,6 +153,11 @@ func (p *producers) record(h storage.Header) {
 		e = &producerEntry{Epoch: h.ProducerEpoch}
 		p.m[h.ProducerID] = e
 	}
+	if h.BaseSequence < 0 {
+		// A coordinator's batch for the producer (AppendForProducer):
+		// it carries no sequence to deduplicate by.
+		return
+	}
 	e.add(batchMeta{
 		FirstSeq:   h.BaseSequence,
 		LastSeq:    seqAdd(h.BaseSequence, h.LastOffsetDelta),
@@ -218,7 +223,7 @@ func loadProducers(l *storage.Log, logger *slog.Logger) (*producers, error) {
 	}
 	err = l.Scan(from, func(h storage.Header, batch []byte) error {
 		if h.BaseOffset >= from {
-			return p.replay(l, h, batch, logger)
+			return p.apply(l, h, batch, logger)
 		}
 		return nil
 	})

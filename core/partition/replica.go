@@ -319,12 +319,14 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 			p.appendMu.Unlock()
 			return kerr.KafkaStorageError
 		}
-		if err := p.producers.apply(p.log, got, b, p.logger); err != nil {
+		err = p.producers.apply(p.log, got, b, p.logger)
+		if got.IsTransactional() {
 			p.firstUnstable.Store(p.producers.firstOpen())
+		}
+		if err != nil {
 			p.appendMu.Unlock()
 			return kerr.KafkaStorageError
 		}
-		p.firstUnstable.Store(p.producers.firstOpen())
 		p.mu.Lock()
 		if err := p.epochs.assign(h.PartitionLeaderEpoch, got.BaseOffset); err != nil {
 			p.logger.Error("saving leader epochs", "err", err)

@@ -128,11 +128,6 @@ func (p *producers) apply(l *storage.Log, h storage.Header, batch []byte, logger
 	return l.AddAbortedTxn(p.abortedEntry(h.ProducerID, first, h.BaseOffset))
 }
 
-// replay is apply for loadProducers.
-func (p *producers) replay(l *storage.Log, h storage.Header, batch []byte, logger *slog.Logger) error {
-	return p.apply(l, h, batch, logger)
-}
-
 // TxnMarker is a commit or abort marker for one producer (the partition's
 // side of txn.Marker, which this package does not import: the coordinator
 // imports partitions, not the other way round).
@@ -189,6 +184,49 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 		}
 	}
 	res.BaseOffset, res.commitOffset = h.BaseOffset, h.LastOffset()+1
+	p.mu.Lock()
+	if !p.cfg.Load().durable() {
+		p.ownEndLocked(res.commitOffset)
+	}
+	p.wakeAppendedLocked()
+	p.mu.Unlock()
+	return res, nil
+}
+
+// AppendForProducer appends one transactional batch a coordinator writes
+// on a producer's behalf (the group coordinator's TxnOffsetCommit records
+// in __consumer_offsets), as Kafka's coordinator-origin appends: it carries
+// the producer's id and epoch and base sequence -1, opens (or continues)
+// the producer's transaction here, and is fenced by epoch
+// (INVALID_PRODUCER_EPOCH) but neither sequence-checked nor deduplicated.
+// The batch is not run through produce validation (the broker built it).
+func (p *Partition) AppendForProducer(batch []byte) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
+	h, err := storage.ValidateBatch(batch)
+	switch {
+	case err != nil:
+		return res, kerr.CorruptMessage
+	case h.ProducerID < 0 || !h.IsTransactional() || h.IsControl() || h.BaseSequence >= 0:
+		return res, kerr.InvalidRecord
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.mu.Lock()
+	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
+	p.mu.Unlock()
+	if closed || !leader {
+		return res, kerr.NotLeaderForPartition
+	}
+	if e, ok := p.producers.m[h.ProducerID]; ok && h.ProducerEpoch < e.Epoch {
+		return res, kerr.InvalidProducerEpoch
+	}
+	got, err := p.log.Append(batch, epoch)
+	if err != nil {
+		return res, p.storageError("append", err)
+	}
+	p.producers.record(got)
+	p.firstUnstable.Store(p.producers.firstOpen())
+	res.BaseOffset, res.commitOffset, res.LogStartOffset = got.BaseOffset, got.LastOffset()+1, p.log.LogStartOffset()
 	p.mu.Lock()
 	if !p.cfg.Load().durable() {
 		p.ownEndLocked(res.commitOffset)

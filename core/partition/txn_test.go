@@ -276,3 +276,123 @@ func TestTxnIndexLeavesWithSegment(t *testing.T) {
 		t.Fatalf("segment 1 still there: %v", err)
 	}
 }
+
+// TestTxnConcurrent: producers committing and aborting, read_committed
+// reads and flushes at once (run with -race); afterwards every abort is
+// indexed and nothing is left open.
+func TestTxnConcurrent(t *testing.T) {
+	p := openReplica(t, 0)
+	const producers, txns = 4, 50
+	done := make(chan struct{})
+	errs := make(chan error, producers+2)
+	for i := 0; i < producers; i++ {
+		go func(pid int64) {
+			seq := int32(0)
+			for n := 0; n < txns; n++ {
+				for j := 0; j < 3; j++ {
+					recs := []records.Record{{Value: []byte("v")}}
+					b, err := records.Encode(recs, records.EncodeOptions{ProducerID: pid, BaseSequence: seq})
+					if err != nil {
+						errs <- err
+						return
+					}
+					markTransactional(b)
+					seq++
+					if _, err := p.Append(b); err != nil {
+						errs <- err
+						return
+					}
+				}
+				if _, err := p.WriteTxnMarker(TxnMarker{ProducerID: pid, Commit: n%2 == 0}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(int64(i + 1))
+	}
+	for _, fn := range []func() error{
+		func() error {
+			rr, err := p.ReadIsolated(0, 1<<20, true)
+			rr.Chunk.Release()
+			return err
+		},
+		p.Flush,
+	} {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if err := fn(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < producers; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(p.AbortedTxns(0, p.LogEndOffset())); got != producers*txns/2 {
+		t.Fatalf("%d aborts indexed, want %d", got, producers*txns/2)
+	}
+	if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != hw || hw != p.LogEndOffset() || len(p.OpenTxns()) != 0 {
+		t.Fatalf("lso %d hw %d end %d open %v", lso, hw, p.LogEndOffset(), p.OpenTxns())
+	}
+}
+
+// TestAppendForProducer: a coordinator's batch for a producer (sequence
+// -1) opens its transaction, is fenced by epoch, and leaves the producer's
+// own sequence tracking alone.
+func TestAppendForProducer(t *testing.T) {
+	p := openReplica(t, 0)
+	coordBatch := func(pid int64, epoch int16, seq int32) []byte {
+		b, err := records.Encode([]records.Record{{Key: []byte("k"), Value: []byte("v")}}, records.EncodeOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq})
+		if err != nil {
+			t.Fatal(err)
+		}
+		markTransactional(b)
+		return b
+	}
+	mustAppend(t, p, txnRecords(t, 5, 1, 0, "own")) // 0: the producer's own batch, seq 0
+	res, err := p.AppendForProducer(coordBatch(5, 1, -1))
+	if err != nil || res.BaseOffset != 1 {
+		t.Fatalf("coordinator batch: %d %v", res.BaseOffset, err)
+	}
+	if open := p.OpenTxns(); open[5] != 0 {
+		t.Fatalf("open %v", open)
+	}
+	// The producer's next batch still continues its own sequence.
+	if _, err := p.Append(txnRecords(t, 5, 1, 1, "own2")); err != nil {
+		t.Fatalf("own batch after a coordinator batch: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"stale epoch", coordBatch(5, 0, -1), kerr.InvalidProducerEpoch},
+		{"with a sequence", coordBatch(5, 1, 3), kerr.InvalidRecord},
+		{"no producer", coordBatch(-1, -1, -1), kerr.InvalidRecord},
+	} {
+		if _, err := p.AppendForProducer(tc.b); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	mustMarker(t, p, 5, 1, true)
+	if lso := p.LastStableOffset(); lso != p.LogEndOffset() {
+		t.Fatalf("LSO %d after commit, log end %d", lso, p.LogEndOffset())
+	}
+}

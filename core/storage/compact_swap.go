@@ -83,7 +83,7 @@ func (l *Log) swapCleaned(cleaned []*cleanedSegment, snap *compactSnapshot) (Com
 			// Compaction keeps control batches (cleanSegment), so
 			// the aborted transactions indexed here stay valid; the
 			// .txnindex file is not part of the swap and stays put.
-			c.seg.aborted = s.aborted
+			c.seg.aborted, c.seg.txnDirty = s.aborted, s.txnDirty
 			segs = append(segs, c.seg)
 		}
 	}

@@ -111,7 +111,11 @@ func (l *Log) flush(full bool) error {
 	rp := l.recoveryPoint.Load()
 	activeBase := l.active.base
 	var jobs []flushJob
+	var txnDirty []*segment
 	for _, s := range l.segs {
+		if s.txnDirty { // syncMu guards it
+			txnDirty = append(txnDirty, s)
+		}
 		job := flushJob{seg: s, syncData: s.end > rp}
 		if s != l.active || full {
 			job.writeIndexes = !s.indexOnDisk || s.indexSynced < len(s.index) || s.timeIndexSynced < len(s.timeIndex)
@@ -143,7 +147,10 @@ func (l *Log) flush(full bool) error {
 	l.mu.RUnlock()
 	defer unpinJobs(jobs)
 
-	dirDirty := l.dirDirty.Swap(false)
+	dirDirty := l.dirDirty.Swap(false) || len(txnDirty) > 0 // a .txnindex may be new
+	if err := l.syncTxnIndexes(txnDirty); err != nil {
+		return l.fail("fsync", l.dir, err)
+	}
 	if err := l.runFlushJobs(jobs, dirDirty); err != nil {
 		if dirDirty {
 			l.dirDirty.Store(true) // the next flush must still fsync the dir

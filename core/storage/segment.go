@@ -54,8 +54,8 @@ type segment struct {
 	timeIndex       []timeEntry
 	bytesSinceIndex int64 // bytes appended since the last index entry
 	// aborted is the .txnindex (txnindex.go): aborted transactions whose
-	// marker is in this segment, by marker offset. Replaced, never
-	// modified in place, so a reader holding mu may keep the slice.
+	// marker is in this segment, by marker offset. Changed under syncMu
+	// and mu; readers copy what they need under mu.
 	aborted []AbortedTxn
 
 	// rollStart is when the segment's age began (first append, or the
@@ -68,6 +68,8 @@ type segment struct {
 	indexSynced     int
 	timeIndexSynced int
 	indexOnDisk     bool
+	// txnDirty: .txnindex entries were written but not fsynced yet.
+	txnDirty bool
 
 	unpinFn func() // s.unpin, bound once so Read does not allocate
 }

@@ -96,6 +96,7 @@ func (s *segment) txnIndexPath() string {
 // entries (removing the file when there are none). syncMu held, or the log
 // not yet shared.
 func (s *segment) rewriteTxnIndex() error {
+	s.txnDirty = false // written and fsynced whole below
 	if len(s.aborted) == 0 {
 		if err := os.Remove(s.txnIndexPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("storage: remove %s: %w", s.txnIndexPath(), err)
@@ -113,10 +114,12 @@ func (s *segment) rewriteTxnIndex() error {
 }
 
 // AddAbortedTxn records an aborted transaction in the index of the segment
-// holding its marker (e.LastOffset, already appended) and fsyncs the index
-// file: aborts are rare next to appends, and a durable entry is one the
-// partition never has to replay for. An entry already present (same marker
-// offset: the partition replaying the log after a restart) is ignored.
+// holding its marker (e.LastOffset, already appended) and writes it to the
+// .txnindex file, which the next flush fsyncs (like the segment's data):
+// the partition's producer snapshot, saved after a flush, covers only
+// entries made durable, and the partition replays the log after the
+// snapshot on open, adding what a crash lost. An entry already present
+// (same marker offset: that replay) is ignored.
 func (l *Log) AddAbortedTxn(e AbortedTxn) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -144,18 +147,58 @@ func (l *Log) AddAbortedTxn(e AbortedTxn) error {
 		return nil
 	}
 	atEnd := i == len(s.aborted)
-	s.aborted = slices.Insert(slices.Clone(s.aborted), i, e)
+	s.aborted = slices.Insert(s.aborted, i, e)
 	at := int64(len(s.aborted)-1) * txnEntrySize
 	l.mu.Unlock()
 	// syncMu orders this write with truncation, deletion and other adds.
 	var err error
 	if atEnd {
-		err = writeIndexFile(s.txnIndexPath(), appendTxnEntry(nil, e), at)
+		err = writeFileAt(s.txnIndexPath(), appendTxnEntry(nil, e), at)
+		s.txnDirty = true
 	} else {
 		err = s.rewriteTxnIndex()
 	}
 	if err != nil {
 		return l.fail("write", s.txnIndexPath(), err)
+	}
+	return nil
+}
+
+// writeFileAt writes data at byte offset at of the file at path (creating
+// it) without fsyncing.
+func writeFileAt(path string, data []byte, at int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, at); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncTxnIndexes fsyncs the .txnindex files written since the last flush.
+// syncMu held.
+func (l *Log) syncTxnIndexes(segs []*segment) error {
+	for _, s := range segs {
+		if !s.txnDirty {
+			continue
+		}
+		f, err := os.OpenFile(s.txnIndexPath(), os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			s.txnDirty = false // removed since (truncation)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("storage: open %s: %w", s.txnIndexPath(), err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("storage: fsync %s: %w", s.txnIndexPath(), err)
+		}
+		s.txnDirty = false
 	}
 	return nil
 }
