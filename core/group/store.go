@@ -27,7 +27,6 @@ const OffsetsTopic = "__consumer_offsets"
 type Store struct {
 	partitions int32
 	part       func(int32) (*partition.Partition, error)
-	seq        seqs // transactional producers' sequences (txn.go)
 }
 
 // NewStore writes through part(i), partition i of __consumer_offsets.
@@ -200,14 +199,8 @@ func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
 	// Transactional offsets wait for their marker: producer id -> the
 	// groups holding pending offsets of it.
 	pendingBy := map[int64]map[string]bool{}
-	s.seq.mu.Lock()
-	delete(s.seq.m, p.Index) // rebuilt from the log
-	s.seq.mu.Unlock()
 	err := p.Scan(func(batch []byte) error {
 		h, herr := storage.ParseHeader(batch)
-		if herr == nil {
-			s.seq.noteBatch(p.Index, h)
-		}
 		b, err := records.Decode(batch)
 		if err != nil {
 			// A batch that lies about its records (stored before

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/records"
-	"github.com/sluicemq/sluice/core/storage"
 	"github.com/sluicemq/sluice/core/txn"
 )
 
@@ -152,7 +150,6 @@ func (c *Coordinator) TxnMarker(m txn.Marker) {
 	if m.Topic != OffsetsTopic {
 		return
 	}
-	c.store.noteMarker(m.Partition, m.ProducerID, m.ProducerEpoch)
 	for _, g := range c.snapshot() {
 		if PartitionFor(g.id, c.store.partitions) != m.Partition {
 			continue
@@ -202,68 +199,14 @@ func (c *Coordinator) PendingTxnOffsets(groupID string) map[TopicPartition]bool 
 	return out
 }
 
-// producerSeq is what a __consumer_offsets partition expects next from a
-// transactional producer: the partition checks sequences of every
-// idempotent batch, the coordinator's included.
-type producerSeq struct {
-	epoch int16
-	next  int32
-}
-
-// seqs tracks producerSeq per partition and producer, rebuilt by replay.
-type seqs struct {
-	mu sync.Mutex
-	m  map[int32]map[int64]producerSeq
-}
-
-func (s *seqs) get(part int32, pid int64) (producerSeq, bool) {
-	ps, ok := s.m[part][pid]
-	return ps, ok
-}
-
-func (s *seqs) set(part int32, pid int64, ps producerSeq) {
-	if s.m == nil {
-		s.m = map[int32]map[int64]producerSeq{}
-	}
-	if s.m[part] == nil {
-		s.m[part] = map[int64]producerSeq{}
-	}
-	s.m[part][pid] = ps
-}
-
-// noteBatch follows a stored batch's producer state: a data batch moves
-// the sequence on, a marker of a newer epoch starts it afresh.
-func (s *seqs) noteBatch(part int32, h storage.Header) {
-	if h.ProducerID < 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, ok := s.get(part, h.ProducerID)
-	switch {
-	case h.IsControl():
-		if !ok || h.ProducerEpoch > cur.epoch {
-			s.set(part, h.ProducerID, producerSeq{epoch: h.ProducerEpoch})
-		}
-	case !ok || h.ProducerEpoch >= cur.epoch:
-		s.set(part, h.ProducerID, producerSeq{epoch: h.ProducerEpoch, next: h.BaseSequence + h.LastOffsetDelta + 1})
-	}
-}
-
-// noteMarker is noteBatch for a marker written now.
-func (st *Store) noteMarker(part int32, pid int64, epoch int16) {
-	st.seq.noteBatch(part, storage.Header{ProducerID: pid, ProducerEpoch: epoch, Attributes: attrControl})
-}
-
-const (
-	attrTransactional = 0x10
-	attrControl       = 0x20
-)
+// attrTransactional is the batch attribute bit of transactional batches.
+const attrTransactional = 0x10
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // appendTxnOffsets appends offsets as a transactional batch of the
-// producer, with the sequence its partition expects (see pendingWrite).
+// producer (see pendingWrite). As Kafka's coordinator-origin appends, it
+// carries no sequence (-1): the partition fences it by epoch only.
 func (s *Store) appendTxnOffsets(groupID string, pid int64, epoch int16, offs map[TopicPartition]Offset) pendingWrite {
 	part := PartitionFor(groupID, s.partitions)
 	p, err := s.part(part)
@@ -276,26 +219,17 @@ func (s *Store) appendTxnOffsets(groupID string, pid int64, epoch int16, offs ma
 		v := kmsg.OffsetCommitValue{Version: 3, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimestamp: o.CommitTime}
 		recs = append(recs, records.Record{Key: offsetKey(groupID, tp), Value: v.AppendTo(nil), Timestamp: now})
 	}
-	// Sequence and append under one lock: the partition rejects a
-	// producer's batches out of sequence.
-	s.seq.mu.Lock()
-	defer s.seq.mu.Unlock()
-	seq := int32(0)
-	if cur, ok := s.seq.get(part, pid); ok && cur.epoch == epoch {
-		seq = cur.next
-	}
-	batch, err := records.Encode(recs, records.EncodeOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq})
+	batch, err := records.Encode(recs, records.EncodeOptions{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: -1})
 	if err != nil {
 		return pendingWrite{err: err}
 	}
 	batch[22] |= attrTransactional
 	crc := crc32.Checksum(batch[21:], castagnoli)
 	binary.BigEndian.PutUint32(batch[17:21], crc)
-	res, err := p.Append(batch)
+	res, err := p.AppendForProducer(batch)
 	if err != nil {
 		return pendingWrite{err: fmt.Errorf("group: append: %w", err)}
 	}
-	s.seq.set(part, pid, producerSeq{epoch: epoch, next: seq + int32(len(recs))})
 	return pendingWrite{p: p, res: res}
 }
 

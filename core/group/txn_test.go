@@ -85,13 +85,13 @@ func TestTxnOffsetsVisibleOnCommitMarker(t *testing.T) {
 		t.Fatal("still pending after the marker")
 	}
 	marker(7, 0, true) // a retried marker changes nothing
-	// Second transaction of the same producer (next sequence), aborted.
+	// Second transaction of the same producer, aborted.
 	commit(7, 0, 20)
 	marker(7, 1, false)
 	if got := offsetOf(t, c, "g", tp); got != 10 {
 		t.Fatalf("after abort: %d, want 10", got)
 	}
-	// New epoch (after the abort marker): sequence starts afresh.
+	// The next epoch's transaction, committed after a plain commit.
 	commit(7, 1, 30)
 	c.Commit(CommitRequest{GroupID: "g", Generation: -1, Offsets: map[TopicPartition]Offset{tp: {Offset: 40}}})
 	marker(7, 1, true)
@@ -172,10 +172,21 @@ func TestTxnOffsetsReplay(t *testing.T) {
 	if pend := c.PendingTxnOffsets("g"); len(pend) != 1 || !pend[d] {
 		t.Fatalf("pending after reload: %v", pend)
 	}
-	// The reloaded sequence state lets producer 3 go on (next sequence).
+	// Producer 3 goes on after the reload.
 	commit(3, d, 34)
 	mark(3, true)
 	if got := offsetOf(t, c, "g", d); got != 34 {
 		t.Fatalf("after the late commit marker: %d, want 34", got)
+	}
+	// A marker of a newer epoch fences the producer's older epoch here.
+	if _, err := p.WriteTxnMarker(partition.TxnMarker{ProducerID: 3, ProducerEpoch: 1, Commit: false}); err != nil {
+		t.Fatal(err)
+	}
+	codes := c.TxnCommit(TxnCommitRequest{GroupID: "g", ProducerID: 3, ProducerEpoch: 0, Generation: -1, Offsets: map[TopicPartition]Offset{d: {Offset: 99}}})
+	if codes[d] != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("zombie txn commit: code %d, want INVALID_PRODUCER_EPOCH", codes[d])
+	}
+	if pend := c.PendingTxnOffsets("g"); len(pend) != 0 {
+		t.Fatalf("a refused commit left pending offsets: %v", pend)
 	}
 }
