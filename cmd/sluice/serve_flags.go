@@ -109,6 +109,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, 0 for none (group.initial.rebalance.delay.ms)")
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
+	fs.DurationVar(&c.TransactionMaxTimeout, "transaction-max-timeout", 0, "largest transaction timeout a producer may ask for (transaction.max.timeout.ms; 0: 15m)")
+	fs.DurationVar(&c.TransactionAbortInterval, "transaction-abort-interval", 0, "how often transactions open past their timeout are aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms; 0: 10s)")
 	fs.StringVar(&c.ZooKeeper, "zookeeper", "", "join a cluster through ZooKeeper: `HOST:PORT[,HOST:PORT...][/CHROOT]`; empty runs the embedded single-node store")
 	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-time-max", d.ReplicaLagMax, "followers that have not caught up for this long leave the ISR (replica.lag.time.max.ms)")

@@ -96,6 +96,11 @@ type Config struct {
 	// GroupMinSessionTimeout, GroupMaxSessionTimeout bound consumers'
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// TransactionMaxTimeout bounds producers' transaction timeouts
+	// (transaction.max.timeout.ms); TransactionAbortInterval is how often
+	// timed-out transactions are aborted (transaction.abort.timed.out.
+	// transaction.cleanup.interval.ms). Zero: 15m and 10s (core/txn).
+	TransactionMaxTimeout, TransactionAbortInterval time.Duration
 
 	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
 	// Empty runs the embedded single-node store.

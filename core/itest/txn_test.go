@@ -304,12 +304,9 @@ func TestTxnCoordinatorRestart(t *testing.T) {
 // timeout (transaction.timeout.ms), so read_committed consumers move past
 // it, and the producer is fenced.
 func TestTxnTimeoutAbort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the coordinator's 10 s timeout sweep")
-	}
 	t.Parallel()
 	ctx := testContext(t, 120*time.Second)
-	b := startBroker(t, brokerOptions{})
+	b := startBroker(t, brokerOptions{ExtraArgs: []string{"--transaction-abort-interval", "200ms", "--transaction-max-timeout", "1m"}})
 	createTopic(ctx, t, newAdmin(t, b), "txn-t", 1, nil)
 	slow := txnProducer(t, b, "slow", kgo.TransactionTimeout(time.Second))
 	if err := slow.BeginTransaction(); err != nil {
@@ -324,6 +321,16 @@ func TestTxnTimeoutAbort(t *testing.T) {
 	err := slow.EndTransaction(ctx, kgo.TryCommit)
 	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("commit after timeout: %v, want PRODUCER_FENCED", err)
+	}
+	// --transaction-max-timeout bounds what producers may ask for.
+	long := txnProducer(t, b, "long", kgo.TransactionTimeout(2*time.Minute))
+	err = long.BeginTransaction()
+	if err == nil {
+		err = long.ProduceSync(ctx, &kgo.Record{Topic: "txn-t", Value: []byte("never")}).FirstErr()
+	}
+	// kgo reports it as its producer id's fatal error, code in the text.
+	if err == nil || !strings.Contains(err.Error(), "INVALID_TRANSACTION_TIMEOUT") {
+		t.Fatalf("2 min timeout with a 1 min maximum: %v, want INVALID_TRANSACTION_TIMEOUT", err)
 	}
 }
 

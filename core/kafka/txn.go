@@ -48,6 +48,8 @@ func NewTransactions(b *broker.Broker, markers txn.MarkerWriter, logger *slog.Lo
 		Partition:          func(i int32) (*partition.Partition, error) { return b.Partition(txn.TopicName, i) },
 		AllocateProducerID: b.AllocateProducerID,
 		Markers:            markers,
+		MaxTimeout:         b.Config().TransactionMaxTimeout,
+		AbortInterval:      b.Config().TransactionAbortInterval,
 		OnDemand:           true,
 		Logger:             logger.With("component", "transactions"),
 	})
