@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -499,4 +501,97 @@ func TestDropAborted(t *testing.T) {
 	if !slices.Equal(bases, []int64{1, 2, 5}) {
 		t.Fatalf("kept batches at %v, want [1 2 5]", bases)
 	}
+}
+
+// TestTxnInterleavedManySegments: three producers' transactions interleave
+// over many small segments and are committed or aborted at random; kgo
+// and kcat read_committed consumers fetching a little at a time see
+// exactly the committed records, in log order.
+func TestTxnInterleavedManySegments(t *testing.T) {
+	n := startTxnNode(t, t.TempDir())
+	const topic = "txmany"
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(n.addr)))
+	if _, err := adm.CreateTopic(context.Background(), 1, 1, map[string]*string{"segment.bytes": kmsg.StringPtr("2048")}, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := mustClient(t, kgo.SeedBrokers(n.addr))
+	type prod struct {
+		pid     int64
+		epoch   int16
+		seq     int32
+		pending []string
+	}
+	var ps []*prod
+	for i := 0; i < 3; i++ {
+		pid, epoch := initPID(t, cl)
+		ps = append(ps, &prod{pid: pid, epoch: epoch})
+	}
+	id := kmsg.StringPtr("many")
+	type rec struct {
+		off int64
+		v   string
+	}
+	var committed []rec
+	offs := map[string]int64{}
+	rng := uint32(7)
+	next := func(k uint32) uint32 { rng = rng*1664525 + 1013904223; return (rng >> 8) % k }
+	for step := 0; step < 300; step++ {
+		pr := ps[next(3)]
+		if len(pr.pending) > 0 && next(4) == 0 {
+			commit := next(2) == 0
+			if code := writeMarkersRaw(t, cl, topic, pr.pid, pr.epoch, commit); code != 0 {
+				t.Fatalf("marker: %v", kerr.ErrorForCode(code))
+			}
+			if commit {
+				for _, v := range pr.pending {
+					committed = append(committed, rec{offs[v], v})
+				}
+			}
+			pr.pending = nil
+			continue
+		}
+		v := fmt.Sprintf("p%d-%d", pr.pid, step)
+		code, base := produceRaw(t, cl, id, topic, txnBatch(t, pr.pid, pr.epoch, pr.seq, true, v))
+		if code != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+		pr.seq++
+		offs[v] = base
+		pr.pending = append(pr.pending, v)
+	}
+	for _, pr := range ps { // end every transaction
+		if len(pr.pending) > 0 {
+			if code := writeMarkersRaw(t, cl, topic, pr.pid, pr.epoch, false); code != 0 {
+				t.Fatal(kerr.ErrorForCode(code))
+			}
+		}
+	}
+	slices.SortFunc(committed, func(a, b rec) int { return int(a.off - b.off) })
+	var want []string
+	for _, r := range committed {
+		want = append(want, r.v)
+	}
+	if len(want) < 30 {
+		t.Fatalf("only %d committed records: a poor test", len(want))
+	}
+	cons := mustClient(t, kgo.SeedBrokers(n.addr), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxPartitionBytes(300),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(got) < len(want) && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("kgo read_committed: %d records, want %d\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	out, stderr, err := kcat(ctx, t, "", "-C", "-b", n.addr, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+		"-X", "isolation.level=read_committed", "-X", "fetch.message.max.bytes=300", "-f", "%s\n")
+	if err != nil || out != strings.Join(want, "\n")+"\n" {
+		t.Fatalf("kcat read_committed: %v\n%s\ngot %q", err, stderr, out)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(n.dir, topic+"-0", "*.log")); len(segs) < 5 {
+		t.Fatalf("%d segments: a poor test", len(segs))
+	}
+	t.Logf("%d committed of %d records", len(want), len(offs))
 }

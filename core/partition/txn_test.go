@@ -173,7 +173,7 @@ func TestTxnLSOAndAbortedIndex(t *testing.T) {
 	leader.BecomeLeader(1, []int32{0, 1}, []int32{0})
 	mustAppend(t, leader, txnRecords(t, 1, 0, 0, "a0", "a1")) // 0-1
 	mustAppend(t, leader, txnRecords(t, 2, 0, 0, "b0"))       // 2
-	produce(t, leader, 1, "p")                                 // 3
+	produce(t, leader, 1, "p")                                // 3
 	if lso := leader.LastStableOffset(); lso != 0 {
 		t.Fatalf("LSO %d with A open at 0", lso)
 	}
