@@ -537,10 +537,20 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 			if err == nil || i >= len(pending) {
 				continue
 			}
-			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			switch {
+			case errors.Is(err, kerr.UnknownTopicOrPartition):
 				// The topic was deleted: nothing left to end there.
 				c.logger.Warn("dropping marker for a deleted partition", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition)
 				continue
+			case errors.Is(err, kerr.InvalidProducerEpoch):
+				// The partition has seen a newer epoch of the producer:
+				// this transaction is over there (Kafka drops it too).
+				c.logger.Warn("dropping marker of a fenced producer epoch", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition, "producer_epoch", n.epoch)
+				continue
+			case errors.Is(err, kerr.TransactionCoordinatorFenced):
+				// A newer coordinator owns the transaction and finishes it.
+				c.logger.Warn("coordinator fenced while writing markers", "transactional_id", n.id, "coordinator_epoch", o.epoch)
+				return
 			}
 			if attempt%50 == 0 {
 				c.logger.Warn("writing transaction marker, will retry", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition, "err", err)

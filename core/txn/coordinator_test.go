@@ -472,3 +472,47 @@ func TestUnloadedPartitionIsNotCoordinated(t *testing.T) {
 	}
 	wantErr(t, "add after reload", r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpA}), nil)
 }
+
+// errMarkers answers every marker with one error.
+type errMarkers struct{ err error }
+
+func (e errMarkers) WriteMarkers(_ context.Context, ms []Marker) []error {
+	errs := make([]error, len(ms))
+	for i := range errs {
+		errs[i] = e.err
+	}
+	return errs
+}
+
+// TestMarkerErrorsThatEndRetries: a deleted partition or a newer producer
+// epoch there drops the marker (the transaction completes); a fenced
+// coordinator stops (the newer one completes it).
+func TestMarkerErrorsThatEndRetries(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want State
+	}{
+		{kerr.UnknownTopicOrPartition, CompleteCommit},
+		{kerr.InvalidProducerEpoch, CompleteCommit},
+		{kerr.TransactionCoordinatorFenced, PrepareCommit},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			r := newRig(t)
+			r.c.cfg.Markers = errMarkers{tc.err}
+			pe := r.mustInit("t1")
+			if err := r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpA}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, true); err != nil {
+				t.Fatal(err)
+			}
+			r.waitState("t1", tc.want)
+			if tc.want == PrepareCommit {
+				time.Sleep(20 * time.Millisecond) // no retry completes it
+				if d, _ := r.c.Describe("t1"); d.State != PrepareCommit {
+					t.Fatalf("state %v after a fenced coordinator", d.State)
+				}
+			}
+		})
+	}
+}
