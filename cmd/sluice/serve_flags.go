@@ -110,6 +110,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
 	fs.DurationVar(&c.TransactionMaxTimeout, "transaction-max-timeout", 0, "largest transaction timeout a producer may ask for (transaction.max.timeout.ms; 0: 15m)")
+	int32Var(fs, &c.TransactionStatePartitions, "transaction-state-partitions", 0, "partitions of __transaction_state (transaction.state.log.num.partitions; 0: 50), fixed once created")
 	fs.DurationVar(&c.TransactionAbortInterval, "transaction-abort-interval", 0, "how often transactions open past their timeout are aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms; 0: 10s)")
 	fs.StringVar(&c.ZooKeeper, "zookeeper", "", "join a cluster through ZooKeeper: `HOST:PORT[,HOST:PORT...][/CHROOT]`; empty runs the embedded single-node store")
 	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")

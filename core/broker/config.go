@@ -101,6 +101,10 @@ type Config struct {
 	// timed-out transactions are aborted (transaction.abort.timed.out.
 	// transaction.cleanup.interval.ms). Zero: 15m and 10s (core/txn).
 	TransactionMaxTimeout, TransactionAbortInterval time.Duration
+	// TransactionStatePartitions is the partition count of
+	// __transaction_state when it is created
+	// (transaction.state.log.num.partitions). Zero: 50 (core/txn).
+	TransactionStatePartitions int32
 
 	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
 	// Empty runs the embedded single-node store.

@@ -157,8 +157,9 @@ func TestTxnKgoCommitAbort(t *testing.T) {
 func TestTxnZombieFencing(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t, 120*time.Second)
-	b := startBroker(t, brokerOptions{})
-	createTopic(ctx, t, newAdmin(t, b), "txn-z", 2, nil)
+	b := startBroker(t, brokerOptions{ExtraArgs: []string{"--transaction-state-partitions", "3"}})
+	adm := newAdmin(t, b)
+	createTopic(ctx, t, adm, "txn-z", 2, nil)
 
 	zombie := txnProducer(t, b, "z")
 	if err := zombie.BeginTransaction(); err != nil {
@@ -180,6 +181,13 @@ func TestTxnZombieFencing(t *testing.T) {
 		t.Fatalf("zombie after fencing: %v, want PRODUCER_FENCED", err)
 	}
 	wantValues(t, "read_committed", readValues(ctx, t, b, "txn-z", true, 10, time.Second), valuesOf("fresh", 10))
+	td, err := adm.ListTopicsWithInternal(ctx, "__transaction_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := td["__transaction_state"]; d.Err != nil || len(d.Partitions) != 3 || !d.IsInternal {
+		t.Fatalf("__transaction_state with --transaction-state-partitions 3: %d partitions, internal %v, %v", len(d.Partitions), d.IsInternal, d.Err)
+	}
 }
 
 // TestTxnGroupTransactSession: read-process-write with kgo's

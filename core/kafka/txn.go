@@ -39,6 +39,9 @@ func NewTransactions(b *broker.Broker, markers txn.MarkerWriter, logger *slog.Lo
 		return nil, errors.New("kafka: transactions need a marker writer")
 	}
 	n := int32(txn.DefaultPartitions)
+	if p := b.Config().TransactionStatePartitions; p > 0 {
+		n = p
+	}
 	if t, ok := b.Topic(txn.TopicName); ok && len(t.Partitions) > 0 {
 		n = int32(len(t.Partitions))
 	}
@@ -89,7 +92,7 @@ func (t *Transactions) createTopic() error {
 	rf := int16(min(transactionStateReplication, len(t.b.Store().Brokers())))
 	_, err := t.b.CreateTopic(broker.TopicSpec{
 		Name:              txn.TopicName,
-		Partitions:        txn.DefaultPartitions,
+		Partitions:        t.PartitionCount(),
 		ReplicationFactor: rf,
 		Configs: map[string]string{
 			"cleanup.policy":      "compact",

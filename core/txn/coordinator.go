@@ -130,6 +130,10 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
+// PartitionCount is the partition count of __transaction_state the
+// coordinator hashes over.
+func (c *Coordinator) PartitionCount() int32 { return c.cfg.Partitions }
+
 // PartitionFor is the __transaction_state partition of transactionalID.
 func (c *Coordinator) PartitionFor(transactionalID string) int32 {
 	return PartitionFor(transactionalID, c.cfg.Partitions)
