@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,6 +26,7 @@ import (
 	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
@@ -171,8 +173,17 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	if opts.PasswordVerifier == nil && sec.cfg.SASL() && creds != nil {
 		opts.PasswordVerifier = auth.StoreVerifier{Store: creds}
 	}
+	// The transaction coordinator follows __transaction_state leadership
+	// like the group coordinator follows __consumer_offsets'; it starts
+	// with the Kafka server (it writes markers through it).
+	var txns atomic.Pointer[kafka.Transactions]
 	if rm != nil {
-		rm.OnLeadership = b.GroupLeadership
+		rm.OnLeadership = func(p *partition.Partition, leader bool) {
+			b.GroupLeadership(p, leader)
+			if t := txns.Load(); t != nil {
+				t.Leadership(p, leader)
+			}
+		}
 		closers.pushFunc(rm.Close)
 		ctrl := cluster.NewController(cluster.ControllerConfig{
 			BrokerID:                cfg.BrokerID,
@@ -226,6 +237,12 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	}
 	srv := kafka.New(b, kcfg)
 	closers.push(srv.Close)
+	t, err := srv.StartTransactions()
+	if err != nil {
+		return fmt.Errorf("transactions: %w", err)
+	}
+	txns.Store(t)
+	t.LoadLed() // what it led before the hook could tell it
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addrs := Addrs{Kafka: ln.Addr().String()}

@@ -89,6 +89,7 @@ func (c *cli) rootCommand() *ffcli.Command {
 			c.serveCommand(),
 			c.topicCommand(),
 			c.groupCommand(),
+			c.txnCommand(),
 			c.clusterCommand(),
 			c.userCommand(),
 			c.pluginCommand(),

@@ -164,6 +164,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--message-max-bytes", "900", "--max-open-segments", "300", "--flush-interval", "2s", "--retention-check-interval", "1m",
 		"--log-cleaner-interval", "3s", "--offsets-topic-partitions", "7", "--group-initial-rebalance-delay", "0s",
 		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
+		"--transaction-max-timeout", "2m", "--transaction-abort-interval", "3s", "--transaction-state-partitions", "5",
 		"--zookeeper", "127.0.0.1:2181/sluice", "--zookeeper-session-timeout", "4s", "--replica-lag-time-max", "5s",
 		"--unclean-leader-election", "--preferred-leader-interval", "-1s",
 		"--max-partitions", "500", "--max-connections", "60", "--max-connections-per-ip", "6",
@@ -185,6 +186,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 			GroupMinSessionTimeout: time.Second, GroupMaxSessionTimeout: time.Hour,
 			Durability:    "fsync", // --flush-messages 1 without --durability
 			MaxPartitions: 500, MaxDecompressedBytes: 9000,
+			TransactionMaxTimeout: 2 * time.Minute, TransactionAbortInterval: 3 * time.Second, TransactionStatePartitions: 5,
 		},
 		KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off",
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,

@@ -80,6 +80,15 @@ type Config struct {
 	// GroupMinSessionTimeout, GroupMaxSessionTimeout bound consumers'
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// TransactionMaxTimeout bounds producers' transaction timeouts
+	// (transaction.max.timeout.ms); TransactionAbortInterval is how often
+	// timed-out transactions are aborted (transaction.abort.timed.out.
+	// transaction.cleanup.interval.ms). Zero: 15m and 10s (core/txn).
+	TransactionMaxTimeout, TransactionAbortInterval time.Duration
+	// TransactionStatePartitions is the partition count of
+	// __transaction_state when it is created
+	// (transaction.state.log.num.partitions). Zero: 50 (core/txn).
+	TransactionStatePartitions int32
 
 	// Logger; default slog.Default().
 	Logger *slog.Logger

@@ -129,6 +129,9 @@ type group struct {
 	// their (unlocked) commit wait, so a slower older write must not
 	// overwrite a newer one.
 	offsetPos map[TopicPartition]int64
+	// txnOffsets are transactional commits waiting for their producer's
+	// marker (txn.go), by producer id.
+	txnOffsets map[int64]map[TopicPartition]pendingTxnOffset
 	// persistingGen is the generation whose leader assignments are being
 	// persisted (-1 when none): a repeated leader SyncGroup waits for it.
 	persistingGen int32

@@ -196,7 +196,11 @@ func (s *Store) loadPartition(i int32, c *Coordinator) error {
 
 // replayPartition replays a __consumer_offsets partition's log into c.
 func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
+	// Transactional offsets wait for their marker: producer id -> the
+	// groups holding pending offsets of it.
+	pendingBy := map[int64]map[string]bool{}
 	err := p.Scan(func(batch []byte) error {
+		h, herr := storage.ParseHeader(batch)
 		b, err := records.Decode(batch)
 		if err != nil {
 			// A batch that lies about its records (stored before
@@ -209,8 +213,34 @@ func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
 			}
 			return nil
 		}
-		for _, r := range b.Records {
-			c.replay(r.Key, r.Value)
+		switch {
+		case herr == nil && h.IsControl():
+			if len(b.Records) == 0 {
+				return nil
+			}
+			commit, ok := controlType(b.Records[0].Key)
+			if !ok {
+				return nil
+			}
+			for id := range pendingBy[h.ProducerID] {
+				if g := c.groups[id]; g != nil {
+					g.endTxn(h.ProducerID, commit)
+				}
+			}
+			delete(pendingBy, h.ProducerID)
+		case herr == nil && h.IsTransactional():
+			for _, r := range b.Records {
+				if id := c.replayTxn(h.ProducerID, r.Key, r.Value, h.BaseOffset); id != "" {
+					if pendingBy[h.ProducerID] == nil {
+						pendingBy[h.ProducerID] = map[string]bool{}
+					}
+					pendingBy[h.ProducerID][id] = true
+				}
+			}
+		default:
+			for _, r := range b.Records {
+				c.replay(r.Key, r.Value, b.BaseOffset)
+			}
 		}
 		return nil
 	})
@@ -220,8 +250,38 @@ func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
 	return nil
 }
 
-// replay applies one __consumer_offsets record.
-func (c *Coordinator) replay(key, value []byte) {
+// replayTxn applies one offset record of a transactional batch at pos:
+// pending until the producer's marker. It returns the record's group.
+func (c *Coordinator) replayTxn(pid int64, key, value []byte, pos int64) string {
+	if len(key) < 2 || value == nil {
+		return ""
+	}
+	if v := int16(binary.BigEndian.Uint16(key)); v != 0 && v != 1 {
+		return ""
+	}
+	var k kmsg.OffsetCommitKey
+	var v kmsg.OffsetCommitValue
+	if k.ReadFrom(key) != nil || v.ReadFrom(value) != nil {
+		return ""
+	}
+	g := c.groups[k.Group]
+	if g == nil {
+		g = newGroup(k.Group)
+		c.groups[k.Group] = g
+	}
+	if g.txnOffsets == nil {
+		g.txnOffsets = map[int64]map[TopicPartition]pendingTxnOffset{}
+	}
+	if g.txnOffsets[pid] == nil {
+		g.txnOffsets[pid] = map[TopicPartition]pendingTxnOffset{}
+	}
+	o := Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata, CommitTime: v.CommitTimestamp}
+	g.txnOffsets[pid][TopicPartition{Topic: k.Topic, Partition: k.Partition}] = pendingTxnOffset{o, pos}
+	return k.Group
+}
+
+// replay applies one __consumer_offsets record of the batch at pos.
+func (c *Coordinator) replay(key, value []byte, pos int64) {
 	if len(key) < 2 {
 		return
 	}
@@ -235,6 +295,7 @@ func (c *Coordinator) replay(key, value []byte) {
 		if value == nil {
 			if g := c.groups[k.Group]; g != nil {
 				delete(g.offsets, tp)
+				g.offsetPos[tp] = pos
 			}
 			return
 		}
@@ -248,6 +309,7 @@ func (c *Coordinator) replay(key, value []byte) {
 			c.groups[k.Group] = g
 		}
 		g.offsets[tp] = Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata, CommitTime: v.CommitTimestamp}
+		g.offsetPos[tp] = pos
 	case 2:
 		var k kmsg.GroupMetadataKey
 		if k.ReadFrom(key) != nil {

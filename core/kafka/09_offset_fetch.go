@@ -96,6 +96,7 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 				topics = append(topics, offsetFetchTopic{topic: t.Topic, partitions: t.Partitions})
 			}
 			parts, order, code := c.fetchGroupOffsets(g.Group, topics, g.Topics == nil)
+			c.markUnstable(req.RequireStable, g.Group, parts)
 			rg := kmsg.NewOffsetFetchResponseGroup()
 			rg.Group, rg.ErrorCode = g.Group, code
 			for _, t := range order {
@@ -112,6 +113,7 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 		topics = append(topics, offsetFetchTopic{topic: t.Topic, partitions: t.Partitions})
 	}
 	parts, order, code := c.fetchGroupOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
+	c.markUnstable(req.RequireStable && req.Version >= 7, req.Group, parts)
 	resp.ErrorCode = code
 	if code != 0 && req.Version < 2 {
 		// No top-level error code before v2: each partition carries it.

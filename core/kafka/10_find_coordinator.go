@@ -9,8 +9,11 @@ import (
 )
 
 // FindCoordinator: versions 0–4 (v4 looks up several keys at once). Group
-// keys map to the leader of the group's __consumer_offsets partition;
-// transaction keys get COORDINATOR_NOT_AVAILABLE (no transactions).
+// keys (type 0) map to the leader of the group's __consumer_offsets
+// partition, transaction keys (type 1) to the leader of the transactional
+// id's __transaction_state partition, created on the first lookup as
+// Kafka does (the answer is then COORDINATOR_NOT_AVAILABLE until it has
+// leaders; clients retry).
 func init() { register(10, 0, 4, (*conn).handleFindCoordinator) }
 
 func (c *conn) findCoordinator(key string, keyType int8) kmsg.FindCoordinatorResponseCoordinator {
@@ -25,12 +28,25 @@ func (c *conn) findCoordinator(key string, keyType int8) kmsg.FindCoordinatorRes
 		rc.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return rc
 	}
-	if keyType != 0 {
+	var (
+		id, port int32
+		host     string
+		err      error
+	)
+	switch {
+	case keyType == 0:
+		id, host, port, err = c.s.b.CoordinatorFor(key)
+	case keyType == 1 && c.txns() != nil:
+		id, host, port, err = c.txns().coordinatorFor(key)
+	case keyType == 1:
 		rc.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		rc.ErrorMessage = kmsg.StringPtr("transactions are not supported")
+		rc.ErrorMessage = kmsg.StringPtr(noTxnMessage)
+		return rc
+	default:
+		rc.ErrorCode = kerr.InvalidRequest.Code
+		rc.ErrorMessage = kmsg.StringPtr("unknown coordinator type")
 		return rc
 	}
-	id, host, port, err := c.s.b.CoordinatorFor(key)
 	if err != nil {
 		rc.ErrorCode, rc.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
 		return rc

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/core/auth"
@@ -92,6 +93,7 @@ type Server struct {
 	perIP         map[string]int // open connections per client IP; guarded by mu
 	reqMem        *memBudget     // queued.max.request.bytes
 	fetchSessions *fetchSessionCache
+	txn           atomic.Pointer[Transactions] // StartTransactions (txn.go)
 
 	refusedMu     sync.Mutex
 	refused       int
@@ -192,6 +194,9 @@ func (s *Server) Serve(ln net.Listener) error {
 // Close stops accepting, ends long polls, closes connections and waits for
 // their goroutines.
 func (s *Server) Close() error {
+	if t := s.txn.Load(); t != nil {
+		t.Close() // stops marker writers before their connections go
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

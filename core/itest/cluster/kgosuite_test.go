@@ -13,8 +13,7 @@ import (
 
 // TestKgoSuite runs franz-go's own kgo test suite (from the module cache)
 // against a 3-broker cluster with KGO_TEST_RF=3 and reports its pass/fail
-// counts; every test of the suite must pass (the transaction test is
-// skipped until transactions exist). It takes about 3 minutes on 2 cores,
+// counts; every test of the suite must pass. It takes about 3 minutes on 2 cores,
 // so -short skips it; `make test` runs it. KGO_SUITE_RUN narrows it with a
 // -run pattern, KGO_SUITE_SKIP replaces the default skip (`make kgo-suite`).
 func TestKgoSuite(t *testing.T) {
@@ -35,9 +34,8 @@ func TestKgoSuite(t *testing.T) {
 	if run := os.Getenv("KGO_SUITE_RUN"); run != "" {
 		args = append(args, "-run", run)
 	}
-	// Transactions are not implemented yet: TestTxnEtl would wait forever
-	// for a transaction coordinator. KGO_SUITE_SKIP overrides.
-	skip := "^TestTxnEtl$"
+	// Nothing is skipped; KGO_SUITE_SKIP names tests to leave out.
+	skip := ""
 	if s, ok := os.LookupEnv("KGO_SUITE_SKIP"); ok {
 		skip = s
 	}

@@ -1,0 +1,715 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/partition"
+)
+
+// Config wires a coordinator to the broker; zero values take Kafka's
+// defaults.
+type Config struct {
+	// Partitions is the partition count of __transaction_state.
+	Partitions int32
+	// Partition returns partition i of __transaction_state.
+	Partition func(i int32) (*partition.Partition, error)
+	// AllocateProducerID hands out cluster-unique producer ids.
+	AllocateProducerID func() (int64, error)
+	// Markers writes commit/abort markers to the transactions' partitions.
+	Markers MarkerWriter
+	// MaxTimeout is transaction.max.timeout.ms (15 min): InitProducerId
+	// asking for more gets INVALID_TRANSACTION_TIMEOUT.
+	MaxTimeout time.Duration
+	// AbortInterval is how often timed-out transactions are looked for
+	// (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s).
+	AbortInterval time.Duration
+	// MarkerRetry is the pause before writing failed markers again.
+	MarkerRetry time.Duration
+	// OnDemand: coordinate only the partitions handed over with
+	// LoadPartition (cluster mode). Otherwise every partition is loaded
+	// by Start.
+	OnDemand bool
+	Logger   *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.Partitions <= 0 {
+		c.Partitions = DefaultPartitions
+	}
+	if c.MaxTimeout <= 0 {
+		c.MaxTimeout = 15 * time.Minute
+	}
+	if c.AbortInterval <= 0 {
+		c.AbortInterval = 10 * time.Second
+	}
+	if c.MarkerRetry <= 0 {
+		c.MarkerRetry = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// owned is a __transaction_state partition this coordinator serves.
+type owned struct {
+	p     *partition.Partition
+	epoch int32 // the partition's leader epoch: markers' coordinator epoch
+	ctx   context.Context
+	stop  context.CancelFunc
+}
+
+// Coordinator is the transaction coordinator of the __transaction_state
+// partitions this broker leads.
+type Coordinator struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	txns   map[string]*meta
+	owned  map[int32]*owned
+	closed bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New creates a coordinator. Start loads the state (single node) and
+// begins aborting timed-out transactions.
+func New(cfg Config) *Coordinator {
+	cfg = cfg.withDefaults()
+	return &Coordinator{cfg: cfg, logger: cfg.Logger, txns: map[string]*meta{}, owned: map[int32]*owned{}, stop: make(chan struct{})}
+}
+
+// Start loads every partition unless OnDemand, and starts the timeout
+// checker.
+func (c *Coordinator) Start() error {
+	if !c.cfg.OnDemand {
+		for i := int32(0); i < c.cfg.Partitions; i++ {
+			p, err := c.cfg.Partition(i)
+			if err != nil {
+				return fmt.Errorf("txn: load partition %d: %w", i, err)
+			}
+			if err := c.LoadPartition(p); err != nil {
+				return err
+			}
+		}
+	}
+	c.wg.Add(1)
+	go c.abortLoop()
+	return nil
+}
+
+// Close stops the timeout checker and marker writers. Transactions keep
+// their persisted state; the next coordinator resumes them.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	for _, o := range c.owned {
+		o.stop()
+	}
+	c.mu.Unlock()
+	close(c.stop)
+	c.wg.Wait()
+}
+
+// PartitionCount is the partition count of __transaction_state the
+// coordinator hashes over.
+func (c *Coordinator) PartitionCount() int32 { return c.cfg.Partitions }
+
+// PartitionFor is the __transaction_state partition of transactionalID.
+func (c *Coordinator) PartitionFor(transactionalID string) int32 {
+	return PartitionFor(transactionalID, c.cfg.Partitions)
+}
+
+// LoadPartition takes over the transactional ids of a __transaction_state
+// partition (this broker leads it): their state is read back from the
+// log, and transactions that were committing or aborting get their
+// markers written again.
+func (c *Coordinator) LoadPartition(p *partition.Partition) error {
+	_, _, epoch, _ := p.Role()
+	c.mu.Lock()
+	if o := c.owned[p.Index]; o != nil && o.p == p && o.epoch == epoch {
+		// Already serving it (told twice: at start and by the hook).
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	loaded, err := replay(p)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &owned{p: p, epoch: epoch, ctx: ctx, stop: cancel}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		cancel()
+		return nil
+	}
+	if prev := c.owned[p.Index]; prev != nil {
+		prev.stop()
+		for id := range c.txns {
+			if c.PartitionFor(id) == p.Index {
+				delete(c.txns, id)
+			}
+		}
+	}
+	c.owned[p.Index] = o
+	var resume []*meta
+	for id, m := range loaded {
+		if c.PartitionFor(id) != p.Index {
+			continue
+		}
+		c.txns[id] = m
+		if m.state == PrepareCommit || m.state == PrepareAbort {
+			m.busy = true
+			resume = append(resume, m)
+		}
+	}
+	c.mu.Unlock()
+	lvl := slog.LevelInfo
+	if len(loaded) == 0 {
+		lvl = slog.LevelDebug // 50 lines of nothing at every start otherwise
+	}
+	c.logger.Log(context.Background(), lvl, "coordinating transactions of state partition", "partition", p.Index, "transactional_ids", len(loaded), "completing", len(resume))
+	for _, m := range resume {
+		c.wg.Add(1)
+		go c.complete(o, m.clone())
+	}
+	return nil
+}
+
+// UnloadPartition gives up a partition (leadership moved): its producers
+// get NOT_COORDINATOR and find the new coordinator, which finishes what
+// this one was doing.
+func (c *Coordinator) UnloadPartition(i int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o := c.owned[i]; o != nil {
+		o.stop()
+		delete(c.owned, i)
+	}
+	for id := range c.txns {
+		if c.PartitionFor(id) == i {
+			delete(c.txns, id)
+		}
+	}
+}
+
+// Leadership is the cluster's leadership hook for __transaction_state.
+func (c *Coordinator) Leadership(p *partition.Partition, leader bool) {
+	if p.Topic != TopicName {
+		return
+	}
+	if !leader {
+		c.UnloadPartition(p.Index)
+		return
+	}
+	if err := c.LoadPartition(p); err != nil {
+		c.logger.Error("loading transactions", "partition", p.Index, "err", err)
+	}
+}
+
+// lookup returns the partition serving id and its state, or
+// NOT_COORDINATOR. c.mu held.
+func (c *Coordinator) lookup(id string) (*owned, *meta, error) {
+	o := c.owned[c.PartitionFor(id)]
+	if o == nil || c.closed {
+		return nil, nil, kerr.NotCoordinator
+	}
+	return o, c.txns[id], nil
+}
+
+// ErrorCode maps an error of this package to its Kafka code.
+func ErrorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// ProducerIDAndEpoch is InitProducerId's answer.
+type ProducerIDAndEpoch struct {
+	ProducerID    int64
+	ProducerEpoch int16
+}
+
+// InitProducerID handles InitProducerId for a transactional id: the
+// producer gets its id with the epoch bumped (fencing older producers of
+// the id), a new id when the epoch is exhausted; an open transaction is
+// aborted first (the producer is told CONCURRENT_TRANSACTIONS and
+// retries). pid/epoch are -1 unless the producer recovers (KIP-360).
+func (c *Coordinator) InitProducerID(id string, timeout time.Duration, pid int64, epoch int16) (ProducerIDAndEpoch, error) {
+	none := ProducerIDAndEpoch{-1, -1}
+	if id == "" {
+		return none, kerr.InvalidRequest
+	}
+	if timeout <= 0 || timeout > c.cfg.MaxTimeout {
+		return none, kerr.InvalidTransactionTimeout
+	}
+	expect := pid >= 0 || epoch >= 0
+	c.mu.Lock()
+	o, m, err := c.lookup(id)
+	if err != nil {
+		c.mu.Unlock()
+		return none, err
+	}
+	if m == nil {
+		newPID, err := c.cfg.AllocateProducerID()
+		if err != nil {
+			c.mu.Unlock()
+			c.logger.Error("allocate producer id", "err", err)
+			return none, kerr.CoordinatorNotAvailable
+		}
+		m = &meta{id: id, pid: newPID, epoch: noEpoch, lastPID: -1, lastEpoch: noEpoch, timeout: timeout, state: Empty, parts: map[TopicPartition]struct{}{}}
+		c.txns[id] = m
+	}
+	if m.busy {
+		c.mu.Unlock()
+		return none, kerr.ConcurrentTransactions
+	}
+	// KIP-360: a given id must be the current one (its epoch is checked
+	// below), or the previous one with an exhausted epoch (a retry after
+	// a rotation whose answer was lost).
+	if expect && m.epoch != noEpoch && pid != m.pid && !(pid == m.lastPID && epochExhausted(epoch)) {
+		c.mu.Unlock()
+		return none, kerr.ProducerFenced
+	}
+	switch m.state {
+	case PrepareCommit, PrepareAbort:
+		c.mu.Unlock()
+		return none, kerr.ConcurrentTransactions
+	case Ongoing:
+		// Abort the open transaction with a fenced epoch (never handed
+		// to a producer); the producer retries once it completes.
+		n := m.clone()
+		if !epochExhausted(n.epoch) {
+			n.epoch++
+		}
+		if err := c.beginEnd(o, m, n, false); err != nil {
+			return none, err
+		}
+		return none, kerr.ConcurrentTransactions
+	case Empty, CompleteCommit, CompleteAbort:
+	default:
+		c.mu.Unlock()
+		return none, kerr.UnknownServerError
+	}
+	n := m.clone()
+	n.timeout, n.parts, n.start = timeout, map[TopicPartition]struct{}{}, time.Time{}
+	switch {
+	case epochExhausted(m.epoch) && (!expect || epoch == m.epoch):
+		newPID, err := c.cfg.AllocateProducerID()
+		if err != nil {
+			c.mu.Unlock()
+			return none, kerr.CoordinatorNotAvailable
+		}
+		n.lastPID, n.lastEpoch = m.pid, m.epoch
+		n.pid, n.epoch = newPID, 0
+	case !expect || m.epoch == noEpoch || epoch == m.epoch:
+		n.lastPID, n.lastEpoch = m.pid, m.epoch
+		n.epoch = m.epoch + 1
+		if m.epoch == noEpoch {
+			n.epoch = 0
+		}
+	case pid == m.pid && epoch == m.lastEpoch:
+		// A retry of the bump whose answer was lost: same answer.
+		c.mu.Unlock()
+		return ProducerIDAndEpoch{m.pid, m.epoch}, nil
+	case pid == m.lastPID && epochExhausted(epoch):
+		c.mu.Unlock()
+		return ProducerIDAndEpoch{m.pid, m.epoch}, nil
+	default:
+		c.mu.Unlock()
+		return none, kerr.ProducerFenced
+	}
+	n.state = Empty
+	if err := c.transition(o, m, n, false); err != nil {
+		return none, err
+	}
+	return ProducerIDAndEpoch{n.pid, n.epoch}, nil
+}
+
+// checkProducer applies Kafka's producer checks shared by
+// AddPartitionsToTxn, AddOffsetsToTxn and TxnOffsetCommit. c.mu held.
+func checkProducer(m *meta, pid int64, epoch int16) error {
+	switch {
+	case m == nil || m.pid != pid:
+		return kerr.InvalidProducerIDMapping
+	case m.epoch != epoch:
+		return kerr.ProducerFenced
+	case m.busy, m.state == PrepareCommit, m.state == PrepareAbort:
+		return kerr.ConcurrentTransactions
+	}
+	return nil
+}
+
+// AddPartitions handles AddPartitionsToTxn (and AddOffsetsToTxn, whose
+// partition is the group's __consumer_offsets partition): the transaction
+// becomes Ongoing with the partitions, persisted before the producer
+// writes to them.
+func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []TopicPartition) error {
+	c.mu.Lock()
+	o, m, err := c.lookup(id)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if err := checkProducer(m, pid, epoch); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	if m.state == Ongoing {
+		all := true
+		for _, tp := range tps {
+			if _, ok := m.parts[tp]; !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			c.mu.Unlock()
+			return nil
+		}
+	}
+	n := m.clone()
+	if m.state != Ongoing {
+		n.parts = map[TopicPartition]struct{}{}
+		n.start = c.cfg.Now()
+	}
+	n.state = Ongoing
+	for _, tp := range tps {
+		n.parts[tp] = struct{}{}
+	}
+	return c.transition(o, m, n, false)
+}
+
+// CheckProducer reports whether pid/epoch is the current producer of id
+// with an open (or openable) transaction: TxnOffsetCommit's check.
+func (c *Coordinator) CheckProducer(id string, pid int64, epoch int16) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, m, err := c.lookup(id)
+	if err != nil {
+		return err
+	}
+	return checkProducer(m, pid, epoch)
+}
+
+// EndTxn handles EndTxn: the transaction is PrepareCommit (or
+// PrepareAbort) once that is persisted, when the producer is answered;
+// markers are then written to every partition, retried until all are,
+// and the transaction becomes CompleteCommit (CompleteAbort).
+func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool) error {
+	c.mu.Lock()
+	o, m, err := c.lookup(id)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	switch {
+	case m == nil || m.pid != pid:
+		c.mu.Unlock()
+		return kerr.InvalidProducerIDMapping
+	case epoch != m.epoch:
+		c.mu.Unlock()
+		return kerr.ProducerFenced
+	}
+	var done error
+	switch m.state {
+	case Ongoing:
+		if m.busy {
+			c.mu.Unlock()
+			return kerr.ConcurrentTransactions
+		}
+		n := m.clone()
+		return c.beginEnd(o, m, n, commit)
+	case CompleteCommit:
+		done = okIf(commit)
+	case CompleteAbort:
+		done = okIf(!commit)
+	case PrepareCommit:
+		done = kerr.InvalidTxnState
+		if commit {
+			done = kerr.ConcurrentTransactions
+		}
+	case PrepareAbort:
+		done = kerr.InvalidTxnState
+		if !commit {
+			done = kerr.ConcurrentTransactions
+		}
+	default:
+		done = kerr.InvalidTxnState
+	}
+	c.mu.Unlock()
+	return done
+}
+
+func okIf(ok bool) error {
+	if ok {
+		return nil
+	}
+	return kerr.InvalidTxnState
+}
+
+// beginEnd moves m to Prepare{Commit,Abort} as n (which may carry a
+// bumped, fencing epoch) and, once that is persisted, writes the markers
+// in the background. Called with c.mu held; returns with it released.
+func (c *Coordinator) beginEnd(o *owned, m, n *meta, commit bool) error {
+	n.state = PrepareAbort
+	if commit {
+		n.state = PrepareCommit
+	}
+	// Busy until the markers are written.
+	if err := c.transition(o, m, n, true); err != nil {
+		return err
+	}
+	c.wg.Add(1)
+	go c.complete(o, n.clone())
+	return nil
+}
+
+// transition persists n and installs it as id's state, busy afterwards
+// when busyAfter. Called with c.mu held (and m not busy); returns with it
+// released. m is busy meanwhile.
+func (c *Coordinator) transition(o *owned, m, n *meta, busyAfter bool) error {
+	m.busy = true
+	n.updated = c.cfg.Now()
+	c.mu.Unlock()
+	err := persist(o, n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m.busy = false
+	if err != nil {
+		c.logger.Warn("persisting transaction state", "transactional_id", n.id, "state", n.state.String(), "err", err)
+		if errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, context.Canceled) {
+			return kerr.NotCoordinator
+		}
+		return kerr.CoordinatorNotAvailable
+	}
+	if c.txns[m.id] != m {
+		// Unloaded meanwhile (leadership moved).
+		return kerr.NotCoordinator
+	}
+	*m = *n
+	m.busy = busyAfter
+	return nil
+}
+
+// complete writes n's markers until all are written (or the partition is
+// given up), then persists Complete{Commit,Abort}.
+func (c *Coordinator) complete(o *owned, n *meta) {
+	defer c.wg.Done()
+	commit := n.state == PrepareCommit
+	pending := make([]Marker, 0, len(n.parts))
+	for _, tp := range n.sortedParts() {
+		pending = append(pending, Marker{Topic: tp.Topic, Partition: tp.Partition, ProducerID: n.pid, ProducerEpoch: n.epoch, CoordinatorEpoch: o.epoch, Commit: commit})
+	}
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-o.ctx.Done():
+				return
+			case <-time.After(c.cfg.MarkerRetry):
+			}
+		}
+		errs := c.cfg.Markers.WriteMarkers(o.ctx, pending)
+		var again []Marker
+		for i, err := range errs {
+			if err == nil || i >= len(pending) {
+				continue
+			}
+			switch {
+			case errors.Is(err, kerr.UnknownTopicOrPartition):
+				// The topic was deleted: nothing left to end there.
+				c.logger.Warn("dropping marker for a deleted partition", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition)
+				continue
+			case errors.Is(err, kerr.InvalidProducerEpoch):
+				// The partition has seen a newer epoch of the producer:
+				// this transaction is over there (Kafka drops it too).
+				c.logger.Warn("dropping marker of a fenced producer epoch", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition, "producer_epoch", n.epoch)
+				continue
+			case errors.Is(err, kerr.TransactionCoordinatorFenced):
+				// A newer coordinator owns the transaction and finishes it.
+				c.logger.Warn("coordinator fenced while writing markers", "transactional_id", n.id, "coordinator_epoch", o.epoch)
+				return
+			}
+			if attempt%50 == 0 {
+				c.logger.Warn("writing transaction marker, will retry", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition, "err", err)
+			}
+			again = append(again, pending[i])
+		}
+		pending = again
+		if o.ctx.Err() != nil {
+			return
+		}
+	}
+	done := n.clone()
+	done.state = CompleteAbort
+	if commit {
+		done.state = CompleteCommit
+	}
+	done.parts = map[TopicPartition]struct{}{}
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		m := c.txns[n.id]
+		if m == nil || c.owned[o.p.Index] != o {
+			c.mu.Unlock()
+			return
+		}
+		done.updated = c.cfg.Now()
+		c.mu.Unlock()
+		err := persist(o, done)
+		c.mu.Lock()
+		if err == nil {
+			if c.txns[n.id] == m {
+				*m = *done
+				m.busy = false
+			}
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if attempt%50 == 0 {
+			c.logger.Warn("persisting completed transaction, will retry", "transactional_id", n.id, "err", err)
+		}
+		select {
+		case <-o.ctx.Done():
+			return
+		case <-time.After(c.cfg.MarkerRetry):
+		}
+	}
+}
+
+// abortLoop aborts transactions open longer than their timeout.
+func (c *Coordinator) abortLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.AbortInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.AbortTimedOut()
+		}
+	}
+}
+
+// AbortTimedOut aborts, with a bumped epoch that fences their producer,
+// the Ongoing transactions older than their timeout.
+func (c *Coordinator) AbortTimedOut() {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	var ids []string
+	for id, m := range c.txns {
+		if m.state == Ongoing && !m.busy && now.Sub(m.start) > m.timeout {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.mu.Lock()
+		o, m, err := c.lookup(id)
+		if err != nil || m == nil || m.state != Ongoing || m.busy {
+			c.mu.Unlock()
+			continue
+		}
+		c.logger.Info("aborting timed-out transaction", "transactional_id", id, "producer_id", m.pid, "producer_epoch", m.epoch, "open_for", now.Sub(m.start).Round(time.Millisecond))
+		n := m.clone()
+		if !epochExhausted(n.epoch) {
+			n.epoch++
+		}
+		if err := c.beginEnd(o, m, n, false); err != nil {
+			c.logger.Warn("aborting timed-out transaction", "transactional_id", id, "err", err)
+		}
+	}
+}
+
+// Description is DescribeTransactions' view of one transactional id.
+type Description struct {
+	TransactionalID string
+	State           State
+	ProducerID      int64
+	ProducerEpoch   int16
+	Timeout         time.Duration
+	Start           time.Time // zero outside a transaction
+	Partitions      []TopicPartition
+}
+
+func describe(m *meta) Description {
+	return Description{TransactionalID: m.id, State: m.state, ProducerID: m.pid, ProducerEpoch: m.epoch, Timeout: m.timeout, Start: m.start, Partitions: m.sortedParts()}
+}
+
+// Describe handles DescribeTransactions for one id: NOT_COORDINATOR,
+// TRANSACTIONAL_ID_NOT_FOUND, or its state.
+func (c *Coordinator) Describe(id string) (Description, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, m, err := c.lookup(id)
+	if err != nil {
+		return Description{TransactionalID: id}, err
+	}
+	if m == nil || m.epoch == noEpoch {
+		return Description{TransactionalID: id}, kerr.TransactionalIDNotFound
+	}
+	return describe(m), nil
+}
+
+// List handles ListTransactions: the transactions this broker coordinates,
+// filtered by state and producer id (empty filters match all) and, when
+// minDuration is positive, open at least that long (v1).
+func (c *Coordinator) List(states []State, pids []int64, minDuration time.Duration) []Description {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Description
+	for _, m := range c.txns {
+		if m.epoch == noEpoch {
+			continue
+		}
+		if len(states) > 0 && !contains(states, m.state) {
+			continue
+		}
+		if len(pids) > 0 && !contains(pids, m.pid) {
+			continue
+		}
+		if minDuration > 0 && (m.start.IsZero() || now.Sub(m.start) < minDuration) {
+			continue
+		}
+		out = append(out, describe(m))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
+	return out
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
