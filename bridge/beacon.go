@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // Header keys the bridge adds to beacon and pixel records.
@@ -150,29 +152,29 @@ func storedHeaders(w http.ResponseWriter, n int) {
 // headers, keyed by ?key= when given, and returns how many records were
 // stored for it (see produceResult.Records).
 func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) (int, error) {
-	rec := outRecord{Value: value, Partition: -1, Headers: b.contextHeaders(r, valueType)}
+	rec := pipeline.PublishRecord{Record: hooks.Record{Value: value, Headers: b.contextHeaders(r, valueType)}, Partition: -1}
 	if r.URL.RawQuery != "" { // most beacons have no query to parse
 		if k := r.URL.Query().Get("key"); k != "" {
 			rec.Key = []byte(k)
 		}
 	}
-	results, err := b.prod.produce(r.Context(), topic, []outRecord{rec})
+	res, err := b.prod.publishOne(r.Context(), topic, rec)
 	if err != nil {
 		return 0, err
 	}
-	return results[0].Records, results[0].Err
+	return res.Records, res.Err
 }
 
-func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordHeader {
+func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Header {
 	ua, ip := r.UserAgent(), b.recordedIP(r)
 	origin, ref := r.Header.Get("Origin"), r.Referer()
 	// Every value in one buffer, sized up front so that it never moves,
 	// and the headers in one slice: two allocations per beacon instead
 	// of one per value.
 	buf := make([]byte, 0, receivedAtLen+len(ua)+len(ip)+len(valueType)+len(origin)+len(ref))
-	hs := make([]kgo.RecordHeader, 0, 6)
+	hs := make([]hooks.Header, 0, 6)
 	add := func(key string, start int) {
-		hs = append(hs, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+		hs = append(hs, hooks.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
 	}
 	buf = appendReceivedAt(buf, time.Now())
 	add(HeaderReceivedAt, 0)

@@ -72,6 +72,9 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	if len(recs) == 1 {
+		return p.publishOne(ctx, topic, &recs[0], n, acks)
+	}
 	hrecs := make([]hooks.Record, len(recs))
 	parts := make([]int32, len(recs))
 	for i := range recs {
@@ -88,7 +91,7 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	now := time.Now().UnixMilli()
 	pub := p.publisher()
 	if single(parts) {
-		// One partition (every beacon): no grouping, no goroutine.
+		// One partition: no grouping, no goroutine.
 		idx := make([]int, len(recs))
 		for i := range idx {
 			idx[i] = i
@@ -126,6 +129,33 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	}
 	if len(elsewhere) > 0 {
 		pub.remote(ctx, topic, hrecs, elsewhere, now, out)
+	}
+	return out, nil
+}
+
+// oneRecord holds a one-record publish's record and answer in one
+// allocation (the record is shared with the partition's append queue, the
+// answer is returned).
+type oneRecord struct {
+	rec [1]hooks.Record
+	out [1]Placed
+}
+
+// publishOne is Publish for one record (every beacon): the same steps
+// without the per-request slices and index maps.
+func (p *Pipeline) publishOne(ctx context.Context, topic string, rec *PublishRecord, n int32, acks int16) ([]Placed, error) {
+	one := &oneRecord{rec: [1]hooks.Record{rec.Record}}
+	parts := [1]int32{rec.Partition}
+	if err := p.Place(ctx, topic, one.rec[:], parts[:], n); err != nil {
+		return nil, err
+	}
+	out := one.out[:]
+	out[0].Partition = parts[0]
+	now := time.Now().UnixMilli()
+	pub := p.publisher()
+	idx := [1]int{0}
+	if !pub.local(ctx, topic, parts[0], one.rec[:], idx[:], acks, now, out) {
+		pub.remote(ctx, topic, one.rec[:], idx[:], now, out)
 	}
 	return out, nil
 }
@@ -237,7 +267,8 @@ func (pub *publisher) seq(topic string, part int32) *partSeq {
 
 // local appends records idx of hrecs to a partition this broker leads and
 // fills their results. It returns false, having written nothing, when
-// another broker leads the partition.
+// another broker leads the partition. It sets the timestamp of records
+// without one to now in hrecs (the pipeline's own copy).
 func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed) bool {
 	pp, err := pub.p.b.Partition(topic, part)
 	if errors.Is(err, kerr.NotLeaderForPartition) {
@@ -254,48 +285,45 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	// under max.message.bytes.
 	cfg := pp.Config()
 	limit := int(cfg.MaxMessageBytes)
-	recs := make([]records.Record, 0, len(idx))
-	keep := idx[:0:0]
-	var sizes []int
+	refused, bytes := 0, 0
 	for _, i := range idx {
-		r := hrecs[i]
-		size := len(r.Key) + len(r.Value) + recordOverhead
-		for _, h := range r.Headers {
-			size += len(h.Key) + len(h.Value) + 10
-		}
+		r := &hrecs[i]
+		size := recordSize(r)
 		switch {
 		case size+batchOverhead > limit:
 			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, size, limit)
+			refused++
 			continue
 		case cfg.Compacted && r.Key == nil:
 			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", kerr.InvalidRecord)
+			refused++
 			continue
 		}
-		ts := r.Timestamp
-		if ts <= 0 {
-			ts = now
+		if r.Timestamp <= 0 {
+			r.Timestamp = now
 		}
-		rec := records.Record{Key: r.Key, Value: r.Value, Timestamp: ts}
-		if len(r.Headers) > 0 {
-			rec.Headers = make([]records.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				rec.Headers[j] = records.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-		recs = append(recs, rec)
-		keep = append(keep, i)
-		sizes = append(sizes, size)
+		bytes += size
 	}
-	if len(recs) == 0 {
+	if refused == len(idx) {
 		return true
 	}
-	idx = keep
-	fail := func(err error) {
+	var recs []hooks.Record
+	if refused == 0 && idx[len(idx)-1] == len(idx)-1 {
+		// idx is 0, 1, ... (increasing, as Publish builds it): the
+		// records are hrecs' first ones, no copy needed.
+		recs = hrecs[:len(idx)]
+	} else {
+		recs = make([]hooks.Record, 0, len(idx)-refused)
+		keep := make([]int, 0, len(idx)-refused)
 		for _, i := range idx {
-			out[i].Offset, out[i].Err = -1, err
+			if out[i].Err == nil {
+				recs = append(recs, hrecs[i])
+				keep = append(keep, i)
+			}
 		}
+		idx = keep
 	}
-	req := &appendReq{recs: recs, sizes: sizes, acks: acks}
+	req := &appendReq{recs: recs, bytes: bytes, acks: acks}
 	// Without a transform, concurrent publishes to the partition share one
 	// append (one batch, one write): a transform could refuse one
 	// request's records, which must not fail the others'.
@@ -308,6 +336,11 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		// Leadership moved between the lookup and the append; nothing
 		// was written.
 		return false
+	}
+	fail := func(err error) {
+		for _, i := range idx {
+			out[i].Offset, out[i].Err = -1, err
+		}
 	}
 	if req.err != nil {
 		fail(req.err)
@@ -326,63 +359,70 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	return true
 }
 
+// recordSize estimates a record's encoded size (an upper bound for keys,
+// values and headers up to 2 GiB), used to split batches under
+// max.message.bytes.
+func recordSize(r *hooks.Record) int {
+	size := len(r.Key) + len(r.Value) + recordOverhead
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value) + 10
+	}
+	return size
+}
+
 // appendReq is one publish's records for one partition, appended alone
 // or together with concurrent publishes' (appendShared).
 type appendReq struct {
-	recs  []records.Record
-	sizes []int
+	recs  []hooks.Record // timestamps set
+	bytes int            // recordSize summed over recs
 	acks  int16
 
-	done  chan struct{} // closed once appended (appendShared)
-	pd    *Pending      // shared by the requests appended together
-	first int           // index of recs[0] among the records of pd
-	err   error
+	// appended is set, under the partition's sequence lock, by the
+	// goroutine that appended this request with its own (appendShared).
+	appended bool
+	pd       *Pending // shared by the requests appended together
+	first    int      // index of recs[0] among the records of pd
+	err      error
 }
 
 // maxSharedBytes bounds the records one shared append takes.
 const maxSharedBytes = 1 << 20
 
 // appendShared appends req, together with whatever other publishes to the
-// partition queued meanwhile: the goroutine that gets the partition's
-// sequence lock appends every queued request with the same acks as one
-// request, so publishes that arrive while an append runs cost one more
-// append between them, not one each. Each request waits for its own
-// acknowledgement (Pending.Wait is called concurrently on the shared
-// Pending).
+// partition queued meanwhile (group commit): the goroutine that gets the
+// partition's sequence lock appends every queued request with the same
+// acks as one request — one batch, one write, one fsync wait — so
+// publishes that arrive while an append runs cost one more append between
+// them, not one each. Nothing waits to gather a group: an idle partition
+// appends a request at once. Each request keeps its own offsets
+// (appendReq.first) and waits for its own acknowledgement (Pending.Wait is
+// called concurrently on the shared Pending); an append that fails fails
+// every request of its group.
 func (pub *publisher) appendShared(ctx context.Context, topic string, part int32, limit int, req *appendReq) {
 	s := pub.seq(topic, part)
-	req.done = make(chan struct{})
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
 	s.qmu.Unlock()
 	s.mu.Lock()
-	select {
-	case <-req.done: // appended by the goroutine that had the lock
+	if req.appended { // appended by the goroutine that had the lock
 		s.mu.Unlock()
 		return
-	default:
 	}
+	var buf [8]*appendReq
+	group := append(buf[:0], req)
+	bytes := req.bytes
 	s.qmu.Lock()
-	group := []*appendReq{req}
-	bytes := 0
-	for _, sz := range req.sizes {
-		bytes += sz
-	}
 	rest := s.queue[:0]
 	for _, q := range s.queue {
 		if q == req {
 			continue
 		}
-		qb := 0
-		for _, sz := range q.sizes {
-			qb += sz
-		}
-		if q.acks != req.acks || bytes+qb > maxSharedBytes {
+		if q.acks != req.acks || bytes+q.bytes > maxSharedBytes {
 			rest = append(rest, q)
 			continue
 		}
 		group = append(group, q)
-		bytes += qb
+		bytes += q.bytes
 	}
 	clear(s.queue[len(rest):])
 	s.queue = rest
@@ -390,10 +430,10 @@ func (pub *publisher) appendShared(ctx context.Context, topic string, part int32
 	// The append is not req's alone: it must not stop when req's client
 	// goes away.
 	pub.appendLocked(context.WithoutCancel(ctx), topic, part, limit, s, group)
-	// Closed before the lock is released: a request of the group that
+	// Marked before the lock is released: a request of the group that
 	// takes the lock next must see it is done, not append it again.
 	for _, q := range group {
-		close(q.done)
+		q.appended = true
 	}
 	s.mu.Unlock()
 }
@@ -413,12 +453,16 @@ func (pub *publisher) append(ctx context.Context, topic string, part int32, limi
 // (its producer state was lost) renews the identity and retries once:
 // nothing of a refused request was written.
 func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, limit int, s *partSeq, group []*appendReq) {
-	recs, sizes := group[0].recs, group[0].sizes
+	recs, bytes := group[0].recs, group[0].bytes
 	if len(group) > 1 {
-		recs, sizes = nil, nil
+		n := 0
+		for _, q := range group {
+			n += len(q.recs)
+		}
+		recs, bytes = make([]hooks.Record, 0, n), 0
 		for _, q := range group {
 			recs = append(recs, q.recs...)
-			sizes = append(sizes, q.sizes...)
+			bytes += q.bytes
 		}
 	}
 	var pd *Pending
@@ -434,7 +478,7 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 			s.gen, s.next = gen, 0
 		}
 		var batch []byte
-		if batch, err = encodeBatches(recs, sizes, limit, id, epoch, s.next); err != nil {
+		if batch, err = encodeBatches(recs, bytes, limit, id, epoch, s.next); err != nil {
 			break
 		}
 		pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
@@ -457,32 +501,35 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 	}
 }
 
-// encodeBatches encodes recs as consecutive idempotent batches of at most
-// limit bytes each (by the estimated sizes), the first at sequence seq.
-func encodeBatches(recs []records.Record, sizes []int, limit int, id int64, epoch int16, seq int32) ([]byte, error) {
+// encodeBatches encodes recs (timestamps set, recordSize summing to
+// bytes) as consecutive idempotent batches of at most limit bytes each
+// (by the estimated sizes), the first at sequence seq. Records that fit
+// one batch (every beacon) take one allocation.
+func encodeBatches(recs []hooks.Record, bytes, limit int, id int64, epoch int16, seq int32) ([]byte, error) {
+	opts := batchOptions{codec: records.None, pid: id, epoch: epoch, seq: seq}
+	if bytes+batchOverhead <= limit {
+		return encodeBatch(recs, opts)
+	}
 	var out []byte
-	start, bytes := 0, batchOverhead
+	start, size := 0, batchOverhead
 	flush := func(end int) error {
-		b, err := records.Encode(recs[start:end], records.EncodeOptions{ProducerID: id, ProducerEpoch: epoch, BaseSequence: seq})
+		b, err := encodeBatch(recs[start:end], opts)
 		if err != nil {
 			return err
 		}
-		if out == nil && end == len(recs) {
-			out = b
-		} else {
-			out = append(out, b...)
-		}
-		seq = seqAdd(seq, int32(end-start))
-		start, bytes = end, batchOverhead
+		out = append(out, b...)
+		opts.seq = seqAdd(opts.seq, int32(end-start))
+		start, size = end, batchOverhead
 		return nil
 	}
-	for i, sz := range sizes {
-		if i > start && bytes+sz > limit {
+	for i := range recs {
+		sz := recordSize(&recs[i])
+		if i > start && size+sz > limit {
 			if err := flush(i); err != nil {
 				return nil, err
 			}
 		}
-		bytes += sz
+		size += sz
 	}
 	if err := flush(len(recs)); err != nil {
 		return nil, err
