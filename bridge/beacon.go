@@ -169,10 +169,17 @@ func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Heade
 	ua, ip := r.UserAgent(), b.recordedIP(r)
 	origin, ref := r.Header.Get("Origin"), r.Referer()
 	// Every value in one buffer, sized up front so that it never moves,
-	// and the headers in one slice: two allocations per beacon instead
-	// of one per value.
-	buf := make([]byte, 0, receivedAtLen+len(ua)+len(ip)+len(valueType)+len(origin)+len(ref))
-	hs := make([]hooks.Header, 0, 6)
+	// and the headers in one slice; both in one allocation when the
+	// values fit contextBuf (a browser's usual headers do).
+	size := receivedAtLen + len(ua) + len(ip) + len(valueType) + len(origin) + len(ref)
+	var buf []byte
+	var hs []hooks.Header
+	if size <= len(contextBuf{}.buf) {
+		cb := new(contextBuf)
+		buf, hs = cb.buf[:0:size], cb.hs[:0]
+	} else {
+		buf, hs = make([]byte, 0, size), make([]hooks.Header, 0, 6)
+	}
 	add := func(key string, start int) {
 		hs = append(hs, hooks.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
 	}
@@ -193,6 +200,12 @@ func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Heade
 		add(h.key, start)
 	}
 	return hs
+}
+
+// contextBuf holds a beacon's context headers and their values.
+type contextBuf struct {
+	hs  [6]hooks.Header
+	buf [320]byte
 }
 
 // receivedAtLen is the length of a HeaderReceivedAt value.

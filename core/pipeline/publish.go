@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
 
@@ -96,7 +97,7 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 		for i := range idx {
 			idx[i] = i
 		}
-		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out) {
+		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out, nil) {
 			pub.remote(ctx, topic, hrecs, idx, now, out)
 		}
 		return out, nil
@@ -117,7 +118,7 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out)
+			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out, nil)
 		}()
 	}
 	wg.Wait()
@@ -139,6 +140,7 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 type oneRecord struct {
 	rec [1]hooks.Record
 	out [1]Placed
+	req appendReq
 }
 
 // publishOne is Publish for one record (every beacon): the same steps
@@ -154,7 +156,7 @@ func (p *Pipeline) publishOne(ctx context.Context, topic string, rec *PublishRec
 	now := time.Now().UnixMilli()
 	pub := p.publisher()
 	idx := [1]int{0}
-	if !pub.local(ctx, topic, parts[0], one.rec[:], idx[:], acks, now, out) {
+	if !pub.local(ctx, topic, parts[0], one.rec[:], idx[:], acks, now, out, &one.req) {
 		pub.remote(ctx, topic, one.rec[:], idx[:], now, out)
 	}
 	return out, nil
@@ -268,8 +270,10 @@ func (pub *publisher) seq(topic string, part int32) *partSeq {
 // local appends records idx of hrecs to a partition this broker leads and
 // fills their results. It returns false, having written nothing, when
 // another broker leads the partition. It sets the timestamp of records
-// without one to now in hrecs (the pipeline's own copy).
-func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed) bool {
+// without one to now in hrecs (the pipeline's own copy). req, when not
+// nil, is the zero appendReq to use (publishOne allocates it with the
+// record).
+func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed, req *appendReq) bool {
 	pp, err := pub.p.b.Partition(topic, part)
 	if errors.Is(err, kerr.NotLeaderForPartition) {
 		return false
@@ -323,12 +327,15 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		}
 		idx = keep
 	}
-	req := &appendReq{recs: recs, bytes: bytes, acks: acks}
+	if req == nil {
+		req = new(appendReq)
+	}
+	req.recs, req.bytes, req.acks = recs, bytes, acks
 	// Without a transform, concurrent publishes to the partition share one
 	// append (one batch, one write): a transform could refuse one
 	// request's records, which must not fail the others'.
 	if pub.p.cfg.Hooks.Transform(topic) == nil {
-		pub.appendShared(ctx, topic, part, limit, req)
+		pub.appendShared(topic, part, pp, limit, req)
 	} else {
 		pub.append(ctx, topic, part, limit, []*appendReq{req})
 	}
@@ -383,6 +390,9 @@ type appendReq struct {
 	pd       *Pending // shared by the requests appended together
 	first    int      // index of recs[0] among the records of pd
 	err      error
+	// pending is where the group's leader keeps pd (one allocation
+	// less per append; the others hold a pointer to it).
+	pending Pending
 }
 
 // maxSharedBytes bounds the records one shared append takes.
@@ -398,7 +408,7 @@ const maxSharedBytes = 1 << 20
 // (appendReq.first) and waits for its own acknowledgement (Pending.Wait is
 // called concurrently on the shared Pending); an append that fails fails
 // every request of its group.
-func (pub *publisher) appendShared(ctx context.Context, topic string, part int32, limit int, req *appendReq) {
+func (pub *publisher) appendShared(topic string, part int32, pp *partition.Partition, limit int, req *appendReq) {
 	s := pub.seq(topic, part)
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
@@ -427,9 +437,9 @@ func (pub *publisher) appendShared(ctx context.Context, topic string, part int32
 	clear(s.queue[len(rest):])
 	s.queue = rest
 	s.qmu.Unlock()
-	// The append is not req's alone: it must not stop when req's client
-	// goes away.
-	pub.appendLocked(context.WithoutCancel(ctx), topic, part, limit, s, group)
+	// No context: the append is not req's alone (it must not stop when
+	// req's client goes away), and a plain append takes none.
+	pub.appendLocked(nil, topic, part, pp, limit, s, group)
 	// Marked before the lock is released: a request of the group that
 	// takes the lock next must see it is done, not append it again.
 	for _, q := range group {
@@ -444,7 +454,7 @@ func (pub *publisher) append(ctx context.Context, topic string, part int32, limi
 	s := pub.seq(topic, part)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pub.appendLocked(ctx, topic, part, limit, s, group)
+	pub.appendLocked(ctx, topic, part, nil, limit, s, group)
 }
 
 // appendLocked encodes group's records as batches of the pipeline's
@@ -452,7 +462,11 @@ func (pub *publisher) append(ctx context.Context, topic string, part int32, limi
 // publishes append in sequence order. A sequence the partition refuses
 // (its producer state was lost) renews the identity and retries once:
 // nothing of a refused request was written.
-func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, limit int, s *partSeq, group []*appendReq) {
+//
+// With pp (appendShared: a topic without a transform) the batch goes
+// straight to the partition (appendPlain); without, through Append with
+// ctx (the topic's transform and emits).
+func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, pp *partition.Partition, limit int, s *partSeq, group []*appendReq) {
 	recs, bytes := group[0].recs, group[0].bytes
 	if len(group) > 1 {
 		n := 0
@@ -481,7 +495,13 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 		if batch, err = encodeBatches(recs, bytes, limit, id, epoch, s.next); err != nil {
 			break
 		}
-		pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
+		if pp != nil {
+			if err = appendPlain(pp, batch, group[0].acks, &group[0].pending); err == nil {
+				pd = &group[0].pending
+			}
+		} else {
+			pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
+		}
 		if err == nil {
 			s.next = seqAdd(s.next, int32(len(recs)))
 			break
@@ -499,6 +519,24 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 		q.pd, q.err, q.first = pd, err, first
 		first += len(q.recs)
 	}
+}
+
+// appendPlain is Append for the pipeline's own batch to a partition of a
+// topic without a transform (Prepare's fast path without the checks that
+// concern clients' batches): acks=all first checks min.insync.replicas,
+// then the batch is stored as encoded. It fills pd.
+func appendPlain(pp *partition.Partition, batch []byte, acks int16, pd *Pending) error {
+	if acks == -1 {
+		if err := pp.CheckMinISR(); err != nil {
+			return err
+		}
+	}
+	res, err := pp.Append(batch)
+	if err != nil {
+		return err
+	}
+	*pd = Pending{Result: res, p: pp, acks: acks}
+	return nil
 }
 
 // encodeBatches encodes recs (timestamps set, recordSize summing to
