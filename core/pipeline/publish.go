@@ -440,6 +440,14 @@ func (pub *publisher) appendShared(topic string, part int32, pp *partition.Parti
 	// No context: the append is not req's alone (it must not stop when
 	// req's client goes away), and a plain append takes none.
 	pub.appendLocked(nil, topic, part, pp, limit, s, group)
+	if req.err == nil && req.acks != 0 && pp.Durable() {
+		// With fsync before acknowledgement the group spans the fsync
+		// too: publishes arriving meanwhile queue behind the lock and
+		// go as the next group's one append and one fsync, instead of
+		// one append each that the next fsync covers anyway. An fsync
+		// error is each request's answer from Pending.Wait.
+		_ = pp.WaitDurable(req.pd.Result)
+	}
 	// Marked before the lock is released: a request of the group that
 	// takes the lock next must see it is done, not append it again.
 	for _, q := range group {
