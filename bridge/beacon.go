@@ -40,6 +40,9 @@ var transparentGIF = []byte{
 // --durability fsync mode, the single-node default).
 func (b *Bridge) beacon(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if topic == "" { // served by the fast path (beacon_fast.go), not chi
+		topic, _ = beaconTopic(r)
+	}
 	if _, err := b.auth.authorizeAnonymous(r, topic); err != nil {
 		writeError(w, err)
 		return
@@ -174,10 +177,14 @@ func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Heade
 	size := receivedAtLen + len(ua) + len(ip) + len(valueType) + len(origin) + len(ref)
 	var buf []byte
 	var hs []hooks.Header
-	if size <= len(contextBuf{}.buf) {
+	switch {
+	case size <= len(smallContextBuf{}.buf):
+		cb := new(smallContextBuf)
+		buf, hs = cb.buf[:0:size], cb.hs[:0]
+	case size <= len(contextBuf{}.buf):
 		cb := new(contextBuf)
 		buf, hs = cb.buf[:0:size], cb.hs[:0]
-	} else {
+	default:
 		buf, hs = make([]byte, 0, size), make([]hooks.Header, 0, 6)
 	}
 	add := func(key string, start int) {
@@ -202,10 +209,17 @@ func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Heade
 	return hs
 }
 
-// contextBuf holds a beacon's context headers and their values.
+// contextBuf holds a beacon's context headers and their values: room
+// for a browser's user agent, origin and referer (a 576-byte size
+// class); smallContextBuf for clients that send few of them (352 bytes).
 type contextBuf struct {
 	hs  [6]hooks.Header
 	buf [320]byte
+}
+
+type smallContextBuf struct {
+	hs  [6]hooks.Header
+	buf [96]byte
 }
 
 // receivedAtLen is the length of a HeaderReceivedAt value.
