@@ -66,9 +66,17 @@ func TestPublishGroupCommitSharesOneAppend(t *testing.T) {
 	p := New(Config{Broker: b})
 	defer p.closePublish()
 	const n = 16
+	pp, err := b.Partition("t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pp.Durable() {
+		t.Fatal("the single-node default should fsync before acknowledging")
+	}
 	release := holdAppends(t, p, "t", 1, n)
 	placed := make([]Placed, n)
 	errs := make([]error, n)
+	committed := make([]bool, n) // the record was below the high watermark when answered
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
@@ -80,6 +88,9 @@ func TestPublishGroupCommitSharesOneAppend(t *testing.T) {
 			out, errs[i] = p.Publish(context.Background(), "t", []PublishRecord{r}, -1)
 			if errs[i] == nil {
 				placed[i] = out[0]
+				// fsync mode: the high watermark passes a record only
+				// once it is fsynced.
+				committed[i] = pp.HighWatermark() > out[0].Offset
 			}
 		}()
 	}
@@ -90,7 +101,7 @@ func TestPublishGroupCommitSharesOneAppend(t *testing.T) {
 		if errs[i] != nil || placed[i].Err != nil {
 			t.Fatalf("publish %d: %v %v", i, errs[i], placed[i].Err)
 		}
-		if placed[i].Partition != 1 || placed[i].Records != 1 {
+		if placed[i].Partition != 1 || placed[i].Records != 1 || !committed[i] {
 			t.Fatalf("publish %d answered %+v", i, placed[i])
 		}
 		if j, dup := offsets[placed[i].Offset]; dup {
