@@ -199,8 +199,9 @@ type partSeq struct {
 	gen  uint64 // identity the sequence belongs to
 	next int32
 
-	qmu   sync.Mutex
-	queue []*appendReq // waiting for mu (appendShared)
+	qmu     sync.Mutex
+	queue   []*appendReq // waiting to be appended (appendShared)
+	leading bool         // a request is appending the queue (appendShared)
 }
 
 // publishers holds each pipeline's publisher. It lives here rather than
@@ -384,11 +385,12 @@ type appendReq struct {
 	bytes int            // recordSize summed over recs
 	acks  int16
 
-	// appended is set, under the partition's sequence lock, by the
-	// goroutine that appended this request with its own (appendShared).
+	// appended is set by the goroutine that appended this request with
+	// its own (appendShared) before it sends on wake.
 	appended bool
-	pd       *Pending // shared by the requests appended together
-	first    int      // index of recs[0] among the records of pd
+	wake     chan struct{} // appendShared: appended, or lead (nil: led from the start)
+	pd       *Pending      // shared by the requests appended together
+	first    int           // index of recs[0] among the records of pd
 	err      error
 	// pending is where the group's leader keeps pd (one allocation
 	// less per append; the others hold a pointer to it).
@@ -411,16 +413,25 @@ const maxSharedBytes = 1 << 20
 func (pub *publisher) appendShared(topic string, part int32, pp *partition.Partition, limit int, req *appendReq) {
 	s := pub.seq(topic, part)
 	s.qmu.Lock()
-	s.queue = append(s.queue, req)
-	s.qmu.Unlock()
-	s.mu.Lock()
-	if req.appended { // appended by the goroutine that had the lock
-		s.mu.Unlock()
-		return
+	if s.leading {
+		// A leader is appending: it, or a later one, takes req and
+		// wakes it — appended, or told to lead the next group.
+		req.wake = make(chan struct{}, 1)
+		s.queue = append(s.queue, req)
+		s.qmu.Unlock()
+		<-req.wake
+		if req.appended {
+			return
+		}
+	} else {
+		s.leading = true
+		s.queue = append(s.queue, req)
+		s.qmu.Unlock()
 	}
 	var buf [8]*appendReq
 	group := append(buf[:0], req)
 	bytes := req.bytes
+	s.mu.Lock() // the sequence: a transform's appends (append) take it too
 	s.qmu.Lock()
 	rest := s.queue[:0]
 	for _, q := range s.queue {
@@ -442,18 +453,32 @@ func (pub *publisher) appendShared(topic string, part int32, pp *partition.Parti
 	pub.appendLocked(nil, topic, part, pp, limit, s, group)
 	if req.err == nil && req.acks != 0 && pp.Durable() {
 		// With fsync before acknowledgement the group spans the fsync
-		// too: publishes arriving meanwhile queue behind the lock and
-		// go as the next group's one append and one fsync, instead of
-		// one append each that the next fsync covers anyway. An fsync
-		// error is each request's answer from Pending.Wait.
+		// too: publishes arriving meanwhile queue and go as the next
+		// group's one append and one fsync, instead of one append each
+		// that the next fsync covers anyway. An fsync error is each
+		// request's answer from Pending.Wait.
 		_ = pp.WaitDurable(req.pd.Result)
 	}
-	// Marked before the lock is released: a request of the group that
-	// takes the lock next must see it is done, not append it again.
-	for _, q := range group {
-		q.appended = true
-	}
 	s.mu.Unlock()
+	// Hand leadership to the oldest waiting request, if any, before
+	// waking the group (so the next append starts at once), then wake
+	// the group's requests directly: none waits behind the next
+	// group's append to learn that its own is done.
+	s.qmu.Lock()
+	var next *appendReq
+	if len(s.queue) > 0 {
+		next = s.queue[0]
+	} else {
+		s.leading = false
+	}
+	s.qmu.Unlock()
+	if next != nil {
+		next.wake <- struct{}{}
+	}
+	for _, q := range group[1:] {
+		q.appended = true
+		q.wake <- struct{}{}
+	}
 }
 
 // append appends group as one request under the partition's sequence
