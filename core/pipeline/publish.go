@@ -401,12 +401,12 @@ type appendReq struct {
 const maxSharedBytes = 1 << 20
 
 // appendShared appends req, together with whatever other publishes to the
-// partition queued meanwhile (group commit): the goroutine that gets the
-// partition's sequence lock appends every queued request with the same
-// acks as one request — one batch, one write, one fsync wait — so
-// publishes that arrive while an append runs cost one more append between
-// them, not one each. Nothing waits to gather a group: an idle partition
-// appends a request at once. Each request keeps its own offsets
+// partition queued meanwhile (group commit): one request at a time leads,
+// appending every queued request with the same acks as one request — one
+// batch, one write, one fsync — so publishes that arrive while an append
+// runs cost one more append between them, not one each. Nothing waits to
+// gather a group: on an idle partition a request leads and appends at
+// once. Each request keeps its own offsets
 // (appendReq.first) and waits for its own acknowledgement (Pending.Wait is
 // called concurrently on the shared Pending); an append that fails fails
 // every request of its group.
