@@ -113,8 +113,10 @@ func credential(r *http.Request) presented {
 		}
 		return presented{bad: true}
 	}
-	if k := r.Header.Get("X-API-Key"); k != "" {
-		return presented{secret: k}
+	// The canonical spelling, looked up directly: Get would canonicalize
+	// "X-API-Key" (an allocation) on every request.
+	if k := r.Header["X-Api-Key"]; len(k) > 0 && k[0] != "" {
+		return presented{secret: k[0]}
 	}
 	if r.URL.RawQuery == "" {
 		return presented{} // nothing to parse (most beacons)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/pipeline"
 )
 
 // Header keys the bridge adds to beacon and pixel records.
@@ -38,6 +40,9 @@ var transparentGIF = []byte{
 // --durability fsync mode, the single-node default).
 func (b *Bridge) beacon(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if topic == "" { // served by the fast path (beacon_fast.go), not chi
+		topic, _ = beaconTopic(r)
+	}
 	if _, err := b.auth.authorizeAnonymous(r, topic); err != nil {
 		writeError(w, err)
 		return
@@ -150,29 +155,40 @@ func storedHeaders(w http.ResponseWriter, n int) {
 // headers, keyed by ?key= when given, and returns how many records were
 // stored for it (see produceResult.Records).
 func (b *Bridge) publishOne(r *http.Request, topic string, value []byte, valueType string) (int, error) {
-	rec := outRecord{Value: value, Partition: -1, Headers: b.contextHeaders(r, valueType)}
+	rec := pipeline.PublishRecord{Record: hooks.Record{Value: value, Headers: b.contextHeaders(r, valueType)}, Partition: -1}
 	if r.URL.RawQuery != "" { // most beacons have no query to parse
 		if k := r.URL.Query().Get("key"); k != "" {
 			rec.Key = []byte(k)
 		}
 	}
-	results, err := b.prod.produce(r.Context(), topic, []outRecord{rec})
+	res, err := b.prod.publishOne(r.Context(), topic, rec)
 	if err != nil {
 		return 0, err
 	}
-	return results[0].Records, results[0].Err
+	return res.Records, res.Err
 }
 
-func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordHeader {
+func (b *Bridge) contextHeaders(r *http.Request, valueType string) []hooks.Header {
 	ua, ip := r.UserAgent(), b.recordedIP(r)
 	origin, ref := r.Header.Get("Origin"), r.Referer()
 	// Every value in one buffer, sized up front so that it never moves,
-	// and the headers in one slice: two allocations per beacon instead
-	// of one per value.
-	buf := make([]byte, 0, receivedAtLen+len(ua)+len(ip)+len(valueType)+len(origin)+len(ref))
-	hs := make([]kgo.RecordHeader, 0, 6)
+	// and the headers in one slice; both in one allocation when the
+	// values fit contextBuf (a browser's usual headers do).
+	size := receivedAtLen + len(ua) + len(ip) + len(valueType) + len(origin) + len(ref)
+	var buf []byte
+	var hs []hooks.Header
+	switch {
+	case size <= len(smallContextBuf{}.buf):
+		cb := new(smallContextBuf)
+		buf, hs = cb.buf[:0:size], cb.hs[:0]
+	case size <= len(contextBuf{}.buf):
+		cb := new(contextBuf)
+		buf, hs = cb.buf[:0:size], cb.hs[:0]
+	default:
+		buf, hs = make([]byte, 0, size), make([]hooks.Header, 0, 6)
+	}
 	add := func(key string, start int) {
-		hs = append(hs, kgo.RecordHeader{Key: key, Value: buf[start:len(buf):len(buf)]})
+		hs = append(hs, hooks.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
 	}
 	buf = appendReceivedAt(buf, time.Now())
 	add(HeaderReceivedAt, 0)
@@ -191,6 +207,19 @@ func (b *Bridge) contextHeaders(r *http.Request, valueType string) []kgo.RecordH
 		add(h.key, start)
 	}
 	return hs
+}
+
+// contextBuf holds a beacon's context headers and their values: room
+// for a browser's user agent, origin and referer (a 576-byte size
+// class); smallContextBuf for clients that send few of them (352 bytes).
+type contextBuf struct {
+	hs  [6]hooks.Header
+	buf [320]byte
+}
+
+type smallContextBuf struct {
+	hs  [6]hooks.Header
+	buf [96]byte
 }
 
 // receivedAtLen is the length of a HeaderReceivedAt value.

@@ -23,9 +23,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, readTimeout t
 		// recorders); the server-level timeouts still apply then.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
 	}
+	encoding := r.Header.Get("Content-Encoding")
+	if encoding == "" && r.ContentLength >= 0 {
+		// A plain body of declared length (every beacon): the server's
+		// body reader already stops at Content-Length, so the limit is
+		// checked up front and the body read straight into one buffer,
+		// without the MaxBytesReader and LimitReader wrappers.
+		if r.ContentLength > limit {
+			return nil, tooLarge(limit)
+		}
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, classifyReadErr(err, limit, "body")
+		}
+		return body, nil
+	}
 	raw := http.MaxBytesReader(w, r.Body, limit)
 	var src io.Reader = raw
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	switch enc := strings.ToLower(strings.TrimSpace(encoding)); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(raw)

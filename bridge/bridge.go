@@ -51,6 +51,7 @@ type Bridge struct {
 	consumers *consumerRegistry
 	rejectLog rejectLogger
 	dedupe    *dedupeSet // tracker event ids (/collect)
+	root      *chi.Mux   // the router Routes mounted on, if a *chi.Mux
 }
 
 // New creates the bridge. Its Kafka clients connect lazily, so New does not
@@ -116,7 +117,14 @@ func New(cfg Config) (*Bridge, error) {
 // connection guards; event streams lift them per stream) to the HTTP
 // server that serves its routes and ends event streams when that server
 // shuts down, so Shutdown does not wait on them.
+//
+// When the bridge's routes are s's whole handler (Routes was given the
+// root router, with no middleware of its own), beacons are served
+// without the router (beacon_fast.go).
 func (b *Bridge) ConfigureServer(s *http.Server) {
+	if b.root != nil && s.Handler == http.Handler(b.root) && len(b.root.Middlewares()) == 0 {
+		s.Handler = b.beaconFastPath(s.Handler)
+	}
 	s.ReadHeaderTimeout = time.Duration(b.cfg.ReadHeaderTimeout)
 	s.ReadTimeout = time.Duration(b.cfg.ReadTimeout)
 	s.WriteTimeout = time.Duration(b.cfg.WriteTimeout)
@@ -130,6 +138,9 @@ func (b *Bridge) ConfigureServer(s *http.Server) {
 // It also sets r's NotFound and MethodNotAllowed handlers (v2 error bodies
 // with CORS headers), so call it on the router that serves the bridge.
 func (b *Bridge) Routes(r chi.Router) {
+	if m, ok := r.(*chi.Mux); ok {
+		b.root = m
+	}
 	b.routeErrors(r)
 	r.Group(func(r chi.Router) {
 		r.Use(b.instrument, b.cors)

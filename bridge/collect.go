@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // trackerJS is the first-party tracker served at /sluice.js
@@ -99,7 +100,7 @@ func (b *Bridge) collect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		keys = append(keys, key)
-		hs := append(b.contextHeaders(r, contentTypeJSON), kgo.RecordHeader{Key: HeaderEventID, Value: []byte(ev.id)})
+		hs := append(b.contextHeaders(r, contentTypeJSON), hooks.Header{Key: HeaderEventID, Value: []byte(ev.id)})
 		rec := outRecord{Value: ev.raw, Partition: -1, Headers: hs}
 		if ev.sid != "" {
 			rec.Key = []byte(ev.sid)

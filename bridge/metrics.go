@@ -240,6 +240,12 @@ func (m *bridgeMetrics) series(route, method string, status int) *routeSeries {
 // instrument records every bridge request's metrics and logs refused ones
 // (rate-limited). Unmatched routes count as route "unmatched".
 func (b *Bridge) instrument(next http.Handler) http.Handler {
+	return b.instrumentRoute(next, "")
+}
+
+// instrumentRoute is instrument with a fixed route label (the beacon fast
+// path, which serves its route without chi); "" takes it from chi.
+func (b *Bridge) instrumentRoute(next http.Handler, fixedRoute string) http.Handler {
 	m := sharedMetrics()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -257,7 +263,9 @@ func (b *Bridge) instrument(next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
+		if fixedRoute != "" {
+			route = fixedRoute
+		} else if rc := chi.RouteContext(r.Context()); rc != nil && rec.code != codeNotFound && rec.code != codeMethodNotAllowed {
 			if p := rc.RoutePattern(); p != "" {
 				route = p
 			}

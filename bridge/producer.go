@@ -20,7 +20,7 @@ import (
 type outRecord struct {
 	Key       []byte
 	Value     []byte
-	Headers   []kgo.RecordHeader
+	Headers   []hooks.Header
 	Partition int32 // -1: let the bridge choose
 }
 
@@ -94,12 +94,16 @@ type armedTimeout struct {
 	cancel context.CancelFunc
 }
 
-func withLazyTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	c := &lazyTimeout{Context: parent, deadline: time.Now().Add(d)}
-	return c, func() {
-		if a := c.armed.Load(); a != nil {
-			a.cancel()
-		}
+// withLazyTimeout returns the context; call its stop when done (a method
+// rather than a returned CancelFunc: one allocation per publish, not two).
+func withLazyTimeout(parent context.Context, d time.Duration) *lazyTimeout {
+	return &lazyTimeout{Context: parent, deadline: time.Now().Add(d)}
+}
+
+// stop releases the timer, if something armed it.
+func (c *lazyTimeout) stop() {
+	if a := c.armed.Load(); a != nil {
+		a.cancel()
 	}
 }
 
@@ -135,44 +139,84 @@ func (c *lazyTimeout) Err() error {
 func (p *producer) publish(ctx context.Context, topic string, recs []outRecord) ([]produceResult, error) {
 	size := int64(0)
 	for _, r := range recs {
-		size += int64(len(r.Key) + len(r.Value))
-		for _, h := range r.Headers {
-			size += int64(len(h.Key) + len(h.Value))
-		}
+		size += recordBytes(r.Key, r.Value, r.Headers)
 	}
-	if n := p.inflight.Add(size); p.maxInflight > 0 && n > p.maxInflight && n != size {
-		p.inflight.Add(-size)
+	if !p.reserve(size) {
 		return nil, ErrOverloaded
 	}
 	defer p.inflight.Add(-size)
 	in := make([]pipeline.PublishRecord, len(recs))
 	for i, r := range recs {
-		pr := pipeline.PublishRecord{Record: hooks.Record{Key: r.Key, Value: r.Value, Offset: -1}, Partition: r.Partition}
-		if len(r.Headers) > 0 {
-			pr.Headers = make([]hooks.Header, len(r.Headers))
-			for j, h := range r.Headers {
-				pr.Headers[j] = hooks.Header{Key: h.Key, Value: h.Value}
-			}
-		}
-		in[i] = pr
+		in[i] = pipeline.PublishRecord{Record: hooks.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Offset: -1}, Partition: r.Partition}
 	}
-	ctx, cancel := withLazyTimeout(ctx, p.timeout)
-	defer cancel()
-	placed, err := p.pl.Publish(ctx, topic, in, -1)
-	switch {
-	case err == nil:
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
-		return nil, fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
-	case errors.Is(err, pipeline.ErrBadPartition):
-		return nil, fmt.Errorf("%w: %v", ErrPartitionNotFound, err)
-	default:
-		return nil, err // a *pipeline.PluginError: toAPIError answers it
+	lt := withLazyTimeout(ctx, p.timeout)
+	defer lt.stop()
+	placed, err := p.pl.Publish(lt, topic, in, -1)
+	if err != nil {
+		return nil, publishError(topic, err)
 	}
 	results := make([]produceResult, len(placed))
 	for i, pl := range placed {
 		results[i] = produceResult{Partition: pl.Partition, Offset: pl.Offset, Records: pl.Records, Err: classifyProduceErr(pl.Err)}
 	}
 	return results, nil
+}
+
+// publishOne is publish for a single record (beacons, pixels) without
+// the per-request slices: the beacon path's allocations are most of what
+// it costs beyond net/http's own.
+func (p *producer) publishOne(ctx context.Context, topic string, rec pipeline.PublishRecord) (produceResult, error) {
+	size := recordBytes(rec.Key, rec.Value, rec.Headers)
+	if !p.reserve(size) {
+		return produceResult{}, ErrOverloaded
+	}
+	defer p.inflight.Add(-size)
+	rec.Offset = -1
+	in := [1]pipeline.PublishRecord{rec}
+	lt := withLazyTimeout(ctx, p.timeout)
+	defer lt.stop()
+	placed, err := p.pl.Publish(lt, topic, in[:], -1)
+	if err != nil {
+		return produceResult{}, publishError(topic, err)
+	}
+	pl := placed[0]
+	res := produceResult{Partition: pl.Partition, Offset: pl.Offset, Records: pl.Records, Err: classifyProduceErr(pl.Err)}
+	if res.Err == nil {
+		recordsCounter(topic).Add(float64(res.Records))
+	}
+	return res, nil
+}
+
+// recordBytes is a record's size as produce_buffer_bytes counts it.
+func recordBytes(key, value []byte, headers []hooks.Header) int64 {
+	size := int64(len(key) + len(value))
+	for _, h := range headers {
+		size += int64(len(h.Key) + len(h.Value))
+	}
+	return size
+}
+
+// reserve counts size bytes as being published, or reports false (nothing
+// counted) when that would pass maxInflight; a request alone larger than
+// the bound still goes through when nothing else is in flight.
+func (p *producer) reserve(size int64) bool {
+	if n := p.inflight.Add(size); p.maxInflight > 0 && n > p.maxInflight && n != size {
+		p.inflight.Add(-size)
+		return false
+	}
+	return true
+}
+
+// publishError maps a request-level pipeline error onto the bridge's.
+func publishError(topic string, err error) error {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
+	case errors.Is(err, pipeline.ErrBadPartition):
+		return fmt.Errorf("%w: %v", ErrPartitionNotFound, err)
+	default:
+		return err // a *pipeline.PluginError: toAPIError answers it
+	}
 }
 
 // classifyProduceErr maps kgo's errors onto the bridge's sentinels, keeping

@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // produceRaw serves POST /topics/{topic}/lines: a text/plain body, one
@@ -51,7 +52,7 @@ func rawLineRecords(body []byte) []outRecord {
 		if len(line) == 0 {
 			continue
 		}
-		out = append(out, outRecord{Value: bytes.Clone(line), Partition: -1, Headers: []kgo.RecordHeader{{Key: HeaderContentType, Value: []byte("text/plain")}}})
+		out = append(out, outRecord{Value: bytes.Clone(line), Partition: -1, Headers: []hooks.Header{{Key: HeaderContentType, Value: []byte("text/plain")}}})
 	}
 	return out
 }

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/hooks"
 )
 
 // v2ProduceRequest is the REST Proxy v2 produce body.
@@ -176,7 +177,7 @@ func decodeV2Records(body []byte, binary bool) ([]outRecord, error) {
 			if err != nil {
 				return nil, unprocessable("records[%d].headers[%d].value: not base64: %v", i, j, err)
 			}
-			o.Headers = append(o.Headers, kgo.RecordHeader{Key: h.Key, Value: v})
+			o.Headers = append(o.Headers, hooks.Header{Key: h.Key, Value: v})
 		}
 		out[i] = o
 	}

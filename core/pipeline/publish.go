@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
 
@@ -72,6 +73,9 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	if len(recs) == 1 {
+		return p.publishOne(ctx, topic, &recs[0], n, acks)
+	}
 	hrecs := make([]hooks.Record, len(recs))
 	parts := make([]int32, len(recs))
 	for i := range recs {
@@ -88,12 +92,12 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	now := time.Now().UnixMilli()
 	pub := p.publisher()
 	if single(parts) {
-		// One partition (every beacon): no grouping, no goroutine.
+		// One partition: no grouping, no goroutine.
 		idx := make([]int, len(recs))
 		for i := range idx {
 			idx[i] = i
 		}
-		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out) {
+		if !pub.local(ctx, topic, parts[0], hrecs, idx, acks, now, out, nil) {
 			pub.remote(ctx, topic, hrecs, idx, now, out)
 		}
 		return out, nil
@@ -114,7 +118,7 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out)
+			led[j] = pub.local(ctx, topic, pt, hrecs, byPart[pt], acks, now, out, nil)
 		}()
 	}
 	wg.Wait()
@@ -126,6 +130,34 @@ func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishReco
 	}
 	if len(elsewhere) > 0 {
 		pub.remote(ctx, topic, hrecs, elsewhere, now, out)
+	}
+	return out, nil
+}
+
+// oneRecord holds a one-record publish's record and answer in one
+// allocation (the record is shared with the partition's append queue, the
+// answer is returned).
+type oneRecord struct {
+	rec [1]hooks.Record
+	out [1]Placed
+	req appendReq
+}
+
+// publishOne is Publish for one record (every beacon): the same steps
+// without the per-request slices and index maps.
+func (p *Pipeline) publishOne(ctx context.Context, topic string, rec *PublishRecord, n int32, acks int16) ([]Placed, error) {
+	one := &oneRecord{rec: [1]hooks.Record{rec.Record}}
+	parts := [1]int32{rec.Partition}
+	if err := p.Place(ctx, topic, one.rec[:], parts[:], n); err != nil {
+		return nil, err
+	}
+	out := one.out[:]
+	out[0].Partition = parts[0]
+	now := time.Now().UnixMilli()
+	pub := p.publisher()
+	idx := [1]int{0}
+	if !pub.local(ctx, topic, parts[0], one.rec[:], idx[:], acks, now, out, &one.req) {
+		pub.remote(ctx, topic, one.rec[:], idx[:], now, out)
 	}
 	return out, nil
 }
@@ -167,8 +199,9 @@ type partSeq struct {
 	gen  uint64 // identity the sequence belongs to
 	next int32
 
-	qmu   sync.Mutex
-	queue []*appendReq // waiting for mu (appendShared)
+	qmu     sync.Mutex
+	queue   []*appendReq // waiting to be appended (appendShared)
+	leading bool         // a request is appending the queue (appendShared)
 }
 
 // publishers holds each pipeline's publisher. It lives here rather than
@@ -237,8 +270,11 @@ func (pub *publisher) seq(topic string, part int32) *partSeq {
 
 // local appends records idx of hrecs to a partition this broker leads and
 // fills their results. It returns false, having written nothing, when
-// another broker leads the partition.
-func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed) bool {
+// another broker leads the partition. It sets the timestamp of records
+// without one to now in hrecs (the pipeline's own copy). req, when not
+// nil, is the zero appendReq to use (publishOne allocates it with the
+// record).
+func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed, req *appendReq) bool {
 	pp, err := pub.p.b.Partition(topic, part)
 	if errors.Is(err, kerr.NotLeaderForPartition) {
 		return false
@@ -254,48 +290,53 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	// under max.message.bytes.
 	cfg := pp.Config()
 	limit := int(cfg.MaxMessageBytes)
-	recs := make([]records.Record, 0, len(idx))
-	keep := idx[:0:0]
-	var sizes []int
+	refused, bytes := 0, 0
 	for _, i := range idx {
-		r := hrecs[i]
-		size := len(r.Key) + len(r.Value) + recordOverhead
-		for _, h := range r.Headers {
-			size += len(h.Key) + len(h.Value) + 10
-		}
+		r := &hrecs[i]
+		size := recordSize(r)
 		switch {
 		case size+batchOverhead > limit:
 			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, size, limit)
+			refused++
 			continue
 		case cfg.Compacted && r.Key == nil:
 			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", kerr.InvalidRecord)
+			refused++
 			continue
 		}
-		ts := r.Timestamp
-		if ts <= 0 {
-			ts = now
+		if r.Timestamp <= 0 {
+			r.Timestamp = now
 		}
-		rec := r // the same type: only the timestamp is filled in
-		rec.Timestamp = ts
-		recs = append(recs, rec)
-		keep = append(keep, i)
-		sizes = append(sizes, size)
+		bytes += size
 	}
-	if len(recs) == 0 {
+	if refused == len(idx) {
 		return true
 	}
-	idx = keep
-	fail := func(err error) {
+	var recs []hooks.Record
+	if refused == 0 && idx[len(idx)-1] == len(idx)-1 {
+		// idx is 0, 1, ... (increasing, as Publish builds it): the
+		// records are hrecs' first ones, no copy needed.
+		recs = hrecs[:len(idx)]
+	} else {
+		recs = make([]hooks.Record, 0, len(idx)-refused)
+		keep := make([]int, 0, len(idx)-refused)
 		for _, i := range idx {
-			out[i].Offset, out[i].Err = -1, err
+			if out[i].Err == nil {
+				recs = append(recs, hrecs[i])
+				keep = append(keep, i)
+			}
 		}
+		idx = keep
 	}
-	req := &appendReq{recs: recs, sizes: sizes, acks: acks}
+	if req == nil {
+		req = new(appendReq)
+	}
+	req.recs, req.bytes, req.acks = recs, bytes, acks
 	// Without a transform, concurrent publishes to the partition share one
 	// append (one batch, one write): a transform could refuse one
 	// request's records, which must not fail the others'.
 	if pub.p.cfg.Hooks.Transform(topic) == nil {
-		pub.appendShared(ctx, topic, part, limit, req)
+		pub.appendShared(topic, part, pp, limit, req)
 	} else {
 		pub.append(ctx, topic, part, limit, []*appendReq{req})
 	}
@@ -303,6 +344,11 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		// Leadership moved between the lookup and the append; nothing
 		// was written.
 		return false
+	}
+	fail := func(err error) {
+		for _, i := range idx {
+			out[i].Offset, out[i].Err = -1, err
+		}
 	}
 	if req.err != nil {
 		fail(req.err)
@@ -321,76 +367,118 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	return true
 }
 
+// recordSize estimates a record's encoded size (an upper bound for keys,
+// values and headers up to 2 GiB), used to split batches under
+// max.message.bytes.
+func recordSize(r *hooks.Record) int {
+	size := len(r.Key) + len(r.Value) + recordOverhead
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value) + 10
+	}
+	return size
+}
+
 // appendReq is one publish's records for one partition, appended alone
 // or together with concurrent publishes' (appendShared).
 type appendReq struct {
-	recs  []records.Record
-	sizes []int
+	recs  []hooks.Record // timestamps set
+	bytes int            // recordSize summed over recs
 	acks  int16
 
-	done  chan struct{} // closed once appended (appendShared)
-	pd    *Pending      // shared by the requests appended together
-	first int           // index of recs[0] among the records of pd
-	err   error
+	// appended is set by the goroutine that appended this request with
+	// its own (appendShared) before it sends on wake.
+	appended bool
+	wake     chan struct{} // appendShared: appended, or lead (nil: led from the start)
+	pd       *Pending      // shared by the requests appended together
+	first    int           // index of recs[0] among the records of pd
+	err      error
+	// pending is where the group's leader keeps pd (one allocation
+	// less per append; the others hold a pointer to it).
+	pending Pending
 }
 
 // maxSharedBytes bounds the records one shared append takes.
 const maxSharedBytes = 1 << 20
 
 // appendShared appends req, together with whatever other publishes to the
-// partition queued meanwhile: the goroutine that gets the partition's
-// sequence lock appends every queued request with the same acks as one
-// request, so publishes that arrive while an append runs cost one more
-// append between them, not one each. Each request waits for its own
-// acknowledgement (Pending.Wait is called concurrently on the shared
-// Pending).
-func (pub *publisher) appendShared(ctx context.Context, topic string, part int32, limit int, req *appendReq) {
+// partition queued meanwhile (group commit): one request at a time leads,
+// appending every queued request with the same acks as one request — one
+// batch, one write, one fsync — so publishes that arrive while an append
+// runs cost one more append between them, not one each. Nothing waits to
+// gather a group: on an idle partition a request leads and appends at
+// once. Each request keeps its own offsets
+// (appendReq.first) and waits for its own acknowledgement (Pending.Wait is
+// called concurrently on the shared Pending); an append that fails fails
+// every request of its group.
+func (pub *publisher) appendShared(topic string, part int32, pp *partition.Partition, limit int, req *appendReq) {
 	s := pub.seq(topic, part)
-	req.done = make(chan struct{})
 	s.qmu.Lock()
-	s.queue = append(s.queue, req)
-	s.qmu.Unlock()
-	s.mu.Lock()
-	select {
-	case <-req.done: // appended by the goroutine that had the lock
-		s.mu.Unlock()
-		return
-	default:
+	if s.leading {
+		// A leader is appending: it, or a later one, takes req and
+		// wakes it — appended, or told to lead the next group.
+		req.wake = make(chan struct{}, 1)
+		s.queue = append(s.queue, req)
+		s.qmu.Unlock()
+		<-req.wake
+		if req.appended {
+			return
+		}
+	} else {
+		s.leading = true
+		s.queue = append(s.queue, req)
+		s.qmu.Unlock()
 	}
+	var buf [8]*appendReq
+	group := append(buf[:0], req)
+	bytes := req.bytes
+	s.mu.Lock() // the sequence: a transform's appends (append) take it too
 	s.qmu.Lock()
-	group := []*appendReq{req}
-	bytes := 0
-	for _, sz := range req.sizes {
-		bytes += sz
-	}
 	rest := s.queue[:0]
 	for _, q := range s.queue {
 		if q == req {
 			continue
 		}
-		qb := 0
-		for _, sz := range q.sizes {
-			qb += sz
-		}
-		if q.acks != req.acks || bytes+qb > maxSharedBytes {
+		if q.acks != req.acks || bytes+q.bytes > maxSharedBytes {
 			rest = append(rest, q)
 			continue
 		}
 		group = append(group, q)
-		bytes += qb
+		bytes += q.bytes
 	}
 	clear(s.queue[len(rest):])
 	s.queue = rest
 	s.qmu.Unlock()
-	// The append is not req's alone: it must not stop when req's client
-	// goes away.
-	pub.appendLocked(context.WithoutCancel(ctx), topic, part, limit, s, group)
-	// Closed before the lock is released: a request of the group that
-	// takes the lock next must see it is done, not append it again.
-	for _, q := range group {
-		close(q.done)
+	// No context: the append is not req's alone (it must not stop when
+	// req's client goes away), and a plain append takes none.
+	pub.appendLocked(nil, topic, part, pp, limit, s, group)
+	if req.err == nil && req.acks != 0 && pp.Durable() {
+		// With fsync before acknowledgement the group spans the fsync
+		// too: publishes arriving meanwhile queue and go as the next
+		// group's one append and one fsync, instead of one append each
+		// that the next fsync covers anyway. An fsync error is each
+		// request's answer from Pending.Wait.
+		_ = pp.WaitDurable(req.pd.Result)
 	}
 	s.mu.Unlock()
+	// Hand leadership to the oldest waiting request, if any, before
+	// waking the group (so the next append starts at once), then wake
+	// the group's requests directly: none waits behind the next
+	// group's append to learn that its own is done.
+	s.qmu.Lock()
+	var next *appendReq
+	if len(s.queue) > 0 {
+		next = s.queue[0]
+	} else {
+		s.leading = false
+	}
+	s.qmu.Unlock()
+	if next != nil {
+		next.wake <- struct{}{}
+	}
+	for _, q := range group[1:] {
+		q.appended = true
+		q.wake <- struct{}{}
+	}
 }
 
 // append appends group as one request under the partition's sequence
@@ -399,7 +487,7 @@ func (pub *publisher) append(ctx context.Context, topic string, part int32, limi
 	s := pub.seq(topic, part)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pub.appendLocked(ctx, topic, part, limit, s, group)
+	pub.appendLocked(ctx, topic, part, nil, limit, s, group)
 }
 
 // appendLocked encodes group's records as batches of the pipeline's
@@ -407,13 +495,21 @@ func (pub *publisher) append(ctx context.Context, topic string, part int32, limi
 // publishes append in sequence order. A sequence the partition refuses
 // (its producer state was lost) renews the identity and retries once:
 // nothing of a refused request was written.
-func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, limit int, s *partSeq, group []*appendReq) {
-	recs, sizes := group[0].recs, group[0].sizes
+//
+// With pp (appendShared: a topic without a transform) the batch goes
+// straight to the partition (appendPlain); without, through Append with
+// ctx (the topic's transform and emits).
+func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32, pp *partition.Partition, limit int, s *partSeq, group []*appendReq) {
+	recs, bytes := group[0].recs, group[0].bytes
 	if len(group) > 1 {
-		recs, sizes = nil, nil
+		n := 0
+		for _, q := range group {
+			n += len(q.recs)
+		}
+		recs, bytes = make([]hooks.Record, 0, n), 0
 		for _, q := range group {
 			recs = append(recs, q.recs...)
-			sizes = append(sizes, q.sizes...)
+			bytes += q.bytes
 		}
 	}
 	var pd *Pending
@@ -429,10 +525,16 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 			s.gen, s.next = gen, 0
 		}
 		var batch []byte
-		if batch, err = encodeBatches(recs, sizes, limit, id, epoch, s.next); err != nil {
+		if batch, err = encodeBatches(recs, bytes, limit, id, epoch, s.next); err != nil {
 			break
 		}
-		pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
+		if pp != nil {
+			if err = appendPlain(pp, batch, group[0].acks, &group[0].pending); err == nil {
+				pd = &group[0].pending
+			}
+		} else {
+			pd, err = pub.p.Append(ctx, AppendRequest{Topic: topic, Partition: part, Batch: batch, Acks: group[0].acks})
+		}
 		if err == nil {
 			s.next = seqAdd(s.next, int32(len(recs)))
 			break
@@ -452,32 +554,53 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 	}
 }
 
-// encodeBatches encodes recs as consecutive idempotent batches of at most
-// limit bytes each (by the estimated sizes), the first at sequence seq.
-func encodeBatches(recs []records.Record, sizes []int, limit int, id int64, epoch int16, seq int32) ([]byte, error) {
+// appendPlain is Append for the pipeline's own batch to a partition of a
+// topic without a transform (Prepare's fast path without the checks that
+// concern clients' batches): acks=all first checks min.insync.replicas,
+// then the batch is stored as encoded. It fills pd.
+func appendPlain(pp *partition.Partition, batch []byte, acks int16, pd *Pending) error {
+	if acks == -1 {
+		if err := pp.CheckMinISR(); err != nil {
+			return err
+		}
+	}
+	res, err := pp.Append(batch)
+	if err != nil {
+		return err
+	}
+	*pd = Pending{Result: res, p: pp, acks: acks}
+	return nil
+}
+
+// encodeBatches encodes recs (timestamps set, recordSize summing to
+// bytes) as consecutive idempotent batches of at most limit bytes each
+// (by the estimated sizes), the first at sequence seq. Records that fit
+// one batch (every beacon) take one allocation.
+func encodeBatches(recs []hooks.Record, bytes, limit int, id int64, epoch int16, seq int32) ([]byte, error) {
+	opts := batchOptions{codec: records.None, pid: id, epoch: epoch, seq: seq}
+	if bytes+batchOverhead <= limit {
+		return encodeBatch(recs, opts)
+	}
 	var out []byte
-	start, bytes := 0, batchOverhead
+	start, size := 0, batchOverhead
 	flush := func(end int) error {
-		b, err := records.Encode(recs[start:end], records.EncodeOptions{ProducerID: id, ProducerEpoch: epoch, BaseSequence: seq})
+		b, err := encodeBatch(recs[start:end], opts)
 		if err != nil {
 			return err
 		}
-		if out == nil && end == len(recs) {
-			out = b
-		} else {
-			out = append(out, b...)
-		}
-		seq = seqAdd(seq, int32(end-start))
-		start, bytes = end, batchOverhead
+		out = append(out, b...)
+		opts.seq = seqAdd(opts.seq, int32(end-start))
+		start, size = end, batchOverhead
 		return nil
 	}
-	for i, sz := range sizes {
-		if i > start && bytes+sz > limit {
+	for i := range recs {
+		sz := recordSize(&recs[i])
+		if i > start && size+sz > limit {
 			if err := flush(i); err != nil {
 				return nil, err
 			}
 		}
-		bytes += sz
+		size += sz
 	}
 	if err := flush(len(recs)); err != nil {
 		return nil, err
