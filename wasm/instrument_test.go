@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicemq/sluice/internal/needs"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -112,6 +113,7 @@ func TestRewriteKeepsFunctionReferences(t *testing.T) {
 // The name section is renumbered with the functions: a trap names the
 // function it happened in.
 func TestRewriteKeepsFunctionNames(t *testing.T) {
+	wat2wasm := needs.Wat2wasm(t) // --debug-names: not in the recordings
 	dir := t.TempDir()
 	src := filepath.Join(dir, "m.wat")
 	os.WriteFile(src, []byte(`(module
@@ -120,7 +122,7 @@ func TestRewriteKeepsFunctionNames(t *testing.T) {
   (func $boom (unreachable))
   (func (export "sluice_alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "sluice_partition") (param i32 i32) (result i64) (call $boom) (i64.const 0)))`), 0o644)
-	out, err := exec.Command("wat2wasm", "--debug-names", src, "-o", filepath.Join(dir, "m.wasm")).CombinedOutput()
+	out, err := exec.Command(wat2wasm, "--debug-names", src, "-o", filepath.Join(dir, "m.wasm")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("wat2wasm: %v: %s", err, out)
 	}

@@ -38,6 +38,14 @@ func Kcat(tb testing.TB) string {
 	return lookPath(tb, "kcat", "scripts/install-test-deps.sh")
 }
 
+// Wat2wasm is wabt's WebAssembly text assembler, for the tests that need
+// more than the recorded assemblies (wasmtest) give them.
+func Wat2wasm(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "wat2wasm")
+	return lookPath(tb, "wat2wasm", "scripts/install-plugin-test-deps.sh")
+}
+
 // Python is the Python interpreter with kafka-python: Debian's, since
 // python3-kafka is a Debian package (a pyenv or venv python3 earlier on
 // PATH would not see it).
