@@ -31,7 +31,6 @@ func (b *batchReader) begin(in []byte) (int, error) {
 		return 0, err
 	}
 	*b = batchReader{buf: in, off: len(in) - reader.Remaining(), left: n}
-	batchSeq++
 	return n, nil
 }
 

@@ -9,7 +9,6 @@ package hostabi
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/tetratelabs/wazero"
@@ -78,56 +77,8 @@ func InstantiateHostModule(ctx context.Context, rt wazero.Runtime, config map[st
 		NewFunctionBuilder().
 		WithGoFunction(yield, nil, []api.ValueType{i32}).
 		Export(abi.ImportYield).
-		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, mod api.Module, stack []uint64) {
-			stack[0] = uint64(uint32(FindRuns(mod.Memory(), uint32(stack[0]), uint32(stack[1]), uint32(stack[2]),
-				int32(stack[3]), uint32(stack[4]), uint32(stack[5]))))
-		}), []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}).
-		Export(abi.ImportFindRuns).
 		Instantiate(ctx)
 	return err
-}
-
-// FindRuns implements find_runs(bufPtr, bufLen, setPtr, minLen, outPtr,
-// outCap) -> runs stored (abi.FindRuns over guest memory; outCap counts
-// runs of two u32). Out-of-bounds pointers or a negative minLen answer -1
-// (the plugin's own bug, not a host crash). The scan is bounded by bufLen,
-// which lies within guest memory, so it needs no deadline check of its
-// own.
-func FindRuns(mem api.Memory, bufPtr, bufLen, setPtr uint32, minLen int32, outPtr, outCap uint32) int32 {
-	buf, ok := mem.Read(bufPtr, bufLen)
-	if !ok || minLen < 0 || uint64(outCap)*8 > uint64(mem.Size()) {
-		return -1
-	}
-	setBytes, ok := mem.Read(setPtr, 32)
-	if !ok {
-		return -1
-	}
-	outBytes, ok := mem.Read(outPtr, outCap*8)
-	if !ok {
-		return -1
-	}
-	set := abi.ByteSet(setBytes)
-	// Found into a scratch array, then stored into guest memory as
-	// little-endian u32 pairs, resuming after the last run when it fills.
-	var scratch [2048]uint32
-	total, from := 0, 0
-	for {
-		room := min(len(scratch), 2*(int(outCap)-total))
-		if room < 2 {
-			break
-		}
-		n := abi.FindRuns(buf[from:], &set, int(minLen), scratch[:room])
-		for k := 0; k < 2*n; k++ {
-			binary.LittleEndian.PutUint32(outBytes[8*total+4*k:], scratch[k]+uint32(from))
-		}
-		total += n
-		if 2*n < room {
-			break
-		}
-		from += int(scratch[2*n-1])
-	}
-	return int32(total)
 }
 
 // ConfigGet implements config_get(keyPtr, keyLen, bufPtr, bufCap) -> len

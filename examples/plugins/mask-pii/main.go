@@ -75,7 +75,7 @@ func mask(dst, value []byte) []byte {
 			start = max(start, last)
 			found = true
 			out = append(out, value[last:start]...)
-			out = append(out, "***"...)
+			out = append(out, '*', '*', '*') // three stores, no copy call
 			out = append(out, value[a:end]...)
 			last = end
 		}
@@ -190,7 +190,7 @@ func maskExact(dst, value []byte) []byte {
 			start = max(start, last)
 			found = true
 			out = append(out, value[last:start]...)
-			out = append(out, "***"...)
+			out = append(out, '*', '*', '*') // three stores, no copy call
 			out = append(out, value[i:end]...)
 			last, i = end, end
 			continue
@@ -260,18 +260,6 @@ func letters(x7 uint64) uint64 {
 	return atLeast(lower, 'a') &^ atLeast(lower, 'z'+1)
 }
 
-// domainLanes marks the bytes of x that may be in a domain: letters,
-// digits, '.', '-'; localLanes those of a local part (also '_', '%', '+').
-func domainLanes(x uint64) uint64 {
-	x7 := x & lows
-	return (digits(x7) | letters(x7) | equal(x7, '.') | equal(x7, '-')) &^ x & highs
-}
-
-func localLanes(x uint64) uint64 {
-	x7 := x & lows
-	return (domainLanes(x) | equal(x7, '_') | equal(x7, '%') | equal(x7, '+')) &^ x & highs
-}
-
 // emailAt finds the address around the '@' at at: the start of its local
 // part and the end of its domain, or end -1 when it is not an address.
 // Both spans are found eight bytes at a time, in this one function (a
@@ -279,7 +267,16 @@ func localLanes(x uint64) uint64 {
 func emailAt(v []byte, at int) (start, end int) {
 	start = at
 	for start >= 8 {
-		if m := ^localLanes(load64(v, start-8)) & highs; m != 0 {
+		// The lanes of a local part's bytes (digits, letters, '.', '-',
+		// '_', '%', '+') written out here, not in a helper: Go's inliner
+		// will not take one that size, and a call per eight bytes costs
+		// more than the lanes.
+		x := load64(v, start-8)
+		x7 := x & lows
+		lower := x7 | 0x20*lanes
+		local := (atLeast(x7, '0') &^ atLeast(x7, '9'+1)) | (atLeast(lower, 'a') &^ atLeast(lower, 'z'+1)) |
+			equal(x7, '.') | equal(x7, '-') | equal(x7, '_') | equal(x7, '%') | equal(x7, '+')
+		if m := ^(local &^ x) & highs; m != 0 {
 			start -= bits.LeadingZeros64(m) / 8
 			break
 		}
@@ -295,7 +292,12 @@ func emailAt(v []byte, at int) (start, end int) {
 	}
 	end = at + 1
 	for end+8 <= len(v) {
-		if m := ^domainLanes(load64(v, end)) & highs; m != 0 {
+		x := load64(v, end) // a domain's: digits, letters, '.', '-'
+		x7 := x & lows
+		lower := x7 | 0x20*lanes
+		domain := (atLeast(x7, '0') &^ atLeast(x7, '9'+1)) | (atLeast(lower, 'a') &^ atLeast(lower, 'z'+1)) |
+			equal(x7, '.') | equal(x7, '-')
+		if m := ^(domain &^ x) & highs; m != 0 {
 			end += bits.TrailingZeros64(m) / 8
 			break
 		}

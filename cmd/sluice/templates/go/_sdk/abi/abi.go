@@ -33,11 +33,8 @@ const (
 	ImportConfigGet  = "config_get"
 	// ImportYield is added to every module by the broker at deploy (the
 	// deadline checks call it); plugins do not import it themselves.
-	ImportYield = "yield"
-	// ImportFindRuns is the host's native byte-run scan (FindRuns); a
-	// plugin imports it only when it uses it (sdk.Runs).
-	ImportFindRuns = "find_runs"
-	ExportMemory   = "memory"
+	ImportYield  = "yield"
+	ExportMemory = "memory"
 )
 
 // HeaderSize is the fixed part of an Input header (before its strings).
