@@ -135,9 +135,6 @@ func headerKey(b []byte) string {
 	return s
 }
 
-// done reports whether every record was read and nothing trails them.
-func (b *batchReader) done() bool { return b.left == 0 }
-
 // grow returns b with room for n more bytes (len unchanged).
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
