@@ -11,14 +11,6 @@ import (
 // count). The host checks it against what it sent, so a plugin that lost
 // its input fails loudly instead of answering "every record dropped".
 
-func appendRecord(b []byte, r *Record) []byte {
-	b, start := abi.BeginRecord(b, r.Timestamp, r.Offset, r.Key, r.Value, len(r.Headers))
-	for _, h := range r.Headers {
-		b = abi.AppendHeader(b, h.Key, h.Value)
-	}
-	return abi.FinishRecord(b, start)
-}
-
 func refuse(status uint32, msg string) []byte {
 	out := le32(resetOutput(8+len(msg)), status)
 	return finish(abi.AppendString(out, msg))
@@ -40,22 +32,29 @@ func putLE32(b []byte, v uint32) {
 
 // handlePartition runs the registered partitioner over the batch in in.
 func handlePartition(in []byte) []byte {
-	recs, err := decodeInput(in)
+	n, err := records.begin(in)
 	if err != nil {
 		return refuse(abi.StatusRejected, "sdk: "+err.Error())
 	}
 	if partitionFn == nil {
 		return refuse(abi.StatusRejected, "sdk: no partitioner registered")
 	}
-	out := resetOutput(8 + 4*len(recs))
-	out = le32(out, abi.StatusOK)
-	out = le32(out, uint32(len(recs)))
-	n := int(current.NumPartitions)
-	for i := range recs {
-		out = le32(out, uint32(int32(partitionFn(toRecord(&recs[i]), n))))
+	out := resetOutput(8 + 4*n)[:8+4*n]
+	store32(out, 0, abi.StatusOK)
+	store32(out, 4, uint32(n))
+	parts := int(current.NumPartitions)
+	var r Record
+	for i := 0; i < n; i++ {
+		if !records.next(&r) {
+			return malformed()
+		}
+		store32(out, 8+4*i, uint32(int32(partitionFn(r, parts))))
 	}
 	return finish(out)
 }
+
+// malformed refuses a batch whose records do not follow the layout.
+func malformed() []byte { return refuse(abi.StatusRejected, "sdk: "+abi.ErrMalformed.Error()) }
 
 // transformWriter appends one batch's output entries straight into the
 // answer and collects its emits aside (they follow the entries).
@@ -68,8 +67,7 @@ type transformWriter struct {
 }
 
 func (w *transformWriter) Keep() {
-	w.out = append(w.out, abi.TagKeep)
-	w.out = le32(w.out, uint32(w.index))
+	w.out = appendEntry(w.out, abi.TagKeep, uint32(w.index))
 	w.count++
 }
 
@@ -89,7 +87,7 @@ var tw transformWriter
 
 // handleTransform runs the registered transform over the batch in in.
 func handleTransform(in []byte) []byte {
-	recs, err := decodeInput(in)
+	n, err := records.begin(in)
 	if err != nil {
 		return refuse(abi.StatusRejected, "sdk: "+err.Error())
 	}
@@ -100,13 +98,18 @@ func handleTransform(in []byte) []byte {
 	// transforms answer about as much as they were given.
 	out := resetOutput(len(in))
 	out = le32(out, abi.StatusOK)
-	out = le32(out, uint32(len(recs)))
+	out = le32(out, uint32(n))
 	out = le32(out, 0)
 	tw = transformWriter{out: out, emits: reuse(tw.emits, 0)}
-	for i := range recs {
-		tw.index = i
-		if err := transformFn(toRecord(&recs[i]), &tw); err != nil {
+	var r Record
+	for i := 0; i < n; i++ {
+		if !records.next(&r) {
 			outBuf = tw.out // keep the grown space
+			return malformed()
+		}
+		tw.index = i
+		if err := transformFn(r, &tw); err != nil {
+			outBuf = tw.out
 			re := refusal(err)
 			status := uint32(abi.StatusRejected)
 			if re.Policy {
@@ -123,7 +126,7 @@ func handleTransform(in []byte) []byte {
 
 // handleFilter runs the registered filter over the batch in in.
 func handleFilter(in []byte) []byte {
-	recs, err := decodeInput(in)
+	n, err := records.begin(in)
 	if err != nil {
 		return refuse(abi.StatusRejected, "sdk: "+err.Error())
 	}
@@ -131,24 +134,27 @@ func handleFilter(in []byte) []byte {
 		return refuse(abi.StatusRejected, "sdk: no filter registered")
 	}
 	rd := Reader{GroupID: current.GroupID, ClientID: current.ClientID, Principal: current.Principal}
-	out := resetOutput(12 + 5*len(recs))
+	out := resetOutput(12 + 5*n)
 	out = le32(out, abi.StatusOK)
-	out = le32(out, uint32(len(recs)))
+	out = le32(out, uint32(n))
 	out = le32(out, 0) // output count, patched below
 	var count uint32
-	for i := range recs {
-		r, keep, rewritten := filterFn(toRecord(&recs[i]), rd)
+	var r Record
+	for i := 0; i < n; i++ {
+		if !records.next(&r) {
+			outBuf = out
+			return malformed()
+		}
+		r, keep, rewritten := filterFn(r, rd)
 		if !keep {
 			continue
 		}
 		count++
 		if !rewritten {
-			out = append(out, abi.TagKeep)
-			out = le32(out, uint32(i))
+			out = appendEntry(out, abi.TagKeep, uint32(i))
 			continue
 		}
-		out = append(out, abi.TagReplace)
-		out = le32(out, uint32(i))
+		out = appendEntry(out, abi.TagReplace, uint32(i))
 		out = appendRecord(out, &r)
 	}
 	putLE32(out[8:], count)
