@@ -30,7 +30,9 @@ func TestRustUnitTests(t *testing.T) {
 	for _, dir := range []string{"sdk/rust", "examples/plugins-rust"} {
 		cmd := exec.Command(plugbuild.Cargo, "test", "--offline", "--workspace")
 		cmd.Dir = filepath.Join(root, dir)
-		cmd.Env = append(cmd.Environ(), "RUSTC="+plugbuild.Rustc,
+		// Doc tests run rustdoc: Debian's, beside its rustc, also when
+		// /usr/bin is not on PATH.
+		cmd.Env = append(cmd.Environ(), "RUSTC="+plugbuild.Rustc, "RUSTDOC="+filepath.Join(filepath.Dir(plugbuild.Rustc), "rustdoc"),
 			"CARGO_TARGET_DIR="+filepath.Join(cache, "cargo-native", strings.ReplaceAll(dir, "/", "-")))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
