@@ -71,7 +71,7 @@ type markerInfo struct {
 
 // decodeMarker reads a control batch's marker (the first record's key and
 // value, decoded with kmsg).
-func decodeMarker(h storage.Header, batch []byte) (markerInfo, error) {
+func decodeMarker(h storage.BatchHeader, batch []byte) (markerInfo, error) {
 	if !h.IsControl() {
 		return markerInfo{}, errNotMarker
 	}

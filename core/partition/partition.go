@@ -193,7 +193,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 // runs under the partition's append lock, so transforms of a partition
 // happen in produce order. The input's producer sequence is recorded at
 // the first output batch.
-type TransformFunc func(h storage.Header, batch []byte) ([]byte, error)
+type TransformFunc func(h storage.BatchHeader, batch []byte) ([]byte, error)
 
 // AppendTransformed is Append with a transform applied to each batch after
 // validation and deduplication. Idempotent producers are sequenced by
@@ -294,7 +294,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			res.commitOffset = h.LastOffset() + 1
 		}
 	}
-	if slices.ContainsFunc(headers, storage.Header.IsTransactional) {
+	if slices.ContainsFunc(headers, storage.BatchHeader.IsTransactional) {
 		p.firstUnstable.Store(p.producers.firstOpen())
 	}
 	p.mu.Lock()
@@ -310,12 +310,12 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 }
 
 // validate splits and checks a produce's records.
-func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.Header, error) {
+func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.BatchHeader, error) {
 	batches, err := storage.SplitBatches(recs)
 	if err != nil || len(batches) == 0 {
 		return nil, nil, kerr.CorruptMessage
 	}
-	headers := make([]storage.Header, len(batches))
+	headers := make([]storage.BatchHeader, len(batches))
 	for i, b := range batches {
 		if len(b) >= 17 && b[16] != 2 {
 			// Magic 0/1 message sets are up-converted by the protocol
@@ -651,7 +651,7 @@ func (p *Partition) Delete() error {
 // Scan calls fn with every stored batch from the log start, in order
 // (internal readers such as the group coordinator's loader).
 func (p *Partition) Scan(fn func(batch []byte) error) error {
-	return p.log.Scan(p.log.LogStartOffset(), func(_ storage.Header, batch []byte) error { return fn(batch) })
+	return p.log.Scan(p.log.LogStartOffset(), func(_ storage.BatchHeader, batch []byte) error { return fn(batch) })
 }
 
 // CompactOptions are the topic settings compaction honours.

@@ -95,7 +95,7 @@ func (e *errDuplicate) Error() string {
 // check validates an idempotent batch's producer epoch and sequence against
 // the state. It returns *errDuplicate for a retried batch, a kerr error for
 // fencing and sequence gaps, or nil when the batch may be appended.
-func (p *producers) check(h storage.Header) error {
+func (p *producers) check(h storage.BatchHeader) error {
 	if h.ProducerID < 0 {
 		return nil
 	}
@@ -143,7 +143,7 @@ func (p *producers) check(h storage.Header) error {
 
 // record notes an appended data batch (h carries the stamped base
 // offset). Control batches go to recordMarker instead.
-func (p *producers) record(h storage.Header) {
+func (p *producers) record(h storage.BatchHeader) {
 	if h.ProducerID < 0 || h.IsControl() {
 		return
 	}
@@ -221,7 +221,7 @@ func loadProducers(l *storage.Log, logger *slog.Logger) (*producers, error) {
 	if from >= l.NextOffset() {
 		return p, nil
 	}
-	err = l.Scan(from, func(h storage.Header, batch []byte) error {
+	err = l.Scan(from, func(h storage.BatchHeader, batch []byte) error {
 		if h.BaseOffset >= from {
 			return p.apply(l, h, batch, logger)
 		}

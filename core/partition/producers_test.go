@@ -9,8 +9,8 @@ import (
 	"github.com/sluicemq/sluice/core/storage"
 )
 
-func hdr(pid int64, epoch int16, seq, n int32, base int64) storage.Header {
-	return storage.Header{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LastOffsetDelta: n - 1, BaseOffset: base}
+func hdr(pid int64, epoch int16, seq, n int32, base int64) storage.BatchHeader {
+	return storage.BatchHeader{ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, LastOffsetDelta: n - 1, BaseOffset: base}
 }
 
 func TestProducersSequencing(t *testing.T) {

@@ -84,7 +84,7 @@ func (p *Partition) OffsetForTimestampIsolated(ts int64, committed bool) (offset
 // scan is acceptable.
 func (p *Partition) maxTimestampOffset(hw int64) (int64, int64, error) {
 	best, bestTS := int64(-1), int64(-1)
-	err := p.log.Scan(p.log.LogStartOffset(), func(h storage.Header, batch []byte) error {
+	err := p.log.Scan(p.log.LogStartOffset(), func(h storage.BatchHeader, batch []byte) error {
 		if h.BaseOffset >= hw || h.MaxTimestamp <= bestTS {
 			return nil
 		}

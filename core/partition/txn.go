@@ -21,7 +21,7 @@ import (
 // checkTxn refuses a non-transactional batch from a producer whose
 // transaction here is still open (Kafka's INVALID_TXN_STATE): it would be
 // neither committed nor aborted with it.
-func (p *producers) checkTxn(h storage.Header) error {
+func (p *producers) checkTxn(h storage.BatchHeader) error {
 	if _, open := p.txns[h.ProducerID]; open && !h.IsTransactional() {
 		return kerr.InvalidTxnState
 	}
@@ -30,7 +30,7 @@ func (p *producers) checkTxn(h storage.Header) error {
 
 // recordTxn opens the producer's transaction at a transactional batch
 // unless one is open.
-func (p *producers) recordTxn(h storage.Header) {
+func (p *producers) recordTxn(h storage.BatchHeader) {
 	if !h.IsTransactional() {
 		return
 	}
@@ -68,7 +68,7 @@ func (p *producers) checkMarker(pid int64, epoch int16, coordEpoch int32) (write
 // producer takes the marker's epoch (a newer one starts its sequences
 // afresh) and its transaction closes. It returns the first offset of the
 // closed transaction, ok false if none was open.
-func (p *producers) recordMarker(h storage.Header, m markerInfo) (first int64, ok bool) {
+func (p *producers) recordMarker(h storage.BatchHeader, m markerInfo) (first int64, ok bool) {
 	e, known := p.m[h.ProducerID]
 	if !known || h.ProducerEpoch > e.Epoch {
 		ce := int32(0)
@@ -108,7 +108,7 @@ func (p *producers) abortedEntry(pid, first, marker int64) storage.AbortedTxn {
 // apply records a batch already in the log l (replay at open, replicated
 // batches): data batches as record does, markers as recordMarker does,
 // adding aborts to l's index. A control batch that is no marker is skipped.
-func (p *producers) apply(l *storage.Log, h storage.Header, batch []byte, logger *slog.Logger) error {
+func (p *producers) apply(l *storage.Log, h storage.BatchHeader, batch []byte, logger *slog.Logger) error {
 	if h.ProducerID < 0 {
 		return nil
 	}

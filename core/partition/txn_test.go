@@ -16,7 +16,7 @@ import (
 )
 
 // txnHdr is a transactional data batch header.
-func txnHdr(pid int64, epoch int16, seq, n int32, base int64) storage.Header {
+func txnHdr(pid int64, epoch int16, seq, n int32, base int64) storage.BatchHeader {
 	h := hdr(pid, epoch, seq, n, base)
 	h.Attributes |= attrTransactional
 	return h
@@ -29,7 +29,7 @@ func TestTxnProducerState(t *testing.T) {
 	type op struct {
 		name string
 		// A data batch (marker false) or a marker.
-		h          storage.Header
+		h          storage.BatchHeader
 		marker     bool
 		commit     bool
 		coordEpoch int32

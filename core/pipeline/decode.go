@@ -21,14 +21,14 @@ var errBadRecord = errors.New("pipeline: malformed record")
 // per record. Offsets are absolute; timestamps are the append time on
 // LogAppendTime batches. Nothing is sized from a count in the batch
 // beyond what its bytes can hold; data inflates to at most budget bytes.
-func decodeForHooks(raw []byte, h storage.Header, budget int) ([]hooks.Record, error) {
+func decodeForHooks(raw []byte, h storage.BatchHeader, budget int) ([]hooks.Record, error) {
 	return decodeForHooksInto(nil, raw, h, budget)
 }
 
 // decodeForHooksInto is decodeForHooks decompressing into scratch (when
 // the batch is compressed; its capacity is reused): the records then
 // alias scratch, which the caller must not reuse while it holds them.
-func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.Header, budget int) ([]hooks.Record, error) {
+func decodeForHooksInto(scratch *[]byte, raw []byte, h storage.BatchHeader, budget int) ([]hooks.Record, error) {
 	if len(raw) < storage.BatchHeaderLen || h.NumRecords < 0 {
 		return nil, errBadRecord
 	}

@@ -198,7 +198,7 @@ func sameRecord(a, b *hooks.Record) bool {
 //   - more records than in: an idempotent producer's first n records in
 //     such a batch and the rest in a second batch without producer id;
 //     other producers' all in one plain batch.
-func encodeOutput(raw []byte, h storage.Header, codec records.Codec, in, out []hooks.Record) ([]byte, layout, error) {
+func encodeOutput(raw []byte, h storage.BatchHeader, codec records.Codec, in, out []hooks.Record) ([]byte, layout, error) {
 	lay := layout{in: len(in), out: len(out)}
 	if unchanged(in, out) {
 		return raw, lay, nil

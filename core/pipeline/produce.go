@@ -132,7 +132,7 @@ func (pr *Prepared) Append() (*Pending, error) {
 	if errors.Is(pr.err, errUnreadable) {
 		// Let the partition's validation say precisely what is wrong
 		// with the batch; should it pass, the batch is still unreadable.
-		_, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+		_, err := part.AppendTransformed(req.Batch, func(storage.BatchHeader, []byte) ([]byte, error) {
 			return nil, kerr.CorruptMessage
 		})
 		return nil, err
@@ -148,7 +148,7 @@ func (pr *Prepared) Append() (*Pending, error) {
 		return &Pending{Result: res, p: part, acks: req.Acks}, nil
 	}
 	i := 0
-	res, err := part.AppendTransformed(req.Batch, func(storage.Header, []byte) ([]byte, error) {
+	res, err := part.AppendTransformed(req.Batch, func(storage.BatchHeader, []byte) ([]byte, error) {
 		// Batches come in order; prep.outs has one output per batch.
 		out := pr.prep.outs[i]
 		i++

@@ -61,8 +61,9 @@ type Config struct {
 	FlushMs int64
 }
 
-// Header is the fixed 61-byte header of a v2 record batch.
-type Header struct {
+// BatchHeader is the fixed 61-byte header of a v2 record batch (named
+// apart from a record's headers, records.Header, which are key/value pairs).
+type BatchHeader struct {
 	BaseOffset           int64
 	Length               int32 // bytes after the Length field
 	PartitionLeaderEpoch int32
@@ -82,21 +83,21 @@ type Header struct {
 const BatchHeaderLen = 61
 
 // Size is the whole batch size in bytes (12 + Length).
-func (h Header) Size() int { return 12 + int(h.Length) }
+func (h BatchHeader) Size() int { return 12 + int(h.Length) }
 
 // LastOffset is BaseOffset + LastOffsetDelta.
-func (h Header) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+func (h BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
 
 // IsTransactional, IsControl report attribute bits.
-func (h Header) IsTransactional() bool { return h.Attributes&0x10 != 0 }
-func (h Header) IsControl() bool       { return h.Attributes&0x20 != 0 }
+func (h BatchHeader) IsTransactional() bool { return h.Attributes&0x10 != 0 }
+func (h BatchHeader) IsControl() bool       { return h.Attributes&0x20 != 0 }
 
 // Codec is the compression codec in the attributes (0 none, 1 gzip, 2
 // snappy, 3 lz4, 4 zstd).
-func (h Header) Codec() int8 { return int8(h.Attributes & 0x07) }
+func (h BatchHeader) Codec() int8 { return int8(h.Attributes & 0x07) }
 
 // LogAppendTime reports the timestamp-type attribute bit.
-func (h Header) LogAppendTime() bool { return h.Attributes&0x08 != 0 }
+func (h BatchHeader) LogAppendTime() bool { return h.Attributes&0x08 != 0 }
 
 // Chunk is a contiguous byte range of one segment file holding whole
 // batches. It keeps the segment file open until Release, even if retention
@@ -169,13 +170,13 @@ type Stats struct {
 
 // Compile-time reminder of the full Log API; implemented in log.go.
 var _ interface {
-	Append(batch []byte, leaderEpoch int32) (Header, error)
+	Append(batch []byte, leaderEpoch int32) (BatchHeader, error)
 	Read(offset int64, maxBytes int, maxOffset int64) (Chunk, error)
 	NextOffset() int64
 	LogStartOffset() int64
 	WaitDurable(offset int64) error
 	Flush() error
-	Scan(from int64, fn func(h Header, batch []byte) error) error
+	Scan(from int64, fn func(h BatchHeader, batch []byte) error) error
 	FindOffsetByTimestamp(ts int64) (Chunk, bool, error)
 	DeleteRecordsBefore(offset int64) error
 	Truncate(offset int64) error

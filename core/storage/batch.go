@@ -36,18 +36,18 @@ const (
 )
 
 // ParseHeader reads a v2 batch header from b (no CRC check).
-func ParseHeader(b []byte) (Header, error) {
+func ParseHeader(b []byte) (BatchHeader, error) {
 	if len(b) < BatchHeaderLen {
-		return Header{}, &CorruptError{Reason: "batch shorter than its " + strconv.Itoa(BatchHeaderLen) + "-byte header"}
+		return BatchHeader{}, &CorruptError{Reason: "batch shorter than its " + strconv.Itoa(BatchHeaderLen) + "-byte header"}
 	}
 	return parseHeader(b), nil
 }
 
 // parseHeader decodes the fixed fields; the caller guarantees
 // len(b) >= BatchHeaderLen.
-func parseHeader(b []byte) Header {
+func parseHeader(b []byte) BatchHeader {
 	be := binary.BigEndian
-	return Header{
+	return BatchHeader{
 		BaseOffset:           int64(be.Uint64(b[offBaseOffset:])),
 		Length:               int32(be.Uint32(b[offLength:])),
 		PartitionLeaderEpoch: int32(be.Uint32(b[offLeaderEpoch:])),
@@ -67,10 +67,10 @@ func parseHeader(b []byte) Header {
 // ValidateBatch checks that b is exactly one whole v2 batch: length field
 // matches len(b), magic is 2, CRC-32C (Castagnoli) over b[21:] matches,
 // NumRecords >= 0 and LastOffsetDelta >= 0. Returns *CorruptError on failure.
-func ValidateBatch(b []byte) (Header, error) {
+func ValidateBatch(b []byte) (BatchHeader, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
-		return Header{}, err
+		return BatchHeader{}, err
 	}
 	if err := checkHeader(h); err != nil {
 		return h, err
@@ -85,7 +85,7 @@ func ValidateBatch(b []byte) (Header, error) {
 }
 
 // checkHeader validates the header fields that do not need the batch body.
-func checkHeader(h Header) error {
+func checkHeader(h BatchHeader) error {
 	switch {
 	case h.Length < minBatchLength:
 		return &CorruptError{Reason: "length field " + strconv.Itoa(int(h.Length)) + " below the header size"}

@@ -14,7 +14,7 @@ func TestValidateBatch(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid batch: %v", err)
 	}
-	want := Header{Length: int32(len(b) - 12), PartitionLeaderEpoch: -1, Magic: 2, CRC: h.CRC,
+	want := BatchHeader{Length: int32(len(b) - 12), PartitionLeaderEpoch: -1, Magic: 2, CRC: h.CRC,
 		LastOffsetDelta: 2, FirstTimestamp: 1000, MaxTimestamp: 1002, ProducerID: -1, ProducerEpoch: -1,
 		BaseSequence: -1, NumRecords: 3}
 	if h != want {

@@ -98,7 +98,7 @@ func TestCompactPreservesBatchFields(t *testing.T) {
 	}
 }
 
-func mustHeader(t *testing.T, b []byte) Header {
+func mustHeader(t *testing.T, b []byte) BatchHeader {
 	t.Helper()
 	h, err := ValidateBatch(b)
 	if err != nil {

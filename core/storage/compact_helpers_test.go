@@ -104,12 +104,12 @@ func (c *compactLog) parseRecs(specs ...string) []records.Record {
 }
 
 // add appends one uncompressed, non-idempotent batch.
-func (c *compactLog) add(specs ...string) Header {
+func (c *compactLog) add(specs ...string) BatchHeader {
 	c.t.Helper()
 	return c.addWith(records.Plain, 0, specs...)
 }
 
-func (c *compactLog) addWith(o records.EncodeOptions, leaderEpoch int32, specs ...string) Header {
+func (c *compactLog) addWith(o records.EncodeOptions, leaderEpoch int32, specs ...string) BatchHeader {
 	c.t.Helper()
 	b, err := records.Encode(c.parseRecs(specs...), o)
 	if err != nil {
@@ -118,7 +118,7 @@ func (c *compactLog) addWith(o records.EncodeOptions, leaderEpoch int32, specs .
 	return c.appendRaw(b, leaderEpoch)
 }
 
-func (c *compactLog) appendRaw(b []byte, leaderEpoch int32) Header {
+func (c *compactLog) appendRaw(b []byte, leaderEpoch int32) BatchHeader {
 	c.t.Helper()
 	h, err := c.l.Append(b, leaderEpoch)
 	if err != nil {
@@ -208,9 +208,9 @@ func wantRecords(t *testing.T, l *Log, want ...string) {
 }
 
 // headersOf returns the stored batches' headers.
-func headersOf(t *testing.T, l *Log) []Header {
+func headersOf(t *testing.T, l *Log) []BatchHeader {
 	t.Helper()
-	var out []Header
+	var out []BatchHeader
 	for _, b := range batchesOf(t, l) {
 		h, err := ValidateBatch(b)
 		if err != nil {

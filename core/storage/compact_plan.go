@@ -175,7 +175,7 @@ func (s *compactSnapshot) buildKeyMap(lagCutoff int64) (map[string]int64, error)
 
 // compactable: control batches (transaction markers) and transactional
 // batches are never rewritten (see Compact).
-func compactable(h Header) bool { return !h.IsControl() && !h.IsTransactional() }
+func compactable(h BatchHeader) bool { return !h.IsControl() && !h.IsTransactional() }
 
 // readBufferSize is the read-ahead of compaction's sequential reads.
 const readBufferSize = 64 << 10
@@ -201,19 +201,19 @@ func newBatchReader(f io.ReaderAt, path string, limit int64) *batchReader {
 
 // next returns the next batch's header, bytes (valid until the next call)
 // and position; io.EOF after the last batch.
-func (br *batchReader) next() (Header, []byte, int64, error) {
+func (br *batchReader) next() (BatchHeader, []byte, int64, error) {
 	pos := br.pos
 	if pos >= br.limit {
-		return Header{}, nil, pos, io.EOF
+		return BatchHeader{}, nil, pos, io.EOF
 	}
 	if br.limit-pos < BatchHeaderLen {
-		return Header{}, nil, pos, &CorruptError{Reason: fmt.Sprintf("%s: partial batch header at position %d", br.path, pos)}
+		return BatchHeader{}, nil, pos, &CorruptError{Reason: fmt.Sprintf("%s: partial batch header at position %d", br.path, pos)}
 	}
 	if cap(br.buf) < BatchHeaderLen {
 		br.buf = make([]byte, readBufferSize)
 	}
 	if _, err := io.ReadFull(br.r, br.buf[:BatchHeaderLen]); err != nil {
-		return Header{}, nil, pos, br.readErr(pos, err)
+		return BatchHeader{}, nil, pos, br.readErr(pos, err)
 	}
 	h := parseHeader(br.buf[:BatchHeaderLen])
 	if err := checkHeader(h); err != nil {

@@ -124,7 +124,7 @@ func (l *Log) cleanSegment(v segView, snap *compactSnapshot, keys map[string]int
 // batch with the survivors (same codec, producer id/epoch, base sequence,
 // timestamp type, partition leader epoch, base offset and last offset;
 // every survivor keeps its offset and timestamp).
-func compactBatch(h Header, b []byte, snap *compactSnapshot, keys map[string]int64, dropTombstones bool) ([]byte, int64, error) {
+func compactBatch(h BatchHeader, b []byte, snap *compactSnapshot, keys map[string]int64, dropTombstones bool) ([]byte, int64, error) {
 	if h.LastOffset() < snap.logStart || h.LastOffset() >= snap.limit || !compactable(h) {
 		return b, 0, nil
 	}

@@ -125,7 +125,7 @@ func testConcurrentUse(t *testing.T, files *FileCache) {
 	})
 	run(func(r *rand.Rand) error {
 		prev := int64(-1)
-		err := l.Scan(l.LogStartOffset(), func(h Header, b []byte) error {
+		err := l.Scan(l.LogStartOffset(), func(h BatchHeader, b []byte) error {
 			if prev >= 0 && h.BaseOffset != prev {
 				return fmt.Errorf("scan gap at %d after %d", h.BaseOffset, prev)
 			}

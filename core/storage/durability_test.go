@@ -128,7 +128,7 @@ func TestClosedLog(t *testing.T) {
 	wantErr(t, l.MaybeRoll(), ErrClosed)
 	_, err = l.EnforceRetention(1)
 	wantErr(t, err, ErrClosed)
-	wantErr(t, l.Scan(0, func(Header, []byte) error { return nil }), ErrClosed)
+	wantErr(t, l.Scan(0, func(BatchHeader, []byte) error { return nil }), ErrClosed)
 	_, _, err = l.FindOffsetByTimestamp(0)
 	wantErr(t, err, ErrClosed)
 

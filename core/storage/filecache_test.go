@@ -51,7 +51,7 @@ func TestFileCacheBoundsOpenSegments(t *testing.T) {
 	if fds := openFds(t); fds > base+budget {
 		t.Fatalf("process has %d fds, %d before appending; budget %d", fds, base, budget)
 	}
-	if err := l.Scan(0, func(Header, []byte) error {
+	if err := l.Scan(0, func(BatchHeader, []byte) error {
 		if fc.Open() > budget+1 {
 			t.Fatalf("%d files open during Scan", fc.Open())
 		}

@@ -65,7 +65,7 @@ func makeBatch(t testing.TB, spec batchSpec) []byte {
 // appended is a batch as the log stored it.
 type appended struct {
 	bytes []byte
-	h     Header
+	h     BatchHeader
 }
 
 // appendAll appends batches, returning the stamped copies.

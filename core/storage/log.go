@@ -138,23 +138,23 @@ func Open(dir string, cfg Config, opts OpenOptions) (*Log, error) {
 // With FlushMessages > 1, Append fsyncs once that many messages are not yet
 // durable. FlushMessages == 1 is left to WaitDurable, which callers invoke
 // outside their own locks so that concurrent producers share fsyncs.
-func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
+func (l *Log) Append(batch []byte, leaderEpoch int32) (BatchHeader, error) {
 	h, err := ParseHeader(batch)
 	if err != nil {
-		return Header{}, err
+		return BatchHeader{}, err
 	}
 	if h.Size() != len(batch) {
-		return Header{}, &CorruptError{Reason: fmt.Sprintf("length field says %d bytes, batch has %d", h.Size(), len(batch))}
+		return BatchHeader{}, &CorruptError{Reason: fmt.Sprintf("length field says %d bytes, batch has %d", h.Size(), len(batch))}
 	}
 	cfg := l.cfg.Load()
 
 	l.appendMu.Lock()
 	defer l.appendMu.Unlock()
 	if l.closed {
-		return Header{}, ErrClosed
+		return BatchHeader{}, ErrClosed
 	}
 	if err := l.Err(); err != nil {
-		return Header{}, err
+		return BatchHeader{}, err
 	}
 	base := l.nextOffset.Load()
 	var now time.Time
@@ -163,14 +163,14 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 	}
 	if l.shouldRoll(cfg, h, base, now) {
 		if err := l.roll(); err != nil {
-			return Header{}, err
+			return BatchHeader{}, err
 		}
 		if l.files.overBudget() {
 			// Rolled segments keep their files open until fsynced (see
 			// FileCache); when they crowd the budget (tiny segments),
 			// fsync now so that they can be closed.
 			if err := l.Flush(); err != nil {
-				return Header{}, err
+				return BatchHeader{}, err
 			}
 		}
 	}
@@ -189,7 +189,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 		if terr := f.Truncate(pos); terr != nil {
 			l.logger.Error("storage: cannot cut failed append", "segment", seg.logPath, "err", terr)
 		}
-		return Header{}, l.fail("write", seg.logPath, err)
+		return BatchHeader{}, l.fail("write", seg.logPath, err)
 	}
 
 	l.mu.Lock()
@@ -213,7 +213,7 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (Header, error) {
 
 // shouldRoll reports whether h must go to a new segment. An empty segment
 // accepts any batch. appendMu held.
-func (l *Log) shouldRoll(cfg *Config, h Header, base int64, now time.Time) bool {
+func (l *Log) shouldRoll(cfg *Config, h BatchHeader, base int64, now time.Time) bool {
 	seg := l.active
 	if seg.size == 0 {
 		return false

@@ -103,7 +103,7 @@ func TestFsyncErrorTakesLogOffline(t *testing.T) {
 			return err
 		},
 		func() error { _, err := l.Read(0, 1<<20, l.NextOffset()); return err },
-		func() error { return l.Scan(0, func(Header, []byte) error { return nil }) },
+		func() error { return l.Scan(0, func(BatchHeader, []byte) error { return nil }) },
 		func() error { _, err := l.EnforceRetention(l.NextOffset()); return err },
 		func() error { return l.Truncate(0) },
 		func() error { return l.DeleteRecordsBefore(1) },

@@ -72,7 +72,7 @@ func (l *Log) readSegment(seg *segment, f File, limit, from, offset int64, maxBy
 	defer w.release()
 
 	pos := from
-	var h Header
+	var h BatchHeader
 	for ; pos < limit; pos += int64(h.Size()) {
 		if h, err = w.header(pos); err != nil {
 			return Chunk{}, false, err
@@ -158,7 +158,7 @@ func (l *Log) segmentAfter(base int64) *segment {
 // next one by offset, so a segment replaced by compaction meanwhile is read
 // in its new form. If retention deletes records before the scan reached
 // them, it returns ErrOffsetOutOfRange (as a fetch there would).
-func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
+func (l *Log) Scan(from int64, fn func(h BatchHeader, batch []byte) error) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (l *Log) Scan(from int64, fn func(h Header, batch []byte) error) error {
 // scanSegment passes fn the batches of seg in [pos, limit) whose last
 // offset is >= next and whose base offset is below stop, and returns the
 // new next.
-func scanSegment(seg *segment, f File, pos, limit, next, stop int64, buf []byte, fn func(h Header, batch []byte) error) (int64, []byte, error) {
+func scanSegment(seg *segment, f File, pos, limit, next, stop int64, buf []byte, fn func(h BatchHeader, batch []byte) error) (int64, []byte, error) {
 	for pos < limit {
 		var hdr [BatchHeaderLen]byte
 		if _, err := f.ReadAt(hdr[:], pos); err != nil {

@@ -131,7 +131,7 @@ func (s *segment) removeFiles() error {
 // trackBatch records a batch written at pos: sizes, offsets, timestamps and,
 // every IndexIntervalBytes, a sparse index entry. Append and index rebuilds
 // share it so both produce the same index.
-func (s *segment) trackBatch(h Header, pos int64, indexInterval int32) {
+func (s *segment) trackBatch(h BatchHeader, pos int64, indexInterval int32) {
 	if s.bytesSinceIndex > int64(indexInterval) {
 		rel := uint32(h.BaseOffset - s.base)
 		s.index = append(s.index, indexEntry{rel: rel, pos: uint32(pos)})

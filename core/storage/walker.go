@@ -38,13 +38,13 @@ func (w *batchWalker) release() {
 
 // header returns the header of the batch starting at pos and checks that
 // the whole batch lies below the limit.
-func (w *batchWalker) header(pos int64) (Header, error) {
+func (w *batchWalker) header(pos int64) (BatchHeader, error) {
 	if pos+BatchHeaderLen > w.limit {
-		return Header{}, &CorruptError{Reason: fmt.Sprintf("batch header at position %d crosses the end of the segment (%d)", pos, w.limit)}
+		return BatchHeader{}, &CorruptError{Reason: fmt.Sprintf("batch header at position %d crosses the end of the segment (%d)", pos, w.limit)}
 	}
 	if pos < w.blkPos || pos+BatchHeaderLen > w.blkPos+int64(w.blkLen) {
 		if err := w.fill(pos); err != nil {
-			return Header{}, err
+			return BatchHeader{}, err
 		}
 	}
 	off := pos - w.blkPos
