@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 )
 
 // TestOffsetsRetentionE2E: a broker with a 4 s offsets retention, checked
