@@ -42,6 +42,7 @@ func (c *Coordinator) startRetention() {
 // serves: it returns how many offsets expired and how many groups were
 // removed. The pass runs every offsets.retention.check.interval.ms.
 func (c *Coordinator) ExpireOffsets() (offsets, groups int) {
+	start := time.Now()
 	now := c.cfg.Clock.Now().UnixMilli()
 	retention := c.cfg.OffsetsRetention.Milliseconds()
 	for _, g := range c.snapshot() {
@@ -52,7 +53,7 @@ func (c *Coordinator) ExpireOffsets() (offsets, groups int) {
 		}
 	}
 	if offsets > 0 || groups > 0 {
-		c.logger.Info("offsets retention pass", "expired_offsets", offsets, "removed_groups", groups)
+		c.logger.Info("offsets retention pass", "expired_offsets", offsets, "removed_groups", groups, "took", time.Since(start))
 	}
 	return offsets, groups
 }
@@ -101,13 +102,13 @@ func (c *Coordinator) expireGroup(g *group, now, retention int64) (int, bool) {
 		return 0, false
 	}
 	if remove {
-		c.logger.Info("removed expired group", "group", g.id, "expired_offsets", len(expired))
+		c.logger.Debug("removed expired group", "group", g.id, "expired_offsets", len(expired))
 		return len(expired), true
 	}
 	g.lock()
 	g.applyDeletes(expired, w.pos())
 	g.unlock()
-	c.logger.Info("expired group offsets", "group", g.id, "expired_offsets", len(expired))
+	c.logger.Debug("expired group offsets", "group", g.id, "expired_offsets", len(expired))
 	return len(expired), false
 }
 
