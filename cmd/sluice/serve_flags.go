@@ -110,6 +110,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, 0 for none (group.initial.rebalance.delay.ms)")
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
+	fs.DurationVar(&c.OffsetsRetention, "offsets-retention", d.OffsetsRetention, "committed offsets expire this long after their group became empty, or after their commit for groups that never had members (offsets.retention.minutes)")
+	fs.DurationVar(&c.OffsetsRetentionCheckInterval, "offsets-retention-check-interval", d.OffsetsRetentionCheckInterval, "how often expired offsets and empty groups are removed (offsets.retention.check.interval.ms)")
 	fs.DurationVar(&c.TransactionMaxTimeout, "transaction-max-timeout", 0, "largest transaction timeout a producer may ask for (transaction.max.timeout.ms; 0: 15m)")
 	int32Var(fs, &c.TransactionStatePartitions, "transaction-state-partitions", 0, "partitions of __transaction_state (transaction.state.log.num.partitions; 0: 50), fixed once created")
 	fs.DurationVar(&c.TransactionAbortInterval, "transaction-abort-interval", 0, "how often transactions open past their timeout are aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms; 0: 10s)")
@@ -275,6 +277,12 @@ func validateBrokerConfig(c node.Config) error {
 	}
 	if c.GroupMinSessionTimeout <= 0 || c.GroupMaxSessionTimeout < c.GroupMinSessionTimeout {
 		return &invalidFlagError{"group-min-session-timeout", c.GroupMinSessionTimeout.String(), "must be positive and at most --group-max-session-timeout"}
+	}
+	if c.OffsetsRetention <= 0 {
+		return &invalidFlagError{"offsets-retention", c.OffsetsRetention.String(), "must be positive"}
+	}
+	if c.OffsetsRetentionCheckInterval <= 0 {
+		return &invalidFlagError{"offsets-retention-check-interval", c.OffsetsRetentionCheckInterval.String(), "must be positive"}
 	}
 	if c.FlushInterval <= 0 {
 		return &invalidFlagError{"flush-interval", c.FlushInterval.String(), "must be positive"}

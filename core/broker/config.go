@@ -80,6 +80,13 @@ type Config struct {
 	// GroupMinSessionTimeout, GroupMaxSessionTimeout bound consumers'
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// OffsetsRetention: how long a group's committed offsets outlive its
+	// last member, or a memberless group's commit
+	// (offsets.retention.minutes). Default 7 days.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval: how often expired offsets are
+	// removed (offsets.retention.check.interval.ms). Default 10m.
+	OffsetsRetentionCheckInterval time.Duration
 	// TransactionMaxTimeout bounds producers' transaction timeouts
 	// (transaction.max.timeout.ms); TransactionAbortInterval is how often
 	// timed-out transactions are aborted (transaction.abort.timed.out.
@@ -149,6 +156,12 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.GroupMaxSessionTimeout <= 0 {
 		cfg.GroupMaxSessionTimeout = 30 * time.Minute
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

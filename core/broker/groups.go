@@ -46,6 +46,9 @@ func (b *Broker) openGroups() error {
 		InitialRebalanceDelay: b.cfg.GroupInitialRebalanceDelay,
 		OnDemand:              b.local == nil,
 		Logger:                b.logger.With("component", "groups"),
+
+		OffsetsRetention:              b.cfg.OffsetsRetention,
+		OffsetsRetentionCheckInterval: b.cfg.OffsetsRetentionCheckInterval,
 	}, store)
 	if err != nil {
 		return err

@@ -32,6 +32,13 @@ type Config struct {
 	// Clock arms session and rebalance timeouts (the wall clock when nil;
 	// tests pass a ManualClock).
 	Clock Clock
+	// OffsetsRetention is how long a group's offsets outlive its last
+	// member (offsets.retention.minutes: 7 days); see retention.go.
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is how often expired offsets are
+	// removed (offsets.retention.check.interval.ms: 10 min). Negative
+	// disables the periodic pass (ExpireOffsets still works).
+	OffsetsRetentionCheckInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +63,12 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = realClock{}
 	}
+	if c.OffsetsRetention <= 0 {
+		c.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if c.OffsetsRetentionCheckInterval == 0 {
+		c.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
 	return c
 }
 
@@ -70,6 +83,8 @@ type Coordinator struct {
 	groups map[string]*group
 	owned  map[int32]bool // OnDemand: partitions we coordinate
 	closed bool
+	// retentionTimer arms the next offsets retention pass.
+	retentionTimer Timer
 }
 
 // New creates a coordinator persisting through store and loads the state
@@ -77,12 +92,12 @@ type Coordinator struct {
 func New(cfg Config, store *Store) (*Coordinator, error) {
 	cfg = cfg.withDefaults()
 	c := &Coordinator{cfg: cfg, logger: cfg.Logger, store: store, groups: map[string]*group{}, owned: map[int32]bool{}}
-	if cfg.OnDemand {
-		return c, nil
+	if !cfg.OnDemand {
+		if err := store.load(c); err != nil {
+			return nil, err
+		}
 	}
-	if err := store.load(c); err != nil {
-		return nil, err
-	}
+	c.startRetention()
 	return c, nil
 }
 
@@ -158,6 +173,9 @@ func (c *Coordinator) UnloadPartition(i int32) {
 func (c *Coordinator) Close() {
 	c.mu.Lock()
 	c.closed = true
+	if c.retentionTimer != nil {
+		c.retentionTimer.Stop()
+	}
 	groups := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
 		groups = append(groups, g)
@@ -535,7 +553,8 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.generation++
 	if len(g.members) == 0 {
 		g.state, g.protocol, g.leader = Empty, "", ""
-		c.background(g.id, "persist empty group", c.store.appendGroup(g))
+		g.emptyNow(c.cfg.Clock.Now())
+		c.background(g.id, "persist empty group", c.store.appendGroup(g, g.emptySince))
 		c.logger.Info("group is empty", "group", g.id, "generation", g.generation)
 		return
 	}
@@ -659,7 +678,7 @@ func (c *Coordinator) Sync(req SyncRequest, cb func(SyncResult)) {
 		// other records) and everyone is answered once they are
 		// committed, without holding the group meanwhile.
 		g.persistingGen = g.generation
-		go c.finishSync(g, g.generation, c.store.appendGroup(g))
+		go c.finishSync(g, g.generation, c.store.appendGroup(g, c.cfg.Clock.Now().UnixMilli()))
 	default:
 		cb(SyncResult{ErrorCode: kerr.UnknownMemberID.Code})
 	}

@@ -37,8 +37,10 @@ type fixture struct {
 	t     *testing.T
 	clk   *ManualClock
 	c     *Coordinator
-	id    map[string]string // alias -> member id
-	gen   map[string]int32  // alias -> generation of its last join
+	cfg   Config               // c's config, for a restart
+	p     *partition.Partition // __consumer_offsets partition 0
+	id    map[string]string    // alias -> member id
+	gen   map[string]int32     // alias -> generation of its last join
 	joins map[string]chan JoinResult
 	syncs map[string]chan SyncResult
 }
@@ -64,12 +66,17 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.MinSessionTimeout == 0 {
 		cfg.MinSessionTimeout = time.Second
 	}
+	if cfg.OffsetsRetentionCheckInterval == 0 {
+		// No retention timer unless a test asks: wantTimers counts
+		// session and rebalance timers only.
+		cfg.OffsetsRetentionCheckInterval = -1
+	}
 	c, err := New(cfg, NewStore(1, func(int32) (*partition.Partition, error) { return p, nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &fixture{t: t, clk: clk, c: c, id: map[string]string{}, gen: map[string]int32{},
+	return &fixture{t: t, clk: clk, c: c, cfg: cfg, p: p, id: map[string]string{}, gen: map[string]int32{},
 		joins: map[string]chan JoinResult{}, syncs: map[string]chan SyncResult{}}
 }
 

@@ -132,6 +132,12 @@ type group struct {
 	// txnOffsets are transactional commits waiting for their producer's
 	// marker (txn.go), by producer id.
 	txnOffsets map[int64]map[TopicPartition]pendingTxnOffset
+	// inflight counts offset commits appended but not yet applied, per
+	// partition: retention must not tombstone an offset being replaced.
+	inflight map[TopicPartition]int
+	// emptySince is when the group last became Empty (ms; 0 unknown):
+	// its offsets' retention counts from it (retention.go).
+	emptySince int64
 	// persistingGen is the generation whose leader assignments are being
 	// persisted (-1 when none): a repeated leader SyncGroup waits for it.
 	persistingGen int32
@@ -146,6 +152,7 @@ func newGroup(id string) *group {
 		offsets: map[TopicPartition]Offset{},
 
 		offsetPos:     map[TopicPartition]int64{},
+		inflight:      map[TopicPartition]int{},
 		persistingGen: -1,
 	}
 }

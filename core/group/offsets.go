@@ -95,10 +95,18 @@ func (c *Coordinator) CommitAsync(req CommitRequest, cb func(map[TopicPartition]
 		return
 	}
 	w := c.store.appendOffsets(g.id, valid)
+	for tp := range valid {
+		g.inflight[tp]++
+	}
 	g.unlock()
 	go func() {
 		err := w.wait()
 		g.lock()
+		for tp := range valid {
+			if g.inflight[tp]--; g.inflight[tp] <= 0 {
+				delete(g.inflight, tp)
+			}
+		}
 		if err != nil {
 			c.logger.Error("persist offsets", "group", g.id, "err", err)
 			for tp := range valid {

@@ -133,13 +133,14 @@ func (s *Store) appendOffsetDeletes(groupID string, tps []TopicPartition) pendin
 }
 
 // appendGroup appends the group's metadata and current assignments (see
-// pendingWrite). Called with the group locked.
-func (s *Store) appendGroup(g *group) pendingWrite {
+// pendingWrite), stamped with the time the group entered its state (ms).
+// Called with the group locked.
+func (s *Store) appendGroup(g *group, stateTime int64) pendingWrite {
 	v := kmsg.GroupMetadataValue{
 		Version:               3,
 		ProtocolType:          g.protocolType,
 		Generation:            g.generation,
-		CurrentStateTimestamp: time.Now().UnixMilli(),
+		CurrentStateTimestamp: stateTime,
 	}
 	if g.protocol != "" {
 		v.Protocol = kmsg.StringPtr(g.protocol)
@@ -329,5 +330,12 @@ func (c *Coordinator) replay(key, value []byte, pos int64) {
 			c.groups[k.Group] = g
 		}
 		g.generation, g.protocolType = v.Generation, v.ProtocolType
+		// Groups come back Empty: one that had members becomes Empty
+		// now (as Kafka's members time out after a load), one that was
+		// Empty since the time its record says.
+		g.emptySince = v.CurrentStateTimestamp
+		if len(v.Members) > 0 {
+			g.emptyNow(c.cfg.Clock.Now())
+		}
 	}
 }
