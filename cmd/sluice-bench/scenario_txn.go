@@ -92,7 +92,7 @@ func (r *txnReport) render(out io.Writer) {
 		fmt.Fprintln(out, skippedWithoutSluice)
 		return
 	}
-	fmt.Fprintf(out, "%-14s %5s %11s %8s %10s %14s %14s %14s\n", "mode", "runs", "records/s", "MB/s", "commits/s", "broker CPU %", "CPU µs/record", "flush+commit")
+	fmt.Fprintf(out, "%-14s %5s %11s %8s %10s %14s %14s %14s  %s\n", "mode", "runs", "records/s", "MB/s", "commits/s", "broker CPU %", "CPU µs/record", "flush+commit", "records/s range")
 	for _, mode := range txnModes {
 		m, ok := r.median(mode)
 		if !ok {
@@ -107,8 +107,13 @@ func (r *txnReport) render(out io.Writer) {
 			waits = fmt.Sprintf("%v+%v", (m.flushT / time.Duration(m.commits)).Round(100*time.Microsecond),
 				(m.commitT / time.Duration(m.commits)).Round(100*time.Microsecond))
 		}
-		fmt.Fprintf(out, "%-14s %5d %11.0f %8.1f %10.1f %14.1f %14.1f %14s\n", mode, len(r.runs[mode]), m.rate(),
-			m.rate()*txnRecordSize/1e6, float64(m.commits)/secs, 100*m.cpu.Seconds()/secs, m.cpuPerRecord(), waits)
+		// The spread, since a shared machine moves single runs a lot.
+		lo, hi := m.rate(), m.rate()
+		for _, run := range r.runs[mode] {
+			lo, hi = min(lo, run.rate()), max(hi, run.rate())
+		}
+		fmt.Fprintf(out, "%-14s %5d %11.0f %8.1f %10.1f %14.1f %14.1f %14s  %.0f-%.0f\n", mode, len(r.runs[mode]), m.rate(),
+			m.rate()*txnRecordSize/1e6, float64(m.commits)/secs, 100*m.cpu.Seconds()/secs, m.cpuPerRecord(), waits, lo, hi)
 	}
 	fmt.Fprintln(out, r.ratioLine())
 	for _, err := range r.errs {
