@@ -97,8 +97,8 @@ func TestTxnLibrdkafka(t *testing.T) {
 
 	// The group's offsets are those sent with the transaction: the
 	// consumer's positions, which librdkafka moves past the commit marker
-	// after each partition's last record (the script polls on after it),
-	// so the partitions' ends.
+	// after each partition's last record (the script polls on until they
+	// reach the high watermarks), so the partitions' ends.
 	offs, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		t.Fatalf("FetchOffsets %s: %v", group, err)

@@ -12,8 +12,9 @@ TOPIC and OUT_TOPIC must exist with 2 partitions. The script
      arrived and then 1.5 s more, so extra records would be seen too;
   3. consume-transform-produce: a read_committed consumer in GROUP reads
      TOPIC, and one transaction produces "t-<value>" to the same partition
-     of OUT_TOPIC (after polling 1.5 s more, to see that nothing else comes)
-     and sends the consumer's positions with
+     of OUT_TOPIC (after polling on until the consumer's positions reach
+     the high watermarks, past the last commit markers, and nothing else
+     came for a second) and sends the consumer's positions with
      send_offsets_to_transaction, then commits.
 
 Prints one JSON object on stdout:
@@ -143,11 +144,20 @@ def main():
         if msg.error():
             raise KafkaException(msg.error())
         transformed.append({"partition": msg.partition(), "offset": msg.offset(), "value": msg.value().decode()})
-    # Poll on for a while: nothing more may arrive, and librdkafka moves
-    # its positions past the commit markers it fetches after the last
-    # records, so the positions sent are the partitions' ends.
-    quiet_until = time.monotonic() + 1.5
-    while time.monotonic() < quiet_until:
+    # Poll on: nothing more may arrive, and librdkafka moves its positions
+    # past the commit markers it fetches after the last records, so once
+    # they reach the high watermarks (plus a quiet second) the positions
+    # sent are the partitions' ends.
+    ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), TIMEOUT)[1] for p in (0, 1)}
+    quiet_until = None
+    while True:
+        now = time.monotonic()
+        if quiet_until is None and all(tp.offset == ends[tp.partition] for tp in c.position(c.assignment())):
+            quiet_until = now + 1.0
+        if quiet_until is not None and now > quiet_until:
+            break
+        if now > deadline:
+            sys.exit("ctp: positions %s did not reach the ends %s" % (c.position(c.assignment()), ends))
         msg = c.poll(0.2)
         if msg is None:
             continue
