@@ -27,6 +27,7 @@ type librdkafkaTxn struct {
 	Uncommitted []librdkafkaRecord `json:"uncommitted"`
 	Transformed []librdkafkaRecord `json:"transformed"`
 	SentOffsets map[string]int64   `json:"sent_offsets"`
+	AfterAbort  map[string]int64   `json:"committed_after_abort"`
 }
 
 // TestTxnLibrdkafka: librdkafka's transactional producer (Debian's
@@ -35,9 +36,9 @@ type librdkafkaTxn struct {
 // records and its read_uncommitted consumer all of them, at the offsets
 // the producer was acknowledged (each transaction's commit or abort
 // marker takes one offset in each partition). Then a
-// consume-transform-produce round commits its output with the group's
-// offsets (send_offsets_to_transaction), and the group's committed offsets
-// are the consumer's positions.
+// consume-transform-produce round aborts its output and the offsets it
+// sent (send_offsets_to_transaction): neither is visible; a second round
+// commits, and the group's committed offsets are the consumer's positions.
 func TestTxnLibrdkafka(t *testing.T) {
 	t.Parallel()
 	const (
@@ -76,21 +77,28 @@ func TestTxnLibrdkafka(t *testing.T) {
 		return rs
 	}
 	c1, a1, c2 := at("c1", 0), at("a1", 1), at("c2", 2)
-	var out []librdkafkaRecord // the transformed round's output records
-	for _, r := range append(append([]librdkafkaRecord(nil), c1...), c2...) {
-		out = append(out, librdkafkaRecord{Partition: r.Partition, Value: "t-" + r.Value})
+	// The transformed rounds' output: each writes every committed input
+	// record, prefixed, to its partition in the order consumed (offset
+	// order within a partition); the aborted "x-" round first, then its
+	// marker, then the committed "t-" round.
+	transformed := func(prefix string, first int64) []librdkafkaRecord {
+		var out []librdkafkaRecord
+		for _, r := range concatRecords(c1, c2) {
+			out = append(out, librdkafkaRecord{Partition: r.Partition, Value: prefix + r.Value})
+		}
+		for i := range out {
+			out[i].Offset = first + int64(countBefore(out[:i], out[i].Partition))
+		}
+		return out
 	}
-	for p := range out {
-		// The output transaction writes partition order as consumed,
-		// which is offset order within a partition.
-		out[p].Offset = int64(countBefore(out[:p], out[p].Partition))
-	}
+	aborted, out := transformed("x-", 0), transformed("t-", 2*perPart+1)
 
-	if len(got.Produced) != 3*perTxn+len(out) {
-		t.Fatalf("%d delivery reports, want %d", len(got.Produced), 3*perTxn+len(out))
+	if len(got.Produced) != 3*perTxn+len(aborted)+len(out) {
+		t.Fatalf("%d delivery reports, want %d", len(got.Produced), 3*perTxn+len(aborted)+len(out))
 	}
 	wantRecords(t, "delivery reports", got.Produced[:3*perTxn], concatRecords(c1, a1, c2))
-	wantRecords(t, "output delivery reports", got.Produced[3*perTxn:], out)
+	wantRecords(t, "aborted output delivery reports", got.Produced[3*perTxn:3*perTxn+len(aborted)], aborted)
+	wantRecords(t, "output delivery reports", got.Produced[3*perTxn+len(aborted):], out)
 	wantRecords(t, "read_committed", got.Committed, concatRecords(c1, c2))
 	wantRecords(t, "read_uncommitted", got.Uncommitted, concatRecords(c1, a1, c2))
 	wantRecords(t, "consume-transform-produce input", got.Transformed, concatRecords(c1, c2))
@@ -104,6 +112,10 @@ func TestTxnLibrdkafka(t *testing.T) {
 		t.Fatalf("FetchOffsets %s: %v", group, err)
 	}
 	for p := int32(0); p < 2; p++ {
+		// librdkafka's OFFSET_INVALID: the group has no offset.
+		if o, ok := got.AfterAbort[strconv.Itoa(int(p))]; !ok || o != -1001 {
+			t.Errorf("partition %d: group's committed offset after the aborted round %d (reported %v), want none (-1001)", p, o, ok)
+		}
 		want := int64(3 * (perPart + 1))
 		if sent := got.SentOffsets[strconv.Itoa(int(p))]; sent != want {
 			t.Errorf("partition %d: script sent offset %d, want %d", p, sent, want)
@@ -118,8 +130,8 @@ func TestTxnLibrdkafka(t *testing.T) {
 		if ends[p] != 3*(perPart+1) {
 			t.Errorf("%s[%d] end offset %d, want %d (3 transactions of %d records and a marker)", topic, p, ends[p], 3*(perPart+1), perPart)
 		}
-		if outEnds[p] != 2*perPart+1 {
-			t.Errorf("%s[%d] end offset %d, want %d (one transaction of %d records and its marker)", outTopic, p, outEnds[p], 2*perPart+1, 2*perPart)
+		if outEnds[p] != 2*(2*perPart+1) {
+			t.Errorf("%s[%d] end offset %d, want %d (two transactions of %d records and their markers)", outTopic, p, outEnds[p], 2*(2*perPart+1), 2*perPart)
 		}
 	}
 	var wantOut []string
@@ -127,6 +139,10 @@ func TestTxnLibrdkafka(t *testing.T) {
 		wantOut = append(wantOut, r.Value)
 	}
 	wantValues(t, "output under read_committed (kgo)", readValues(ctx, t, b, outTopic, true, len(out), time.Second), wantOut)
+	for _, r := range aborted {
+		wantOut = append(wantOut, r.Value)
+	}
+	wantValues(t, "output under read_uncommitted (kgo)", readValues(ctx, t, b, outTopic, false, len(wantOut), time.Second), wantOut)
 }
 
 func countBefore(rs []librdkafkaRecord, partition int32) int {

@@ -11,17 +11,20 @@ TOPIC and OUT_TOPIC must exist with 2 partitions. The script
      with read_uncommitted (no group), until the expected number of records
      arrived and then 1.5 s more, so extra records would be seen too;
   3. consume-transform-produce: a read_committed consumer in GROUP reads
-     TOPIC, and one transaction produces "t-<value>" to the same partition
-     of OUT_TOPIC (after polling on until the consumer's positions reach
-     the high watermarks, past the last commit markers, and nothing else
-     came for a second) and sends the consumer's positions with
-     send_offsets_to_transaction, then commits.
+     TOPIC (polling on until its positions reach the high watermarks, past
+     the last commit markers, and nothing else came for a second); then
+     two transactions each write every record read, prefixed, to the same
+     partition of OUT_TOPIC and send the consumer's positions with
+     send_offsets_to_transaction: the first ("x-<value>") aborts, and the
+     group's committed offsets are read after it; the second
+     ("t-<value>") commits.
 
 Prints one JSON object on stdout:
   {"produced": [{"partition", "offset", "value"}, ...],  # delivery reports
    "committed": [...], "uncommitted": [...],            # records consumed
    "transformed": [...],                                # what step 3 read
-   "sent_offsets": {"<partition>": offset, ...}}        # what step 3 sent
+   "sent_offsets": {"<partition>": offset, ...},        # what step 3 sent
+   "committed_after_abort": {"<partition>": offset, ...}} # -1001: none
 Exits non-zero (with a traceback or a message) on any client error or if
 records do not arrive within 30 seconds.
 """
@@ -165,12 +168,24 @@ def main():
             raise KafkaException(msg.error())
         sys.exit("ctp: unexpected record %s[%d]@%d" % (msg.value(), msg.partition(), msg.offset()))
 
-    p.begin_transaction()
-    for r in transformed:
-        p.produce(out_topic, value=("t-" + r["value"]).encode(), partition=r["partition"], on_delivery=on_delivery)
     positions = c.position(c.assignment())
-    p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), TIMEOUT)
-    p.commit_transaction(TIMEOUT)
+
+    def ctp(prefix, commit):
+        p.begin_transaction()
+        for r in transformed:
+            p.produce(out_topic, value=(prefix + r["value"]).encode(), partition=r["partition"], on_delivery=on_delivery)
+        p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), TIMEOUT)
+        if commit:
+            p.commit_transaction(TIMEOUT)
+        else:
+            p.flush(TIMEOUT)
+            p.abort_transaction(TIMEOUT)
+
+    # First aborted: its output is never visible and the offsets it sent
+    # never become the group's.
+    ctp("x-", False)
+    after_abort = {str(tp.partition): tp.offset for tp in c.committed(positions, TIMEOUT)}
+    ctp("t-", True)
     c.close()
     p.flush(TIMEOUT)
 
@@ -181,6 +196,7 @@ def main():
             "uncommitted": uncommitted,
             "transformed": transformed,
             "sent_offsets": {str(tp.partition): tp.offset for tp in positions},
+            "committed_after_abort": after_abort,
         },
         sys.stdout,
     )
