@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real Kafka clients the integration tests (core/itest) drive,
-# only when they are absent: kcat and kafka-python (Debian packages), and
+# only when they are absent: kcat, kafka-python and confluent-kafka (Debian
+# packages; confluent-kafka drives librdkafka's transactions), and
 # gcc for the race detector (make test-race).
 # Idempotent: a second run installs nothing. Exits non-zero if an install fails.
 set -euo pipefail
@@ -25,6 +26,13 @@ else
 	missing+=(python3 python3-kafka)
 fi
 
+if /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1; then
+	echo "install-test-deps: python3-confluent-kafka present"
+else
+	echo "install-test-deps: python3-confluent-kafka missing (or /usr/bin/python3 absent)"
+	missing+=(python3 python3-confluent-kafka)
+fi
+
 # `make test-race`: the race detector needs cgo, so a C compiler.
 if command -v gcc >/dev/null 2>&1; then
 	echo "install-test-deps: gcc present (for go test -race)"
@@ -44,5 +52,6 @@ apt_install "${missing[@]}"
 # need fails here rather than deep inside a test.
 command -v kcat >/dev/null 2>&1 || { echo "install-test-deps: kcat still missing" >&2; exit 1; }
 /usr/bin/python3 -c 'import kafka' || { echo "install-test-deps: python3-kafka still not importable" >&2; exit 1; }
+/usr/bin/python3 -c 'import confluent_kafka' || { echo "install-test-deps: python3-confluent-kafka still not importable" >&2; exit 1; }
 command -v gcc >/dev/null 2>&1 || { echo "install-test-deps: gcc still missing" >&2; exit 1; }
 echo "install-test-deps: done"

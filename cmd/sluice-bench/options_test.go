@@ -17,7 +17,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 	if opts.quick || opts.only != "" || opts.sluicePath != "bin/sluice" || opts.repeat != 5 {
 		t.Fatalf("defaults = %+v", opts)
 	}
-	if want := []string{"1k", "100b", "bridge", "replication", "plugins", "tls", "fetchsessions"}; !slices.Equal(opts.workloads, want) {
+	if want := []string{"1k", "100b", "bridge", "replication", "plugins", "tls", "fetchsessions", "txn"}; !slices.Equal(opts.workloads, want) {
 		t.Fatalf("workloads = %q, want %q", opts.workloads, want)
 	}
 	if want := []string{"kfake", "sluice"}; !slices.Equal(opts.brokers(), want) {

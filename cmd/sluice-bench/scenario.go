@@ -45,6 +45,7 @@ func scenarios() []scenario {
 		pluginsScenario(),
 		tlsScenario(),
 		fetchSessionsScenario(),
+		txnScenario(),
 	}
 }
 

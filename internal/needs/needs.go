@@ -1,5 +1,5 @@
 // Package needs is the one place where tests ask for an external tool
-// (kcat, kafka-python, Chromium, rsyslog, syslog-ng) or declare themselves
+// (kcat, kafka-python, confluent-kafka, Chromium, rsyslog, syslog-ng) or declare themselves
 // long. Under `go test -short` such tests skip with the reason, so a
 // contributor with only Go installed gets a quick, green loop; without
 // -short nothing skips and a missing tool fails the test (`make test`
@@ -53,6 +53,20 @@ func Python(tb testing.TB) string {
 	tb.Helper()
 	Short(tb, "python3 with kafka-python")
 	return file(tb, "/usr/bin/python3", "scripts/install-test-deps.sh")
+}
+
+// ConfluentKafka is the Python interpreter with confluent-kafka
+// (librdkafka's Python binding, Debian's python3-confluent-kafka): Debian's
+// /usr/bin/python3, checked to import the module so a missing package
+// fails here with the fix rather than as a traceback mid-test.
+func ConfluentKafka(tb testing.TB) string {
+	tb.Helper()
+	Short(tb, "python3 with confluent-kafka")
+	py := file(tb, "/usr/bin/python3", "scripts/install-test-deps.sh")
+	if out, err := exec.Command(py, "-c", "import confluent_kafka").CombinedOutput(); err != nil {
+		tb.Fatalf("%s cannot import confluent_kafka (%v: %s): run scripts/install-test-deps.sh, or go test -short to skip this test", py, err, out)
+	}
+	return py
 }
 
 // Chromium is the headless browser the bridge's browser tests drive.
