@@ -75,6 +75,19 @@ func TestTxnCoordinatorFailover(t *testing.T) {
 	open := txn(30)
 	t.Logf("killing transaction coordinator %d with a transaction open", coord.NodeID)
 	c.node(coord.NodeID).kill()
+	// The commit goes out once another broker coordinates the id: kgo
+	// gives up an EndTransaction whose coordinator refuses connections
+	// before ZooKeeper has expired the dead broker's session (as it
+	// would against Kafka), and it cannot be retried after that.
+	for {
+		if nc := adm.FindTxnCoordinators(ctx, id)[id]; nc.Err == nil && nc.NodeID != coord.NodeID {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no new transaction coordinator after the kill: %v", ctx.Err())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	end(open, true)
 	for i := 0; i < 5; i++ {
 		end(txn(30), i != 3)
