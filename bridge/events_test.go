@@ -214,6 +214,7 @@ func TestEventsClientLimitAndTimestampStart(t *testing.T) {
 
 // A client that sends headers and then trickles its body gets 408.
 func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{ReadTimeout: bridge.Duration(300 * time.Millisecond)})
 	n.createTopic(t, "t", 1)
 	c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))

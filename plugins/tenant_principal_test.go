@@ -82,6 +82,7 @@ func sseValues(t *testing.T, url string, want int) []string {
 // claiming client.id "acme" without authenticating is User:ANONYMOUS and
 // sees no tenant's records.
 func TestE2ETenantFilterByPrincipal(t *testing.T) {
+	t.Parallel()
 	n := wrapNode(testkit.StartNode(t, testkit.WithLogger(quietLogger), testkit.WithOptions(node.Options{Bridge: bridge.Config{Tokens: []bridge.Token{
 		{Name: "acme", Secret: "acme-token", Topics: []string{"events"}, Operations: []string{"consume"}},
 		{Name: "globex", Secret: "globex-token", Topics: []string{"events"}, Operations: []string{"consume"}},
