@@ -61,6 +61,7 @@ func TestTrickledUploadIsCutOff(t *testing.T) {
 // TestIdleKeepAliveIsClosed: a keep-alive connection idle past
 // IdleTimeout is closed by the server.
 func TestIdleKeepAliveIsClosed(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{IdleTimeout: bridge.Duration(time.Second)})
 	c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
 	if err != nil {
