@@ -10,6 +10,7 @@ import (
 )
 
 func TestBeaconAndPixel(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{PublicTopics: []string{"web"}, HashClientIP: true, IPHashSalt: "pepper",
 		Tokens: []bridge.Token{{Name: "svc", Secret: "s3cret", Topics: []string{"private"}, Operations: []string{"produce"}}}})
 	n.createTopic(t, "web", 1)
@@ -86,6 +87,7 @@ func TestBeaconAndPixel(t *testing.T) {
 }
 
 func TestAuthGrants(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{Tokens: []bridge.Token{
 		{Name: "writer", Secret: "w", Topics: []string{"logs-*"}, Operations: []string{"produce"}},
 		{Name: "reader", Secret: "r", Topics: []string{"*"}, Operations: []string{"consume"}},
@@ -128,6 +130,7 @@ func TestAuthGrants(t *testing.T) {
 }
 
 func TestRateLimitAndCORS(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{PublicTopics: []string{"web"}, RateLimitPerSecond: 0.001, RateLimitBurst: 3,
 		AllowedOrigins: []string{"https://shop.example"}})
 	n.createTopic(t, "web", 1)
@@ -162,6 +165,7 @@ func TestRateLimitAndCORS(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	for path, want := range map[string]string{"/healthz": `{"status":"ok"}`, "/readyz": `{"status":"ready"}`} {
 		if status, body, _ := do(t, "GET", n.base+path, "", nil); status != 200 || body != want {

@@ -20,6 +20,7 @@ import (
 // drop (automatic reconnect with Last-Event-ID) and a manual drop/restore
 // (?lastEventId=) with no loss and no duplicates.
 func TestBrowser(t *testing.T) {
+	chromium := needs.Chromium(t) // first: skips under -short before a node is started for nothing
 	n := startNode(t, bridge.Config{
 		PublicTopics: []string{"web-events"},
 		ExamplesDir:  "../examples",
@@ -31,7 +32,7 @@ func TestBrowser(t *testing.T) {
 	proxy := newDropProxy(t, strings.TrimPrefix(n.base, "http://"))
 	site := "http://" + proxy.addr()
 
-	br, err := cdp.Launch(needs.Chromium(t), t.TempDir())
+	br, err := cdp.Launch(chromium, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

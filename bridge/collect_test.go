@@ -10,6 +10,7 @@ import (
 // TestCollectDedupe: /collect stores each event once per event id within
 // the window; repeats (a tracker's retries) are answered as duplicates.
 func TestCollectDedupe(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{PublicTopics: []string{"tracked"}, Tokens: []bridge.Token{{Secret: "x", Topics: []string{"none"}}}})
 	n.createTopic(t, "tracked", 2)
 	post := func(body string, status int, want string) {

@@ -13,6 +13,7 @@ import (
 // These tests need the broker's consumer-group APIs.
 
 func TestConsumerInstances(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "ct", 1)
 	produceJSON(t, n, "ct", `{"key":"k","value":{"n":0}},{"value":{"n":1}},{"value":"two"}`)
@@ -71,6 +72,7 @@ func TestConsumerInstances(t *testing.T) {
 }
 
 func TestEventsGroupCommits(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "gt", 1)
 	produceJSON(t, n, "gt", `{"value":0},{"value":1},{"value":2}`)

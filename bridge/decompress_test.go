@@ -18,6 +18,7 @@ import (
 // wire) is skipped by an event stream, which goes on with the next record
 // and says where it is in its ids.
 func TestStreamSkipsBatchOverDecompressionBudget(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxDecompressedBatchBytes: 64 << 10, SSEHeartbeat: bridge.Duration(time.Minute)})
 	n.createTopic(t, "bomb", 1)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.kafka), kgo.ProducerBatchCompression(kgo.ZstdCompression()),
@@ -54,6 +55,7 @@ func TestStreamSkipsBatchOverDecompressionBudget(t *testing.T) {
 // TestZstdBodyBombIs413: a zstd body inflating to 64 MiB is cut at the
 // decoded limit with 413, quickly.
 func TestZstdBodyBombIs413(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxBodyBytes: 4096})
 	n.createTopic(t, "logs", 1)
 	enc, err := zstd.NewWriter(nil)

@@ -28,6 +28,7 @@ func basic(user, pass string) string {
 // either authenticates or fails the whole request with 401 (never a 200
 // with item-level errors), and a missing topic fails the request with 404.
 func TestBulkAuthentication(t *testing.T) {
+	t.Parallel()
 	acl := aclSet{}
 	acl.allow(auth.User("alice"), auth.OpWrite, auth.ResTopic, "logs")
 	n := startNodeOpts(t, node.Options{

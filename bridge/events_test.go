@@ -84,6 +84,7 @@ func produceJSON(t *testing.T, n *testNode, topic, records string) {
 }
 
 func TestEventsResumeExactly(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{SSEHeartbeat: bridge.Duration(150 * time.Millisecond), SSERetry: bridge.Duration(500 * time.Millisecond)})
 	n.createTopic(t, "ev", 2)
 	produceJSON(t, n, "ev", `{"key":"a","value":0,"partition":0},{"key":"b","value":1,"partition":1},{"key":"a","value":2,"partition":0},{"key":"b","value":3,"partition":1}`)
@@ -190,6 +191,7 @@ func TestEventsResumeExactly(t *testing.T) {
 }
 
 func TestEventsClientLimitAndTimestampStart(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxSSEClients: 1})
 	n.createTopic(t, "ev", 1)
 	produceJSON(t, n, "ev", `{"value":"old"}`)
@@ -214,6 +216,7 @@ func TestEventsClientLimitAndTimestampStart(t *testing.T) {
 
 // A client that sends headers and then trickles its body gets 408.
 func TestSlowBodyTimesOut(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{ReadTimeout: bridge.Duration(300 * time.Millisecond)})
 	n.createTopic(t, "t", 1)
 	c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))

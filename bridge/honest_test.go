@@ -64,18 +64,35 @@ func honestModules(t *testing.T) map[string][]byte {
 				return wasmtest.WAT(filepath.Join("..", "wasm", "testdata", "misbehave.wat"), out)
 			},
 		}
+		// Built side by side: each Go build is mostly the toolchain's
+		// start-up and link, seconds apiece one after the other.
 		honestMods = map[string][]byte{}
+		var (
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+			errs []error
+		)
 		for name, build := range builds {
-			out := filepath.Join(dir, name+".wasm")
-			if err := build(out); err != nil {
-				honestErr = fmt.Errorf("%s: %w", name, err)
-				return
-			}
-			if honestMods[name], err = os.ReadFile(out); err != nil {
-				honestErr = err
-				return
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out := filepath.Join(dir, name+".wasm")
+				err := build(out)
+				var b []byte
+				if err == nil {
+					b, err = os.ReadFile(out)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					return
+				}
+				honestMods[name] = b
+			}()
 		}
+		wg.Wait()
+		honestErr = errors.Join(errs...)
 	})
 	if honestErr != nil {
 		t.Fatalf("building test plugins: %v", honestErr)
@@ -143,6 +160,7 @@ var honestStored = []string{"a@0", "c@2", "d@3", "e@5", "split-s#1@6", "split-s#
 // holds nothing, and no later record takes an offset of an earlier
 // produce.
 func TestTransformResultsKgo(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t)
 	for _, c := range []struct {
 		topic string
@@ -187,6 +205,7 @@ func TestTransformResultsKgo(t *testing.T) {
 // through kcat: the delivery reports give each message the offset
 // documented, the same as franz-go's.
 func TestTransformResultsKcat(t *testing.T) {
+	t.Parallel()
 	kcat := needs.Kcat(t)
 	n := startHonestNode(t)
 	n.topic(t, "kcat", "transform", "honest")
@@ -218,6 +237,7 @@ func TestTransformResultsKcat(t *testing.T) {
 // it was stored, "dropped": true (no offset) when the transform stored
 // nothing for it, and "records": n when it stored more.
 func TestTransformResultsREST(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t)
 	n.topic(t, "rest", "transform", "honest")
 	const null = `"error_code":null,"error":null`
@@ -249,6 +269,7 @@ func TestTransformResultsREST(t *testing.T) {
 // transform did not store exactly the one record, Sluice-Records-Stored
 // and Sluice-Records-Dropped say what it did. Pixels likewise.
 func TestTransformResultsBeacon(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t, "web")
 	n.topic(t, "web", "transform", "honest")
 	for _, c := range []struct {
@@ -286,6 +307,7 @@ func TestTransformResultsBeacon(t *testing.T) {
 // with the plugin's own message (a panic's first line) and neither the
 // goroutine stack nor wasm frames; nothing is stored.
 func TestPluginErrorsKafka(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t)
 	n.topic(t, "fail", "transform", "honest")
 	n.topic(t, "trap", "transform", "misbehave")
@@ -360,6 +382,7 @@ func rawProduce(t *testing.T, cl *kgo.Client, topic, key, value string) (int16, 
 // plugin's message, on anonymous endpoints (beacon, pixel) with at most a
 // refusal's message; never a stack trace or wasm frames.
 func TestPluginErrorsHTTP(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t, "fail", "trap", "routed")
 	n.topic(t, "fail", "transform", "honest")
 	n.topic(t, "trap", "transform", "misbehave")
@@ -429,6 +452,7 @@ func deliveryOffsets(t *testing.T, stderr string) string {
 // remembers them: a resend is answered as duplicates); Elasticsearch bulk
 // answers a dropped document "noop" without a sequence number.
 func TestTransformResultsCollectAndBulk(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t, "tracked")
 	n.topic(t, "tracked", "transform", "honest")
 	n.topic(t, "logs", "transform", "honest")
@@ -460,6 +484,7 @@ func TestTransformResultsCollectAndBulk(t *testing.T) {
 // with POLICY_VIOLATION (the Fetch response has no error message; the
 // panic line and stack are in the broker log).
 func TestPluginErrorsFetch(t *testing.T) {
+	t.Parallel()
 	n := startHonestNode(t)
 	n.topic(t, "filtered", "filter", "honestfilter")
 	cl := n.client(t, kgo.DefaultProduceTopic("filtered"))

@@ -18,10 +18,12 @@ import (
 // the body (/healthz does not; the server reads it to reuse the
 // connection).
 func TestTrickledUploadIsCutOff(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{ReadTimeout: bridge.Duration(2 * time.Second)})
 	n.createTopic(t, "t", 1)
 	for _, path := range []string{"/topics/t", "/healthz"} {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel() // each waits out the read timeout
 			c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
 			if err != nil {
 				t.Fatal(err)
@@ -59,6 +61,7 @@ func TestTrickledUploadIsCutOff(t *testing.T) {
 // TestIdleKeepAliveIsClosed: a keep-alive connection idle past
 // IdleTimeout is closed by the server.
 func TestIdleKeepAliveIsClosed(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{IdleTimeout: bridge.Duration(time.Second)})
 	c, err := net.Dial("tcp", strings.TrimPrefix(n.base, "http://"))
 	if err != nil {
@@ -89,6 +92,7 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 // events and heartbeats well past the server's WriteTimeout (and
 // ReadTimeout), each write having its own deadline.
 func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{
 		WriteTimeout: bridge.Duration(time.Second), ReadTimeout: bridge.Duration(time.Second),
 		SSEHeartbeat: bridge.Duration(300 * time.Millisecond),

@@ -12,6 +12,7 @@ import (
 )
 
 func TestNDJSONAndArray(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "logs", 1)
 	status, body, _ := do(t, "POST", n.base+"/topics/logs/ndjson", "application/x-ndjson",
@@ -65,6 +66,7 @@ func TestNDJSONAndArray(t *testing.T) {
 
 // A gzip bomb is cut at the decoded limit.
 func TestDecodedSizeLimit(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxBodyBytes: 4096})
 	n.createTopic(t, "logs", 1)
 	var gz bytes.Buffer
@@ -78,6 +80,7 @@ func TestDecodedSizeLimit(t *testing.T) {
 }
 
 func TestElasticsearchBulk(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "app-logs", 1)
 	n.createTopic(t, "audit", 1)

@@ -11,6 +11,7 @@ import (
 // Origin (or Referer, for pixels) are refused with 403 before anything is
 // written; allowed, same-origin and header-less requests pass.
 func TestEnforceOrigins(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{AllowedOrigins: []string{"https://shop.example"}, EnforceOrigins: true, PublicTopics: []string{"web"}})
 	n.createTopic(t, "web", 1)
 	const evil = `{"error_code":40302,"message":"Origin http://evil.example may not write here (enforce_origins)."}`

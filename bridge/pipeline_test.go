@@ -379,6 +379,7 @@ func sseRecords(t *testing.T, url string, want int) []string {
 // principal sees — same records, same order — and the filter ran once per
 // record for the stream (not again under the bridge's own connection).
 func TestPipelineSSEMatchesKafkaConsumer(t *testing.T) {
+	t.Parallel()
 	f := &tenantFilter{calls: map[string]int{}}
 	n := startPipeNode(t, pipeNodeOpts{dir: t.TempDir(), hooks: filterRegistry{topic: "events", f: f},
 		users: []string{"acme", "globex"},
@@ -461,6 +462,7 @@ func (r partitionerRegistry) Partitioner(topic string) hooks.Partitioner {
 // TestPipelineProduceErrors: the pipeline's request-level errors answer
 // as docs/http-api.md says, and nothing is written.
 func TestPipelineProduceErrors(t *testing.T) {
+	t.Parallel()
 	n := startPipeNode(t, pipeNodeOpts{dir: t.TempDir(), hooks: partitionerRegistry{topic: "routed"},
 		bridge: bridge.Config{PublicTopics: []string{"routed"}}})
 	n.createTopic(t, "routed", 2)

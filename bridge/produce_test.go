@@ -10,6 +10,7 @@ import (
 )
 
 func TestProduceV2Formats(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "orders", 3)
 
@@ -66,6 +67,7 @@ func TestProduceV2Formats(t *testing.T) {
 // (kafka-go's Murmur2Balancer is an independent implementation of it), and
 // unkeyed records spread evenly.
 func TestProducePartitioning(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "keyed", 4)
 	var sb strings.Builder
@@ -122,6 +124,7 @@ func TestProducePartitioning(t *testing.T) {
 }
 
 func TestProduceErrors(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxBodyBytes: 1024})
 	n.createTopic(t, "t1", 2)
 	cases := []struct {

@@ -10,6 +10,7 @@ import (
 // TestRawLines: text/plain bodies become one record per line, byte for
 // byte; other content types and empty bodies are refused.
 func TestRawLines(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "raw", 1)
 	body := "Dec  6 07:00:01 host app[1]: started\r\n\nnot {json} at all\n  indented \"quoted\"\nlast line without newline"

@@ -10,6 +10,7 @@ import (
 // method 405, each with a v2 error body, exactly one Allow header on 405,
 // and CORS headers for an allowed origin only.
 func TestRouteErrors(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{AllowedOrigins: []string{"https://shop.example"}})
 	cases := []struct {
 		method, path string

@@ -21,6 +21,7 @@ import (
 // example config from examples/shippers against the bridge's /_bulk, and
 // checks that every line of the shipped file arrives as a record, in order.
 func TestRsyslogShipsToBulk(t *testing.T) {
+	needs.Rsyslogd(t) // skips under -short before a node is started for nothing
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "syslog", 1)
 	const lines = 200
@@ -129,6 +130,7 @@ func (l *lockedBuffer) String() string {
 // not exist, or with a wrong password, gets a request-level error: it
 // reports every line in its errorfile and log, and nothing reaches a topic.
 func TestRsyslogReportsRefusedBulk(t *testing.T) {
+	needs.Rsyslogd(t) // skips under -short before a node is started for nothing
 	n := startNode(t, bridge.Config{Tokens: []bridge.Token{
 		{Name: "shipper", Secret: "s3cret", Topics: []string{"syslog", "nosuch"}, Operations: []string{"produce"}},
 	}})

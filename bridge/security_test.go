@@ -57,6 +57,7 @@ func startNodeOpts(t *testing.T, opts node.Options, scheme string, client *http.
 // TestBridgeTokenPrincipalACL: a token is a principal; what it may do is
 // the authorizer's answer for that principal and the client's IP.
 func TestBridgeTokenPrincipalACL(t *testing.T) {
+	t.Parallel()
 	acl := aclSet{}
 	svc := auth.User("svc")
 	acl.allow(svc, auth.OpWrite, auth.ResTopic, "orders")
@@ -164,6 +165,7 @@ func TestBridgeTokenPrincipalACL(t *testing.T) {
 // TestBridgeInternalTopicsUnreachableWhenOpen: even an open bridge (no
 // tokens, no authorizer) never serves "__" topics.
 func TestBridgeInternalTopicsUnreachableWhenOpen(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{})
 	n.createTopic(t, "plain", 1)
 	// A simple (admin) commit creates __consumer_offsets. No group member
@@ -247,6 +249,7 @@ func writeTLSPair(t *testing.T, dir string) (certFile, keyFile string, pool *x50
 // TestBridgeOverTLS: --http-tls-cert/--http-tls-key serve the bridge over
 // HTTPS (TLS 1.2+); plain HTTP on that port gets no answer it can use.
 func TestBridgeOverTLS(t *testing.T) {
+	t.Parallel()
 	certFile, keyFile, pool := writeTLSPair(t, t.TempDir())
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	n := startNodeOpts(t, node.Options{HTTPTLS: node.TLSFiles{CertFile: certFile, KeyFile: keyFile}}, "https", client)

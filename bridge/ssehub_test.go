@@ -136,6 +136,7 @@ func sameSet(a, b []string) bool {
 // TestEventStreamsPerIPLimit: one client IP gets at most
 // MaxSSEStreamsPerIP streams; a slot frees when a stream ends.
 func TestEventStreamsPerIPLimit(t *testing.T) {
+	t.Parallel()
 	n := startNode(t, bridge.Config{MaxSSEStreamsPerIP: 2})
 	n.createTopic(t, "ip", 1)
 	a := openStream(t, n.base+"/topics/ip/events")

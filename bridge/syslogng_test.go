@@ -92,6 +92,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // syslog-ng logs, and with response-action(… => retry) it keeps the lines
 // until the problem is fixed, then delivers each exactly once.
 func TestSyslogNGAgainstRefusals(t *testing.T) {
+	needs.SyslogNG(t) // skips under -short before a node is started for nothing
 	n := startNode(t, bridge.Config{Tokens: []bridge.Token{
 		{Name: "shipper", Secret: "s3cret", Topics: []string{"*"}, Operations: []string{"produce"}},
 	}})

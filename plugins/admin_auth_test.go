@@ -98,6 +98,7 @@ func basic(user, pw string) string {
 }
 
 func TestAdminAPIRequiresAnAdministrator(t *testing.T) {
+	t.Parallel()
 	base, _ := startSecuredNode(t, node.Options{
 		PasswordVerifier: passwords{"alice": "alice-secret", "bob": "bob-secret"},
 		Authorizer:       notBob{},
@@ -182,6 +183,7 @@ func TestAdminAPIRequiresAnAdministrator(t *testing.T) {
 // Without credentials the admin API is only for local tools on a loopback
 // listener: pages that rebind DNS (foreign Host) or post cross-site fail.
 func TestAdminAPILoopbackWithoutCredentials(t *testing.T) {
+	t.Parallel()
 	base, _ := startSecuredNode(t, node.Options{})
 	wasmCode := module(t, "mask-pii")
 	host := strings.TrimPrefix(base, "http://")
@@ -204,6 +206,7 @@ func TestAdminAPILoopbackWithoutCredentials(t *testing.T) {
 
 // --admin-addr moves the admin API to its own listener.
 func TestAdminAPIOwnListener(t *testing.T) {
+	t.Parallel()
 	base, admin := startSecuredNode(t, node.Options{Admin: node.AdminOptions{Addr: "127.0.0.1:0",
 		Tokens: []httpauth.Token{{Principal: auth.User("admin"), Secret: adminToken}}}})
 	if admin == "" || admin == base {

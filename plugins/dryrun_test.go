@@ -47,6 +47,7 @@ func dryRun(t *testing.T, base string, code []byte, params url.Values) plugins.D
 // TestDryRun runs each hook's example over a known topic through the
 // admin API and checks the exact counts.
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	n := startNode(t)
 	n.createTopic(t, "dry", 2)
 	cl := n.client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -164,6 +165,7 @@ func TestDryRun(t *testing.T) {
 // TestDryRunNeedsKafka: a registry without its broker (no StartSync)
 // answers 503, not a dry run over nothing.
 func TestDryRunNeedsKafka(t *testing.T) {
+	t.Parallel()
 	base := adminServer(t, openRegistry(t, t.TempDir()))
 	resp, err := http.Post(base+"/admin/plugins/dry-run?hook=transform&topic=x", "application/wasm", bytes.NewReader(module(t, "mask-pii")))
 	if err != nil {

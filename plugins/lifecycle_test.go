@@ -22,6 +22,7 @@ import (
 // TestDeployToMissingTopicRefused: a deploy naming a topic that does not
 // exist is a 400 that names the topic and the fix; nothing is deployed.
 func TestDeployToMissingTopicRefused(t *testing.T) {
+	t.Parallel()
 	n := startNode(t)
 	code, body := deployRaw(t, n.http, "early", "transform", "not-yet", module(t, "mask-pii"))
 	want := `{"error":"plugins: invalid deploy request: unknown topic \"not-yet\": create it first: sluice topic create not-yet"}` + "\n"
@@ -117,6 +118,7 @@ func TestTopicDeletionUnbindsPlugins(t *testing.T) {
 // rollback makes v1's module live again (as v3), a rollback to 2 v2's
 // (as v4); the versions list is exact at each step.
 func TestRollbackRestoresEarlierVersions(t *testing.T) {
+	t.Parallel()
 	n := startNode(t)
 	n.createTopic(t, "rb", 1)
 	cl := n.client(t)
@@ -201,6 +203,7 @@ func sha(b []byte) string {
 // to 6 are listed and on disk; keep 2 prunes 4; a restart keeps the
 // history; removing the plugin (its topic deleted) deletes every file.
 func TestHistoryPrunedToKeepVersions(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dataDir := t.TempDir()
 	reg := openRegistry(t, dataDir)

@@ -1,11 +1,13 @@
 package plugins_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -14,6 +16,8 @@ import (
 var pluginPaths map[string]string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	testkit.ShortParallel()
 	os.Exit(runTests(m))
 }
 

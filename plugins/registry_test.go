@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/internal/testkit"
 	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
 )
@@ -40,6 +41,9 @@ func adminServer(t *testing.T, reg *plugins.Registry) string {
 
 func openRegistry(t *testing.T, dataDir string) *plugins.Registry {
 	t.Helper()
+	// The kit's shared compilation cache: each registry compiling the
+	// example modules afresh cost seconds per test.
+	testkit.LinkPluginCache(dataDir)
 	reg, err := plugins.Open(dataDir, quietLogger)
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +109,7 @@ func decode[T any](t *testing.T, b []byte) T {
 }
 
 func TestAdminAPIDeployListRemoveAndRestart(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	reg := openRegistry(t, dataDir)
 	base := adminServer(t, reg)
@@ -199,6 +204,7 @@ func TestAdminAPIDeployListRemoveAndRestart(t *testing.T) {
 }
 
 func TestOpenFailsOnDamagedModule(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	reg, err := plugins.Open(dataDir, quietLogger)
 	if err != nil {
@@ -220,6 +226,7 @@ func TestOpenFailsOnDamagedModule(t *testing.T) {
 // continuously: no call fails, and calls after the deploy use the new
 // version's configuration.
 func TestHotReplaceUnderLoad(t *testing.T) {
+	t.Parallel()
 	reg := openRegistry(t, t.TempDir())
 	ctx := context.Background()
 	deploy := func(dlq string) {
@@ -276,6 +283,7 @@ func TestHotReplaceUnderLoad(t *testing.T) {
 }
 
 func TestFailingPluginErrorsAreHookErrors(t *testing.T) {
+	t.Parallel()
 	reg := openRegistry(t, t.TempDir())
 	if _, err := reg.Deploy(context.Background(), plugins.DeployRequest{Name: "bad", Hook: wasm.HookTransform, Topic: "t", Wasm: module(t, "misbehave")}); err != nil {
 		t.Fatal(err)

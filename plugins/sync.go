@@ -328,7 +328,11 @@ func (s *syncer) catchUp(ctx context.Context) {
 				end = o.Offset
 				break
 			}
-			if ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+			// kadm lists a topic the broker does not know as partition
+			// -1 with UNKNOWN_TOPIC_OR_PARTITION (and no partition 0):
+			// without this check a first deployment waited catchUpWait.
+			if u, unknown := ends.Lookup(DeploymentsTopic, -1); unknown && errors.Is(u.Err, kerr.UnknownTopicOrPartition) ||
+				ok && errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
 				if exists, _ := s.topicExists(ctx); !exists {
 					return // no deployment anywhere yet
 				}

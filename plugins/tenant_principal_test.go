@@ -82,10 +82,14 @@ func sseValues(t *testing.T, url string, want int) []string {
 // claiming client.id "acme" without authenticating is User:ANONYMOUS and
 // sees no tenant's records.
 func TestE2ETenantFilterByPrincipal(t *testing.T) {
-	n := wrapNode(testkit.StartNode(t, testkit.WithLogger(quietLogger), testkit.WithOptions(node.Options{Bridge: bridge.Config{Tokens: []bridge.Token{
-		{Name: "acme", Secret: "acme-token", Topics: []string{"events"}, Operations: []string{"consume"}},
-		{Name: "globex", Secret: "globex-token", Topics: []string{"events"}, Operations: []string{"consume"}},
-	}}})))
+	t.Parallel()
+	// No initial rebalance delay: the REST consumers below each join a
+	// group of one, and the 3 s hold tested nothing here.
+	n := wrapNode(testkit.StartNode(t, testkit.WithLogger(quietLogger),
+		testkit.WithConfig(func(c *node.Config) { c.GroupInitialRebalanceDelay = -1 }), testkit.WithOptions(node.Options{Bridge: bridge.Config{Tokens: []bridge.Token{
+			{Name: "acme", Secret: "acme-token", Topics: []string{"events"}, Operations: []string{"consume"}},
+			{Name: "globex", Secret: "globex-token", Topics: []string{"events"}, Operations: []string{"consume"}},
+		}}})))
 	base := n.http
 	n.createTopic(t, "events", 1)
 	n.deploy(t, "tenants", "filter", "events", "tenant-filter", "show_untagged=true")

@@ -58,3 +58,8 @@ func linkPluginCache(dataDir string) {
 	}
 	_ = os.Symlink(shared, filepath.Join(plugins, "cache"))
 }
+
+// LinkPluginCache points dataDir's plugin compilation cache at the shared
+// one, for tests that open a plugin registry on a data directory of their
+// own rather than through a kit node.
+func LinkPluginCache(dataDir string) { linkPluginCache(dataDir) }
