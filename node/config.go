@@ -37,7 +37,7 @@ type Config struct {
 	DisableSendfile bool
 	// FetchSessionCacheSlots bounds the Kafka server's cached fetch
 	// sessions (max.incremental.fetch.session.cache.slots); 0 means 1000,
-	// negative disables fetch sessions.
+	// negative disables fetch sessions (the serve flag's 0 becomes -1).
 	FetchSessionCacheSlots int
 
 	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".

@@ -92,7 +92,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.Int64Var(&c.QueuedMaxRequestBytes, "queued-max-request-bytes", d.QueuedMaxRequestBytes, "bytes of requests being read and handled across connections; readers wait past it (queued.max.request.bytes)")
 	fs.Int64Var(&c.MaxDecodedRequestBytes, "max-decoded-request-bytes", d.MaxDecodedRequestBytes, "refuse a request whose decoded form would take more memory, estimated before decoding")
 	fs.IntVar(&c.MaxDecompressedBytes, "max-decompressed-bytes", 0, "most one compressed batch may inflate to when validated or read; 0 = 2 x the topic's max.message.bytes (at least 1 MiB)")
-	fs.IntVar(&c.FetchSessionCacheSlots, "fetch-session-cache-slots", d.FetchSessionCacheSlots, "most incremental fetch sessions (KIP-227) kept; -1 disables them (max.incremental.fetch.session.cache.slots)")
+	fs.IntVar(&c.FetchSessionCacheSlots, "fetch-session-cache-slots", d.FetchSessionCacheSlots, "most incremental fetch sessions (KIP-227) kept; 0 disables them (max.incremental.fetch.session.cache.slots)")
 	fs.BoolVar(&c.DisableSendfile, "disable-sendfile", false, "copy fetched data through user space instead of sendfile(2), as TLS must (for benchmarks and debugging)")
 	fs.Int64Var(&c.SegmentBytes, "log-segment-bytes", d.SegmentBytes, "roll a segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-segment-ms", d.SegmentMs, "roll a segment this old, -1 never (log.roll.ms)")
@@ -191,6 +191,12 @@ func (sf *serveFlags) settings() (serveSettings, error) {
 		// An explicit 0 means no delay; node.Config reserves 0 for
 		// "default", so say it with a negative duration.
 		cfg.GroupInitialRebalanceDelay = -1
+	}
+	if cfg.FetchSessionCacheSlots <= 0 {
+		// An explicit 0 disables fetch sessions, as Kafka's
+		// max.incremental.fetch.session.cache.slots=0 does; node.Config
+		// reserves 0 for "default" and says "disabled" with -1.
+		cfg.FetchSessionCacheSlots = -1
 	}
 	if err := validateBrokerConfig(cfg); err != nil {
 		return serveSettings{}, err

@@ -117,6 +117,29 @@ func TestServeConfigFileNamedByEnv(t *testing.T) {
 	}
 }
 
+// TestServeFetchSessionSlots: 0 disables fetch sessions, as in Kafka;
+// the default keeps 1,000.
+func TestServeFetchSessionSlots(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 1000},
+		{[]string{"--fetch-session-cache-slots", "0"}, -1},
+		{[]string{"--fetch-session-cache-slots", "-1"}, -1},
+		{[]string{"--fetch-session-cache-slots", "5"}, 5},
+	} {
+		clearServeEnv(t)
+		s, err := parseServe(t, tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.broker.FetchSessionCacheSlots != tc.want {
+			t.Errorf("%v: FetchSessionCacheSlots %d, want %d", tc.args, s.broker.FetchSessionCacheSlots, tc.want)
+		}
+	}
+}
+
 func TestServeAutoCreateTopicsSetOnlyWhenGiven(t *testing.T) {
 	cases := []struct {
 		name    string
