@@ -79,16 +79,7 @@ func (c *Coordinator) CommitAsync(req CommitRequest, cb func(map[TopicPartition]
 		}
 		c.resetSession(g, m)
 	}
-	valid := make(map[TopicPartition]Offset, len(req.Offsets))
-	now := c.cfg.Clock.Now().UnixMilli()
-	for tp, o := range req.Offsets {
-		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
-			codes[tp] = kerr.OffsetMetadataTooLarge.Code
-			continue
-		}
-		o.CommitTime = now
-		valid[tp] = o
-	}
+	valid := c.validOffsets(req.Offsets, codes)
 	if len(valid) == 0 {
 		g.unlock()
 		cb(codes)
@@ -334,4 +325,21 @@ func (c *Coordinator) GroupOf(clientID, clientHost string) string {
 		g.unlock()
 	}
 	return ""
+}
+
+// validOffsets stamps the commit time on the offsets whose metadata fits
+// and answers OFFSET_METADATA_TOO_LARGE in codes for the rest (Commit and
+// TxnCommit alike).
+func (c *Coordinator) validOffsets(offsets map[TopicPartition]Offset, codes map[TopicPartition]int16) map[TopicPartition]Offset {
+	valid := make(map[TopicPartition]Offset, len(offsets))
+	now := c.cfg.Clock.Now().UnixMilli()
+	for tp, o := range offsets {
+		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
+			codes[tp] = kerr.OffsetMetadataTooLarge.Code
+			continue
+		}
+		o.CommitTime = now
+		valid[tp] = o
+	}
+	return valid
 }

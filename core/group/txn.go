@@ -80,16 +80,7 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) map[TopicPartition]int16 {
 		g.unlock()
 		return fail(kerr.IllegalGeneration.Code)
 	}
-	valid := make(map[TopicPartition]Offset, len(req.Offsets))
-	now := c.cfg.Clock.Now().UnixMilli()
-	for tp, o := range req.Offsets {
-		if len(o.Metadata) > c.cfg.MaxMetadataBytes {
-			codes[tp] = kerr.OffsetMetadataTooLarge.Code
-			continue
-		}
-		o.CommitTime = now
-		valid[tp] = o
-	}
+	valid := c.validOffsets(req.Offsets, codes)
 	if len(valid) == 0 {
 		g.unlock()
 		return codes
