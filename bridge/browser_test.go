@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicemq/sluice/bridge"
-	"github.com/sluicemq/sluice/bridge/internal/cdp"
+	"github.com/sluicemq/sluice/internal/cdp"
 	"github.com/sluicemq/sluice/internal/needs"
 )
 

@@ -1,5 +1,5 @@
 // Package cdp drives a headless Chromium over the Chrome DevTools Protocol
-// for the bridge's browser tests. It speaks CDP over
+// for the browser tests (bridge pages, console). It speaks CDP over
 // --remote-debugging-pipe (NUL-delimited JSON on file descriptors 3 and 4),
 // so no debugging port is opened at all.
 package cdp
@@ -214,6 +214,50 @@ func (p *Page) WaitTrue(ctx context.Context, expr string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// SetViewport sizes the tab (CSS pixels), e.g. a laptop screen, so
+// screenshots and layout do not depend on the headless default.
+func (p *Page) SetViewport(ctx context.Context, width, height int) error {
+	return p.b.call(ctx, p.sessionID, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
+}
+
+// Screenshot captures the tab as a PNG.
+func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
+	var res struct {
+		Data []byte `json:"data"` // base64 in JSON: decoded by encoding/json
+	}
+	if err := p.b.call(ctx, p.sessionID, "Page.captureScreenshot", map[string]any{"format": "png"}, &res); err != nil {
+		return nil, err
+	}
+	return res.Data, nil
+}
+
+// SetInputFiles sets the files of the <input type=file> matching selector,
+// as a user picking them would (the page sees a change event).
+func (p *Page) SetInputFiles(ctx context.Context, selector string, paths ...string) error {
+	var doc struct {
+		Root struct {
+			NodeID int64 `json:"nodeId"`
+		} `json:"root"`
+	}
+	if err := p.b.call(ctx, p.sessionID, "DOM.getDocument", map[string]any{"depth": 0}, &doc); err != nil {
+		return err
+	}
+	var q struct {
+		NodeID int64 `json:"nodeId"`
+	}
+	if err := p.b.call(ctx, p.sessionID, "DOM.querySelector", map[string]any{"nodeId": doc.Root.NodeID, "selector": selector}, &q); err != nil {
+		return err
+	}
+	if q.NodeID == 0 {
+		return fmt.Errorf("no element matches %s", selector)
+	}
+	if err := p.b.call(ctx, p.sessionID, "DOM.setFileInputFiles", map[string]any{"nodeId": q.NodeID, "files": paths}, nil); err != nil {
+		return err
+	}
+	return nil
 }
 
 // Close asks the browser to exit and waits for it (killing it if it
