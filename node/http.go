@@ -75,6 +75,10 @@ func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listen
 		r.Use(g.Middleware)
 		reg.AdminRoutes(r)
 	})
+	// The web console lives with the admin API, behind its guard.
+	if opts.console != nil {
+		opts.console.Mount(r, g.Middleware)
+	}
 	if !g.HasCredentials() {
 		if httpauth.IsLoopbackAddr(ln.Addr()) {
 			logger.Warn("admin API has no credentials configured: open to local callers on its loopback listener", "addr", ln.Addr().String())

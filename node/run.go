@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/bridge"
+	"github.com/sluicemq/sluice/console"
 	"github.com/sluicemq/sluice/core/acl"
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
@@ -83,6 +84,8 @@ type Options struct {
 	PluginKeepVersions int
 	// ZooKeeperSecurity: digest auth and secure znode ACLs (--zookeeper-*).
 	ZooKeeperSecurity meta.ZKSecurity
+
+	console *console.Console // set by RunWith; mounted with the admin API
 }
 
 // RunWith is Run with node options, reporting every bound address.
@@ -264,6 +267,9 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		return fmt.Errorf("plugins: %w", err)
 	}
 	closers.push(reg.StopSync)
+	if opts.console, err = startConsole(b, addrs.Kafka, inProc, sec.saslOpts, logger, &closers); err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 
 	tlsCfg, err := httpTLS(ctx, opts.HTTPTLS, logger)
 	if err != nil {
