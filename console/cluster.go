@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 )
 
 // WhoAmI is GET /console/api/whoami: who the guard let in. The pages call
