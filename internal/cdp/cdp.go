@@ -228,6 +228,10 @@ func (p *Page) Screenshot(ctx context.Context) ([]byte, error) {
 	var res struct {
 		Data []byte `json:"data"` // base64 in JSON: decoded by encoding/json
 	}
+	// A background tab is not painted, and its capture never completes.
+	if err := p.b.call(ctx, p.sessionID, "Page.bringToFront", nil, nil); err != nil {
+		return nil, err
+	}
 	if err := p.b.call(ctx, p.sessionID, "Page.captureScreenshot", map[string]any{"format": "png"}, &res); err != nil {
 		return nil, err
 	}
