@@ -72,6 +72,17 @@ function h(tag, attrs, ...children) {
 }
 const $ = (sel, root = document) => root.querySelector(sel);
 
+// swap replaces a container's children on a periodic refresh without
+// losing the keyboard focus: the focused control is found again in the new
+// content by its tag and identity (link target, data key, id or label).
+function swap(container, ...children) {
+  const a = document.activeElement;
+  const key = el => [el.tagName, el.id, el.getAttribute('href'), el.dataset.remove, el.dataset.delete, el.textContent].join('|');
+  const k = a && container.contains(a) && a !== container ? key(a) : null;
+  container.replaceChildren(...children);
+  if (k) for (const el of container.querySelectorAll(a.tagName)) if (key(el) === k) { el.focus(); break; }
+}
+
 function every(ms, fn) { timers.push(setInterval(fn, ms)); }
 
 function toast(msg, bad) {
@@ -262,7 +273,7 @@ async function overviewPage(root) {
       pushSample(throughput.msgs, o.throughput.messages_in_per_sec);
     }
     const up = o.brokers.filter(b => b.up).length;
-    body.replaceChildren(
+    swap(body,
       h('div', { class: 'cards' },
         card('Brokers up', `${up} / ${o.brokers.length}`, up < o.brokers.length ? 'bad' : ''),
         card('Partitions', fmtNum(o.partitions.total), '', `${o.topics} topics`),
@@ -306,7 +317,7 @@ async function topicsPage(root, params) {
   const render = async () => {
     const { topics } = await api('GET', '/topics');
     const rows = topics.filter(t => showInternal || !t.internal);
-    list.replaceChildren(table([
+    swap(list, table([
       { label: 'Topic', get: t => h('a', { href: '#/topics/' + encodeURIComponent(t.name), class: 'topic-link' }, t.name) },
       { label: 'Partitions', num: true, get: t => String(t.partitions) },
       { label: 'Replication', num: true, get: t => String(t.replication_factor) },
@@ -374,7 +385,7 @@ async function topicPage(root, params, name) {
   const enc = encodeURIComponent(name);
   const t = await api('GET', '/topics/' + enc);
   const partsBox = h('div', {}), cfgBox = h('div', {});
-  const drawParts = tt => partsBox.replaceChildren(table([
+  const drawParts = tt => swap(partsBox, table([
     { label: 'Partition', num: true, get: p => String(p.partition) },
     { label: 'Leader', num: true, get: p => p.leader < 0 ? h('span', { class: 'badge bad' }, 'offline') : String(p.leader) },
     { label: 'Replicas', get: p => p.replicas.join(', ') },
@@ -384,7 +395,7 @@ async function topicPage(root, params, name) {
     { label: 'Size', num: true, get: p => p.size_bytes < 0 ? 'not here' : fmtBytes(p.size_bytes) },
     { label: '', get: p => p.error ? h('span', { class: 'badge bad' }, p.error) : '' },
   ], tt.partitions, 'This topic has no partitions.'));
-  const drawCfg = tt => cfgBox.replaceChildren(table([
+  const drawCfg = tt => swap(cfgBox, table([
     { label: 'Config', get: c => h('code', {}, c.name) },
     { label: 'Value', get: c => c.sensitive ? h('em', {}, 'hidden') : h('code', {}, c.value) },
     { label: 'Source', get: c => c.source === 'DYNAMIC_TOPIC_CONFIG' ? h('span', { class: 'badge ok' }, 'set on topic') : h('span', { class: 'muted' }, c.source.toLowerCase().replace(/_/g, ' ')) },
@@ -531,7 +542,7 @@ async function groupsPage(root) {
   const list = h('div', {});
   const render = async () => {
     const { groups } = await api('GET', '/groups');
-    list.replaceChildren(table([
+    swap(list, table([
       { label: 'Group', get: g => h('a', { href: '#/groups/' + encodeURIComponent(g.group) }, g.group) },
       { label: 'State', get: g => stateBadge(g.state) },
       { label: 'Protocol', get: g => [g.protocol_type, g.protocol].filter(Boolean).join(' / ') || '—' },
@@ -559,13 +570,13 @@ async function groupPage(root, params, group) {
     const g = await api('GET', '/groups/' + enc);
     state = g.state;
     pushSample(lagHistory, Math.max(0, g.lag));
-    head.replaceChildren(h('p', {}, stateBadge(g.state), ' ', [g.protocol_type, g.protocol].filter(Boolean).join(' / '), ` · coordinator ${g.coordinator} · total lag `, h('strong', { id: 'group-lag' }, fmtNum(g.lag))));
-    members.replaceChildren(table([
+    swap(head, h('p', {}, stateBadge(g.state), ' ', [g.protocol_type, g.protocol].filter(Boolean).join(' / '), ` · coordinator ${g.coordinator} · total lag `, h('strong', { id: 'group-lag' }, fmtNum(g.lag))));
+    swap(members, table([
       { label: 'Member', get: m => h('code', {}, m.member_id) },
       { label: 'Client', get: m => `${m.client_id} (${m.client_host})` },
       { label: 'Assigned', get: m => m.assignments.map(a => `${a.topic}: ${a.partitions.join(', ')}`).join('; ') || '—' },
     ], g.members, 'No members: the group is empty.'));
-    offsets.replaceChildren(table([
+    swap(offsets, table([
       { label: 'Topic', get: o => h('a', { href: '#/topics/' + encodeURIComponent(o.topic) }, o.topic) },
       { label: 'Partition', num: true, get: o => String(o.partition) },
       { label: 'Committed', num: true, get: o => o.committed < 0 ? '—' : fmtNum(o.committed) },
@@ -617,8 +628,8 @@ async function pluginsPage(root) {
   const list = h('div', { id: 'plugin-list' });
   const render = async () => {
     const { plugins } = await api('GET', adminBase + '/plugins');
-    if (!plugins.length) { list.replaceChildren(h('div', { class: 'empty' }, 'No plugins deployed. Deploy a WebAssembly module below.')); return; }
-    list.replaceChildren(...plugins.map(pluginCard));
+    if (!plugins.length) { swap(list, h('div', { class: 'empty' }, 'No plugins deployed. Deploy a WebAssembly module below.')); return; }
+    swap(list, ...plugins.map(pluginCard));
   };
   const pluginCard = p => {
     const st = p.stats || {};
