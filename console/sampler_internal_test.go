@@ -1,0 +1,44 @@
+package console
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// The rates count only leaders' growth: a follower's growth (replication),
+// a shrinking log (retention) and a replica first seen give nothing.
+func TestSamplerRates(t *testing.T) {
+	s := newSampler()
+	s.add([]Replica{
+		{Topic: "a", Partition: 0, Leader: true, Size: 1000, LogEnd: 10},
+		{Topic: "b", Partition: 0, Leader: false, Size: 500, LogEnd: 5},
+	}, 0)
+	if r := s.total(); r.Known {
+		t.Fatalf("one sample: %+v", r)
+	}
+	s.add([]Replica{
+		{Topic: "a", Partition: 0, Leader: true, Size: 3000, LogEnd: 30}, // +2000 B, +20 msgs
+		{Topic: "a", Partition: 1, Leader: true, Size: 9000, LogEnd: 90}, // new: nothing
+		{Topic: "b", Partition: 0, Leader: false, Size: 900, LogEnd: 9},  // follower: nothing
+	}, time.Second)
+	s.add([]Replica{
+		{Topic: "a", Partition: 0, Leader: true, Size: 2500, LogEnd: 40}, // +10 msgs, size shrank (retention): 0 B
+		{Topic: "a", Partition: 1, Leader: true, Size: 9100, LogEnd: 95}, // +100 B, +5 msgs
+		{Topic: "b", Partition: 0, Leader: true, Size: 1000, LogEnd: 10}, // just became leader: nothing
+	}, time.Second)
+	got := s.total()
+	if !got.Known || math.Abs(got.BytesInPerSec-1050) > 1e-9 || math.Abs(got.MessagesInPerSec-17.5) > 1e-9 {
+		t.Fatalf("total %+v, want 1050 B/s and 17.5 msg/s", got)
+	}
+	if b := s.topic("b"); b.BytesInPerSec != 0 || b.MessagesInPerSec != 0 {
+		t.Fatalf("topic b %+v", b)
+	}
+	// The window keeps the last windowSamples intervals.
+	for range windowSamples {
+		s.add([]Replica{{Topic: "a", Partition: 0, Leader: true, Size: 2500, LogEnd: 40}}, time.Second)
+	}
+	if r := s.total(); !r.Known || r.BytesInPerSec != 0 || r.MessagesInPerSec != 0 {
+		t.Fatalf("after a quiet window: %+v", r)
+	}
+}
