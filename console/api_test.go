@@ -113,7 +113,8 @@ func TestAPI(t *testing.T) {
 			orders = &topics.Topics[i]
 		}
 	}
-	if orders == nil || orders.Partitions != 2 || orders.ReplicationFactor != 1 || orders.Messages != 4 || orders.Internal || orders.SizeBytes <= 0 {
+	if orders == nil || orders.Partitions != 2 || orders.ReplicationFactor != 1 || orders.Messages != 4 || orders.Internal || orders.SizeBytes <= 0 ||
+		len(orders.Configs) != 1 || orders.Configs["retention.ms"] != "3600000" {
 		t.Fatalf("topics %+v", topics)
 	}
 

@@ -183,7 +183,6 @@ func TestConsoleBrowser(t *testing.T) {
 	// Live tail: a record produced after it starts shows up.
 	click("#tail-toggle")
 	wait("document.querySelector('#tail-results').innerText.includes('Waiting for new messages')")
-	time.Sleep(300 * time.Millisecond) // the stream's consumer starts at the end offsets it listed
 	if err := cl.ProduceSync(pctx, &kgo.Record{Partition: 1, Value: []byte("tail-me")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TopicSummary is one row of GET /console/api/topics.
@@ -25,6 +26,8 @@ type TopicSummary struct {
 	SizeBytes        int64   `json:"size_bytes"`
 	MessagesInPerSec float64 `json:"messages_in_per_sec"`
 	BytesInPerSec    float64 `json:"bytes_in_per_sec"`
+	// Configs are the topic's own settings (not the broker defaults).
+	Configs map[string]string `json:"configs"`
 }
 
 // TopicList is GET /console/api/topics.
@@ -56,13 +59,36 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	overrides := map[string]map[string]string{}
+	if len(names) > 0 {
+		rcs, err := c.adm.DescribeTopicConfigs(ctx, names...)
+		if err != nil {
+			writeKafkaError(w, "describe configs", err)
+			return
+		}
+		for _, rc := range rcs {
+			m := map[string]string{}
+			for _, cf := range rc.Configs {
+				if cf.Source == kmsg.ConfigSourceDynamicTopicConfig {
+					m[cf.Key] = cf.MaybeValue()
+					if cf.Sensitive {
+						m[cf.Key] = ""
+					}
+				}
+			}
+			overrides[rc.Name] = m
+		}
+	}
 	local := c.localReplicas()
 	out := TopicList{Topics: []TopicSummary{}}
 	for _, t := range md.Topics.Sorted() {
 		if t.Err != nil {
 			continue
 		}
-		s := TopicSummary{Name: t.Topic, Internal: isInternal(t), Partitions: len(t.Partitions)}
+		s := TopicSummary{Name: t.Topic, Internal: isInternal(t), Partitions: len(t.Partitions), Configs: overrides[t.Topic]}
+		if s.Configs == nil {
+			s.Configs = map[string]string{}
+		}
 		for _, p := range t.Partitions {
 			s.ReplicationFactor = max(s.ReplicationFactor, len(p.Replicas))
 			if p.Leader < 0 {

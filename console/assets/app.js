@@ -325,6 +325,7 @@ async function topicsPage(root, params) {
       { label: 'Messages', num: true, get: t => fmtNum(t.messages) },
       { label: 'Size on disk', num: true, get: t => fmtBytes(t.size_bytes) },
       { label: 'Messages in', num: true, get: t => fmtRate(t.messages_in_per_sec, 'msg') },
+      { label: 'Configs set', get: t => Object.keys(t.configs || {}).length ? h('code', { class: 'configs' }, Object.entries(t.configs).map(([k, v]) => `${k}=${v}`).join(', ')) : h('span', { class: 'muted' }, 'defaults') },
       { label: '', get: t => t.internal ? '' : h('button', { type: 'button', class: 'danger', 'data-delete': t.name, onclick: () => deleteTopic(t.name) }, 'Delete') },
     ], rows, showInternal ? 'No topics yet. Create one below.' : 'No topics yet (internal topics are hidden). Create one below.'));
   };
@@ -493,11 +494,14 @@ function messageBrowser(name, t) {
     if (tailAbort) { tailAbort.abort(); return; }
     tailAbort = new AbortController(); aborters.push(tailAbort);
     tailBtn.textContent = 'Stop live tail';
-    tailOut.replaceChildren(h('p', { class: 'muted' }, 'Waiting for new messages…'));
+    tailOut.replaceChildren(h('p', { class: 'muted' }, 'Connecting…'));
     try {
       const headers = authHeader() ? { Authorization: authHeader() } : {};
       const resp = await fetch(`${API}/topics/${enc}/tail`, { headers, signal: tailAbort.signal });
       if (!resp.ok) { const j = await resp.json().catch(() => ({})); throw new Error(j.error || resp.statusText); }
+      // The stream answers once its consumer is placed at the end offsets:
+      // from here on every new message arrives.
+      tailOut.replaceChildren(h('p', { class: 'muted' }, 'Waiting for new messages…'));
       const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -651,6 +655,8 @@ async function pluginsPage(root) {
         card('Errors', fmtNum(st.errors || 0), st.errors ? 'bad' : ''), card('ns per record', (st.ns_per_record || 0).toFixed(0))),
       h('p', { class: 'legend' }, h('span', { class: 'k1' }, '■ calls/s'), '  ', h('span', { class: 'k2' }, '■ errors/s')),
       lineChart(`calls per second of ${p.name}`, [hist.calls, hist.errors], v => v.toFixed(1)),
+      h('p', { class: 'legend' }, h('span', { class: 'k1' }, '■ ns per record (average since deploy)')),
+      lineChart(`nanoseconds per record of ${p.name}`, [hist.ns], v => v.toFixed(0)),
       p.shadow ? h('p', {}, h('span', { class: 'badge warn' }, `shadow v${p.shadow.version}`),
         ` compared ${p.shadow.stats.compared}, divergent ${p.shadow.stats.divergent_calls} calls, errors ${p.shadow.stats.errors} `,
         h('button', { type: 'button', onclick: () => change('POST', `${adminBase}/plugins/${nameEnc}/promote`, `Promote shadow v${p.shadow.version} of ${p.name} to live?`, 'Promote') }, 'Promote shadow'), ' ',
