@@ -55,6 +55,9 @@ type Throughput struct {
 	MessagesInPerSec float64 `json:"messages_in_per_sec"`
 	// Known is false until two samples exist (or without LocalLogs).
 	Known bool `json:"known"`
+	// BytesOutPerSec is sent when the node gives a bytes-out counter
+	// (Config.BytesOut); absent otherwise.
+	BytesOutPerSec *float64 `json:"bytes_out_per_sec,omitempty"`
 }
 
 // Overview is GET /console/api/overview.
@@ -114,6 +117,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Brokers, func(i, j int) bool { return out.Brokers[i].ID < out.Brokers[j].ID })
 	out.Throughput = c.rates.total()
+	out.Throughput.BytesOutPerSec = c.rates.out()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -125,6 +129,9 @@ type sampler struct {
 	// increments (oldest first).
 	prev   map[replicaKey]Replica
 	window []increment
+	// outPrev and outWindow: the same for the bytes-out counter.
+	outPrev   *float64
+	outWindow []outSample
 }
 
 type replicaKey struct {
@@ -143,20 +150,48 @@ const windowSamples = 5
 
 func newSampler() *sampler { return &sampler{} }
 
-func (s *sampler) run(ctx context.Context, logs LocalLogs, every time.Duration) {
+func (s *sampler) run(ctx context.Context, logs LocalLogs, bytesOut func() (float64, bool), every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last := time.Now()
 	s.add(logs.Replicas(), 0)
+	s.addOut(bytesOut, 0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			s.add(logs.Replicas(), now.Sub(last))
+			s.addOut(bytesOut, now.Sub(last))
 			last = now
 		}
 	}
+}
+
+// addOut samples the bytes-out counter, if any, into its own window.
+func (s *sampler) addOut(read func() (float64, bool), dt time.Duration) {
+	if read == nil {
+		return
+	}
+	v, ok := read()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok {
+		s.outPrev, s.outWindow = nil, nil
+		return
+	}
+	if s.outPrev != nil && dt > 0 && v >= *s.outPrev { // a counter that went back was reset
+		s.outWindow = append(s.outWindow, outSample{dt: dt, bytes: v - *s.outPrev})
+		if len(s.outWindow) > windowSamples {
+			s.outWindow = slices.Delete(s.outWindow, 0, len(s.outWindow)-windowSamples)
+		}
+	}
+	s.outPrev = &v
+}
+
+type outSample struct {
+	dt    time.Duration
+	bytes float64
 }
 
 // add records one sample. Only leaders count (a follower's growth is
@@ -223,6 +258,22 @@ func (s *sampler) rate(match func(string) bool) Throughput {
 	}
 	sec := dt.Seconds()
 	return Throughput{BytesInPerSec: float64(bytes) / sec, MessagesInPerSec: float64(msgs) / sec, Known: true}
+}
+
+// out is the bytes-out rate; nil when not measured.
+func (s *sampler) out() *float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var dt time.Duration
+	var b float64
+	for _, o := range s.outWindow {
+		dt, b = dt+o.dt, b+o.bytes
+	}
+	if dt <= 0 {
+		return nil
+	}
+	r := b / dt.Seconds()
+	return &r
 }
 
 // localReplicas lists this broker's replica sizes per topic and partition.

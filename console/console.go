@@ -65,6 +65,10 @@ type Config struct {
 	Kafka []kgo.Opt
 	// Logs reports this broker's replicas; nil: sizes and rates unknown.
 	Logs LocalLogs
+	// BytesOut, if set, reads a cumulative count of bytes this broker has
+	// sent to fetching clients (a Prometheus counter, say); the overview
+	// then shows bytes out per second. nil: not shown.
+	BytesOut func() (total float64, ok bool)
 	// AdminBase is the path of the plugin admin API on the same listener
 	// (the pages call it directly); "" hides plugin changes.
 	AdminBase string
@@ -113,7 +117,7 @@ func New(cfg Config) (*Console, error) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.rates.run(ctx, cfg.Logs, cfg.SampleInterval)
+			c.rates.run(ctx, cfg.Logs, cfg.BytesOut, cfg.SampleInterval)
 		}()
 	}
 	return c, nil

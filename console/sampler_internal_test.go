@@ -42,3 +42,25 @@ func TestSamplerRates(t *testing.T) {
 		t.Fatalf("after a quiet window: %+v", r)
 	}
 }
+
+// Bytes out come from a cumulative counter the node may give; a counter
+// that goes back (a restart) starts over rather than counting negative.
+func TestSamplerBytesOut(t *testing.T) {
+	s := newSampler()
+	if s.out() != nil {
+		t.Fatal("no counter: want no rate")
+	}
+	vals := []float64{100, 1100, 3100, 50}
+	i := 0
+	read := func() (float64, bool) { v := vals[i]; i++; return v, true }
+	s.addOut(read, 0)
+	s.addOut(read, time.Second)
+	s.addOut(read, time.Second)
+	if r := s.out(); r == nil || *r != 1500 {
+		t.Fatalf("rate %v, want 1500", r)
+	}
+	s.addOut(read, time.Second) // reset to 50: no interval counted
+	if r := s.out(); r == nil || *r != 1500 {
+		t.Fatalf("after a reset %v, want 1500", r)
+	}
+}

@@ -110,7 +110,7 @@ function fmtBytes(n) {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n) + ' ' + u[i];
+  return (i ? n.toFixed(1) : Math.round(n)) + ' ' + u[i];
 }
 function fmtNum(n) { return Number(n).toLocaleString('en-US'); }
 function fmtRate(n, unit) { return (n >= 100 ? n.toFixed(0) : n.toFixed(1)) + ' ' + unit + '/s'; }
@@ -281,6 +281,7 @@ async function overviewPage(root) {
         card('Offline', fmtNum(o.partitions.offline), o.partitions.offline ? 'bad' : '', 'partitions', 'offline'),
         card('Bytes in', o.throughput.known ? fmtBytes(o.throughput.bytes_in_per_sec) + '/s' : '…', '', 'this broker, live', 'bytes-in'),
         card('Messages in', o.throughput.known ? fmtRate(o.throughput.messages_in_per_sec, 'msg') : '…', '', 'this broker, live', 'msgs-in'),
+        o.throughput.bytes_out_per_sec !== undefined ? card('Bytes out', fmtBytes(o.throughput.bytes_out_per_sec) + '/s', '', 'this broker, live', 'bytes-out') : '',
         card('Plugins deployed', plugins ? String(plugins.length) : '—', '', plugins ? h('a', { href: '#/plugins' }, 'manage') : 'admin API not on this listener', 'plugins')),
       h('section', { class: 'panel' }, h('h2', {}, 'Throughput (this broker)'),
         h('p', { class: 'legend' }, h('span', { class: 'k1' }, '■ bytes in/s'), '  ', h('span', { class: 'k2' }, '■ messages in/s (scaled to the same chart)')),
