@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -251,5 +252,64 @@ func TestAPI(t *testing.T) {
 	}
 	if code, body := call(t, "GET", api+"/nope", nil, nil); code != 404 || !strings.Contains(body, "no such console API endpoint") {
 		t.Fatalf("unknown endpoint: %d %s", code, body)
+	}
+}
+
+// TestTail reads the live tail as a plain HTTP client: a record produced
+// after the stream opened arrives as an SSE "message" event, and stopping
+// the node ends the open stream at once instead of holding the graceful
+// shutdown for its full timeout.
+func TestTail(t *testing.T) {
+	n := testkit.StartNode(t)
+	n.CreateTopic(t, "live", 2)
+	cl := n.Client(t, kgo.DefaultProduceTopic("live"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce(t, cl, &kgo.Record{Partition: 0, Value: []byte("before")})
+
+	resp, err := http.Get(n.HTTPBase + "/console/api/topics/live/tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("tail: %d %v", resp.StatusCode, resp.Header)
+	}
+	rd := bufio.NewReader(resp.Body)
+	if line, _ := rd.ReadString('\n'); line != ": tail of live\n" {
+		t.Fatalf("first line %q", line)
+	}
+	produce(t, cl, &kgo.Record{Partition: 1, Key: []byte("k"), Value: []byte(`{"after":true}`)})
+	var event, id, data string
+	for data == "" {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimSpace(line[7:])
+		case strings.HasPrefix(line, "id: "):
+			id = strings.TrimSpace(line[4:])
+		case strings.HasPrefix(line, "data: "):
+			data = strings.TrimSpace(line[6:])
+		}
+	}
+	var m console.Message
+	if err := json.Unmarshal([]byte(data), &m); err != nil {
+		t.Fatal(err)
+	}
+	if event != "message" || id != "1-0" || m.Partition != 1 || m.Offset != 0 || m.Key.Text != "k" || m.Value.Encoding != "json" || m.Value.Text != `{"after":true}` {
+		t.Fatalf("event %q id %q message %+v", event, id, m)
+	}
+	if code, body := call(t, "GET", n.HTTPBase+"/console/api/topics/nope/tail", nil, nil); code != 404 || !strings.Contains(body, "UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Fatalf("unknown topic: %d %s", code, body)
+	}
+
+	start := time.Now()
+	n.Stop()
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("stopping with an open tail took %s", d)
+	}
+	if _, err := io.Copy(io.Discard, rd); err != nil && !strings.Contains(err.Error(), "EOF") {
+		t.Logf("stream ended with %v", err)
 	}
 }

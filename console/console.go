@@ -123,6 +123,11 @@ func New(cfg Config) (*Console, error) {
 	return c, nil
 }
 
+// EndStreams ends the open live tails (and the sampler): for
+// http.Server.RegisterOnShutdown, so a graceful shutdown does not wait for
+// streams that never end by themselves.
+func (c *Console) EndStreams() { c.cancel() }
+
 // Close stops the sampler, ends live tails and closes the client.
 func (c *Console) Close() error {
 	c.cancel()

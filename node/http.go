@@ -100,6 +100,9 @@ func serveAdmin(reg *plugins.Registry, opts Options, tlsCfg *tls.Config, logger 
 	mountAdmin(r, reg, opts, ln, logger)
 	hs := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	if opts.console != nil {
+		hs.RegisterOnShutdown(opts.console.EndStreams)
+	}
 	closers.push(func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

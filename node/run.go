@@ -313,6 +313,9 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		// The bridge sets its timeouts (slowloris guard) and ends SSE
 		// streams at shutdown.
 		br.ConfigureServer(hs)
+		if opts.console != nil && opts.Admin.Addr == "" {
+			hs.RegisterOnShutdown(opts.console.EndStreams)
+		}
 		closers.push(func() error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
