@@ -148,6 +148,11 @@ func TestConsoleBrowser(t *testing.T) {
 	confirm()
 	wait(`[...document.querySelectorAll('a.topic-link')].some(a => a.innerText === 'payments')`)
 	shot("topics")
+	// The same name again: the broker's refusal is shown, by name.
+	set("#new-topic-name", "payments")
+	click("#create-topic button[type=submit]")
+	confirm()
+	mainHas("create topic payments: TOPIC_ALREADY_EXISTS")
 
 	// Five records on partition 0, then browse from offset 3.
 	cl := n.Client(t, sasl, kgo.DefaultProduceTopic("payments"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -234,4 +239,11 @@ func TestConsoleBrowser(t *testing.T) {
 	confirm()
 	mainHas("No plugins deployed")
 	shot("plugin-removed")
+
+	// Delete the topic from the list, after confirming.
+	eval("location.hash = '#/topics'", nil)
+	click(`[data-delete="payments"]`)
+	confirm()
+	wait(`![...document.querySelectorAll('a.topic-link')].some(a => a.innerText === 'payments')`)
+	mainHas("No topics yet")
 }
