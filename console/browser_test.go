@@ -228,6 +228,14 @@ func TestConsoleBrowser(t *testing.T) {
 	if err := page.SetInputFiles(ctx, "#plugin-file", wasmPath); err != nil {
 		t.Fatal(err)
 	}
+	// A dry run over the topic's six records first (no confirmation: it
+	// changes nothing).
+	click("#dry-run")
+	wait("document.querySelector('#dry-run-result').innerText.includes('records in')")
+	if s := text("#dry-run-result p"); !strings.HasPrefix(s, "6 records in ") || !strings.Contains(s, "errors 0") {
+		t.Fatalf("dry run: %q", s)
+	}
+	shot("plugin-dry-run")
 	click("#deploy-submit")
 	confirm()
 	wait(`document.querySelector('[data-plugin="keyhash"]')`)
