@@ -248,8 +248,18 @@ func TestConsoleBrowser(t *testing.T) {
 	mainHas("No plugins deployed")
 	shot("plugin-removed")
 
-	// Delete the topic from the list, after confirming.
+	// Delete the topic from the list, after confirming. The confirmation
+	// opens on Cancel, and Escape (the keyboard) dismisses it.
 	eval("location.hash = '#/topics'", nil)
+	click(`[data-delete="payments"]`)
+	wait("document.querySelector('#confirm').open && document.activeElement.id === 'confirm-cancel'")
+	if err := page.Press(ctx, "Escape"); err != nil {
+		t.Fatal(err)
+	}
+	wait("!document.querySelector('#confirm').open")
+	if code, body := call(t, "GET", n.HTTPBase+"/console/api/topics/payments", nil, nil, "Authorization", basic("admin", password)); code != 200 {
+		t.Fatalf("the topic after a dismissed deletion: %d %s", code, body)
+	}
 	click(`[data-delete="payments"]`)
 	confirm()
 	wait(`![...document.querySelectorAll('a.topic-link')].some(a => a.innerText === 'payments')`)

@@ -264,6 +264,22 @@ func (p *Page) SetInputFiles(ctx context.Context, selector string, paths ...stri
 	return nil
 }
 
+// Press types one key (as a keyboard would: keyDown then keyUp) into the
+// focused element; key is a DOM key name such as "Escape", "Enter", "Tab".
+func (p *Page) Press(ctx context.Context, key string) error {
+	codes := map[string]int{"Escape": 27, "Enter": 13, "Tab": 9, " ": 32}
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		ev := map[string]any{"type": typ, "key": key, "code": key, "windowsVirtualKeyCode": codes[key]}
+		if key == "Enter" && typ == "keyDown" {
+			ev["text"] = "\r"
+		}
+		if err := p.b.call(ctx, p.sessionID, "Input.dispatchKeyEvent", ev, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close asks the browser to exit and waits for it (killing it if it
 // lingers).
 func (b *Browser) Close() error {
