@@ -149,6 +149,9 @@ func (m *ReplicaManager) applyLocked(p *partition.Partition, ps meta.PartitionSt
 		return
 	}
 	m.roles[p] = ps
+	if known && !slices.Equal(prev.Replicas, ps.Replicas) {
+		p.SetReplicas(ps.Replicas) // a reassignment grew or shrank the set
+	}
 	self := m.cfg.BrokerID
 	leader, _, epoch, isr := p.Role()
 	switch {
