@@ -31,6 +31,11 @@ type Config struct {
 	// ClientOpts are added to the replica fetchers' client: SASL and TLS
 	// so that followers authenticate to leaders.
 	ClientOpts []kgo.Opt
+
+	// FollowerThrottle limits fetching the replicas a topic's
+	// follower.replication.throttled.replicas names (throttle.go); nil:
+	// unlimited.
+	FollowerThrottle *Throttle
 }
 
 func (c Config) withDefaults() Config {

@@ -19,7 +19,7 @@ const zkReassignPath = "/admin/reassign_partitions"
 // (topic, partition, replicas) plus the original replicas the controller
 // records when it starts a move; a null replicas list asks to cancel.
 type zkReassignments struct {
-	Version    int                  `json:"version"`
+	Version    int                   `json:"version"`
 	Partitions []zkReassignPartition `json:"partitions"`
 }
 
