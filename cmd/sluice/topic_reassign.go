@@ -50,13 +50,13 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 	)
 	return c.adminCommand(adminSpec{
 		path: "topic reassign",
-		usage: "sluice topic reassign NAME --brokers 1,2,3 [--replicas R] [--execute [--throttle]]\n" +
+		usage: "sluice topic reassign NAME --broker-ids 1,2,3 [--replicas R] [--execute [--throttle]]\n" +
 			"  sluice topic reassign NAME --plan FILE --execute [--throttle]\n" +
 			"  sluice topic reassign NAME --status | --cancel",
 		help: "Move a topic's partitions to other brokers: print a plan, execute it, show progress, cancel.",
 		args: []string{"NAME"},
 		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&brokers, "brokers", "", "broker `IDS` (comma-separated) to spread the partitions over (rack-aware when they have racks)")
+			fs.StringVar(&brokers, "broker-ids", "", "broker `IDS` (comma-separated) to spread the partitions over (rack-aware when they have racks)")
 			fs.IntVar(&rf, "replicas", 0, "replication factor of the plan; 0 keeps the topic's")
 			fs.BoolVar(&execute, "execute", false, "start the reassignment (without it the plan is only printed)")
 			fs.StringVar(&planFile, "plan", "", "execute this plan `FILE` (Kafka's reassignment JSON) instead of generating one")
@@ -84,7 +84,7 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 				}
 			} else {
 				if brokers == "" {
-					return errors.New("--brokers, --plan, --status or --cancel is required")
+					return errors.New("--broker-ids, --plan, --status or --cancel is required")
 				}
 				ids, err := parseBrokerIDs(brokers)
 				if err != nil {
@@ -149,10 +149,10 @@ func parseBrokerIDs(s string) ([]int32, error) {
 	for _, f := range strings.Split(s, ",") {
 		v, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
 		if err != nil || v < 0 {
-			return nil, fmt.Errorf("--brokers: %q is not a broker id", f)
+			return nil, fmt.Errorf("--broker-ids: %q is not a broker id", f)
 		}
 		if slices.Contains(ids, int32(v)) {
-			return nil, fmt.Errorf("--brokers: broker %d twice", v)
+			return nil, fmt.Errorf("--broker-ids: broker %d twice", v)
 		}
 		ids = append(ids, int32(v))
 	}
