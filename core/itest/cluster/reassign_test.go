@@ -138,6 +138,10 @@ func TestReassignPartition(t *testing.T) {
 		if p := partitionInfo(ctx, t, adm, topic, 0); slices.Contains(p.ISR, 4) {
 			t.Fatalf("broker 4 already in the ISR %v: the throttle should keep it catching up", p.ISR)
 		}
+		// Kafka refuses new partitions while the topic moves.
+		if resp, err := adm.CreatePartitions(ctx, 1, topic); err != nil || !errors.Is(resp[topic].Err, kerr.ReassignmentInProgress) {
+			t.Fatalf("create partitions while moving: %v %v, want REASSIGNMENT_IN_PROGRESS", err, resp[topic].Err)
+		}
 		if err := alterAssignment(ctx, t, adm, topic, nil); err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
