@@ -27,17 +27,12 @@ func (c *conn) handleDescribeLogDirs(h *header, req *kmsg.DescribeLogDirsRequest
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return c.ready(h, resp)
 	}
-	wanted := func(p *partition.Partition) bool {
-		if req.Topics == nil {
-			return true
-		}
+	asked := askedPartitions(req.Topics == nil, len(req.Topics), func(yield func(string, []int32)) {
 		for _, t := range req.Topics {
-			if t.Topic == p.Topic && slices.Contains(t.Partitions, p.Index) {
-				return true
-			}
+			yield(t.Topic, t.Partitions)
 		}
-		return false
-	}
+	})
+	wanted := func(p *partition.Partition) bool { return asked(p.Topic, p.Index) }
 	dir := c.s.b.Config().DataDir
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -78,4 +73,25 @@ func (c *conn) handleDescribeLogDirs(h *header, req *kmsg.DescribeLogDirsRequest
 	}
 	resp.Dirs = append(resp.Dirs, d)
 	return c.ready(h, resp)
+}
+
+// askedPartitions indexes a request's topic/partition list (all: a null
+// list) so that answering is linear in the request and the local
+// partitions, not their product. each yields the request's entries.
+func askedPartitions(all bool, n int, each func(yield func(string, []int32))) func(topic string, part int32) bool {
+	if all {
+		return func(string, int32) bool { return true }
+	}
+	set := make(map[string]map[int32]bool, min(n, 1024))
+	each(func(topic string, parts []int32) {
+		ps := set[topic]
+		if ps == nil {
+			ps = map[int32]bool{}
+			set[topic] = ps
+		}
+		for _, p := range parts {
+			ps[p] = true
+		}
+	})
+	return func(topic string, part int32) bool { return set[topic][part] }
 }

@@ -30,17 +30,11 @@ func (c *conn) handleListPartitionReassignments(h *header, req *kmsg.ListPartiti
 			return c.ready(h, resp)
 		}
 	}
-	wanted := func(topic string, part int32) bool {
-		if req.Topics == nil {
-			return true
-		}
+	wanted := askedPartitions(req.Topics == nil, len(req.Topics), func(yield func(string, []int32)) {
 		for _, t := range req.Topics {
-			if t.Topic == topic && slices.Contains(t.Partitions, part) {
-				return true
-			}
+			yield(t.Topic, t.Partitions)
 		}
-		return false
-	}
+	})
 	byTopic := map[string]int{}
 	for _, r := range list {
 		if !wanted(r.Topic, r.Partition) {
