@@ -175,6 +175,29 @@ func TestReassignPartition(t *testing.T) {
 			t.Fatalf("leader's log is %d bytes, want at least the preloaded 600 KiB", size)
 		}
 
+		// The longest time without a new acknowledgement while moving
+		// (sampled every 10 ms): the throttled move must not starve the
+		// producer, and the leader change at the end is its one pause.
+		gapDone, gapResult := make(chan struct{}), make(chan time.Duration, 1)
+		go func() {
+			var longest time.Duration
+			last, lastAt := s.ackedCount(), time.Now()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-gapDone:
+					gapResult <- max(longest, time.Since(lastAt))
+					return
+				case now := <-tick.C:
+					if n := s.ackedCount(); n != last {
+						last, lastAt = n, now
+					} else {
+						longest = max(longest, now.Sub(lastAt))
+					}
+				}
+			}
+		}()
 		start := time.Now()
 		if err := alterAssignment(ctx, t, adm, topic, []int32{2, 3, 4}); err != nil {
 			t.Fatalf("reassign: %v", err)
@@ -198,6 +221,13 @@ func TestReassignPartition(t *testing.T) {
 		}
 		afterMove := s.ackedCount()
 		waitFor(ctx, t, "acknowledgements after the move", func() bool { return s.ackedCount() >= afterMove+200 })
+		close(gapDone)
+		// Seen: 100 ms. The bound only catches a stalled producer (the
+		// machine is shared with other test runs).
+		gapSeen := <-gapResult
+		if gapSeen > 5*time.Second {
+			t.Fatalf("no acknowledgement for %v during the move", gapSeen)
+		}
 		acked := s.finish()
 
 		// Every acknowledged record is there once, in order, offsets dense.
@@ -230,7 +260,8 @@ func TestReassignPartition(t *testing.T) {
 				t.Errorf("broker %d lists %s-0: %v, want %v", id, topic, found, want)
 			}
 		}
-		t.Logf("moved %d bytes in %v (throttle %d B/s); %d records acknowledged, %d after the move", size, took, reassignRate, len(acked), len(acked)-afterMove)
+		t.Logf("moved %d bytes in %v (throttle %d B/s); %d records acknowledged, %d after the move; longest acknowledgement gap from the request to 200 acks after the move: %v",
+			size, took, reassignRate, len(acked), len(acked)-afterMove, gapSeen)
 	})
 }
 
