@@ -230,6 +230,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
+	kcfg.LeaderThrottle = cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		return err
 	}

@@ -6,14 +6,14 @@ import (
 )
 
 // The replication throttle's topic configs, as in Kafka: which replicas
-// of the topic count against the brokers' throttled rates (the follower
-// side is enforced by core/cluster/throttle.go with `sluice serve
-// --follower-replication-throttled-rate`). `sluice topic reassign
+// of the topic count against the brokers' throttled rates (`sluice serve
+// --follower-replication-throttled-rate`, core/cluster/throttle.go, and
+// --leader-replication-throttled-rate, core/kafka/replication_throttle.go). `sluice topic reassign
 // --throttle` sets them for the replicas a move adds.
 func init() {
 	for _, d := range []topicConfigDef{
 		{name: "leader.replication.throttled.replicas", kind: kindThrottledReplicas,
-			doc: "replicas (partition:broker list, or *) throttled on the leader side; accepted for Kafka's tools, not enforced",
+			doc: "replicas (partition:broker list, or *) whose reads by out-of-sync followers count against leader.replication.throttled.rate",
 			def: func(*Config) string { return "" }},
 		{name: "follower.replication.throttled.replicas", kind: kindThrottledReplicas,
 			doc: "replicas (partition:broker list, or *) whose follower fetches count against follower.replication.throttled.rate",

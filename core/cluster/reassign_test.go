@@ -151,8 +151,8 @@ func TestThrottledReplica(t *testing.T) {
 		{" 1:2 , 0:4 ", 0, 4, true},
 		{"0-4", 0, 4, false},
 	} {
-		if got := throttledReplica(tc.config, tc.part, tc.broker); got != tc.want {
-			t.Errorf("throttledReplica(%q, %d, %d) = %v, want %v", tc.config, tc.part, tc.broker, got, tc.want)
+		if got := ThrottledReplica(tc.config, tc.part, tc.broker); got != tc.want {
+			t.Errorf("ThrottledReplica(%q, %d, %d) = %v, want %v", tc.config, tc.part, tc.broker, got, tc.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,10 +73,10 @@ func (t *Throttle) ChunkBytes() int32 {
 	return int32(min(max(t.rate/4, 16<<10), 4<<20))
 }
 
-// throttledReplica reports whether a topic's throttled-replicas config
+// ThrottledReplica reports whether a topic's throttled-replicas config
 // (Kafka's "*" or a list of partition:broker) names broker's replica of
 // partition.
-func throttledReplica(config string, part, broker int32) bool {
+func ThrottledReplica(config string, part, broker int32) bool {
 	config = strings.TrimSpace(config)
 	if config == "" {
 		return false
@@ -99,13 +100,18 @@ func throttledReplica(config string, part, broker int32) bool {
 
 // followerThrottled reports whether this broker's fetches of p count
 // against the follower throttle: the topic's
-// follower.replication.throttled.replicas names this replica.
+// follower.replication.throttled.replicas names this replica and it is
+// not in the ISR. As in Kafka, an in-sync replica is never throttled: it
+// would hold back acks=all produces.
 func (m *ReplicaManager) followerThrottled(p *partition.Partition) bool {
 	if !m.cfg.FollowerThrottle.Limited() {
 		return false
 	}
 	t, ok := m.store.Topic(p.Topic)
-	return ok && throttledReplica(t.Configs["follower.replication.throttled.replicas"], p.Index, m.cfg.BrokerID)
+	if !ok || int(p.Index) >= len(t.Partitions) || slices.Contains(t.Partitions[p.Index].ISR, m.cfg.BrokerID) {
+		return false
+	}
+	return ThrottledReplica(t.Configs["follower.replication.throttled.replicas"], p.Index, m.cfg.BrokerID)
 }
 
 // throttleAdmit is the fetcher's hook before adding p to a fetch: false

@@ -17,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// reassignRate is the follower throttle every broker runs with (bytes/s):
+// reassignRate is the follower and leader throttle every broker runs with (bytes/s):
 // slow enough that catching up the preloaded data takes seconds.
 const reassignRate = 128 << 10
 
@@ -68,9 +68,11 @@ func alterAssignment(ctx context.Context, t *testing.T, adm *kadm.Client, topic 
 	return resp[topic][0].Err
 }
 
-func setThrottledReplicas(ctx context.Context, t *testing.T, adm *kadm.Client, topic, replicas string) {
+// setThrottledReplicas sets the topic's leader. or
+// follower.replication.throttled.replicas.
+func setThrottledReplicas(ctx context.Context, t *testing.T, adm *kadm.Client, topic, side, replicas string) {
 	t.Helper()
-	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "follower.replication.throttled.replicas", Value: kadm.StringPtr(replicas)}}, topic)
+	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: side + ".replication.throttled.replicas", Value: kadm.StringPtr(replicas)}}, topic)
 	if err == nil {
 		_, err = resp.On(topic, nil)
 	}
@@ -86,11 +88,12 @@ func partitionDirGone(nd *node, topic string) bool {
 }
 
 // TestReassignPartition moves a live RF=3 partition from brokers {1,2,3}
-// to {2,3,4} (broker 4 started for it, its catch-up throttled) under an
-// idempotent acks=all producer, and rolls back a cancelled one: the
+// to {2,3,4} (broker 4 started for it, its catch-up throttled on the
+// follower side) under an idempotent acks=all producer, and rolls back a
+// cancelled one (throttled on the leader side): the
 // cluster's ids start at 1, so these are Kafka's {0,1,2} → {1,2,3}.
 func TestReassignPartition(t *testing.T) {
-	c := startCluster(t, 3, "--follower-replication-throttled-rate", strconv.Itoa(reassignRate))
+	c := startCluster(t, 3, "--follower-replication-throttled-rate", strconv.Itoa(reassignRate), "--leader-replication-throttled-rate", strconv.Itoa(reassignRate))
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
 	adm := clusterAdmin(t, c)
@@ -124,7 +127,8 @@ func TestReassignPartition(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		const topic = "cancelled"
-		setThrottledReplicas(ctx, t, adm, topic, "0:4")
+		// The leader side this time: leader 1 paces what it sends 4.
+		setThrottledReplicas(ctx, t, adm, topic, "leader", "0:1")
 		if err := alterAssignment(ctx, t, adm, topic, []int32{2, 3, 4}); err != nil {
 			t.Fatalf("reassign: %v", err)
 		}
@@ -158,7 +162,7 @@ func TestReassignPartition(t *testing.T) {
 
 	t.Run("move", func(t *testing.T) {
 		const topic = "moving"
-		setThrottledReplicas(ctx, t, adm, topic, "0:4")
+		setThrottledReplicas(ctx, t, adm, topic, "follower", "0:4")
 		s := startSequencer(t, c, topic)
 		waitFor(ctx, t, "first acknowledgements", func() bool { return s.ackedCount() >= 100 })
 		dirs, err := adm.DescribeBrokerLogDirs(ctx, 1, kadm.TopicsSet{topic: {0: {}}})
