@@ -52,6 +52,16 @@ type Config struct {
 	// ReplicaLagMax: followers that have not caught up for this long leave
 	// the ISR (replica.lag.time.max.ms). Default 30s.
 	ReplicaLagMax time.Duration
+	// FollowerReplicationThrottledRate caps, in bytes/s, what this broker
+	// fetches as a follower for the replicas a topic's
+	// follower.replication.throttled.replicas names
+	// (follower.replication.throttled.rate). 0: unlimited.
+	FollowerReplicationThrottledRate int64
+	// LeaderReplicationThrottledRate caps, in bytes/s, what this broker
+	// sends as leader to out-of-sync followers of the replicas a topic's
+	// leader.replication.throttled.replicas names
+	// (leader.replication.throttled.rate). 0: unlimited.
+	LeaderReplicationThrottledRate int64
 	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
 	// member is alive (unclean.leader.election.enable). Default false.
 	UncleanLeaderElection bool

@@ -137,7 +137,8 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		if sec, err = setupSecurity(ctx, opts.Security, zk, true, logger); err != nil {
 			return err
 		}
-		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts}, zk, []string{ln.Addr().String()})
+		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts,
+			FollowerThrottle: cluster.NewThrottle(cfg.FollowerReplicationThrottledRate)}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			return err
 		}
@@ -232,6 +233,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	kcfg.OnTopicDeleted = reg.TopicDeleted
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
+	kcfg.LeaderThrottle = cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		return err
 	}

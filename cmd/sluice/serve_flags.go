@@ -118,6 +118,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&c.ZooKeeper, "zookeeper", "", "join a cluster through ZooKeeper: `HOST:PORT[,HOST:PORT...][/CHROOT]`; empty runs the embedded single-node store")
 	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-time-max", d.ReplicaLagMax, "followers that have not caught up for this long leave the ISR (replica.lag.time.max.ms)")
+	fs.Int64Var(&c.LeaderReplicationThrottledRate, "leader-replication-throttled-rate", 0, "bytes/s this broker sends as leader to out-of-sync followers of the replicas a topic's leader.replication.throttled.replicas names, 0 unlimited (leader.replication.throttled.rate)")
+	fs.Int64Var(&c.FollowerReplicationThrottledRate, "follower-replication-throttled-rate", 0, "bytes/s this broker fetches as a follower for the replicas a topic's follower.replication.throttled.replicas names, 0 unlimited (follower.replication.throttled.rate)")
 	fs.BoolVar(&c.UncleanLeaderElection, "unclean-leader-election", false, "let out-of-sync replicas lead when no in-sync replica is alive (unclean.leader.election.enable)")
 	fs.DurationVar(&c.PreferredLeaderInterval, "preferred-leader-interval", d.PreferredLeaderInterval, "how often leadership moves back to preferred replicas, negative disables (leader.imbalance.check.interval)")
 	fs.StringVar(&sf.bridgeConfig, "bridge-config", "", "JSON `FILE` of HTTP bridge settings: auth tokens, CORS origins, public topics, limits (docs/http-api.md)")

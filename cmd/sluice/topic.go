@@ -15,8 +15,8 @@ import (
 func (c *cli) topicCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "topic",
-		ShortUsage: "sluice topic <create|list|describe|alter|delete> [flags] [NAME]",
-		ShortHelp:  "Create, list, describe, alter and delete topics.",
+		ShortUsage: "sluice topic <create|list|describe|alter|delete|reassign> [flags] [NAME]",
+		ShortHelp:  "Create, list, describe, alter, delete and reassign topics.",
 		FlagSet:    c.newFlagSet("topic"),
 		Subcommands: []*ffcli.Command{
 			c.topicCreateCommand(),
@@ -24,6 +24,7 @@ func (c *cli) topicCommand() *ffcli.Command {
 			c.topicDescribeCommand(),
 			c.topicAlterCommand(),
 			c.topicDeleteCommand(),
+			c.topicReassignCommand(), // topic_reassign.go
 		},
 	}
 	cmd.Exec = c.groupExec(cmd)

@@ -452,6 +452,9 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	if err := b.checkPartitionLimit(int64(count) - int64(have)); err != nil {
 		return err
 	}
+	if err := b.checkNotReassigning(name); err != nil { // reassign.go
+		return err
+	}
 	rf := int16(len(t.Partitions[0].Replicas))
 	brokers := b.store.Brokers()
 	if int(rf) > len(brokers) {

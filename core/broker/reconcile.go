@@ -40,6 +40,12 @@ func (b *Broker) reconcile() error {
 		}
 		pcfg := b.partitionConfig(t.Configs)
 		for i, ps := range t.Partitions {
+			if i < len(parts) && parts[i] != nil && !slices.Contains(ps.Replicas, self) {
+				// Reassigned away from this broker: drop the copy.
+				b.removeReplica(parts[i])
+				parts[i] = nil
+				continue
+			}
 			if i < len(parts) && parts[i] != nil {
 				if configChanged {
 					parts[i].SetConfig(pcfg)

@@ -22,6 +22,7 @@ const (
 	kindEnum
 	kindList
 	kindDouble
+	kindThrottledReplicas // "*" or partition:broker,... (throttleconfig.go)
 )
 
 // ConfigType maps kinds to DescribeConfigs' ConfigType codes.
@@ -35,7 +36,7 @@ func (k configKind) describeType() int8 {
 		return 5
 	case kindDouble:
 		return 6
-	case kindList:
+	case kindList, kindThrottledReplicas:
 		return 7
 	}
 	return 2 // STRING
@@ -149,6 +150,8 @@ func ValidateTopicConfig(name, value string) error {
 			}
 		}
 		return &ConfigError{Name: name, Value: value, Reason: "must be one of " + strings.Join(d.allowed, ", ")}
+	case kindThrottledReplicas:
+		return validThrottledReplicas(name, value)
 	case kindList:
 		for _, part := range strings.Split(value, ",") {
 			ok := false

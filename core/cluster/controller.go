@@ -95,6 +95,7 @@ func (c *Controller) lead(ctx context.Context, epoch int32) {
 		// the pass wakes the next one at once.
 		changes := c.store.Changes()
 		c.pass(epoch, preferred)
+		c.reassignPass(epoch) // reassign.go
 		select {
 		case <-ctx.Done():
 			return

@@ -251,6 +251,10 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 		if !st.truncated {
 			continue
 		}
+		maxBytes := int32(4 << 20)
+		if !f.m.throttleAdmit(p, &maxBytes) {
+			continue // throttle.go: a throttled replica over its rate waits
+		}
 		t := byTopic[p.Topic]
 		if t == nil {
 			nt := kmsg.NewFetchRequestTopic()
@@ -262,7 +266,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 		rp.Partition, rp.CurrentLeaderEpoch = p.Index, st.epoch
 		rp.FetchOffset = p.LogEndOffset()
 		rp.LogStartOffset = p.LogStartOffset()
-		rp.PartitionMaxBytes = 4 << 20
+		rp.PartitionMaxBytes = maxBytes
 		t.Partitions = append(t.Partitions, rp)
 		index[key{p.Topic, p.Index}] = p
 	}
@@ -300,6 +304,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 			}
 			switch err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark); {
 			case err == nil:
+				f.m.throttleCharge(p, len(rp.RecordBatches))
 			case errors.Is(err, partition.ErrStaleEpoch):
 				// Leadership moved while the fetch was in flight: the
 				// answer is not ours to append any more.

@@ -31,6 +31,11 @@ type Config struct {
 	// ClientOpts are added to the replica fetchers' client: SASL and TLS
 	// so that followers authenticate to leaders.
 	ClientOpts []kgo.Opt
+
+	// FollowerThrottle limits fetching the replicas a topic's
+	// follower.replication.throttled.replicas names (throttle.go); nil:
+	// unlimited.
+	FollowerThrottle *Throttle
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +154,9 @@ func (m *ReplicaManager) applyLocked(p *partition.Partition, ps meta.PartitionSt
 		return
 	}
 	m.roles[p] = ps
+	if known && !slices.Equal(prev.Replicas, ps.Replicas) {
+		p.SetReplicas(ps.Replicas) // a reassignment grew or shrank the set
+	}
 	self := m.cfg.BrokerID
 	leader, _, epoch, isr := p.Role()
 	switch {

@@ -165,7 +165,9 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				// A follower replicating: it reads up to our log end
 				// and waits for appends, not for the high watermark.
 				var wait <-chan struct{}
+				throttled := c.throttleReplicaLimit(rt.Topic, p, req.ReplicaID, &limit) // replication_throttle.go
 				rr, wait, err = p.ReplicaFetch(req.ReplicaID, rp.FetchOffset, max(limit, 1))
+				c.chargeReplicaRead(throttled, &rr)
 				if wait != nil {
 					res.waits = append(res.waits, wait)
 				}

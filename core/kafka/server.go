@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/cluster"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/pipeline"
@@ -37,6 +38,10 @@ type Config struct {
 	// max.incremental.fetch.session.cache.slots); 0 means
 	// DefaultFetchSessionCacheSlots, negative disables sessions.
 	FetchSessionCacheSlots int
+	// LeaderThrottle limits what this leader sends out-of-sync followers
+	// of the replicas a topic's leader.replication.throttled.replicas
+	// names (replication_throttle.go); nil: unlimited.
+	LeaderThrottle *cluster.Throttle
 	// Hooks gives topics' plugins; nil means none. Used only to build the
 	// pipeline when Pipeline is nil.
 	Hooks hooks.Registry
