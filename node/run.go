@@ -328,6 +328,11 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	}
 	select {
 	case <-ctx.Done():
+		// Still serving (followers fetch, clients get NOT_LEADER and
+		// retry elsewhere) while leadership moves away.
+		if zk != nil {
+			controlledShutdown(zk, cfg, logger)
+		}
 	case err = <-serveErr:
 	}
 	logger.Info("shutting down")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -34,6 +35,10 @@ type Controller struct {
 	cfg    ControllerConfig
 	store  Store
 	logger *slog.Logger
+
+	// incarnations are the brokers' incarnations this term last acted on
+	// (nil at the start of a term); only the lead loop touches them.
+	incarnations map[int32]int64
 }
 
 // NewController creates a controller.
@@ -64,6 +69,7 @@ func (c *Controller) Run(ctx context.Context) {
 			continue
 		}
 		c.logger.Info("elected controller", "epoch", epoch)
+		c.incarnations = nil
 		c.lead(ctx, epoch)
 		c.logger.Info("no longer controller", "epoch", epoch)
 	}
@@ -110,15 +116,21 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 	for _, b := range c.store.Brokers() {
 		live[b.ID] = true
 	}
+	var down map[int32]bool
+	ss, _ := c.store.(meta.ShutdownStore)
+	if ss != nil {
+		down = ss.ShuttingDown()
+		c.handleRestarts(ss, epoch, live)
+	}
 	for _, t := range c.store.Topics() {
 		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
 		for i, ps := range t.Partitions {
-			_, why := decide(ps, live, unclean, preferred)
+			_, why := decideWith(ps, live, down, unclean, preferred)
 			if why == "" {
 				continue
 			}
 			decideFn := func(ps meta.PartitionState) (meta.PartitionState, string) {
-				return decide(ps, live, unclean, preferred)
+				return decideWith(ps, live, down, unclean, preferred)
 			}
 			if err := c.apply(t.Name, int32(i), epoch, decideFn); err != nil {
 				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", why, "err", err)
@@ -127,11 +139,75 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 	}
 }
 
+// handleRestarts recognises brokers that restarted since the last pass
+// (same id, new incarnation: the new process registered after the old
+// session ended without this controller seeing the gap). As in KIP-380,
+// the old incarnation is dead at once: the partitions it led get another
+// leader and it leaves every ISR, as if it had gone away; the new one then
+// rejoins as a follower and catches up (or leads again, with a new epoch,
+// when nobody else is in sync). Without this the partition state would
+// still name the restarted broker leader at the old epoch and nobody would
+// act until something else changed.
+func (c *Controller) handleRestarts(ss meta.ShutdownStore, epoch int32, live map[int32]bool) {
+	cur := ss.BrokerIncarnations()
+	if c.incarnations == nil {
+		c.incarnations = cur // a new controller term: nothing to compare with
+		return
+	}
+	var bounced []int32
+	for id, inc := range cur {
+		if old, ok := c.incarnations[id]; ok && old != inc {
+			bounced = append(bounced, id)
+		}
+	}
+	if len(bounced) == 0 {
+		c.incarnations = cur
+		return
+	}
+	without := maps.Clone(live)
+	for _, id := range bounced {
+		delete(without, id)
+	}
+	c.logger.Info("brokers restarted: treating their previous incarnations as dead", "brokers", bounced)
+	ok := true
+	for _, t := range c.store.Topics() {
+		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
+		for i, ps := range t.Partitions {
+			if !slices.ContainsFunc(bounced, func(id int32) bool { return ps.Leader == id || slices.Contains(ps.ISR, id) }) {
+				continue
+			}
+			decideFn := func(ps meta.PartitionState) (meta.PartitionState, string) {
+				next, why := decideWith(ps, without, nil, unclean, false)
+				if why != "" {
+					why = "broker restarted: " + why
+				}
+				return next, why
+			}
+			if err := c.apply(t.Name, int32(i), epoch, decideFn); err != nil {
+				ok = false
+				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", "broker restarted", "err", err)
+			}
+		}
+	}
+	if ok {
+		// Otherwise the next pass tries again.
+		c.incarnations = cur
+	}
+}
+
 // decide computes a partition's next state: a new leader when the leader
 // is gone (from the live ISR, preferred replica first; unclean only if
 // allowed), dead brokers out of the ISR, and leadership back to the
 // preferred replica. why is empty when nothing changes.
 func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool) (meta.PartitionState, string) {
+	return decideWith(ps, live, nil, unclean, preferred)
+}
+
+// decideWith is decide with brokers in controlled shutdown (down): they
+// lose leadership to any other live ISR member and leave the ISR as long
+// as the leader stays, are elected only when nobody else can be, and never
+// get leadership back by preferred election.
+func decideWith(ps meta.PartitionState, live, down map[int32]bool, unclean, preferred bool) (meta.PartitionState, string) {
 	next := ps
 	next.ISR = slices.Clone(ps.ISR)
 	liveISR := make([]int32, 0, len(ps.ISR))
@@ -140,19 +216,31 @@ func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool
 			liveISR = append(liveISR, r)
 		}
 	}
-	if ps.Leader < 0 || !live[ps.Leader] {
+	// pick is the first live replica in assignment order that ok accepts,
+	// preferring brokers that are not shutting down.
+	pick := func(ok func(int32) bool) (int32, bool) {
 		for _, r := range ps.Replicas {
-			if live[r] && slices.Contains(liveISR, r) {
-				next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, liveISR
-				return next, "leader offline"
+			if live[r] && !down[r] && ok(r) {
+				return r, true
 			}
 		}
+		for _, r := range ps.Replicas {
+			if live[r] && ok(r) {
+				return r, true
+			}
+		}
+		return -1, false
+	}
+	inISR := func(r int32) bool { return slices.Contains(liveISR, r) }
+	if ps.Leader < 0 || !live[ps.Leader] {
+		if r, ok := pick(inISR); ok {
+			next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, liveISR
+			return next, "leader offline"
+		}
 		if unclean {
-			for _, r := range ps.Replicas {
-				if live[r] {
-					next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, []int32{r}
-					return next, "unclean leader election"
-				}
+			if r, ok := pick(func(int32) bool { return true }); ok {
+				next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, []int32{r}
+				return next, "unclean leader election"
 			}
 		}
 		if ps.Leader >= 0 {
@@ -167,9 +255,23 @@ func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool
 		next.ISR = liveISR
 		return next, "in-sync replica offline"
 	}
+	if down[ps.Leader] {
+		for _, r := range ps.Replicas {
+			if r != ps.Leader && live[r] && !down[r] && slices.Contains(ps.ISR, r) {
+				next.Leader, next.LeaderEpoch = r, ps.LeaderEpoch+1
+				next.ISR = slices.DeleteFunc(slices.Clone(ps.ISR), func(id int32) bool { return down[id] })
+				return next, "controlled shutdown"
+			}
+		}
+		return ps, "" // nobody else in sync: it leads until it stops
+	}
+	if shrunk := slices.DeleteFunc(slices.Clone(ps.ISR), func(id int32) bool { return down[id] }); len(shrunk) < len(ps.ISR) {
+		next.ISR = shrunk
+		return next, "controlled shutdown of a follower"
+	}
 	if preferred && len(ps.Replicas) > 0 {
 		pref := ps.Replicas[0]
-		if pref != ps.Leader && live[pref] && slices.Contains(ps.ISR, pref) {
+		if pref != ps.Leader && live[pref] && !down[pref] && slices.Contains(ps.ISR, pref) {
 			next.Leader, next.LeaderEpoch = pref, ps.LeaderEpoch+1
 			return next, "preferred leader election"
 		}

@@ -76,6 +76,7 @@ type ZK struct {
 
 	mu           sync.RWMutex // guards the cache below and changed
 	brokers      map[int32]Broker
+	brokerSess   map[int32]int64 // registration owner session by broker id: its incarnation (zk_shutdown.go)
 	controllerID int32
 	ctrlEpoch    int32
 	topics       map[string]*zkTopicEntry
@@ -87,6 +88,8 @@ type ZK struct {
 	sess zkSession
 
 	acls zkACLs // see zk_acls.go
+
+	shut zkShutdowns // controlled shutdown requests (zk_shutdown.go)
 
 	nodeACLs zkACLSet // the ACLs new znodes get (zk_security.go)
 
