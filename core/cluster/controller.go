@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"time"
 
@@ -35,10 +34,6 @@ type Controller struct {
 	cfg    ControllerConfig
 	store  Store
 	logger *slog.Logger
-
-	// incarnations are the brokers' incarnations this term last acted on
-	// (nil at the start of a term); only the lead loop touches them.
-	incarnations map[int32]int64
 }
 
 // NewController creates a controller.
@@ -69,7 +64,6 @@ func (c *Controller) Run(ctx context.Context) {
 			continue
 		}
 		c.logger.Info("elected controller", "epoch", epoch)
-		c.incarnations = nil
 		c.lead(ctx, epoch)
 		c.logger.Info("no longer controller", "epoch", epoch)
 	}
@@ -117,10 +111,11 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 		live[b.ID] = true
 	}
 	var down map[int32]bool
-	ss, _ := c.store.(meta.ShutdownStore)
-	if ss != nil {
+	if ss, ok := c.store.(meta.ShutdownStore); ok {
 		down = ss.ShuttingDown()
-		c.handleRestarts(ss, epoch, live)
+	}
+	if es, ok := c.store.(meta.EpochStore); ok {
+		c.handleRestarts(es, epoch, live)
 	}
 	for _, t := range c.store.Topics() {
 		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
@@ -136,62 +131,6 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", why, "err", err)
 			}
 		}
-	}
-}
-
-// handleRestarts recognises brokers that restarted since the last pass
-// (same id, new incarnation: the new process registered after the old
-// session ended without this controller seeing the gap). As in KIP-380,
-// the old incarnation is dead at once: the partitions it led get another
-// leader and it leaves every ISR, as if it had gone away; the new one then
-// rejoins as a follower and catches up (or leads again, with a new epoch,
-// when nobody else is in sync). Without this the partition state would
-// still name the restarted broker leader at the old epoch and nobody would
-// act until something else changed.
-func (c *Controller) handleRestarts(ss meta.ShutdownStore, epoch int32, live map[int32]bool) {
-	cur := ss.BrokerIncarnations()
-	if c.incarnations == nil {
-		c.incarnations = cur // a new controller term: nothing to compare with
-		return
-	}
-	var bounced []int32
-	for id, inc := range cur {
-		if old, ok := c.incarnations[id]; ok && old != inc {
-			bounced = append(bounced, id)
-		}
-	}
-	if len(bounced) == 0 {
-		c.incarnations = cur
-		return
-	}
-	without := maps.Clone(live)
-	for _, id := range bounced {
-		delete(without, id)
-	}
-	c.logger.Info("brokers restarted: treating their previous incarnations as dead", "brokers", bounced)
-	ok := true
-	for _, t := range c.store.Topics() {
-		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
-		for i, ps := range t.Partitions {
-			if !slices.ContainsFunc(bounced, func(id int32) bool { return ps.Leader == id || slices.Contains(ps.ISR, id) }) {
-				continue
-			}
-			decideFn := func(ps meta.PartitionState) (meta.PartitionState, string) {
-				next, why := decideWith(ps, without, nil, unclean, false)
-				if why != "" {
-					why = "broker restarted: " + why
-				}
-				return next, why
-			}
-			if err := c.apply(t.Name, int32(i), epoch, decideFn); err != nil {
-				ok = false
-				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", "broker restarted", "err", err)
-			}
-		}
-	}
-	if ok {
-		// Otherwise the next pass tries again.
-		c.incarnations = cur
 	}
 }
 

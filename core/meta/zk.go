@@ -76,7 +76,8 @@ type ZK struct {
 
 	mu           sync.RWMutex // guards the cache below and changed
 	brokers      map[int32]Broker
-	brokerSess   map[int32]int64 // registration owner session by broker id: its incarnation (zk_shutdown.go)
+	brokerSess   map[int32]int64 // registration owner session by broker id (zk_shutdown.go)
+	brokerEpoch  map[int32]int64 // registration czxid by broker id: its epoch (zk_brokerepoch.go)
 	controllerID int32
 	ctrlEpoch    int32
 	topics       map[string]*zkTopicEntry

@@ -20,11 +20,6 @@ import (
 // broker; a request counts only while its owner is the session that holds
 // the broker's registration, so a leftover from a crashed incarnation
 // never applies to the next one.
-//
-// The owner session of /brokers/ids/<id> is the broker's incarnation (its
-// "broker epoch", KIP-380): a broker restarted before its old session
-// expired registers again under a new session, and the controller treats
-// the old incarnation as dead at once.
 
 const zkControlledShutdownPath = "/admin/controlled_shutdown"
 
@@ -52,9 +47,6 @@ type ShutdownStore interface {
 	// ShuttingDown is the set of live brokers that asked for a controlled
 	// shutdown.
 	ShuttingDown() map[int32]bool
-	// BrokerIncarnations maps each registered broker to its incarnation
-	// (changes when the broker restarts).
-	BrokerIncarnations() map[int32]int64
 }
 
 var _ ShutdownStore = (*ZK)(nil)
@@ -104,14 +96,6 @@ func (z *ZK) shuttingDownLocked() map[int32]bool {
 		}
 	}
 	return out
-}
-
-// BrokerIncarnations implements ShutdownStore: the owner session of each
-// registration.
-func (z *ZK) BrokerIncarnations() map[int32]int64 {
-	z.mu.RLock()
-	defer z.mu.RUnlock()
-	return maps.Clone(z.brokerSess)
 }
 
 func (z *ZK) startShutdownWatch() error {

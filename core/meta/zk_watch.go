@@ -147,6 +147,7 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 	}
 	brokers := make(map[int32]Broker, len(ids))
 	sessions := make(map[int32]int64, len(ids))
+	epochs := make(map[int32]int64, len(ids))
 	for _, s := range ids {
 		id, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {
@@ -167,13 +168,15 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 		}
 		brokers[b.ID] = b
 		sessions[b.ID] = stat.EphemeralOwner
+		epochs[b.ID] = stat.Czxid
 	}
 	z.mu.Lock()
-	// A changed owner session is a restarted broker (a new incarnation)
-	// even when its endpoint is the same: the controller must hear of it.
-	if !sameBrokers(z.brokers, brokers) || !maps.Equal(z.brokerSess, sessions) {
+	// A new registration is a restarted broker (a new broker epoch) even
+	// when its endpoint is the same: the controller must hear of it.
+	if !sameBrokers(z.brokers, brokers) || !maps.Equal(z.brokerEpoch, epochs) {
 		z.brokers = brokers
 		z.brokerSess = sessions
+		z.brokerEpoch = epochs
 		z.changedLocked()
 	}
 	z.mu.Unlock()
