@@ -115,6 +115,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		store meta.Store
 		roles broker.RoleHandler
 		rm    *cluster.ReplicaManager
+		ctrl  *cluster.Controller
 		zk    *meta.ZK
 		sec   *security
 	)
@@ -185,7 +186,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 			}
 		}
 		closers.pushFunc(rm.Close)
-		ctrl := cluster.NewController(cluster.ControllerConfig{
+		ctrl = cluster.NewController(cluster.ControllerConfig{
 			BrokerID:                cfg.BrokerID,
 			PreferredLeaderInterval: cfg.PreferredLeaderInterval,
 			UncleanElection:         cfg.UncleanLeaderElection,
@@ -227,6 +228,9 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
 	kcfg.OnTopicDeleted = reg.TopicDeleted
+	if ctrl != nil {
+		kcfg.Elector = ctrl
+	}
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/core/meta"
@@ -34,6 +35,10 @@ type Controller struct {
 	cfg    ControllerConfig
 	store  Store
 	logger *slog.Logger
+
+	// term is the controller epoch + 1 while this broker leads, 0 when
+	// it does not (ElectLeaders runs on request goroutines).
+	term atomic.Int32
 }
 
 // NewController creates a controller.
@@ -64,7 +69,9 @@ func (c *Controller) Run(ctx context.Context) {
 			continue
 		}
 		c.logger.Info("elected controller", "epoch", epoch)
+		c.term.Store(epoch + 1)
 		c.lead(ctx, epoch)
+		c.term.Store(0)
 		c.logger.Info("no longer controller", "epoch", epoch)
 	}
 }
