@@ -15,7 +15,7 @@ import (
 func (c *cli) topicCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "topic",
-		ShortUsage: "sluice topic <create|list|describe|alter|delete> [flags] [NAME]",
+		ShortUsage: "sluice topic <create|list|describe|alter|delete|elect-leaders> [flags] [NAME]",
 		ShortHelp:  "Create, list, describe, alter and delete topics.",
 		FlagSet:    c.newFlagSet("topic"),
 		Subcommands: []*ffcli.Command{
@@ -24,6 +24,7 @@ func (c *cli) topicCommand() *ffcli.Command {
 			c.topicDescribeCommand(),
 			c.topicAlterCommand(),
 			c.topicDeleteCommand(),
+			c.topicElectLeadersCommand(),
 		},
 	}
 	cmd.Exec = c.groupExec(cmd)
