@@ -46,8 +46,16 @@ func ControlledShutdown(ctx context.Context, store meta.Store, self int32, logge
 		return nil, nil
 	}
 	logger.Info("controlled shutdown: asking the controller to move leadership and ISR membership", "partitions", len(before))
-	if err := ss.RequestControlledShutdown(); err != nil {
-		return nil, err
+	// ZooKeeper calls wait out a disconnection; the deadline must not.
+	reqDone := make(chan error, 1)
+	go func() { reqDone <- ss.RequestControlledShutdown() }()
+	select {
+	case err := <-reqDone:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	for {
 		changes := store.Changes()
