@@ -17,7 +17,7 @@ import (
 // survivorInfo reads a partition's leader and epoch through a fresh client
 // seeded with the brokers other than skip only: a restarting broker has
 // bound its port before it serves, so a request there would hang.
-func survivorInfo(ctx context.Context, c *testCluster, skip int32, topic string) (kadm.PartitionDetail, bool) {
+func survivorInfo(ctx context.Context, c *testCluster, skip int32, topic string, part int32) (kadm.PartitionDetail, bool) {
 	var seeds []string
 	for _, nd := range c.nodes {
 		if nd.id != skip {
@@ -35,12 +35,12 @@ func survivorInfo(ctx context.Context, c *testCluster, skip int32, topic string)
 	if err != nil {
 		return kadm.PartitionDetail{}, false
 	}
-	p, ok := md.Topics[topic].Partitions[0]
+	p, ok := md.Topics[topic].Partitions[part]
 	return p, ok && p.Err == nil
 }
 
 // TestLeaderKilledRestartedBeforeExpiry: the leader of an RF=3 partition
-// is SIGKILLed and restarted 3 s later, before its ZooKeeper session
+// (not the controller) is SIGKILLed and restarted 3 s later, before its ZooKeeper session
 // (6 s) has expired. The restarted process registers once the old session
 // is gone, under a new broker epoch; the controller treats the old
 // incarnation as dead at once, so the partition has a new leader within
@@ -53,12 +53,29 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 	defer cancel()
 	adm := clusterAdmin(t, c)
 	const topic = "bounce"
-	createTopic(ctx, t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
-	waitFor(ctx, t, "every broker in the ISR", func() bool { return inEveryISR(ctx, t, adm, topic, []int32{1, 2, 3}) })
-	a := startAckClock(t, c, topic)
+	createTopic(ctx, t, adm, topic, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	waitFor(ctx, t, "every broker in every ISR", func() bool { return inEveryISR(ctx, t, adm, topic, []int32{1, 2, 3}) })
+	// The leader of a partition that the controller does not lead: the
+	// controller stays alive and must recognise the restart (a killed
+	// controller's successor is elected only once the old session is
+	// gone, and so sees the broker gone).
+	bm, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := int32(-1)
+	var before kadm.PartitionDetail
+	for p := int32(0); p < 3 && part < 0; p++ {
+		if before = partitionInfo(ctx, t, adm, topic, p); before.Leader != bm.Controller {
+			part = p
+		}
+	}
+	if part < 0 {
+		t.Fatalf("the controller %d leads every partition", bm.Controller)
+	}
+	a := startAckClockOn(t, c, topic, part)
 	waitFor(ctx, t, "first acknowledgements", func() bool { return a.count() >= 200 })
 
-	before := partitionInfo(ctx, t, adm, topic, 0)
 	old := c.node(before.Leader)
 	killed := time.Now()
 	old.kill()
@@ -69,7 +86,7 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 	}()
 	var now kadm.PartitionDetail
 	for {
-		p, ok := survivorInfo(ctx, c, old.id, topic)
+		p, ok := survivorInfo(ctx, c, old.id, topic, part)
 		if ok && p.Leader != old.id && p.Leader >= 0 && p.LeaderEpoch > before.LeaderEpoch {
 			now = p
 			break
@@ -80,7 +97,8 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	took := time.Since(killed)
-	t.Logf("leader %d killed; broker %d leads at epoch %d after %v (session timeout %v)", old.id, now.Leader, now.LeaderEpoch, took.Round(time.Millisecond), session)
+	t.Logf("leader %d of %s-%d killed (controller %d); broker %d leads at epoch %d after %v (session timeout %v)",
+		old.id, topic, part, bm.Controller, now.Leader, now.LeaderEpoch, took.Round(time.Millisecond), session)
 	if took > session+2*time.Second {
 		t.Fatalf("new leader after %v, want within session timeout + 2s = %v", took, session+2*time.Second)
 	}
@@ -88,19 +106,19 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 		t.Fatalf("restart broker %d: %v", old.id, err)
 	}
 	waitFor(ctx, t, fmt.Sprintf("broker %d back in the ISR", old.id), func() bool {
-		return slices.Contains(partitionInfo(ctx, t, adm, topic, 0).ISR, old.id)
+		return slices.Contains(partitionInfo(ctx, t, adm, topic, part).ISR, old.id)
 	})
 	n := a.count()
 	waitFor(ctx, t, "acknowledgements after the restart", func() bool { return a.count() >= n+200 })
 	acked, times := a.finish()
-	offsets, values := readAll(ctx, t, c, adm, topic)
+	offsets, values := readPartition(ctx, t, c, adm, topic, part)
 	checkExactlyOnce(t, acked, offsets, values)
 	gaps := ackGaps(times, killed, time.Now())
 	t.Logf("acknowledged %d records, read %d; largest acknowledgement gap %v", len(acked), len(values), gaps[0])
 	if gaps[0] > session+2*time.Second {
 		t.Fatalf("no acknowledgement for %v, want at most session timeout + 2s", gaps[0])
 	}
-	// What the controller (whichever broker it was) did, for the log.
+	// What the controller did, for the log.
 	for _, nd := range c.nodes {
 		for _, line := range strings.Split(nd.logs.String(), "\n") {
 			if strings.Contains(line, "partition state changed") && strings.Contains(line, "topic="+topic) {
@@ -108,6 +126,37 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readPartition is readAll for partition part.
+func readPartition(ctx context.Context, t *testing.T, c *testCluster, adm *kadm.Client, topic string, part int32) (offsets []int64, values []int) {
+	t.Helper()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, part)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {part: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for int64(len(offsets)) < end.Offset {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(offsets), end.Offset)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n, err := strconv.Atoi(string(r.Value))
+			if err != nil {
+				t.Fatalf("bad value %q at offset %d", r.Value, r.Offset)
+			}
+			offsets = append(offsets, r.Offset)
+			values = append(values, n)
+		})
+	}
+	return offsets, values
 }
 
 // TestLeaderReregisteredIsDead: a leader's registration replaced in one

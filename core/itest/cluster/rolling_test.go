@@ -19,6 +19,7 @@ import (
 // acknowledgement arrived and every error the application saw.
 type ackClock struct {
 	cl    *kgo.Client
+	part  int32
 	mu    sync.Mutex
 	next  int
 	acked []int
@@ -29,6 +30,12 @@ type ackClock struct {
 }
 
 func startAckClock(t *testing.T, c *testCluster, topic string) *ackClock {
+	t.Helper()
+	return startAckClockOn(t, c, topic, 0)
+}
+
+// startAckClockOn is startAckClock for partition part.
+func startAckClockOn(t *testing.T, c *testCluster, topic string, part int32) *ackClock {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
 		kgo.DefaultProduceTopic(topic),
@@ -50,7 +57,7 @@ func startAckClock(t *testing.T, c *testCluster, topic string) *ackClock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &ackClock{cl: cl, stop: make(chan struct{}), done: make(chan struct{})}
+	a := &ackClock{cl: cl, part: part, stop: make(chan struct{}), done: make(chan struct{})}
 	go a.run()
 	t.Cleanup(func() { a.finish(); cl.Close() })
 	return a
@@ -68,7 +75,7 @@ func (a *ackClock) run() {
 		n := a.next
 		a.next++
 		a.mu.Unlock()
-		a.cl.Produce(context.Background(), &kgo.Record{Partition: 0, Value: []byte(strconv.Itoa(n))}, func(_ *kgo.Record, err error) {
+		a.cl.Produce(context.Background(), &kgo.Record{Partition: a.part, Value: []byte(strconv.Itoa(n))}, func(_ *kgo.Record, err error) {
 			now := time.Now()
 			a.mu.Lock()
 			defer a.mu.Unlock()
