@@ -69,6 +69,11 @@ type Config struct {
 	// back to preferred replicas (leader.imbalance.check.interval). Default
 	// 30s; negative disables.
 	PreferredLeaderInterval time.Duration
+	// ControlledShutdownTimeout bounds how long a stopping cluster member
+	// waits for the controller to move its leaderships and ISR
+	// memberships away (controlled.shutdown; see controlled_shutdown.go).
+	// Default 30s; negative stops without asking.
+	ControlledShutdownTimeout time.Duration
 }
 
 // Defaults returns cfg with zero fields set to their defaults, the
@@ -103,6 +108,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.PreferredLeaderInterval == 0 {
 		cfg.PreferredLeaderInterval = 30 * time.Second
+	}
+	if cfg.ControlledShutdownTimeout == 0 {
+		cfg.ControlledShutdownTimeout = 30 * time.Second
 	}
 	cfg = cfg.WithDurability()
 	cfg.Config = cfg.Config.Defaults()

@@ -118,6 +118,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		store meta.Store
 		roles broker.RoleHandler
 		rm    *cluster.ReplicaManager
+		ctrl  *cluster.Controller
 		zk    *meta.ZK
 		sec   *security
 	)
@@ -189,7 +190,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 			}
 		}
 		closers.pushFunc(rm.Close)
-		ctrl := cluster.NewController(cluster.ControllerConfig{
+		ctrl = cluster.NewController(cluster.ControllerConfig{
 			BrokerID:                cfg.BrokerID,
 			PreferredLeaderInterval: cfg.PreferredLeaderInterval,
 			UncleanElection:         cfg.UncleanLeaderElection,
@@ -231,6 +232,9 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		MaxDecodedRequestBytes: cfg.MaxDecodedRequestBytes, MaxConnections: cfg.MaxConnections,
 		MaxConnectionsPerIP: cfg.MaxConnectionsPerIP, QueuedMaxRequestBytes: cfg.QueuedMaxRequestBytes}
 	kcfg.OnTopicDeleted = reg.TopicDeleted
+	if ctrl != nil {
+		kcfg.Elector = ctrl
+	}
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
 	kcfg.LeaderThrottle = cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
@@ -339,6 +343,11 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	}
 	select {
 	case <-ctx.Done():
+		// Still serving (followers fetch, clients get NOT_LEADER and
+		// retry elsewhere) while leadership moves away.
+		if zk != nil {
+			controlledShutdown(zk, cfg, logger)
+		}
 	case err = <-serveErr:
 	}
 	logger.Info("shutting down")

@@ -86,6 +86,7 @@ type replicationReport struct {
 	variants []replicationRuns
 	skipped  bool
 	errs     []error
+	rolling  rollingResult // scenario_rolling.go
 }
 
 func (r *replicationReport) err() error { return errors.Join(r.errs...) }
@@ -145,6 +146,9 @@ func (r *replicationReport) render(out io.Writer) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(out, r.ratioLine())
+	if l := r.rolling.line(); l != "" {
+		fmt.Fprintln(out, l)
+	}
 	for _, err := range r.errs {
 		fmt.Fprintf(out, "FAILED %v\n", err)
 		writeBrokerOutput(out, err)
@@ -183,7 +187,11 @@ func (r *replicationReport) summary() []string {
 			millis(run.produce.ackP50), millis(run.produce.ackP99), groupDigits(run.consumed), groupDigits(run.produce.records),
 			n, rangeCell(lo, hi, n)))
 	}
-	return append(lines, "replication "+r.ratioLine())
+	lines = append(lines, "replication "+r.ratioLine())
+	if l := r.rolling.line(); l != "" {
+		lines = append(lines, "replication "+l)
+	}
+	return lines
 }
 
 func runReplicationBench(ctx context.Context, env *benchEnv, w workload) *replicationReport {
@@ -222,6 +230,7 @@ func runReplicationBench(ctx context.Context, env *benchEnv, w workload) *replic
 	if err != nil {
 		return fail("start", err)
 	}
+	parent := ctx
 	ctx, cancel := watchAll(ctx, nodes)
 	defer cancel()
 
@@ -238,6 +247,9 @@ func runReplicationBench(ctx context.Context, env *benchEnv, w workload) *replic
 			}
 			series.runs = append(series.runs, run)
 		}
+	}
+	if ctx.Err() == nil {
+		rep.rolling = runRollingRestart(parent, env, sluicePath, zk.Addr)
 	}
 	return rep
 }

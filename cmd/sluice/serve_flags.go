@@ -122,6 +122,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.Int64Var(&c.FollowerReplicationThrottledRate, "follower-replication-throttled-rate", 0, "bytes/s this broker fetches as a follower for the replicas a topic's follower.replication.throttled.replicas names, 0 unlimited (follower.replication.throttled.rate)")
 	fs.BoolVar(&c.UncleanLeaderElection, "unclean-leader-election", false, "let out-of-sync replicas lead when no in-sync replica is alive (unclean.leader.election.enable)")
 	fs.DurationVar(&c.PreferredLeaderInterval, "preferred-leader-interval", d.PreferredLeaderInterval, "how often leadership moves back to preferred replicas, negative disables (leader.imbalance.check.interval)")
+	fs.DurationVar(&c.ControlledShutdownTimeout, "controlled-shutdown-timeout", d.ControlledShutdownTimeout, "on SIGTERM a cluster member waits this long for the controller to move its leaderships away before it stops; negative disables (controlled.shutdown.enable)")
 	fs.StringVar(&sf.bridgeConfig, "bridge-config", "", "JSON `FILE` of HTTP bridge settings: auth tokens, CORS origins, public topics, limits (docs/http-api.md)")
 	fs.StringVar(&sf.examplesDir, "examples-dir", "", "serve this `DIR` under /examples/ on the HTTP listener (the web-tracking demo pages)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -15,8 +15,8 @@ import (
 func (c *cli) topicCommand() *ffcli.Command {
 	cmd := &ffcli.Command{
 		Name:       "topic",
-		ShortUsage: "sluice topic <create|list|describe|alter|delete|reassign> [flags] [NAME]",
-		ShortHelp:  "Create, list, describe, alter, delete and reassign topics.",
+		ShortUsage: "sluice topic <create|list|describe|alter|delete|reassign|elect-leaders> [flags] [NAME]",
+		ShortHelp:  "Create, list, describe, alter, delete and reassign topics; elect leaders.",
 		FlagSet:    c.newFlagSet("topic"),
 		Subcommands: []*ffcli.Command{
 			c.topicCreateCommand(),
@@ -25,6 +25,7 @@ func (c *cli) topicCommand() *ffcli.Command {
 			c.topicAlterCommand(),
 			c.topicDeleteCommand(),
 			c.topicReassignCommand(), // topic_reassign.go
+			c.topicElectLeadersCommand(),
 		},
 	}
 	cmd.Exec = c.groupExec(cmd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/core/meta"
@@ -34,6 +35,10 @@ type Controller struct {
 	cfg    ControllerConfig
 	store  Store
 	logger *slog.Logger
+
+	// term is the controller epoch + 1 while this broker leads, 0 when
+	// it does not (ElectLeaders runs on request goroutines).
+	term atomic.Int32
 }
 
 // NewController creates a controller.
@@ -64,7 +69,9 @@ func (c *Controller) Run(ctx context.Context) {
 			continue
 		}
 		c.logger.Info("elected controller", "epoch", epoch)
+		c.term.Store(epoch + 1)
 		c.lead(ctx, epoch)
+		c.term.Store(0)
 		c.logger.Info("no longer controller", "epoch", epoch)
 	}
 }
@@ -111,15 +118,22 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 	for _, b := range c.store.Brokers() {
 		live[b.ID] = true
 	}
+	var down map[int32]bool
+	if ss, ok := c.store.(meta.ShutdownStore); ok {
+		down = ss.ShuttingDown()
+	}
+	if es, ok := c.store.(meta.EpochStore); ok {
+		c.handleRestarts(es, epoch, live)
+	}
 	for _, t := range c.store.Topics() {
 		unclean := c.cfg.UncleanElection || t.Configs["unclean.leader.election.enable"] == "true"
 		for i, ps := range t.Partitions {
-			_, why := decide(ps, live, unclean, preferred)
+			_, why := decideWith(ps, live, down, unclean, preferred)
 			if why == "" {
 				continue
 			}
 			decideFn := func(ps meta.PartitionState) (meta.PartitionState, string) {
-				return decide(ps, live, unclean, preferred)
+				return decideWith(ps, live, down, unclean, preferred)
 			}
 			if err := c.apply(t.Name, int32(i), epoch, decideFn); err != nil {
 				c.logger.Warn("partition state change failed", "topic", t.Name, "partition", i, "why", why, "err", err)
@@ -133,6 +147,14 @@ func (c *Controller) pass(epoch int32, preferred bool) {
 // allowed), dead brokers out of the ISR, and leadership back to the
 // preferred replica. why is empty when nothing changes.
 func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool) (meta.PartitionState, string) {
+	return decideWith(ps, live, nil, unclean, preferred)
+}
+
+// decideWith is decide with brokers in controlled shutdown (down): they
+// lose leadership to any other live ISR member and leave the ISR as long
+// as the leader stays, are elected only when nobody else can be, and never
+// get leadership back by preferred election.
+func decideWith(ps meta.PartitionState, live, down map[int32]bool, unclean, preferred bool) (meta.PartitionState, string) {
 	next := ps
 	next.ISR = slices.Clone(ps.ISR)
 	liveISR := make([]int32, 0, len(ps.ISR))
@@ -141,19 +163,31 @@ func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool
 			liveISR = append(liveISR, r)
 		}
 	}
-	if ps.Leader < 0 || !live[ps.Leader] {
+	// pick is the first live replica in assignment order that ok accepts,
+	// preferring brokers that are not shutting down.
+	pick := func(ok func(int32) bool) (int32, bool) {
 		for _, r := range ps.Replicas {
-			if live[r] && slices.Contains(liveISR, r) {
-				next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, liveISR
-				return next, "leader offline"
+			if live[r] && !down[r] && ok(r) {
+				return r, true
 			}
 		}
+		for _, r := range ps.Replicas {
+			if live[r] && ok(r) {
+				return r, true
+			}
+		}
+		return -1, false
+	}
+	inISR := func(r int32) bool { return slices.Contains(liveISR, r) }
+	if ps.Leader < 0 || !live[ps.Leader] {
+		if r, ok := pick(inISR); ok {
+			next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, liveISR
+			return next, "leader offline"
+		}
 		if unclean {
-			for _, r := range ps.Replicas {
-				if live[r] {
-					next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, []int32{r}
-					return next, "unclean leader election"
-				}
+			if r, ok := pick(func(int32) bool { return true }); ok {
+				next.Leader, next.LeaderEpoch, next.ISR = r, ps.LeaderEpoch+1, []int32{r}
+				return next, "unclean leader election"
 			}
 		}
 		if ps.Leader >= 0 {
@@ -168,9 +202,23 @@ func decide(ps meta.PartitionState, live map[int32]bool, unclean, preferred bool
 		next.ISR = liveISR
 		return next, "in-sync replica offline"
 	}
+	if down[ps.Leader] {
+		for _, r := range ps.Replicas {
+			if r != ps.Leader && live[r] && !down[r] && slices.Contains(ps.ISR, r) {
+				next.Leader, next.LeaderEpoch = r, ps.LeaderEpoch+1
+				next.ISR = slices.DeleteFunc(slices.Clone(ps.ISR), func(id int32) bool { return down[id] })
+				return next, "controlled shutdown"
+			}
+		}
+		return ps, "" // nobody else in sync: it leads until it stops
+	}
+	if shrunk := slices.DeleteFunc(slices.Clone(ps.ISR), func(id int32) bool { return down[id] }); len(shrunk) < len(ps.ISR) {
+		next.ISR = shrunk
+		return next, "controlled shutdown of a follower"
+	}
 	if preferred && len(ps.Replicas) > 0 {
 		pref := ps.Replicas[0]
-		if pref != ps.Leader && live[pref] && slices.Contains(ps.ISR, pref) {
+		if pref != ps.Leader && live[pref] && !down[pref] && slices.Contains(ps.ISR, pref) {
 			next.Leader, next.LeaderEpoch = pref, ps.LeaderEpoch+1
 			return next, "preferred leader election"
 		}

@@ -275,6 +275,14 @@ func (m *ReplicaManager) maintainISR(p *partition.Partition) error {
 	for _, b := range m.store.Brokers() {
 		live[b.ID] = true
 	}
+	// A broker in controlled shutdown is leaving: the controller took it
+	// out of the ISR, and letting it back in would have acks=all wait for
+	// it again right before it stops.
+	if ss, ok := m.store.(meta.ShutdownStore); ok {
+		for id := range ss.ShuttingDown() {
+			delete(live, id)
+		}
+	}
 	var err error
 	for range isrAttempts {
 		isr, change := p.ISRProposal(m.cfg.LagMax)

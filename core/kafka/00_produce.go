@@ -136,6 +136,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 	}
 	r := c.ready(h, resp)
 	if len(pending) == 0 {
+		c.addLeaderHints(resp)
 		return r
 	}
 	// Wait for commits off the reader goroutine so that later requests
@@ -151,6 +152,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				pc.resp.BaseOffset = -1
 			}
 		}
+		c.addLeaderHints(resp)
 	}()
 	return r
 }

@@ -58,6 +58,9 @@ type Config struct {
 	QueuedMaxRequestBytes int64
 	// Authorizer decides every request's access; nil allows everything.
 	Authorizer auth.Authorizer
+	// Elector runs requested leader elections (ElectLeaders) in cluster
+	// mode: the controller. Nil: a single node, which leads everything.
+	Elector LeaderElector
 	// OnTopicDeleted, when set, is called after DeleteTopics deleted a
 	// topic, before the response is sent (the plugin registry unbinds the
 	// topic's plugins), so storage and metadata stay free of plugins.

@@ -76,6 +76,8 @@ type ZK struct {
 
 	mu           sync.RWMutex // guards the cache below and changed
 	brokers      map[int32]Broker
+	brokerSess   map[int32]int64 // registration owner session by broker id (zk_shutdown.go)
+	brokerEpoch  map[int32]int64 // registration czxid by broker id: its epoch (zk_brokerepoch.go)
 	controllerID int32
 	ctrlEpoch    int32
 	topics       map[string]*zkTopicEntry
@@ -87,6 +89,8 @@ type ZK struct {
 	sess zkSession
 
 	acls zkACLs // see zk_acls.go
+
+	shut zkShutdowns // controlled shutdown requests (zk_shutdown.go)
 
 	nodeACLs zkACLSet // the ACLs new znodes get (zk_security.go)
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -145,13 +146,15 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 		return wch, fmt.Errorf("meta: list %s: %w", path, err)
 	}
 	brokers := make(map[int32]Broker, len(ids))
+	sessions := make(map[int32]int64, len(ids))
+	epochs := make(map[int32]int64, len(ids))
 	for _, s := range ids {
 		id, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {
 			z.log.Warn("ignoring malformed broker registration", "node", s)
 			continue
 		}
-		data, _, err := z.conn.Get(z.abs(zkBrokerPath(int32(id))))
+		data, stat, err := z.conn.Get(z.abs(zkBrokerPath(int32(id))))
 		if errors.Is(err, zk.ErrNoNode) {
 			continue // went away since the listing; the watch fires again
 		}
@@ -164,10 +167,16 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 			continue
 		}
 		brokers[b.ID] = b
+		sessions[b.ID] = stat.EphemeralOwner
+		epochs[b.ID] = stat.Czxid
 	}
 	z.mu.Lock()
-	if !sameBrokers(z.brokers, brokers) {
+	// A new registration is a restarted broker (a new broker epoch) even
+	// when its endpoint is the same: the controller must hear of it.
+	if !sameBrokers(z.brokers, brokers) || !maps.Equal(z.brokerEpoch, epochs) {
 		z.brokers = brokers
+		z.brokerSess = sessions
+		z.brokerEpoch = epochs
 		z.changedLocked()
 	}
 	z.mu.Unlock()
