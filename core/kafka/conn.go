@@ -72,6 +72,7 @@ type reply struct {
 	done chan struct{}
 	// raw, when resp is nil, is a bare SASL token (v0 handshake framing).
 	raw []byte
+	obs requestObs // request metrics (metrics.go)
 }
 
 func (r *reply) release() {
@@ -277,6 +278,7 @@ func (c *conn) writeLoop() {
 				c.nc.Close() // unblocks the reader
 			}
 		}
+		c.observe(r.obs, r)
 		r.release()
 	}
 	if !broken {
