@@ -143,7 +143,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // ready wraps an immediate response.
 func (c *conn) ready(h *header, resp kmsg.Response) *reply {
-	return &reply{corr: h.correlationID, resp: resp}
+	return &reply{corr: h.correlationID, resp: resp, obs: requestObs{start: time.Now(), api: h.key}} // dispatch sets obs again, from the decode
 }
 
 func (c *conn) serve() {

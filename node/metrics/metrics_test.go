@@ -137,29 +137,18 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 		t.Fatalf("kgo wrote %d records, want 37", wantRecords)
 	}
 
-	after := scrape(t, base)
 	tl := []string{"topic", topic}
-	if got := after[series("sluice_topic_bytes_in_total", tl...)]; got != float64(wantBytes) {
-		t.Errorf("bytes in %v, want %d (the batches kgo wrote)", got, wantBytes)
-	}
-	if got := after[series("sluice_topic_messages_in_total", tl...)]; got != 37 {
-		t.Errorf("messages in %v, want 37", got)
-	}
-	if got := after[series("sluice_log_size_bytes", tl...)]; got != float64(wantBytes) {
-		t.Errorf("log size %v, want %d", got, wantBytes)
-	}
-	if got := after[series("sluice_log_segments", tl...)]; got != 2 {
-		t.Errorf("segments %v, want 2 (one per partition)", got)
-	}
 	// Produce requests: only this client produces in this process.
 	pr := series("sluice_kafka_requests_total", "api", "Produce")
-	if got := after[pr] - before[pr]; got != float64(produceRequests) {
-		t.Errorf("Produce requests counted %v, want %d (written by the client)", got, produceRequests)
-	}
 	hc := series("sluice_kafka_request_duration_seconds_count", "api", "Produce")
-	if got := after[hc] - before[hc]; got != float64(produceRequests) {
-		t.Errorf("Produce latency observations %v, want %d", got, produceRequests)
-	}
+	after := expectMetrics(t, base, map[string]float64{
+		series("sluice_topic_bytes_in_total", tl...):    float64(wantBytes), // the batches kgo wrote
+		series("sluice_topic_messages_in_total", tl...): 37,
+		series("sluice_log_size_bytes", tl...):          float64(wantBytes),
+		series("sluice_log_segments", tl...):            2, // one per partition
+		pr:                                              before[pr] + float64(produceRequests),
+		hc:                                              before[hc] + float64(produceRequests),
+	})
 	if after[series("sluice_partitions")] < 2 || after[series("sluice_under_replicated_partitions")] != 0 ||
 		after[series("sluice_offline_partitions")] != 0 || after[series("sluice_active_controller")] != 1 {
 		t.Errorf("partition health: partitions %v, URP %v, offline %v, controller %v", after[series("sluice_partitions")],
@@ -194,10 +183,7 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 	if sent != wantBytes {
 		t.Fatalf("fetched %d bytes, want all %d produced", sent, wantBytes)
 	}
-	after = scrape(t, base)
-	if got := after[series("sluice_topic_bytes_out_total", tl...)]; got != float64(sent) {
-		t.Errorf("bytes out %v, want %d", got, sent)
-	}
+	after = expectMetrics(t, base, map[string]float64{series("sluice_topic_bytes_out_total", tl...): float64(sent)})
 
 	// Errors by code: a produce to a partition the topic does not have.
 	preq := kmsg.NewPtrProduceRequest()
@@ -218,7 +204,7 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 		t.Fatalf("produce to partition 7: code %d", code)
 	}
 	// The reply is counted once written, just before the client reads it.
-	waitFor(t, "the produce error counted", func() bool { return scrape(t, base)[errKey]-beforeErr == 1 })
+	expectMetrics(t, base, map[string]float64{errKey: beforeErr + 1})
 
 	// Latency histogram count equals request count, for an API nothing
 	// else in this process sends.
@@ -231,10 +217,7 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m1 := scrape(t, base)
-	if m1[dc]-m0[dc] != 5 || m1[dr]-m0[dr] != 5 {
-		t.Errorf("DescribeConfigs: %v observations, %v requests, want 5 and 5", m1[dc]-m0[dc], m1[dr]-m0[dr])
-	}
+	expectMetrics(t, base, map[string]float64{dc: m0[dc] + 5, dr: m0[dr] + 5})
 
 	// Lag: a group commits 10 of partition 0's 25 and 12 of partition 1's
 	// 12 records.
@@ -245,9 +228,17 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 	if err := adm.CommitAllOffsets(ctx, grp, offs); err != nil {
 		t.Fatal(err)
 	}
-	m2 := scrape(t, base)
-	if got := m2[series("sluice_consumer_group_lag", "group", grp, "topic", topic)]; got != 15 {
-		t.Errorf("group lag %v, want 15 (25-10 + 12-12)", got)
+	m2 := expectMetrics(t, base, map[string]float64{
+		series("sluice_consumer_group_lag", "group", grp, "topic", topic): 15, // 25-10 + 12-12
+	})
+
+	// Every sluice_ series the node serves is documented.
+	docs := documentedMetrics(t)
+	for s := range m2 {
+		name, _, _ := strings.Cut(s, "{")
+		if strings.HasPrefix(name, "sluice_") && !documented(docs, name) {
+			t.Errorf("/metrics serves %s, which docs/metrics.md does not list", name)
+		}
 	}
 }
 
@@ -306,6 +297,36 @@ func TestPartitionLabels(t *testing.T) {
 	}
 	if m[series("sluice_log_size_bytes", "topic", topic, "partition", "1")] != 0 || m[series("sluice_log_size_bytes", "topic", topic, "partition", "2")] <= 0 {
 		t.Errorf("per-partition log sizes wrong: %v", m)
+	}
+}
+
+// expectMetrics scrapes until every series has its wanted value and
+// returns that scrape; after 10 s it fails the test with the values last
+// seen. (A response is counted once written, so a client may read it an
+// instant before its request is counted.)
+func expectMetrics(t *testing.T, base string, want map[string]float64) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := scrape(t, base)
+		ok := true
+		for k, v := range want {
+			if m[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			return m
+		}
+		if time.Now().After(deadline) {
+			for k, v := range want {
+				if m[k] != v {
+					t.Errorf("%s = %v, want %v", k, m[k], v)
+				}
+			}
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
