@@ -54,6 +54,10 @@ var (
 var (
 	apiObserversOnce sync.Once
 	apiObservers     map[int16]apiObserver
+	// followerFetches are replica fetches, apart from consumers' as in
+	// Kafka's RequestMetrics (request=FetchFollower): their long polls
+	// would otherwise make up most of Fetch's latency.
+	followerFetches apiObserver
 )
 
 type apiObserver struct {
@@ -67,11 +71,16 @@ func observerFor(key int16) (apiObserver, bool) {
 		apiObservers = make(map[int16]apiObserver, len(apis))
 		for k := range apis {
 			name := kmsg.NameForKey(k)
-			apiObservers[k] = apiObserver{name: name, requests: requestsTotal.WithLabelValues(name), seconds: requestSeconds.WithLabelValues(name)}
+			apiObservers[k] = newAPIObserver(name)
 		}
+		followerFetches = newAPIObserver("FetchFollower")
 	})
 	o, ok := apiObservers[key]
 	return o, ok
+}
+
+func newAPIObserver(name string) apiObserver {
+	return apiObserver{name: name, requests: requestsTotal.WithLabelValues(name), seconds: requestSeconds.WithLabelValues(name)}
 }
 
 // requestObs is what a reply carries for the request metrics.
@@ -97,6 +106,9 @@ func (c *conn) observe(o requestObs, r *reply) {
 	ob, ok := observerFor(o.api)
 	if !ok {
 		return
+	}
+	if o.follower {
+		ob = followerFetches
 	}
 	ob.requests.Inc()
 	ob.seconds.Observe(time.Since(o.start).Seconds())

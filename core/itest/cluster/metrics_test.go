@@ -66,6 +66,9 @@ func TestUnderReplicatedPartitionsMetric(t *testing.T) {
 		}
 	}
 	waitMetric("no under-replicated partitions", func() bool { return c.sumMetric(t, urp) == 0 })
+	if c.sumMetric(t, `sluice_kafka_requests_total{api="FetchFollower"}`) == 0 {
+		t.Errorf("no follower fetches counted (api=FetchFollower)")
+	}
 
 	const victim = 3
 	shrinks0 := c.sumMetric(t, "sluice_isr_shrinks_total")
