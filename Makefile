@@ -16,7 +16,7 @@ build:
 run: build
 	./$(BIN) serve --data-dir ./data
 
-# Installs what the tests drive, only when absent: kcat, kafka-python,
+# Installs what the tests drive, only when absent: kcat, kafka-python, Burrow,
 # Chromium, rsyslog, wrk, wabt (the WAT plugin), ZooKeeper and the Rust
 # toolchain for wasm32-wasi (the Rust SDK), all Debian; node and npm
 # (Debian) with clients/js's locked npm dependencies.

@@ -22,13 +22,14 @@ import (
 func TestBrowser(t *testing.T) {
 	chromium := needs.Chromium(t) // first: skips under -short before a node is started for nothing
 	n := startNode(t, bridge.Config{
-		PublicTopics: []string{"web-events"},
+		PublicTopics: []string{"web-events", "shop-events"},
 		ExamplesDir:  "../examples",
 		SSERetry:     bridge.Duration(200 * time.Millisecond),
 		SSEHeartbeat: bridge.Duration(time.Second),
 	})
 	n.createTopic(t, "web-events", 1)
 	n.createTopic(t, "live", 2)
+	n.createTopic(t, "shop-events", 1)
 	proxy := newDropProxy(t, strings.TrimPrefix(n.base, "http://"))
 	site := "http://" + proxy.addr()
 
@@ -82,6 +83,8 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("record types %v", types)
 		}
 	})
+
+	t.Run("shop", func(t *testing.T) { shopVisit(t, ctx, br, n, site) })
 
 	t.Run("dashboard", func(t *testing.T) {
 		page, err := br.NewPage(ctx, site+"/examples/web-tracking/dashboard.html?topic=live&from=earliest")
@@ -159,6 +162,105 @@ func TestBrowser(t *testing.T) {
 			nextOffset[r.Partition]++
 		}
 	})
+}
+
+// TestBrowser's "shop" subtest: a visitor browses the demo shop (home,
+// product list, a category filter, add to cart, cart, check-out) while the
+// dashboard watches; the dashboard ends up with exact counts per event type
+// and per page, the clicks by target, and the latest event first.
+func shopVisit(t *testing.T, ctx context.Context, br *cdp.Browser, n *testNode, site string) {
+	const topic = "shop-events"
+	dash, err := br.NewPage(ctx, site+"/examples/web-tracking/dashboard.html?topic="+topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dash.WaitTrue(ctx, "window.sluiceDashboard && sluiceDashboard.opens() === 1 && sluiceDashboard.lastEventId() !== ''"); err != nil {
+		t.Fatal(err)
+	}
+	var empty bool
+	if err := dash.Eval(ctx, "!document.getElementById('empty').hidden", &empty); err != nil || !empty {
+		t.Fatalf("dashboard does not show its empty state (%v)", err)
+	}
+
+	shop, err := br.NewPage(ctx, site+"/examples/web-tracking/?topic="+topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(action, until string) {
+		t.Helper()
+		if action != "" {
+			if err := shop.Eval(ctx, action, nil); err != nil {
+				t.Fatalf("%s: %v", action, err)
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		if err := shop.WaitTrue(wctx, until); err != nil {
+			var state string
+			shop.Eval(ctx, "location.href + ' cart=' + JSON.stringify(window.sluiceShop && sluiceShop.cart()) + ' badge=' + (document.getElementById('cart-count') || {}).textContent", &state)
+			t.Fatalf("%v (page: %s)", err, state)
+		}
+	}
+	onPage := func(path string) string {
+		return "window.sluiceShop && window.sluiceTracking && location.pathname === '/examples/web-tracking/" + path +
+			"' && new URLSearchParams(location.search).get('topic') === '" + topic + "'"
+	}
+	step("", onPage("")+" && document.querySelectorAll('#popular .card').length === 3")
+	// The tracking subtest's Buy put a product in this origin's cart.
+	step("localStorage.removeItem('sluice-demo-cart')", "window.sluiceShop.cartCount() === 0")
+	step("document.querySelector('nav a[data-track=nav-products]').click()", onPage("products.html")+" && document.querySelectorAll('#products .card').length === 8")
+	step("document.querySelector('#filters [data-value=Gear]').click()", "document.querySelectorAll('#products .card').length === 3")
+	step("document.querySelector('[data-track=add-to-cart][data-product=gooseneck-kettle]').click()", "document.getElementById('cart-count').textContent === '1'")
+	step("document.querySelector('a[data-track=nav-cart]').click()", onPage("cart.html")+" && document.getElementById('cart-total') && document.getElementById('cart-total').textContent === '€49.00'")
+	// Page views and pixels of the three pages and four clicks so far,
+	// so that check-out is the newest event.
+	waitRecords(t, n, topic, 10)
+	step("document.getElementById('checkout').click()", "document.querySelector('#cart .notice') && document.getElementById('cart-count').textContent === '0'")
+	recs := n.readAll(t, topic, 11)
+	if len(recs) != 11 {
+		t.Fatalf("%d records", len(recs))
+	}
+
+	if err := dash.WaitTrue(ctx, "sluiceDashboard.received.length === 11 && document.querySelectorAll('#records tr').length === 11"); err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Types  map[string]string `json:"types"`
+		Pages  [][]string        `json:"pages"`
+		Clicks [][]string        `json:"clicks"`
+		Latest []string          `json:"latest"`
+		Empty  bool              `json:"empty"`
+	}
+	cells := func(sel string) string {
+		return "Array.from(document.querySelectorAll('" + sel + " tr')).map(tr => Array.from(tr.children).map(td => td.textContent))"
+	}
+	expr := "({types: Object.fromEntries(Array.from(document.querySelectorAll('#types .stat')).map(s => [s.querySelector('.label').textContent, s.querySelector('.value').textContent]))," +
+		"pages: " + cells("#pages") + ", clicks: " + cells("#clicks") + "," +
+		"latest: Array.from(document.querySelector('#records tr').children).map(td => td.textContent)," +
+		"empty: !document.getElementById('empty').hidden})"
+	if err := dash.Eval(ctx, expr, &view); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"page_view": "3", "pixel_view": "3", "click": "5"}; fmt.Sprint(view.Types) != fmt.Sprint(want) {
+		t.Errorf("counts per type %v, want %v", view.Types, want)
+	}
+	wantPages := [][]string{
+		{"/examples/web-tracking/products.html", "1", "3", "1", "5"}, // filter, add to cart, cart link
+		{"/examples/web-tracking/", "1", "1", "1", "3"},              // the Shop link
+		{"/examples/web-tracking/cart.html", "1", "1", "1", "3"},     // check-out
+	}
+	if fmt.Sprint(view.Pages) != fmt.Sprint(wantPages) {
+		t.Errorf("pages table %v, want %v", view.Pages, wantPages)
+	}
+	if len(view.Clicks) != 5 {
+		t.Errorf("clicks table %v, want the 5 targets", view.Clicks)
+	}
+	if len(view.Latest) != 5 || view.Latest[1] != "click" || view.Latest[2] != "/examples/web-tracking/cart.html" || view.Latest[3] != "checkout · 49.00" {
+		t.Errorf("latest event %v, want the check-out click", view.Latest)
+	}
+	if view.Empty {
+		t.Errorf("dashboard still shows its empty state")
+	}
 }
 
 // waitRecords waits until topic holds want records.

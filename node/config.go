@@ -39,6 +39,10 @@ type Config struct {
 	// sessions (max.incremental.fetch.session.cache.slots); 0 means 1000,
 	// negative disables fetch sessions (the serve flag's 0 becomes -1).
 	FetchSessionCacheSlots int
+	// MetricsPartitionLabels adds a partition label to the log size,
+	// segment and consumer lag metrics (docs/metrics.md); off, they are
+	// per topic.
+	MetricsPartitionLabels bool
 
 	// ZooKeeper joins a cluster: "host:port[,host:port...][/chroot]".
 	// Empty runs the embedded single-node store. This is the run mode:

@@ -29,6 +29,7 @@ import (
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
+	nodemetrics "github.com/sluicemq/sluice/node/metrics"
 	"github.com/sluicemq/sluice/plugins"
 	"github.com/sluicemq/sluice/wasm"
 )
@@ -167,6 +168,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	}
 	closers.push(b.Close)
 	b.SetAdvertised(host, port)
+	closers.pushFunc(nodemetrics.Track(b, nodemetrics.Options{PartitionLabels: cfg.MetricsPartitionLabels}))
 	creds, _ := b.Store().(meta.CredentialStore)
 	if sec == nil {
 		if sec, err = setupSecurity(ctx, opts.Security, creds, false, logger); err != nil {

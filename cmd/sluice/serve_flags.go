@@ -93,6 +93,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.Int64Var(&c.MaxDecodedRequestBytes, "max-decoded-request-bytes", d.MaxDecodedRequestBytes, "refuse a request whose decoded form would take more memory, estimated before decoding")
 	fs.IntVar(&c.MaxDecompressedBytes, "max-decompressed-bytes", 0, "most one compressed batch may inflate to when validated or read; 0 = 2 x the topic's max.message.bytes (at least 1 MiB)")
 	fs.IntVar(&c.FetchSessionCacheSlots, "fetch-session-cache-slots", d.FetchSessionCacheSlots, "most incremental fetch sessions (KIP-227) kept; 0 disables them (max.incremental.fetch.session.cache.slots)")
+	fs.BoolVar(&c.MetricsPartitionLabels, "metrics-partition-labels", false, "label log size, segment and consumer lag metrics by partition, not only by topic (one series per partition: mind the cardinality)")
 	fs.BoolVar(&c.DisableSendfile, "disable-sendfile", false, "copy fetched data through user space instead of sendfile(2), as TLS must (for benchmarks and debugging)")
 	fs.Int64Var(&c.SegmentBytes, "log-segment-bytes", d.SegmentBytes, "roll a segment at this size (log.segment.bytes)")
 	fs.Int64Var(&c.SegmentMs, "log-segment-ms", d.SegmentMs, "roll a segment this old, -1 never (log.roll.ms)")

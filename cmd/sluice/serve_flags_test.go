@@ -193,7 +193,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--unclean-leader-election", "--preferred-leader-interval", "-1s",
 		"--max-partitions", "500", "--max-connections", "60", "--max-connections-per-ip", "6",
 		"--queued-max-request-bytes", "7000", "--max-decoded-request-bytes", "8000", "--max-decompressed-bytes", "9000",
-		"--fetch-session-cache-slots", "12",
+		"--fetch-session-cache-slots", "12", "--metrics-partition-labels",
 		"--log-level", "DEBUG", "--log-format", "json",
 	)
 	if err != nil {
@@ -218,7 +218,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
 		MaxConnections: 60, MaxConnectionsPerIP: 6,
 		QueuedMaxRequestBytes: 7000, MaxDecodedRequestBytes: 8000,
-		FetchSessionCacheSlots: 12,
+		FetchSessionCacheSlots: 12, MetricsPartitionLabels: true,
 	}
 	if s.broker != want {
 		t.Errorf("config:\n got %+v\nwant %+v", s.broker, want)

@@ -254,6 +254,7 @@ func (c *Controller) apply(topic string, part, epoch int32, decideFn func(meta.P
 		if err != nil {
 			return err
 		}
+		countElection(cur, next, why)
 		c.logger.Info("partition state changed", "topic", topic, "partition", part, "why", why,
 			"leader", next.Leader, "leader_epoch", next.LeaderEpoch, "isr", next.ISR)
 		return nil

@@ -72,6 +72,7 @@ type reply struct {
 	done chan struct{}
 	// raw, when resp is nil, is a bare SASL token (v0 handshake framing).
 	raw []byte
+	obs requestObs // request metrics (metrics.go)
 }
 
 func (r *reply) release() {
@@ -142,7 +143,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 // ready wraps an immediate response.
 func (c *conn) ready(h *header, resp kmsg.Response) *reply {
-	return &reply{corr: h.correlationID, resp: resp}
+	return &reply{corr: h.correlationID, resp: resp, obs: requestObs{start: time.Now(), api: h.key}} // dispatch sets obs again, from the decode
 }
 
 func (c *conn) serve() {
@@ -277,6 +278,7 @@ func (c *conn) writeLoop() {
 				c.nc.Close() // unblocks the reader
 			}
 		}
+		c.observe(r.obs, r)
 		r.release()
 	}
 	if !broken {

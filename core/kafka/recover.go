@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -37,5 +38,12 @@ func (c *conn) dispatch(h *header, req kmsg.Request) (r *reply, ok bool) {
 			r, ok = nil, false
 		}
 	}()
-	return apis[h.key].handle(c, h, req), true
+	start := time.Now()
+	r = apis[h.key].handle(c, h, req)
+	if r == nil {
+		c.observe(newRequestObs(h, req, start), nil) // no response to wait for
+	} else {
+		r.obs = newRequestObs(h, req, start)
+	}
+	return r, true
 }

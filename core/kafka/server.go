@@ -147,6 +147,7 @@ func New(b *broker.Broker, cfg Config) *Server {
 
 // Serve accepts connections on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
+	ln = s.countConns(ln) // connection metrics (metrics.go)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

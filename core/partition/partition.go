@@ -96,6 +96,8 @@ type Partition struct {
 	repl        replication
 	epochs      *epochCache
 	isrWake     func() // see SetISRWaker
+
+	traffic traffic // client bytes and records, for metrics (traffic.go)
 }
 
 // Open opens the partition's log in dir and rebuilds its producer state.
@@ -305,6 +307,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 	}
 	p.wakeAppendedLocked()
 	p.mu.Unlock()
+	p.countIn(records, headers)
 	res.LogStartOffset = p.log.LogStartOffset()
 	return res, nil
 }

@@ -162,6 +162,7 @@ func (p *Partition) SetISR(isr []int32) {
 			f.leo = -1
 		}
 	}
+	countISRChange(p.repl.leader, p.repl.isr, isr)
 	p.repl.isr = slices.Clone(isr)
 	p.recomputeHWLocked()
 }
