@@ -33,6 +33,15 @@ type Config struct {
 	AbortInterval time.Duration
 	// MarkerRetry is the pause before writing failed markers again.
 	MarkerRetry time.Duration
+	// IDExpiration is transactional.id.expiration.ms (7 days): a
+	// transactional id with no transaction open (Empty, CompleteCommit,
+	// CompleteAbort) and no state change for longer is removed, a
+	// tombstone in __transaction_state; its next producer gets a new
+	// producer id.
+	IDExpiration time.Duration
+	// ExpireInterval is how often expired ids are looked for
+	// (transaction.remove.expired.transaction.cleanup.interval.ms, 1 h).
+	ExpireInterval time.Duration
 	// OnDemand: coordinate only the partitions handed over with
 	// LoadPartition (cluster mode). Otherwise every partition is loaded
 	// by Start.
@@ -54,6 +63,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MarkerRetry <= 0 {
 		c.MarkerRetry = 100 * time.Millisecond
+	}
+	if c.IDExpiration <= 0 {
+		c.IDExpiration = 7 * 24 * time.Hour
+	}
+	if c.ExpireInterval <= 0 {
+		c.ExpireInterval = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -603,19 +618,86 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 	}
 }
 
-// abortLoop aborts transactions open longer than their timeout.
+// abortLoop aborts transactions open longer than their timeout and
+// removes expired transactional ids.
 func (c *Coordinator) abortLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.AbortInterval)
 	defer t.Stop()
+	e := time.NewTicker(c.cfg.ExpireInterval)
+	defer e.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
 			c.AbortTimedOut()
+		case <-e.C:
+			c.ExpireIdle()
 		}
 	}
+}
+
+// expirable: m has no transaction open and has not changed for the
+// expiration. c.mu held.
+func (c *Coordinator) expirable(m *meta, now time.Time) bool {
+	switch m.state {
+	case Empty, CompleteCommit, CompleteAbort:
+	default:
+		return false
+	}
+	return !m.busy && now.Sub(m.updated) > c.cfg.IDExpiration
+}
+
+// ExpireIdle removes the transactional ids idle past IDExpiration (see
+// Config.IDExpiration): each gets a tombstone in its __transaction_state
+// partition, then is forgotten. It returns how many were removed. A
+// producer of the id meanwhile gets CONCURRENT_TRANSACTIONS and retries.
+func (c *Coordinator) ExpireIdle() int {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	var ids []string
+	for id, m := range c.txns {
+		if c.expirable(m, now) {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(ids)
+	removed := 0
+	for _, id := range ids {
+		c.mu.Lock()
+		o, m, err := c.lookup(id)
+		if err != nil || m == nil || !c.expirable(m, now) {
+			c.mu.Unlock()
+			continue
+		}
+		if m.epoch == noEpoch {
+			// Created by an InitProducerId whose state was never
+			// persisted: nothing to tombstone.
+			delete(c.txns, id)
+			c.mu.Unlock()
+			removed++
+			continue
+		}
+		m.busy = true
+		pid, idle := m.pid, now.Sub(m.updated)
+		c.mu.Unlock()
+		err = persistTombstone(o, id, now)
+		c.mu.Lock()
+		m.busy = false
+		if err == nil && c.txns[id] == m {
+			delete(c.txns, id)
+			removed++
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.logger.Warn("removing expired transactional id", "transactional_id", id, "err", err)
+			continue
+		}
+		c.logger.Info("removed expired transactional id", "transactional_id", id, "producer_id", pid, "idle_for", idle.Round(time.Second))
+	}
+	return removed
 }
 
 // AbortTimedOut aborts, with a bumped epoch that fences their producer,

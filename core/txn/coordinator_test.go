@@ -516,3 +516,74 @@ func TestMarkerErrorsThatEndRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleTransactionalIDsExpire: ids with no transaction open and no
+// state change for transactional.id.expiration are removed (a tombstone,
+// so a restart does not bring them back); open and recently used ids stay;
+// an expired id's next producer gets a new producer id.
+func TestIdleTransactionalIDsExpire(t *testing.T) {
+	r := newRig(t)
+	const week = 7 * 24 * time.Hour
+	ids := map[string]ProducerIDAndEpoch{}
+	for _, id := range []string{"empty", "committed", "aborted", "open", "recent"} {
+		ids[id] = r.mustInit(id)
+	}
+	for id, commit := range map[string]bool{"committed": true, "aborted": false} {
+		p := ids[id]
+		if err := r.c.AddPartitions(id, p.ProducerID, p.ProducerEpoch, []TopicPartition{tpA}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.c.EndTxn(id, p.ProducerID, p.ProducerEpoch, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitState("committed", CompleteCommit)
+	r.waitState("aborted", CompleteAbort)
+	if err := r.c.AddPartitions("open", ids["open"].ProducerID, ids["open"].ProducerEpoch, []TopicPartition{tpB}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.add(week - time.Hour)
+	if n := r.c.ExpireIdle(); n != 0 {
+		t.Fatalf("expired %d ids before the expiration", n)
+	}
+	ids["recent"] = r.mustInit("recent") // a state change an hour before the others expire
+	r.clock.add(time.Hour + time.Second)
+	if n := r.c.ExpireIdle(); n != 3 {
+		t.Fatalf("expired %d ids, want 3 (empty, committed, aborted)", n)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, id := range []string{"empty", "committed", "aborted"} {
+			if _, err := r.c.Describe(id); !errors.Is(err, kerr.TransactionalIDNotFound) {
+				t.Fatalf("%s: %s: %v, want TRANSACTIONAL_ID_NOT_FOUND", when, id, err)
+			}
+		}
+		if d, err := r.c.Describe("open"); err != nil || d.State != Ongoing {
+			t.Fatalf("%s: open: %+v, %v", when, d, err)
+		}
+		if d, err := r.c.Describe("recent"); err != nil || d.State != Empty || d.ProducerEpoch != 1 {
+			t.Fatalf("%s: recent: %+v, %v", when, d, err)
+		}
+		if l := r.c.List(nil, nil, 0); len(l) != 2 {
+			t.Fatalf("%s: listed %+v, want open and recent", when, l)
+		}
+	}
+	check("after expiry")
+	r.reopen()
+	check("after a restart")
+	if n := r.c.ExpireIdle(); n != 0 {
+		t.Fatalf("expired %d more ids after the restart", n)
+	}
+	// An expired id starts over: a new producer id at epoch 0.
+	got := r.mustInit("committed")
+	if got.ProducerID == ids["committed"].ProducerID || got.ProducerEpoch != 0 {
+		t.Fatalf("committed after expiry: %+v, was %+v", got, ids["committed"])
+	}
+	// The open transaction is left to its timeout, not to expiry.
+	r.c.AbortTimedOut()
+	r.waitState("open", CompleteAbort)
+	r.clock.add(week + time.Second)
+	if n := r.c.ExpireIdle(); n != 3 {
+		t.Fatalf("expired %d ids a week later, want 3 (open, recent, committed)", n)
+	}
+}

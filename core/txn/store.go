@@ -47,6 +47,12 @@ func persist(o *owned, m *meta) error {
 	if err != nil {
 		return err
 	}
+	return appendCommitted(o, batch)
+}
+
+// appendCommitted appends batch to o's partition and waits until it is
+// committed.
+func appendCommitted(o *owned, batch []byte) error {
 	if err := o.ctx.Err(); err != nil {
 		return err
 	}
@@ -57,6 +63,17 @@ func persist(o *owned, m *meta) error {
 	ctx, cancel := context.WithTimeout(o.ctx, persistTimeout)
 	defer cancel()
 	return o.p.WaitCommitted(ctx, res)
+}
+
+// persistTombstone removes a transactional id from its partition (the
+// compacted topic then drops its records), waiting until committed.
+func persistTombstone(o *owned, id string, now time.Time) error {
+	k := kmsg.TxnMetadataKey{Version: 0, TransactionalID: id}
+	batch, err := records.Encode([]records.Record{{Key: k.AppendTo(nil), Timestamp: now.UnixMilli()}}, records.Plain)
+	if err != nil {
+		return err
+	}
+	return appendCommitted(o, batch)
 }
 
 // replay reads a __transaction_state partition back: the last record of
