@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -760,31 +761,49 @@ func (c *Coordinator) Describe(id string) (Description, error) {
 	return describe(m), nil
 }
 
-// List handles ListTransactions: the transactions this broker coordinates,
-// filtered by state and producer id (empty filters match all) and, when
-// minDuration is positive, open at least that long (v1).
-func (c *Coordinator) List(states []State, pids []int64, minDuration time.Duration) []Description {
+// ListFilter selects ListTransactions' transactions; the zero value (but
+// for MinOpen, which must be negative) matches all.
+type ListFilter struct {
+	States      []State // any of these (empty: all)
+	ProducerIDs []int64 // any of these (empty: all)
+	// MinOpen, when zero or more, keeps only transactions running
+	// (Ongoing, PrepareCommit, PrepareAbort) for longer (v1, KIP-994).
+	MinOpen time.Duration
+	// IDPattern, when set, keeps only ids it matches (v2, KIP-1152;
+	// see CompileIDPattern).
+	IDPattern *regexp.Regexp
+}
+
+// List handles ListTransactions: the transactions this broker coordinates
+// that f selects, sorted by transactional id.
+func (c *Coordinator) List(f ListFilter) []Description {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []Description
 	for _, m := range c.txns {
-		if m.epoch == noEpoch {
-			continue
-		}
-		if len(states) > 0 && !contains(states, m.state) {
-			continue
-		}
-		if len(pids) > 0 && !contains(pids, m.pid) {
-			continue
-		}
-		if minDuration > 0 && (m.start.IsZero() || now.Sub(m.start) < minDuration) {
+		switch {
+		case m.epoch == noEpoch,
+			len(f.States) > 0 && !contains(f.States, m.state),
+			len(f.ProducerIDs) > 0 && !contains(f.ProducerIDs, m.pid),
+			f.MinOpen >= 0 && (m.start.IsZero() || now.Sub(m.start) <= f.MinOpen),
+			f.IDPattern != nil && !f.IDPattern.MatchString(m.id):
 			continue
 		}
 		out = append(out, describe(m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
 	return out
+}
+
+// CompileIDPattern compiles ListTransactions' transactional id pattern
+// (RE2 syntax, as Kafka's RE2J) to match whole ids, as Kafka's
+// Matcher.matches does, not substrings.
+func CompileIDPattern(p string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(p); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + p + `)$`)
 }
 
 func contains[T comparable](s []T, v T) bool {

@@ -345,7 +345,7 @@ func TestConcurrentTransactionsWhileCompleting(t *testing.T) {
 	wantErr(t, "init", err, kerr.ConcurrentTransactions)
 	wantErr(t, "end commit again", r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, true), kerr.ConcurrentTransactions)
 	wantErr(t, "end abort", r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, false), kerr.InvalidTxnState)
-	if l := r.c.List([]State{PrepareCommit}, nil, 0); len(l) != 1 || l[0].TransactionalID != "t1" {
+	if l := r.c.List(ListFilter{States: []State{PrepareCommit}, MinOpen: -1}); len(l) != 1 || l[0].TransactionalID != "t1" {
 		t.Fatalf("list PrepareCommit: %+v", l)
 	}
 	close(block)
@@ -388,7 +388,7 @@ func TestTimedOutTransactionIsAborted(t *testing.T) {
 	}
 	r.clock.add(5 * time.Second)
 	r.c.AbortTimedOut()
-	if l := r.c.List(nil, nil, 4*time.Second); len(l) != 2 {
+	if l := r.c.List(ListFilter{MinOpen: 4 * time.Second}); len(l) != 2 {
 		t.Fatalf("list open ≥4s: %+v", l)
 	}
 	// t2 keeps its transaction alive by ending it in time.
@@ -456,7 +456,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("done after restart: %+v (was %+v)", got, done)
 	}
 	// Listing by producer id.
-	if l := r.c.List(nil, []int64{open.ProducerID}, 0); len(l) != 1 || l[0].TransactionalID != "open" || l[0].State != CompleteAbort {
+	if l := r.c.List(ListFilter{ProducerIDs: []int64{open.ProducerID}, MinOpen: -1}); len(l) != 1 || l[0].TransactionalID != "open" || l[0].State != CompleteAbort {
 		t.Fatalf("list by producer id: %+v", l)
 	}
 }
@@ -564,7 +564,7 @@ func TestIdleTransactionalIDsExpire(t *testing.T) {
 		if d, err := r.c.Describe("recent"); err != nil || d.State != Empty || d.ProducerEpoch != 1 {
 			t.Fatalf("%s: recent: %+v, %v", when, d, err)
 		}
-		if l := r.c.List(nil, nil, 0); len(l) != 2 {
+		if l := r.c.List(ListFilter{MinOpen: -1}); len(l) != 2 {
 			t.Fatalf("%s: listed %+v, want open and recent", when, l)
 		}
 	}
