@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -153,35 +152,20 @@ func runTxnBench(ctx context.Context, env *benchEnv) *txnReport {
 	if env.quick {
 		rep.window /= 4
 	}
-	sluicePath, ok := sluiceBinary(env)
-	if !ok {
-		rep.skipped = true
+	// The broker's defaults, as the throughput scenarios run it.
+	b, skipped, err := startSingleSluice(ctx, env, "txn", nil, txnTopic, txnPartitions)
+	if skipped || err != nil {
+		rep.skipped = skipped
+		if err != nil {
+			rep.errs = append(rep.errs, err)
+		}
 		return rep
 	}
+	defer b.close()
+	ctx = b.ctx
 	fail := func(phase string, err error) *txnReport {
 		rep.errs = append(rep.errs, &phaseError{Scenario: "txn", Broker: "sluice", Phase: phase, Err: err})
 		return rep
-	}
-	// The broker's defaults, as the throughput scenarios run it.
-	b, err := startBroker(ctx, sluiceSpec(sluicePath), env.log)
-	if err != nil {
-		return fail("start", err)
-	}
-	defer b.stop()
-	ctx, cancel := b.watch(ctx)
-	defer cancel()
-
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-	if err != nil {
-		return fail("create-topic", err)
-	}
-	resp, err := kadm.NewClient(admCl).CreateTopic(ctx, txnPartitions, 1, nil, txnTopic)
-	admCl.Close()
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		return fail("create-topic", causeOr(ctx, err))
 	}
 
 	payload := newPayloadSource(txnRecordSize)
@@ -192,7 +176,7 @@ func runTxnBench(ctx context.Context, env *benchEnv) *txnReport {
 			mode := txnModes[(j+round-1)%len(txnModes)]
 			env.log.Info("workload starting", "workload", "txn", "mode", mode,
 				"repetition", fmt.Sprintf("%d/%d", round, env.repeat))
-			run, err := txnWindowRun(ctx, b, mode, fmt.Sprintf("sluice-bench-txn-%d", round), rep.window, payload)
+			run, err := txnWindowRun(ctx, b.brokerProcess, mode, fmt.Sprintf("sluice-bench-txn-%d", round), rep.window, payload)
 			if err != nil {
 				return fail(mode, causeOr(ctx, err))
 			}
