@@ -1,6 +1,9 @@
 package itest
 
 import (
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,6 +30,15 @@ func TestEOSCrash(t *testing.T) {
 		in, out    = "eos-in", "eos-out"
 	)
 	ctx := testContext(t, 4*time.Minute)
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SLUICE_ITEST_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("SLUICE_ITEST_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("random seed %d (rerun the same kill timing with SLUICE_ITEST_SEED)", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
 	b := startBroker(t, brokerOptions{})
 	adm := newAdmin(t, b)
 	createTopic(ctx, t, adm, in, partitions, nil)
@@ -68,7 +80,9 @@ func TestEOSCrash(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-		time.Sleep(time.Duration(30+40*i) * time.Millisecond)
+		// A transaction of 1,000 records takes some 100 ms here: the
+		// delay puts the kill anywhere in its produce, flush or commit.
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		t.Logf("%v: kill %d after %d records committed", since(), i+1, committed())
 		b.Kill()
 		b.Start()
