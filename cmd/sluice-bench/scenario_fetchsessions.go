@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sluicemq/sluice/internal/testkit"
 	"io"
-	"os/exec"
 	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -185,45 +181,22 @@ func runFetchSessionsBench(ctx context.Context, env *benchEnv) *fetchSessionsRep
 	if env.quick {
 		rep.window /= 4
 	}
-	sluicePath, ok := sluiceBinary(env)
-	if !ok {
-		rep.skipped = true
+	// Page-cache durability: the producer is background load here, and
+	// an fsync per record would only add noise to the broker's CPU.
+	b, skipped, err := startSingleSluice(ctx, env, "fetchsessions", []string{"--durability", "page-cache"},
+		fetchSessionsTopic, fetchSessionsPartitions)
+	if skipped || err != nil {
+		rep.skipped = skipped
+		if err != nil {
+			rep.errs = append(rep.errs, err)
+		}
 		return rep
 	}
+	defer b.close()
+	ctx = b.ctx
 	fail := func(phase string, err error) *fetchSessionsReport {
 		rep.errs = append(rep.errs, &phaseError{Scenario: "fetchsessions", Broker: "sluice", Phase: phase, Err: err})
 		return rep
-	}
-	// Page-cache durability: the producer is background load here, and
-	// an fsync per record would only add noise to the broker's CPU.
-	spec := brokerSpec{name: "sluice", command: func(l testkit.Listeners) *exec.Cmd {
-		return exec.Command(sluicePath, "serve", "--data-dir", l.DataDir, "--kafka-addr", l.Kafka, "--http-addr", "off",
-			"--durability", "page-cache")
-	}}
-	b, err := startBroker(ctx, spec, env.log)
-	if err != nil {
-		return fail("start", err)
-	}
-	defer b.stop()
-	ctx, cancel := b.watch(ctx)
-	defer cancel()
-
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-	if err != nil {
-		return fail("create-topic", err)
-	}
-	resp, err := kadm.NewClient(admCl).CreateTopic(ctx, fetchSessionsPartitions, 1, nil, fetchSessionsTopic)
-	admCl.Close()
-	if err == nil {
-		err = resp.Err
-	}
-	if errors.Is(err, kerr.TopicAlreadyExists) {
-		// Creating 1,000 partitions can outlast the request's timeout on
-		// a busy machine; kgo's retry then finds the topic made.
-		err = nil
-	}
-	if err != nil {
-		return fail("create-topic", causeOr(ctx, err))
 	}
 
 	stopProduce, prodErr := fetchSessionsProducer(ctx, b.addr)
@@ -234,7 +207,7 @@ func runFetchSessionsBench(ctx context.Context, env *benchEnv) *fetchSessionsRep
 			mode := fetchSessionsModes[(j+round-1)%len(fetchSessionsModes)]
 			env.log.Info("workload starting", "workload", "fetchsessions", "mode", mode,
 				"repetition", fmt.Sprintf("%d/%d", round, env.repeat))
-			run, err := fetchSessionsWindowRun(ctx, b, mode, rep.window)
+			run, err := fetchSessionsWindowRun(ctx, b.brokerProcess, mode, rep.window)
 			if err == nil {
 				err = prodErr()
 			}

@@ -189,6 +189,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--group-min-session-timeout", "1s", "--group-max-session-timeout", "1h",
 		"--offsets-retention", "36h", "--offsets-retention-check-interval", "90s",
 		"--transaction-max-timeout", "2m", "--transaction-abort-interval", "3s", "--transaction-state-partitions", "5",
+		"--transactional-id-expiration", "48h", "--transaction-remove-expired-interval", "5m",
 		"--zookeeper", "127.0.0.1:2181/sluice", "--zookeeper-session-timeout", "4s", "--replica-lag-time-max", "5s",
 		"--unclean-leader-election", "--preferred-leader-interval", "-1s",
 		"--max-partitions", "500", "--max-connections", "60", "--max-connections-per-ip", "6",
@@ -212,6 +213,7 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 			Durability:    "fsync", // --flush-messages 1 without --durability
 			MaxPartitions: 500, MaxDecompressedBytes: 9000,
 			TransactionMaxTimeout: 2 * time.Minute, TransactionAbortInterval: 3 * time.Second, TransactionStatePartitions: 5,
+			TransactionalIDExpiration: 48 * time.Hour, TransactionRemoveExpiredInterval: 5 * time.Minute,
 		},
 		KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off",
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second,

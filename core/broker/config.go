@@ -92,6 +92,12 @@ type Config struct {
 	// timed-out transactions are aborted (transaction.abort.timed.out.
 	// transaction.cleanup.interval.ms). Zero: 15m and 10s (core/txn).
 	TransactionMaxTimeout, TransactionAbortInterval time.Duration
+	// TransactionalIDExpiration: transactional ids idle (no transaction
+	// open, no state change) this long are removed
+	// (transactional.id.expiration.ms); TransactionRemoveExpiredInterval
+	// is how often (transaction.remove.expired.transaction.cleanup.
+	// interval.ms). Zero: 7 days and 1 h (core/txn).
+	TransactionalIDExpiration, TransactionRemoveExpiredInterval time.Duration
 	// TransactionStatePartitions is the partition count of
 	// __transaction_state when it is created
 	// (transaction.state.log.num.partitions). Zero: 50 (core/txn).

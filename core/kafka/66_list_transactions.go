@@ -3,42 +3,52 @@ package kafka
 import (
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/txn"
 )
 
-// ListTransactions: versions 0–1 (KIP-664; v1 filters by how long a
-// transaction has been open, KIP-994). Lists the transactional ids this
-// broker coordinates that the principal may Describe; unknown state
-// filters are echoed back. v2's id pattern filter is not served.
-func init() { register(66, 0, 1, (*conn).handleListTransactions) }
+// ListTransactions: versions 0–2 (KIP-664). Lists the transactional ids
+// this broker coordinates that the principal may Describe, filtered by
+// state (unknown state filters are echoed back), producer id, v1's
+// duration (KIP-994: only transactions running longer than it, when it is
+// 0 or more) and v2's transactional id pattern (KIP-1152: RE2 syntax,
+// matching whole ids; an invalid one is INVALID_REGULAR_EXPRESSION).
+func init() { register(66, 0, 2, (*conn).handleListTransactions) }
 
 func (c *conn) handleListTransactions(h *header, req *kmsg.ListTransactionsRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
+	f := txn.ListFilter{ProducerIDs: req.ProducerIDFilters, MinOpen: -1}
+	if req.Version >= 2 && req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
+		re, err := txn.CompileIDPattern(*req.TransactionalIDPattern)
+		if err != nil {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return c.ready(h, resp)
+		}
+		f.IDPattern = re
+	}
 	tc := c.txns()
 	if tc == nil {
 		return c.ready(h, resp)
 	}
-	var states []txn.State
 	for _, name := range req.StateFilters {
 		s, ok := txn.ParseState(name)
 		if !ok {
 			resp.UnknownStateFilters = append(resp.UnknownStateFilters, name)
 			continue
 		}
-		states = append(states, s)
+		f.States = append(f.States, s)
 	}
-	if len(req.StateFilters) > 0 && len(states) == 0 {
+	if len(req.StateFilters) > 0 && len(f.States) == 0 {
 		// Only unknown states: nothing can match.
 		return c.ready(h, resp)
 	}
-	var minOpen time.Duration
-	if req.Version >= 1 && req.DurationFilterMillis > 0 {
-		minOpen = time.Duration(req.DurationFilterMillis) * time.Millisecond
+	if req.Version >= 1 && req.DurationFilterMillis >= 0 {
+		f.MinOpen = time.Duration(req.DurationFilterMillis) * time.Millisecond
 	}
-	for _, d := range tc.List(states, req.ProducerIDFilters, minOpen) {
+	for _, d := range tc.List(f) {
 		if !c.authorized(auth.OpDescribe, auth.ResTransactionalID, d.TransactionalID) {
 			continue
 		}

@@ -53,6 +53,8 @@ func NewTransactions(b *broker.Broker, markers txn.MarkerWriter, logger *slog.Lo
 		Markers:            markers,
 		MaxTimeout:         b.Config().TransactionMaxTimeout,
 		AbortInterval:      b.Config().TransactionAbortInterval,
+		IDExpiration:       b.Config().TransactionalIDExpiration,
+		ExpireInterval:     b.Config().TransactionRemoveExpiredInterval,
 		OnDemand:           true,
 		Logger:             logger.With("component", "transactions"),
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -33,6 +34,23 @@ type Config struct {
 	AbortInterval time.Duration
 	// MarkerRetry is the pause before writing failed markers again.
 	MarkerRetry time.Duration
+	// IDExpiration is transactional.id.expiration.ms (7 days): a
+	// transactional id with no transaction open (Empty, CompleteCommit,
+	// CompleteAbort) and no state change for longer is removed, a
+	// tombstone in __transaction_state; its next producer gets a new
+	// producer id.
+	IDExpiration time.Duration
+	// ExpireInterval is how often expired ids are looked for
+	// (transaction.remove.expired.transaction.cleanup.interval.ms, 1 h).
+	ExpireInterval time.Duration
+	// CompletingWait bounds how long AddPartitionsToTxn, AddOffsetsToTxn
+	// and TxnOffsetCommit of a producer whose previous transaction is
+	// still completing (its markers being written) wait for it before
+	// answering CONCURRENT_TRANSACTIONS (500 ms; negative: not at all).
+	// A producer begins its next transaction right after EndTxn, and
+	// this spares it the retry backoff (kgo's 20 ms, Java's 100 ms) per
+	// transaction.
+	CompletingWait time.Duration
 	// OnDemand: coordinate only the partitions handed over with
 	// LoadPartition (cluster mode). Otherwise every partition is loaded
 	// by Start.
@@ -54,6 +72,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MarkerRetry <= 0 {
 		c.MarkerRetry = 100 * time.Millisecond
+	}
+	if c.IDExpiration <= 0 {
+		c.IDExpiration = 7 * 24 * time.Hour
+	}
+	if c.ExpireInterval <= 0 {
+		c.ExpireInterval = time.Hour
+	}
+	if c.CompletingWait == 0 {
+		c.CompletingWait = 500 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -82,6 +109,9 @@ type Coordinator struct {
 	txns   map[string]*meta
 	owned  map[int32]*owned
 	closed bool
+	// idle is closed (and replaced) whenever a transactional id stops
+	// being busy or is dropped: waitCompleting's wake-up.
+	idle chan struct{}
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -91,7 +121,7 @@ type Coordinator struct {
 // begins aborting timed-out transactions.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.withDefaults()
-	return &Coordinator{cfg: cfg, logger: cfg.Logger, txns: map[string]*meta{}, owned: map[int32]*owned{}, stop: make(chan struct{})}
+	return &Coordinator{cfg: cfg, logger: cfg.Logger, txns: map[string]*meta{}, owned: map[int32]*owned{}, idle: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // Start loads every partition unless OnDemand, and starts the timeout
@@ -125,6 +155,7 @@ func (c *Coordinator) Close() {
 	for _, o := range c.owned {
 		o.stop()
 	}
+	c.changedLocked()
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
@@ -171,6 +202,7 @@ func (c *Coordinator) LoadPartition(p *partition.Partition) error {
 				delete(c.txns, id)
 			}
 		}
+		c.changedLocked()
 	}
 	c.owned[p.Index] = o
 	var resume []*meta
@@ -211,6 +243,47 @@ func (c *Coordinator) UnloadPartition(i int32) {
 		if c.PartitionFor(id) == i {
 			delete(c.txns, id)
 		}
+	}
+	c.changedLocked()
+}
+
+// changedLocked wakes the waiters of waitCompleting. c.mu held.
+func (c *Coordinator) changedLocked() {
+	close(c.idle)
+	c.idle = make(chan struct{})
+}
+
+// waitCompleting waits, while the producer's (pid, epoch) previous
+// transaction of id is completing, until it completed, up to
+// CompletingWait. Called with c.mu held, which is released meanwhile and
+// held again on return; the caller then checks the state as usual.
+func (c *Coordinator) waitCompleting(id string, pid int64, epoch int16) {
+	if c.cfg.CompletingWait < 0 {
+		return
+	}
+	var deadline time.Time
+	for {
+		m := c.txns[id]
+		if c.closed || m == nil || m.pid != pid || m.epoch != epoch ||
+			!(m.busy || m.state == PrepareCommit || m.state == PrepareAbort) {
+			return
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.CompletingWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return
+		}
+		ch := c.idle
+		c.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		c.mu.Lock()
 	}
 }
 
@@ -372,6 +445,7 @@ func checkProducer(m *meta, pid int64, epoch int16) error {
 // writes to them.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []TopicPartition) error {
 	c.mu.Lock()
+	c.waitCompleting(id, pid, epoch)
 	o, m, err := c.lookup(id)
 	if err != nil {
 		c.mu.Unlock()
@@ -411,6 +485,7 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []Top
 func (c *Coordinator) CheckProducer(id string, pid int64, epoch int16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.waitCompleting(id, pid, epoch)
 	_, m, err := c.lookup(id)
 	if err != nil {
 		return err
@@ -502,6 +577,7 @@ func (c *Coordinator) transition(o *owned, m, n *meta, busyAfter bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m.busy = false
+	defer c.changedLocked()
 	if err != nil {
 		c.logger.Warn("persisting transaction state", "transactional_id", n.id, "state", n.state.String(), "err", err)
 		if errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, context.Canceled) {
@@ -581,17 +657,29 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 		}
 		done.updated = c.cfg.Now()
 		c.mu.Unlock()
-		err := persist(o, done)
-		c.mu.Lock()
+		res, err := appendState(o, done)
 		if err == nil {
+			// The completed state is installed once appended, before
+			// it is committed, so that the producer's next
+			// transaction (whose AddPartitionsToTxn may be waiting,
+			// see waitCompleting) starts at once: its own state record
+			// comes after this one in the log and is committed with
+			// it. Should this one never be committed (the partition's
+			// leadership moves), the next coordinator reads
+			// Prepare{Commit,Abort} back and writes the markers again,
+			// which the partitions answer as done.
+			c.mu.Lock()
 			if c.txns[n.id] == m {
 				*m = *done
 				m.busy = false
+				c.changedLocked()
 			}
 			c.mu.Unlock()
+			if err := waitState(o, res); err != nil && o.ctx.Err() == nil {
+				c.logger.Warn("completed transaction state not committed", "transactional_id", n.id, "state", done.state.String(), "err", err)
+			}
 			return
 		}
-		c.mu.Unlock()
 		if attempt%50 == 0 {
 			c.logger.Warn("persisting completed transaction, will retry", "transactional_id", n.id, "err", err)
 		}
@@ -603,19 +691,87 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 	}
 }
 
-// abortLoop aborts transactions open longer than their timeout.
+// abortLoop aborts transactions open longer than their timeout and
+// removes expired transactional ids.
 func (c *Coordinator) abortLoop() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.AbortInterval)
 	defer t.Stop()
+	e := time.NewTicker(c.cfg.ExpireInterval)
+	defer e.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
 			c.AbortTimedOut()
+		case <-e.C:
+			c.ExpireIdle()
 		}
 	}
+}
+
+// expirable: m has no transaction open and has not changed for the
+// expiration. c.mu held.
+func (c *Coordinator) expirable(m *meta, now time.Time) bool {
+	switch m.state {
+	case Empty, CompleteCommit, CompleteAbort:
+	default:
+		return false
+	}
+	return !m.busy && now.Sub(m.updated) > c.cfg.IDExpiration
+}
+
+// ExpireIdle removes the transactional ids idle past IDExpiration (see
+// Config.IDExpiration): each gets a tombstone in its __transaction_state
+// partition, then is forgotten. It returns how many were removed. A
+// producer of the id meanwhile gets CONCURRENT_TRANSACTIONS and retries.
+func (c *Coordinator) ExpireIdle() int {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	var ids []string
+	for id, m := range c.txns {
+		if c.expirable(m, now) {
+			ids = append(ids, id)
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(ids)
+	removed := 0
+	for _, id := range ids {
+		c.mu.Lock()
+		o, m, err := c.lookup(id)
+		if err != nil || m == nil || !c.expirable(m, now) {
+			c.mu.Unlock()
+			continue
+		}
+		if m.epoch == noEpoch {
+			// Created by an InitProducerId whose state was never
+			// persisted: nothing to tombstone.
+			delete(c.txns, id)
+			c.mu.Unlock()
+			removed++
+			continue
+		}
+		m.busy = true
+		pid, idle := m.pid, now.Sub(m.updated)
+		c.mu.Unlock()
+		err = persistTombstone(o, id, now)
+		c.mu.Lock()
+		m.busy = false
+		if err == nil && c.txns[id] == m {
+			delete(c.txns, id)
+			removed++
+		}
+		c.changedLocked()
+		c.mu.Unlock()
+		if err != nil {
+			c.logger.Warn("removing expired transactional id", "transactional_id", id, "err", err)
+			continue
+		}
+		c.logger.Info("removed expired transactional id", "transactional_id", id, "producer_id", pid, "idle_for", idle.Round(time.Second))
+	}
+	return removed
 }
 
 // AbortTimedOut aborts, with a bumped epoch that fences their producer,
@@ -678,31 +834,49 @@ func (c *Coordinator) Describe(id string) (Description, error) {
 	return describe(m), nil
 }
 
-// List handles ListTransactions: the transactions this broker coordinates,
-// filtered by state and producer id (empty filters match all) and, when
-// minDuration is positive, open at least that long (v1).
-func (c *Coordinator) List(states []State, pids []int64, minDuration time.Duration) []Description {
+// ListFilter selects ListTransactions' transactions; the zero value (but
+// for MinOpen, which must be negative) matches all.
+type ListFilter struct {
+	States      []State // any of these (empty: all)
+	ProducerIDs []int64 // any of these (empty: all)
+	// MinOpen, when zero or more, keeps only transactions running
+	// (Ongoing, PrepareCommit, PrepareAbort) for longer (v1, KIP-994).
+	MinOpen time.Duration
+	// IDPattern, when set, keeps only ids it matches (v2, KIP-1152;
+	// see CompileIDPattern).
+	IDPattern *regexp.Regexp
+}
+
+// List handles ListTransactions: the transactions this broker coordinates
+// that f selects, sorted by transactional id.
+func (c *Coordinator) List(f ListFilter) []Description {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []Description
 	for _, m := range c.txns {
-		if m.epoch == noEpoch {
-			continue
-		}
-		if len(states) > 0 && !contains(states, m.state) {
-			continue
-		}
-		if len(pids) > 0 && !contains(pids, m.pid) {
-			continue
-		}
-		if minDuration > 0 && (m.start.IsZero() || now.Sub(m.start) < minDuration) {
+		switch {
+		case m.epoch == noEpoch,
+			len(f.States) > 0 && !contains(f.States, m.state),
+			len(f.ProducerIDs) > 0 && !contains(f.ProducerIDs, m.pid),
+			f.MinOpen >= 0 && (m.start.IsZero() || now.Sub(m.start) <= f.MinOpen),
+			f.IDPattern != nil && !f.IDPattern.MatchString(m.id):
 			continue
 		}
 		out = append(out, describe(m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TransactionalID < out[j].TransactionalID })
 	return out
+}
+
+// CompileIDPattern compiles ListTransactions' transactional id pattern
+// (RE2 syntax, as Kafka's RE2J) to match whole ids, as Kafka's
+// Matcher.matches does, not substrings.
+func CompileIDPattern(p string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(p); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + p + `)$`)
 }
 
 func contains[T comparable](s []T, v T) bool {

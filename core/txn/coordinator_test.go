@@ -345,7 +345,7 @@ func TestConcurrentTransactionsWhileCompleting(t *testing.T) {
 	wantErr(t, "init", err, kerr.ConcurrentTransactions)
 	wantErr(t, "end commit again", r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, true), kerr.ConcurrentTransactions)
 	wantErr(t, "end abort", r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, false), kerr.InvalidTxnState)
-	if l := r.c.List([]State{PrepareCommit}, nil, 0); len(l) != 1 || l[0].TransactionalID != "t1" {
+	if l := r.c.List(ListFilter{States: []State{PrepareCommit}, MinOpen: -1}); len(l) != 1 || l[0].TransactionalID != "t1" {
 		t.Fatalf("list PrepareCommit: %+v", l)
 	}
 	close(block)
@@ -388,7 +388,7 @@ func TestTimedOutTransactionIsAborted(t *testing.T) {
 	}
 	r.clock.add(5 * time.Second)
 	r.c.AbortTimedOut()
-	if l := r.c.List(nil, nil, 4*time.Second); len(l) != 2 {
+	if l := r.c.List(ListFilter{MinOpen: 4 * time.Second}); len(l) != 2 {
 		t.Fatalf("list open ≥4s: %+v", l)
 	}
 	// t2 keeps its transaction alive by ending it in time.
@@ -456,7 +456,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("done after restart: %+v (was %+v)", got, done)
 	}
 	// Listing by producer id.
-	if l := r.c.List(nil, []int64{open.ProducerID}, 0); len(l) != 1 || l[0].TransactionalID != "open" || l[0].State != CompleteAbort {
+	if l := r.c.List(ListFilter{ProducerIDs: []int64{open.ProducerID}, MinOpen: -1}); len(l) != 1 || l[0].TransactionalID != "open" || l[0].State != CompleteAbort {
 		t.Fatalf("list by producer id: %+v", l)
 	}
 }
@@ -514,5 +514,123 @@ func TestMarkerErrorsThatEndRetries(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIdleTransactionalIDsExpire: ids with no transaction open and no
+// state change for transactional.id.expiration are removed (a tombstone,
+// so a restart does not bring them back); open and recently used ids stay;
+// an expired id's next producer gets a new producer id.
+func TestIdleTransactionalIDsExpire(t *testing.T) {
+	r := newRig(t)
+	const week = 7 * 24 * time.Hour
+	ids := map[string]ProducerIDAndEpoch{}
+	for _, id := range []string{"empty", "committed", "aborted", "open", "recent"} {
+		ids[id] = r.mustInit(id)
+	}
+	for id, commit := range map[string]bool{"committed": true, "aborted": false} {
+		p := ids[id]
+		if err := r.c.AddPartitions(id, p.ProducerID, p.ProducerEpoch, []TopicPartition{tpA}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.c.EndTxn(id, p.ProducerID, p.ProducerEpoch, commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitState("committed", CompleteCommit)
+	r.waitState("aborted", CompleteAbort)
+	if err := r.c.AddPartitions("open", ids["open"].ProducerID, ids["open"].ProducerEpoch, []TopicPartition{tpB}); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.add(week - time.Hour)
+	if n := r.c.ExpireIdle(); n != 0 {
+		t.Fatalf("expired %d ids before the expiration", n)
+	}
+	ids["recent"] = r.mustInit("recent") // a state change an hour before the others expire
+	r.clock.add(time.Hour + time.Second)
+	if n := r.c.ExpireIdle(); n != 3 {
+		t.Fatalf("expired %d ids, want 3 (empty, committed, aborted)", n)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, id := range []string{"empty", "committed", "aborted"} {
+			if _, err := r.c.Describe(id); !errors.Is(err, kerr.TransactionalIDNotFound) {
+				t.Fatalf("%s: %s: %v, want TRANSACTIONAL_ID_NOT_FOUND", when, id, err)
+			}
+		}
+		if d, err := r.c.Describe("open"); err != nil || d.State != Ongoing {
+			t.Fatalf("%s: open: %+v, %v", when, d, err)
+		}
+		if d, err := r.c.Describe("recent"); err != nil || d.State != Empty || d.ProducerEpoch != 1 {
+			t.Fatalf("%s: recent: %+v, %v", when, d, err)
+		}
+		if l := r.c.List(ListFilter{MinOpen: -1}); len(l) != 2 {
+			t.Fatalf("%s: listed %+v, want open and recent", when, l)
+		}
+	}
+	check("after expiry")
+	r.reopen()
+	check("after a restart")
+	if n := r.c.ExpireIdle(); n != 0 {
+		t.Fatalf("expired %d more ids after the restart", n)
+	}
+	// An expired id starts over: a new producer id at epoch 0.
+	got := r.mustInit("committed")
+	if got.ProducerID == ids["committed"].ProducerID || got.ProducerEpoch != 0 {
+		t.Fatalf("committed after expiry: %+v, was %+v", got, ids["committed"])
+	}
+	// The open transaction is left to its timeout, not to expiry.
+	r.c.AbortTimedOut()
+	r.waitState("open", CompleteAbort)
+	r.clock.add(week + time.Second)
+	if n := r.c.ExpireIdle(); n != 3 {
+		t.Fatalf("expired %d ids a week later, want 3 (open, recent, committed)", n)
+	}
+}
+
+// TestAddPartitionsWaitsForCompletion: the producer's next transaction
+// begins while its last one is still completing: AddPartitionsToTxn (and
+// TxnOffsetCommit's check) wait for the markers instead of answering
+// CONCURRENT_TRANSACTIONS, up to CompletingWait.
+func TestAddPartitionsWaitsForCompletion(t *testing.T) {
+	r := newRig(t)
+	pe := r.mustInit("t1")
+	if err := r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpA}); err != nil {
+		t.Fatal(err)
+	}
+	block := make(chan struct{})
+	r.mk.mu.Lock()
+	r.mk.block = block
+	r.mk.mu.Unlock()
+	if err := r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, true); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		released <- time.Now()
+		close(block)
+	}()
+	if err := r.c.CheckProducer("t1", pe.ProducerID, pe.ProducerEpoch); err != nil {
+		t.Fatalf("check while completing: %v", err)
+	}
+	at := <-released
+	if err := r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpB}); err != nil {
+		t.Fatalf("add while completing: %v", err)
+	}
+	if waited := time.Since(at); waited > 400*time.Millisecond {
+		t.Fatalf("add answered %v after the markers were released", waited)
+	}
+	if d, err := r.c.Describe("t1"); err != nil || d.State != Ongoing || len(d.Partitions) != 1 || d.Partitions[0] != tpB {
+		t.Fatalf("next transaction: %+v, %v", d, err)
+	}
+	if ms := r.mk.markers(); len(ms) != 1 || ms[0].Topic != tpA.Topic || !ms[0].Commit {
+		t.Fatalf("markers: %+v", ms)
+	}
+	// The state log has the completed transaction before the next one:
+	// a restart finds the next one open.
+	r.reopen()
+	if d := r.waitState("t1", Ongoing); len(d.Partitions) != 1 || d.Partitions[0] != tpB {
+		t.Fatalf("after a restart: %+v", d)
 	}
 }
