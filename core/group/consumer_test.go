@@ -433,6 +433,20 @@ func TestConsumerGroupCoexistenceAndCommits(t *testing.T) {
 	if got := commit("m-b", 2); got != 0 {
 		t.Fatalf("commit by b: %v", kerr.ErrorForCode(got))
 	}
+	// Transactional commits are checked the same way.
+	txn := func(member string, epoch int32) int16 {
+		codes := cf.c.TxnCommit(TxnCommitRequest{GroupID: testGroup, ProducerID: 7, MemberID: member, Generation: epoch, Offsets: map[TopicPartition]Offset{{"t", 1}: {Offset: 3}}})
+		return codes[TopicPartition{"t", 1}]
+	}
+	if got := txn("m-b", 3); got != kerr.FencedMemberEpoch.Code {
+		t.Fatalf("txn commit from the future: %v", kerr.ErrorForCode(got))
+	}
+	if got := txn("m-x", 2); got != kerr.UnknownMemberID.Code {
+		t.Fatalf("txn commit of an unknown member: %v", kerr.ErrorForCode(got))
+	}
+	if got := txn("m-b", 2); got != 0 {
+		t.Fatalf("txn commit: %v", kerr.ErrorForCode(got))
+	}
 	if code := cf.c.CheckConsumerFetch(testGroup, "m-b", 1); code != kerr.StaleMemberEpoch.Code {
 		t.Fatalf("offset fetch at an old epoch: %v", kerr.ErrorForCode(code))
 	}
