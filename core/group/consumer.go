@@ -190,12 +190,9 @@ func (m *cmember) subscribes(t string) bool {
 			return true
 		}
 	}
-	return m.re != nil && !internalTopic(t) && m.re.MatchString(t)
-}
-
-// internalTopic: regex subscriptions never match Kafka's internal topics.
-func internalTopic(t string) bool {
-	return t == OffsetsTopic || t == "__transaction_state"
+	// As Kafka's, regexes match internal topics too (a regex that names
+	// one means it).
+	return m.re != nil && m.re.MatchString(t)
 }
 
 // cgroup is the KIP-848 part of a group (group.cg): a group with one is a
