@@ -20,15 +20,15 @@ func assignUniform(members []memberSub, parts map[string]int32, prev map[string]
 		return out
 	}
 	all := allPartitions(parts)
-	eligible := func(tp TopicPartition) []memberSub {
-		var e []memberSub
+	byTopic := map[string][]memberSub{}
+	for t := range parts {
 		for _, m := range members {
-			if m.topics[tp.Topic] {
-				e = append(e, m)
+			if m.topics[t] {
+				byTopic[t] = append(byTopic[t], m)
 			}
 		}
-		return e
 	}
+	eligible := func(tp TopicPartition) []memberSub { return byTopic[tp.Topic] }
 	owner := map[TopicPartition]string{}
 	give := func(tp TopicPartition, id string) {
 		owner[tp] = id
@@ -75,6 +75,13 @@ func assignUniform(members []memberSub, parts map[string]int32, prev map[string]
 	// sum of squared counts, so this ends.
 	for moved := true; moved; {
 		moved = false
+		lo, hi := count[members[0].id], count[members[0].id]
+		for _, m := range members {
+			lo, hi = min(lo, count[m.id]), max(hi, count[m.id])
+		}
+		if hi-lo <= 1 {
+			break // no member can give one to another holding two fewer
+		}
 		order := append([]memberSub(nil), members...)
 		sort.SliceStable(order, func(i, j int) bool { return count[order[i].id] > count[order[j].id] })
 		for _, from := range order {
