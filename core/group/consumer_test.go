@@ -296,11 +296,15 @@ func TestConsumerGroupMetadataChanges(t *testing.T) {
 	cf.c.TopicsChanged()
 	cf.want("a", cf.hb("a", hbOpts{}), nil, 3, map[string][]int32{"orders": parts(0, 1, 2)})
 	cf.want("a", cf.hb("a", hbOpts{}), nil, 4, map[string][]int32{"orders": parts(0, 1, 2)})
+	// As Kafka's, a regex may name an internal topic.
+	cf.setTopic(OffsetsTopic, 1)
+	cf.want("y", cf.hb("y", hbOpts{regex: str("__consumer_.*")}), nil, 5, map[string][]int32{OffsetsTopic: parts(0)})
+	cf.want("a", cf.hb("a", hbOpts{}), nil, 5, map[string][]int32{"orders": parts(0, 1, 2)})
 	// Invalid regexes and assignors are refused.
 	cf.want("x", cf.hb("x", hbOpts{regex: str("(")}), kerr.InvalidRegularExpression, 0, nil)
 	cf.want("x", cf.hb("x", hbOpts{assignor: str("sticky")}), kerr.UnsupportedAssignor, 0, nil)
 	cf.want("x", cf.hb("x", hbOpts{memberID: "-", epoch: i32(-3)}), kerr.InvalidRequest, 0, nil)
-	cf.want("x", cf.hb("x", hbOpts{owned: map[string][]int32{"orders": parts(0)}, epoch: i32(0)}), nil, 5, nil)
+	cf.want("x", cf.hb("x", hbOpts{owned: map[string][]int32{"orders": parts(0)}, epoch: i32(0)}), nil, 6, nil)
 }
 
 func TestConsumerGroupAssignors(t *testing.T) {
