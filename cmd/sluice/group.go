@@ -16,6 +16,12 @@ import (
 // does not know: Kafka answers unknown groups with this state, not an error.
 const groupStateDead = "Dead"
 
+// Group types (ListGroups v5): consumer groups use the KIP-848 protocol.
+const (
+	groupTypeClassic  = "classic"
+	groupTypeConsumer = "consumer"
+)
+
 // noValue fills a cell that has nothing to show (no commit, no member).
 const noValue = "-"
 
@@ -50,11 +56,23 @@ func (c *cli) groupListCommand() *ffcli.Command {
 				fmt.Fprintln(c.stdout, "No groups.")
 				return nil
 			}
-			t := newTable(c.stdout, "GROUP", "STATE", "PROTOCOL-TYPE")
+			// ListGroups v5 tells consumer (KIP-848) groups from
+			// classic ones; a broker without it has only classic ones.
+			consumer := map[string]bool{}
+			if cgs, err := adm.ListGroupsByType(ctx, []string{groupTypeConsumer}); err == nil {
+				for _, g := range cgs.Groups() {
+					consumer[g] = true
+				}
+			}
+			t := newTable(c.stdout, "GROUP", "TYPE", "STATE", "PROTOCOL-TYPE")
 			for _, g := range groups.Sorted() {
+				typ := groupTypeClassic
+				if consumer[g.Group] {
+					typ = groupTypeConsumer
+				}
 				// Groups that only hold offsets committed by tools have no
 				// protocol type.
-				t.row(g.Group, g.State, orNoValue(g.ProtocolType))
+				t.row(g.Group, typ, g.State, orNoValue(g.ProtocolType))
 			}
 			return t.flush()
 		},
@@ -65,7 +83,7 @@ func (c *cli) groupDescribeCommand() *ffcli.Command {
 	return c.adminCommand(adminSpec{
 		path:  "group describe",
 		usage: "sluice group describe GROUP",
-		help:  "Show a group's state, members with their assigned partitions, and committed offsets with lag.",
+		help:  "Show a group's type, state, members with their assigned partitions (for consumer (KIP-848) groups: epochs, assignor and target assignments), and committed offsets with lag.",
 		args:  []string{"GROUP"},
 		run: func(ctx context.Context, adm *kadm.Client, args []string) error {
 			name := args[0]
@@ -73,7 +91,7 @@ func (c *cli) groupDescribeCommand() *ffcli.Command {
 			if err != nil {
 				return fmt.Errorf("describe group %q: %w", name, err)
 			}
-			return printGroup(c, d)
+			return printGroup(c, d, describeConsumerGroup(ctx, adm, name))
 		},
 	})
 }
@@ -100,18 +118,60 @@ func describeGroup(ctx context.Context, adm *kadm.Client, name string) (kadm.Des
 	return d, nil
 }
 
-func printGroup(c *cli, d kadm.DescribedGroupLag) error {
+// describeConsumerGroup is the ConsumerGroupDescribe view of a consumer
+// (KIP-848) group; nil for classic groups (GROUP_ID_NOT_FOUND) and brokers
+// without the API.
+func describeConsumerGroup(ctx context.Context, adm *kadm.Client, name string) *kadm.DescribedConsumerGroup {
+	ds, err := adm.DescribeConsumerGroups(ctx, name)
+	if err != nil {
+		return nil
+	}
+	d, ok := ds[name]
+	if !ok || d.Err != nil {
+		return nil
+	}
+	return &d
+}
+
+func printGroup(c *cli, d kadm.DescribedGroupLag, cd *kadm.DescribedConsumerGroup) error {
 	head := newTable(c.stdout)
 	head.row("Group:", d.Group)
+	if cd != nil {
+		head.row("Type:", groupTypeConsumer)
+	} else {
+		head.row("Type:", groupTypeClassic)
+	}
 	head.row("State:", d.State)
 	head.row("Protocol type:", orNoValue(d.ProtocolType))
 	head.row("Protocol:", orNoValue(d.Protocol))
-	head.row("Members:", fmt.Sprint(len(d.Members)))
+	if cd != nil {
+		head.row("Group epoch:", fmt.Sprint(cd.Epoch))
+		head.row("Assignment epoch:", fmt.Sprint(cd.AssignmentEpoch))
+		head.row("Assignor:", orNoValue(cd.AssignorName))
+		head.row("Members:", fmt.Sprint(len(cd.Members)))
+	} else {
+		head.row("Members:", fmt.Sprint(len(d.Members)))
+	}
 	if err := head.flush(); err != nil {
 		return err
 	}
 
-	if len(d.Members) > 0 {
+	if cd != nil && len(cd.Members) > 0 {
+		fmt.Fprintln(c.stdout)
+		members := newTable(c.stdout, "MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "MEMBER-EPOCH", "ASSIGNMENT", "TARGET")
+		ms := slices.Clone(cd.Members)
+		slices.SortFunc(ms, func(x, y kadm.ConsumerGroupMember) int { return strings.Compare(x.MemberID, y.MemberID) })
+		for _, m := range ms {
+			instance := noValue
+			if m.InstanceID != nil {
+				instance = *m.InstanceID
+			}
+			members.row(m.MemberID, instance, m.ClientID, m.ClientHost, fmt.Sprint(m.MemberEpoch), topicsSetCell(m.Assignment), topicsSetCell(m.TargetAssignment))
+		}
+		if err := members.flush(); err != nil {
+			return err
+		}
+	} else if len(d.Members) > 0 {
 		fmt.Fprintln(c.stdout)
 		members := newTable(c.stdout, "MEMBER-ID", "INSTANCE-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
 		for _, m := range d.Members {
@@ -173,6 +233,23 @@ func assignmentCell(m kadm.DescribedGroupMember) string {
 		ps := slices.Clone(t.Partitions)
 		slices.Sort(ps)
 		parts = append(parts, t.Topic+":"+joinInt32s(ps))
+	}
+	return strings.Join(parts, " ")
+}
+
+// topicsSetCell prints partitions as "orders:0,1 events:2", topics sorted.
+func topicsSetCell(s kadm.TopicsSet) string {
+	var parts []string
+	for _, t := range s.Sorted() {
+		if len(t.Partitions) == 0 {
+			continue
+		}
+		ps := slices.Clone(t.Partitions)
+		slices.Sort(ps)
+		parts = append(parts, t.Topic+":"+joinInt32s(ps))
+	}
+	if len(parts) == 0 {
+		return noValue
 	}
 	return strings.Join(parts, " ")
 }

@@ -53,6 +53,7 @@ func TestGroupCommandsEndToEnd(t *testing.T) {
 	out := mustSluice(t, "group", "describe", "billing", brokers)
 	wantLines(t, "describe stable billing", out,
 		`Group: +billing`,
+		`Type: +classic`,
 		`State: +Stable`,
 		`Protocol type: +consumer`,
 		`Protocol: +range`,
@@ -68,9 +69,9 @@ func TestGroupCommandsEndToEnd(t *testing.T) {
 	)
 
 	wantList := "" +
-		"GROUP    STATE   PROTOCOL-TYPE\n" +
-		"billing  Stable  consumer\n" +
-		"tool     Empty   -\n"
+		"GROUP    TYPE     STATE   PROTOCOL-TYPE\n" +
+		"billing  classic  Stable  consumer\n" +
+		"tool     classic  Empty   -\n"
 	if got := mustSluice(t, "group", "list", brokers); got != wantList {
 		t.Errorf("list:\n got %q\nwant %q", got, wantList)
 	}
@@ -84,6 +85,7 @@ func TestGroupCommandsEndToEnd(t *testing.T) {
 	out = mustSluice(t, "group", "describe", "billing", brokers)
 	wantLines(t, "describe empty billing", out,
 		`Group: +billing`,
+		`Type: +classic`,
 		`State: +Empty`,
 		`Protocol type: +consumer`,
 		`Protocol: +-`,
@@ -96,6 +98,7 @@ func TestGroupCommandsEndToEnd(t *testing.T) {
 	out = mustSluice(t, "group", "describe", "tool", brokers)
 	wantLines(t, "describe tool", out,
 		`Group: +tool`,
+		`Type: +classic`,
 		`State: +Empty`,
 		`Protocol type: +-`,
 		`Protocol: +-`,
@@ -103,6 +106,32 @@ func TestGroupCommandsEndToEnd(t *testing.T) {
 		`TOPIC +PARTITION +COMMITTED +LOG-END +LAG +MEMBER-ID`,
 		`orders +1 +2 +3 +1 +-`,
 	)
+
+	// A consumer (KIP-848) group: one member with the new protocol.
+	n := startCommittingConsumer(ctx, t, addr, "nextgen", "nextgen-a", "orders", kgo.ServerSideBalancer())
+	waitCommitted(ctx, t, adm, "nextgen", map[int32]int64{0: 9, 1: 3})
+	out = mustSluice(t, "group", "describe", "nextgen", brokers)
+	wantLines(t, "describe consumer group", out,
+		`Group: +nextgen`,
+		`Type: +consumer`,
+		`State: +Stable`,
+		`Protocol type: +consumer`,
+		`Protocol: +range`,
+		`Group epoch: +1`,
+		`Assignment epoch: +1`,
+		`Assignor: +range`,
+		`Members: +1`,
+		`MEMBER-ID +INSTANCE-ID +CLIENT-ID +HOST +MEMBER-EPOCH +ASSIGNMENT +TARGET`,
+		`\S+ +- +nextgen-a +/127\.0\.0\.1 +1 +orders:0,1,2 +orders:0,1,2`,
+		`TOPIC +PARTITION +COMMITTED +LOG-END +LAG +MEMBER-ID`,
+		`orders +0 +9 +9 +0 +\S+`,
+		`orders +1 +3 +3 +0 +\S+`,
+		`orders +2 +- +0 +0 +\S+`,
+	)
+	if got := mustSluice(t, "group", "list", brokers); !strings.Contains(got, "nextgen  consumer  Stable  consumer\n") {
+		t.Errorf("list with a consumer group:\n%s", got)
+	}
+	n.close()
 
 	r := runSluice("group", "describe", "nope", brokers)
 	wantPrefix := `sluice: describe group "nope": GROUP_ID_NOT_FOUND`
@@ -169,9 +198,9 @@ type committingConsumer struct {
 	closeOnce sync.Once
 }
 
-func startCommittingConsumer(ctx context.Context, t *testing.T, addr, group, clientID, topic string) *committingConsumer {
+func startCommittingConsumer(ctx context.Context, t *testing.T, addr, group, clientID, topic string, opts ...kgo.Opt) *committingConsumer {
 	t.Helper()
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ClientID(clientID),
 		kgo.ConsumerGroup(group),
@@ -179,9 +208,9 @@ func startCommittingConsumer(ctx context.Context, t *testing.T, addr, group, cli
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.HeartbeatInterval(250*time.Millisecond),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
+		kgo.HeartbeatInterval(250 * time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,6 +111,8 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupInitialRebalanceDelay, "group-initial-rebalance-delay", d.GroupInitialRebalanceDelay, "hold a new group's first rebalance open this long, 0 for none (group.initial.rebalance.delay.ms)")
 	fs.DurationVar(&c.GroupMinSessionTimeout, "group-min-session-timeout", d.GroupMinSessionTimeout, "smallest consumer session timeout accepted (group.min.session.timeout.ms)")
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
+	fs.DurationVar(&c.GroupConsumerSessionTimeout, "group-consumer-session-timeout", 0, "consumer (KIP-848) group members are fenced after missing heartbeats this long (group.consumer.session.timeout.ms; 0: 45s)")
+	fs.DurationVar(&c.GroupConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 0, "heartbeat interval given to consumer (KIP-848) group members (group.consumer.heartbeat.interval.ms; 0: 5s)")
 	fs.DurationVar(&c.OffsetsRetention, "offsets-retention", d.OffsetsRetention, "committed offsets expire this long after their group became empty, or after their commit for groups that never had members (offsets.retention.minutes)")
 	fs.DurationVar(&c.OffsetsRetentionCheckInterval, "offsets-retention-check-interval", d.OffsetsRetentionCheckInterval, "how often expired offsets and empty groups are removed (offsets.retention.check.interval.ms)")
 	fs.DurationVar(&c.TransactionMaxTimeout, "transaction-max-timeout", 0, "largest transaction timeout a producer may ask for (transaction.max.timeout.ms; 0: 15m)")

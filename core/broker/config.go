@@ -80,6 +80,11 @@ type Config struct {
 	// GroupMinSessionTimeout, GroupMaxSessionTimeout bound consumers'
 	// session timeouts. Defaults 6s and 30m.
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// GroupConsumerSessionTimeout fences consumer (KIP-848) group members
+	// that stop heartbeating (group.consumer.session.timeout.ms, 45s);
+	// GroupConsumerHeartbeatInterval is the heartbeat interval they are
+	// given (group.consumer.heartbeat.interval.ms, 5s).
+	GroupConsumerSessionTimeout, GroupConsumerHeartbeatInterval time.Duration
 	// OffsetsRetention: how long a group's committed offsets outlive its
 	// last member, or a memberless group's commit
 	// (offsets.retention.minutes). Default 7 days.

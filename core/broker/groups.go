@@ -49,6 +49,10 @@ func (b *Broker) openGroups() error {
 
 		OffsetsRetention:              b.cfg.OffsetsRetention,
 		OffsetsRetentionCheckInterval: b.cfg.OffsetsRetentionCheckInterval,
+
+		Topics:                    b.groupTopics,
+		ConsumerSessionTimeout:    b.cfg.GroupConsumerSessionTimeout,
+		ConsumerHeartbeatInterval: b.cfg.GroupConsumerHeartbeatInterval,
 	}, store)
 	if err != nil {
 		return err
@@ -86,6 +90,18 @@ func (b *Broker) GroupLeadership(p *partition.Partition, leader bool) {
 	if err := b.groups.LoadPartition(p); err != nil {
 		b.logger.Error("loading groups", "partition", p.Index, "err", err)
 	}
+}
+
+// groupTopics lists the topics for consumer (KIP-848) groups' target
+// assignments.
+func (b *Broker) groupTopics() []group.TopicMeta {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]group.TopicMeta, 0, len(b.topics))
+	for name, ts := range b.topics {
+		out = append(out, group.TopicMeta{Name: name, ID: ts.meta.ID, Partitions: int32(len(ts.meta.Partitions))})
+	}
+	return out
 }
 
 // Groups is the group coordinator.

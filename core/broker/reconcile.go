@@ -32,6 +32,7 @@ func (b *Broker) reconcile() error {
 			ts = nil
 		}
 		grew := ts != nil && len(t.Partitions) > len(ts.meta.Partitions)
+		created := ts == nil
 		var parts []*partition.Partition
 		configChanged := true
 		if ts != nil {
@@ -79,6 +80,9 @@ func (b *Broker) reconcile() error {
 			// Consumer groups subscribed to the topic rebalance so the
 			// new partitions get consumed.
 			go b.groups.TopicChanged(t.Name)
+		} else if created && b.groups != nil {
+			// Consumer groups' regex subscriptions may match it.
+			go b.groups.TopicsChanged()
 		}
 	}
 	b.mu.RLock()
@@ -114,6 +118,7 @@ func (b *Broker) dropTopic(ts *topic) {
 	}
 	if b.groups != nil {
 		b.groups.TopicDeleted(ts.meta.Name)
+		b.groups.TopicsChanged()
 	}
 }
 

@@ -39,6 +39,15 @@ type Config struct {
 	// removed (offsets.retention.check.interval.ms: 10 min). Negative
 	// disables the periodic pass (ExpireOffsets still works).
 	OffsetsRetentionCheckInterval time.Duration
+	// Topics lists the topics consumer (KIP-848) groups may subscribe to
+	// (consumer.go); nil means none.
+	Topics func() []TopicMeta
+	// ConsumerSessionTimeout fences consumer group members that stop
+	// heartbeating (group.consumer.session.timeout.ms: 45 s).
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is what consumer group members are told
+	// to heartbeat at (group.consumer.heartbeat.interval.ms: 5 s).
+	ConsumerHeartbeatInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -68,6 +77,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OffsetsRetentionCheckInterval == 0 {
 		c.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
+	if c.ConsumerSessionTimeout <= 0 {
+		c.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if c.ConsumerHeartbeatInterval <= 0 {
+		c.ConsumerHeartbeatInterval = 5 * time.Second
 	}
 	return c
 }
@@ -148,6 +163,7 @@ func (c *Coordinator) UnloadPartition(i int32) {
 	for _, g := range gone {
 		g.lock()
 		g.state = Dead
+		g.cgClose()
 		if g.rebalanceTimer != nil {
 			g.rebalanceTimer.Stop()
 		}
@@ -183,6 +199,7 @@ func (c *Coordinator) Close() {
 	c.mu.Unlock()
 	for _, g := range groups {
 		g.lock()
+		g.cgClose()
 		if g.rebalanceTimer != nil {
 			g.rebalanceTimer.Stop()
 		}
@@ -274,6 +291,12 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 	defer g.unlock()
 	if g.state == Dead {
 		fail(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	if g.consumerJoinRefused() {
+		// A consumer (KIP-848) group with members: classic members
+		// can't join it (consumer.go).
+		fail(kerr.InconsistentGroupProtocol.Code)
 		return
 	}
 	var m *member
@@ -820,6 +843,7 @@ func (c *Coordinator) Leave(groupID string, members []LeaveMember) (int16, []int
 // TopicChanged rebalances consumer groups subscribed to topic (its
 // partition count changed) so the new partitions get assigned.
 func (c *Coordinator) TopicChanged(topic string) {
+	c.cgTopicsChanged()
 	for _, g := range c.snapshot() {
 		g.lock()
 		if g.protocolType == "consumer" && g.subscribes(topic) {

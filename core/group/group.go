@@ -141,6 +141,8 @@ type group struct {
 	// persistingGen is the generation whose leader assignments are being
 	// persisted (-1 when none): a repeated leader SyncGroup waits for it.
 	persistingGen int32
+	// cg makes the group a consumer (KIP-848) group (consumer.go).
+	cg *cgroup
 }
 
 func newGroup(id string) *group {

@@ -60,6 +60,16 @@ func (c *Coordinator) CommitAsync(req CommitRequest, cb func(map[TopicPartition]
 		g.unlock()
 		fail(kerr.CoordinatorNotAvailable.Code)
 		return
+	case g.cg != nil:
+		tps := make([]TopicPartition, 0, len(req.Offsets))
+		for tp := range req.Offsets {
+			tps = append(tps, tp)
+		}
+		if code := g.checkConsumerCommit(req.MemberID, req.Generation, tps); code != 0 {
+			g.unlock()
+			fail(code)
+			return
+		}
 	case simple:
 		if len(g.members) > 0 {
 			// Tools may only commit for groups nobody consumes with.
@@ -161,7 +171,8 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (int16
 	codes := map[TopicPartition]int16{}
 	var del []TopicPartition
 	for _, tp := range tps {
-		if len(g.members) > 0 && g.protocolType == "consumer" && g.subscribes(tp.Topic) {
+		if (len(g.members) > 0 && g.protocolType == "consumer" && g.subscribes(tp.Topic)) ||
+			(g.cg != nil && len(g.cg.members) > 0 && g.cg.subscribedTopics()[tp.Topic]) {
 			codes[tp] = kerr.GroupSubscribedToTopic.Code
 			continue
 		}
@@ -277,6 +288,9 @@ func (c *Coordinator) Describe(groupID string) Description {
 	}
 	g.lock()
 	defer g.unlock()
+	if g.cg != nil {
+		return c.describeConsumerClassic(g)
+	}
 	d := Description{GroupID: g.id, State: g.state.String(), ProtocolType: g.protocolType, Found: true}
 	if g.state == Stable || g.state == CompletingRebalance {
 		d.Protocol = g.protocol
@@ -295,6 +309,8 @@ func (c *Coordinator) Describe(groupID string) Description {
 // Listing is one group in ListGroups.
 type Listing struct {
 	GroupID, ProtocolType, State string
+	// Type is "consumer" for KIP-848 groups, else "classic".
+	Type string
 }
 
 // List handles ListGroups.
@@ -302,8 +318,12 @@ func (c *Coordinator) List() []Listing {
 	var out []Listing
 	for _, g := range c.snapshot() {
 		g.lock()
-		if g.state != Dead {
-			out = append(out, Listing{GroupID: g.id, ProtocolType: g.protocolType, State: g.state.String()})
+		switch {
+		case g.state == Dead:
+		case g.cg != nil:
+			out = append(out, Listing{GroupID: g.id, ProtocolType: "consumer", State: g.cg.stateName(), Type: "consumer"})
+		default:
+			out = append(out, Listing{GroupID: g.id, ProtocolType: g.protocolType, State: g.state.String(), Type: "classic"})
 		}
 		g.unlock()
 	}
@@ -320,6 +340,14 @@ func (c *Coordinator) GroupOf(clientID, clientHost string) string {
 			if m.clientID == clientID && m.clientHost == clientHost {
 				g.unlock()
 				return g.id
+			}
+		}
+		if g.cg != nil {
+			for _, m := range g.cg.members {
+				if m.clientID == clientID && m.clientHost == clientHost {
+					g.unlock()
+					return g.id
+				}
 			}
 		}
 		g.unlock()

@@ -81,6 +81,9 @@ func (c *Coordinator) expireGroup(g *group, now, retention int64) (int, bool) {
 		// Written even for simple groups that never had metadata: the
 		// replay then drops the group instead of keeping an empty one.
 		recs = append(recs, records.Record{Key: groupKey(g.id)})
+		if g.cg != nil {
+			recs = append(recs, records.Record{Key: consumerGroupKey(g.id)})
+		}
 		g.state = Dead
 		c.mu.Lock()
 		if c.groups[g.id] == g {
@@ -156,6 +159,9 @@ func (g *group) expiredOffsets(now, retention int64) []TopicPartition {
 // false if a member's subscription is unreadable (then nothing is known
 // to be unsubscribed, and nothing expires). g locked.
 func (g *group) subscribedTopics() (map[string]bool, bool) {
+	if g.cg != nil {
+		return g.cg.subscribedTopics(), true
+	}
 	out := map[string]bool{}
 	for _, m := range g.members {
 		var meta kmsg.ConsumerMemberMetadata

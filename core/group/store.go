@@ -167,6 +167,9 @@ func (s *Store) appendGroup(g *group, stateTime int64) pendingWrite {
 // deleteGroup writes tombstones for the group and all its offsets.
 func (s *Store) deleteGroup(g *group) error {
 	recs := []records.Record{{Key: groupKey(g.id)}}
+	if g.cg != nil {
+		recs = append(recs, records.Record{Key: consumerGroupKey(g.id)})
+	}
 	for tp := range g.offsets {
 		recs = append(recs, records.Record{Key: offsetKey(g.id, tp)})
 	}
@@ -287,6 +290,8 @@ func (c *Coordinator) replay(key, value []byte, pos int64) {
 		return
 	}
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
+	case 3:
+		c.replayConsumerGroup(key, value)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if k.ReadFrom(key) != nil {
@@ -330,6 +335,7 @@ func (c *Coordinator) replay(key, value []byte, pos int64) {
 			c.groups[k.Group] = g
 		}
 		g.generation, g.protocolType = v.Generation, v.ProtocolType
+		g.cg = nil // a classic group again (downgraded), see consumer.go
 		// Groups come back Empty: one that had members becomes Empty
 		// now (as Kafka's members time out after a load), one that was
 		// Empty since the time its record says.

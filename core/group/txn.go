@@ -70,6 +70,20 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) map[TopicPartition]int16 {
 	case g.state == Dead:
 		g.unlock()
 		return fail(kerr.CoordinatorNotAvailable.Code)
+	case g.cg != nil:
+		// A consumer (KIP-848) group: the generation is the member
+		// epoch (consumer.go); commits without a member id pass, as
+		// for classic groups.
+		if req.MemberID != "" {
+			tps := make([]TopicPartition, 0, len(req.Offsets))
+			for tp := range req.Offsets {
+				tps = append(tps, tp)
+			}
+			if code := g.checkConsumerCommit(req.MemberID, req.Generation, tps); code != 0 {
+				g.unlock()
+				return fail(code)
+			}
+		}
 	case req.InstanceID != nil && g.static[*req.InstanceID] != "" && g.static[*req.InstanceID] != req.MemberID:
 		g.unlock()
 		return fail(kerr.FencedInstanceID.Code)

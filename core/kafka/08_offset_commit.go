@@ -8,11 +8,12 @@ import (
 	"github.com/sluicemq/sluice/core/group"
 )
 
-// OffsetCommit: versions 0–8. Generation -1 with an empty member id is a
-// simple commit (tools, manual consumers) allowed for groups without
+// OffsetCommit: versions 0–9 (for consumer (KIP-848) groups the
+// generation is the member epoch, see core/group/consumer.go). Generation
+// -1 with an empty member id is a simple commit (tools, manual consumers) allowed for groups without
 // members. v0 commits are stored like the rest (Kafka kept them in
 // ZooKeeper; clients cannot tell).
-func init() { register(8, 0, 8, (*conn).handleOffsetCommit) }
+func init() { register(8, 0, 9, (*conn).handleOffsetCommit) }
 
 func (c *conn) handleOffsetCommit(h *header, req *kmsg.OffsetCommitRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)

@@ -10,10 +10,11 @@ import (
 	"github.com/sluicemq/sluice/core/group"
 )
 
-// OffsetFetch: versions 0–8 (v8 fetches several groups at once; a nil
-// topic list means every committed offset of the group, v2+). Partitions
+// OffsetFetch: versions 0–9 (v8 fetches several groups at once; a nil
+// topic list means every committed offset of the group, v2+; v9 carries a
+// consumer (KIP-848) group member's id and epoch, checked). Partitions
 // without a commit answer offset -1.
-func init() { register(9, 0, 8, (*conn).handleOffsetFetch) }
+func init() { register(9, 0, 9, (*conn).handleOffsetFetch) }
 
 type offsetFetchTopic struct {
 	topic      string
@@ -91,6 +92,14 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version >= 8 {
 		for _, g := range req.Groups {
+			if g.MemberID != nil && c.mayGroup(auth.OpDescribe, g.Group) {
+				if code := c.s.b.Groups().CheckConsumerFetch(g.Group, *g.MemberID, g.MemberEpoch); code != 0 {
+					rg := kmsg.NewOffsetFetchResponseGroup()
+					rg.Group, rg.ErrorCode = g.Group, code
+					resp.Groups = append(resp.Groups, rg)
+					continue
+				}
+			}
 			var topics []offsetFetchTopic
 			for _, t := range g.Topics {
 				topics = append(topics, offsetFetchTopic{topic: t.Topic, partitions: t.Partitions})

@@ -6,8 +6,8 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 )
 
-// ListGroups: versions 0–5 (v4 filters by state, v5 by type; every group
-// here is a "classic" group).
+// ListGroups: versions 0–5 (v4 filters by state, v5 by type: "classic",
+// or "consumer" for KIP-848 groups).
 func init() { register(16, 0, 5, (*conn).handleListGroups) }
 
 func (c *conn) handleListGroups(h *header, req *kmsg.ListGroupsRequest) *reply {
@@ -22,11 +22,11 @@ func (c *conn) handleListGroups(h *header, req *kmsg.ListGroupsRequest) *reply {
 		if len(req.StatesFilter) > 0 && !containsFold(req.StatesFilter, g.State) {
 			continue
 		}
-		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, "classic") {
+		if len(req.TypesFilter) > 0 && !containsFold(req.TypesFilter, g.Type) {
 			continue
 		}
 		rg := kmsg.NewListGroupsResponseGroup()
-		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.GroupID, g.ProtocolType, g.State, "classic"
+		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.GroupID, g.ProtocolType, g.State, g.Type
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return c.ready(h, resp)
