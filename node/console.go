@@ -23,6 +23,7 @@ func startConsole(b *broker.Broker, kafkaAddr string, dial func(ctx context.Cont
 		AdminBase: "/admin",
 		BrokerID:  b.ID(),
 		Logger:    logger,
+		BytesOut:  brokerBytesOut(b),
 	})
 	if err != nil {
 		return nil, err
@@ -53,4 +54,19 @@ func (l brokerLogs) Replicas() []console.Replica {
 		}
 	}
 	return out
+}
+
+// brokerBytesOut sums the record bytes this broker's partitions sent to
+// consumers (followers excluded), the counter /metrics exports per topic.
+// Partitions closed since the last sample take their counts with them; the
+// console's sampler skips a sample where the sum went back.
+func brokerBytesOut(b *broker.Broker) func() (float64, bool) {
+	return func() (float64, bool) {
+		var sum int64
+		for _, p := range b.HostedPartitions() {
+			_, _, out := p.Traffic()
+			sum += out
+		}
+		return float64(sum), true
+	}
 }
