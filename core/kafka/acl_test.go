@@ -22,6 +22,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // aclEnv is an in-process broker with the ACL authorizer. SASL is not on
@@ -43,7 +44,7 @@ const superUser auth.Principal = "User:admin"
 
 func startACLBroker(t *testing.T) *aclEnv {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                    t.TempDir(),
 		Logger:                     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions:     2,

@@ -18,13 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // startSessionBroker runs a broker and server with cfg and returns the
 // server, whose session cache the tests inspect.
 func startSessionBroker(t *testing.T, cfg Config) (string, *Server) {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                    t.TempDir(),
 		Logger:                     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions:     1,

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // startSASLBroker runs an in-process broker whose listener requires SASL,
@@ -37,7 +38,7 @@ func startSASLBroker(t *testing.T, reauth time.Duration) (addr string, store *me
 			t.Logf("broker log:\n%s", logs.String())
 		}
 	})
-	b, err := broker.Open(broker.Config{DataDir: dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
+	b, err := localbroker.Open(broker.Config{DataDir: dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/txn"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // recordingMarkers is a txn.MarkerWriter that only records: these tests
@@ -41,7 +42,7 @@ func (r *recordingMarkers) written() []txn.Marker {
 
 func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                t.TempDir(),
 		Logger:                 slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions: 4,
