@@ -79,12 +79,17 @@ func buildExample(src, out string) error {
 	return GoPlugin(src, out)
 }
 
-// GoPlugin builds the Go plugin package in dir as a WASI reactor.
+// GoPlugin builds the Go plugin package in dir as a WASI reactor (served
+// from the shared test build cache when its inputs are unchanged: see
+// buildcache.go).
 func GoPlugin(dir, out string) error {
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	return run(cmd)
+	args := []string{"build", "-buildmode=c-shared", "-o", out, "."}
+	return cachedGoPlugin(dir, out, args[:3], func() error {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		return run(cmd)
+	})
 }
 
 func run(cmd *exec.Cmd) error {
