@@ -50,28 +50,3 @@ func Dir() string {
 	})
 	return shared.dir
 }
-
-var build struct {
-	once sync.Once
-	dir  string
-}
-
-// BuildDir is where wasmtest keeps the test plugin modules it built with
-// the Go toolchain, keyed by their inputs: beside Dir, and off with it.
-func BuildDir() string {
-	build.once.Do(func() {
-		d := Dir()
-		if d == "" {
-			return
-		}
-		dir := filepath.Join(filepath.Dir(d), "wasm-build")
-		if os.Getenv(Env) != "" {
-			dir = filepath.Join(d, "wasm-build") // a directory the caller chose
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return
-		}
-		build.dir = dir
-	})
-	return build.dir
-}
