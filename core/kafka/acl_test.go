@@ -556,6 +556,9 @@ func createPartitions(t *testing.T, cl *kgo.Client, topic string, n int32) int16
 // principal lives through every ACL change: changes apply to live
 // connections.
 func TestACLMatrix(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	e := startACLBroker(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -894,6 +897,9 @@ func TestACLInternalTopicsRefused(t *testing.T) {
 // (AllowAll) the internal-topic and replica-fetch rules still hold; the
 // ACL APIs answer SECURITY_DISABLED.
 func TestInternalTopicsRefusedWithoutAuthorizer(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, _ := startBroker(t, t.TempDir())
 	ctx := context.Background()
 	cl := mustClient(t, kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.RecordDeliveryTimeout(3*time.Second), kgo.RetryTimeout(2*time.Second))

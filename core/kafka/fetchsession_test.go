@@ -113,6 +113,9 @@ func promValue(t *testing.T, name, label, value string) float64 {
 // consumes, each exactly once and in order per partition, and after its
 // first full fetch it fetches incrementally (the broker's metrics say so).
 func TestFetchSessionThousandPartitions(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, s := startSessionBroker(t, Config{})
 	// A thousand partitions is the scale Kafka's fetch sessions exist
 	// for. Creating them costs about ten fsyncs each (segment, indexes,

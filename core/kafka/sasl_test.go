@@ -321,6 +321,9 @@ func TestSASLHandshakeV0RawTokens(t *testing.T) {
 // on its own and keeps working; a raw client that does not gets its
 // connection closed on its next request after expiry.
 func TestSASLReauthentication(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, _, logs := startSASLBroker(t, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -351,6 +351,9 @@ func TestTxnPartitionCommitAbortIsolation(t *testing.T) {
 // survive a clean restart, and are rebuilt from the log when the producer
 // snapshot and the .txnindex files are gone after an unclean one.
 func TestTxnPartitionRestart(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	dir := t.TempDir()
 	n := startTxnNode(t, dir)
 	const topic = "txr"

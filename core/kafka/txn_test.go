@@ -73,6 +73,9 @@ func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 // partition included), Describe/ListTransactions and the error codes of
 // a fenced or unknown producer.
 func TestTxnProtocol(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	mk := &recordingMarkers{}
 	addr, _ := startTxnBroker(t, mk)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
