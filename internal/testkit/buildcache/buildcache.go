@@ -51,17 +51,24 @@ func Dir() string {
 	return cache.dir
 }
 
-// depsTemplate prints one line per package the build reads: the
-// directory of a main-module package (its files are hashed), the
-// path@version of a dependency module (immutable in the module cache), and
-// the build context (platform, cgo) once per package.
-const depsTemplate = `{{if not .Standard}}{{with .Module}}{{if .Main}}D {{$.Dir}}{{"\n"}}F {{.GoMod}}{{"\n"}}{{else}}M {{.Path}}@{{.Version}}{{with .Replace}} => {{.Path}}@{{.Version}} {{.Dir}}{{end}}{{"\n"}}{{end}}{{end}}{{end}}` +
+// depsTemplate prints one line per input of the build: "G file" for each
+// file a main-module package compiles or embeds (test files are not
+// inputs), "F go.mod" of the main module, "M path@version" for a
+// dependency module (immutable in the module cache), and the build
+// context (platform, cgo, tags).
+const depsTemplate = `{{if not .Standard}}{{with .Module}}{{if .Main}}` +
+	`{{range $.GoFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range $.CgoFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range $.SFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range $.CFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range $.HFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}{{range $.SysoFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}` +
+	`{{range $.EmbedFiles}}G {{$.Dir}}/{{.}}{{"\n"}}{{end}}F {{.GoMod}}{{"\n"}}` +
+	`{{else}}M {{.Path}}@{{.Version}}{{with .Replace}} => {{.Path}}@{{.Version}} {{.Dir}}{{end}}{{"\n"}}{{end}}{{end}}{{end}}` +
 	`C {{context.GOOS}}/{{context.GOARCH}} cgo={{context.CgoEnabled}} {{context.BuildTags}}{{"\n"}}`
 
 // Key hashes the inputs of `go build args...` of pkg run in dir with env
 // added to this process's environment: the toolchain, the arguments, the
-// build context, every file of every main-module package it depends on,
-// the module's go.mod and go.sum, and the versions of the other modules.
+// build context, every file the main-module packages it depends on
+// compile or embed, the module's go.mod and go.sum, and the versions of
+// the other modules.
 func Key(dir string, env []string, pkg string, args ...string) (string, error) {
 	cmd := exec.Command("go", "list", "-deps", "-f", depsTemplate, pkg)
 	cmd.Dir = dir
@@ -86,16 +93,8 @@ func Key(dir string, env []string, pkg string, args ...string) (string, error) {
 		switch kind {
 		case "F":
 			files = []string{path, strings.TrimSuffix(path, ".mod") + ".sum"}
-		case "D":
-			entries, err := os.ReadDir(path)
-			if err != nil {
-				return "", err
-			}
-			for _, e := range entries {
-				if e.Type().IsRegular() {
-					files = append(files, filepath.Join(path, e.Name()))
-				}
-			}
+		case "G":
+			files = []string{path}
 		}
 		for _, f := range files {
 			b, err := os.ReadFile(f)
