@@ -21,8 +21,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicemq/sluice/internal/testkit/wasmcache"
 )
@@ -122,6 +124,8 @@ func Build(key, out string, build func() error) error {
 	}
 	cached := filepath.Join(dir, key)
 	if link(cached, out) == nil {
+		now := time.Now()
+		_ = os.Chtimes(cached, now, now) // recently used: pruned last
 		return nil
 	}
 	if err := build(); err != nil {
@@ -140,7 +144,47 @@ func Build(key, out string, build func() error) error {
 		copyFile(out, tmp.Name()) != nil || os.Rename(tmp.Name(), cached) != nil {
 		os.Remove(tmp.Name())
 	}
+	prune(dir, filepath.Ext(key))
 	return nil
+}
+
+// keepPerKind bounds the cache: every source change adds an entry, so
+// only the most recently used of each kind (file extension) stay. A
+// sluice binary is ~40 MB and one run needs one: a dozen covers several
+// worktrees and branches. A run needs some twenty plugin modules of ~3 MB.
+func keepPerKind(ext string) int {
+	if ext == ".sluice" {
+		return 12
+	}
+	return 256
+}
+
+func prune(dir, ext string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type entry struct {
+		name string
+		mod  time.Time
+	}
+	var kind []entry
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ext || !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			kind = append(kind, entry{e.Name(), info.ModTime()})
+		}
+	}
+	keep := keepPerKind(ext)
+	if len(kind) <= keep {
+		return
+	}
+	sort.Slice(kind, func(i, j int) bool { return kind[i].mod.After(kind[j].mod) })
+	for _, e := range kind[keep:] {
+		os.Remove(filepath.Join(dir, e.name))
+	}
 }
 
 // link hard-links from to to (a copy across file systems). Entries are
