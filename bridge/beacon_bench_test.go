@@ -17,13 +17,14 @@ import (
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/pipeline"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // BenchmarkBeaconHandler: POST /beacon/{topic} through the router,
 // middleware and pipeline, without the network (page-cache durability).
 func BenchmarkBeaconHandler(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: logger, OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
+	br, err := localbroker.Open(broker.Config{DataDir: b.TempDir(), Logger: logger, OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // fastPathPair serves one bridge twice: through a server that
@@ -33,7 +34,7 @@ type fastPathPair struct {
 func startFastPathPair(t *testing.T, cfg bridge.Config) *fastPathPair {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	br, err := broker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
+	br, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/pipeline"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // pipeNode is a broker, its Kafka listener and the bridge wired the way
@@ -58,7 +59,7 @@ func startPipeNode(t *testing.T, o pipeNodeOpts) *pipeNode {
 	if o.hooks == nil {
 		o.hooks = hooks.None{}
 	}
-	b, err := broker.Open(broker.Config{DataDir: o.dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
+	b, err := localbroker.Open(broker.Config{DataDir: o.dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

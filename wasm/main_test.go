@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sluicemq/sluice/internal/testkit/wasmcache"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
 
@@ -46,12 +47,17 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building test plugins:", err)
 		return 1
 	}
-	cacheDir = filepath.Join(dir, "cache")
+	cacheDir = wasmcache.Dir()
+	if cacheDir == "" {
+		cacheDir = filepath.Join(dir, "cache")
+	}
 	return m.Run()
 }
 
-// cacheDir is shared by every engine of the test binary, so each module
-// compiles once.
+// cacheDir is shared by every engine of the test binary (and by the
+// repository's other test binaries, between runs too: see package
+// wasmcache), so each module compiles once. Tests of the cache itself
+// (limits_test.go) use a directory of their own.
 var cacheDir string
 
 func load(t testing.TB, name string, hook Hook, config map[string]string, cfg Config) *Module {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 const (
@@ -27,195 +25,128 @@ const (
 
 // broker runs `sluice serve` and its successors on one data dir and the
 // same ports, so clients reconnect to the same addresses after restarts.
+// The process itself is a testkit.Process, the launcher the tests and
+// sluice-bench use (free ports, readiness ping, SIGTERM then SIGKILL);
+// this type adds the soak's counting of restarts, slow stops and crashes.
 type broker struct {
-	bin       string
-	dataDir   string
-	addr      string // Kafka listener
-	httpAddr  string // HTTP bridge
-	logPath   string
-	extraArgs []string
-	log       *slog.Logger
+	proc     *testkit.Process
+	addr     string // Kafka listener
+	httpAddr string // HTTP bridge
+	log      *slog.Logger
+	out      *os.File // logPath, every incarnation's output
+	logPath  string
 
-	mu   sync.Mutex
-	proc *process
+	mu  sync.Mutex
+	cur *incarnation
 
 	// Counted by the soak.
 	sigterms, sigkills, slowStops, crashes int
 }
 
-type process struct {
-	cmd      *exec.Cmd
-	done     chan struct{}
-	err      error
+// incarnation is one run of the process, so an exit can be told apart as
+// expected (the soak signalled it) or a crash.
+type incarnation struct {
+	done     <-chan struct{}
 	expected bool // we signalled it: its exit is not a crash
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func newBroker(bin, dir string, extra []string, log *slog.Logger) (*broker, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b := &broker{bin: bin, dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "broker.log"),
-		extraArgs: extra, log: log}
 	cfg := filepath.Join(dir, "bridge.json")
 	// No per-IP rate limit: the soak's beacon producer is one IP.
 	if err := os.WriteFile(cfg, []byte(`{"rate_limit_per_second": -1}`), 0o600); err != nil {
 		return nil, err
 	}
-	b.extraArgs = append([]string{"--bridge-config", cfg}, b.extraArgs...)
-	var err error
-	for range 3 { // a picked port can be taken before the broker binds it
-		if b.addr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		if b.httpAddr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		if err = b.launch(); err == nil {
-			return b, nil
-		}
-		if !strings.Contains(b.logTail(4096), "address already in use") {
-			break
-		}
-	}
-	return nil, err
-}
-
-func (b *broker) args() []string {
-	return append([]string{"serve", "--data-dir", b.dataDir, "--kafka-addr", b.addr, "--http-addr", b.httpAddr}, b.extraArgs...)
-}
-
-// launch starts an incarnation and waits until a client's Ping succeeds.
-func (b *broker) launch() error {
-	out, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// The log file keeps every incarnation's output for the report (and
+	// for TestSoakShort to show on failure); the kit keeps a tail too.
+	logPath := filepath.Join(dir, "broker.log")
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(out, "=== soak %s: starting %s\n", time.Now().Format(time.RFC3339), strings.Join(b.args(), " "))
-	cmd := exec.Command(b.bin, b.args()...)
-	cmd.Env = brokerEnv()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	b := &broker{log: log, out: out, logPath: logPath}
+	b.proc, err = testkit.LaunchProcess(context.Background(), testkit.ProcessConfig{
+		Name: "sluice", Binary: bin, DataDir: filepath.Join(dir, "data"), HTTP: true,
+		Args:         append([]string{"--bridge-config", cfg}, extra...),
+		ReadyTimeout: readyTimeout, StopTimeout: stopTimeout, Output: out, Logger: log,
+	})
+	if err != nil {
 		out.Close()
-		return fmt.Errorf("start sluice: %w", err)
+		return nil, err
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
+	b.addr, b.httpAddr = b.proc.Addr(), b.proc.HTTPAddr()
+	b.watch()
+	return b, nil
+}
+
+// watch counts the current incarnation's exit as a crash unless the soak
+// signalled it first.
+func (b *broker) watch() {
+	in := &incarnation{done: b.proc.Exited()}
+	b.mu.Lock()
+	b.cur = in
+	b.mu.Unlock()
 	go func() {
-		p.err = cmd.Wait()
-		out.Close()
+		<-in.done
 		b.mu.Lock()
-		if !p.expected {
+		if !in.expected {
 			b.crashes++
 		}
 		b.mu.Unlock()
-		close(p.done)
 	}()
+}
+
+// expect marks the current incarnation's coming exit as the soak's doing.
+func (b *broker) expect() {
 	b.mu.Lock()
-	b.proc = p
+	if b.cur != nil {
+		b.cur.expected = true
+	}
 	b.mu.Unlock()
-	if err := b.waitReady(p); err != nil {
-		b.stopProc(p, syscall.SIGKILL)
+}
+
+// start launches a new incarnation on the same dir and ports.
+func (b *broker) start() error {
+	if err := b.proc.Start(context.Background()); err != nil {
 		return err
 	}
+	b.watch()
 	return nil
-}
-
-func (b *broker) waitReady(p *process) error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.RequestRetries(0))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for {
-		if p.exited() {
-			return fmt.Errorf("sluice exited before serving: %v", p.err)
-		}
-		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
-		err := cl.Ping(attempt)
-		cancelAttempt()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %v: %w", readyTimeout, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// brokerEnv drops SLUICE_* variables so the soak runs on defaults.
-func brokerEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SLUICE_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (b *broker) current() *process {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.proc
 }
 
 // Pid is the running incarnation's pid, 0 if none.
 func (b *broker) Pid() int {
-	p := b.current()
-	if p == nil || p.exited() {
+	if !b.proc.Running() {
 		return 0
 	}
-	return p.cmd.Process.Pid
+	return b.proc.PID()
 }
 
-// stopProc signals p and waits; a SIGTERM escalates to SIGKILL after
-// stopTimeout (counted as a slow stop).
-func (b *broker) stopProc(p *process, sig syscall.Signal) {
-	b.mu.Lock()
-	p.expected = true
-	b.mu.Unlock()
-	if p.exited() {
-		return
+// stop signals the running incarnation and waits; a SIGTERM escalates to
+// SIGKILL after stopTimeout (counted as a slow stop). It returns why a
+// SIGTERMed broker's exit was not clean.
+func (b *broker) stop(sig syscall.Signal) error {
+	b.expect()
+	if sig == syscall.SIGKILL {
+		b.proc.Kill()
+		return nil
 	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(stopTimeout):
+	err := b.proc.Stop()
+	if errors.Is(err, testkit.ErrStopTimeout) {
+		b.mu.Lock()
+		b.slowStops++
+		b.mu.Unlock()
 	}
-	b.mu.Lock()
-	b.slowStops++
-	b.mu.Unlock()
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	return err
 }
 
 // Restart stops the broker with sig and starts it again on the same dir
 // and ports. A broker that died by itself (a crash) is just started.
-func (b *broker) Restart(sig syscall.Signal) error {
-	p := b.current()
+// stopErr says why a SIGTERMed broker's exit was not clean; err is the
+// start's failure.
+func (b *broker) Restart(sig syscall.Signal) (stopErr, err error) {
 	b.mu.Lock()
 	if sig == syscall.SIGKILL {
 		b.sigkills++
@@ -223,34 +154,36 @@ func (b *broker) Restart(sig syscall.Signal) error {
 		b.sigterms++
 	}
 	b.mu.Unlock()
-	b.stopProc(p, sig)
-	if sig == syscall.SIGTERM && p.err != nil {
-		b.log.Warn("broker exited uncleanly on SIGTERM", "err", p.err)
+	if stopErr = b.stop(sig); stopErr != nil {
+		b.log.Warn("broker exited uncleanly on SIGTERM", "err", stopErr)
 	}
-	return b.launch()
+	return stopErr, b.start()
 }
 
 // EnsureUp restarts a broker that exited without being told to.
 func (b *broker) EnsureUp() (restarted bool, err error) {
-	p := b.current()
-	if p != nil && !p.exited() {
+	if b.proc.Running() {
 		return false, nil
 	}
-	b.log.Error("broker is not running: restarting it", "exit", p.err, "log_tail", b.logTail(2000))
-	return true, b.launch()
+	b.log.Error("broker is not running: restarting it", "exit", b.proc.ExitError(), "log_tail", b.logTail(2000))
+	return true, b.start()
 }
 
 // Stop shuts the broker down with SIGTERM; it says whether the exit was clean.
 func (b *broker) Stop() error {
-	p := b.current()
-	if p == nil {
-		return nil
+	if !b.proc.Running() {
+		return fmt.Errorf("broker had already exited: %w", b.proc.ExitError())
 	}
-	if p.exited() {
-		return fmt.Errorf("broker had already exited: %v", p.err)
+	return b.stop(syscall.SIGTERM)
+}
+
+// Close kills a broker still running (the soak's deferred cleanup after
+// Stop or a failure) and closes its log file.
+func (b *broker) Close() {
+	if b.proc.Running() {
+		_ = b.stop(syscall.SIGKILL)
 	}
-	b.stopProc(p, syscall.SIGTERM)
-	return p.err
+	b.out.Close()
 }
 
 func (b *broker) counts() (sigterms, sigkills, slowStops, crashes int) {
@@ -259,21 +192,10 @@ func (b *broker) counts() (sigterms, sigkills, slowStops, crashes int) {
 	return b.sigterms, b.sigkills, b.slowStops, b.crashes
 }
 
-// logTail is the last n bytes of the broker's log.
-func (b *broker) logTail(n int64) string {
-	f, err := os.Open(b.logPath)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-n, 0)
-	buf := make([]byte, st.Size()-off)
-	_, _ = f.ReadAt(buf, off)
-	return string(buf)
+// logTail is the last n bytes of the broker's output.
+func (b *broker) logTail(n int) string {
+	out := b.proc.Output()
+	return out[max(len(out)-n, 0):]
 }
 
 // procSample is one reading of the broker's memory and fds.

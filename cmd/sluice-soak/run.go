@@ -189,9 +189,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 	sum := &summary{Seed: cfg.Seed, Duration: cfg.Duration, Attacks: map[string]*attackStat{}}
 	ok := false
 	defer func() {
-		if p := b.current(); p != nil && !p.exited() {
-			b.stopProc(p, syscall.SIGKILL)
-		}
+		b.Close()
 		if ok && cfg.Dir == "" {
 			os.RemoveAll(dir)
 		} else {
@@ -267,8 +265,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 				statMu.Lock()
 				peakRSS, peakFDs, lastRSS = max(peakRSS, s.hwmKB, s.rssKB), max(peakFDs, int64(s.fds)), s.rssKB
 				statMu.Unlock()
-			} else if p := b.current(); p != nil && p.exited() {
-				log.Error("broker exited by itself", "exit", p.err)
+			} else if err := b.proc.ExitError(); err != nil {
+				log.Error("broker exited by itself", "exit", err)
 				if _, err := b.EnsureUp(); err != nil {
 					log.Error("restart after crash failed", "err", err)
 				}
@@ -305,9 +303,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger) (*summary, error) {
 				statMu.Unlock()
 			}
 			start := time.Now()
-			prev := b.current()
-			err := b.Restart(sig)
-			if sig == syscall.SIGTERM && prev.err != nil {
+			stopErr, err := b.Restart(sig)
+			if sig == syscall.SIGTERM && stopErr != nil {
 				sum.UncleanTerms++
 			}
 			restarts++

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // sluiceBinary is the broker the test soaks, built once by TestMain.
@@ -29,19 +30,14 @@ func runTests(m *testing.M) int {
 		sluiceBinary = bin
 		return m.Run()
 	}
-	dir, err := os.MkdirTemp("", "sluice-soak-bin-")
+	// The kit's binary: $SLUICE_BINARY, or cmd/sluice built once.
+	bin, err := testkit.SluiceBinary()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "soak: temp dir:", err)
+		fmt.Fprintln(os.Stderr, "soak:", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	sluiceBinary = filepath.Join(dir, "sluice")
-	build := exec.Command("go", "build", "-o", sluiceBinary, "github.com/sluicemq/sluice/cmd/sluice")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "soak: building sluice failed: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	sluiceBinary = bin
+	return testkit.Main(m)
 }
 
 // TestSoakShort is `make soak` in 20 seconds: the real broker under every

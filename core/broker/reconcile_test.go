@@ -141,7 +141,7 @@ func TestReconcileChangeDuringReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 	roles := &gatedRoles{gateEpoch: 1, entered: make(chan struct{}), release: make(chan struct{}), applied: map[int32]int32{}}
-	b, err := OpenWith(Config{DataDir: t.TempDir(), BrokerID: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, roles)
+	b, err := New(Config{DataDir: t.TempDir(), BrokerID: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, roles)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,9 @@ import (
 
 // openTestBroker opens a broker on cfg.DataDir (a fresh t.TempDir() when
 // empty) without any listener. store nil means the embedded single-node
-// store in the data dir. This is the only place the unit tests of this
-// package construct a broker: when the broker receives its meta.Store
-// instead of opening one (issue 16), only this function changes.
+// store in the data dir (what node.RunWith opens in single-node mode;
+// package broker itself never opens a store). This is the only place the
+// unit tests of this package construct a broker.
 func openTestBroker(t *testing.T, cfg Config, store meta.Store) *Broker {
 	t.Helper()
 	if cfg.DataDir == "" {
@@ -37,8 +37,16 @@ func openTestBroker(t *testing.T, cfg Config, store meta.Store) *Broker {
 	if cfg.GroupInitialRebalanceDelay == 0 {
 		cfg.GroupInitialRebalanceDelay = -1
 	}
-	b, err := OpenWith(cfg, store, nil)
+	if store == nil {
+		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: "127.0.0.1", Port: 9092})
+		if err != nil {
+			t.Fatalf("open local store: %v", err)
+		}
+		store = local
+	}
+	b, err := New(cfg, store, nil)
 	if err != nil {
+		store.Close()
 		t.Fatalf("open broker: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })

@@ -3,6 +3,7 @@ package itest
 import (
 	"bytes"
 	"context"
+	"flag"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Four tests at a time under -short: each waits on a broker process
+	// and its clients far more than it computes.
+	flag.Parse()
+	testkit.ShortParallel()
 	// The broker under test is cmd/sluice, built once by the kit
 	// ($SLUICE_BINARY or $SLUICE_ITEST_BINARY name a prebuilt one).
 	testkit.Exit(m)

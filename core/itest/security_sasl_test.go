@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -364,23 +365,34 @@ func TestSecurityRefusals(t *testing.T) {
 		{"no SASL", []kgo.Opt{tlsOpt}, nil},
 		{"plaintext on the TLS port", nil, nil},
 	}
+	// The refused clients run side by side (each waits out its 3 s
+	// delivery timeout), in goroutines of this test rather than parallel
+	// subtests: those would wait for a free -parallel slot behind the
+	// package's other tests.
+	var wg sync.WaitGroup
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+		wg.Go(func() {
 			opts := append([]kgo.Opt{kgo.SeedBrokers(b.Addr()), kgo.RequestRetries(0), kgo.RetryTimeout(time.Second),
 				kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("refused"), kgo.RecordDeliveryTimeout(3 * time.Second)}, c.opts...)
 			cl, err := kgo.NewClient(opts...)
 			if err != nil {
-				t.Fatal(err)
+				t.Errorf("%s: %v", c.name, err)
+				return
 			}
 			defer cl.Close()
 			_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
 			if err == nil || (c.want != nil && !errors.Is(err, c.want)) {
-				t.Fatalf("metadata: err = %v, want %v", err, c.want)
+				t.Errorf("%s: metadata: err = %v, want %v", c.name, err, c.want)
+				return
 			}
 			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err == nil {
-				t.Fatal("produce succeeded")
+				t.Errorf("%s: produce succeeded", c.name)
 			}
 		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	// A raw Kafka request on the TLS port gets no Kafka answer and the
 	// connection is closed.

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // aclEnv is an in-process broker with the ACL authorizer. SASL is not on
@@ -43,7 +44,7 @@ const superUser auth.Principal = "User:admin"
 
 func startACLBroker(t *testing.T) *aclEnv {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                    t.TempDir(),
 		Logger:                     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions:     2,
@@ -555,6 +556,9 @@ func createPartitions(t *testing.T, cl *kgo.Client, topic string, n int32) int16
 // principal lives through every ACL change: changes apply to live
 // connections.
 func TestACLMatrix(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	e := startACLBroker(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -893,6 +897,9 @@ func TestACLInternalTopicsRefused(t *testing.T) {
 // (AllowAll) the internal-topic and replica-fetch rules still hold; the
 // ACL APIs answer SECURITY_DISABLED.
 func TestInternalTopicsRefusedWithoutAuthorizer(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, _ := startBroker(t, t.TempDir())
 	ctx := context.Background()
 	cl := mustClient(t, kgo.SeedBrokers(addr), kgo.DisableIdempotentWrite(), kgo.RecordDeliveryTimeout(3*time.Second), kgo.RetryTimeout(2*time.Second))

@@ -15,6 +15,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // readerFilter hides every record from readers and remembers who asked.
@@ -50,7 +51,7 @@ func (r filterOnly) Filter(string) hooks.Filter         { return r.f }
 // lets through (nothing); an in-process connection is trusted: no
 // filter, authorized for everything.
 func TestInProcessConnections(t *testing.T) {
-	b, err := broker.Open(broker.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	b, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestInProcessConnections(t *testing.T) {
 // (sendfile) and over an in-process socket pair (copied), as the bridge
 // does.
 func BenchmarkConsumeTCPvsInProcess(b *testing.B) {
-	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	br, err := localbroker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		b.Fatal(err)
 	}

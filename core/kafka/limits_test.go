@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // startServer runs a broker and protocol server with the given configs.
@@ -27,7 +28,7 @@ func startServer(t *testing.T, bc broker.Config, sc Config) string {
 	bc.DataDir = t.TempDir()
 	bc.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	bc.OffsetsTopicPartitions = 1
-	b, err := broker.Open(bc)
+	b, err := localbroker.Open(bc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // startSASLBroker runs an in-process broker whose listener requires SASL,
@@ -37,7 +38,7 @@ func startSASLBroker(t *testing.T, reauth time.Duration) (addr string, store *me
 			t.Logf("broker log:\n%s", logs.String())
 		}
 	})
-	b, err := broker.Open(broker.Config{DataDir: dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
+	b, err := localbroker.Open(broker.Config{DataDir: dir, Logger: logger, OffsetsTopicPartitions: 1, GroupInitialRebalanceDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +321,9 @@ func TestSASLHandshakeV0RawTokens(t *testing.T) {
 // on its own and keeps working; a raw client that does not gets its
 // connection closed on its next request after expiry.
 func TestSASLReauthentication(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, _, logs := startSASLBroker(t, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -14,13 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // startBroker runs a broker and protocol server in-process on a free
 // loopback port.
 func startBroker(t *testing.T, dir string) (addr string, stop func()) {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                    dir,
 		Logger:                     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions:     4,

@@ -15,6 +15,9 @@ import (
 // for FindCoordinator and Describe/ListTransactions, Write for
 // InitProducerId, AddPartitionsToTxn and EndTxn; Write on each topic added.
 func TestTxnACLs(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	e := startACLBroker(t)
 	if _, err := e.srv.startTransactions(&recordingMarkers{}); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 	"github.com/sluicemq/sluice/core/txn"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // The partition side of transactions through the wire protocol: raw
@@ -44,7 +45,7 @@ func startTxnNode(t *testing.T, dir string) *txnNode { return startTxnNodeID(t, 
 
 func startTxnNodeID(t *testing.T, dir string, id int32) *txnNode {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		BrokerID:               id,
 		DataDir:                dir,
 		Logger:                 slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -350,6 +351,9 @@ func TestTxnPartitionCommitAbortIsolation(t *testing.T) {
 // survive a clean restart, and are rebuilt from the log when the producer
 // snapshot and the .txnindex files are gone after an unclean one.
 func TestTxnPartitionRestart(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	dir := t.TempDir()
 	n := startTxnNode(t, dir)
 	const topic = "txr"

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/txn"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // recordingMarkers is a txn.MarkerWriter that only records: these tests
@@ -41,7 +42,7 @@ func (r *recordingMarkers) written() []txn.Marker {
 
 func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 	t.Helper()
-	b, err := broker.Open(broker.Config{
+	b, err := localbroker.Open(broker.Config{
 		DataDir:                t.TempDir(),
 		Logger:                 slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OffsetsTopicPartitions: 4,
@@ -72,6 +73,9 @@ func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 // partition included), Describe/ListTransactions and the error codes of
 // a fenced or unknown producer.
 func TestTxnProtocol(t *testing.T) {
+	// Parallel: it mostly waits (timeouts, fsyncs); it has its own broker
+	// and touches no package state, so the quick run overlaps it.
+	t.Parallel()
 	mk := &recordingMarkers{}
 	addr, _ := startTxnBroker(t, mk)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // registry is a hooks.Registry of Go functions.
@@ -61,7 +62,7 @@ func dlq(target string) transformFunc {
 
 func openBroker(t testing.TB, dir string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Open(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	b, err := localbroker.Open(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/kafka"
 	"github.com/sluicemq/sluice/core/pipeline"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 // The internal producer (partitions other brokers lead) delivers each
@@ -27,7 +28,7 @@ import (
 func TestPublishRemoteProducer(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The "other broker": a node of its own with the topic.
-	other, err := broker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1})
+	other, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestPublishRemoteProducer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	self, err := broker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1})
+	self, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: logger, OffsetsTopicPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,12 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/records"
+	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
 func openPublishBroker(t *testing.T, dir string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Open(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	b, err := localbroker.Open(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OffsetsTopicPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +388,7 @@ func TestPublishAcrossRestart(t *testing.T) {
 // BenchmarkPublishBeacon: one beacon-sized record per publish, the
 // bridge's commonest request (page-cache durability: no fsync wait).
 func BenchmarkPublishBeacon(b *testing.B) {
-	br, err := broker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	br, err := localbroker.Open(broker.Config{DataDir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		OffsetsTopicPartitions: 1, Durability: broker.DurabilityPageCache})
 	if err != nil {
 		b.Fatal(err)

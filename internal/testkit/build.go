@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+
+	"github.com/sluicemq/sluice/internal/testkit/buildcache"
 )
 
 // SluiceBinaryEnv names an already built sluice binary to run instead of
@@ -37,10 +39,23 @@ func SluiceBinary() (string, error) {
 			return
 		}
 		built.dir, built.path = dir, filepath.Join(dir, "sluice")
-		cmd := exec.Command("go", "build", "-o", built.path, "github.com/sluicemq/sluice/cmd/sluice")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("testkit: building sluice: %v\n%s", err, out)
+		const pkg = "github.com/sluicemq/sluice/cmd/sluice"
+		build := func() error {
+			cmd := exec.Command("go", "build", "-o", built.path, pkg)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("testkit: building sluice: %v\n%s", err, out)
+			}
+			return nil
 		}
+		// Linking cmd/sluice takes seconds (15 s and more on a loaded
+		// machine) in every test binary that runs processes: the shared
+		// build cache keeps the binary of unchanged sources.
+		key, err := buildcache.Key("", nil, pkg)
+		if err != nil {
+			built.err = build() // the build reports what is wrong
+			return
+		}
+		built.err = buildcache.Build(key+".sluice", built.path, build)
 	})
 	return built.path, built.err
 }

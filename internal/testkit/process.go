@@ -40,6 +40,9 @@ var (
 	ErrExited = errors.New("broker process exited")
 	// ErrNotReady: the process never answered a Kafka Ping in time.
 	ErrNotReady = errors.New("broker did not become ready")
+	// ErrStopTimeout: the process ignored SIGTERM for the stop timeout
+	// and was killed.
+	ErrStopTimeout = errors.New("broker still running after SIGTERM")
 )
 
 // ProcessError is a failure of a broker process with the end of its
@@ -393,7 +396,7 @@ func (p *Process) terminate(in *incarnation) error {
 		p.Mark("SIGKILL after %v", p.cfg.StopTimeout)
 		_ = in.cmd.Process.Kill()
 		<-in.done
-		return fmt.Errorf("%s still running %v after SIGTERM", p.cfg.Name, p.cfg.StopTimeout)
+		return fmt.Errorf("%s: %w (%v)", p.cfg.Name, ErrStopTimeout, p.cfg.StopTimeout)
 	}
 }
 

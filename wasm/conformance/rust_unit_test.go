@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -30,9 +31,11 @@ func TestRustUnitTests(t *testing.T) {
 	for _, dir := range []string{"sdk/rust", "examples/plugins-rust"} {
 		cmd := exec.Command(plugbuild.Cargo, "test", "--offline", "--workspace")
 		cmd.Dir = filepath.Join(root, dir)
-		// Doc tests run rustdoc: Debian's, beside its rustc, also when
-		// /usr/bin is not on PATH.
-		cmd.Env = append(cmd.Environ(), "RUSTC="+plugbuild.Rustc, "RUSTDOC="+filepath.Join(filepath.Dir(plugbuild.Rustc), "rustdoc"),
+		// Doc tests run rustdoc, and native test binaries link with cc:
+		// Debian's, beside its rustc and cargo, also when /usr/bin is not
+		// on PATH (a Go-only PATH, as the -short check runs with).
+		cmd.Env = append(cmd.Environ(), "PATH="+filepath.Dir(plugbuild.Cargo)+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"RUSTC="+plugbuild.Rustc, "RUSTDOC="+filepath.Join(filepath.Dir(plugbuild.Rustc), "rustdoc"),
 			"CARGO_TARGET_DIR="+filepath.Join(cache, "cargo-native", strings.ReplaceAll(dir, "/", "-")))
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/sluicemq/sluice/internal/testkit/buildcache"
 )
 
 // RepoRoot is the module root (the directory of go.mod).
@@ -79,12 +81,23 @@ func buildExample(src, out string) error {
 	return GoPlugin(src, out)
 }
 
-// GoPlugin builds the Go plugin package in dir as a WASI reactor.
+// GoPlugin builds the Go plugin package in dir as a WASI reactor. What it
+// built is kept in the shared test build cache (internal/testkit/buildcache)
+// under a key of every input, so an unchanged plugin is copied out instead
+// of built again: seconds per module on a loaded machine.
 func GoPlugin(dir, out string) error {
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	return run(cmd)
+	env := []string{"GOOS=wasip1", "GOARCH=wasm"}
+	build := func() error {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), env...)
+		return run(cmd)
+	}
+	key, err := buildcache.Key(dir, env, ".", "-buildmode=c-shared")
+	if err != nil {
+		return build() // the build reports what is wrong
+	}
+	return buildcache.Build(key+".wasm", out, build)
 }
 
 func run(cmd *exec.Cmd) error {

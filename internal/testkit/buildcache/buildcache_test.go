@@ -1,0 +1,85 @@
+package buildcache
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestMain points the cache at a directory of this test binary's own
+// (the variable is read once per process, at the first use).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "buildcache-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("SLUICE_TESTKIT_PLUGIN_CACHE", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// A build runs once per key; later calls link the stored output, which
+// keeps the built file's mode (an executable stays executable).
+func TestBuildStoresAndServes(t *testing.T) {
+	if Dir() == "" {
+		t.Fatal("no cache directory")
+	}
+	builds := 0
+	build := func(out string) func() error {
+		return func() error {
+			builds++
+			return os.WriteFile(out, []byte("binary"), 0o755)
+		}
+	}
+	key := fmt.Sprintf("test-%d.sluice", time.Now().UnixNano())
+	for i := range 3 {
+		out := filepath.Join(t.TempDir(), "out")
+		if err := Build(key, out, build(out)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(out)
+		if err != nil || st.Mode().Perm() != 0o755 {
+			t.Fatalf("call %d: out %v, %v; want mode 0755", i, st, err)
+		}
+		if b, _ := os.ReadFile(out); string(b) != "binary" {
+			t.Fatalf("call %d: out holds %q", i, b)
+		}
+	}
+	if builds != 1 {
+		t.Fatalf("%d builds, want 1", builds)
+	}
+}
+
+// prune keeps the most recently used entries of a kind and leaves other
+// kinds alone.
+func TestPruneKeepsNewest(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-time.Hour)
+	for i := range 15 {
+		p := filepath.Join(dir, fmt.Sprintf("k%02d.sluice", i))
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := base.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "m.wasm"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prune(dir, ".sluice")
+	for i := range 15 {
+		_, err := os.Stat(filepath.Join(dir, fmt.Sprintf("k%02d.sluice", i)))
+		if kept := err == nil; kept != (i >= 3) {
+			t.Fatalf("entry %d kept=%v, want the 12 newest kept", i, kept)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.wasm")); err != nil {
+		t.Fatal("another kind was pruned")
+	}
+}
