@@ -52,6 +52,10 @@ type Config struct {
 	// ReplicaLagMax: followers that have not caught up for this long leave
 	// the ISR (replica.lag.time.max.ms). Default 30s.
 	ReplicaLagMax time.Duration
+	// ReplicaHWCheckpointInterval: how often the high watermarks are
+	// checkpointed to the data dir's replication-offset-checkpoint
+	// (replica.high.watermark.checkpoint.interval.ms). Default 5s.
+	ReplicaHWCheckpointInterval time.Duration
 	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
 	// member is alive (unclean.leader.election.enable). Default false.
 	UncleanLeaderElection bool
@@ -90,6 +94,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.ReplicaLagMax <= 0 {
 		cfg.ReplicaLagMax = 30 * time.Second
+	}
+	if cfg.ReplicaHWCheckpointInterval <= 0 {
+		cfg.ReplicaHWCheckpointInterval = 5 * time.Second
 	}
 	if cfg.PreferredLeaderInterval == 0 {
 		cfg.PreferredLeaderInterval = 30 * time.Second

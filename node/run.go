@@ -134,7 +134,8 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		if sec, err = setupSecurity(ctx, opts.Security, zk, true, logger); err != nil {
 			return err
 		}
-		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts}, zk, []string{ln.Addr().String()})
+		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts,
+			DataDir: cfg.DataDir, CheckpointInterval: cfg.ReplicaHWCheckpointInterval}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			return err
 		}

@@ -82,6 +82,8 @@ func (f *fetcher) setTruncated(p *partition.Partition, epoch int32, done bool) {
 	f.mu.Unlock()
 }
 
+// sleep waits d, or less when a partition is added (a new leader epoch
+// may be what the failing fetches needed). False when the fetcher stops.
 func (f *fetcher) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -90,6 +92,8 @@ func (f *fetcher) sleep(d time.Duration) bool {
 		return false
 	case <-f.m.stop:
 		return false
+	case <-f.wake:
+		return true
 	case <-t.C:
 		return true
 	}
@@ -98,6 +102,7 @@ func (f *fetcher) sleep(d time.Duration) bool {
 func (f *fetcher) run() {
 	logger := f.m.logger.With("leader", f.leader)
 	backoff := 100 * time.Millisecond
+	partBackoff := 10 * time.Millisecond
 	for {
 		select {
 		case <-f.done:
@@ -129,6 +134,18 @@ func (f *fetcher) run() {
 		if !fetched && err == nil {
 			err = errors.New("cluster: no partition ready to fetch")
 		}
+		if errors.Is(ferr, errAllPartitionsFailed) {
+			// Every partition answered an error (a deleted topic, a
+			// leader not yet at our epoch): retry soon, but not at
+			// the rate the leader can answer errors.
+			logger.Debug("replica fetch failed for every partition", "err", err)
+			if !f.sleep(partBackoff) {
+				return
+			}
+			partBackoff = min(2*partBackoff, time.Second)
+			continue
+		}
+		partBackoff = 10 * time.Millisecond
 		if err != nil && !fetched {
 			logger.Debug("replica fetch failed", "err", err)
 			if !f.sleep(backoff) {
@@ -280,12 +297,14 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 		return false, err
 	}
 	var errs []error
+	answered := 0
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
 			p := index[key{t.Topic, rp.Partition}]
 			if p == nil {
 				continue
 			}
+			answered++
 			epoch := parts[p].epoch
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 				if errors.Is(err, kerr.OffsetOutOfRange) && p.LogEndOffset() > rp.HighWatermark && rp.HighWatermark >= 0 {
@@ -312,5 +331,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 			}
 		}
 	}
+	if answered > 0 && len(errs) == answered {
+		errs = append(errs, errAllPartitionsFailed)
+	}
 	return true, errors.Join(errs...)
 }
+
+// errAllPartitionsFailed: a fetch's every partition came back with an
+// error; the fetcher backs off before the next.
+var errAllPartitionsFailed = errors.New("cluster: every fetched partition failed")

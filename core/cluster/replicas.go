@@ -28,6 +28,14 @@ type Config struct {
 	FetchWait time.Duration
 	Logger    *slog.Logger
 
+	// DataDir is where the high-watermark checkpoint lives
+	// (HWCheckpointFile); "" keeps none.
+	DataDir string
+	// CheckpointInterval is how often it is written
+	// (replica.high.watermark.checkpoint.interval.ms). Default 5s; Close
+	// writes it too.
+	CheckpointInterval time.Duration
+
 	// ClientOpts are added to the replica fetchers' client: SASL and TLS
 	// so that followers authenticate to leaders.
 	ClientOpts []kgo.Opt
@@ -42,6 +50,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 5 * time.Second
 	}
 	return c
 }
@@ -66,8 +77,16 @@ type ReplicaManager struct {
 	OnLeadership func(p *partition.Partition, leader bool)
 
 	isrWake chan struct{} // see wakeISR
-	stop    chan struct{}
-	wg      sync.WaitGroup
+
+	// restored holds the checkpointed high watermarks of partitions not
+	// applied yet since start (mu); restoredFile says a checkpoint
+	// existed. lastCheckpoint is the content last written.
+	restored       map[tp]int64
+	restoredFile   bool
+	lastCheckpoint []byte
+
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 // NewReplicaManager creates the manager; seeds are Kafka addresses of any
@@ -77,8 +96,9 @@ func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 	if err != nil {
 		return nil, err
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.isrLoop()
+	go m.checkpointLoop()
 	return m, nil
 }
 
@@ -107,10 +127,13 @@ func newReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 		isrWake:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	m.loadCheckpoint()
 	return m, nil
 }
 
-// Close stops fetchers and the ISR loop.
+// Close stops fetchers and the ISR loop, then writes the high-watermark
+// checkpoint (the partitions are still open: the broker closes them
+// after).
 func (m *ReplicaManager) Close() {
 	select {
 	case <-m.stop:
@@ -125,6 +148,9 @@ func (m *ReplicaManager) Close() {
 	m.mu.Unlock()
 	m.wg.Wait()
 	m.client.Close()
+	if err := m.writeCheckpoint(); err != nil {
+		m.logger.Warn("high-watermark checkpoint not written at shutdown", "err", err)
+	}
 }
 
 // ApplyState implements broker.RoleHandler.
@@ -151,6 +177,12 @@ func (m *ReplicaManager) applyLocked(p *partition.Partition, ps meta.PartitionSt
 	m.roles[p] = ps
 	self := m.cfg.BrokerID
 	leader, _, epoch, isr := p.Role()
+	if !known {
+		// First role since start: from the checkpointed high
+		// watermark, not Open's log end (read before, so the role
+		// change below sees the partition as Open left it).
+		m.restoreLocked(p)
+	}
 	switch {
 	case ps.Leader == self:
 		if !known || !leader || epoch != ps.LeaderEpoch || prev.Leader != self {
