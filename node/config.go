@@ -56,6 +56,9 @@ type Config struct {
 	// checkpointed to the data dir's replication-offset-checkpoint
 	// (replica.high.watermark.checkpoint.interval.ms). Default 5s.
 	ReplicaHWCheckpointInterval time.Duration
+	// ReplicaFetchers: fetchers (each with its own connection) a follower
+	// runs per leader (num.replica.fetchers). Default 1.
+	ReplicaFetchers int
 	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
 	// member is alive (unclean.leader.election.enable). Default false.
 	UncleanLeaderElection bool

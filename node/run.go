@@ -135,7 +135,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 			return err
 		}
 		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts,
-			DataDir: cfg.DataDir, CheckpointInterval: cfg.ReplicaHWCheckpointInterval}, zk, []string{ln.Addr().String()})
+			DataDir: cfg.DataDir, CheckpointInterval: cfg.ReplicaHWCheckpointInterval, Fetchers: cfg.ReplicaFetchers}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/partition"
@@ -25,6 +26,7 @@ type followed struct {
 type fetcher struct {
 	m      *ReplicaManager
 	leader int32
+	cl     *kgo.Client // this fetcher's connection to the leader
 
 	mu    sync.Mutex
 	parts map[*partition.Partition]*followed
@@ -32,8 +34,8 @@ type fetcher struct {
 	done  chan struct{}
 }
 
-func newFetcher(m *ReplicaManager, leader int32) *fetcher {
-	return &fetcher{m: m, leader: leader, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newFetcher(m *ReplicaManager, leader int32, cl *kgo.Client) *fetcher {
+	return &fetcher{m: m, leader: leader, cl: cl, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (f *fetcher) add(p *partition.Partition, epoch int32) {
@@ -203,7 +205,7 @@ func (f *fetcher) truncateDiverged(ctx context.Context, parts map[*partition.Par
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
 	if err != nil {
 		return false, err
 	}

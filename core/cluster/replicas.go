@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,6 +29,14 @@ type Config struct {
 	FetchWait time.Duration
 	Logger    *slog.Logger
 
+	// Fetchers is how many fetchers (each with its own connection) a
+	// follower runs per leader, partitions spread over them
+	// (num.replica.fetchers). One connection answers fetches in order,
+	// so with one fetcher every partition's round waits for the
+	// whole response; with several, one partition's records are
+	// appended while another's are on the wire. Default 1.
+	Fetchers int
+
 	// DataDir is where the high-watermark checkpoint lives
 	// (HWCheckpointFile); "" keeps none.
 	DataDir string
@@ -51,6 +60,9 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Fetchers <= 0 {
+		c.Fetchers = 1
+	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 5 * time.Second
 	}
@@ -65,10 +77,12 @@ type ReplicaManager struct {
 	cfg    Config
 	store  Store
 	logger *slog.Logger
-	client *kgo.Client
+	// clients are the fetchers' connections: fetcher slot i talks to
+	// every leader through clients[i].
+	clients []*kgo.Client
 
 	mu       sync.Mutex
-	fetchers map[int32]*fetcher // by leader id
+	fetchers map[fetcherKey]*fetcher
 	roles    map[*partition.Partition]meta.PartitionState
 
 	// OnLeadership, if set, is told when this broker gains or loses the
@@ -113,16 +127,23 @@ func newReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 	versions.SetMaxKeyVersion(1, 12)
 	opts := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-" + itoa(cfg.BrokerID)),
 		kgo.RetryTimeout(5 * time.Second), kgo.RequestTimeoutOverhead(5 * time.Second), kgo.MaxVersions(versions)}, cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, err
+	var clients []*kgo.Client
+	for range cfg.Fetchers {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			for _, c := range clients {
+				c.Close()
+			}
+			return nil, err
+		}
+		clients = append(clients, cl)
 	}
 	m := &ReplicaManager{
 		cfg:      cfg,
 		store:    store,
 		logger:   cfg.Logger.With("component", "replicas"),
-		client:   cl,
-		fetchers: map[int32]*fetcher{},
+		clients:  clients,
+		fetchers: map[fetcherKey]*fetcher{},
 		roles:    map[*partition.Partition]meta.PartitionState{},
 		isrWake:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -147,7 +168,9 @@ func (m *ReplicaManager) Close() {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
-	m.client.Close()
+	for _, cl := range m.clients {
+		cl.Close()
+	}
 	if err := m.writeCheckpoint(); err != nil {
 		m.logger.Warn("high-watermark checkpoint not written at shutdown", "err", err)
 	}
@@ -224,11 +247,25 @@ func (m *ReplicaManager) Forget(p *partition.Partition) {
 	m.unfollowLocked(p)
 }
 
+// fetcherKey names a fetcher: the leader it fetches from and its slot.
+type fetcherKey struct {
+	leader int32
+	slot   int
+}
+
+// fetcherSlot spreads partitions over the fetchers of a leader.
+func (m *ReplicaManager) fetcherSlot(p *partition.Partition) int {
+	h := fnv.New32a()
+	h.Write([]byte(p.Topic))
+	return int((h.Sum32() + uint32(p.Index)) % uint32(len(m.clients)))
+}
+
 func (m *ReplicaManager) followLocked(p *partition.Partition, leader, epoch int32) {
-	f := m.fetchers[leader]
+	k := fetcherKey{leader, m.fetcherSlot(p)}
+	f := m.fetchers[k]
 	if f == nil {
-		f = newFetcher(m, leader)
-		m.fetchers[leader] = f
+		f = newFetcher(m, leader, m.clients[k.slot])
+		m.fetchers[k] = f
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()

@@ -90,7 +90,7 @@ type Partition struct {
 	mu          sync.Mutex
 	hw          int64
 	notify      chan struct{} // closed when hw advances
-	appended    chan struct{} // closed when the log grows or, on a leader, the high watermark advances (replica fetches wait on it)
+	appended    chan struct{} // closed when the log grows (replica fetches wait on it)
 	leaderEpoch int32
 	closed      bool
 	repl        replication
@@ -427,19 +427,15 @@ func (p *Partition) committedLocked(res AppendResult) (bool, error) {
 }
 
 // advanceHWLocked raises the high watermark to off (never lowers it) and
-// wakes waiting fetches and acks=all producers. On a leader it also wakes
-// parked follower fetches, so followers learn the new high watermark now
-// (for their checkpoint and a prompt failover) rather than with the next
-// records or after their fetch's MaxWait. A follower whose own fetch
-// advanced it is not woken again: it takes the new channel after this.
+// wakes waiting fetches and acks=all producers. Parked follower fetches
+// are not woken: a follower learns the high watermark with its next
+// answer (the next records, or its fetch's MaxWait, 100 ms), as in Kafka;
+// answering every advance would add a round trip per follower per commit.
 func (p *Partition) advanceHWLocked(off int64) {
 	if off > p.hw {
 		p.hw = off
 		close(p.notify)
 		p.notify = make(chan struct{})
-		if p.repl.leader {
-			p.wakeAppendedLocked()
-		}
 	}
 }
 

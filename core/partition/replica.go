@@ -213,10 +213,8 @@ func (p *Partition) eligibleLocked(f *follower, epochStart int64) bool {
 // ReplicaFetch serves a follower's fetch: it records the follower's
 // position (its fetch offset is its log end) and reads up to our log end.
 //
-// The returned channel is closed when the log grows or the high watermark
-// advances: a follower's parked fetch is answered on either, so new
-// records reach it at once and it learns that what it has is committed
-// without waiting out its fetch's MaxWait.
+// The returned channel is closed when the log grows: a follower's parked
+// fetch is answered as soon as there are new records.
 func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (ReadResult, <-chan struct{}, error) {
 	p.mu.Lock()
 	// The log end is read under mu, together with the wake channel: an
