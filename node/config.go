@@ -57,7 +57,7 @@ type Config struct {
 	// (replica.high.watermark.checkpoint.interval.ms). Default 5s.
 	ReplicaHWCheckpointInterval time.Duration
 	// ReplicaFetchers: fetchers (each with its own connection) a follower
-	// runs per leader (num.replica.fetchers). Default 1.
+	// runs per leader (num.replica.fetchers). Default 2.
 	ReplicaFetchers int
 	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
 	// member is alive (unclean.leader.election.enable). Default false.
@@ -100,6 +100,9 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.ReplicaHWCheckpointInterval <= 0 {
 		cfg.ReplicaHWCheckpointInterval = 5 * time.Second
+	}
+	if cfg.ReplicaFetchers <= 0 {
+		cfg.ReplicaFetchers = 2
 	}
 	if cfg.PreferredLeaderInterval == 0 {
 		cfg.PreferredLeaderInterval = 30 * time.Second

@@ -119,7 +119,7 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")
 	fs.DurationVar(&c.ReplicaLagMax, "replica-lag-time-max", d.ReplicaLagMax, "followers that have not caught up for this long leave the ISR (replica.lag.time.max.ms)")
 	fs.DurationVar(&c.ReplicaHWCheckpointInterval, "replica-hw-checkpoint-interval", d.ReplicaHWCheckpointInterval, "how often high watermarks are checkpointed to the data dir (replica.high.watermark.checkpoint.interval.ms)")
-	fs.IntVar(&c.ReplicaFetchers, "replica-fetchers", d.ReplicaFetchers, "fetchers per leader a follower runs, each with its own connection (num.replica.fetchers); 0 means 1")
+	fs.IntVar(&c.ReplicaFetchers, "replica-fetchers", d.ReplicaFetchers, "fetchers per leader a follower runs, each with its own connection (num.replica.fetchers)")
 	fs.BoolVar(&c.UncleanLeaderElection, "unclean-leader-election", false, "let out-of-sync replicas lead when no in-sync replica is alive (unclean.leader.election.enable)")
 	fs.DurationVar(&c.PreferredLeaderInterval, "preferred-leader-interval", d.PreferredLeaderInterval, "how often leadership moves back to preferred replicas, negative disables (leader.imbalance.check.interval)")
 	fs.StringVar(&sf.bridgeConfig, "bridge-config", "", "JSON `FILE` of HTTP bridge settings: auth tokens, CORS origins, public topics, limits (docs/http-api.md)")

@@ -34,7 +34,10 @@ type Config struct {
 	// (num.replica.fetchers). One connection answers fetches in order,
 	// so with one fetcher every partition's round waits for the
 	// whole response; with several, one partition's records are
-	// appended while another's are on the wire. Default 1.
+	// appended while another's are on the wire, and each answer is
+	// smaller. Default 2: in the replication bench (3 brokers on 2
+	// cores) RF=3 acks=all ran at about 1.2x the records/s of one
+	// fetcher, with less broker CPU.
 	Fetchers int
 
 	// DataDir is where the high-watermark checkpoint lives
@@ -61,7 +64,7 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.Fetchers <= 0 {
-		c.Fetchers = 1
+		c.Fetchers = 2
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 5 * time.Second
