@@ -35,9 +35,10 @@ type Config struct {
 	// so with one fetcher every partition's round waits for the
 	// whole response; with several, one partition's records are
 	// appended while another's are on the wire, and each answer is
-	// smaller. Default 2: in the replication bench (3 brokers on 2
-	// cores) RF=3 acks=all ran at about 1.2x the records/s of one
-	// fetcher, with less broker CPU.
+	// smaller. Default 2: in the replication bench (3 brokers on a
+	// shared, loaded 2-core machine) RF=3 acks=all medians with 2 or 4
+	// fetchers were ~1.1x those with one (139k vs 123k records/s over
+	// interleaved runs), within the run-to-run spread.
 	Fetchers int
 
 	// DataDir is where the high-watermark checkpoint lives
