@@ -66,6 +66,13 @@ type Config struct {
 	// leader.replication.throttled.replicas names
 	// (leader.replication.throttled.rate). 0: unlimited.
 	LeaderReplicationThrottledRate int64
+	// ReplicaHWCheckpointInterval: how often the high watermarks are
+	// checkpointed to the data dir's replication-offset-checkpoint
+	// (replica.high.watermark.checkpoint.interval.ms). Default 5s.
+	ReplicaHWCheckpointInterval time.Duration
+	// ReplicaFetchers: fetchers (each with its own connection) a follower
+	// runs per leader (num.replica.fetchers). Default 2.
+	ReplicaFetchers int
 	// UncleanLeaderElection lets out-of-sync replicas lead when no ISR
 	// member is alive (unclean.leader.election.enable). Default false.
 	UncleanLeaderElection bool
@@ -109,6 +116,12 @@ func (cfg Config) Defaults() Config {
 	}
 	if cfg.ReplicaLagMax <= 0 {
 		cfg.ReplicaLagMax = 30 * time.Second
+	}
+	if cfg.ReplicaHWCheckpointInterval <= 0 {
+		cfg.ReplicaHWCheckpointInterval = 5 * time.Second
+	}
+	if cfg.ReplicaFetchers <= 0 {
+		cfg.ReplicaFetchers = 2
 	}
 	if cfg.PreferredLeaderInterval == 0 {
 		cfg.PreferredLeaderInterval = 30 * time.Second

@@ -140,7 +140,8 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 			return err
 		}
 		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts,
-			FollowerThrottle: cluster.NewThrottle(cfg.FollowerReplicationThrottledRate)}, zk, []string{ln.Addr().String()})
+			FollowerThrottle: cluster.NewThrottle(cfg.FollowerReplicationThrottledRate),
+			DataDir:          cfg.DataDir, CheckpointInterval: cfg.ReplicaHWCheckpointInterval, Fetchers: cfg.ReplicaFetchers}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			return err
 		}

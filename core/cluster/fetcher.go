@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/partition"
@@ -25,6 +26,7 @@ type followed struct {
 type fetcher struct {
 	m      *ReplicaManager
 	leader int32
+	cl     *kgo.Client // this fetcher's connection to the leader
 
 	mu    sync.Mutex
 	parts map[*partition.Partition]*followed
@@ -32,8 +34,8 @@ type fetcher struct {
 	done  chan struct{}
 }
 
-func newFetcher(m *ReplicaManager, leader int32) *fetcher {
-	return &fetcher{m: m, leader: leader, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newFetcher(m *ReplicaManager, leader int32, cl *kgo.Client) *fetcher {
+	return &fetcher{m: m, leader: leader, cl: cl, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (f *fetcher) add(p *partition.Partition, epoch int32) {
@@ -82,6 +84,8 @@ func (f *fetcher) setTruncated(p *partition.Partition, epoch int32, done bool) {
 	f.mu.Unlock()
 }
 
+// sleep waits d, or less when a partition is added (a new leader epoch
+// may be what the failing fetches needed). False when the fetcher stops.
 func (f *fetcher) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -90,6 +94,8 @@ func (f *fetcher) sleep(d time.Duration) bool {
 		return false
 	case <-f.m.stop:
 		return false
+	case <-f.wake:
+		return true
 	case <-t.C:
 		return true
 	}
@@ -98,6 +104,7 @@ func (f *fetcher) sleep(d time.Duration) bool {
 func (f *fetcher) run() {
 	logger := f.m.logger.With("leader", f.leader)
 	backoff := 100 * time.Millisecond
+	partBackoff := 10 * time.Millisecond
 	for {
 		select {
 		case <-f.done:
@@ -129,6 +136,18 @@ func (f *fetcher) run() {
 		if !fetched && err == nil {
 			err = errors.New("cluster: no partition ready to fetch")
 		}
+		if errors.Is(ferr, errAllPartitionsFailed) {
+			// Every partition answered an error (a deleted topic, a
+			// leader not yet at our epoch): retry soon, but not at
+			// the rate the leader can answer errors.
+			logger.Debug("replica fetch failed for every partition", "err", err)
+			if !f.sleep(partBackoff) {
+				return
+			}
+			partBackoff = min(2*partBackoff, time.Second)
+			continue
+		}
+		partBackoff = 10 * time.Millisecond
 		if err != nil && !fetched {
 			logger.Debug("replica fetch failed", "err", err)
 			if !f.sleep(backoff) {
@@ -186,7 +205,7 @@ func (f *fetcher) truncateDiverged(ctx context.Context, parts map[*partition.Par
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
 	if err != nil {
 		return err
 	}
@@ -276,7 +295,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.m.client.Broker(int(f.leader)))
+	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
 	if err != nil {
 		return false, err
 	}
@@ -284,12 +303,14 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 		return false, err
 	}
 	var errs []error
+	answered := 0
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
 			p := index[key{t.Topic, rp.Partition}]
 			if p == nil {
 				continue
 			}
+			answered++
 			epoch := parts[p].epoch
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 				if errors.Is(err, kerr.OffsetOutOfRange) && p.LogEndOffset() > rp.HighWatermark && rp.HighWatermark >= 0 {
@@ -317,5 +338,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 			}
 		}
 	}
+	if answered > 0 && len(errs) == answered {
+		errs = append(errs, errAllPartitionsFailed)
+	}
 	return true, errors.Join(errs...)
 }
+
+// errAllPartitionsFailed: a fetch's every partition came back with an
+// error; the fetcher backs off before the next.
+var errAllPartitionsFailed = errors.New("cluster: every fetched partition failed")

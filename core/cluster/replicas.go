@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -28,6 +29,26 @@ type Config struct {
 	FetchWait time.Duration
 	Logger    *slog.Logger
 
+	// Fetchers is how many fetchers (each with its own connection) a
+	// follower runs per leader, partitions spread over them
+	// (num.replica.fetchers). One connection answers fetches in order,
+	// so with one fetcher every partition's round waits for the
+	// whole response; with several, one partition's records are
+	// appended while another's are on the wire, and each answer is
+	// smaller. Default 2: in the replication bench (3 brokers on a
+	// shared, loaded 2-core machine) RF=3 acks=all medians with 2 or 4
+	// fetchers were ~1.1x those with one (139k vs 123k records/s over
+	// interleaved runs), within the run-to-run spread.
+	Fetchers int
+
+	// DataDir is where the high-watermark checkpoint lives
+	// (HWCheckpointFile); "" keeps none.
+	DataDir string
+	// CheckpointInterval is how often it is written
+	// (replica.high.watermark.checkpoint.interval.ms). Default 5s; Close
+	// writes it too.
+	CheckpointInterval time.Duration
+
 	// ClientOpts are added to the replica fetchers' client: SASL and TLS
 	// so that followers authenticate to leaders.
 	ClientOpts []kgo.Opt
@@ -48,6 +69,12 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Fetchers <= 0 {
+		c.Fetchers = 2
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 5 * time.Second
+	}
 	return c
 }
 
@@ -59,10 +86,12 @@ type ReplicaManager struct {
 	cfg    Config
 	store  Store
 	logger *slog.Logger
-	client *kgo.Client
+	// clients are the fetchers' connections: fetcher slot i talks to
+	// every leader through clients[i].
+	clients []*kgo.Client
 
 	mu       sync.Mutex
-	fetchers map[int32]*fetcher // by leader id
+	fetchers map[fetcherKey]*fetcher
 	roles    map[*partition.Partition]meta.PartitionState
 
 	// OnLeadership, if set, is told when this broker gains or loses the
@@ -71,8 +100,16 @@ type ReplicaManager struct {
 	OnLeadership func(p *partition.Partition, leader bool)
 
 	isrWake chan struct{} // see wakeISR
-	stop    chan struct{}
-	wg      sync.WaitGroup
+
+	// restored holds the checkpointed high watermarks of partitions not
+	// applied yet since start (mu); restoredFile says a checkpoint
+	// existed. lastCheckpoint is the content last written.
+	restored       map[tp]int64
+	restoredFile   bool
+	lastCheckpoint []byte
+
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 // NewReplicaManager creates the manager; seeds are Kafka addresses of any
@@ -82,8 +119,9 @@ func NewReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 	if err != nil {
 		return nil, err
 	}
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.isrLoop()
+	go m.checkpointLoop()
 	return m, nil
 }
 
@@ -98,24 +136,34 @@ func newReplicaManager(cfg Config, store Store, seeds []string) (*ReplicaManager
 	versions.SetMaxKeyVersion(1, 12)
 	opts := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("sluice-replica-" + itoa(cfg.BrokerID)),
 		kgo.RetryTimeout(5 * time.Second), kgo.RequestTimeoutOverhead(5 * time.Second), kgo.MaxVersions(versions)}, cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, err
+	var clients []*kgo.Client
+	for range cfg.Fetchers {
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			for _, c := range clients {
+				c.Close()
+			}
+			return nil, err
+		}
+		clients = append(clients, cl)
 	}
 	m := &ReplicaManager{
 		cfg:      cfg,
 		store:    store,
 		logger:   cfg.Logger.With("component", "replicas"),
-		client:   cl,
-		fetchers: map[int32]*fetcher{},
+		clients:  clients,
+		fetchers: map[fetcherKey]*fetcher{},
 		roles:    map[*partition.Partition]meta.PartitionState{},
 		isrWake:  make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	m.loadCheckpoint()
 	return m, nil
 }
 
-// Close stops fetchers and the ISR loop.
+// Close stops fetchers and the ISR loop, then writes the high-watermark
+// checkpoint (the partitions are still open: the broker closes them
+// after).
 func (m *ReplicaManager) Close() {
 	select {
 	case <-m.stop:
@@ -129,7 +177,12 @@ func (m *ReplicaManager) Close() {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
-	m.client.Close()
+	for _, cl := range m.clients {
+		cl.Close()
+	}
+	if err := m.writeCheckpoint(); err != nil {
+		m.logger.Warn("high-watermark checkpoint not written at shutdown", "err", err)
+	}
 }
 
 // ApplyState implements broker.RoleHandler.
@@ -159,6 +212,12 @@ func (m *ReplicaManager) applyLocked(p *partition.Partition, ps meta.PartitionSt
 	}
 	self := m.cfg.BrokerID
 	leader, _, epoch, isr := p.Role()
+	if !known {
+		// First role since start: from the checkpointed high
+		// watermark, not Open's log end (read before, so the role
+		// change below sees the partition as Open left it).
+		m.restoreLocked(p)
+	}
 	switch {
 	case ps.Leader == self:
 		if !known || !leader || epoch != ps.LeaderEpoch || prev.Leader != self {
@@ -200,11 +259,25 @@ func (m *ReplicaManager) Forget(p *partition.Partition) {
 	m.unfollowLocked(p)
 }
 
+// fetcherKey names a fetcher: the leader it fetches from and its slot.
+type fetcherKey struct {
+	leader int32
+	slot   int
+}
+
+// fetcherSlot spreads partitions over the fetchers of a leader.
+func (m *ReplicaManager) fetcherSlot(p *partition.Partition) int {
+	h := fnv.New32a()
+	h.Write([]byte(p.Topic))
+	return int((h.Sum32() + uint32(p.Index)) % uint32(len(m.clients)))
+}
+
 func (m *ReplicaManager) followLocked(p *partition.Partition, leader, epoch int32) {
-	f := m.fetchers[leader]
+	k := fetcherKey{leader, m.fetcherSlot(p)}
+	f := m.fetchers[k]
 	if f == nil {
-		f = newFetcher(m, leader)
-		m.fetchers[leader] = f
+		f = newFetcher(m, leader, m.clients[k.slot])
+		m.fetchers[k] = f
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()

@@ -430,7 +430,10 @@ func (p *Partition) committedLocked(res AppendResult) (bool, error) {
 }
 
 // advanceHWLocked raises the high watermark to off (never lowers it) and
-// wakes waiting fetches and acks=all producers.
+// wakes waiting fetches and acks=all producers. Parked follower fetches
+// are not woken: a follower learns the high watermark with its next
+// answer (the next records, or its fetch's MaxWait, 100 ms), as in Kafka;
+// answering every advance would add a round trip per follower per commit.
 func (p *Partition) advanceHWLocked(off int64) {
 	if off > p.hw {
 		p.hw = off

@@ -213,9 +213,16 @@ func (p *Partition) eligibleLocked(f *follower, epochStart int64) bool {
 
 // ReplicaFetch serves a follower's fetch: it records the follower's
 // position (its fetch offset is its log end) and reads up to our log end.
+//
+// The returned channel is closed when the log grows: a follower's parked
+// fetch is answered as soon as there are new records.
 func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (ReadResult, <-chan struct{}, error) {
-	end := p.log.NextOffset()
 	p.mu.Lock()
+	// The log end is read under mu, together with the wake channel: an
+	// append that lands after this read closes the channel taken below
+	// (appends wake under mu), so a fetch that found nothing new never
+	// parks past data it could have had.
+	end := p.log.NextOffset()
 	if !p.repl.leader {
 		p.mu.Unlock()
 		return ReadResult{}, nil, kerr.NotLeaderForPartition
@@ -430,4 +437,22 @@ func (p *Partition) WaitDurable(res AppendResult) error {
 	p.ownEndLocked(res.commitOffset)
 	p.mu.Unlock()
 	return nil
+}
+
+// RestoreHighWatermark sets the high watermark a restarted replica
+// checkpointed (the replica manager's replication-offset-checkpoint),
+// bounded by the log: Open assumes everything that survived recovery is
+// committed, which holds for a cluster of one but not for a replica that
+// had records its leader had not committed yet. It is for a partition
+// that has no role yet, just before the replica manager gives it one: as
+// leader its high watermark then advances only as its in-sync followers
+// catch up, and as follower the divergence check truncates to it when the
+// leader knows no common epoch. The partition stops acting as the sole
+// leader Open made it, so that nothing (a flush counting the leader's own
+// copy) raises the high watermark back to the log end meanwhile.
+func (p *Partition) RestoreHighWatermark(hw int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hw = max(min(hw, p.log.NextOffset()), p.log.LogStartOffset())
+	p.repl.leader = false
 }
