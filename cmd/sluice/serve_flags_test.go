@@ -195,6 +195,9 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 		"--max-partitions", "500", "--max-connections", "60", "--max-connections-per-ip", "6",
 		"--queued-max-request-bytes", "7000", "--max-decoded-request-bytes", "8000", "--max-decompressed-bytes", "9000",
 		"--fetch-session-cache-slots", "12", "--metrics-partition-labels",
+		"--group-consumer-session-timeout", "20s", "--group-consumer-heartbeat-interval", "2s",
+		"--leader-replication-throttled-rate", "1000", "--follower-replication-throttled-rate", "2000",
+		"--controlled-shutdown-timeout", "12s",
 		"--log-level", "DEBUG", "--log-format", "json",
 	)
 	if err != nil {
@@ -214,7 +217,9 @@ func TestServeAllFlagsReachConfig(t *testing.T) {
 			MaxPartitions: 500, MaxDecompressedBytes: 9000,
 			TransactionMaxTimeout: 2 * time.Minute, TransactionAbortInterval: 3 * time.Second, TransactionStatePartitions: 5,
 			TransactionalIDExpiration: 48 * time.Hour, TransactionRemoveExpiredInterval: 5 * time.Minute,
+			GroupConsumerSessionTimeout: 20 * time.Second, GroupConsumerHeartbeatInterval: 2 * time.Second,
 		},
+		LeaderReplicationThrottledRate: 1000, FollowerReplicationThrottledRate: 2000, ControlledShutdownTimeout: 12 * time.Second,
 		KafkaAddr: "127.0.0.1:9", AdvertisedAddr: "h:1", HTTPAddr: "off",
 		ZooKeeper: "127.0.0.1:2181/sluice", ZooKeeperSessionTimeout: 4 * time.Second, ReplicaLagMax: 5 * time.Second, ReplicaHWCheckpointInterval: 7 * time.Second, ReplicaFetchers: 3,
 		UncleanLeaderElection: true, PreferredLeaderInterval: -time.Second,
