@@ -104,8 +104,9 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 			for _, t := range g.Topics {
 				topics = append(topics, offsetFetchTopic{topic: t.Topic, partitions: t.Partitions})
 			}
+			pending := c.pendingTxnOffsets(req.RequireStable, g.Group)
 			parts, order, code := c.fetchGroupOffsets(g.Group, topics, g.Topics == nil)
-			c.markUnstable(req.RequireStable, g.Group, parts)
+			c.markUnstable(pending, parts)
 			rg := kmsg.NewOffsetFetchResponseGroup()
 			rg.Group, rg.ErrorCode = g.Group, code
 			for _, t := range order {
@@ -121,8 +122,9 @@ func (c *conn) handleOffsetFetch(h *header, req *kmsg.OffsetFetchRequest) *reply
 	for _, t := range req.Topics {
 		topics = append(topics, offsetFetchTopic{topic: t.Topic, partitions: t.Partitions})
 	}
+	pending := c.pendingTxnOffsets(req.RequireStable && req.Version >= 7, req.Group)
 	parts, order, code := c.fetchGroupOffsets(req.Group, topics, req.Topics == nil && req.Version >= 2)
-	c.markUnstable(req.RequireStable && req.Version >= 7, req.Group, parts)
+	c.markUnstable(pending, parts)
 	resp.ErrorCode = code
 	if code != 0 && req.Version < 2 {
 		// No top-level error code before v2: each partition carries it.

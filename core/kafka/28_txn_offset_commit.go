@@ -88,11 +88,7 @@ func (c *conn) handleTxnOffsetCommit(h *header, req *kmsg.TxnOffsetCommitRequest
 // requires stable offsets (OffsetFetch v7+, KIP-447): a consumer taking
 // over a partition must not start from an offset a pending transaction
 // is about to replace.
-func (c *conn) markUnstable(requireStable bool, groupID string, parts map[string][]kmsg.OffsetFetchResponseGroupTopicPartition) {
-	if !requireStable {
-		return
-	}
-	pending := c.s.b.Groups().PendingTxnOffsets(groupID)
+func (c *conn) markUnstable(pending map[group.TopicPartition]bool, parts map[string][]kmsg.OffsetFetchResponseGroupTopicPartition) {
 	if len(pending) == 0 {
 		return
 	}
@@ -103,4 +99,17 @@ func (c *conn) markUnstable(requireStable bool, groupID string, parts map[string
 			}
 		}
 	}
+}
+
+// pendingTxnOffsets is the group's partitions with transactional offsets
+// not yet committed or aborted, when the fetch requires stable offsets.
+// It must be read BEFORE the committed offsets: read after, a transaction
+// completing in between would leave the old offset in the answer with no
+// pending flag, and a new owner of the partition would process its
+// records again (KIP-447's guarantee).
+func (c *conn) pendingTxnOffsets(requireStable bool, groupID string) map[group.TopicPartition]bool {
+	if !requireStable {
+		return nil
+	}
+	return c.s.b.Groups().PendingTxnOffsets(groupID)
 }

@@ -62,7 +62,13 @@ func TestElectLeadersPreferred(t *testing.T) {
 	if want := topic + "-0\telected\n"; string(out) != want {
 		t.Fatalf("sluice topic elect-leaders printed %q, want %q", out, want)
 	}
+	// The controller has written the new state when ElectLeaders answers;
+	// the broker answering Metadata may learn it a moment later.
 	back := partitionInfo(ctx, t, adm, topic, 0)
+	waitFor(ctx, t, fmt.Sprintf("metadata naming %d leader of partition 0", pref), func() bool {
+		back = partitionInfo(ctx, t, adm, topic, 0)
+		return back.Leader == pref
+	})
 	if back.Leader != pref || back.LeaderEpoch <= moved.LeaderEpoch {
 		t.Fatalf("after the election: leader %d epoch %d, want %d with an epoch above %d", back.Leader, back.LeaderEpoch, pref, moved.LeaderEpoch)
 	}
