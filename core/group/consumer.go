@@ -15,14 +15,11 @@ package group
 // "unreleased": it already has the new epoch but not yet that partition.
 // So no partition ever has two consumers.
 //
-// Persistence: the group's existence and epoch are written to
-// __consumer_offsets as Kafka's ConsumerGroupMetadata record (key version
-// 3). Members and assignments are not: like classic groups here, a
-// consumer group comes back Empty after a restart or coordinator move, its
-// members' next heartbeat gets UNKNOWN_MEMBER_ID and they rejoin with epoch
-// 0 and fresh member ids. Committed offsets are persisted as for classic
-// groups, and commits of the old members are refused (UNKNOWN_MEMBER_ID),
-// so nothing is committed twice. See docs/operations.md.
+// Persistence: the group, its members, the target and every member's
+// current assignment are written to __consumer_offsets as Kafka's KIP-848
+// records (key versions 3-8) and rebuilt on load, so members keep their
+// epochs and partitions across a restart or coordinator move
+// (consumer_persist.go, consumer_records.go, docs/operations.md).
 
 import (
 	"encoding/binary"
