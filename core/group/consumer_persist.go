@@ -135,8 +135,8 @@ func currentRecord(m *cmember, ids *topicIDs) []byte {
 // changed; members in cg.gone get tombstones. g locked.
 func (c *Coordinator) cgPersist(g *group, touched *cmember) {
 	cg := g.cg
-	if cg == nil {
-		return
+	if cg == nil || g.state == Dead {
+		return // a Dead group's partition is another coordinator's now
 	}
 	s := cg.shadowOf()
 	ids := &topicIDs{c: c, meta: cg.meta}

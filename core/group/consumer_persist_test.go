@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
 
@@ -279,5 +280,55 @@ func TestConsumerGroupRestartKeepsEpochs(t *testing.T) {
 	d = describeMembers(t, cf.c)
 	if len(d.Members) != 2 || d.Epoch != 4 {
 		t.Fatalf("after c left and a restart: %+v", d)
+	}
+}
+
+// TestConsumerGroupCoordinatorMove: in cluster mode another broker takes
+// the __consumer_offsets partition over (LoadPartition): it serves the
+// group's members at their epochs and assignments.
+func TestConsumerGroupCoordinatorMove(t *testing.T) {
+	cf := newCGFixture(t, map[string]int32{"t": 4})
+	for i := 0; i < 3; i++ {
+		cf.hb("a", hbOpts{})
+		cf.hb("b", hbOpts{})
+	}
+	before := describeMembers(t, cf.c)
+	if before.State != "Stable" || before.Epoch != 2 || len(before.Members) != 2 {
+		t.Fatalf("before the move: %+v", before)
+	}
+	old := cf.c
+	cfg := cf.cfg
+	cfg.OnDemand = true
+	moved, err := New(cfg, NewStore(1, func(int32) (*partition.Partition, error) { return cf.p, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moved.Close)
+	old.UnloadPartition(0)
+	if err := moved.LoadPartition(cf.p); err != nil {
+		t.Fatal(err)
+	}
+	cf.c = moved
+	if after := describeMembers(t, moved); !reflect.DeepEqual(before, after) {
+		t.Fatalf("group after the move\n %+v\nbefore\n %+v", after, before)
+	}
+	cf.want("a", cf.hb("a", hbOpts{}), nil, 2, nil)
+	cf.want("b", cf.hb("b", hbOpts{}), nil, 2, nil)
+	// A third member joins on the new coordinator: the move goes on from
+	// the restored target (sticky: a and b each give up one partition).
+	cf.want("c", cf.hb("c", hbOpts{}), nil, 3, map[string][]int32{})
+	for i := 0; i < 3; i++ {
+		for _, a := range []string{"a", "b", "c"} {
+			cf.hb(a, hbOpts{})
+		}
+	}
+	d := describeMembers(t, moved)
+	if d.State != "Stable" || d.Epoch != 3 {
+		t.Fatalf("after c joined: %+v", d)
+	}
+	for _, m := range d.Members {
+		if n := len(m.Assignment); n != 1 || len(m.Assignment[0].Partitions) < 1 || len(m.Assignment[0].Partitions) > 2 {
+			t.Fatalf("member %s has %+v", m.MemberID, m.Assignment)
+		}
 	}
 }
