@@ -3,6 +3,7 @@ package itest
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/internal/testkit"
 )
 
 // kip848RestartFlags: a session timeout long enough for a SIGKILLed broker
@@ -122,6 +125,26 @@ func TestKIP848RestartKeepsAssignments(t *testing.T) {
 		t.Fatal("no consumer group loaded after the restart")
 	}
 	t.Logf("group epoch %d kept across SIGKILL; members %v", before.Epoch, viewBefore)
+	// `sluice group describe` shows each member at its epoch of before.
+	bin, err := testkit.SluiceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := exec.CommandContext(ctx, bin, "group", "describe", group, "--brokers", b.Addr()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice group describe: %v\n%s", err, cli)
+	}
+	for id, v := range viewBefore {
+		line := ""
+		for _, l := range strings.Split(string(cli), "\n") {
+			if strings.HasPrefix(l, id+" ") {
+				line = l
+			}
+		}
+		if f := strings.Fields(line); len(f) < 5 || f[2] != v.client || f[4] != fmt.Sprint(v.epoch) {
+			t.Fatalf("sluice group describe: member %s (%s at epoch %d) shown as %q\n%s", id, v.client, v.epoch, line, cli)
+		}
+	}
 
 	stopProd()
 	<-prodDone
