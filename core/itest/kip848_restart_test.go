@@ -2,6 +2,7 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"sort"
@@ -73,9 +74,11 @@ func TestKIP848RestartKeepsAssignments(t *testing.T) {
 				rs = append(rs, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "r-%d-%d", i, j)})
 			}
 			if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-				if prodCtx.Err() == nil {
-					t.Logf("produce (broker restarting?): %v", err)
+				if prodCtx.Err() != nil || errors.Is(err, kgo.ErrClientClosed) {
+					return
 				}
+				t.Logf("produce (broker restarting?): %v", err)
+				time.Sleep(100 * time.Millisecond)
 				continue
 			}
 			prodMu.Lock()
