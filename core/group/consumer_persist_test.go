@@ -332,3 +332,35 @@ func TestConsumerGroupCoordinatorMove(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerGroupStaticLeftRestart: a static member that left (epoch
+// -2) is still waiting for its instance after a restart; the instance
+// comes back under a new member id with its partitions and epoch.
+func TestConsumerGroupStaticLeftRestart(t *testing.T) {
+	cf := newCGFixture(t, map[string]int32{"t": 4})
+	inst := str("i1")
+	cf.hb("a", hbOpts{instance: inst})
+	cf.hb("b", hbOpts{})
+	cf.hb("a", hbOpts{instance: inst})
+	cf.want("a", cf.hb("a", hbOpts{instance: inst}), nil, 2, map[string][]int32{"t": parts(0, 1)})
+	cf.want("b", cf.hb("b", hbOpts{}), nil, 2, map[string][]int32{"t": parts(2, 3)})
+	cf.want("a", cf.hb("a", hbOpts{epoch: i32(-2), instance: inst}), nil, -2, nil)
+	delete(cf.owned, "a")
+	runSteps(cf.fixture, restart())
+	cf.c = cf.f().c
+	d := describeMembers(t, cf.c)
+	if d.Epoch != 2 || len(d.Members) != 2 || d.Members[0].MemberID != "m-a" || d.Members[0].MemberEpoch != -2 {
+		t.Fatalf("after restart: %+v", d)
+	}
+	// Another id can take the instance over: same partitions, same epoch.
+	cf.want("a2", cf.hb("a2", hbOpts{instance: inst}), nil, 2, map[string][]int32{"t": parts(0, 1)})
+	cf.want("b", cf.hb("b", hbOpts{}), nil, 2, nil)
+	// And that, too, survives a restart (the old id is gone).
+	runSteps(cf.fixture, restart())
+	cf.c = cf.f().c
+	d = describeMembers(t, cf.c)
+	if d.Epoch != 2 || len(d.Members) != 2 || d.Members[0].MemberID != "m-a2" || d.Members[0].MemberEpoch != 2 || d.State != "Stable" {
+		t.Fatalf("after the second restart: %+v", d)
+	}
+	cf.want("a2", cf.hb("a2", hbOpts{instance: inst}), nil, 2, nil)
+}
