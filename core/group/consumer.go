@@ -394,8 +394,24 @@ func (c *Coordinator) topicMap() map[string]TopicMeta {
 	return out
 }
 
-// ConsumerHeartbeat handles ConsumerGroupHeartbeat.
+// ConsumerHeartbeat handles ConsumerGroupHeartbeat. As Kafka's, it is
+// answered once what it changed is committed to __consumer_offsets
+// (replicated in cluster mode), so a coordinator taking over knows every
+// epoch a member was told.
 func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	var w cgWrite
+	res := c.consumerHeartbeat(req, &w)
+	if w.ok {
+		if err := w.w.wait(); err != nil {
+			// The state stays as answered; a coordinator that lost
+			// the partition meanwhile fences the member (it rejoins).
+			c.logger.Error("persist consumer group", "group", req.GroupID, "err", err)
+		}
+	}
+	return res
+}
+
+func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) ConsumerHeartbeatResult {
 	res := ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	fail := func(code int16, msg string) ConsumerHeartbeatResult {
 		return ConsumerHeartbeatResult{ErrorCode: code, ErrorMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
@@ -446,7 +462,7 @@ func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHe
 	var m *cmember
 	// Whatever the heartbeat changed is appended to the log before the
 	// group is unlocked (deferred calls run last in, first out).
-	defer func() { c.cgPersist(g, m) }()
+	defer func() { *out = c.cgAppend(g, m) }()
 	if g.state == Dead {
 		return fail(kerr.CoordinatorNotAvailable.Code, "")
 	}

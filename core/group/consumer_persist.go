@@ -129,14 +129,28 @@ func currentRecord(m *cmember, ids *topicIDs) []byte {
 	return v.encode()
 }
 
-// cgPersist appends the records of what changed in g's consumer group
+// cgWrite is a consumer group write appended (ok) and not yet committed.
+type cgWrite struct {
+	w  pendingWrite
+	ok bool
+}
+
+// cgPersist appends what changed (cgAppend) and waits for the commit in
+// the background (timeouts, topic changes: nobody to answer). g locked.
+func (c *Coordinator) cgPersist(g *group, touched *cmember) {
+	if w := c.cgAppend(g, touched); w.ok {
+		c.background(g.id, "persist consumer group", w.w)
+	}
+}
+
+// cgAppend appends the records of what changed in g's consumer group
 // since the last write: touched (may be nil) is the member a heartbeat
 // just handled; an epoch change rewrites every member's target that
 // changed; members in cg.gone get tombstones. g locked.
-func (c *Coordinator) cgPersist(g *group, touched *cmember) {
+func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 	cg := g.cg
 	if cg == nil || g.state == Dead {
-		return // a Dead group's partition is another coordinator's now
+		return cgWrite{} // a Dead group's partition is another coordinator's now
 	}
 	s := cg.shadowOf()
 	ids := &topicIDs{c: c, meta: cg.meta}
@@ -214,9 +228,9 @@ func (c *Coordinator) cgPersist(g *group, touched *cmember) {
 	// (members, then its epoch), members' current assignments.
 	recs := append(append(append(append(tombs, metas...), groupRecs...), targets...), currents...)
 	if len(recs) == 0 {
-		return
+		return cgWrite{}
 	}
-	c.background(g.id, "persist consumer group", c.store.appendRecords(g.id, recs))
+	return cgWrite{w: c.store.appendRecords(g.id, recs), ok: true}
 }
 
 // consumerGroupTombstones deletes a consumer group's group-level records
