@@ -15,14 +15,11 @@ package group
 // "unreleased": it already has the new epoch but not yet that partition.
 // So no partition ever has two consumers.
 //
-// Persistence: the group's existence and epoch are written to
-// __consumer_offsets as Kafka's ConsumerGroupMetadata record (key version
-// 3). Members and assignments are not: like classic groups here, a
-// consumer group comes back Empty after a restart or coordinator move, its
-// members' next heartbeat gets UNKNOWN_MEMBER_ID and they rejoin with epoch
-// 0 and fresh member ids. Committed offsets are persisted as for classic
-// groups, and commits of the old members are refused (UNKNOWN_MEMBER_ID),
-// so nothing is committed twice. See docs/operations.md.
+// Persistence: the group, its members, the target and every member's
+// current assignment are written to __consumer_offsets as Kafka's KIP-848
+// records (key versions 3-8) and rebuilt on load, so members keep their
+// epochs and partitions across a restart or coordinator move
+// (consumer_persist.go, consumer_records.go, docs/operations.md).
 
 import (
 	"encoding/binary"
@@ -32,8 +29,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/sluicemq/sluice/core/records"
 )
 
 // TopicMeta is one topic as the consumer group coordinator sees it: the
@@ -212,6 +207,10 @@ type cgroup struct {
 	// revoking): a partition is handed to a new member only once it has
 	// none.
 	owner map[TopicPartition]string
+	// shadow is what __consumer_offsets holds for the group and gone
+	// the members whose records need tombstones (consumer_persist.go).
+	shadow *cgShadow
+	gone   []string
 }
 
 func newCGroup() *cgroup {
@@ -395,8 +394,24 @@ func (c *Coordinator) topicMap() map[string]TopicMeta {
 	return out
 }
 
-// ConsumerHeartbeat handles ConsumerGroupHeartbeat.
+// ConsumerHeartbeat handles ConsumerGroupHeartbeat. As Kafka's, it is
+// answered once what it changed is committed to __consumer_offsets
+// (replicated in cluster mode), so a coordinator taking over knows every
+// epoch a member was told.
 func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
+	var w cgWrite
+	res := c.consumerHeartbeat(req, &w)
+	if w.ok {
+		if err := w.w.wait(); err != nil {
+			// The state stays as answered; a coordinator that lost
+			// the partition meanwhile fences the member (it rejoins).
+			c.logger.Error("persist consumer group", "group", req.GroupID, "err", err)
+		}
+	}
+	return res
+}
+
+func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) ConsumerHeartbeatResult {
 	res := ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	fail := func(code int16, msg string) ConsumerHeartbeatResult {
 		return ConsumerHeartbeatResult{ErrorCode: code, ErrorMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
@@ -444,6 +459,10 @@ func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHe
 	}
 	g.lock()
 	defer g.unlock()
+	var m *cmember
+	// Whatever the heartbeat changed is appended to the log before the
+	// group is unlocked (deferred calls run last in, first out).
+	defer func() { *out = c.cgAppend(g, m) }()
 	if g.state == Dead {
 		return fail(kerr.CoordinatorNotAvailable.Code, "")
 	}
@@ -462,7 +481,7 @@ func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHe
 	}
 	cg := g.cg
 
-	m := cg.members[req.MemberID]
+	m = cg.members[req.MemberID]
 	if m != nil && req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID) {
 		return fail(kerr.FencedInstanceID.Code, "")
 	}
@@ -658,7 +677,6 @@ func (c *Coordinator) cgRefresh(g *group, topics map[string]TopicMeta, force boo
 	cg.epoch++
 	cg.computeTarget()
 	c.logger.Info("consumer group epoch bumped", "group", g.id, "epoch", cg.epoch, "reason", reason, "members", len(cg.members), "assignor", cg.assignor)
-	c.background(g.id, "persist consumer group", c.store.appendConsumerGroup(g.id, cg.epoch))
 }
 
 // cgReconcile moves member m toward its target given the partitions it
@@ -741,6 +759,7 @@ func (c *Coordinator) cgRemove(g *group, m *cmember, topics map[string]TopicMeta
 	}
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
+	cg.gone = append(cg.gone, m.id)
 	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {
 		delete(cg.static, *m.instanceID)
 	}
@@ -764,6 +783,7 @@ func (c *Coordinator) cgReplaceStatic(g *group, old *cmember, newID string) *cme
 	m.id, m.left = newID, false
 	m.sessionTimer, m.revokeTimer = nil, nil
 	delete(cg.members, old.id)
+	cg.gone = append(cg.gone, old.id)
 	cg.members[newID] = &m
 	cg.static[*m.instanceID] = newID
 	if t, ok := cg.target[old.id]; ok {
@@ -811,6 +831,7 @@ func (c *Coordinator) cgArmSession(g *group, m *cmember) {
 		}
 		c.logger.Info("consumer group member session expired", "group", g.id, "member", m.id)
 		c.cgRemove(g, m, nil, "session timeout of "+m.id)
+		c.cgPersist(g, nil)
 	})
 	if m.state == memberUnrevoked {
 		c.cgArmRevoke(g, m)
@@ -838,6 +859,7 @@ func (c *Coordinator) cgArmRevoke(g *group, m *cmember) {
 		m.revokeTimer = nil
 		c.logger.Info("consumer group member did not revoke in time", "group", g.id, "member", m.id)
 		c.cgRemove(g, m, nil, "rebalance timeout of "+m.id)
+		c.cgPersist(g, nil)
 	})
 }
 
@@ -849,6 +871,7 @@ func (c *Coordinator) cgTopicsChanged() {
 		g.lock()
 		if g.cg != nil && len(g.cg.members) > 0 {
 			c.cgRefresh(g, topics, false, "")
+			c.cgPersist(g, nil)
 		}
 		g.unlock()
 	}
@@ -1004,22 +1027,7 @@ func (c *Coordinator) DescribeConsumer(groupID string) ConsumerGroupDescription 
 
 // consumerGroupKey is Kafka's ConsumerGroupMetadataKey (version 3).
 func consumerGroupKey(group string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, 3)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(group)))
-	return append(b, group...)
-}
-
-// consumerGroupValue is Kafka's ConsumerGroupMetadataValue v0: the group
-// epoch (flexible: an empty tagged-field section ends it).
-func consumerGroupValue(epoch int32) []byte {
-	b := binary.BigEndian.AppendUint16(nil, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(epoch))
-	return append(b, 0)
-}
-
-// appendConsumerGroup persists a consumer group's epoch (see pendingWrite).
-func (s *Store) appendConsumerGroup(groupID string, epoch int32) pendingWrite {
-	return s.appendRecords(groupID, []records.Record{{Key: consumerGroupKey(groupID), Value: consumerGroupValue(epoch)}})
+	return cgKey{Type: recConsumerGroup, Group: group}.encode()
 }
 
 // replayConsumerGroup applies a ConsumerGroupMetadata record: the group
@@ -1041,7 +1049,8 @@ func (c *Coordinator) replayConsumerGroup(key, value []byte) {
 		}
 		return
 	}
-	if len(value) < 6 {
+	var v consumerGroupMetadataValue
+	if v.decode(value) != nil {
 		return
 	}
 	if g == nil {
@@ -1052,7 +1061,7 @@ func (c *Coordinator) replayConsumerGroup(key, value []byte) {
 		g.cg = newCGroup()
 	}
 	g.protocolType = "consumer"
-	g.cg.epoch = max(g.cg.epoch, int32(binary.BigEndian.Uint32(value[2:])))
+	g.cg.epoch = max(g.cg.epoch, v.Epoch)
 	g.cg.targetEpoch = g.cg.epoch
 }
 

@@ -458,20 +458,35 @@ func TestConsumerGroupCoexistenceAndCommits(t *testing.T) {
 		t.Fatalf("delete: %v", kerr.ErrorForCode(code))
 	}
 
-	// A restart brings the group back Empty at its epoch with its
-	// offsets; old members rejoin, and the epoch goes on from there.
+	// A restart brings the group back as it was (consumer_persist.go):
+	// both members keep their epochs and partitions, with their offsets.
 	runSteps(f, restart())
 	cf.c = f.c
-	if l := cf.c.List(); len(l) != 1 || l[0].Type != "consumer" || l[0].State != "Empty" {
+	if l := cf.c.List(); len(l) != 1 || l[0].Type != "consumer" || l[0].State != "Stable" {
 		t.Fatalf("list after restart: %+v", l)
 	}
 	offs, _ := cf.c.FetchOffsets(testGroup, nil)
 	if offs[TopicPartition{"t", 0}].Offset != 4 || offs[TopicPartition{"t", 1}].Offset != 3 {
 		t.Fatalf("offsets after restart: %v", offs)
 	}
+	cf.want("a", cf.hb("a", hbOpts{}), nil, 2, nil)
+	cf.want("b", cf.hb("b", hbOpts{}), nil, 2, nil)
+	// t-0 has been a's since epoch 1: a commit at epoch 1 still passes.
+	if codes := cf.c.Commit(CommitRequest{GroupID: testGroup, MemberID: "m-a", Generation: 1, Offsets: map[TopicPartition]Offset{{"t", 0}: {Offset: 5}}}); codes[TopicPartition{"t", 0}] != 0 {
+		t.Fatalf("commit at the previous epoch after restart: %v", codes)
+	}
+	// Both leave (epochs 3, 4); after another restart the group is Empty
+	// at epoch 4 and a new member goes on from there.
+	cf.want("b", cf.hb("b", hbOpts{epoch: i32(-1)}), nil, -1, nil)
+	cf.want("a", cf.hb("a", hbOpts{epoch: i32(-1)}), nil, -1, nil)
+	runSteps(f, restart())
+	cf.c = f.c
+	if l := cf.c.List(); len(l) != 1 || l[0].Type != "consumer" || l[0].State != "Empty" {
+		t.Fatalf("list after restart: %+v", l)
+	}
 	cf.want("a", cf.hb("a", hbOpts{}), kerr.UnknownMemberID, 0, nil)
 	cf.epoch["a"], cf.owned = 0, map[string]map[string][]int32{}
-	cf.want("a", cf.hb("a", hbOpts{}), nil, 3, map[string][]int32{"t": parts(0, 1)})
+	cf.want("a", cf.hb("a", hbOpts{}), nil, 5, map[string][]int32{"t": parts(0, 1)})
 	// Empty again, it can go back to classic.
 	cf.want("a", cf.hb("a", hbOpts{epoch: i32(-1)}), nil, -1, nil)
 	runSteps(f, join("c2"))

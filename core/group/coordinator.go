@@ -111,6 +111,9 @@ func New(cfg Config, store *Store) (*Coordinator, error) {
 		if err := store.load(c); err != nil {
 			return nil, err
 		}
+		for _, g := range c.snapshot() {
+			c.cgArmLoaded(g)
+		}
 	}
 	c.startRetention()
 	return c, nil
@@ -136,13 +139,20 @@ func (c *Coordinator) LoadPartition(p *partition.Partition) error {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var loaded []*group
 	for id, g := range tmp.groups {
 		if _, ok := c.groups[id]; !ok {
 			c.groups[id] = g
+			loaded = append(loaded, g)
 		}
 	}
 	c.owned[i] = true
+	c.mu.Unlock()
+	// Consumer group members' session timeouts count from now (the
+	// group lock is not taken under c.mu).
+	for _, g := range loaded {
+		c.cgArmLoaded(g)
+	}
 	c.logger.Info("coordinating groups of offsets partition", "partition", i, "groups", len(tmp.groups))
 	return nil
 }

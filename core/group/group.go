@@ -143,6 +143,8 @@ type group struct {
 	persistingGen int32
 	// cg makes the group a consumer (KIP-848) group (consumer.go).
 	cg *cgroup
+	// cgl holds its KIP-848 member records during a replay.
+	cgl *cgLoad
 }
 
 func newGroup(id string) *group {

@@ -82,7 +82,7 @@ func (c *Coordinator) expireGroup(g *group, now, retention int64) (int, bool) {
 		// replay then drops the group instead of keeping an empty one.
 		recs = append(recs, records.Record{Key: groupKey(g.id)})
 		if g.cg != nil {
-			recs = append(recs, records.Record{Key: consumerGroupKey(g.id)})
+			recs = append(recs, consumerGroupTombstones(g.id)...)
 		}
 		g.state = Dead
 		c.mu.Lock()

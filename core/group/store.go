@@ -168,7 +168,7 @@ func (s *Store) appendGroup(g *group, stateTime int64) pendingWrite {
 func (s *Store) deleteGroup(g *group) error {
 	recs := []records.Record{{Key: groupKey(g.id)}}
 	if g.cg != nil {
-		recs = append(recs, records.Record{Key: consumerGroupKey(g.id)})
+		recs = append(recs, consumerGroupTombstones(g.id)...)
 	}
 	for tp := range g.offsets {
 		recs = append(recs, records.Record{Key: offsetKey(g.id, tp)})
@@ -251,6 +251,7 @@ func (s *Store) replayPartition(p *partition.Partition, c *Coordinator) error {
 	if err != nil {
 		return fmt.Errorf("group: load partition %d: %w", p.Index, err)
 	}
+	c.cgFinishLoad()
 	return nil
 }
 
@@ -290,8 +291,10 @@ func (c *Coordinator) replay(key, value []byte, pos int64) {
 		return
 	}
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
-	case 3:
+	case recConsumerGroup:
 		c.replayConsumerGroup(key, value)
+	case recPartitionMetadata, recMemberMetadata, recTargetMetadata, recTargetMember, recCurrentAssignment:
+		c.replayConsumerRecord(key, value)
 	case 0, 1:
 		var k kmsg.OffsetCommitKey
 		if k.ReadFrom(key) != nil {

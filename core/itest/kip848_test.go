@@ -285,9 +285,10 @@ func TestKIP848ConsumerGroup(t *testing.T) {
 	members["m5"] = startKIP848Member(ctx, t, b, group, "m5", topic, true, got)
 	waitConsumerGroup(ctx, t, adm, group, 8, "m3", "m4", "m5")
 
-	// The broker is SIGKILLed and restarted: the group comes back Empty
-	// with its offsets, members rejoin with new member ids, and commits
-	// of their old incarnations are refused.
+	// The broker is SIGKILLed and restarted: the group comes back from
+	// __consumer_offsets with its members, epochs and assignments
+	// (kip848_restart_test.go checks that closely), and consumption goes
+	// on.
 	b.Kill()
 	b.Start()
 	waitConsumerGroup(ctx, t, adm, group, 8, "m3", "m4", "m5")
