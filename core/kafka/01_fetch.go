@@ -144,7 +144,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				res.errored = true
 				continue
 			}
@@ -180,7 +180,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				sp.AbortedTransactions = abortedTransactions(rr.Aborted)
 			}
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				res.errored = true
 				continue
 			}
@@ -250,7 +250,7 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 		res.bytes -= j.size
 		if errs[i] != nil {
 			j.chunk.Release()
-			j.sp.ErrorCode = broker.ErrorCode(errs[i])
+			j.sp.ErrorCode = errorCode(errs[i])
 			res.errored = true
 			continue
 		}

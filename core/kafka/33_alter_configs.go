@@ -32,7 +32,7 @@ func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *rep
 			}
 			return c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
 		})
-		sr.ErrorCode, sr.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)
