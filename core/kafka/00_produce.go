@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
@@ -225,7 +224,7 @@ func produceError(err error, topic string, part int32) (int16, *string) {
 	switch {
 	case errors.As(err, &ee):
 		var code int16
-		ke, known := kerrmap.Lookup(ee.Err)
+		ke, known := lookupError(ee.Err)
 		switch {
 		case errors.As(ee.Err, &pe):
 			code = pluginCode(pe)

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
@@ -321,9 +320,9 @@ func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([
 			var pe *pipeline.PluginError
 			if errors.As(err, &pe) {
 				if errors.Is(pe.Err, hooks.ErrRejected) {
-					return nil, &broker.Error{Code: kerr.InvalidRecord, Msg: pe.Error()}
+					return nil, &kafkaError{code: kerr.InvalidRecord, msg: pe.Error()}
 				}
-				return nil, &broker.Error{Code: kerr.PolicyViolation, Msg: pe.Error()}
+				return nil, &kafkaError{code: kerr.PolicyViolation, msg: pe.Error()}
 			}
 			return nil, err
 		}

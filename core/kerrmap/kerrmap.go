@@ -88,19 +88,25 @@ func Is(err error, ke *kerr.Error) bool {
 	return ok && got == ke
 }
 
-// Message is the client-facing ErrorMessage for err (nil for nil): a bare
-// sentinel of the table reads as its Kafka error did ("NAME: description"),
-// anything with detail as its own text.
-func Message(err error) *string {
+// MessageIn is the client-facing ErrorMessage for err (nil for nil): a
+// bare sentinel of table or Table reads as its Kafka error does ("NAME:
+// description", what clients got when the inner layers returned kerr
+// values), anything with detail as its own text.
+func MessageIn(table []Entry, err error) *string {
 	if err == nil {
 		return nil
 	}
 	s := err.Error()
-	for _, e := range Table {
-		if err == e.Err {
-			s = e.Kafka.Error()
-			break
+	for _, t := range [][]Entry{table, Table} {
+		for _, e := range t {
+			if err == e.Err {
+				s = e.Kafka.Error()
+				return &s
+			}
 		}
 	}
 	return &s
 }
+
+// Message is MessageIn with no extra table.
+func Message(err error) *string { return MessageIn(nil, err) }

@@ -15,8 +15,9 @@ import (
 func TestInnerLayersDoNotImportKerr(t *testing.T) {
 	const module = "github.com/sluicemq/sluice"
 	const kerrPkg = "github.com/twmb/franz-go/pkg/kerr"
-	inner := []string{"core/partition", "core/storage", "core/records", "core/meta"}
-	// Direct imports only: core/records uses kgo's and kmsg's codecs,
+	inner := []string{"core/partition", "core/storage", "core/records", "core/meta", "core/broker"}
+	// Direct imports only: core/broker runs the group coordinator, which
+	// answers in Kafka codes, and core/records uses kgo's and kmsg's codecs,
 	// which import kerr themselves.
 	args := []string{"list", "-f", `{{.ImportPath}} {{join .Imports " "}}`}
 	for _, p := range inner {
