@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/pipeline"
 )
 
@@ -229,11 +230,19 @@ func classifyProduceErr(err error) error {
 		return ErrOverloaded
 	case errors.Is(err, kgo.ErrClientClosed):
 		return ErrClosed
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), kerr.IsRetriable(err):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), kafkaRetriable(err):
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	default:
 		return err
 	}
+}
+
+// kafkaRetriable reports whether err is, or maps to, a retriable Kafka
+// error: a remote broker's answer, or a local partition's typed error
+// (kerrmap maps those as the Kafka edge does).
+func kafkaRetriable(err error) bool {
+	ke, ok := kerrmap.Lookup(err)
+	return ok && ke.Retriable
 }
 
 // retriable reports whether a per-record error is worth retrying (v2

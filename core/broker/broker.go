@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
@@ -232,8 +230,8 @@ func (b *Broker) TopicName(id [16]byte) (string, bool) {
 // Topics lists all topics' metadata.
 func (b *Broker) Topics() []meta.Topic { return b.store.Topics() }
 
-// Partition returns a hosted partition: UNKNOWN_TOPIC_OR_PARTITION if it
-// does not exist, NOT_LEADER_OR_FOLLOWER if another broker hosts it.
+// Partition returns a hosted partition: ErrUnknownTopic if it does not
+// exist, ErrNotHosted if another broker hosts it.
 func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, error) {
 	if p, ok := b.localPartition(topicName, idx); ok {
 		if p == nil {
@@ -243,7 +241,7 @@ func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, e
 	}
 	mt, known := b.store.Topic(topicName)
 	if !known || idx < 0 || int(idx) >= len(mt.Partitions) {
-		return nil, kerr.UnknownTopicOrPartition
+		return nil, ErrUnknownTopic
 	}
 	// The metadata has it but this broker has not applied the change yet
 	// (a topic another broker just created; clients see it in Metadata at
@@ -258,8 +256,8 @@ func (b *Broker) Partition(topicName string, idx int32) (*partition.Partition, e
 }
 
 // notHostedError is the error for a partition that has no open replica
-// here: NOT_LEADER_OR_FOLLOWER when another broker hosts it, and
-// KAFKA_STORAGE_ERROR when it is assigned to this broker but failed to
+// here: ErrNotHosted when another broker hosts it, and
+// ErrReplicaOffline when it is assigned to this broker but failed to
 // open (the next reconcile retries). Sending clients to look for another
 // leader would be wrong there: the metadata names this broker.
 func (b *Broker) notHostedError(topicName string, idx int32) error {
@@ -267,9 +265,9 @@ func (b *Broker) notHostedError(topicName string, idx int32) error {
 	defer b.mu.RUnlock()
 	t, ok := b.topics[topicName]
 	if ok && idx >= 0 && int(idx) < len(t.meta.Partitions) && slices.Contains(t.meta.Partitions[idx].Replicas, b.cfg.BrokerID) {
-		return kerr.KafkaStorageError
+		return ErrReplicaOffline
 	}
-	return kerr.NotLeaderForPartition
+	return ErrNotHosted
 }
 
 // localPartition looks a partition up in what this broker has applied:
@@ -292,10 +290,10 @@ func (b *Broker) EnsureTopic(name string) error {
 		return nil
 	}
 	if !b.cfg.AutoCreateTopics {
-		return kerr.UnknownTopicOrPartition
+		return ErrUnknownTopic
 	}
 	_, err := b.CreateTopic(TopicSpec{Name: name, Partitions: -1, ReplicationFactor: -1}, false)
-	if errors.Is(err, kerr.TopicAlreadyExists) {
+	if errors.Is(err, ErrTopicExists) {
 		return nil
 	}
 	if err == nil {
@@ -316,13 +314,13 @@ type TopicSpec struct {
 func ValidateTopicName(name string) error {
 	switch {
 	case name == "":
-		return errf(kerr.InvalidTopicException, "topic name is empty")
+		return errf(ErrInvalidTopicName, "topic name is empty")
 	case name == "." || name == "..":
-		return errf(kerr.InvalidTopicException, "topic name cannot be %q", name)
+		return errf(ErrInvalidTopicName, "topic name cannot be %q", name)
 	case len(name) > maxTopicNameLen:
-		return errf(kerr.InvalidTopicException, "topic name is longer than %d characters", maxTopicNameLen)
+		return errf(ErrInvalidTopicName, "topic name is longer than %d characters", maxTopicNameLen)
 	case !legalTopicName.MatchString(name):
-		return errf(kerr.InvalidTopicException, "topic name %q contains characters other than ASCII alphanumerics, '.', '_' and '-'", name)
+		return errf(ErrInvalidTopicName, "topic name %q contains characters other than ASCII alphanumerics, '.', '_' and '-'", name)
 	}
 	return nil
 }
@@ -335,7 +333,7 @@ func (b *Broker) checkPartitionLimit(n int64) error {
 		have += int64(len(t.Partitions))
 	}
 	if have+n > int64(b.cfg.MaxPartitions) {
-		return errf(kerr.InvalidPartitions, "adding %d partitions to the %d there are would pass max.partitions (%d)", n, have, b.cfg.MaxPartitions)
+		return errf(ErrInvalidPartitions, "adding %d partitions to the %d there are would pass max.partitions (%d)", n, have, b.cfg.MaxPartitions)
 	}
 	return nil
 }
@@ -350,14 +348,14 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 		spec.Partitions = b.cfg.DefaultPartitions
 	}
 	if spec.Partitions <= 0 {
-		return meta.Topic{}, errf(kerr.InvalidPartitions, "number of partitions must be positive, got %d", spec.Partitions)
+		return meta.Topic{}, errf(ErrInvalidPartitions, "number of partitions must be positive, got %d", spec.Partitions)
 	}
 	if spec.ReplicationFactor == -1 {
 		spec.ReplicationFactor = 1
 	}
 	brokers := b.store.Brokers()
 	if spec.ReplicationFactor <= 0 || int(spec.ReplicationFactor) > len(brokers) {
-		return meta.Topic{}, errf(kerr.InvalidReplicationFactor,
+		return meta.Topic{}, errf(ErrInvalidReplicationFactor,
 			"replication factor %d is invalid: %d broker(s) available", spec.ReplicationFactor, len(brokers))
 	}
 	for k, v := range spec.Configs {
@@ -368,7 +366,7 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if _, ok := b.Topic(spec.Name); ok {
-		return meta.Topic{}, errf(kerr.TopicAlreadyExists, "topic %q already exists", spec.Name)
+		return meta.Topic{}, errf(ErrTopicExists, "topic %q already exists", spec.Name)
 	}
 	if err := b.checkPartitionLimit(int64(spec.Partitions)); err != nil {
 		return meta.Topic{}, err
@@ -380,14 +378,14 @@ func (b *Broker) CreateTopic(spec TopicSpec, validateOnly bool) (meta.Topic, err
 	}
 	t, err := b.store.CreateTopic(t)
 	if errors.Is(err, meta.ErrTopicExists) {
-		return meta.Topic{}, errf(kerr.TopicAlreadyExists, "topic %q already exists", spec.Name)
+		return meta.Topic{}, errf(ErrTopicExists, "topic %q already exists", spec.Name)
 	}
 	if err != nil {
 		return meta.Topic{}, storeError(err)
 	}
 	if err := b.reconcile(); err != nil {
 		b.logger.Error("open new topic", "topic", t.Name, "err", err)
-		return meta.Topic{}, errf(kerr.KafkaStorageError, "creating partitions: %v", err)
+		return meta.Topic{}, errf(ErrStorage, "creating partitions: %v", err)
 	}
 	return t, nil
 }
@@ -429,7 +427,7 @@ func (b *Broker) DeleteTopic(name string) error {
 	defer b.adminMu.Unlock()
 	if err := b.store.DeleteTopic(name); err != nil {
 		if errors.Is(err, meta.ErrUnknownTopic) {
-			return kerr.UnknownTopicOrPartition
+			return ErrUnknownTopic
 		}
 		return storeError(err)
 	}
@@ -443,11 +441,11 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	defer b.adminMu.Unlock()
 	t, ok := b.Topic(name)
 	if !ok {
-		return kerr.UnknownTopicOrPartition
+		return ErrUnknownTopic
 	}
 	have := int32(len(t.Partitions))
 	if count <= have {
-		return errf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, have, count)
+		return errf(ErrInvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, have, count)
 	}
 	if err := b.checkPartitionLimit(int64(count) - int64(have)); err != nil {
 		return err
@@ -459,7 +457,7 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	brokers := b.store.Brokers()
 	if int(rf) > len(brokers) {
 		// assign would repeat brokers within a partition's replicas.
-		return errf(kerr.InvalidReplicationFactor, "topic %q has replication factor %d but only %d broker(s) are available", name, rf, len(brokers))
+		return errf(ErrInvalidReplicationFactor, "topic %q has replication factor %d but only %d broker(s) are available", name, rf, len(brokers))
 	}
 	parts := b.assign(have, count-have, rf, brokers)
 	if validateOnly {
@@ -476,7 +474,7 @@ func (b *Broker) SetTopicConfigs(name string, configs map[string]string, validat
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if _, ok := b.Topic(name); !ok {
-		return kerr.UnknownTopicOrPartition
+		return ErrUnknownTopic
 	}
 	return b.setTopicConfigsLocked(name, configs, validateOnly)
 }
@@ -494,7 +492,7 @@ func (b *Broker) setTopicConfigsLocked(name string, configs map[string]string, v
 	}
 	if _, err := b.store.SetTopicConfigs(name, configs); err != nil {
 		if errors.Is(err, meta.ErrUnknownTopic) {
-			return kerr.UnknownTopicOrPartition
+			return ErrUnknownTopic
 		}
 		return storeError(err)
 	}
@@ -517,7 +515,7 @@ func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly boo
 	defer b.adminMu.Unlock()
 	t, ok := b.Topic(name)
 	if !ok {
-		return kerr.UnknownTopicOrPartition
+		return ErrUnknownTopic
 	}
 	configs := make(map[string]string, len(t.Configs))
 	for k, v := range t.Configs {
@@ -539,11 +537,11 @@ func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly boo
 			delete(configs, op.Name)
 		case 2, 3:
 			if def.kind != kindList {
-				return errf(kerr.InvalidConfig, "config %s is not a list: APPEND/SUBTRACT do not apply", op.Name)
+				return errf(ErrInvalidConfig, "config %s is not a list: APPEND/SUBTRACT do not apply", op.Name)
 			}
 			configs[op.Name] = editList(b.topicValue(configs, op.Name), val, op.Op == 2)
 		default:
-			return errf(kerr.InvalidRequest, "unknown config operation %d", op.Op)
+			return errf(ErrUnknownConfigOp, "unknown config operation %d", op.Op)
 		}
 	}
 	return b.setTopicConfigsLocked(name, configs, validateOnly)

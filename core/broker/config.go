@@ -47,7 +47,7 @@ type Config struct {
 	// MaxPartitions is the most partitions the cluster may hold, all
 	// topics (internal ones included) together: CreateTopics and
 	// CreatePartitions (validate_only too) past it are refused with
-	// INVALID_PARTITIONS before anything is allocated. Default 10,000.
+	// ErrInvalidPartitions before anything is allocated. Default 10,000.
 	MaxPartitions int32
 	// MaxDecompressedBytes bounds what one compressed batch may inflate to
 	// when it is validated on produce or read by the broker. Default 0:

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/core/partition"
 )
@@ -71,7 +69,7 @@ func (b *Broker) openGroups() error {
 func (b *Broker) createOffsetsTopic() error {
 	rf := int16(min(offsetsReplication, len(b.store.Brokers())))
 	_, err := b.CreateTopic(TopicSpec{Name: group.OffsetsTopic, Partitions: b.cfg.OffsetsTopicPartitions, ReplicationFactor: rf, Configs: offsetsTopicConfigs()}, false)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if err != nil && !errors.Is(err, ErrTopicExists) {
 		return fmt.Errorf("broker: create %s: %w", group.OffsetsTopic, err)
 	}
 	return nil
@@ -113,9 +111,9 @@ func (b *Broker) CoordinatorFor(groupID string) (id int32, host string, port int
 	t, ok := b.Topic(group.OffsetsTopic)
 	if !ok || len(t.Partitions) == 0 {
 		if err := b.createOffsetsTopic(); err != nil {
-			return -1, "", -1, &Error{Code: kerr.CoordinatorNotAvailable, Msg: err.Error()}
+			return -1, "", -1, &Error{Err: ErrCoordinatorNotAvailable, Msg: err.Error()}
 		}
-		return -1, "", -1, kerr.CoordinatorNotAvailable
+		return -1, "", -1, ErrCoordinatorNotAvailable
 	}
 	leader := t.Partitions[group.PartitionFor(groupID, int32(len(t.Partitions)))].Leader
 	for _, br := range b.store.Brokers() {
@@ -123,5 +121,5 @@ func (b *Broker) CoordinatorFor(groupID string) (id int32, host string, port int
 			return br.ID, br.Host, br.Port, nil
 		}
 	}
-	return -1, "", -1, &Error{Code: kerr.CoordinatorNotAvailable, Msg: "coordinator broker " + strconv.Itoa(int(leader)) + " is not available"}
+	return -1, "", -1, &Error{Err: ErrCoordinatorNotAvailable, Msg: "coordinator broker " + strconv.Itoa(int(leader)) + " is not available"}
 }

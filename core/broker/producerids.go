@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
 
@@ -77,7 +75,7 @@ func (b *Broker) AllocateProducerID() (int64, error) {
 	}
 	n, err := b.pids.allocate()
 	if err != nil {
-		return -1, errf(kerr.KafkaStorageError, "reserving producer ids: %v", err)
+		return -1, errf(ErrStorage, "reserving producer ids: %v", err)
 	}
 	return int64(b.cfg.BrokerID)<<40 | n, nil
 }

@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/meta"
 	"github.com/sluicemq/sluice/core/partition"
 )
@@ -38,7 +36,7 @@ func (b *Broker) checkNotReassigning(name string) error {
 	}
 	for _, r := range list {
 		if r.Topic == name {
-			return errf(kerr.ReassignmentInProgress, "partition %d of topic %q is being reassigned", r.Partition, name)
+			return errf(ErrReassignmentInProgress, "partition %d of topic %q is being reassigned", r.Partition, name)
 		}
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -20,14 +18,14 @@ func routineStorageError(err error) bool {
 
 // storeError gives a metadata store's failure to write its own files (the
 // embedded store's meta.json: a full or failing disk) the
-// KAFKA_STORAGE_ERROR code clients expect for a disk problem; other store
+// ErrStorage (KAFKA_STORAGE_ERROR to clients) of a disk problem; other store
 // errors (ZooKeeper's) pass unchanged.
 func storeError(err error) error {
 	var pathErr *fs.PathError
 	var linkErr *os.LinkError
 	var sysErr *os.SyscallError
 	if errors.As(err, &pathErr) || errors.As(err, &linkErr) || errors.As(err, &sysErr) {
-		return errf(kerr.KafkaStorageError, "metadata store: %v", err)
+		return errf(ErrStorage, "metadata store: %v", err)
 	}
 	return err
 }

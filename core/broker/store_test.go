@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/meta"
 )
 
@@ -35,7 +33,7 @@ func TestReconcileFollowsStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("partition of a topic created in the store: %v", err)
 	}
-	if _, err := b.Partition("ext", 1); err != kerr.NotLeaderForPartition {
+	if _, err := b.Partition("ext", 1); err != ErrNotHosted {
 		t.Fatalf("partition hosted elsewhere: %v, want NOT_LEADER_OR_FOLLOWER", err)
 	}
 	if _, err := os.Stat(filepath.Join(b.Config().DataDir, "ext-1")); !errors.Is(err, os.ErrNotExist) {
@@ -91,7 +89,7 @@ func TestReconcileFollowsStore(t *testing.T) {
 	if err := b.reconcile(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Partition("ext", 0); err != kerr.UnknownTopicOrPartition {
+	if _, err := b.Partition("ext", 0); err != ErrUnknownTopic {
 		t.Fatalf("partition of a topic deleted in the store: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(b.Config().DataDir, "ext-0")); !errors.Is(err, os.ErrNotExist) {
@@ -112,13 +110,13 @@ func TestPartitionOpenFailure(t *testing.T) {
 	}
 	_, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}, false)
 	var be *Error
-	if !errors.As(err, &be) || be.Code != kerr.KafkaStorageError || !strings.HasPrefix(be.Msg, "creating partitions: partition t-1: open log: ") {
+	if !errors.As(err, &be) || be.Err != ErrStorage || !strings.HasPrefix(be.Msg, "creating partitions: partition t-1: open log: ") {
 		t.Fatalf("create with an unusable partition directory: %v", err)
 	}
 	if _, err := b.Partition("t", 0); err != nil {
 		t.Fatalf("the healthy partition: %v", err)
 	}
-	if _, err := b.Partition("t", 1); err != kerr.KafkaStorageError {
+	if _, err := b.Partition("t", 1); err != ErrReplicaOffline {
 		t.Fatalf("the partition that failed to open: %v, want KAFKA_STORAGE_ERROR", err)
 	}
 	if err := os.Remove(blocker); err != nil {
@@ -149,8 +147,8 @@ func TestMetadataWriteFailure(t *testing.T) {
 	}
 	check := func(what string, err error) {
 		t.Helper()
-		if !errors.Is(err, kerr.KafkaStorageError) {
-			t.Fatalf("%s with an unwritable store: %v (code %d), want KAFKA_STORAGE_ERROR", what, err, ErrorCode(err))
+		if !errors.Is(err, ErrStorage) {
+			t.Fatalf("%s with an unwritable store: %v, want ErrStorage", what, err)
 		}
 	}
 	_, err := b.CreateTopic(TopicSpec{Name: "u", Partitions: 1, ReplicationFactor: 1}, false)
@@ -181,8 +179,8 @@ func TestProducerIDReservationFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, err := b.AllocateProducerID()
-	if id != -1 || !errors.Is(err, kerr.KafkaStorageError) {
-		t.Fatalf("AllocateProducerID = %d, %v; want -1 and KAFKA_STORAGE_ERROR", id, err)
+	if id != -1 || !errors.Is(err, ErrStorage) {
+		t.Fatalf("AllocateProducerID = %d, %v; want -1 and ErrStorage", id, err)
 	}
 }
 
@@ -380,16 +378,16 @@ func TestReplicaAssignment(t *testing.T) {
 		}
 	}
 	// Partition 1 is not assigned to broker 0: not hosted here.
-	if _, err := b.Partition("t", 1); err != kerr.NotLeaderForPartition {
+	if _, err := b.Partition("t", 1); err != ErrNotHosted {
 		t.Fatalf("partition on other brokers: %v", err)
 	}
 	_, err = b.CreateTopic(TopicSpec{Name: "u", Partitions: 1, ReplicationFactor: 4}, false)
-	wantErr(t, "replication factor 4 of 3 brokers", err, errf(kerr.InvalidReplicationFactor, "replication factor 4 is invalid: 3 broker(s) available"))
+	wantErr(t, "replication factor 4 of 3 brokers", err, errf(ErrInvalidReplicationFactor, "replication factor 4 is invalid: 3 broker(s) available"))
 
 	store.setBrokers(0)
 	for _, validateOnly := range []bool{true, false} {
 		err := b.CreatePartitions("t", 5, validateOnly)
-		wantErr(t, "grow with one broker alive", err, errf(kerr.InvalidReplicationFactor, `topic "t" has replication factor 2 but only 1 broker(s) are available`))
+		wantErr(t, "grow with one broker alive", err, errf(ErrInvalidReplicationFactor, `topic "t" has replication factor 2 but only 1 broker(s) are available`))
 	}
 	store.setBrokers(0, 1)
 	if err := b.CreatePartitions("t", 5, false); err != nil {

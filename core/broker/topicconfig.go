@@ -108,7 +108,7 @@ func init() {
 	}
 }
 
-// ConfigError is an invalid topic config (INVALID_CONFIG).
+// ConfigError is an invalid topic config (INVALID_CONFIG to clients).
 type ConfigError struct{ Name, Value, Reason string }
 
 func (e *ConfigError) Error() string {

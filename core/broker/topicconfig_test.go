@@ -4,8 +4,6 @@ import (
 	"maps"
 	"reflect"
 	"testing"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func TestValidateTopicConfig(t *testing.T) {
@@ -66,7 +64,7 @@ func TestSetTopicConfigs(t *testing.T) {
 
 	wantErr(t, "invalid value", b.SetTopicConfigs("t", map[string]string{"segment.bytes": "1"}, false),
 		&ConfigError{Name: "segment.bytes", Value: "1", Reason: "must be at least 14"})
-	wantErr(t, "unknown topic", b.SetTopicConfigs("nope", map[string]string{"segment.ms": "10"}, false), kerr.UnknownTopicOrPartition)
+	wantErr(t, "unknown topic", b.SetTopicConfigs("nope", map[string]string{"segment.ms": "10"}, false), ErrUnknownTopic)
 	if err := b.SetTopicConfigs("t", map[string]string{"segment.ms": "10"}, true); err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +139,10 @@ func TestAlterTopicConfigs(t *testing.T) {
 		}, map[string]string{"cleanup.policy": "compact", "segment.ms": "70000"}, nil},
 		{"append to a non-list", []ConfigOp{{Name: "segment.ms", Op: appendOp, Value: strp("1")}},
 			map[string]string{"cleanup.policy": "compact", "segment.ms": "70000"},
-			errf(kerr.InvalidConfig, "config segment.ms is not a list: APPEND/SUBTRACT do not apply")},
+			errf(ErrInvalidConfig, "config segment.ms is not a list: APPEND/SUBTRACT do not apply")},
 		{"unknown operation", []ConfigOp{{Name: "segment.ms", Op: 4, Value: strp("1")}},
 			map[string]string{"cleanup.policy": "compact", "segment.ms": "70000"},
-			errf(kerr.InvalidRequest, "unknown config operation 4")},
+			errf(ErrUnknownConfigOp, "unknown config operation 4")},
 		{"unknown config", []ConfigOp{{Name: "no.such", Op: set, Value: strp("1")}},
 			map[string]string{"cleanup.policy": "compact", "segment.ms": "70000"},
 			&ConfigError{Name: "no.such", Reason: "unknown topic config"}},
@@ -168,7 +166,7 @@ func TestAlterTopicConfigs(t *testing.T) {
 	if err := b.AlterTopicConfigs("t", []ConfigOp{{Name: "segment.ms", Op: del}}, true); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "unknown topic", b.AlterTopicConfigs("nope", []ConfigOp{{Name: "segment.ms", Op: del}}, false), kerr.UnknownTopicOrPartition)
+	wantErr(t, "unknown topic", b.AlterTopicConfigs("nope", []ConfigOp{{Name: "segment.ms", Op: del}}, false), ErrUnknownTopic)
 	if mt, _ := b.Topic("t"); mt.Configs["segment.ms"] != "70000" {
 		t.Fatalf("validate-only deleted segment.ms: %v", mt.Configs)
 	}

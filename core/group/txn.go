@@ -2,7 +2,6 @@ package group
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/txn"
 )
@@ -133,12 +133,11 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) map[TopicPartition]int16 {
 	}
 	g.unlock()
 	code := kerr.CoordinatorNotAvailable.Code
-	var ke *kerr.Error
-	switch {
-	case errors.Is(err, kerr.NotLeaderForPartition):
-		code = kerr.NotCoordinator.Code
-	case errors.As(err, &ke):
+	if ke, ok := kerrmap.Lookup(err); ok {
 		code = ke.Code
+		if ke == kerr.NotLeaderForPartition {
+			code = kerr.NotCoordinator.Code
+		}
 	}
 	c.logger.Warn("persist transactional offsets", "group", g.id, "producer_id", req.ProducerID, "err", err)
 	for tp := range valid {

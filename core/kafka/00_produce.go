@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/pipeline"
@@ -86,7 +85,7 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				continue
 			}
 			recs := rp.Records
@@ -225,11 +224,11 @@ func produceError(err error, topic string, part int32) (int16, *string) {
 	switch {
 	case errors.As(err, &ee):
 		var code int16
-		var ke *kerr.Error
+		ke, known := lookupError(ee.Err)
 		switch {
 		case errors.As(ee.Err, &pe):
 			code = pluginCode(pe)
-		case errors.As(ee.Err, &ke):
+		case known:
 			code = ke.Code
 		case errors.Is(ee.Err, pipeline.ErrInternalTopic), errors.Is(ee.Err, pipeline.ErrBadPartition):
 			code = kerr.PolicyViolation.Code
@@ -246,7 +245,7 @@ func produceError(err error, topic string, part int32) (int16, *string) {
 		msg := pe.Message()
 		return pluginCode(pe), &msg
 	}
-	return broker.ErrorCode(err), produceErrorMessage(err, topic, part)
+	return errorCode(err), produceErrorMessage(err, topic, part)
 }
 
 // pluginCode is the Kafka code of a plugin's failure or refusal:
@@ -269,14 +268,14 @@ func produceErrorMessage(err error, topic string, part int32) *string {
 	}
 	var msg string
 	switch err {
-	case kerr.CorruptMessage:
+	case partition.ErrCorruptMessage:
 		msg = "record batch failed validation (length, magic or CRC-32C); nothing was stored"
-	case kerr.MessageTooLarge:
+	case partition.ErrMessageTooLarge:
 		msg = "record batch is larger than the topic's max.message.bytes"
-	case kerr.UnsupportedForMessageFormat:
+	case partition.ErrLegacyMessageFormat:
 		msg = "message sets (magic 0/1) are accepted only in Produce v0-v2; v3+ must carry record batches (magic 2)"
 	default:
-		return broker.ErrorMessage(err)
+		return errorMessage(err)
 	}
 	msg = fmt.Sprintf("%s-%d: %s", topic, part, msg)
 	return &msg

@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/msgset"
 	"github.com/sluicemq/sluice/core/partition"
@@ -144,7 +143,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				res.errored = true
 				continue
 			}
@@ -180,7 +179,7 @@ func (c *conn) fetchOnce(req *kmsg.FetchRequest, clientID string) fetchResult {
 				sp.AbortedTransactions = abortedTransactions(rr.Aborted)
 			}
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				res.errored = true
 				continue
 			}
@@ -250,7 +249,7 @@ func (c *conn) runFetchJobs(version int16, reader *hooks.Reader, jobs []fetchJob
 		res.bytes -= j.size
 		if errs[i] != nil {
 			j.chunk.Release()
-			j.sp.ErrorCode = broker.ErrorCode(errs[i])
+			j.sp.ErrorCode = errorCode(errs[i])
 			res.errored = true
 			continue
 		}
@@ -321,9 +320,9 @@ func (c *conn) fetchJobData(version int16, reader *hooks.Reader, j *fetchJob) ([
 			var pe *pipeline.PluginError
 			if errors.As(err, &pe) {
 				if errors.Is(pe.Err, hooks.ErrRejected) {
-					return nil, &broker.Error{Code: kerr.InvalidRecord, Msg: pe.Error()}
+					return nil, &kafkaError{code: kerr.InvalidRecord, msg: pe.Error()}
 				}
-				return nil, &broker.Error{Code: kerr.PolicyViolation, Msg: pe.Error()}
+				return nil, &kafkaError{code: kerr.PolicyViolation, msg: pe.Error()}
 			}
 			return nil, err
 		}

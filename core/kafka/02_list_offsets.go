@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // ListOffsets: versions 0–8. Timestamps -2 (earliest), -1 (latest: the
@@ -32,7 +31,7 @@ func (c *conn) handleListOffsets(h *header, req *kmsg.ListOffsetsRequest) *reply
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
@@ -47,7 +46,7 @@ func (c *conn) handleListOffsets(h *header, req *kmsg.ListOffsetsRequest) *reply
 			}
 			off, stamp, err := p.OffsetForTimestampIsolated(ts, req.Version >= 2 && req.IsolationLevel == 1)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 			}
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = off, stamp, p.LeaderEpoch()
 			if req.Version == 0 {

@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/meta"
 )
 
@@ -79,7 +78,7 @@ func (c *conn) handleMetadata(h *header, req *kmsg.MetadataRequest) *reply {
 			if !ok {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.Topic = kmsg.StringPtr(name)
-				mt.ErrorCode = broker.ErrorCode(err)
+				mt.ErrorCode = errorCode(err)
 				if mt.ErrorCode == 0 {
 					mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				}

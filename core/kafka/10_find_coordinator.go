@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // FindCoordinator: versions 0–4 (v4 looks up several keys at once). Group
@@ -48,7 +47,7 @@ func (c *conn) findCoordinator(key string, keyType int8) kmsg.FindCoordinatorRes
 		return rc
 	}
 	if err != nil {
-		rc.ErrorCode, rc.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		rc.ErrorCode, rc.ErrorMessage = errorCode(err), errorMessage(err)
 		return rc
 	}
 	rc.NodeID, rc.Host, rc.Port = id, host, port

@@ -54,8 +54,8 @@ func (c *conn) handleCreateTopics(h *header, req *kmsg.CreateTopicsRequest) *rep
 		}
 		t, err := c.s.b.CreateTopic(spec, req.ValidateOnly)
 		if err != nil {
-			st.ErrorCode = broker.ErrorCode(err)
-			st.ErrorMessage = broker.ErrorMessage(err)
+			st.ErrorCode = errorCode(err)
+			st.ErrorMessage = errorMessage(err)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}

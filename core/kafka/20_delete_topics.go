@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // topicDeletedTimeout bounds Config.OnTopicDeleted for one topic.
@@ -64,8 +63,8 @@ func (c *conn) handleDeleteTopics(h *header, req *kmsg.DeleteTopicsRequest) *rep
 			st.TopicID = tm.ID
 		}
 		if err := c.s.b.DeleteTopic(name); err != nil {
-			st.ErrorCode = broker.ErrorCode(err)
-			st.ErrorMessage = broker.ErrorMessage(err)
+			st.ErrorCode = errorCode(err)
+			st.ErrorMessage = errorMessage(err)
 		} else if f := c.s.cfg.OnTopicDeleted; f != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), topicDeletedTimeout)
 			f(ctx, name)

@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // DeleteRecords: versions 0–2. Offset -1 means the high watermark.
@@ -36,7 +35,7 @@ func (c *conn) handleDeleteRecords(h *header, req *kmsg.DeleteRecordsRequest) *r
 			if err == nil {
 				sp.LowWatermark, err = p.DeleteRecordsBefore(rp.Offset)
 			}
-			sp.ErrorCode = broker.ErrorCode(err)
+			sp.ErrorCode = errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

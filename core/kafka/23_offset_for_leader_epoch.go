@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // OffsetForLeaderEpoch: versions 0–4. Consumers use it after a leader
@@ -43,7 +42,7 @@ func (c *conn) handleOffsetForLeaderEpoch(h *header, req *kmsg.OffsetForLeaderEp
 			}
 			p, err := c.s.b.Partition(rt.Topic, rp.Partition)
 			if err != nil {
-				sp.ErrorCode = broker.ErrorCode(err)
+				sp.ErrorCode = errorCode(err)
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

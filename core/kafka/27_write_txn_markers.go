@@ -8,7 +8,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/txn"
 )
 
@@ -72,7 +71,7 @@ func (c *conn) handleWriteTxnMarkers(h *header, req *kmsg.WriteTxnMarkersRequest
 			ms[i] = s.marker
 		}
 		for i, err := range c.s.writeLocalMarkers(ctx, ms) {
-			*slots[i].code = broker.ErrorCode(err)
+			*slots[i].code = errorCode(err)
 		}
 	}()
 	return r

@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // AlterConfigs: versions 0–2. Replaces a topic's dynamic configs with the
@@ -32,7 +31,7 @@ func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *rep
 			}
 			return c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
 		})
-		sr.ErrorCode, sr.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)
@@ -45,9 +44,9 @@ func alterResource(t kmsg.ConfigResourceType, alterTopic func() error) error {
 	case resourceTopic:
 		return alterTopic()
 	case resourceBroker:
-		return &broker.Error{Code: kerr.InvalidRequest, Msg: "broker configs are static: set them with flags, env or the config file"}
+		return &kafkaError{code: kerr.InvalidRequest, msg: "broker configs are static: set them with flags, env or the config file"}
 	}
-	return &broker.Error{Code: kerr.InvalidRequest, Msg: "unsupported resource type"}
+	return &kafkaError{code: kerr.InvalidRequest, msg: "unsupported resource type"}
 }
 
 // alterAccess checks AlterConfigs on a resource; internal topics' configs

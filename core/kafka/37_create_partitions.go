@@ -5,7 +5,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
-	"github.com/sluicemq/sluice/core/broker"
 )
 
 // CreatePartitions: versions 0–3. Grows a topic; new partitions are placed
@@ -28,7 +27,7 @@ func (c *conn) handleCreatePartitions(h *header, req *kmsg.CreatePartitionsReque
 			continue
 		}
 		err := c.s.b.CreatePartitions(rt.Topic, rt.Count, req.ValidateOnly)
-		st.ErrorCode, st.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return c.ready(h, resp)

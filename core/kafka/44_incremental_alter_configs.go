@@ -27,7 +27,7 @@ func (c *conn) handleIncrementalAlterConfigs(h *header, req *kmsg.IncrementalAlt
 			}
 			return c.s.b.AlterTopicConfigs(rr.ResourceName, ops, req.ValidateOnly)
 		})
-		sr.ErrorCode, sr.ErrorMessage = broker.ErrorCode(err), broker.ErrorMessage(err)
+		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)

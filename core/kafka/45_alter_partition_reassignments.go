@@ -113,7 +113,6 @@ func validReassignment(replicas []int32, live map[int32]bool) error {
 
 // reassignErrorCode maps store and validation errors to Kafka codes.
 func reassignErrorCode(err error) int16 {
-	var ke *kerr.Error
 	switch {
 	case errors.Is(err, meta.ErrNoReassignment):
 		return kerr.NoReassignmentInProgress.Code
@@ -121,8 +120,6 @@ func reassignErrorCode(err error) int16 {
 		return kerr.InvalidReplicaAssignment.Code
 	case errors.Is(err, meta.ErrUnknownTopic), errors.Is(err, meta.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition.Code
-	case errors.As(err, &ke):
-		return ke.Code
 	}
-	return kerr.UnknownServerError.Code
+	return errorCode(err)
 }

@@ -102,7 +102,7 @@ func (t *Transactions) createTopic() error {
 			"min.insync.replicas": strconv.Itoa(int(min(2, rf))),
 		},
 	}, false)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if err != nil && !errors.Is(err, broker.ErrTopicExists) {
 		return fmt.Errorf("create %s: %w", txn.TopicName, err)
 	}
 	if t.single {
@@ -119,7 +119,7 @@ func (t *Transactions) coordinatorFor(id string) (int32, string, int32, error) {
 	top, ok := t.b.Topic(txn.TopicName)
 	if !ok || len(top.Partitions) == 0 {
 		if err := t.createTopic(); err != nil {
-			return -1, "", -1, &broker.Error{Code: kerr.CoordinatorNotAvailable, Msg: err.Error()}
+			return -1, "", -1, &kafkaError{code: kerr.CoordinatorNotAvailable, msg: err.Error()}
 		}
 		if top, ok = t.b.Topic(txn.TopicName); !ok || len(top.Partitions) == 0 {
 			return -1, "", -1, kerr.CoordinatorNotAvailable
@@ -131,7 +131,7 @@ func (t *Transactions) coordinatorFor(id string) (int32, string, int32, error) {
 			return br.ID, br.Host, br.Port, nil
 		}
 	}
-	return -1, "", -1, &broker.Error{Code: kerr.CoordinatorNotAvailable, Msg: "transaction coordinator broker " + strconv.Itoa(int(leader)) + " is not available"}
+	return -1, "", -1, &kafkaError{code: kerr.CoordinatorNotAvailable, msg: "transaction coordinator broker " + strconv.Itoa(int(leader)) + " is not available"}
 }
 
 // StartTransactions starts the server's transaction coordinator, writing

@@ -161,7 +161,8 @@ func (s *Server) markerLeader(topic string, part int32) (int32, error) {
 
 // writeLocalMarkers appends markers to partitions this broker leads, then
 // waits for each to be committed (acks=all, min.insync.replicas) and tells
-// the observers. Errors are kerr errors, in the order of ms.
+// the observers. Errors are the partitions' (and broker's) typed errors,
+// in the order of ms; the coordinator reads them through kerrmap.
 func (s *Server) writeLocalMarkers(ctx context.Context, ms []txn.Marker) []error {
 	errs := make([]error, len(ms))
 	type written struct {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -45,7 +43,7 @@ func TestDeleteRacingFlush(t *testing.T) {
 				default:
 				}
 				b := append([]byte(nil), batch...)
-				if _, err := p.Append(b); err != nil && !errors.Is(err, kerr.NotLeaderForPartition) {
+				if _, err := p.Append(b); err != nil && !errors.Is(err, ErrNotLeader) {
 					errs <- err
 					return
 				}

@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -182,8 +180,9 @@ type AppendResult struct {
 }
 
 // Append validates and appends a produce request's records (one or more v2
-// batches). It returns a kerr error for anything the client must see:
-// CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, sequence errors, etc. Nothing of a
+// batches). It returns one of the errors of errors.go for anything the
+// client must see: ErrCorruptMessage, ErrMessageTooLarge, sequence errors,
+// etc. Nothing of a
 // request is appended if any of its batches is invalid. The data is in the
 // log when Append returns; acks=all callers then call WaitCommitted.
 func (p *Partition) Append(records []byte) (AppendResult, error) {
@@ -214,7 +213,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
 	p.mu.Unlock()
 	if closed || !leader {
-		return res, kerr.NotLeaderForPartition
+		return res, ErrNotLeader
 	}
 	// Check every batch before appending any, so a bad one fails the
 	// whole request without a partial append.
@@ -223,7 +222,7 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			var dup *errDuplicate
 			if errors.As(err, &dup) {
 				if len(headers) > 1 || i > 0 {
-					return res, kerr.OutOfOrderSequenceNumber
+					return res, ErrOutOfOrderSequence
 				}
 				// A retry of a batch we have: answer with its offset.
 				res.BaseOffset = dup.baseOffset
@@ -245,11 +244,11 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 			if out != nil {
 				split, err := storage.SplitBatches(out)
 				if err != nil || len(split) == 0 {
-					return res, kerr.CorruptMessage
+					return res, ErrCorruptMessage
 				}
 				for _, o := range split {
 					if len(o) > int(cfg.MaxMessageBytes) {
-						return res, kerr.MessageTooLarge
+						return res, ErrMessageTooLarge
 					}
 				}
 			}
@@ -316,22 +315,22 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.BatchHeader, error) {
 	batches, err := storage.SplitBatches(recs)
 	if err != nil || len(batches) == 0 {
-		return nil, nil, kerr.CorruptMessage
+		return nil, nil, ErrCorruptMessage
 	}
 	headers := make([]storage.BatchHeader, len(batches))
 	for i, b := range batches {
 		if len(b) >= 17 && b[16] != 2 {
 			// Magic 0/1 message sets are up-converted by the protocol
 			// layer before they get here.
-			return nil, nil, kerr.UnsupportedForMessageFormat
+			return nil, nil, ErrLegacyMessageFormat
 		}
 		h, err := storage.ValidateBatch(b)
 		if err != nil {
 			p.logger.Warn("rejected corrupt batch", "err", err)
-			return nil, nil, kerr.CorruptMessage
+			return nil, nil, ErrCorruptMessage
 		}
 		if h.Size() > int(cfg.MaxMessageBytes) {
-			return nil, nil, kerr.MessageTooLarge
+			return nil, nil, ErrMessageTooLarge
 		}
 		if err := records.Validate(b, records.ValidateOptions{
 			DecompressBudget: cfg.DecompressLimit(),
@@ -347,35 +346,23 @@ func (p *Partition) validate(recs []byte, cfg *Config) ([][]byte, []storage.Batc
 	return batches, headers, nil
 }
 
-// InvalidBatchError is a produced batch the validator refused: Code is
-// CORRUPT_MESSAGE or INVALID_RECORD, Reason says why (for the client's
-// ErrorMessage and the log).
-type InvalidBatchError struct {
-	Code   *kerr.Error
-	Reason string
-}
-
-func (e *InvalidBatchError) Error() string { return e.Code.Message + ": " + e.Reason }
-
-// Unwrap exposes the Kafka code.
-func (e *InvalidBatchError) Unwrap() error { return e.Code }
-
+// invalidBatch classifies a validator's refusal (see InvalidBatchError).
 func invalidBatch(err error) error {
-	code := kerr.CorruptMessage
+	kind := ErrCorruptMessage
 	if errors.Is(err, records.ErrInvalidRecord) {
-		code = kerr.InvalidRecord
+		kind = ErrInvalidRecord
 	}
-	return &InvalidBatchError{Code: code, Reason: err.Error()}
+	return &InvalidBatchError{Err: kind, Reason: err.Error()}
 }
 
 // WaitCommitted returns once the result's records are committed: fsynced
 // in durable mode (flush.messages=1, group-committed with concurrent
 // producers) and replicated to every in-sync replica, i.e. below the high
 // watermark. acks=all produce calls it before answering; ctx bounds the
-// wait (REQUEST_TIMED_OUT), and losing leadership, or the partition
-// being closed or deleted, meanwhile answers NOT_LEADER_OR_FOLLOWER.
+// wait (ErrCommitTimeout), and losing leadership, or the partition
+// being closed or deleted, meanwhile answers ErrNotLeader.
 // Records committed while the ISR is smaller than min.insync.replicas
-// (it shrank after the append) answer NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+// (it shrank after the append) answer ErrCommittedUnderMinISR,
 // as in Kafka: they are in the log, but on fewer replicas than the
 // producer asked for.
 func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
@@ -407,12 +394,12 @@ func (p *Partition) WaitCommitted(ctx context.Context, res AppendResult) error {
 			// Closed (shutdown) or deleted under the wait: the high
 			// watermark will not move again; answer now, not when the
 			// request times out.
-			return kerr.NotLeaderForPartition
+			return ErrNotLeader
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return kerr.RequestTimedOut
+			return ErrCommitTimeout
 		}
 	}
 }
@@ -424,7 +411,7 @@ func (p *Partition) committedLocked(res AppendResult) (bool, error) {
 		return false, nil
 	}
 	if p.repl.leader && len(p.repl.isr) < p.cfg.Load().MinInsyncReplicas {
-		return true, kerr.NotEnoughReplicasAfterAppend
+		return true, ErrCommittedUnderMinISR
 	}
 	return true, nil
 }
@@ -480,7 +467,7 @@ type ReadResult struct {
 }
 
 // Read reads committed batches from offset, up to maxBytes (at least one
-// whole batch if any). OFFSET_OUT_OF_RANGE below the log start or past
+// whole batch if any). ErrOffsetOutOfRange below the log start or past
 // the log end.
 func (p *Partition) Read(offset int64, maxBytes int) (ReadResult, error) {
 	return p.ReadIsolated(offset, maxBytes, false)
@@ -494,7 +481,7 @@ func (p *Partition) ReadIsolated(offset int64, maxBytes int, committed bool) (Re
 	hw, leader := p.hw, p.repl.leader
 	p.mu.Unlock()
 	if !leader {
-		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, kerr.NotLeaderForPartition
+		return ReadResult{HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}, ErrNotLeader
 	}
 	res := ReadResult{HighWatermark: hw, LastStableOffset: p.lso(hw), LogStartOffset: p.log.LogStartOffset()}
 	limit := hw
@@ -503,12 +490,12 @@ func (p *Partition) ReadIsolated(offset int64, maxBytes int, committed bool) (Re
 	}
 	if p.log.Err() != nil {
 		// Offline after an I/O error: even reads below the high
-		// watermark answer KAFKA_STORAGE_ERROR, as Kafka does for a
+		// watermark answer ErrStorage, as Kafka does for a
 		// partition on an offline log dir.
-		return res, kerr.KafkaStorageError
+		return res, ErrStorage
 	}
 	if offset < res.LogStartOffset || offset > p.log.NextOffset() {
-		return res, kerr.OffsetOutOfRange
+		return res, ErrOffsetOutOfRange
 	}
 	if offset >= limit {
 		return res, nil
@@ -518,7 +505,7 @@ func (p *Partition) ReadIsolated(offset int64, maxBytes int, committed bool) (Re
 		if errors.Is(err, storage.ErrOffsetOutOfRange) {
 			// Retention moved the start while we looked.
 			res.LogStartOffset = p.log.LogStartOffset()
-			return res, kerr.OffsetOutOfRange
+			return res, ErrOffsetOutOfRange
 		}
 		return res, p.storageError("read", err)
 	}
@@ -537,14 +524,14 @@ func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 		offset = hw
 	}
 	if offset < 0 || offset > hw {
-		return p.log.LogStartOffset(), kerr.OffsetOutOfRange
+		return p.log.LogStartOffset(), ErrOffsetOutOfRange
 	}
 	if offset <= p.log.LogStartOffset() {
 		return p.log.LogStartOffset(), nil
 	}
 	if err := p.log.DeleteRecordsBefore(offset); err != nil {
 		p.logger.Error("delete records failed", "offset", offset, "err", err)
-		return p.log.LogStartOffset(), kerr.KafkaStorageError
+		return p.log.LogStartOffset(), ErrStorage
 	}
 	return p.log.LogStartOffset(), nil
 }
@@ -602,17 +589,18 @@ func (p *Partition) Flush() error {
 	return nil
 }
 
-// storageError logs a failed log operation and returns the Kafka error
-// clients get for it. An offline log already logged its first failure
+// storageError logs a failed log operation and returns the partition
+// error for it: ErrNotLeader when the log was closed meanwhile, else
+// ErrStorage. An offline log already logged its first failure
 // (with the file and cause), so repeats are not logged again.
 func (p *Partition) storageError(op string, err error) error {
 	if errors.Is(err, storage.ErrClosed) {
-		return kerr.NotLeaderForPartition // closed or deleted meanwhile
+		return ErrNotLeader // closed or deleted meanwhile
 	}
 	if !errors.Is(err, storage.ErrOffline) {
 		p.logger.Error(op+" failed", "err", err)
 	}
-	return kerr.KafkaStorageError
+	return ErrStorage
 }
 
 // Offline reports the log's sticky I/O error (nil while healthy): the

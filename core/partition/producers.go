@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/storage"
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
@@ -93,8 +91,8 @@ func (e *errDuplicate) Error() string {
 }
 
 // check validates an idempotent batch's producer epoch and sequence against
-// the state. It returns *errDuplicate for a retried batch, a kerr error for
-// fencing and sequence gaps, or nil when the batch may be appended.
+// the state. It returns *errDuplicate for a retried batch, ErrStaleProducerEpoch
+// for fencing, ErrOutOfOrderSequence for gaps, or nil when the batch may be appended.
 func (p *producers) check(h storage.BatchHeader) error {
 	if h.ProducerID < 0 {
 		return nil
@@ -102,7 +100,7 @@ func (p *producers) check(h storage.BatchHeader) error {
 	e, ok := p.m[h.ProducerID]
 	if ok && h.ProducerEpoch < e.Epoch {
 		// Fenced: whatever else is wrong with the batch.
-		return kerr.InvalidProducerEpoch
+		return ErrStaleProducerEpoch
 	}
 	if err := p.checkTxn(h); err != nil {
 		return err
@@ -115,13 +113,13 @@ func (p *producers) check(h storage.BatchHeader) error {
 	}
 	switch {
 	case h.ProducerEpoch < e.Epoch:
-		return kerr.InvalidProducerEpoch
+		return ErrStaleProducerEpoch
 	case h.ProducerEpoch > e.Epoch:
 		if IsEmitProducer(h.ProducerID) {
 			return nil
 		}
 		if h.BaseSequence != 0 {
-			return kerr.OutOfOrderSequenceNumber
+			return ErrOutOfOrderSequence
 		}
 		return nil
 	}
@@ -136,7 +134,7 @@ func (p *producers) check(h storage.BatchHeader) error {
 		return nil
 	}
 	if l := e.last(); l != nil && h.BaseSequence != seqAdd(l.LastSeq, 1) {
-		return kerr.OutOfOrderSequenceNumber
+		return ErrOutOfOrderSequence
 	}
 	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -34,15 +32,15 @@ func TestProducersSequencing(t *testing.T) {
 		t.Fatalf("retry of batch 2: got %v", err)
 	}
 	// A gap is out of order.
-	if err := p.check(hdr(7, 0, 16, 1, -1)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+	if err := p.check(hdr(7, 0, 16, 1, -1)); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("gap: got %v", err)
 	}
 	// An older epoch is fenced; a newer epoch must restart at 0.
 	p.record(hdr(7, 1, 0, 1, 15))
-	if err := p.check(hdr(7, 0, 15, 1, -1)); !errors.Is(err, kerr.InvalidProducerEpoch) {
+	if err := p.check(hdr(7, 0, 15, 1, -1)); !errors.Is(err, ErrStaleProducerEpoch) {
 		t.Fatalf("old epoch: got %v", err)
 	}
-	if err := p.check(hdr(7, 2, 3, 1, -1)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+	if err := p.check(hdr(7, 2, 3, 1, -1)); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("new epoch not at 0: got %v", err)
 	}
 	// Non-idempotent batches are never checked.
@@ -67,7 +65,7 @@ func TestProducersDedupeWindowIsFive(t *testing.T) {
 			t.Fatalf("seq %d: got %v", i, err)
 		}
 	}
-	if err := p.check(hdr(1, 0, 1, 1, -1)); !errors.Is(err, kerr.OutOfOrderSequenceNumber) {
+	if err := p.check(hdr(1, 0, 1, 1, -1)); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("seq 1 (outside window): got %v", err)
 	}
 }

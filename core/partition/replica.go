@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -106,7 +104,7 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 }
 
 // BecomeFollower makes this replica a follower of leader at epoch.
-// Producers waiting for acks=all get NOT_LEADER_OR_FOLLOWER.
+// Producers waiting for acks=all get ErrNotLeader.
 func (p *Partition) BecomeFollower(epoch, leader int32, replicas []int32) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -139,14 +137,14 @@ func (p *Partition) SetISRWaker(wake func()) {
 	p.mu.Unlock()
 }
 
-// CheckMinISR is the acks=all admission check: NOT_ENOUGH_REPLICAS when
+// CheckMinISR is the acks=all admission check: ErrNotEnoughReplicas when
 // fewer replicas than min.insync.replicas are in sync.
 func (p *Partition) CheckMinISR() error {
 	min := p.cfg.Load().MinInsyncReplicas
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.repl.leader && len(p.repl.isr) < min {
-		return kerr.NotEnoughReplicas
+		return ErrNotEnoughReplicas
 	}
 	return nil
 }
@@ -225,12 +223,12 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 	end := p.log.NextOffset()
 	if !p.repl.leader {
 		p.mu.Unlock()
-		return ReadResult{}, nil, kerr.NotLeaderForPartition
+		return ReadResult{}, nil, ErrNotLeader
 	}
 	f := p.repl.followers[replica]
 	if f == nil {
 		p.mu.Unlock()
-		return ReadResult{}, nil, kerr.UnknownTopicOrPartition
+		return ReadResult{}, nil, ErrUnknownReplica
 	}
 	var wake func()
 	if offset <= end {
@@ -261,14 +259,14 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 		wake()
 	}
 	if offset < res.LogStartOffset || offset > end {
-		return res, wait, kerr.OffsetOutOfRange
+		return res, wait, ErrOffsetOutOfRange
 	}
 	if offset == end {
 		return res, wait, nil
 	}
 	c, err := p.log.Read(offset, maxBytes, end)
 	if err != nil {
-		return res, wait, kerr.KafkaStorageError
+		return res, wait, ErrStorage
 	}
 	res.Chunk = c
 	return res, wait, nil
@@ -289,7 +287,7 @@ func (p *Partition) followsLocked(epoch int32) bool {
 func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) error {
 	batches, err := storage.SplitBatches(records)
 	if err != nil {
-		return kerr.CorruptMessage
+		return ErrCorruptMessage
 	}
 	p.appendMu.Lock()
 	p.mu.Lock()
@@ -303,7 +301,7 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 		h, err := storage.ValidateBatch(b)
 		if err != nil {
 			p.appendMu.Unlock()
-			return kerr.CorruptMessage
+			return ErrCorruptMessage
 		}
 		if next := p.log.NextOffset(); h.LastOffset() < next {
 			continue // already have it (a re-sent batch)
@@ -325,7 +323,7 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 		got, err := p.log.Append(b, h.PartitionLeaderEpoch)
 		if err != nil {
 			p.appendMu.Unlock()
-			return kerr.KafkaStorageError
+			return ErrStorage
 		}
 		err = p.producers.apply(p.log, got, b, p.logger)
 		if got.IsTransactional() {
@@ -333,7 +331,7 @@ func (p *Partition) FollowerAppend(epoch int32, records []byte, leaderHW int64) 
 		}
 		if err != nil {
 			p.appendMu.Unlock()
-			return kerr.KafkaStorageError
+			return ErrStorage
 		}
 		p.mu.Lock()
 		if err := p.epochs.assign(h.PartitionLeaderEpoch, got.BaseOffset); err != nil {

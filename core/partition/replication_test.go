@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -84,25 +82,25 @@ func TestReplicaFetchRefusals(t *testing.T) {
 	p := openReplica(t, 1)
 	p.BecomeLeader(1, []int32{1, 2}, []int32{1, 2})
 	produce(t, p, 3, "r")
-	if _, _, err := p.ReplicaFetch(9, 0, 1<<20); err != kerr.UnknownTopicOrPartition {
+	if _, _, err := p.ReplicaFetch(9, 0, 1<<20); err != ErrUnknownReplica {
 		t.Fatalf("fetch by a non-replica: %v", err)
 	}
 	res, _, err := p.ReplicaFetch(2, 4, 1<<20) // past our end
-	if err != kerr.OffsetOutOfRange || res.HighWatermark != 0 {
+	if err != ErrOffsetOutOfRange || res.HighWatermark != 0 {
 		t.Fatalf("fetch past the end: %v, high watermark %d", err, res.HighWatermark)
 	}
 	if hw := p.HighWatermark(); hw != 0 {
 		t.Fatalf("a fetch past our end counted: high watermark %d", hw)
 	}
 	p.BecomeFollower(2, 2, []int32{1, 2})
-	if _, _, err := p.ReplicaFetch(2, 3, 1<<20); err != kerr.NotLeaderForPartition {
+	if _, _, err := p.ReplicaFetch(2, 3, 1<<20); err != ErrNotLeader {
 		t.Fatalf("replica fetch from a follower: %v", err)
 	}
-	if _, err := p.Read(0, 1<<20); err != kerr.NotLeaderForPartition {
+	if _, err := p.Read(0, 1<<20); err != ErrNotLeader {
 		t.Fatalf("consumer read from a follower: %v", err)
 	}
 	b, _ := records.Encode([]records.Record{{Value: []byte("x")}}, records.Plain)
-	if _, err := p.Append(b); err != kerr.NotLeaderForPartition {
+	if _, err := p.Append(b); err != ErrNotLeader {
 		t.Fatalf("produce to a follower: %v", err)
 	}
 }
@@ -423,7 +421,7 @@ func TestWaitCommitted(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := waitAsync(ctx, p, res)
 		cancel()
-		if err := result(t, ch); err != kerr.RequestTimedOut {
+		if err := result(t, ch); err != ErrCommitTimeout {
 			t.Fatalf("%v, want REQUEST_TIMED_OUT", err)
 		}
 	})
@@ -433,7 +431,7 @@ func TestWaitCommitted(t *testing.T) {
 		res := appendOne(t, p)
 		ch := waitAsync(context.Background(), p, res)
 		p.BecomeFollower(2, 2, []int32{1, 2})
-		if err := result(t, ch); err != kerr.NotLeaderForPartition {
+		if err := result(t, ch); err != ErrNotLeader {
 			t.Fatalf("%v, want NOT_LEADER_OR_FOLLOWER", err)
 		}
 	})
@@ -452,7 +450,7 @@ func TestWaitCommitted(t *testing.T) {
 			if err := tc.end(p); err != nil {
 				t.Fatal(err)
 			}
-			if err := result(t, ch); err != kerr.NotLeaderForPartition {
+			if err := result(t, ch); err != ErrNotLeader {
 				t.Fatalf("%v, want NOT_LEADER_OR_FOLLOWER", err)
 			}
 		})
@@ -469,10 +467,10 @@ func TestWaitCommitted(t *testing.T) {
 		res := appendOne(t, p)
 		ch := waitAsync(context.Background(), p, res)
 		p.SetISR([]int32{1})
-		if err := result(t, ch); err != kerr.NotEnoughReplicasAfterAppend {
+		if err := result(t, ch); err != ErrCommittedUnderMinISR {
 			t.Fatalf("%v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
 		}
-		if err := p.WaitCommitted(context.Background(), res); err != kerr.NotEnoughReplicasAfterAppend {
+		if err := p.WaitCommitted(context.Background(), res); err != ErrCommittedUnderMinISR {
 			t.Fatalf("asked again: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
 		}
 		// Enough in sync again: a new append is acknowledged.
@@ -511,9 +509,9 @@ func TestCheckMinISR(t *testing.T) {
 		want   error
 	}{
 		{1, []int32{1}, true, nil},
-		{2, []int32{1}, true, kerr.NotEnoughReplicas},
+		{2, []int32{1}, true, ErrNotEnoughReplicas},
 		{2, []int32{1, 2}, true, nil},
-		{3, []int32{1, 2}, true, kerr.NotEnoughReplicas},
+		{3, []int32{1, 2}, true, ErrNotEnoughReplicas},
 		{3, []int32{1, 2, 3}, true, nil},
 		{3, nil, false, nil}, // followers refuse produce elsewhere (NOT_LEADER)
 	} {
@@ -537,7 +535,7 @@ func TestCheckMinISR(t *testing.T) {
 	p.SetConfig(cfg)
 	p.BecomeLeader(1, []int32{1, 2}, []int32{1, 2})
 	p.SetISR([]int32{1})
-	if err := p.CheckMinISR(); err != kerr.NotEnoughReplicas {
+	if err := p.CheckMinISR(); err != ErrNotEnoughReplicas {
 		t.Fatalf("after the ISR shrank: %v", err)
 	}
 	p.SetISR([]int32{1, 2})

@@ -1,8 +1,6 @@
 package partition
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -48,7 +46,7 @@ func (p *Partition) OffsetForTimestampIsolated(ts int64, committed bool) (offset
 	}
 	chunk, ok, err := p.log.FindOffsetByTimestamp(ts)
 	if err != nil {
-		return -1, -1, kerr.KafkaStorageError
+		return -1, -1, ErrStorage
 	}
 	defer chunk.Release()
 	if !ok || chunk.FirstOffset >= hw {
@@ -56,12 +54,12 @@ func (p *Partition) OffsetForTimestampIsolated(ts int64, committed bool) (offset
 	}
 	b, err := chunk.ReadAll()
 	if err != nil {
-		return -1, -1, kerr.KafkaStorageError
+		return -1, -1, ErrStorage
 	}
 	offset, timestamp = -1, -1
 	h, err := storage.ParseHeader(b)
 	if err != nil {
-		return -1, -1, kerr.KafkaStorageError
+		return -1, -1, ErrStorage
 	}
 	err = eachRecord(b[:h.Size()], p.cfg.Load().DecompressLimit(), func(o, t int64) bool {
 		if t >= ts && o >= p.log.LogStartOffset() {
@@ -71,7 +69,7 @@ func (p *Partition) OffsetForTimestampIsolated(ts int64, committed bool) (offset
 		return true
 	})
 	if err != nil {
-		return -1, -1, kerr.CorruptMessage
+		return -1, -1, ErrCorruptMessage
 	}
 	if offset >= hw {
 		return -1, -1, nil
@@ -96,7 +94,7 @@ func (p *Partition) maxTimestampOffset(hw int64) (int64, int64, error) {
 		})
 	})
 	if err != nil {
-		return -1, -1, kerr.KafkaStorageError
+		return -1, -1, ErrStorage
 	}
 	return best, bestTS, nil
 }

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"math"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/storage"
 )
 
@@ -19,11 +17,11 @@ import (
 // producers' batches below it to drop.
 
 // checkTxn refuses a non-transactional batch from a producer whose
-// transaction here is still open (Kafka's INVALID_TXN_STATE): it would be
+// transaction here is still open (ErrTxnOpen, Kafka's INVALID_TXN_STATE): it would be
 // neither committed nor aborted with it.
 func (p *producers) checkTxn(h storage.BatchHeader) error {
 	if _, open := p.txns[h.ProducerID]; open && !h.IsTransactional() {
-		return kerr.InvalidTxnState
+		return ErrTxnOpen
 	}
 	return nil
 }
@@ -41,7 +39,7 @@ func (p *producers) recordTxn(h storage.BatchHeader) {
 
 // checkMarker decides what a marker for (pid, epoch) from a coordinator
 // of coordEpoch does: an error when it is fenced (an older producer epoch:
-// INVALID_PRODUCER_EPOCH; an older coordinator: TRANSACTION_COORDINATOR_FENCED),
+// ErrStaleProducerEpoch; an older coordinator: ErrCoordinatorFenced),
 // else whether a control batch must be written. A producer with no open
 // transaction here and no newer epoch needs none: the marker is a retry
 // (or the partition never saw the transaction's data), and success is the
@@ -53,9 +51,9 @@ func (p *producers) checkMarker(pid int64, epoch int16, coordEpoch int32) (write
 	if known {
 		switch {
 		case epoch < e.Epoch:
-			return false, kerr.InvalidProducerEpoch
+			return false, ErrStaleProducerEpoch
 		case coordEpoch < e.CoordEpoch:
-			return false, kerr.TransactionCoordinatorFenced
+			return false, ErrCoordinatorFenced
 		}
 	}
 	if _, open := p.txns[pid]; open {
@@ -143,13 +141,13 @@ type TxnMarker struct {
 // the LSO moves past it, and an abort enters the aborted-transaction index.
 // A producer with no open transaction here gets no marker and success
 // (see checkMarker), so a coordinator may retry markers freely. Fenced
-// markers fail with INVALID_PRODUCER_EPOCH or TRANSACTION_COORDINATOR_FENCED.
+// markers fail with ErrStaleProducerEpoch or ErrCoordinatorFenced.
 // Like Append, the marker is in the log on return; WaitCommitted with the
 // result waits for acks=all (for a no-op, for everything appended before).
 func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
 	if m.ProducerID < 0 {
-		return res, kerr.InvalidProducerIDMapping
+		return res, ErrNoProducerID
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -157,7 +155,7 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
 	p.mu.Unlock()
 	if closed || !leader {
-		return res, kerr.NotLeaderForPartition
+		return res, ErrNotLeader
 	}
 	if err := p.log.Err(); err != nil {
 		return res, p.storageError("append", err)
@@ -198,16 +196,16 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 // in __consumer_offsets), as Kafka's coordinator-origin appends: it carries
 // the producer's id and epoch and base sequence -1, opens (or continues)
 // the producer's transaction here, and is fenced by epoch
-// (INVALID_PRODUCER_EPOCH) but neither sequence-checked nor deduplicated.
+// (ErrStaleProducerEpoch) but neither sequence-checked nor deduplicated.
 // The batch is not run through produce validation (the broker built it).
 func (p *Partition) AppendForProducer(batch []byte) (AppendResult, error) {
 	res := AppendResult{BaseOffset: -1, LogAppendTime: -1}
 	h, err := storage.ValidateBatch(batch)
 	switch {
 	case err != nil:
-		return res, kerr.CorruptMessage
+		return res, ErrCorruptMessage
 	case h.ProducerID < 0 || !h.IsTransactional() || h.IsControl() || h.BaseSequence >= 0:
-		return res, kerr.InvalidRecord
+		return res, ErrInvalidRecord
 	}
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
@@ -215,10 +213,10 @@ func (p *Partition) AppendForProducer(batch []byte) (AppendResult, error) {
 	epoch, closed, leader := p.leaderEpoch, p.closed, p.repl.leader
 	p.mu.Unlock()
 	if closed || !leader {
-		return res, kerr.NotLeaderForPartition
+		return res, ErrNotLeader
 	}
 	if e, ok := p.producers.m[h.ProducerID]; ok && h.ProducerEpoch < e.Epoch {
-		return res, kerr.InvalidProducerEpoch
+		return res, ErrStaleProducerEpoch
 	}
 	got, err := p.log.Append(batch, epoch)
 	if err != nil {

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -57,17 +55,17 @@ func TestTxnProducerState(t *testing.T) {
 		}},
 		{"fencing", []op{
 			{name: "open A", h: txnHdr(1, 0, 0, 1, 0), wantFirst: 0},
-			{name: "non-transactional in a transaction", h: hdr(1, 0, 1, 1, 1), wantErr: kerr.InvalidTxnState, wantFirst: 0},
+			{name: "non-transactional in a transaction", h: hdr(1, 0, 1, 1, 1), wantErr: ErrTxnOpen, wantFirst: 0},
 			{name: "abort at a bumped epoch", h: hdr(1, 1, -1, 1, 1), marker: true, coordEpoch: 3, wantWrite: true, wantFirst: -1},
-			{name: "old epoch data", h: txnHdr(1, 0, 1, 1, 2), wantErr: kerr.InvalidProducerEpoch, wantFirst: -1},
-			{name: "old epoch marker", h: hdr(1, 0, -1, 1, 2), marker: true, coordEpoch: 3, wantErr: kerr.InvalidProducerEpoch, wantFirst: -1},
-			{name: "old coordinator", h: hdr(1, 1, -1, 1, 2), marker: true, coordEpoch: 2, wantErr: kerr.TransactionCoordinatorFenced, wantFirst: -1},
+			{name: "old epoch data", h: txnHdr(1, 0, 1, 1, 2), wantErr: ErrStaleProducerEpoch, wantFirst: -1},
+			{name: "old epoch marker", h: hdr(1, 0, -1, 1, 2), marker: true, coordEpoch: 3, wantErr: ErrStaleProducerEpoch, wantFirst: -1},
+			{name: "old coordinator", h: hdr(1, 1, -1, 1, 2), marker: true, coordEpoch: 2, wantErr: ErrCoordinatorFenced, wantFirst: -1},
 			{name: "new epoch starts at 0", h: txnHdr(1, 1, 0, 1, 2), wantFirst: 2},
 		}},
 		{"marker for an unknown producer", []op{
 			{name: "first marker", h: hdr(9, 4, -1, 1, 0), marker: true, wantWrite: true, wantFirst: -1},
 			{name: "retry", h: hdr(9, 4, -1, 1, 1), marker: true, wantFirst: -1},
-			{name: "older epoch", h: txnHdr(9, 3, 0, 1, 1), wantErr: kerr.InvalidProducerEpoch, wantFirst: -1},
+			{name: "older epoch", h: txnHdr(9, 3, 0, 1, 1), wantErr: ErrStaleProducerEpoch, wantFirst: -1},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,9 +381,9 @@ func TestAppendForProducer(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"stale epoch", coordBatch(5, 0, -1), kerr.InvalidProducerEpoch},
-		{"with a sequence", coordBatch(5, 1, 3), kerr.InvalidRecord},
-		{"no producer", coordBatch(-1, -1, -1), kerr.InvalidRecord},
+		{"stale epoch", coordBatch(5, 0, -1), ErrStaleProducerEpoch},
+		{"with a sequence", coordBatch(5, 1, 3), ErrInvalidRecord},
+		{"no producer", coordBatch(-1, -1, -1), ErrInvalidRecord},
 	} {
 		if _, err := p.AppendForProducer(tc.b); !errors.Is(err, tc.want) {
 			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)

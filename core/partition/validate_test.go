@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -36,10 +34,10 @@ func TestAppendValidates(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		recs []byte
-		code *kerr.Error
+		code error
 	}{
-		{"lying count", append(append([]byte(nil), good...), lying...), kerr.CorruptMessage},
-		{"no key on a compacted topic", keyless, kerr.InvalidRecord},
+		{"lying count", append(append([]byte(nil), good...), lying...), ErrCorruptMessage},
+		{"no key on a compacted topic", keyless, ErrInvalidRecord},
 	} {
 		_, err := p.Append(tc.recs)
 		var ib *InvalidBatchError

@@ -46,6 +46,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
 )
 
@@ -254,8 +255,7 @@ func (p *Pipeline) deliver(ctx context.Context, eb emitBatch, acks int16) error 
 // retriable: the emit may succeed if sent again (a leader moved, a
 // broker was unreachable).
 func retriable(err error) bool {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
+	if ke, ok := kerrmap.Lookup(err); ok {
 		return ke.Retriable || ke == kerr.RequestTimedOut
 	}
 	var pe *PluginError

@@ -340,7 +340,7 @@ func TestEmitFailureFailsSource(t *testing.T) {
 
 	_, err := appendWait(t, p, AppendRequest{Topic: "in", Batch: batch(t, -1, 0, "bad"), Acks: -1, Timeout: 200 * time.Millisecond})
 	var ee *EmitError
-	if !errors.As(err, &ee) || !errors.Is(err, kerr.NotEnoughReplicas) || ee.Topic != "strict" || ee.Partition != 0 {
+	if !errors.As(err, &ee) || !errors.Is(err, partition.ErrNotEnoughReplicas) || ee.Topic != "strict" || ee.Partition != 0 {
 		t.Fatalf("acks=all: %v, want an EmitError NOT_ENOUGH_REPLICAS for strict-0", err)
 	}
 	if _, err := appendWait(t, p, AppendRequest{Topic: "in", Batch: batch(t, -1, 0, "bad2"), Acks: 1}); err != nil {

@@ -133,7 +133,7 @@ func (pr *Prepared) Append() (*Pending, error) {
 		// Let the partition's validation say precisely what is wrong
 		// with the batch; should it pass, the batch is still unreadable.
 		_, err := part.AppendTransformed(req.Batch, func(storage.BatchHeader, []byte) ([]byte, error) {
-			return nil, kerr.CorruptMessage
+			return nil, partition.ErrCorruptMessage
 		})
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
@@ -276,7 +276,7 @@ func (pub *publisher) seq(topic string, part int32) *partSeq {
 // record).
 func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed, req *appendReq) bool {
 	pp, err := pub.p.b.Partition(topic, part)
-	if errors.Is(err, kerr.NotLeaderForPartition) {
+	if kerrmap.Is(err, kerr.NotLeaderForPartition) {
 		return false
 	}
 	if err != nil {
@@ -340,7 +340,7 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	} else {
 		pub.append(ctx, topic, part, limit, []*appendReq{req})
 	}
-	if errors.Is(req.err, kerr.NotLeaderForPartition) {
+	if kerrmap.Is(req.err, kerr.NotLeaderForPartition) {
 		// Leadership moved between the lookup and the append; nothing
 		// was written.
 		return false
@@ -539,8 +539,8 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 			s.next = seqAdd(s.next, int32(len(recs)))
 			break
 		}
-		if attempt > 0 || !(errors.Is(err, kerr.OutOfOrderSequenceNumber) || errors.Is(err, kerr.UnknownProducerID) ||
-			errors.Is(err, kerr.InvalidProducerEpoch)) {
+		if attempt > 0 || !(kerrmap.Is(err, kerr.OutOfOrderSequenceNumber) || kerrmap.Is(err, kerr.UnknownProducerID) ||
+			kerrmap.Is(err, kerr.InvalidProducerEpoch)) {
 			break
 		}
 		pub.p.log.Warn("publish: partition refused the pipeline's producer sequence; taking a new producer id",

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
 
@@ -176,7 +175,7 @@ func TestPublishGroupCommitFailureFailsEveryRequest(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("publish %d: request error %v", i, errs[i])
 		}
-		if !errors.Is(placed[i].Err, kerr.NotEnoughReplicas) || placed[i].Offset != -1 || placed[i].Records != 0 {
+		if !errors.Is(placed[i].Err, partition.ErrNotEnoughReplicas) || placed[i].Offset != -1 || placed[i].Records != 0 {
 			t.Fatalf("publish %d answered %+v, want NOT_ENOUGH_REPLICAS", i, placed[i])
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
 )
 
@@ -316,8 +317,7 @@ func ErrorCode(err error) int16 {
 	if err == nil {
 		return 0
 	}
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
+	if ke, ok := kerrmap.Lookup(err); ok {
 		return ke.Code
 	}
 	return kerr.CoordinatorNotAvailable.Code
@@ -580,7 +580,7 @@ func (c *Coordinator) transition(o *owned, m, n *meta, busyAfter bool) error {
 	defer c.changedLocked()
 	if err != nil {
 		c.logger.Warn("persisting transaction state", "transactional_id", n.id, "state", n.state.String(), "err", err)
-		if errors.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, context.Canceled) {
+		if kerrmap.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, context.Canceled) {
 			return kerr.NotCoordinator
 		}
 		return kerr.CoordinatorNotAvailable
@@ -618,16 +618,16 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 				continue
 			}
 			switch {
-			case errors.Is(err, kerr.UnknownTopicOrPartition):
+			case kerrmap.Is(err, kerr.UnknownTopicOrPartition):
 				// The topic was deleted: nothing left to end there.
 				c.logger.Warn("dropping marker for a deleted partition", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition)
 				continue
-			case errors.Is(err, kerr.InvalidProducerEpoch):
+			case kerrmap.Is(err, kerr.InvalidProducerEpoch):
 				// The partition has seen a newer epoch of the producer:
 				// this transaction is over there (Kafka drops it too).
 				c.logger.Warn("dropping marker of a fenced producer epoch", "transactional_id", n.id, "topic", pending[i].Topic, "partition", pending[i].Partition, "producer_epoch", n.epoch)
 				continue
-			case errors.Is(err, kerr.TransactionCoordinatorFenced):
+			case kerrmap.Is(err, kerr.TransactionCoordinatorFenced):
 				// A newer coordinator owns the transaction and finishes it.
 				c.logger.Warn("coordinator fenced while writing markers", "transactional_id", n.id, "coordinator_epoch", o.epoch)
 				return
