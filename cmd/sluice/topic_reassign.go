@@ -46,12 +46,13 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 		status      bool
 		cancelMoves bool
 		throttle    bool
+		rate        int64
 		ignoreRacks bool
 	)
 	return c.adminCommand(adminSpec{
 		path: "topic reassign",
-		usage: "sluice topic reassign NAME --broker-ids 1,2,3 [--replicas R] [--execute [--throttle]]\n" +
-			"  sluice topic reassign NAME --plan FILE --execute [--throttle]\n" +
+		usage: "sluice topic reassign NAME --broker-ids 1,2,3 [--replicas R] [--execute [--throttle] [--throttle-rate BYTES]]\n" +
+			"  sluice topic reassign NAME --plan FILE --execute [--throttle] [--throttle-rate BYTES]\n" +
 			"  sluice topic reassign NAME --status | --cancel",
 		help: "Move a topic's partitions to other brokers: print a plan, execute it, show progress, cancel.",
 		args: []string{"NAME"},
@@ -63,6 +64,7 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 			fs.BoolVar(&status, "status", false, "show the topic's reassignments in progress and how far the added replicas are; removes the throttle once none is left")
 			fs.BoolVar(&cancelMoves, "cancel", false, "cancel the topic's reassignments in progress (back to the original replicas)")
 			fs.BoolVar(&throttle, "throttle", false, "with --execute: throttle the added replicas' catch-up to the brokers' --follower-replication-throttled-rate (topic config "+throttledReplicasConfig+")")
+			fs.Int64Var(&rate, "throttle-rate", 0, "with --execute: also set the brokers' dynamic leader/follower.replication.throttled.rate to `BYTES`/s (Kafka's --throttle); implies --throttle, --status removes the rates once nothing moves")
 			fs.BoolVar(&ignoreRacks, "ignore-racks", false, "plan without rack awareness (needed when only some brokers have racks)")
 		},
 		run: func(ctx context.Context, adm *kadm.Client, args []string) error {
@@ -118,6 +120,15 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 			if !execute {
 				fmt.Fprintln(c.stdout, "\nNothing changed: add --execute to start this reassignment.")
 				return nil
+			}
+			if rate < 0 {
+				return errors.New("--throttle-rate must not be negative")
+			}
+			if rate > 0 {
+				if err := c.setThrottleRates(ctx, adm, name, current, plan, rate); err != nil {
+					return err
+				}
+				throttle = true
 			}
 			return c.reassignExecute(ctx, adm, name, current, plan, throttle)
 		},
@@ -445,8 +456,18 @@ func (c *cli) removeThrottle(ctx context.Context, adm *kadm.Client, name string)
 			}
 			fmt.Fprintf(c.stdout, "Removed the replication throttle (%s).\n", throttledReplicasConfig)
 		}
+		if cfg.Key == leaderThrottledReplicasConfig && cfg.Value != nil && *cfg.Value != "" && cfg.Source == 1 {
+			resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: leaderThrottledReplicasConfig}}, name)
+			if err == nil {
+				_, err = resp.On(name, nil)
+			}
+			if err != nil {
+				return fmt.Errorf("remove %s: %w", leaderThrottledReplicasConfig, err)
+			}
+			fmt.Fprintf(c.stdout, "Removed the replication throttle (%s).\n", leaderThrottledReplicasConfig)
+		}
 	}
-	return nil
+	return c.removeThrottleRates(ctx, adm)
 }
 
 func (c *cli) reassignCancel(ctx context.Context, adm *kadm.Client, name string) error {
