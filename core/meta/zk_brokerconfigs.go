@@ -20,13 +20,15 @@ const zkBrokerConfigsPath = "/config/brokers"
 func zkBrokerConfigPath(entity string) string { return zkBrokerConfigsPath + "/" + entity }
 
 // zkBrokerConfigs caches the watched entities' configs. The watches start
-// on first use, so a store that never serves broker configs pays nothing.
+// on first use, so a store that never serves broker configs pays nothing;
+// one that failed to start (ZooKeeper unreachable) is tried again on the
+// next use.
 type zkBrokerConfigs struct {
-	once     sync.Once
-	startErr error
-	mu       sync.Mutex
-	configs  map[string]map[string]string // by watched entity
-	mzxid    map[string]int64             // last change seen, by watched entity
+	startMu sync.Mutex      // serialises starting watches
+	watched map[string]bool // entities whose watch runs; guarded by startMu
+	mu      sync.Mutex
+	configs map[string]map[string]string // by watched entity
+	mzxid   map[string]int64             // last change seen, by watched entity
 }
 
 var _ BrokerConfigStore = (*ZK)(nil)
@@ -93,22 +95,28 @@ func (z *ZK) SetBrokerConfigs(entity string, configs map[string]string) error {
 }
 
 func (z *ZK) startBrokerConfigWatch() error {
-	z.bcfg.once.Do(func() {
+	z.bcfg.startMu.Lock()
+	defer z.bcfg.startMu.Unlock()
+	if z.bcfg.watched == nil {
+		z.bcfg.watched = map[string]bool{}
 		z.bcfg.mu.Lock()
 		z.bcfg.configs = map[string]map[string]string{}
 		z.bcfg.mzxid = map[string]int64{}
 		z.bcfg.mu.Unlock()
-		for _, entity := range []string{DefaultBrokerEntity, BrokerEntity(z.Self().ID)} {
-			refresh := z.refreshBrokerConfig(entity)
-			w, err := refresh(nil)
-			if err != nil {
-				z.bcfg.startErr = err
-				return
-			}
-			z.spawnWatch("broker configs "+entity, w, nil, nil, refresh)
+	}
+	for _, entity := range []string{DefaultBrokerEntity, BrokerEntity(z.Self().ID)} {
+		if z.bcfg.watched[entity] {
+			continue
 		}
-	})
-	return z.bcfg.startErr
+		refresh := z.refreshBrokerConfig(entity)
+		w, err := refresh(nil)
+		if err != nil {
+			return err
+		}
+		z.bcfg.watched[entity] = true
+		z.spawnWatch("broker configs "+entity, w, nil, nil, refresh)
+	}
+	return nil
 }
 
 // refreshBrokerConfig follows one entity's node: its data while it
