@@ -23,7 +23,10 @@ const (
 	followerRateConfig            = "follower.replication.throttled.rate"
 )
 
-func (c *cli) setThrottleRates(ctx context.Context, adm *kadm.Client, name string, current, plan [][]int32, rate int64) error {
+// setThrottleRates sets the rates and returns the topic config that names
+// the leaders' throttled replicas, for reassignExecute to write together
+// with the follower one: one write, as two on different brokers may race.
+func (c *cli) setThrottleRates(ctx context.Context, adm *kadm.Client, current, plan [][]int32, rate int64) (*kadm.AlterConfig, error) {
 	var leaders []string
 	var brokers []int32
 	for p, target := range plan {
@@ -40,7 +43,7 @@ func (c *cli) setThrottleRates(ctx context.Context, adm *kadm.Client, name strin
 		}
 	}
 	if len(brokers) == 0 {
-		return nil
+		return nil, nil
 	}
 	slices.Sort(brokers)
 	v := strconv.FormatInt(rate, 10)
@@ -57,21 +60,10 @@ func (c *cli) setThrottleRates(ctx context.Context, adm *kadm.Client, name strin
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("set the throttle rates: %w", err)
+		return nil, fmt.Errorf("set the throttle rates: %w", err)
 	}
 	fmt.Fprintf(c.stdout, "Set %s and %s to %s bytes/s on brokers %s.\n", leaderRateConfig, followerRateConfig, v, formatIDs(brokers))
-	resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: leaderThrottledReplicasConfig, Value: kadm.StringPtr(strings.Join(leaders, ","))}}, name)
-	if err == nil {
-		var r kadm.AlterConfigsResponse
-		if r, err = resp.On(name, nil); err == nil && r.Err != nil {
-			err = kafkaErr(r.Err, r.ErrMessage)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("set %s: %w", leaderThrottledReplicasConfig, err)
-	}
-	fmt.Fprintf(c.stdout, "Throttled the current replicas as leaders (%s=%s).\n", leaderThrottledReplicasConfig, strings.Join(leaders, ","))
-	return nil
+	return &kadm.AlterConfig{Name: leaderThrottledReplicasConfig, Value: kadm.StringPtr(strings.Join(leaders, ","))}, nil
 }
 
 // removeThrottleRates deletes the per-broker throttle rates once no
