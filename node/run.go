@@ -123,6 +123,10 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		zk    *meta.ZK
 		sec   *security
 	)
+	// The replication throttles start at the flags; dynamic broker configs
+	// change them live (cluster.FollowThrottleConfigs, below).
+	leaderThrottle := cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
+	followerThrottle := cluster.NewThrottle(cfg.FollowerReplicationThrottledRate)
 	if cfg.ZooKeeper != "" {
 		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port}, meta.ZKOptions{
 			SessionTimeout: cfg.ZooKeeperSessionTimeout,
@@ -140,7 +144,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 			return err
 		}
 		rm, err = cluster.NewReplicaManager(cluster.Config{BrokerID: cfg.BrokerID, LagMax: cfg.ReplicaLagMax, Logger: logger, ClientOpts: sec.clientOpts,
-			FollowerThrottle: cluster.NewThrottle(cfg.FollowerReplicationThrottledRate),
+			FollowerThrottle: followerThrottle,
 			DataDir:          cfg.DataDir, CheckpointInterval: cfg.ReplicaHWCheckpointInterval, Fetchers: cfg.ReplicaFetchers}, zk, []string{ln.Addr().String()})
 		if err != nil {
 			return err
@@ -240,7 +244,8 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	}
 	kcfg.DisableSendfile = cfg.DisableSendfile
 	kcfg.FetchSessionCacheSlots = cfg.FetchSessionCacheSlots
-	kcfg.LeaderThrottle = cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
+	kcfg.LeaderThrottle, kcfg.FollowerThrottle = leaderThrottle, followerThrottle
+	closers.pushFunc(cluster.FollowThrottleConfigs(b.Store(), cfg.BrokerID, leaderThrottle, followerThrottle, logger))
 	if err := setupAuthorizer(opts, b.Store(), &kcfg, &closers); err != nil {
 		return err
 	}

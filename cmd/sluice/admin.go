@@ -67,6 +67,12 @@ func (a *adminFlags) seeds() ([]string, error) {
 // deadline. A timeout is reported with the brokers it tried, since "context
 // deadline exceeded" alone does not say that nothing answered.
 func (a *adminFlags) withAdmin(ctx context.Context, fn func(context.Context, *kadm.Client) error) error {
+	return a.withClients(ctx, func(ctx context.Context, _ *kgo.Client, adm *kadm.Client) error { return fn(ctx, adm) })
+}
+
+// withClients is withAdmin also giving the kgo client under the admin one,
+// for requests kadm does not wrap with every field.
+func (a *adminFlags) withClients(ctx context.Context, fn func(context.Context, *kgo.Client, *kadm.Client) error) error {
 	seeds, err := a.seeds()
 	if err != nil {
 		return err
@@ -89,7 +95,7 @@ func (a *adminFlags) withAdmin(ctx context.Context, fn func(context.Context, *ka
 
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	err = fn(ctx, adm)
+	err = fn(ctx, cl, adm)
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (no answer within %s from %s)", err, a.timeout, strings.Join(seeds, ","))
 	}
@@ -118,6 +124,8 @@ type adminSpec struct {
 	args  []string               // names of the required positional arguments
 	flags func(fs *flag.FlagSet) // defines the subcommand's own flags
 	run   func(ctx context.Context, adm *kadm.Client, args []string) error
+	// runRaw replaces run when set: it also gets the kgo client.
+	runRaw func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, args []string) error
 }
 
 // adminCommand builds an admin subcommand: the shared connection flags plus
@@ -150,6 +158,11 @@ func (c *cli) adminCommand(spec adminSpec) *ffcli.Command {
 		case len(positional) != len(spec.args):
 			return newUsageError(cmd, "%s: want %d argument(s) (%s), got %d",
 				spec.path, len(spec.args), strings.Join(spec.args, " "), len(positional))
+		}
+		if spec.runRaw != nil {
+			return af.withClients(ctx, func(ctx context.Context, cl *kgo.Client, adm *kadm.Client) error {
+				return spec.runRaw(ctx, cl, adm, positional)
+			})
 		}
 		return af.withAdmin(ctx, func(ctx context.Context, adm *kadm.Client) error {
 			return spec.run(ctx, adm, positional)

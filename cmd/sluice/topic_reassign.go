@@ -46,12 +46,13 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 		status      bool
 		cancelMoves bool
 		throttle    bool
+		rate        int64
 		ignoreRacks bool
 	)
 	return c.adminCommand(adminSpec{
 		path: "topic reassign",
-		usage: "sluice topic reassign NAME --broker-ids 1,2,3 [--replicas R] [--execute [--throttle]]\n" +
-			"  sluice topic reassign NAME --plan FILE --execute [--throttle]\n" +
+		usage: "sluice topic reassign NAME --broker-ids 1,2,3 [--replicas R] [--execute [--throttle] [--throttle-rate BYTES]]\n" +
+			"  sluice topic reassign NAME --plan FILE --execute [--throttle] [--throttle-rate BYTES]\n" +
 			"  sluice topic reassign NAME --status | --cancel",
 		help: "Move a topic's partitions to other brokers: print a plan, execute it, show progress, cancel.",
 		args: []string{"NAME"},
@@ -63,6 +64,7 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 			fs.BoolVar(&status, "status", false, "show the topic's reassignments in progress and how far the added replicas are; removes the throttle once none is left")
 			fs.BoolVar(&cancelMoves, "cancel", false, "cancel the topic's reassignments in progress (back to the original replicas)")
 			fs.BoolVar(&throttle, "throttle", false, "with --execute: throttle the added replicas' catch-up to the brokers' --follower-replication-throttled-rate (topic config "+throttledReplicasConfig+")")
+			fs.Int64Var(&rate, "throttle-rate", 0, "with --execute: also set the brokers' dynamic leader/follower.replication.throttled.rate to `BYTES`/s (Kafka's --throttle); implies --throttle, --status removes the rates once nothing moves")
 			fs.BoolVar(&ignoreRacks, "ignore-racks", false, "plan without rack awareness (needed when only some brokers have racks)")
 		},
 		run: func(ctx context.Context, adm *kadm.Client, args []string) error {
@@ -119,7 +121,17 @@ func (c *cli) topicReassignCommand() *ffcli.Command {
 				fmt.Fprintln(c.stdout, "\nNothing changed: add --execute to start this reassignment.")
 				return nil
 			}
-			return c.reassignExecute(ctx, adm, name, current, plan, throttle)
+			if rate < 0 {
+				return errors.New("--throttle-rate must not be negative")
+			}
+			var leaderCfg *kadm.AlterConfig
+			if rate > 0 {
+				if leaderCfg, err = c.setThrottleRates(ctx, adm, current, plan, rate); err != nil {
+					return err
+				}
+				throttle = true
+			}
+			return c.reassignExecute(ctx, adm, name, current, plan, throttle, leaderCfg)
 		},
 	})
 }
@@ -314,7 +326,10 @@ func formatIDs(ids []int32) string {
 	return strings.Join(s, ",")
 }
 
-func (c *cli) reassignExecute(ctx context.Context, adm *kadm.Client, name string, current, plan [][]int32, throttle bool) error {
+// reassignExecute starts the moves; with throttle it first names the added
+// replicas in follower.replication.throttled.replicas, written in one
+// request with leaderCfg (--throttle-rate's leader side) when set.
+func (c *cli) reassignExecute(ctx context.Context, adm *kadm.Client, name string, current, plan [][]int32, throttle bool, leaderCfg *kadm.AlterConfig) error {
 	if throttle {
 		var entries []string
 		for p, target := range plan {
@@ -324,8 +339,15 @@ func (c *cli) reassignExecute(ctx context.Context, adm *kadm.Client, name string
 				}
 			}
 		}
+		var cfgs []kadm.AlterConfig
 		if len(entries) > 0 {
-			resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: throttledReplicasConfig, Value: kadm.StringPtr(strings.Join(entries, ","))}}, name)
+			cfgs = append(cfgs, kadm.AlterConfig{Name: throttledReplicasConfig, Value: kadm.StringPtr(strings.Join(entries, ","))})
+		}
+		if leaderCfg != nil {
+			cfgs = append(cfgs, *leaderCfg)
+		}
+		if len(cfgs) > 0 {
+			resp, err := adm.AlterTopicConfigs(ctx, cfgs, name)
 			if err == nil {
 				var r kadm.AlterConfigsResponse
 				r, err = resp.On(name, nil)
@@ -334,9 +356,14 @@ func (c *cli) reassignExecute(ctx context.Context, adm *kadm.Client, name string
 				}
 			}
 			if err != nil {
-				return fmt.Errorf("set %s: %w", throttledReplicasConfig, err)
+				return fmt.Errorf("set the throttled replicas: %w", err)
 			}
-			fmt.Fprintf(c.stdout, "Throttled the added replicas (%s=%s).\n", throttledReplicasConfig, strings.Join(entries, ","))
+			if len(entries) > 0 {
+				fmt.Fprintf(c.stdout, "Throttled the added replicas (%s=%s).\n", throttledReplicasConfig, strings.Join(entries, ","))
+			}
+			if leaderCfg != nil {
+				fmt.Fprintf(c.stdout, "Throttled the current replicas as leaders (%s=%s).\n", leaderThrottledReplicasConfig, *leaderCfg.Value)
+			}
 		}
 	}
 	req := kadm.AlterPartitionAssignmentsReq{}
@@ -434,19 +461,29 @@ func (c *cli) removeThrottle(ctx context.Context, adm *kadm.Client, name string)
 	if err != nil {
 		return nil
 	}
+	// One request for both configs: two, on different brokers, may race.
+	var del []kadm.AlterConfig
 	for _, cfg := range r.Configs {
-		if cfg.Key == throttledReplicasConfig && cfg.Value != nil && *cfg.Value != "" && cfg.Source == 1 {
-			resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: throttledReplicasConfig}}, name)
-			if err == nil {
-				_, err = resp.On(name, nil)
-			}
-			if err != nil {
-				return fmt.Errorf("remove %s: %w", throttledReplicasConfig, err)
-			}
-			fmt.Fprintf(c.stdout, "Removed the replication throttle (%s).\n", throttledReplicasConfig)
+		if (cfg.Key == throttledReplicasConfig || cfg.Key == leaderThrottledReplicasConfig) && cfg.Value != nil && *cfg.Value != "" && cfg.Source == 1 {
+			del = append(del, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: cfg.Key})
 		}
 	}
-	return nil
+	if len(del) > 0 {
+		resp, err := adm.AlterTopicConfigs(ctx, del, name)
+		if err == nil {
+			var r kadm.AlterConfigsResponse
+			if r, err = resp.On(name, nil); err == nil && r.Err != nil {
+				err = kafkaErr(r.Err, r.ErrMessage)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("remove the throttled replicas: %w", err)
+		}
+		for _, d := range del {
+			fmt.Fprintf(c.stdout, "Removed the replication throttle (%s).\n", d.Name)
+		}
+	}
+	return c.removeThrottleRates(ctx, adm)
 }
 
 func (c *cli) reassignCancel(ctx context.Context, adm *kadm.Client, name string) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/internal/testkit"
 )
@@ -34,8 +35,10 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 		}
 	}
 
-	out = mustSluice(t, "topic", "reassign", "spread", "--broker-ids", "1,2,3", "--replicas", "3", "--execute", "--throttle", brokers)
-	for _, want := range []string{"follower.replication.throttled.replicas=0:3,1:1", `Started reassigning 2 partition(s) of "spread"`} {
+	out = mustSluice(t, "topic", "reassign", "spread", "--broker-ids", "1,2,3", "--replicas", "3", "--execute", "--throttle", "--throttle-rate", "50000000", brokers)
+	for _, want := range []string{"follower.replication.throttled.replicas=0:3,1:1",
+		"Set leader.replication.throttled.rate and follower.replication.throttled.rate to 50000000 bytes/s on brokers 1,2,3.",
+		"leader.replication.throttled.replicas=0:1,0:2,1:2,1:3", `Started reassigning 2 partition(s) of "spread"`} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("execute output lacks %q:\n%s", want, out)
 		}
@@ -54,8 +57,12 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(out, "Removed the replication throttle") {
-		t.Fatalf("status after the move did not remove the throttle:\n%s", out)
+	for _, want := range []string{"Removed the replication throttle (follower.replication.throttled.replicas)",
+		"Removed the replication throttle (leader.replication.throttled.replicas)",
+		"Removed the throttle rates of broker 1.", "Removed the throttle rates of broker 2.", "Removed the throttle rates of broker 3."} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("status after the move lacks %q:\n%s", want, out)
+		}
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
@@ -83,6 +90,17 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 	for _, cfg := range r.Configs {
 		if cfg.Key == "follower.replication.throttled.replicas" && cfg.Value != nil && *cfg.Value != "" {
 			t.Fatalf("throttle still set: %q", *cfg.Value)
+		}
+	}
+	for _, id := range []int32{1, 2, 3} {
+		rcs, err := adm.DescribeBrokerConfigs(ctx, id)
+		if err != nil || len(rcs) != 1 {
+			t.Fatalf("describe broker %d: %v %v", id, rcs, err)
+		}
+		for _, cfg := range rcs[0].Configs {
+			if strings.HasSuffix(cfg.Key, ".replication.throttled.rate") && cfg.Source != kmsg.ConfigSourceDefaultConfig {
+				t.Fatalf("broker %d: %s still %v from %v", id, cfg.Key, *cfg.Value, cfg.Source)
+			}
 		}
 	}
 	if out := mustSluice(t, "topic", "reassign", "spread", "--cancel", brokers); out != "No reassignment of \"spread\" in progress.\n" {

@@ -4,12 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // txnCommand is `sluice txn`: transaction inspection over the Kafka
@@ -30,32 +35,82 @@ func (c *cli) txnCommand() *ffcli.Command {
 }
 
 func (c *cli) txnListCommand() *ffcli.Command {
-	var states string
+	var (
+		states, producerIDs, pattern string
+		duration                     time.Duration
+	)
 	return c.adminCommand(adminSpec{
 		path:  "txn list",
-		usage: "sluice txn list [--state Ongoing,PrepareCommit,...]",
+		usage: "sluice txn list [--state Ongoing,PrepareCommit,...] [--producer-id ID,...] [--duration D] [--pattern REGEX]",
 		help:  "List transactional ids with their producer id and state, from every broker.",
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&states, "state", "", "only these states (comma-separated: Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort)")
+			fs.StringVar(&producerIDs, "producer-id", "", "only these producer `IDS` (comma-separated)")
+			fs.DurationVar(&duration, "duration", 0, "only transactions running longer than this (ListTransactions v1, KIP-994)")
+			fs.StringVar(&pattern, "pattern", "", "only transactional ids this `REGEX` matches whole (RE2; ListTransactions v2, KIP-1152)")
 		},
-		run: func(ctx context.Context, adm *kadm.Client, _ []string) error {
-			var filter []string
+		runRaw: func(ctx context.Context, cl *kgo.Client, _ *kadm.Client, _ []string) error {
+			req := kmsg.NewPtrListTransactionsRequest()
 			for _, s := range strings.Split(states, ",") {
 				if s = strings.TrimSpace(s); s != "" {
-					filter = append(filter, s)
+					req.StateFilters = append(req.StateFilters, s)
 				}
 			}
-			txns, err := adm.ListTransactions(ctx, nil, filter)
-			if err != nil {
-				return fmt.Errorf("list transactions: %w", err)
+			for _, s := range strings.Split(producerIDs, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				id, err := strconv.ParseInt(s, 10, 64)
+				if err != nil || id < 0 {
+					return &usageError{msg: fmt.Sprintf("--producer-id: %q is not a producer id", s)}
+				}
+				req.ProducerIDFilters = append(req.ProducerIDFilters, id)
 			}
-			if len(txns) == 0 {
+			if duration < 0 {
+				return &usageError{msg: "--duration must not be negative"}
+			}
+			req.DurationFilterMillis = -1
+			if duration > 0 {
+				req.DurationFilterMillis = duration.Milliseconds()
+			}
+			if pattern != "" {
+				if _, err := regexp.Compile(pattern); err != nil {
+					return &usageError{msg: fmt.Sprintf("--pattern: %v", err)}
+				}
+				req.TransactionalIDPattern = &pattern
+			}
+			type row struct {
+				id, state   string
+				pid         int64
+				coordinator int32
+			}
+			var rows []row
+			// ListTransactions goes to every broker (kgo shards it).
+			for _, sh := range cl.RequestSharded(ctx, req) {
+				if sh.Err != nil {
+					return fmt.Errorf("list transactions on broker %d: %w", sh.Meta.NodeID, sh.Err)
+				}
+				resp := sh.Resp.(*kmsg.ListTransactionsResponse)
+				if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+					return fmt.Errorf("list transactions on broker %d: %w", sh.Meta.NodeID, err)
+				}
+				// An older broker drops the filters it lacks: say so
+				// rather than list too much.
+				if (duration > 0 && sh.Req.GetVersion() < 1) || (pattern != "" && sh.Req.GetVersion() < 2) {
+					return fmt.Errorf("broker %d does not support the --duration/--pattern filters (ListTransactions v%d)", sh.Meta.NodeID, sh.Req.GetVersion())
+				}
+				for _, ts := range resp.TransactionStates {
+					rows = append(rows, row{ts.TransactionalID, ts.TransactionState, ts.ProducerID, sh.Meta.NodeID})
+				}
+			}
+			if len(rows) == 0 {
 				fmt.Fprintln(c.stdout, "No transactions.")
 				return nil
 			}
+			slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.id, b.id) })
 			t := newTable(c.stdout, "TRANSACTIONAL-ID", "PRODUCER-ID", "STATE", "COORDINATOR")
-			for _, l := range txns.Sorted() {
-				t.row(l.TxnID, fmt.Sprint(l.ProducerID), l.State, fmt.Sprint(l.Coordinator))
+			for _, r := range rows {
+				t.row(r.id, fmt.Sprint(r.pid), r.state, fmt.Sprint(r.coordinator))
 			}
 			return t.flush()
 		},

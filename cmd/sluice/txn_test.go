@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,41 @@ func TestTxnCommandsEndToEnd(t *testing.T) {
 	)
 	if out := mustSluice(t, "txn", "list", "--state", "Ongoing", brokers); !strings.Contains(out, "open-one") || strings.Contains(out, "billing") {
 		t.Errorf("list --state Ongoing:\n%s", out)
+	}
+	// The filters: producer ids, a running time (v1), an id pattern (v2).
+	m := regexp.MustCompile(`(?m)^billing +(\d+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no producer id for billing in:\n%s", out)
+	}
+	filtered := func(what string, want []string, args ...string) {
+		t.Helper()
+		out := mustSluice(t, append(append([]string{"txn", "list"}, args...), brokers)...)
+		var got []string
+		for _, id := range []string{"billing", "open-one"} {
+			if strings.Contains(out, id) {
+				got = append(got, id)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("list %s: got %v, want %v:\n%s", what, got, want, out)
+		}
+		if len(want) == 0 && out != "No transactions.\n" {
+			t.Errorf("list %s: %q", what, out)
+		}
+	}
+	filtered("--producer-id", []string{"billing"}, "--producer-id", m[1])
+	filtered("--producer-id unknown", nil, "--producer-id", "999999")
+	filtered("--pattern open.*", []string{"open-one"}, "--pattern", "open.*")
+	filtered("--pattern open (whole ids only)", nil, "--pattern", "open")
+	filtered("--pattern bill.*", []string{"billing"}, "--pattern", "bill.*")
+	filtered("--duration 1h", nil, "--duration", "1h")
+	time.Sleep(20 * time.Millisecond)
+	filtered("--duration 10ms --state Ongoing", []string{"open-one"}, "--duration", "10ms", "--state", "Ongoing")
+	filtered("--pattern + --state", nil, "--pattern", "open.*", "--state", "CompleteCommit")
+	for _, bad := range [][]string{{"--producer-id", "x"}, {"--pattern", "("}, {"--duration", "-1s"}} {
+		if r := runSluice(append(append([]string{"txn", "list"}, bad...), brokers)...); r.code != exitUsage {
+			t.Errorf("list %v: exit %d, stderr %q", bad, r.code, r.stderr)
+		}
 	}
 	wantLines(t, "describe open-one", mustSluice(t, "txn", "describe", "open-one", brokers),
 		`Transactional id: +open-one`,

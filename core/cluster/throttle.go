@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicemq/sluice/core/partition"
@@ -16,8 +17,11 @@ import (
 // second's worth, and may go into debt by one fetch: a caller asks Allow
 // before a fetch and charges Take with what arrived.
 type Throttle struct {
+	// rate is bytes per second, <= 0: unlimited. It is atomic because
+	// a dynamic broker config (SetRate) changes it while fetches read it.
+	rate   atomic.Int64
+	static int64 // the rate it was made with (the serve flag)
 	mu     sync.Mutex
-	rate   float64 // bytes per second; <= 0: unlimited
 	tokens float64
 	last   time.Time
 	now    func() time.Time
@@ -26,17 +30,49 @@ type Throttle struct {
 // NewThrottle returns a bucket for rate bytes per second (<= 0:
 // unlimited), full.
 func NewThrottle(rate int64) *Throttle {
-	t := &Throttle{rate: float64(rate), tokens: float64(rate), now: time.Now}
+	t := &Throttle{static: rate, tokens: float64(rate), now: time.Now}
+	t.rate.Store(rate)
 	t.last = t.now()
 	return t
 }
 
 // Limited reports whether the throttle limits anything.
-func (t *Throttle) Limited() bool { return t != nil && t.rate > 0 }
+func (t *Throttle) Limited() bool { return t != nil && t.rate.Load() > 0 }
+
+// Rate is the current rate in bytes per second, <= 0 when unlimited.
+func (t *Throttle) Rate() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.rate.Load()
+}
+
+// StaticRate is the rate the throttle was made with (`sluice serve`'s
+// flag), which dynamic broker configs override.
+func (t *Throttle) StaticRate() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.static
+}
+
+// SetRate changes the rate (<= 0: unlimited) at once; the bucket keeps
+// its debt but never holds more than a second of the new rate.
+func (t *Throttle) SetRate(rate int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refillLocked()
+	if t.rate.Load() <= 0 {
+		t.tokens = float64(rate) // from unlimited: start full, as NewThrottle
+	}
+	t.rate.Store(rate)
+	t.tokens = min(t.tokens, float64(max(rate, 0)))
+}
 
 func (t *Throttle) refillLocked() {
 	now := t.now()
-	t.tokens = min(t.tokens+now.Sub(t.last).Seconds()*t.rate, t.rate)
+	rate := float64(t.rate.Load())
+	t.tokens = min(t.tokens+now.Sub(t.last).Seconds()*rate, rate)
 	t.last = now
 }
 
@@ -70,7 +106,7 @@ func (t *Throttle) ChunkBytes() int32 {
 	if !t.Limited() {
 		return 4 << 20
 	}
-	return int32(min(max(t.rate/4, 16<<10), 4<<20))
+	return int32(min(max(float64(t.rate.Load())/4, 16<<10), 4<<20))
 }
 
 // ThrottledReplica reports whether a topic's throttled-replicas config

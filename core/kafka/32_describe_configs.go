@@ -12,7 +12,8 @@ import (
 
 // DescribeConfigs: versions 0–4. Topics report every known config with its
 // source (DYNAMIC_TOPIC_CONFIG for overrides, DEFAULT_CONFIG otherwise);
-// brokers report their static, read-only settings.
+// brokers report their static, read-only settings and the dynamic
+// replication throttle rates (broker_configs.go).
 func init() { register(32, 0, 4, (*conn).handleDescribeConfigs) }
 
 // Config resource types and sources (Kafka's enums).
@@ -53,13 +54,9 @@ func (c *conn) handleDescribeConfigs(h *header, req *kmsg.DescribeConfigsRequest
 			}
 			entries = c.s.b.DescribeTopicConfigs(t.Configs)
 		case resourceBroker:
-			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.s.b.ID())) {
-				sr.ErrorCode = kerr.InvalidRequest.Code
-				sr.ErrorMessage = kmsg.StringPtr("unknown broker " + rr.ResourceName)
-				resp.Resources = append(resp.Resources, sr)
-				continue
-			}
-			entries = c.s.b.BrokerConfigs()
+			c.describeBroker(req, rr, &sr) // broker_configs.go
+			resp.Resources = append(resp.Resources, sr)
+			continue
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
 			sr.ErrorMessage = kmsg.StringPtr("unsupported resource type " + strconv.Itoa(int(rr.ResourceType)))

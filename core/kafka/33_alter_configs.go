@@ -9,7 +9,7 @@ import (
 
 // AlterConfigs: versions 0–2. Replaces a topic's dynamic configs with the
 // given set (configs not named revert to defaults), as Kafka's legacy API
-// does. Broker configs are static (set by flags) and refused.
+// does. On a broker it replaces the dynamic broker configs the same way.
 func init() { register(33, 0, 2, (*conn).handleAlterConfigs) }
 
 func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *reply {
@@ -30,21 +30,21 @@ func (c *conn) handleAlterConfigs(h *header, req *kmsg.AlterConfigsRequest) *rep
 				}
 			}
 			return c.s.b.SetTopicConfigs(rr.ResourceName, configs, req.ValidateOnly)
-		})
+		}, func() error { return c.replaceBrokerConfigs(rr.ResourceName, rr.Configs, req.ValidateOnly) })
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return c.ready(h, resp)
 }
 
-// alterResource runs alterTopic for topic resources; broker configs are
-// static and other resource types unsupported.
-func alterResource(t kmsg.ConfigResourceType, alterTopic func() error) error {
+// alterResource runs alterTopic or alterBroker (the dynamic broker
+// configs, broker_configs.go) by resource type; others are unsupported.
+func alterResource(t kmsg.ConfigResourceType, alterTopic, alterBroker func() error) error {
 	switch t {
 	case resourceTopic:
 		return alterTopic()
 	case resourceBroker:
-		return &kafkaError{code: kerr.InvalidRequest, msg: "broker configs are static: set them with flags, env or the config file"}
+		return alterBroker()
 	}
 	return &kafkaError{code: kerr.InvalidRequest, msg: "unsupported resource type"}
 }

@@ -7,7 +7,8 @@ import (
 )
 
 // IncrementalAlterConfigs: versions 0–1. SET, DELETE, APPEND and SUBTRACT
-// (the last two for list configs such as cleanup.policy) on topic configs.
+// (the last two for list configs such as cleanup.policy) on topic configs,
+// SET and DELETE on the dynamic broker configs (broker_configs.go).
 func init() { register(44, 0, 1, (*conn).handleIncrementalAlterConfigs) }
 
 func (c *conn) handleIncrementalAlterConfigs(h *header, req *kmsg.IncrementalAlterConfigsRequest) *reply {
@@ -26,7 +27,7 @@ func (c *conn) handleIncrementalAlterConfigs(h *header, req *kmsg.IncrementalAlt
 				ops = append(ops, broker.ConfigOp{Name: cfg.Name, Op: int8(cfg.Op), Value: cfg.Value})
 			}
 			return c.s.b.AlterTopicConfigs(rr.ResourceName, ops, req.ValidateOnly)
-		})
+		}, func() error { return c.editBrokerConfigs(rr.ResourceName, rr.Configs, req.ValidateOnly) })
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}

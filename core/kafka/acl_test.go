@@ -369,6 +369,24 @@ func aclAPICases() []apiCase {
 			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
 				return describeConfigs(t, cl, kmsg.ConfigResourceTypeBroker, "0")
 			}, allowed: 0, denied: kerr.ClusterAuthorizationFailed.Code},
+		{name: "IncrementalAlterConfigs/broker", rt: auth.ResCluster, op: auth.OpAlterConfigs, res: auth.ClusterResource,
+			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
+				req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+				req.ValidateOnly = true
+				r := kmsg.NewIncrementalAlterConfigsRequestResource()
+				r.ResourceType, r.ResourceName = kmsg.ConfigResourceTypeBroker, "0"
+				c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				c.Name, c.Value = "leader.replication.throttled.rate", kmsg.StringPtr("1000")
+				r.Configs = append(r.Configs, c)
+				req.Resources = append(req.Resources, r)
+				return send[*kmsg.IncrementalAlterConfigsResponse](t, cl, req).Resources[0].ErrorCode
+			}, allowed: 0, denied: kerr.ClusterAuthorizationFailed.Code},
+		{name: "ControlledShutdown", rt: auth.ResCluster, op: auth.OpClusterAction, res: auth.ClusterResource,
+			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
+				req := kmsg.NewPtrControlledShutdownRequest()
+				req.BrokerID = 0
+				return send[*kmsg.ControlledShutdownResponse](t, cl, req).ErrorCode
+			}, allowed: 0, denied: kerr.ClusterAuthorizationFailed.Code},
 		{name: "AlterConfigs", rt: auth.ResTopic, op: auth.OpAlterConfigs, res: "orders",
 			call: func(t *testing.T, e *aclEnv, cl *kgo.Client) int16 {
 				req := kmsg.NewPtrAlterConfigsRequest()

@@ -41,8 +41,12 @@ func parseRequest(frame []byte) (*header, kmsg.Request, error) {
 func parseRequestWithin(frame []byte, budget int64) (*header, kmsg.Request, error) {
 	r := kbin.Reader{Src: frame}
 	h := &header{key: r.Int16(), version: r.Int16(), correlationID: r.Int32()}
-	if cid := r.NullableString(); cid != nil {
-		h.clientID = *cid
+	// ControlledShutdown v0's header has no client id (Kafka's one
+	// exception, 07_controlled_shutdown.go).
+	if h.key != 7 || h.version != 0 {
+		if cid := r.NullableString(); cid != nil {
+			h.clientID = *cid
+		}
 	}
 	if !r.Ok() {
 		return nil, nil, errMalformed

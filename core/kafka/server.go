@@ -42,6 +42,9 @@ type Config struct {
 	// of the replicas a topic's leader.replication.throttled.replicas
 	// names (replication_throttle.go); nil: unlimited.
 	LeaderThrottle *cluster.Throttle
+	// FollowerThrottle is the replica fetchers' throttle, here so that
+	// DescribeConfigs reports its static rate (broker_configs.go).
+	FollowerThrottle *cluster.Throttle
 	// Hooks gives topics' plugins; nil means none. Used only to build the
 	// pipeline when Pipeline is nil.
 	Hooks hooks.Registry

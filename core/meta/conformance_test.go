@@ -95,6 +95,7 @@ func runConformance(t *testing.T, kit storeKit) {
 		}
 		exerciseCredentialStore(t, cs)
 	})
+	t.Run("broker configs", func(t *testing.T) { conformBrokerConfigs(t, kit) })
 	t.Run("acls", func(t *testing.T) {
 		as, ok := kit.open(t).(ACLStore)
 		if !ok {

@@ -40,6 +40,9 @@ type Local struct {
 type localState struct {
 	ClusterID string           `json:"cluster_id"`
 	Topics    map[string]Topic `json:"topics"`
+	// BrokerConfigs are the dynamic broker configs by entity
+	// (local_brokerconfigs.go).
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // OpenLocal loads (or initialises) the store in dir; self is this broker.

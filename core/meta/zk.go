@@ -92,6 +92,8 @@ type ZK struct {
 
 	shut zkShutdowns // controlled shutdown requests (zk_shutdown.go)
 
+	bcfg zkBrokerConfigs // dynamic broker configs (zk_brokerconfigs.go)
+
 	nodeACLs zkACLSet // the ACLs new znodes get (zk_security.go)
 
 	rescanTopics chan struct{} // nudges the topics loop to re-list

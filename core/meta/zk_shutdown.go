@@ -34,6 +34,7 @@ type zkShutdowns struct {
 	startErr error
 	mu       sync.Mutex
 	owners   map[int32]int64 // request node owner session by broker id
+	epochs   map[int32]int64 // broker epoch a request names (zk_shutdown_api.go), by broker id
 }
 
 // ShutdownStore is what controlled shutdown needs from a clustered store.
@@ -95,6 +96,13 @@ func (z *ZK) shuttingDownLocked() map[int32]bool {
 			out[id] = true
 		}
 	}
+	// Requests made for a broker through the ControlledShutdown API name
+	// its epoch instead: they count for that incarnation only.
+	for id, epoch := range z.shut.epochs {
+		if e, ok := z.brokerEpoch[id]; ok && e == epoch {
+			out[id] = true
+		}
+	}
 	return out
 }
 
@@ -128,24 +136,29 @@ func (z *ZK) refreshShutdowns(pending <-chan zk.Event) (<-chan zk.Event, error) 
 	if err != nil {
 		return wch, fmt.Errorf("meta: list %s: %w", path, err)
 	}
-	owners := make(map[int32]int64, len(ids))
+	owners := make(map[int32]int64, min(len(ids), 1<<16))
+	epochs := map[int32]int64{}
 	for _, s := range ids {
 		id, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {
 			continue
 		}
-		ok, stat, err := z.conn.Exists(z.abs(zkControlledShutdownNode(int32(id))))
+		data, stat, err := z.conn.Get(z.abs(zkControlledShutdownNode(int32(id))))
+		if errors.Is(err, zk.ErrNoNode) {
+			continue
+		}
 		if err != nil {
 			return wch, fmt.Errorf("meta: read controlled shutdown of %d: %w", id, err)
 		}
-		if ok {
-			owners[int32(id)] = stat.EphemeralOwner
+		owners[int32(id)] = stat.EphemeralOwner
+		if epoch, ok := decodeShutdownEpoch(data); ok {
+			epochs[int32(id)] = epoch
 		}
 	}
 	z.mu.Lock()
 	z.shut.mu.Lock()
-	changed := !maps.Equal(z.shut.owners, owners)
-	z.shut.owners = owners
+	changed := !maps.Equal(z.shut.owners, owners) || !maps.Equal(z.shut.epochs, epochs)
+	z.shut.owners, z.shut.epochs = owners, epochs
 	z.shut.mu.Unlock()
 	if changed {
 		z.changedLocked()
