@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,7 +30,11 @@ type replicaConn struct {
 	leader int32
 	id     string // client id
 
-	conn    net.Conn
+	conn net.Conn
+	// frame is the buffer every answer is read into: one fetch is in
+	// flight at a time, and its batches are appended before the next.
+	frame   []byte
+	small   int // answers in a row that used under a quarter of frame
 	r       *bufio.Reader
 	corr    int32
 	wbuf    []byte
@@ -44,8 +47,14 @@ type replicaConn struct {
 // that is still sent whole; anything past this bound is not a sane answer.
 const replicaFrameMax = 128 << 20
 
-// frameBufs pools response frame buffers across fetchers.
-var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// frameGrain rounds frame buffers up, so that answers growing by a few
+// bytes do not reallocate each time.
+const frameGrain = 256 << 10
+
+// frameShrinkAfter: a fetcher's frame buffer is let go after this many
+// answers in a row used under a quarter of it (a burst's large buffer is
+// not kept for an idle follower).
+const frameShrinkAfter = 64
 
 func newReplicaConn(cl *kgo.Client, leader int32, clientID string) *replicaConn {
 	return &replicaConn{cl: cl, leader: leader, id: clientID}
@@ -167,20 +176,19 @@ func (c *replicaConn) authenticate(ctx context.Context, addr string) error {
 }
 
 // roundTrip writes req and decodes its answer into resp; the frame buffer
-// goes back to the pool (resp must not alias it: small requests only).
+// is reused by the next exchange.
 func (c *replicaConn) roundTrip(req kmsg.Request, resp kmsg.Response) error {
-	buf, body, err := c.exchange(req, 1<<20)
+	body, err := c.exchange(req, 1<<20)
 	if err != nil {
 		return err
 	}
-	defer putFrame(buf)
 	resp.SetVersion(req.GetVersion())
 	return resp.ReadFrom(body)
 }
 
-// exchange writes req and reads its answer's frame into a pooled buffer
-// (returned for putFrame once body, which aliases it, is no longer used).
-func (c *replicaConn) exchange(req kmsg.Request, maxFrame int) (buf *[]byte, body []byte, err error) {
+// exchange writes req and reads its answer's frame into the connection's
+// frame buffer; body aliases it until the next exchange.
+func (c *replicaConn) exchange(req kmsg.Request, maxFrame int) (body []byte, err error) {
 	c.corr++
 	w := append(c.wbuf[:0], 0, 0, 0, 0)
 	w = binary.BigEndian.AppendUint16(w, uint16(req.Key()))
@@ -194,44 +202,47 @@ func (c *replicaConn) exchange(req kmsg.Request, maxFrame int) (buf *[]byte, bod
 	w = req.AppendTo(w)
 	binary.BigEndian.PutUint32(w, uint32(len(w)-4))
 	c.wbuf = w
-	if _, err := c.conn.Write(w); err != nil {
+	fail := func(err error) ([]byte, error) {
 		c.close()
-		return nil, nil, err
+		return nil, err
+	}
+	if _, err := c.conn.Write(w); err != nil {
+		return fail(err)
 	}
 	var sz [4]byte
 	if _, err := io.ReadFull(c.r, sz[:]); err != nil {
-		c.close()
-		return nil, nil, err
+		return fail(err)
 	}
 	n := int(int32(binary.BigEndian.Uint32(sz[:])))
 	if n < 4 || n > maxFrame {
-		c.close()
-		return nil, nil, fmt.Errorf("cluster: leader answered a %d-byte frame (bound %d)", n, maxFrame)
+		return fail(fmt.Errorf("cluster: leader answered a %d-byte frame (bound %d)", n, maxFrame))
 	}
-	buf = frameBufs.Get().(*[]byte)
-	if cap(*buf) < n {
-		*buf = make([]byte, n)
+	switch {
+	case cap(c.frame) < n:
+		c.frame = make([]byte, (n+frameGrain-1)/frameGrain*frameGrain)
+		c.small = 0
+	case n < cap(c.frame)/4 && cap(c.frame) > frameGrain:
+		if c.small++; c.small >= frameShrinkAfter {
+			c.frame = make([]byte, (n+frameGrain-1)/frameGrain*frameGrain)
+			c.small = 0
+		}
+	default:
+		c.small = 0
 	}
-	frame := (*buf)[:n]
+	frame := c.frame[:n]
 	if _, err := io.ReadFull(c.r, frame); err != nil {
-		putFrame(buf)
-		c.close()
-		return nil, nil, err
+		return fail(err)
 	}
 	if got := int32(binary.BigEndian.Uint32(frame)); got != c.corr {
-		putFrame(buf)
-		c.close()
-		return nil, nil, fmt.Errorf("cluster: response correlation id %d, want %d", got, c.corr)
+		return fail(fmt.Errorf("cluster: response correlation id %d, want %d", got, c.corr))
 	}
 	body = frame[4:]
 	if req.IsFlexible() {
 		if body, err = skipTags(body); err != nil {
-			putFrame(buf)
-			c.close()
-			return nil, nil, err
+			return fail(err)
 		}
 	}
-	return buf, body, nil
+	return body, nil
 }
 
 // skipTags skips a flexible response header's tagged fields.
@@ -273,33 +284,26 @@ func (r *kbinReader) skip(n uint64) {
 	r.b = r.b[n:]
 }
 
-func putFrame(buf *[]byte) {
-	if buf != nil {
-		frameBufs.Put(buf)
-	}
-}
-
 // fetch sends a replica fetch and decodes the answer into the reused
-// response. Its record batches alias the returned buffer: putFrame it
-// once they are appended.
-func (c *replicaConn) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, *[]byte, error) {
+// response. Its record batches alias the connection's frame buffer:
+// they must be appended before the next request.
+func (c *replicaConn) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	if err := c.dial(ctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stop := c.deadline(ctx)
 	defer stop()
-	buf, body, err := c.exchange(req, replicaFrameMax)
+	body, err := c.exchange(req, replicaFrameMax)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = errors.Join(ctx.Err(), err)
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	c.resp.Version = req.Version
 	if err := c.resp.ReadFrom(body); err != nil {
-		putFrame(buf)
 		c.close()
-		return nil, nil, err
+		return nil, err
 	}
-	return &c.resp, buf, nil
+	return &c.resp, nil
 }

@@ -311,12 +311,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, frame, err := f.raw.fetch(ctx, req)
+	// The answer's record batches alias the connection's buffer: they
+	// are appended below, before the next fetch reuses it.
+	resp, err := f.raw.fetch(ctx, req)
 	if err != nil {
 		return false, err
 	}
-	// The record batches alias the frame until they are appended.
-	defer putFrame(frame)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return false, err
 	}
