@@ -27,6 +27,9 @@ type fetcher struct {
 	m      *ReplicaManager
 	leader int32
 	cl     *kgo.Client // this fetcher's connection to the leader
+	// raw carries the replica fetches themselves (fetchconn.go); only
+	// run's goroutine uses it.
+	raw *replicaConn
 
 	mu    sync.Mutex
 	parts map[*partition.Partition]*followed
@@ -35,7 +38,7 @@ type fetcher struct {
 }
 
 func newFetcher(m *ReplicaManager, leader int32, cl *kgo.Client) *fetcher {
-	return &fetcher{m: m, leader: leader, cl: cl, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &fetcher{m: m, leader: leader, cl: cl, raw: newReplicaConn(cl, leader, "sluice-replica-"+itoa(m.cfg.BrokerID)), parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (f *fetcher) add(p *partition.Partition, epoch int32) {
@@ -103,6 +106,19 @@ func (f *fetcher) sleep(d time.Duration) bool {
 
 func (f *fetcher) run() {
 	logger := f.m.logger.With("leader", f.leader)
+	defer f.raw.close()
+	// base ends when the fetcher stops, so that a parked fetch on the raw
+	// connection is cut short rather than waited out.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	go func() {
+		select {
+		case <-f.done:
+		case <-f.m.stop:
+		case <-base.Done():
+		}
+		cancelBase()
+	}()
 	backoff := 100 * time.Millisecond
 	partBackoff := 10 * time.Millisecond
 	for {
@@ -125,7 +141,7 @@ func (f *fetcher) run() {
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.m.cfg.FetchWait+10*time.Second)
+		ctx, cancel := context.WithTimeout(base, f.m.cfg.FetchWait+10*time.Second)
 		// A partition whose divergence check fails (its leader has not
 		// applied the new epoch yet, say) must not hold up the others:
 		// every partition already checked is fetched regardless.
@@ -295,7 +311,9 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
+	// The answer's record batches alias the connection's buffer: they
+	// are appended below, before the next fetch reuses it.
+	resp, err := f.raw.fetch(ctx, req)
 	if err != nil {
 		return false, err
 	}
