@@ -40,6 +40,10 @@ func TestElectLeadersPreferred(t *testing.T) {
 	nd := c.node(pref)
 	nd.proc.Stop()
 	moved := partitionInfo(ctx, t, adm, topic, 0)
+	waitFor(ctx, t, fmt.Sprintf("metadata naming a leader other than %d", pref), func() bool {
+		moved = partitionInfo(ctx, t, adm, topic, 0)
+		return moved.Leader != pref
+	})
 	if moved.Leader == pref || moved.LeaderEpoch <= p0.LeaderEpoch {
 		t.Fatalf("after broker %d stopped: leader %d epoch %d", pref, moved.Leader, moved.LeaderEpoch)
 	}

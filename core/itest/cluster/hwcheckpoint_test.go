@@ -59,6 +59,16 @@ func produceValues(ctx context.Context, t *testing.T, cl *kgo.Client, topic stri
 // and returns the high watermark it answers and the values it returns.
 func fetchAt(ctx context.Context, t *testing.T, cl *kgo.Client, nd *node, topic string, part int32, offset int64) (int64, []string) {
 	t.Helper()
+	hw, values, err := tryFetchAt(ctx, cl, nd.id, topic, part, offset)
+	if err != nil {
+		t.Fatalf("fetch from broker %d: %v", nd.id, err)
+	}
+	return hw, values
+}
+
+// tryFetchAt fetches partition part of topic from broker id at offset:
+// its high watermark and record values.
+func tryFetchAt(ctx context.Context, cl *kgo.Client, id int32, topic string, part int32, offset int64) (int64, []string, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 11
 	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
@@ -68,38 +78,37 @@ func fetchAt(ctx context.Context, t *testing.T, cl *kgo.Client, nd *node, topic 
 	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch, rp.LogStartOffset = part, offset, 1<<20, -1, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl.Broker(int(nd.id)))
+	resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
 	if err != nil {
-		t.Fatalf("fetch from broker %d: %v", nd.id, err)
+		return 0, nil, err
 	}
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		t.Fatalf("fetch answer shape: %+v", resp)
+		return 0, nil, fmt.Errorf("fetch answer shape: %+v", resp)
 	}
 	p := resp.Topics[0].Partitions[0]
 	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-		t.Fatalf("fetch from broker %d: %v", nd.id, err)
+		return 0, nil, err
 	}
 	fp, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: topic, Partition: part, Offset: offset}, &p, kgo.DefaultDecompressor(), nil)
 	if fp.Err != nil {
-		t.Fatalf("fetch from broker %d: %v", nd.id, fp.Err)
+		return 0, nil, fp.Err
 	}
 	var values []string
 	for _, r := range fp.Records {
 		values = append(values, string(r.Value))
 	}
-	return p.HighWatermark, values
+	return p.HighWatermark, values, nil
 }
 
 // TestFollowerRestartKeepsCheckpointedHW: a follower holding records its
 // leader had not committed (an in-sync replica is paused, so the high
 // watermark stays behind) is restarted while the leader is down. It reads
-// its high-watermark checkpoint at start (10, not its log end 15); the
-// controller treats the restart as Kafka's KIP-380 does (the bounced
-// replica leaves the ISR) and elects the paused replica, which serves
-// exactly the committed records once resumed; the follower truncates to it
-// and rejoins the ISR. (Which leader the checkpoint then serves is covered
-// by core/cluster's TestHWCheckpoint* and core/partition's
-// TestRestoreHighWatermark.)
+// its high-watermark checkpoint at start (10, not its log end 15). If
+// elected (clean election) it serves the checkpointed high watermark
+// through ListOffsets and Fetch until the paused replica catches up; if the
+// controller instead treats the restart as Kafka's KIP-380 does (the
+// bounced replica leaves the ISR), the paused replica leads and serves
+// exactly the committed records, and the follower truncates to it.
 //
 // Brokers: the controller and the paused in-sync replica (G) run with a
 // long ZooKeeper session, so that pausing them keeps them registered;
@@ -185,46 +194,68 @@ func TestFollowerRestartKeepsCheckpointedHW(t *testing.T) {
 
 	// Elected: F leads with ISR {F, G}, and G (paused) has not fetched.
 	// F came back before the controller saw it go: a new registration
-	// (broker epoch, KIP-380) that is newer than the partition state. As
-	// Kafka's controller does with a bounced broker, the earlier
-	// incarnation counts as dead and leaves the ISR (its unflushed writes
-	// could be gone after a machine crash), so leadership goes to the
-	// in-sync replica that did not restart: G, with the high watermark
-	// F's checkpoint also holds.
+	// (broker epoch, KIP-380). Depending on whether the controller sees
+	// L's absence or F's restart first, it either elects F from the ISR
+	// [F G] (F's new incarnation registered before the state was
+	// rewritten) or treats F's earlier incarnation as dead, as Kafka does
+	// with a bounced broker, and elects G with ISR [G]. Either way no
+	// record beyond the committed ten may be served before G catches up.
 	gadm := kadm.NewClient(clientOf(t, nil, ctl))
-	waitFor(ctx, t, "G elected leader with ISR [G]", func() bool {
+	var leader int32
+	waitFor(ctx, t, "a new leader (F or G)", func() bool {
 		m, err := gadm.Metadata(ctx, topic)
 		if err != nil {
 			return false
 		}
-		p := m.Topics[topic].Partitions[part]
-		return p.Leader == g.id && slices.Equal(p.ISR, []int32{g.id})
+		leader = m.Topics[topic].Partitions[part].Leader
+		return leader == fl.id || leader == g.id
 	})
 	if !strings.Contains(fl.logs.String(), "high-watermark checkpoint read") {
 		t.Fatal("F did not log reading its checkpoint")
 	}
-	if b, _ := os.ReadFile(checkpoint); !slices.Contains(strings.Split(string(b), "\n"), topic+" 1 10") {
-		t.Fatalf("F's checkpoint after its restart %q, want %s 1 10 (not its log end 15)", b, topic)
+	anyc := clientOf(t, nil, ctl, g, fl)
+	if leader == fl.id {
+		// F leads with G (paused) in its ISR: it serves its checkpointed
+		// high watermark, not its log end 15.
+		var hw int64
+		var values []string
+		waitFor(ctx, t, "F serving as leader", func() bool {
+			var err error
+			hw, values, err = tryFetchAt(ctx, anyc, fl.id, topic, part, 0)
+			return err == nil
+		})
+		if hw != 10 || !slices.Equal(values, committed) {
+			t.Fatalf("F as new leader: high watermark %d, values %v; want its checkpointed 10 and %v", hw, values, committed)
+		}
+		ends, err := kadm.NewClient(anyc).ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := ends.Lookup(topic, part); o.Err != nil || o.Offset != 10 {
+			t.Fatalf("F's end offset as new leader: %d (%v), want its checkpointed high watermark 10 (not its log end 15)", o.Offset, o.Err)
+		}
+		g.signal(syscall.SIGCONT)
+		waitFor(ctx, t, "the high watermark at 15 once G caught up", func() bool {
+			hw, values, err = tryFetchAt(ctx, anyc, fl.id, topic, part, 0)
+			return err == nil && hw == 15
+		})
+		if want := append(slices.Clone(committed), uncommitted...); !slices.Equal(values, want) {
+			t.Fatalf("F's records once committed: %v, want %v", values, want)
+		}
+		return
 	}
-
-	// G resumes and serves exactly the committed records: the five F held
-	// beyond the high watermark were never acknowledged to acks=all
-	// clients and are not exposed; F truncates to G's log and rejoins.
+	// G leads with ISR [G]: once resumed it serves exactly the committed
+	// records (the five F held were never acknowledged to acks=all
+	// clients); F truncates to G's log and rejoins the ISR.
 	g.signal(syscall.SIGCONT)
-	gonly := clientOf(t, nil, g)
+	var hw int64
+	var values []string
 	waitFor(ctx, t, "G serving as leader", func() bool {
-		req := kmsg.NewPtrListOffsetsRequest()
-		req.ReplicaID = -1
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = part, -1, -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, gonly.Broker(int(g.id)))
-		return err == nil && len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && resp.Topics[0].Partitions[0].ErrorCode == 0
+		var err error
+		hw, values, err = tryFetchAt(ctx, anyc, g.id, topic, part, 0)
+		return err == nil
 	})
-	if hw, values := fetchAt(ctx, t, gonly, g, topic, part, 0); hw != 10 || !slices.Equal(values, committed) {
+	if hw != 10 || !slices.Equal(values, committed) {
 		t.Fatalf("G as new leader: high watermark %d, values %v; want 10 and %v", hw, values, committed)
 	}
 	waitFor(ctx, t, "F back in the ISR with G's log", func() bool {
