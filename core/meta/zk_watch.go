@@ -126,10 +126,42 @@ func (z *ZK) startWatches() error {
 	if err != nil {
 		return err
 	}
-	z.spawnWatch("brokers", bw, nil, nil, z.refreshBrokers)
+	z.spawnWatch("brokers", bw, z.periodicKick(brokerRelist), nil, z.refreshBrokers)
 	z.spawnWatch("controller", cw, nil, nil, z.refreshController)
 	z.spawnWatch("topics", tw, z.rescanTopics, nil, z.refreshTopics)
 	return nil
+}
+
+// brokerRelist is how often the broker list is re-read besides its watch.
+// The watch alone should do, but a broker missing from a peer's view
+// makes that peer refuse replicas and answer stale metadata: seen in
+// loaded test runs as a broker invisible to every peer for a minute after
+// registering (a watch lost around a reconnect is the suspect). A re-list
+// bounds such staleness for a few reads per period.
+const brokerRelist = 5 * time.Second
+
+// periodicKick returns a channel that delivers every d until the store
+// closes (a runWatch kick; a kick already pending is not doubled).
+func (z *ZK) periodicKick(d time.Duration) <-chan struct{} {
+	kick := make(chan struct{}, 1)
+	z.wg.Add(1)
+	go func() {
+		defer z.wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			case <-z.done:
+				return
+			}
+		}
+	}()
+	return kick
 }
 
 func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
