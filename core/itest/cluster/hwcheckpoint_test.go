@@ -255,8 +255,12 @@ func TestFollowerRestartKeepsCheckpointedHW(t *testing.T) {
 		hw, values, err = tryFetchAt(ctx, anyc, g.id, topic, part, 0)
 		return err == nil
 	})
-	if hw != 10 || !slices.Equal(values, committed) {
-		t.Fatalf("G as new leader: high watermark %d, values %v; want 10 and %v", hw, values, committed)
+	// G serves the committed ten, and at most a prefix of the five acks=1
+	// records if leadership went through F while G caught up (acks=1
+	// writes may become committed; they may never be served out of order
+	// or above the high watermark).
+	if want := append(slices.Clone(committed), uncommitted...); hw != int64(len(values)) || len(values) < len(committed) || !slices.Equal(values, want[:len(values)]) {
+		t.Fatalf("G as new leader: high watermark %d, values %v; want %v then a prefix of %v, all below the high watermark", hw, values, committed, uncommitted)
 	}
 	waitFor(ctx, t, "F back in the ISR with G's log", func() bool {
 		m, err := gadm.Metadata(ctx, topic)
