@@ -128,11 +128,20 @@ func TestBrokerMetricsAfterWorkload(t *testing.T) {
 			}
 		}
 	}
-	hooks.mu.Lock()
-	wantBytes := hooks.bytes[0] + hooks.bytes[1]
-	wantRecords := hooks.records[0] + hooks.records[1]
-	produceRequests := hooks.requests
-	hooks.mu.Unlock()
+	// kgo runs OnProduceBatchWritten after it has finished the batch's
+	// promises, so the last ProduceSync can return before its hook ran:
+	// wait for the hooks to have seen all 37 (they can never see more).
+	var wantBytes, wantRecords, produceRequests int
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		hooks.mu.Lock()
+		wantBytes = hooks.bytes[0] + hooks.bytes[1]
+		wantRecords = hooks.records[0] + hooks.records[1]
+		produceRequests = hooks.requests
+		hooks.mu.Unlock()
+		if wantRecords >= 37 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if wantRecords != 37 {
 		t.Fatalf("kgo wrote %d records, want 37", wantRecords)
 	}
