@@ -3,7 +3,7 @@
 GO        ?= go
 BIN       := bin/sluice
 GOFLAGS   ?=
-TEST_TIMEOUT ?= 14m
+TEST_TIMEOUT ?= 20m
 
 .PHONY: all build run test test-race test-deps bench fuzz soak lint examples clean chaos kgo-suite
 
