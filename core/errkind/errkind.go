@@ -44,6 +44,7 @@ const (
 	CoordinatorNotAvailable       // the coordinator is not there (yet)
 	LeaderNotAvailable            // the partition has no leader right now
 	PolicyViolation               // refused by the server's policy
+	Internal                      // this server's own fault, with no better name
 
 	// NumKinds is one past the last kind, for tests that walk them all.
 	NumKinds

@@ -51,6 +51,7 @@ var table = [errkind.NumKinds]*kerr.Error{
 	errkind.CoordinatorNotAvailable:  kerr.CoordinatorNotAvailable,
 	errkind.LeaderNotAvailable:       kerr.LeaderNotAvailable,
 	errkind.PolicyViolation:          kerr.PolicyViolation,
+	errkind.Internal:                 kerr.UnknownServerError,
 }
 
 // ForKind is the Kafka error kind k is answered with (nil for Unknown).

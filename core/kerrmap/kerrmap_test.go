@@ -69,7 +69,7 @@ var want = map[string]struct {
 	"pipeline.ErrLeaderNotAvailable": {pipeline.ErrLeaderNotAvailable, kerr.LeaderNotAvailable},
 	"pipeline.ErrInternalTopic":      {pipeline.ErrInternalTopic, kerr.PolicyViolation},
 	"pipeline.ErrBadPartition":       {pipeline.ErrBadPartition, nil},
-	"pipeline.ErrBadResponse":        {pipeline.ErrBadResponse, nil},
+	"pipeline.ErrBadResponse":        {pipeline.ErrBadResponse, kerr.UnknownServerError},
 }
 
 // internal are errors that never reach a client: the replica fetcher

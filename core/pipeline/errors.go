@@ -37,7 +37,7 @@ var (
 	ErrLeaderNotAvailable = errkind.New(errkind.LeaderNotAvailable, "pipeline: the emit's target partition has no leader")
 	// ErrBadResponse: the leader's answer to an emit was not one
 	// partition's.
-	ErrBadResponse = errors.New("pipeline: malformed produce response from the emit's leader")
+	ErrBadResponse = errkind.New(errkind.Internal, "pipeline: malformed produce response from the emit's leader")
 )
 
 // PluginError is a hook's failure or refusal on one topic. Err wraps one
