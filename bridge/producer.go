@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
@@ -211,7 +210,7 @@ func (p *producer) reserve(size int64) bool {
 // publishError maps a request-level pipeline error onto the bridge's.
 func publishError(topic string, err error) error {
 	switch {
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
+	case errors.Is(err, pipeline.ErrUnknownTopic):
 		return fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
 	case errors.Is(err, pipeline.ErrBadPartition):
 		return fmt.Errorf("%w: %v", ErrPartitionNotFound, err)

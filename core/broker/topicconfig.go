@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluicemq/sluice/core/errkind"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/storage"
 )
@@ -110,6 +111,10 @@ func init() {
 
 // ConfigError is an invalid topic config (INVALID_CONFIG to clients).
 type ConfigError struct{ Name, Value, Reason string }
+
+// Kind: a bad value is an invalid config (core/kerrmap answers
+// INVALID_CONFIG).
+func (e *ConfigError) Kind() errkind.Kind { return errkind.InvalidConfig }
 
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid value %q for configuration %s: %s", e.Value, e.Name, e.Reason)

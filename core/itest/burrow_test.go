@@ -56,6 +56,22 @@ func TestBurrowReportsGroupLag(t *testing.T) {
 	b := startBroker(t, brokerOptions{})
 	ctx := testContext(t, 3*time.Minute)
 	const topic, group = "burrow-lag", "burrow-group"
+	// A real group member (join, sync: the group's metadata record)
+	// commits offset 10 of partition 0 and 20 (the end) of partition 1.
+	member := seedBurrowTopic(ctx, t, b, topic, kgo.ConsumerGroup(group))
+	commitBurrowOffsets(ctx, t, member, topic)
+
+	url, _ := startBurrow(t, bin, zk.Addr, b.Addr())
+	body := waitBurrowLag(ctx, t, url, topic, group, true)
+	t.Logf("Burrow: %s", body)
+}
+
+// seedBurrowTopic creates topic with 2 partitions, produces 30 and 20
+// records to them, and returns a group member (memberOpts name the group
+// and its protocol) that has consumed all 50 from the start without
+// committing.
+func seedBurrowTopic(ctx context.Context, t *testing.T, b *broker, topic string, memberOpts ...kgo.Opt) *kgo.Client {
+	t.Helper()
 	createTopic(ctx, t, newAdmin(t, b), topic, 2, nil)
 	prod := newClient(t, b, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for part, n := range []int{30, 20} {
@@ -63,11 +79,8 @@ func TestBurrowReportsGroupLag(t *testing.T) {
 			produceSync(ctx, t, prod, &kgo.Record{Partition: int32(part), Value: []byte(fmt.Sprint(i))})
 		}
 	}
-
-	// A real group member (join, sync: the group's metadata record)
-	// commits offset 10 of partition 0 and 20 (the end) of partition 1.
-	member := newClient(t, b, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	member := newClient(t, b, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, memberOpts...)...)
 	for got := 0; got < 50; {
 		fs := member.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
@@ -75,7 +88,24 @@ func TestBurrowReportsGroupLag(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
-	commit := map[string]map[int32]kgo.EpochOffset{topic: {0: {Epoch: -1, Offset: 10}, 1: {Epoch: -1, Offset: 20}}}
+	return member
+}
+
+// burrowCommitted is what commitBurrowOffsets commits: partition 0 at 10
+// of its 30 records (lag 20), partition 1 at its end, 20 (lag 0).
+var (
+	burrowCommitted = map[int32]int64{0: 10, 1: 20}
+	burrowWantLag   = map[int32]int64{0: 20, 1: 0}
+)
+
+// commitBurrowOffsets commits burrowCommitted for member, failing on any
+// partition's error.
+func commitBurrowOffsets(ctx context.Context, t *testing.T, member *kgo.Client, topic string) {
+	t.Helper()
+	commit := map[string]map[int32]kgo.EpochOffset{topic: {}}
+	for p, o := range burrowCommitted {
+		commit[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
 	var commitErr error
 	member.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		commitErr = err
@@ -92,13 +122,19 @@ func TestBurrowReportsGroupLag(t *testing.T) {
 	if commitErr != nil {
 		t.Fatalf("commit: %v", commitErr)
 	}
+}
 
+// startBurrow runs Burrow (bin) against the broker at brokerAddr, with its
+// coordination in the ZooKeeper at zkAddr, until the test ends. It
+// returns the base URL of Burrow's cluster API ("http://ADDR/v3/kafka/
+// sluice") and Burrow's output (logged if the test failed).
+func startBurrow(t *testing.T, bin, zkAddr, brokerAddr string) (string, *syncBuffer) {
+	t.Helper()
 	addrs, err := testkit.FreeAddrs(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := addrs[0]
-	dir := t.TempDir()
+	httpAddr, dir := addrs[0], t.TempDir()
 	cfg := fmt.Sprintf(`[general]
 pidfile=%[1]q
 
@@ -137,13 +173,13 @@ workers=2
 intervals=10
 expire-group=604800
 min-distance=1
-`, filepath.Join(dir, "burrow.pid"), zk.Addr, b.Addr(), httpAddr)
+`, filepath.Join(dir, "burrow.pid"), zkAddr, brokerAddr, httpAddr)
 	if err := os.WriteFile(filepath.Join(dir, "burrow.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	out := new(syncBuffer)
 	cmd := exec.Command(bin, "-config-dir", dir)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +190,16 @@ min-distance=1
 			t.Logf("Burrow output:\n%s", out.String())
 		}
 	})
+	return "http://" + httpAddr + "/v3/kafka/sluice", out
+}
 
-	url := "http://" + httpAddr + "/v3/kafka/sluice/consumer/" + group + "/lag"
-	want := map[int32]int64{0: 20, 1: 0}
-	committed := map[int32]int64{0: 10, 1: 20}
+// waitBurrowLag polls Burrow (base URL url) for group's lag until it
+// reports exactly burrowWantLag on topic's two partitions (total 20) and,
+// with checkEnd, each partition's end at burrowCommitted; it returns the
+// answer, or fails after 90 s.
+func waitBurrowLag(ctx context.Context, t *testing.T, url, topic, group string, checkEnd bool) string {
+	t.Helper()
+	url += "/consumer/" + group + "/lag"
 	var last string
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -166,17 +208,17 @@ min-distance=1
 		if err == nil && !lag.Error && len(lag.Status.Partitions) == 2 {
 			ok := lag.Status.TotalLag == 20
 			for _, p := range lag.Status.Partitions {
-				if p.Topic != topic || p.CurrentLag != want[p.Partition] || p.End == nil || p.End.Offset != committed[p.Partition] {
+				if p.Topic != topic || p.CurrentLag != burrowWantLag[p.Partition] ||
+					(checkEnd && (p.End == nil || p.End.Offset != burrowCommitted[p.Partition])) {
 					ok = false
 				}
 			}
 			if ok {
-				t.Logf("Burrow: %s", body)
-				return
+				return body
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Burrow never reported lag %v (total 20) for %s; last answer: %s (err %v)", want, group, last, err)
+			t.Fatalf("Burrow never reported lag %v (total 20) for %s; last answer: %s (err %v)", burrowWantLag, group, last, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

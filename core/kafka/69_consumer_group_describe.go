@@ -32,22 +32,16 @@ func (c *conn) handleConsumerGroupDescribe(h *header, req *kmsg.ConsumerGroupDes
 			resp.Groups = append(resp.Groups, rg)
 			continue
 		}
-		rg.State, rg.Epoch, rg.AssignmentEpoch, rg.AssignorName = d.State, d.Epoch, d.TargetEpoch, d.Assignor
-		// Describe on every topic the group is assigned (Kafka's rule:
-		// one unauthorized topic fails the group).
-		denied := false
-		for _, m := range d.Members {
-			for _, t := range m.TargetAssignment {
-				if !c.mayTopic(auth.OpDescribe, t.Topic) {
-					denied = true
-				}
-			}
-		}
-		if denied {
+		// Describe on every topic a member is assigned, now or as its
+		// target (Kafka's rule: one unauthorized topic fails the group,
+		// which then shows nothing but the error, so no topic name leaks).
+		if !c.mayDescribeAssigned(d.Members) {
 			rg.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rg.ErrorMessage = kmsg.StringPtr("The group has described topic(s) that the client is not authorized to describe.")
 			resp.Groups = append(resp.Groups, rg)
 			continue
 		}
+		rg.State, rg.Epoch, rg.AssignmentEpoch, rg.AssignorName = d.State, d.Epoch, d.TargetEpoch, d.Assignor
 		if req.IncludeAuthorizedOperations {
 			rg.AuthorizedOperations = c.authorizedOps(auth.ResGroup, id)
 		}
@@ -68,6 +62,30 @@ func (c *conn) handleConsumerGroupDescribe(h *header, req *kmsg.ConsumerGroupDes
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return c.ready(h, resp)
+}
+
+// mayDescribeAssigned reports whether the principal may Describe every
+// topic in the members' current and target assignments.
+func (c *conn) mayDescribeAssigned(members []group.ConsumerMemberDescription) bool {
+	checked := map[string]bool{}
+	for _, m := range members {
+		for _, ts := range [][]group.ConsumerTopic{m.Assignment, m.TargetAssignment} {
+			for _, t := range ts {
+				if ok, seen := checked[t.Topic]; seen {
+					if !ok {
+						return false
+					}
+					continue
+				}
+				ok := c.mayTopic(auth.OpDescribe, t.Topic)
+				checked[t.Topic] = ok
+				if !ok {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // describeAssignment is an assignment as ConsumerGroupDescribe shows it.

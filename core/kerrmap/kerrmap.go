@@ -1,10 +1,17 @@
-// Package kerrmap is the protocol edge's mapping from the typed errors of
-// the layers below it (core/partition, core/meta) to the Kafka error codes
-// clients get. Those layers know nothing of Kafka codes; core/kafka (the
-// wire server) and the coordinators that answer in Kafka codes themselves
-// (core/group, core/txn) ask this package. It also passes through a
-// *kerr.Error that an error wraps: a remote broker's answer relayed by an
-// internal client (pipeline emits, transaction markers).
+// Package kerrmap is the one table from the inner layers' errors to the
+// Kafka error codes clients get, and back for a remote broker's answer.
+// The layers below the protocol edge (core/partition, core/meta,
+// core/broker, core/pipeline) return typed errors whose kind
+// (core/errkind) says what happened; this package answers each kind with
+// the code a Kafka broker sends in the same situation. core/kafka (the
+// wire server), the bridge and the coordinators that answer in Kafka
+// codes themselves (core/group, core/txn) ask it. A *kerr.Error an error
+// wraps passes through: a remote broker's answer relayed by an internal
+// client (pipeline emits, transaction markers), or core/kafka's own.
+//
+// It imports only core/errkind, so any layer may use it without an import
+// cycle; the inner layers must not name a Kafka code themselves (see
+// layering_test.go).
 package kerrmap
 
 import (
@@ -12,52 +19,57 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/sluicemq/sluice/core/meta"
-	"github.com/sluicemq/sluice/core/partition"
+	"github.com/sluicemq/sluice/core/errkind"
 )
 
-// Entry maps one typed error (matched with errors.Is) to its Kafka error.
-type Entry struct {
-	Err   error
-	Kafka *kerr.Error
+// table is the code Kafka sends for each kind of error.
+var table = [errkind.NumKinds]*kerr.Error{
+	errkind.NotLeader:                kerr.NotLeaderForPartition,
+	errkind.UnknownReplica:           kerr.UnknownTopicOrPartition,
+	errkind.OffsetOutOfRange:         kerr.OffsetOutOfRange,
+	errkind.Storage:                  kerr.KafkaStorageError,
+	errkind.CorruptMessage:           kerr.CorruptMessage,
+	errkind.InvalidRecord:            kerr.InvalidRecord,
+	errkind.MessageTooLarge:          kerr.MessageTooLarge,
+	errkind.LegacyMessageFormat:      kerr.UnsupportedForMessageFormat,
+	errkind.OutOfOrderSequence:       kerr.OutOfOrderSequenceNumber,
+	errkind.StaleProducerEpoch:       kerr.InvalidProducerEpoch,
+	errkind.TxnOpen:                  kerr.InvalidTxnState,
+	errkind.CoordinatorFenced:        kerr.TransactionCoordinatorFenced,
+	errkind.InvalidProducerID:        kerr.InvalidProducerIDMapping,
+	errkind.Timeout:                  kerr.RequestTimedOut,
+	errkind.NotEnoughReplicas:        kerr.NotEnoughReplicas,
+	errkind.CommittedUnderMinISR:     kerr.NotEnoughReplicasAfterAppend,
+	errkind.UnknownTopic:             kerr.UnknownTopicOrPartition,
+	errkind.TopicExists:              kerr.TopicAlreadyExists,
+	errkind.InvalidTopicName:         kerr.InvalidTopicException,
+	errkind.InvalidPartitions:        kerr.InvalidPartitions,
+	errkind.InvalidReplicationFactor: kerr.InvalidReplicationFactor,
+	errkind.InvalidConfig:            kerr.InvalidConfig,
+	errkind.InvalidRequest:           kerr.InvalidRequest,
+	errkind.ReassignmentInProgress:   kerr.ReassignmentInProgress,
+	errkind.CoordinatorNotAvailable:  kerr.CoordinatorNotAvailable,
+	errkind.LeaderNotAvailable:       kerr.LeaderNotAvailable,
+	errkind.PolicyViolation:          kerr.PolicyViolation,
+	errkind.Internal:                 kerr.UnknownServerError,
 }
 
-// Table is the mapping, in match order: the code Kafka would send for
-// each error.
-var Table = []Entry{
-	{partition.ErrNotLeader, kerr.NotLeaderForPartition},
-	{partition.ErrUnknownReplica, kerr.UnknownTopicOrPartition},
-	{partition.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
-	{partition.ErrStorage, kerr.KafkaStorageError},
-	{partition.ErrCorruptMessage, kerr.CorruptMessage},
-	{partition.ErrInvalidRecord, kerr.InvalidRecord},
-	{partition.ErrMessageTooLarge, kerr.MessageTooLarge},
-	{partition.ErrLegacyMessageFormat, kerr.UnsupportedForMessageFormat},
-	{partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
-	{partition.ErrStaleProducerEpoch, kerr.InvalidProducerEpoch},
-	{partition.ErrTxnOpen, kerr.InvalidTxnState},
-	{partition.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced},
-	{partition.ErrNoProducerID, kerr.InvalidProducerIDMapping},
-	{partition.ErrCommitTimeout, kerr.RequestTimedOut},
-	{partition.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
-	{partition.ErrCommittedUnderMinISR, kerr.NotEnoughReplicasAfterAppend},
-	{meta.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
-	{meta.ErrTopicExists, kerr.TopicAlreadyExists},
+// ForKind is the Kafka error kind k is answered with (nil for Unknown).
+func ForKind(k errkind.Kind) *kerr.Error {
+	if k >= errkind.NumKinds {
+		return nil
+	}
+	return table[k]
 }
 
-// LookupIn finds err's Kafka error in table, then in Table, then as a
-// *kerr.Error err wraps. ok is false for nil and for errors none of
-// these know.
-func LookupIn(table []Entry, err error) (ke *kerr.Error, ok bool) {
+// Lookup finds err's Kafka error: its kind's, else a *kerr.Error it
+// wraps. ok is false for nil and for errors with neither.
+func Lookup(err error) (ke *kerr.Error, ok bool) {
 	if err == nil {
 		return nil, false
 	}
-	for _, t := range [][]Entry{table, Table} {
-		for _, e := range t {
-			if errors.Is(err, e.Err) {
-				return e.Kafka, true
-			}
-		}
+	if ke := ForKind(errkind.Of(err)); ke != nil {
+		return ke, true
 	}
 	if errors.As(err, &ke) {
 		return ke, true
@@ -65,11 +77,8 @@ func LookupIn(table []Entry, err error) (ke *kerr.Error, ok bool) {
 	return nil, false
 }
 
-// Lookup is LookupIn with no extra table.
-func Lookup(err error) (*kerr.Error, bool) { return LookupIn(nil, err) }
-
 // Code is err's Kafka error code: 0 for nil, UNKNOWN_SERVER_ERROR for an
-// error none of the tables knows.
+// error with no kind and no Kafka error inside.
 func Code(err error) int16 {
 	if err == nil {
 		return 0
@@ -88,25 +97,39 @@ func Is(err error, ke *kerr.Error) bool {
 	return ok && got == ke
 }
 
-// MessageIn is the client-facing ErrorMessage for err (nil for nil): a
-// bare sentinel of table or Table reads as its Kafka error does ("NAME:
-// description", what clients got when the inner layers returned kerr
-// values), anything with detail as its own text.
-func MessageIn(table []Entry, err error) *string {
+// Retriable reports whether err maps to a Kafka error a client retries
+// (a leader moved, a timeout): what an internal client resends.
+func Retriable(err error) bool {
+	ke, ok := Lookup(err)
+	return ok && (ke.Retriable || ke == kerr.RequestTimedOut)
+}
+
+// FromCode is a remote broker's answer code as an error (nil for 0), for
+// an internal client that relays it: Lookup passes it through unchanged.
+func FromCode(code int16) error { return kerr.ErrorForCode(code) }
+
+// Message is the client-facing ErrorMessage for err (nil for nil): a bare
+// sentinel reads as its Kafka error does ("NAME: description", what
+// clients got when the inner layers returned kerr values); an error with
+// a Detail for the client (a *broker.Error) as the Kafka name and the
+// detail; anything else as its own text.
+func Message(err error) *string {
 	if err == nil {
 		return nil
 	}
-	s := err.Error()
-	for _, t := range [][]Entry{table, Table} {
-		for _, e := range t {
-			if err == e.Err {
-				s = e.Kafka.Error()
-				return &s
-			}
+	var s string
+	switch e := err.(type) {
+	case *errkind.Error:
+		if ke, ok := Lookup(e); ok {
+			s = ke.Error()
+			return &s
+		}
+	case interface{ Detail() string }:
+		if ke, ok := Lookup(err); ok {
+			s = ke.Message + ": " + e.Detail()
+			return &s
 		}
 	}
+	s = err.Error()
 	return &s
 }
-
-// Message is MessageIn with no extra table.
-func Message(err error) *string { return MessageIn(nil, err) }

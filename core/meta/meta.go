@@ -8,12 +8,15 @@ package meta
 import (
 	"errors"
 	"fmt"
+
+	"github.com/sluicemq/sluice/core/errkind"
 )
 
-// Sentinel errors returned by stores.
+// Sentinel errors returned by stores. The two with a kind (core/errkind)
+// reach clients; the edge answers them by kind.
 var (
-	ErrTopicExists  = errors.New("meta: topic already exists")
-	ErrUnknownTopic = errors.New("meta: unknown topic")
+	ErrTopicExists  = errkind.New(errkind.TopicExists, "meta: topic already exists")
+	ErrUnknownTopic = errkind.New(errkind.UnknownTopic, "meta: unknown topic")
 	ErrInvalid      = errors.New("meta: invalid request")
 )
 

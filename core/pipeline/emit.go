@@ -41,10 +41,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluicemq/sluice/core/errkind"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
@@ -57,7 +57,7 @@ const EmitClientID = "sluice-pipeline-emit"
 
 // ErrInternalTopic: a transform emitted to an internal topic (the brokers'
 // own topics, such as plugin deployments), which is refused.
-var ErrInternalTopic = errors.New("transforms may not emit to internal topics")
+var ErrInternalTopic = errkind.New(errkind.PolicyViolation, "transforms may not emit to internal topics")
 
 // errClosed: the pipeline was closed (broker shutdown).
 var errClosed = errors.New("pipeline: closed")
@@ -136,7 +136,7 @@ func (p *Pipeline) planEmits(ctx context.Context, srcTopic string, srcPart int32
 		}
 		t, ok := p.b.Topic(topic)
 		if !ok {
-			return nil, &EmitError{Topic: topic, Partition: -1, Err: kerr.UnknownTopicOrPartition}
+			return nil, &EmitError{Topic: topic, Partition: -1, Err: ErrUnknownTopic}
 		}
 		n := int32(len(t.Partitions))
 		parts := make([]int32, len(recs))
@@ -255,8 +255,8 @@ func (p *Pipeline) deliver(ctx context.Context, eb emitBatch, acks int16) error 
 // retriable: the emit may succeed if sent again (a leader moved, a
 // broker was unreachable).
 func retriable(err error) bool {
-	if ke, ok := kerrmap.Lookup(err); ok {
-		return ke.Retriable || ke == kerr.RequestTimedOut
+	if _, known := kerrmap.Lookup(err); known {
+		return kerrmap.Retriable(err)
 	}
 	var pe *PluginError
 	if errors.As(err, &pe) || errors.Is(err, ErrInternalTopic) || errors.Is(err, ErrBadPartition) || errors.Is(err, errClosed) {
@@ -271,7 +271,7 @@ func retriable(err error) bool {
 func (p *Pipeline) deliverOnce(ctx context.Context, eb emitBatch, acks int16) error {
 	t, ok := p.b.Topic(eb.topic)
 	if !ok || int(eb.part) >= len(t.Partitions) {
-		return kerr.UnknownTopicOrPartition
+		return ErrUnknownTopic
 	}
 	leader := t.Partitions[eb.part].Leader
 	if leader == p.b.ID() || !p.hasRemote() {
@@ -284,7 +284,7 @@ func (p *Pipeline) deliverOnce(ctx context.Context, eb emitBatch, acks int16) er
 		return pd.Wait(ctx)
 	}
 	if leader < 0 {
-		return kerr.LeaderNotAvailable
+		return ErrLeaderNotAvailable
 	}
 	cl, err := p.remoteClient(acks)
 	if err != nil {
@@ -308,9 +308,9 @@ func (p *Pipeline) deliverOnce(ctx context.Context, eb emitBatch, acks int16) er
 	}
 	resp := kresp.(*kmsg.ProduceResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return kerr.UnknownServerError
+		return ErrBadResponse
 	}
-	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	return kerrmap.FromCode(resp.Topics[0].Partitions[0].ErrorCode)
 }
 
 // SetRemote configures the internal producer that sends emits to

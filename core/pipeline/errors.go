@@ -6,11 +6,39 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sluicemq/sluice/core/errkind"
 	"github.com/sluicemq/sluice/core/hooks"
 )
 
-// ErrBadPartition: a record names a partition the topic does not have.
-var ErrBadPartition = errors.New("pipeline: no such partition")
+// The pipeline's own errors. They say what happened, each with its kind
+// (core/errkind); the protocol edges answer the kind (core/kerrmap for
+// Kafka codes, the bridge for HTTP statuses). The pipeline never names a
+// Kafka code: a remote broker's answer to its internal client is relayed
+// as kerrmap.FromCode decodes it.
+var (
+	// ErrBadPartition: a record names a partition the topic does not
+	// have.
+	ErrBadPartition = errors.New("pipeline: no such partition")
+	// ErrUnknownTopic: the topic (or the emit's target partition) does not
+	// exist.
+	ErrUnknownTopic = errkind.New(errkind.UnknownTopic, "pipeline: unknown topic or partition")
+	// ErrCorruptBatch: a stored batch could not be split, parsed or
+	// re-encoded for the topic's consume filter.
+	ErrCorruptBatch = errkind.New(errkind.CorruptMessage, "pipeline: stored record batch could not be decoded for the filter")
+	// ErrReservedProducerID: a client's batch carries a producer id of
+	// the emit range, whose relaxed sequence checks are the pipeline's own.
+	ErrReservedProducerID = errkind.New(errkind.InvalidProducerID, "pipeline: producer ids of the emit range are reserved for transform emits")
+	// ErrEmitTimeout: the caller's deadline ended before the transform's
+	// emits were acknowledged (the source is stored; a retry re-sends
+	// them).
+	ErrEmitTimeout = errkind.New(errkind.Timeout, "pipeline: timed out waiting for the transform's emits")
+	// ErrLeaderNotAvailable: an emit's target partition has no leader
+	// right now.
+	ErrLeaderNotAvailable = errkind.New(errkind.LeaderNotAvailable, "pipeline: the emit's target partition has no leader")
+	// ErrBadResponse: the leader's answer to an emit was not one
+	// partition's.
+	ErrBadResponse = errkind.New(errkind.Internal, "pipeline: malformed produce response from the emit's leader")
+)
 
 // PluginError is a hook's failure or refusal on one topic. Err wraps one
 // of hooks.ErrRejected, hooks.ErrPolicy or hooks.ErrPluginFailed (and the

@@ -3,9 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/records"
@@ -63,7 +62,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 	}
 	batches, err := storage.SplitBatches(data)
 	if err != nil {
-		return nil, kerr.CorruptMessage
+		return nil, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
 	}
 	// Decompressed batches are decoded into one pooled buffer: each
 	// batch's records are done with (sent as stored or re-encoded) before
@@ -77,7 +76,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 	for _, raw := range batches {
 		h, err := storage.ParseHeader(raw)
 		if err != nil {
-			return nil, kerr.CorruptMessage
+			return nil, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
 		}
 		if h.IsControl() {
 			out, pos = keepBatch(out, data, pos, raw)
@@ -85,7 +84,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 		}
 		in, err := decodeForHooksInto(sp, raw, h, records.DefaultReadBudget)
 		if err != nil {
-			return nil, kerr.CorruptMessage
+			return nil, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
 		}
 		hctx, cancel := context.WithTimeout(ctx, hookTimeout)
 		kept, err := f.Apply(hctx, topic, part, reader, in)
@@ -111,7 +110,7 @@ func (p *Pipeline) FilterBatches(ctx context.Context, topic string, part int32, 
 			Codec: records.Codec(h.Attributes & 0x07), LogAppendTime: h.LogAppendTime(), ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
 		})
 		if err != nil {
-			return nil, kerr.CorruptMessage
+			return nil, fmt.Errorf("%w: %v", ErrCorruptBatch, err)
 		}
 		out = append(out, enc...)
 		pos += len(raw)

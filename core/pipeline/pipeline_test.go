@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/core/storage"
@@ -393,7 +394,7 @@ func TestClientsMayNotUseEmitProducerIDs(t *testing.T) {
 	createTopic(t, b, "in", 1, nil)
 	ok := batch(t, 5, 0, "a")
 	forged := batch(t, EmitProducerID("x", 0, 5), 0, "b")
-	if _, err := p.Append(context.Background(), AppendRequest{Topic: "in", Batch: append(bytes.Clone(ok), forged...), Acks: 1}); !errors.Is(err, kerr.InvalidProducerIDMapping) {
+	if _, err := p.Append(context.Background(), AppendRequest{Topic: "in", Batch: append(bytes.Clone(ok), forged...), Acks: 1}); !errors.Is(err, ErrReservedProducerID) || !kerrmap.Is(err, kerr.InvalidProducerIDMapping) {
 		t.Fatalf("forged emit producer id: %v", err)
 	}
 	if _, err := appendWait(t, p, AppendRequest{Topic: "in", Batch: forged, Acks: 1, Emit: true}); err != nil {

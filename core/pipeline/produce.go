@@ -7,8 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
@@ -109,7 +107,7 @@ func (p *Pipeline) Prepare(ctx context.Context, req AppendRequest) *Prepared {
 		if emitProducerIn(req.Batch) {
 			// Emit streams' relaxed sequence checks are the pipeline's
 			// own: clients may not use their producer ids.
-			pr.err = kerr.InvalidProducerIDMapping
+			pr.err = ErrReservedProducerID
 			return pr
 		}
 		tr = p.cfg.Hooks.Transform(req.Topic)
@@ -210,7 +208,7 @@ func (pd *Pending) Wait(ctx context.Context) error {
 			}
 		case <-ctx.Done():
 			if err == nil {
-				err = kerr.RequestTimedOut
+				err = ErrEmitTimeout
 			}
 		}
 	}

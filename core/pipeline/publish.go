@@ -6,11 +6,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/errkind"
 	"github.com/sluicemq/sluice/core/hooks"
-	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/partition"
 	"github.com/sluicemq/sluice/core/records"
 )
@@ -68,7 +68,7 @@ const (
 func (p *Pipeline) Publish(ctx context.Context, topic string, recs []PublishRecord, acks int16) ([]Placed, error) {
 	n, ok := p.b.PartitionCount(topic)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", kerr.UnknownTopicOrPartition, topic)
+		return nil, fmt.Errorf("%w: %s", ErrUnknownTopic, topic)
 	}
 	if len(recs) == 0 {
 		return nil, nil
@@ -238,7 +238,7 @@ func (pub *publisher) identity() (id int64, epoch int16, gen uint64, err error) 
 	if pub.id < 0 {
 		if pub.id, err = pub.p.b.AllocateProducerID(); err != nil {
 			pub.id = -1
-			return -1, 0, 0, fmt.Errorf("%w: producer id: %v", kerr.KafkaStorageError, err)
+			return -1, 0, 0, fmt.Errorf("%w: producer id: %v", broker.ErrStorage, err)
 		}
 		pub.gen++
 	}
@@ -276,7 +276,7 @@ func (pub *publisher) seq(topic string, part int32) *partSeq {
 // record).
 func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs []hooks.Record, idx []int, acks int16, now int64, out []Placed, req *appendReq) bool {
 	pp, err := pub.p.b.Partition(topic, part)
-	if kerrmap.Is(err, kerr.NotLeaderForPartition) {
+	if errkind.Is(err, errkind.NotLeader) {
 		return false
 	}
 	if err != nil {
@@ -296,11 +296,11 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 		size := recordSize(r)
 		switch {
 		case size+batchOverhead > limit:
-			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", kerr.MessageTooLarge, size, limit)
+			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: record of %d bytes, max.message.bytes is %d", partition.ErrMessageTooLarge, size, limit)
 			refused++
 			continue
 		case cfg.Compacted && r.Key == nil:
-			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", kerr.InvalidRecord)
+			out[i].Offset, out[i].Err = -1, fmt.Errorf("%w: compacted topics need a key", partition.ErrInvalidRecord)
 			refused++
 			continue
 		}
@@ -340,7 +340,7 @@ func (pub *publisher) local(ctx context.Context, topic string, part int32, hrecs
 	} else {
 		pub.append(ctx, topic, part, limit, []*appendReq{req})
 	}
-	if kerrmap.Is(req.err, kerr.NotLeaderForPartition) {
+	if errkind.Is(req.err, errkind.NotLeader) {
 		// Leadership moved between the lookup and the append; nothing
 		// was written.
 		return false
@@ -539,8 +539,7 @@ func (pub *publisher) appendLocked(ctx context.Context, topic string, part int32
 			s.next = seqAdd(s.next, int32(len(recs)))
 			break
 		}
-		if attempt > 0 || !(kerrmap.Is(err, kerr.OutOfOrderSequenceNumber) || kerrmap.Is(err, kerr.UnknownProducerID) ||
-			kerrmap.Is(err, kerr.InvalidProducerEpoch)) {
+		if attempt > 0 || !(errkind.Is(err, errkind.OutOfOrderSequence) || errkind.Is(err, errkind.StaleProducerEpoch)) {
 			break
 		}
 		pub.p.log.Warn("publish: partition refused the pipeline's producer sequence; taking a new producer id",
@@ -658,7 +657,7 @@ func (pub *publisher) remote(ctx context.Context, topic string, hrecs []hooks.Re
 func (pub *publisher) remoteClient() (*kgo.Client, error) {
 	remote := pub.p.remoteOpts()
 	if remote == nil {
-		return nil, kerr.NotLeaderForPartition
+		return nil, broker.ErrNotHosted
 	}
 	pub.remoteOnce.Do(func() {
 		opts := append([]kgo.Opt{
@@ -673,7 +672,7 @@ func (pub *publisher) remoteClient() (*kgo.Client, error) {
 	case pub.remoteErr != nil:
 		return nil, pub.remoteErr
 	case pub.remoteCl == nil:
-		return nil, kerr.NotLeaderForPartition
+		return nil, broker.ErrNotHosted
 	}
 	return pub.remoteCl, nil
 }

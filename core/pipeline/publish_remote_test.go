@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/core/kafka"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/pipeline"
 	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
@@ -56,7 +56,7 @@ func TestPublishRemoteProducer(t *testing.T) {
 	single := pipeline.New(pipeline.Config{Broker: self, Logger: logger})
 	defer single.ClosePublish()
 	out := single.PublishRemote(ctx, "t", []hooks.Record{{Value: []byte("x")}}, []int32{1})
-	if !errors.Is(out[0].Err, kerr.NotLeaderForPartition) {
+	if !kerrmap.Is(out[0].Err, kerr.NotLeaderForPartition) {
 		t.Fatalf("single node, remote partition: %+v", out[0])
 	}
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/broker"
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/core/kerrmap"
 	"github.com/sluicemq/sluice/core/records"
 	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
@@ -176,7 +177,7 @@ func TestPublishRequestErrorsWriteNothing(t *testing.T) {
 
 	p := New(Config{Broker: b})
 	defer p.closePublish()
-	if _, err := p.Publish(ctx, "missing", []PublishRecord{rec("", "x", -1)}, -1); !errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if _, err := p.Publish(ctx, "missing", []PublishRecord{rec("", "x", -1)}, -1); !errors.Is(err, ErrUnknownTopic) || !kerrmap.Is(err, kerr.UnknownTopicOrPartition) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 	if _, ok := b.Topic("missing"); ok {
@@ -301,7 +302,7 @@ func TestPublishSplitsBatchesAndRefusesHugeRecords(t *testing.T) {
 	}
 	for i, pl := range placed {
 		if i == 7 {
-			if !errors.Is(pl.Err, kerr.MessageTooLarge) {
+			if !kerrmap.Is(pl.Err, kerr.MessageTooLarge) {
 				t.Fatalf("huge record: %v", pl.Err)
 			}
 			continue

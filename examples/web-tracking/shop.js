@@ -24,6 +24,39 @@
   var byId = {};
   products.forEach(function (p) { byId[p.id] = p; });
 
+  // The shop's pages share one header and footer, written here once: each
+  // page has them empty, and they are filled before anything below looks
+  // inside them (the cart badge, the links that keep ?topic=, and
+  // tracking.js's status line and pixel slot). The pages render their
+  // content from script anyway, so nothing works without it either way.
+  var chrome = {
+    "header.site-header": [
+      '<div class="wrap">',
+      '  <a class="logo" href="./" data-page="./" data-track="nav-logo">Sluice <span>Roasters</span></a>',
+      '  <nav aria-label="Main">',
+      '    <a href="./" data-page="./" data-track="nav-home">Home</a>',
+      '    <a href="products.html" data-page="products.html" data-track="nav-products">Shop</a>',
+      '    <a href="dashboard.html" data-page="dashboard.html" data-track="nav-dashboard" target="_blank" rel="noopener">Live dashboard ↗</a>',
+      '  </nav>',
+      '  <a class="cart-link" href="cart.html" data-page="cart.html" data-track="nav-cart">Cart <span class="badge" id="cart-count" aria-label="items in cart">0</span></a>',
+      '</div>',
+    ],
+    "footer.site-footer": [
+      '<div class="wrap">',
+      '  <p>A demo shop for Sluice\'s HTTP bridge: each page load sends a page view',
+      '  (<code>navigator.sendBeacon</code> to <code>/beacon/{topic}</code>) and a',
+      '  pixel (<code>/pixel/{topic}.gif</code>), and each click on a button or',
+      '  link sends a click event. <span id="status">Tracking into topic web-events</span>.',
+      '  <a href="dashboard.html" data-page="dashboard.html" target="_blank" rel="noopener">Watch them arrive live</a>.</p>',
+      '  <div id="pixel-slot"></div>',
+      '</div>',
+    ],
+  };
+  Object.keys(chrome).forEach(function (sel) {
+    var box = document.querySelector(sel);
+    if (box && !box.firstElementChild) box.innerHTML = chrome[sel].join("\n");
+  });
+
   var params = new URLSearchParams(location.search);
   // The demo's own parameters follow the visitor from page to page.
   var keep = new URLSearchParams();

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,91 +59,6 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// sequencer produces numbered records (value = sequence number) to one
-// partition with an idempotent acks=all producer, remembering which were
-// acknowledged.
-type sequencer struct {
-	cl    *kgo.Client
-	topic string
-
-	mu    sync.Mutex
-	next  int
-	acked []int
-	fails int
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func startSequencer(t *testing.T, c *testCluster, topic string) *sequencer {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProduceRequestTimeout(3*time.Second),
-		kgo.RecordDeliveryTimeout(60*time.Second),
-		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.MaxBufferedRecords(200),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sequencer{cl: cl, topic: topic, stop: make(chan struct{}), done: make(chan struct{})}
-	go s.run()
-	t.Cleanup(func() { s.finish(); cl.Close() })
-	return s
-}
-
-func (s *sequencer) run() {
-	defer close(s.done)
-	for {
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-		s.mu.Lock()
-		n := s.next
-		s.next++
-		s.mu.Unlock()
-		s.cl.Produce(context.Background(), &kgo.Record{Partition: 0, Value: []byte(strconv.Itoa(n))}, func(r *kgo.Record, err error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if err != nil {
-				s.fails++
-				return
-			}
-			s.acked = append(s.acked, n)
-		})
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// ackedCount is how many records were acknowledged so far.
-func (s *sequencer) ackedCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.acked)
-}
-
-// finish stops producing and waits for outstanding records.
-func (s *sequencer) finish() []int {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s.cl.Flush(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := slices.Clone(s.acked)
-	slices.Sort(out)
-	return out
 }
 
 // readAll consumes partition 0 of topic from the start to its end.

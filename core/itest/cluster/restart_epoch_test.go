@@ -74,7 +74,7 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 		t.Fatalf("the controller %d leads every partition", bm.Controller)
 	}
 	a := startAckClockOn(t, c, topic, part)
-	waitFor(ctx, t, "first acknowledgements", func() bool { return a.count() >= 200 })
+	waitFor(ctx, t, "first acknowledgements", func() bool { return a.ackedCount() >= 200 })
 
 	old := c.node(before.Leader)
 	killed := time.Now()
@@ -108,9 +108,10 @@ func TestLeaderKilledRestartedBeforeExpiry(t *testing.T) {
 	waitFor(ctx, t, fmt.Sprintf("broker %d back in the ISR", old.id), func() bool {
 		return slices.Contains(partitionInfo(ctx, t, adm, topic, part).ISR, old.id)
 	})
-	n := a.count()
-	waitFor(ctx, t, "acknowledgements after the restart", func() bool { return a.count() >= n+200 })
-	acked, times := a.finish()
+	n := a.ackedCount()
+	waitFor(ctx, t, "acknowledgements after the restart", func() bool { return a.ackedCount() >= n+200 })
+	acked := a.finish()
+	times := a.ackTimes()
 	offsets, values := readPartition(ctx, t, c, adm, topic, part)
 	checkExactlyOnce(t, acked, offsets, values)
 	gaps := ackGaps(times, killed, time.Now())

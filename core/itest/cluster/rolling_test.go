@@ -4,137 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// ackClock produces numbered records to partition 0 with an idempotent
-// acks=all producer, like sequencer, and also remembers when each
-// acknowledgement arrived and every error the application saw.
-type ackClock struct {
-	cl    *kgo.Client
-	part  int32
-	mu    sync.Mutex
-	next  int
-	acked []int
-	times []time.Time
-	errs  []error
-	stop  chan struct{}
-	done  chan struct{}
-}
-
-func startAckClock(t *testing.T, c *testCluster, topic string) *ackClock {
-	t.Helper()
-	return startAckClockOn(t, c, topic, 0)
-}
-
-// startAckClockOn is startAckClock for partition part.
-func startAckClockOn(t *testing.T, c *testCluster, topic string, part int32) *ackClock {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProduceRequestTimeout(3*time.Second),
-		kgo.RecordDeliveryTimeout(60*time.Second),
-		kgo.MetadataMinAge(100*time.Millisecond),
-		kgo.MaxBufferedRecords(200),
-		// Production rolling restarts leave minutes between brokers, so
-		// a client's idle connections to a broker's previous process are
-		// reaped (20 s by default) before leadership comes back to it.
-		// This test restarts every few seconds: a shorter idle timeout
-		// keeps that true here. Otherwise the client writes to a socket
-		// the old process closed, and only its reconnect backoff (about
-		// 250 ms) shows in the gap.
-		kgo.ConnIdleTimeout(time.Second),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &ackClock{cl: cl, part: part, stop: make(chan struct{}), done: make(chan struct{})}
-	go a.run()
-	t.Cleanup(func() { a.finish(); cl.Close() })
-	return a
-}
-
-func (a *ackClock) run() {
-	defer close(a.done)
-	for {
-		select {
-		case <-a.stop:
-			return
-		default:
-		}
-		a.mu.Lock()
-		n := a.next
-		a.next++
-		a.mu.Unlock()
-		a.cl.Produce(context.Background(), &kgo.Record{Partition: a.part, Value: []byte(strconv.Itoa(n))}, func(_ *kgo.Record, err error) {
-			now := time.Now()
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			if err != nil {
-				a.errs = append(a.errs, err)
-				return
-			}
-			a.acked = append(a.acked, n)
-			a.times = append(a.times, now)
-		})
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func (a *ackClock) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.acked)
-}
-
-// finish stops producing, waits for outstanding records and returns the
-// acknowledged numbers (sorted) and acknowledgement times (in order).
-func (a *ackClock) finish() ([]int, []time.Time) {
-	select {
-	case <-a.stop:
-	default:
-		close(a.stop)
-	}
-	<-a.done
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	a.cl.Flush(ctx)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := slices.Clone(a.acked)
-	slices.Sort(out)
-	return out, slices.Clone(a.times)
-}
-
-func (a *ackClock) errors() []error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.errs)
-}
-
-// ackGaps are the times between consecutive acknowledgements within
-// [from, to], largest first.
-func ackGaps(times []time.Time, from, to time.Time) []time.Duration {
-	var gaps []time.Duration
-	for i := 1; i < len(times); i++ {
-		if times[i].Before(from) || times[i-1].After(to) {
-			continue
-		}
-		gaps = append(gaps, times[i].Sub(times[i-1]))
-	}
-	slices.Sort(gaps)
-	slices.Reverse(gaps)
-	return gaps
-}
 
 // inEveryISR reports whether every broker is in the ISR of every
 // partition of topic.
@@ -178,7 +53,7 @@ func TestRollingRestart(t *testing.T) {
 	ids := []int32{1, 2, 3}
 	waitFor(ctx, t, "every broker in every ISR", func() bool { return inEveryISR(ctx, t, adm, topic, ids) })
 	a := startAckClock(t, c, topic)
-	waitFor(ctx, t, "first acknowledgements", func() bool { return a.count() >= 200 })
+	waitFor(ctx, t, "first acknowledgements", func() bool { return a.ackedCount() >= 200 })
 
 	start := time.Now()
 	for _, nd := range c.nodes {
@@ -192,17 +67,18 @@ func TestRollingRestart(t *testing.T) {
 		if before.Leader == nd.id && !strings.Contains(nd.logs.String(), "controlled shutdown: leadership moved") {
 			t.Fatalf("broker %d led %s-0 but logged no leadership move", nd.id, topic)
 		}
-		n := a.count()
-		waitFor(ctx, t, fmt.Sprintf("acknowledgements while broker %d is down", nd.id), func() bool { return a.count() >= n+100 })
+		n := a.ackedCount()
+		waitFor(ctx, t, fmt.Sprintf("acknowledgements while broker %d is down", nd.id), func() bool { return a.ackedCount() >= n+100 })
 		nd.start()
 		t.Logf("%v: broker %d started", time.Since(start).Round(time.Millisecond), nd.id)
 		waitFor(ctx, t, fmt.Sprintf("broker %d back in every ISR", nd.id), func() bool { return inEveryISR(ctx, t, adm, topic, ids) })
-		n = a.count()
-		waitFor(ctx, t, "acknowledgements after the restart", func() bool { return a.count() >= n+100 })
+		n = a.ackedCount()
+		waitFor(ctx, t, "acknowledgements after the restart", func() bool { return a.ackedCount() >= n+100 })
 		time.Sleep(restartPacing)
 	}
 	end := time.Now()
-	acked, times := a.finish()
+	acked := a.finish()
+	times := a.ackTimes()
 	if errs := a.errors(); len(errs) > 0 {
 		t.Fatalf("the producer saw %d errors, first: %v", len(errs), errs[0])
 	}
