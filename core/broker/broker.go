@@ -173,6 +173,9 @@ func New(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
 		b.closePartitions()
 		return nil, err
 	}
+	// After the metadata is applied and before changes are watched:
+	// what this broker was removed from while it was down.
+	b.removeStrayPartitions() // stray.go
 	if err := b.openGroups(); err != nil {
 		b.closePartitions()
 		return nil, err
