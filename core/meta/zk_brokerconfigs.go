@@ -152,7 +152,9 @@ func (z *ZK) startBrokerConfigWatch() error {
 			return err
 		}
 		z.bcfg.watched[entity] = true
-		z.spawnWatch("broker configs "+entity, w, nil, nil, refresh)
+		// Re-read every brokerRelist besides the watch, as the broker
+		// list is: a lost watch must not leave a throttle stale for good.
+		z.spawnWatch("broker configs "+entity, w, z.periodicKick(brokerRelist), nil, refresh)
 	}
 	return nil
 }
