@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -172,6 +173,9 @@ func New(cfg Config, store meta.Store, roles RoleHandler) (*Broker, error) {
 		b.closePartitions()
 		return nil, err
 	}
+	// After the metadata is applied and before changes are watched:
+	// what this broker was removed from while it was down.
+	b.removeStrayPartitions() // stray.go
 	if err := b.openGroups(); err != nil {
 		b.closePartitions()
 		return nil, err
@@ -507,9 +511,11 @@ type ConfigOp struct {
 }
 
 // AlterTopicConfigs applies incremental operations to a topic's configs.
-// The read, the edit and the write happen under adminMu: two concurrent
-// alters of one topic must not each write back a copy lacking the
-// other's change.
+// The edit runs inside the store's read-modify-write
+// (meta.Store.UpdateTopicConfigs) on the stored configs, not this
+// broker's cached copy: two concurrent alters of one topic, also through
+// different brokers, must not each write back a copy lacking the other's
+// change. adminMu still orders this broker's own admin writes.
 func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly bool) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -517,10 +523,36 @@ func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly boo
 	if !ok {
 		return ErrUnknownTopic
 	}
-	configs := make(map[string]string, len(t.Configs))
-	for k, v := range t.Configs {
-		configs[k] = v
+	edit := func(cur map[string]string) (map[string]string, error) {
+		configs := maps.Clone(cur)
+		if configs == nil {
+			configs = map[string]string{}
+		}
+		if err := b.applyConfigOps(configs, ops); err != nil {
+			return nil, err
+		}
+		for k, v := range configs {
+			if err := ValidateTopicConfig(k, v); err != nil {
+				return nil, err
+			}
+		}
+		return configs, nil
 	}
+	if validateOnly {
+		_, err := edit(t.Configs)
+		return err
+	}
+	if _, err := b.store.UpdateTopicConfigs(name, edit); err != nil {
+		if errors.Is(err, meta.ErrUnknownTopic) {
+			return ErrUnknownTopic
+		}
+		return storeError(err) // edit's own errors pass through as they are
+	}
+	return b.reconcile()
+}
+
+// applyConfigOps edits configs in place by ops.
+func (b *Broker) applyConfigOps(configs map[string]string, ops []ConfigOp) error {
 	for _, op := range ops {
 		def, known := topicConfigDefs[op.Name]
 		if !known {
@@ -544,7 +576,7 @@ func (b *Broker) AlterTopicConfigs(name string, ops []ConfigOp, validateOnly boo
 			return errf(ErrUnknownConfigOp, "unknown config operation %d", op.Op)
 		}
 	}
-	return b.setTopicConfigsLocked(name, configs, validateOnly)
+	return nil
 }
 
 // editList appends or subtracts val, itself a list as in Kafka (APPEND

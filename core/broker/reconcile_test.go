@@ -65,6 +65,9 @@ func (s *memStore) AddPartitions(string, []meta.PartitionState) (meta.Topic, err
 func (s *memStore) SetTopicConfigs(string, map[string]string) (meta.Topic, error) {
 	return meta.Topic{}, meta.ErrInvalid
 }
+func (s *memStore) UpdateTopicConfigs(string, meta.ConfigEdit) (meta.Topic, error) {
+	return meta.Topic{}, meta.ErrInvalid
+}
 
 func (s *memStore) Changes() <-chan struct{} {
 	s.mu.Lock()

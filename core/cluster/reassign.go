@@ -37,6 +37,39 @@ type reassignPlan struct {
 //     to it) and drops the entry. A new target for a started move keeps
 //     its original set and regrows the assignment from it.
 func planReassign(r meta.Reassignment, cur meta.PartitionState, live map[int32]bool) (reassignPlan, bool) {
+	plan, ok := planReassignStep(r, cur, live)
+	if ok {
+		plan = bumpEpoch(plan, cur)
+	}
+	return plan, ok
+}
+
+// bumpEpoch gives a step that rewrites the replica set a new leader epoch
+// when the partition has a leader, as Kafka's controller does for every
+// LeaderAndIsr of a reassignment (updateLeaderEpochAndSendRequest at the
+// start, moveReassignedPartitionLeaderIfRequired at the end, also when
+// the leader stays): a replica added or removed under the old epoch is
+// fenced (a request naming the old epoch is FENCED_LEADER_EPOCH), clients
+// holding older metadata refresh it, and followers re-check where their
+// logs diverge. A step that already moved leadership has its bump.
+func bumpEpoch(plan reassignPlan, cur meta.PartitionState) reassignPlan {
+	if plan.replicas == nil || cur.Leader < 0 {
+		return plan
+	}
+	if plan.state == nil {
+		st := cur
+		st.Replicas = slices.Clone(plan.replicas)
+		st.ISR = slices.Clone(cur.ISR)
+		plan.state = &st
+	}
+	if plan.state.Leader >= 0 && plan.state.LeaderEpoch == cur.LeaderEpoch {
+		plan.state.LeaderEpoch++
+	}
+	return plan
+}
+
+// planReassignStep is planReassign before the epoch bump.
+func planReassignStep(r meta.Reassignment, cur meta.PartitionState, live map[int32]bool) (reassignPlan, bool) {
 	switch {
 	case r.Target == nil && !r.Started():
 		return reassignPlan{why: "cancelled before start"}, true

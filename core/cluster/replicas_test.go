@@ -54,6 +54,9 @@ func (s *memStore) AddPartitions(string, []meta.PartitionState) (meta.Topic, err
 func (s *memStore) SetTopicConfigs(string, map[string]string) (meta.Topic, error) {
 	return meta.Topic{}, meta.ErrInvalid
 }
+func (s *memStore) UpdateTopicConfigs(string, meta.ConfigEdit) (meta.Topic, error) {
+	return meta.Topic{}, meta.ErrInvalid
+}
 func (s *memStore) Changes() <-chan struct{}                    { return s.changed }
 func (s *memStore) Close() error                                { return nil }
 func (s *memStore) Campaign(ctx context.Context) (int32, error) { <-ctx.Done(); return 0, ctx.Err() }

@@ -187,15 +187,26 @@ func (c *conn) alterBroker(name string, edit func(cur map[string]string) (map[st
 	if err != nil {
 		return err
 	}
-	cur, err := bs.BrokerConfigs(entity)
-	if err != nil {
-		return fmt.Errorf("%w: %v", kerr.UnknownServerError, err)
-	}
-	next, err := edit(maps.Clone(cur))
-	if err != nil || validateOnly {
+	if validateOnly {
+		cur, err := bs.BrokerConfigs(entity)
+		if err != nil {
+			return fmt.Errorf("%w: %v", kerr.UnknownServerError, err)
+		}
+		_, err = edit(maps.Clone(cur))
 		return err
 	}
-	if err := bs.SetBrokerConfigs(entity, next); err != nil {
+	// A read-modify-write in the store: the default entity is altered
+	// through any broker, and two concurrent alters must both land.
+	var next map[string]string
+	var editErr error
+	err = bs.UpdateBrokerConfigs(entity, func(cur map[string]string) (map[string]string, error) {
+		next, editErr = edit(cur)
+		return next, editErr
+	})
+	if editErr != nil {
+		return editErr
+	}
+	if err != nil {
 		if errors.Is(err, meta.ErrInvalid) {
 			return fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
 		}

@@ -25,6 +25,10 @@ type BrokerConfigStore interface {
 	// removes them. Changes are announced on Store.Changes to the broker
 	// they concern.
 	SetBrokerConfigs(entity string, configs map[string]string) error
+	// UpdateBrokerConfigs is a read-modify-write of entity's configs, as
+	// Store.UpdateTopicConfigs: edit may run again when another write got
+	// in between (the default entity is altered through any broker).
+	UpdateBrokerConfigs(entity string, edit ConfigEdit) error
 }
 
 // validBrokerEntity accepts DefaultBrokerEntity or a non-negative broker

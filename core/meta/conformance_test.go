@@ -86,6 +86,7 @@ func runConformance(t *testing.T, kit storeKit) {
 	t.Run("copies", func(t *testing.T) { conformCopies(t, kit.open(t)) })
 	t.Run("partitions", func(t *testing.T) { conformPartitions(t, kit.open(t)) })
 	t.Run("configs", func(t *testing.T) { conformConfigs(t, kit.open(t)) })
+	t.Run("config updates", func(t *testing.T) { conformConfigUpdates(t, kit.open(t)) })
 	t.Run("delete", func(t *testing.T) { conformDelete(t, kit.open(t)) })
 	t.Run("reopen", func(t *testing.T) { conformReopen(t, kit) })
 	t.Run("credentials", func(t *testing.T) {

@@ -171,7 +171,26 @@ func (l *Local) SetTopicConfigs(name string, configs map[string]string) (Topic, 
 	})
 }
 
+// UpdateTopicConfigs implements Store: the read, edit and write happen
+// under the store's lock.
+func (l *Local) UpdateTopicConfigs(name string, edit ConfigEdit) (Topic, error) {
+	return l.updateErr(name, func(t *Topic) error {
+		next, err := edit(cloneConfigs(t.Configs))
+		if err != nil {
+			return err
+		}
+		t.Configs = cloneConfigs(next)
+		return nil
+	})
+}
+
 func (l *Local) update(name string, fn func(*Topic)) (Topic, error) {
+	return l.updateErr(name, func(t *Topic) error { fn(t); return nil })
+}
+
+// updateErr applies fn to a copy of the topic under the lock and commits
+// it unless fn fails.
+func (l *Local) updateErr(name string, fn func(*Topic) error) (Topic, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old, ok := l.state.Topics[name]
@@ -179,7 +198,9 @@ func (l *Local) update(name string, fn func(*Topic)) (Topic, error) {
 		return Topic{}, ErrUnknownTopic
 	}
 	t := old.Clone()
-	fn(&t)
+	if err := fn(&t); err != nil {
+		return Topic{}, err
+	}
 	l.state.Topics[name] = t
 	if err := l.commitLocked(); err != nil {
 		l.state.Topics[name] = old

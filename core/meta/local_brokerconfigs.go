@@ -25,6 +25,24 @@ func (l *Local) SetBrokerConfigs(entity string, configs map[string]string) error
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.setBrokerConfigsLocked(entity, configs)
+}
+
+// UpdateBrokerConfigs implements BrokerConfigStore under the store's lock.
+func (l *Local) UpdateBrokerConfigs(entity string, edit ConfigEdit) error {
+	if !validBrokerEntity(entity) {
+		return fmt.Errorf("%w: broker config entity %q", ErrInvalid, entity)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next, err := edit(cloneConfigs(l.state.BrokerConfigs[entity]))
+	if err != nil {
+		return err
+	}
+	return l.setBrokerConfigsLocked(entity, next)
+}
+
+func (l *Local) setBrokerConfigsLocked(entity string, configs map[string]string) error {
 	old := l.state.BrokerConfigs
 	next := make(map[string]map[string]string, len(old)+1)
 	maps.Copy(next, old)

@@ -73,6 +73,10 @@ func (t Topic) Clone() Topic {
 	return c
 }
 
+// ConfigEdit computes new configs from a copy of the current ones (a
+// store may call it more than once).
+type ConfigEdit func(cur map[string]string) (map[string]string, error)
+
 // Store is the cluster metadata the broker reads and changes. Every method
 // is safe for concurrent use. Changes made through a store (by this broker
 // or, for clustered stores, by others) are announced on Changes.
@@ -90,6 +94,13 @@ type Store interface {
 	AddPartitions(name string, parts []PartitionState) (Topic, error)
 	// SetTopicConfigs replaces the topic's dynamic configs.
 	SetTopicConfigs(name string, configs map[string]string) (Topic, error)
+	// UpdateTopicConfigs is a read-modify-write of the topic's dynamic
+	// configs: edit gets a copy of the stored ones and returns the new
+	// set, and the store writes it only if nothing changed them meanwhile,
+	// calling edit again on the newer configs otherwise. So concurrent
+	// incremental alters through different brokers all land. An error from
+	// edit is returned as is and nothing is written.
+	UpdateTopicConfigs(name string, edit ConfigEdit) (Topic, error)
 
 	// Changes is closed and replaced whenever metadata changes: wait on the
 	// returned channel, then re-read.

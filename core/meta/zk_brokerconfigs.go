@@ -63,20 +63,58 @@ func (z *ZK) BrokerConfigs(entity string) (map[string]string, error) {
 
 // SetBrokerConfigs implements BrokerConfigStore.
 func (z *ZK) SetBrokerConfigs(entity string, configs map[string]string) error {
+	return z.UpdateBrokerConfigs(entity, func(map[string]string) (map[string]string, error) { return configs, nil })
+}
+
+// UpdateBrokerConfigs implements BrokerConfigStore: the write is
+// conditional on the znode version read (a create when there is none),
+// and a lost race re-reads and edits again.
+func (z *ZK) UpdateBrokerConfigs(entity string, edit ConfigEdit) error {
 	if !validBrokerEntity(entity) {
 		return fmt.Errorf("%w: broker config entity %q", ErrInvalid, entity)
 	}
 	path := z.abs(zkBrokerConfigPath(entity))
-	data := encodeTopicConfig(configs)
-	stat, err := z.conn.Set(path, data, -1)
-	if errors.Is(err, zk.ErrNoNode) {
-		stat = nil // a create tells no zxid: wait for the content instead
-		if _, err = z.create(path, data, 0); errors.Is(err, zk.ErrNodeExists) {
-			stat, err = z.conn.Set(path, data, -1) // created meanwhile
+	var stat *zk.Stat
+	var want map[string]string
+	done := false
+	for attempt := 0; attempt < zkConfigWriteAttempts && !done; attempt++ {
+		cur := map[string]string{}
+		data, rstat, err := z.conn.Get(path)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			rstat = nil
+		case err != nil:
+			return fmt.Errorf("meta: read broker configs of %s: %w", entity, err)
+		default:
+			if cur, err = decodeTopicConfig(data); err != nil {
+				return err
+			}
 		}
+		next, err := edit(cur)
+		if err != nil {
+			return err
+		}
+		want = next
+		enc := encodeTopicConfig(next)
+		if rstat != nil {
+			stat, err = z.conn.Set(path, enc, rstat.Version)
+			if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+				continue // another write won: edit what is stored now
+			}
+		} else {
+			stat = nil // a create tells no zxid: wait for the content instead
+			_, err = z.create(path, enc, 0)
+			if errors.Is(err, zk.ErrNodeExists) {
+				continue // created meanwhile: edit that
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("meta: set broker configs of %s: %w", entity, err)
+		}
+		done = true
 	}
-	if err != nil {
-		return fmt.Errorf("meta: set broker configs of %s: %w", entity, err)
+	if !done {
+		return fmt.Errorf("%w: set broker configs of %s: they kept changing", ErrBadVersion, entity)
 	}
 	if z.watchedBrokerEntity(entity) {
 		if err := z.startBrokerConfigWatch(); err != nil {
@@ -88,7 +126,7 @@ func (z *ZK) SetBrokerConfigs(entity string, configs map[string]string) error {
 			if stat != nil {
 				return z.bcfg.mzxid[entity] >= stat.Mzxid
 			}
-			return maps.Equal(z.bcfg.configs[entity], configs) || (len(configs) == 0 && len(z.bcfg.configs[entity]) == 0)
+			return maps.Equal(z.bcfg.configs[entity], want) || (len(want) == 0 && len(z.bcfg.configs[entity]) == 0)
 		})
 	}
 	return nil
@@ -114,7 +152,9 @@ func (z *ZK) startBrokerConfigWatch() error {
 			return err
 		}
 		z.bcfg.watched[entity] = true
-		z.spawnWatch("broker configs "+entity, w, nil, nil, refresh)
+		// Re-read every brokerRelist besides the watch, as the broker
+		// list is: a lost watch must not leave a throttle stale for good.
+		z.spawnWatch("broker configs "+entity, w, z.periodicKick(brokerRelist), nil, refresh)
 	}
 	return nil
 }

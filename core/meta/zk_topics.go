@@ -15,6 +15,11 @@ import (
 // zkWriteAttempts bounds read-modify-write retries that lost a race.
 const zkWriteAttempts = 5
 
+// zkConfigWriteAttempts bounds config read-modify-writes: every lost race
+// is another alter of the same configs that landed, and a tool may send
+// many at once (one per key), so allow more than zkWriteAttempts.
+const zkConfigWriteAttempts = 64
+
 // maxTopicNameLen is Kafka's limit.
 const maxTopicNameLen = 249
 
@@ -268,22 +273,60 @@ func (z *ZK) AddPartitions(name string, parts []PartitionState) (Topic, error) {
 // SetTopicConfigs replaces the topic's dynamic configs in
 // /config/topics/<topic>.
 func (z *ZK) SetTopicConfigs(name string, configs map[string]string) (Topic, error) {
+	return z.UpdateTopicConfigs(name, func(map[string]string) (map[string]string, error) { return configs, nil })
+}
+
+// UpdateTopicConfigs implements Store: it reads /config/topics/<topic>
+// with its version, edits, and writes conditional on that version (as
+// Kafka's AdminZkClient does with its znode versions), re-reading and
+// editing again when another broker's write got in between. Brokers
+// answer alters from their own caches, which may lag each other, so only
+// the znode version orders concurrent alters of one topic.
+func (z *ZK) UpdateTopicConfigs(name string, edit ConfigEdit) (Topic, error) {
 	topicPath, cfgPath := z.abs(zkTopicPath(name)), z.abs(zkTopicConfigPath(name))
-	data := encodeTopicConfig(configs)
-	// The check keeps configs from being written for a topic deleted
-	// meanwhile.
-	res, err := z.conn.Multi(
-		&zk.CheckVersionRequest{Path: topicPath, Version: -1},
-		&zk.SetDataRequest{Path: cfgPath, Data: data, Version: -1},
-	)
 	var mzxid int64
-	idx, ferr := firstMultiError(res, err)
-	switch {
-	case err == nil:
-		mzxid = res[1].Stat.Mzxid
-	case idx == 0 && errors.Is(ferr, zk.ErrNoNode):
-		return Topic{}, ErrUnknownTopic
-	case idx == 1 && errors.Is(ferr, zk.ErrNoNode):
+	var want map[string]string
+	done := false
+	for attempt := 0; attempt < zkConfigWriteAttempts && !done; attempt++ {
+		cur := map[string]string{}
+		data, stat, err := z.conn.Get(cfgPath)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			stat = nil
+		case err != nil:
+			return Topic{}, fmt.Errorf("meta: read configs of %s: %w", name, err)
+		default:
+			if cur, err = decodeTopicConfig(data); err != nil {
+				return Topic{}, err
+			}
+		}
+		next, err := edit(cur)
+		if err != nil {
+			return Topic{}, err
+		}
+		want = next
+		enc := encodeTopicConfig(next)
+		if stat != nil {
+			// The check keeps configs from being written for a topic
+			// deleted meanwhile.
+			res, err := z.conn.Multi(
+				&zk.CheckVersionRequest{Path: topicPath, Version: -1},
+				&zk.SetDataRequest{Path: cfgPath, Data: enc, Version: stat.Version},
+			)
+			idx, ferr := firstMultiError(res, err)
+			switch {
+			case err == nil:
+				mzxid, done = res[1].Stat.Mzxid, true
+			case idx == 0 && errors.Is(ferr, zk.ErrNoNode):
+				return Topic{}, ErrUnknownTopic
+			case idx == 1 && (errors.Is(ferr, zk.ErrBadVersion) || errors.Is(ferr, zk.ErrNoNode)):
+				// Another write won (or the node went away): redo the
+				// edit on what is stored now.
+			default:
+				return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, ferr)
+			}
+			continue
+		}
 		// No config node yet. Creating it changes nothing other brokers
 		// watch, so also rewrite the assignment unchanged: its watch fires
 		// and their topic loops re-read the config.
@@ -294,14 +337,27 @@ func (z *ZK) SetTopicConfigs(name string, configs map[string]string) (Topic, err
 		if err != nil {
 			return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, err)
 		}
-		if _, err := z.conn.Multi(
+		res, err := z.conn.Multi(
 			&zk.SetDataRequest{Path: topicPath, Data: adata, Version: astat.Version},
-			z.createRequest(cfgPath, data, 0),
-		); err != nil {
-			return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, err)
+			z.createRequest(cfgPath, enc, 0),
+		)
+		_, ferr := firstMultiError(res, err)
+		switch {
+		case err == nil:
+			// One transaction: the created node's mzxid is the
+			// assignment's.
+			mzxid, done = res[0].Stat.Mzxid, true
+		case errors.Is(ferr, zk.ErrNodeExists) || errors.Is(ferr, zk.ErrBadVersion):
+			// Created by another broker, or the assignment changed:
+			// start over from the stored state.
+		case errors.Is(ferr, zk.ErrNoNode):
+			return Topic{}, ErrUnknownTopic
+		default:
+			return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, ferr)
 		}
-	default:
-		return Topic{}, fmt.Errorf("meta: set configs of %s: %w", name, ferr)
+	}
+	if !done {
+		return Topic{}, fmt.Errorf("%w: set configs of %s: they kept changing", ErrBadVersion, name)
 	}
 	z.awaitCache("set topic configs", func() bool {
 		e, ok := z.topics[name]
@@ -311,7 +367,7 @@ func (z *ZK) SetTopicConfigs(name string, configs map[string]string) (Topic, err
 		if mzxid != 0 {
 			return e.configMzxid >= mzxid
 		}
-		return maps.Equal(e.configs, configs) || (len(configs) == 0 && len(e.configs) == 0)
+		return maps.Equal(e.configs, want) || (len(want) == 0 && len(e.configs) == 0)
 	})
 	t, ok := z.Topic(name)
 	if !ok {
