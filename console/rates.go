@@ -48,6 +48,9 @@ type sampler struct {
 	// increments (oldest first).
 	prev   map[replicaKey]Replica
 	window []increment
+	// listed are the partitions the last sample's metadata listed (nil:
+	// unknown), sized or not: one missing there is new since.
+	listed map[replicaKey]bool
 	// brokers answered and live in the last sample.
 	brokers, live int
 	// outPrev and outWindow: the same for the bytes-out counter.
@@ -86,9 +89,10 @@ func (s *sampler) wanted() bool {
 	return time.Since(time.Unix(0, s.lastUse.Load())) <= idleAfter
 }
 
-// sampleFunc reads every partition's leader replica, and how many brokers
+// sampleFunc reads every partition's leader replica (those it could
+// size), every partition the metadata lists, and how many brokers
 // answered of how many are live.
-type sampleFunc func(ctx context.Context) (reps []Replica, answered, live int, err error)
+type sampleFunc func(ctx context.Context) (reps []Replica, listed map[replicaKey]bool, answered, live int, err error)
 
 func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (float64, bool), every time.Duration, onErr func(error)) {
 	t := time.NewTicker(every)
@@ -110,7 +114,7 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 		}
 		now := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		reps, answered, live, err := sample(sctx)
+		reps, listed, answered, live, err := sample(sctx)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && onErr != nil {
@@ -122,7 +126,7 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 		if !last.IsZero() {
 			dt = now.Sub(last)
 		}
-		s.add(reps, dt)
+		s.add(reps, listed, dt)
 		s.setBrokers(answered, live)
 		s.addOut(bytesOut, dt)
 		last = now
@@ -133,7 +137,7 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 func (s *sampler) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.prev, s.window, s.outPrev, s.outWindow = nil, nil, nil, nil
+	s.prev, s.listed, s.window, s.outPrev, s.outWindow = nil, nil, nil, nil, nil
 	s.brokers, s.live = 0, 0
 }
 
@@ -172,8 +176,11 @@ type outSample struct {
 // add records one sample. Only leaders count (a follower's growth is
 // replication, not produce), and only growth of the same leader: retention
 // deletes segments, a log that shrank gives no increment, and a partition
-// whose leader changed (another replica's log) or first seen gives none.
-func (s *sampler) add(reps []Replica, dt time.Duration) {
+// whose leader changed (another replica's log) gives none. A partition
+// first seen gives none either (its growth before is unknown), unless the
+// previous sample's metadata did not list it (listed): it was created
+// since, from an empty log, so all of it is new.
+func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, dt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := make(map[replicaKey]Replica, len(reps))
@@ -182,6 +189,9 @@ func (s *sampler) add(reps []Replica, dt time.Duration) {
 		k := replicaKey{r.Topic, r.Partition}
 		next[k] = r
 		p, ok := s.prev[k]
+		if !ok && r.Leader && s.listed != nil && !s.listed[k] {
+			p, ok = Replica{Topic: r.Topic, Partition: r.Partition, Leader: true, Broker: r.Broker}, true
+		}
 		if !ok || !r.Leader || !p.Leader || p.Broker != r.Broker {
 			continue
 		}
@@ -192,7 +202,7 @@ func (s *sampler) add(reps []Replica, dt time.Duration) {
 			}
 		}
 	}
-	s.prev = next
+	s.prev, s.listed = next, listed
 	if dt > 0 {
 		s.window = append(s.window, inc)
 		if len(s.window) > windowSamples {
@@ -260,13 +270,14 @@ func (s *sampler) out() *float64 {
 // DescribeLogDirs sent to each leader for the partitions it leads (in
 // parallel). A broker that does not answer leaves its partitions out of
 // this sample (answered < live says so).
-func (c *Console) sampleCluster(ctx context.Context) ([]Replica, int, int, error) {
+func (c *Console) sampleCluster(ctx context.Context) ([]Replica, map[replicaKey]bool, int, int, error) {
 	md, err := c.adm.Metadata(ctx)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	live := len(md.Brokers)
 	byLeader := map[int32]kadm.TopicsSet{}
+	listed := map[replicaKey]bool{}
 	var names []string
 	for _, t := range md.Topics {
 		if t.Err != nil {
@@ -274,6 +285,7 @@ func (c *Console) sampleCluster(ctx context.Context) ([]Replica, int, int, error
 		}
 		names = append(names, t.Topic)
 		for _, p := range t.Partitions {
+			listed[replicaKey{t.Topic, p.Partition}] = true
 			if p.Err != nil || p.Leader < 0 {
 				continue
 			}
@@ -286,11 +298,11 @@ func (c *Console) sampleCluster(ctx context.Context) ([]Replica, int, int, error
 		}
 	}
 	if len(names) == 0 {
-		return nil, live, live, nil
+		return nil, listed, live, live, nil
 	}
 	ends, err := c.adm.ListEndOffsets(ctx, names...)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, nil, 0, 0, err
 	}
 	type answer struct {
 		id   int32
@@ -334,5 +346,5 @@ func (c *Console) sampleCluster(ctx context.Context) ([]Replica, int, int, error
 			reps = append(reps, Replica{Topic: t.Topic, Partition: p.Partition, Leader: true, Broker: p.Leader, Size: size, LogEnd: end.Offset})
 		}
 	}
-	return reps, max(live-failed, 0), live, nil
+	return reps, listed, max(live-failed, 0), live, nil
 }
