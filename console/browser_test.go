@@ -1,19 +1,24 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/sluicemq/sluice/console"
 	"github.com/sluicemq/sluice/internal/cdp"
 	"github.com/sluicemq/sluice/internal/needs"
 	"github.com/sluicemq/sluice/internal/testkit"
@@ -31,7 +36,24 @@ func TestConsoleBrowser(t *testing.T) {
 	chromium := needs.Chromium(t)
 	dir := t.TempDir()
 	wasmPath := filepath.Join(dir, "partitioner.wasm")
-	if err := wasmtest.WAT(filepath.Join("..", "examples", "plugins", "wat-partitioner", "partitioner.wat"), wasmPath); err != nil {
+	watPath := filepath.Join("..", "examples", "plugins", "wat-partitioner", "partitioner.wat")
+	if err := wasmtest.WAT(watPath, wasmPath); err != nil {
+		t.Fatal(err)
+	}
+	// A second version for the shadow: the same partitioner with one more
+	// (unused) function, so its module differs and v1 stays a rollback
+	// target once v2 is promoted.
+	wat, err := os.ReadFile(watPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := bytes.LastIndexByte(wat, ')')
+	wat2 := append(append(wat[:end:end], "  (func $v2 (result i32) (i32.const 2))\n"...), wat[end:]...)
+	wat2Path, wasm2Path := filepath.Join(dir, "partitioner-v2.wat"), filepath.Join(dir, "partitioner-v2.wasm")
+	if err := os.WriteFile(wat2Path, wat2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := wasmtest.WAT(wat2Path, wasm2Path); err != nil {
 		t.Fatal(err)
 	}
 	const password = "console-test-password"
@@ -48,7 +70,7 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer br.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	page, err := br.NewPage(ctx, "about:blank")
 	if err != nil {
@@ -78,11 +100,14 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	wait := func(expr string) {
 		t.Helper()
-		if err := page.WaitTrue(ctx, expr); err != nil {
-			var body string
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer wcancel()
+		if err := page.WaitTrue(wctx, expr); err != nil {
+			var body, charts string
 			page.Eval(ctx, "document.querySelector('main').innerText", &body)
+			page.Eval(ctx, "[...document.querySelectorAll('svg.chart')].map(c => JSON.stringify(c.dataset)).join('\\n')", &charts)
 			shot("failed")
-			t.Fatalf("%v\npage text:\n%s", err, body)
+			t.Fatalf("%v\npage text:\n%s\ncharts:\n%s", err, body, charts)
 		}
 	}
 	eval := func(expr string, out any) {
@@ -138,6 +163,70 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("who: %q", s)
 	}
 	shot("overview")
+
+	// The throughput chart: a burst of 20 records to a topic of their own
+	// shows in the chart's window exactly (the record bytes the broker
+	// counted as received), once the chart has samples.
+	admCl := n.Client(t, sasl)
+	if _, err := kadm.NewClient(admCl).CreateTopic(ctx, 1, 1, nil, "clicks"); err != nil {
+		t.Fatal(err)
+	}
+	const chartSel = `document.querySelector('svg.chart[data-chart="throughput"]')`
+	wait("(c => c && +c.dataset.points >= 2)(" + chartSel + ")")
+	clicksBytes := func() int64 {
+		t.Helper()
+		code, body := call(t, "GET", n.HTTPBase+"/metrics", nil, nil, "Authorization", basic("admin", password))
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, `sluice_topic_bytes_in_total{topic="clicks"} `); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return int64(f)
+			}
+		}
+		return 0
+	}
+	bytesBefore := clicksBytes()
+	var burst []*kgo.Record
+	for i := range 20 {
+		burst = append(burst, &kgo.Record{Topic: "clicks", Value: fmt.Appendf(nil, `{"page":"/p/%d","event":"click"}`, i)})
+	}
+	if err := admCl.ProduceSync(ctx, burst...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	burstBytes := clicksBytes() - bytesBefore
+	if burstBytes <= 0 {
+		t.Fatalf("the broker counted %d bytes for the burst", burstBytes)
+	}
+	wait(fmt.Sprintf("(c => c && c.dataset.windowMessages === '20' && c.dataset.windowBytes === '%d')(%s)", burstBytes, chartSel))
+	var chart struct {
+		Points   string `json:"points"`
+		Drawn    int    `json:"drawn"`
+		Messages string `json:"messages"`
+	}
+	eval(`(c => ({points: c.dataset.points, drawn: c.querySelector('polyline.line').getAttribute('points').trim().split(/\s+/).length,
+		messages: document.querySelector('#card-msgs-in').innerText}))(`+chartSel+`)`, &chart)
+	if np, _ := strconv.Atoi(chart.Points); np < 2 || chart.Drawn != np || !strings.Contains(chart.Messages, "cluster (1 broker), live") {
+		t.Fatalf("throughput chart: %+v", chart)
+	}
+	shot("throughput")
+	if _, err := kadm.NewClient(admCl).DeleteTopic(ctx, "clicks"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var tl console.TopicList
+		code, _ := call(t, "GET", n.HTTPBase+"/console/api/topics", nil, &tl, "Authorization", basic("admin", password))
+		if code == 200 && !slices.ContainsFunc(tl.Topics, func(s console.TopicSummary) bool { return s.Name == "clicks" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic clicks still listed: %d %+v", code, tl)
+		}
+	}
 
 	// Create a topic through the form and its confirmation.
 	eval("location.hash = '#/topics'", nil)
@@ -217,6 +306,15 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("lag of partition 1 shown as %q", s)
 	}
 	mainHas("Stable")
+	// The lag chart plots the total lag the page sampled: 3, drawn.
+	const lagSel = `document.querySelector('svg.chart[data-chart="lag"]')`
+	wait("(c => c && +c.dataset.points >= 2 && c.dataset.last === '3')(" + lagSel + ")")
+	var lagDrawn, lagPoints int
+	eval(`(c => c.querySelector('polyline.line').getAttribute('points').trim().split(/\s+/).length)(`+lagSel+`)`, &lagDrawn)
+	eval(`+(`+lagSel+`).dataset.points`, &lagPoints)
+	if lagDrawn != lagPoints {
+		t.Fatalf("lag chart draws %d points of %d samples", lagDrawn, lagPoints)
+	}
 	shot("group")
 
 	// Deploy the WAT partitioner from a file, then remove it.
@@ -243,6 +341,33 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatalf("plugin heading: %q", s)
 	}
 	shot("plugin-deployed")
+
+	// The same module again, as a shadow: the plugin stays v1 with v2
+	// beside it; promoting makes v2 live, with v1 to roll back to.
+	if err := page.SetInputFiles(ctx, "#plugin-file", wasm2Path); err != nil {
+		t.Fatal(err)
+	}
+	click("#plugin-shadow")
+	click("#deploy-submit")
+	wait("document.querySelector('#confirm').open && document.querySelector('#confirm-text').innerText.includes('as a shadow of plugin')")
+	click("#confirm-ok")
+	wait(`document.querySelector('[data-plugin="keyhash"] .shadow')`)
+	if s := text(`[data-plugin="keyhash"] h2`); !strings.Contains(s, "keyhash v1 partitioner on payments") {
+		t.Fatalf("plugin heading with a shadow: %q", s)
+	}
+	if s := text(`[data-plugin="keyhash"] .shadow`); !strings.Contains(s, "shadow v2") || !strings.Contains(s, "compared 0") || !strings.Contains(s, "Promote shadow") {
+		t.Fatalf("shadow line: %q", s)
+	}
+	eval(`document.querySelector('[data-plugin="keyhash"] .shadow').scrollIntoView({block: 'center'})`, nil)
+	shot("plugin-shadow")
+	click(`[data-promote="keyhash"]`)
+	wait("document.querySelector('#confirm').open && document.querySelector('#confirm-text').innerText.includes('Promote shadow v2 of keyhash')")
+	click("#confirm-ok")
+	wait(`!document.querySelector('[data-plugin="keyhash"] .shadow') && document.querySelector('[data-plugin="keyhash"] h2').innerText.includes('keyhash v2 partitioner on payments')`)
+	if s := text(`[data-plugin="keyhash"] p.muted`); !strings.Contains(s, "rollback to v1 possible") {
+		t.Fatalf("promoted plugin: %q", s)
+	}
+	shot("plugin-promoted")
 	click(`[data-remove="keyhash"]`)
 	confirm()
 	mainHas("No plugins deployed")

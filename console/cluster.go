@@ -1,13 +1,9 @@
 package console
 
 import (
-	"context"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 )
 
 // WhoAmI is GET /console/api/whoami: who the guard let in. The pages call
@@ -48,16 +44,34 @@ type PartitionHealth struct {
 	Offline         int `json:"offline"`
 }
 
-// Throughput is this broker's log growth per second over the last few
-// samples (leader replicas: what producers wrote here).
+// Throughput is the cluster's log growth per second over the last few
+// samples (every live broker's leader replicas: what producers wrote),
+// read over the Kafka protocol (rates.go).
 type Throughput struct {
 	BytesInPerSec    float64 `json:"bytes_in_per_sec"`
 	MessagesInPerSec float64 `json:"messages_in_per_sec"`
-	// Known is false until two samples exist (or without LocalLogs).
+	// Known is false until two samples exist.
 	Known bool `json:"known"`
-	// BytesOutPerSec is sent when the node gives a bytes-out counter
-	// (Config.BytesOut); absent otherwise.
+	// Window is what the rates are computed from: the growth over the
+	// last samples, exact counts (absent until Known).
+	Window *Window `json:"window,omitempty"`
+	// Brokers is how many brokers' leader replicas the last sample
+	// counted, of BrokersLive live ones; fewer when some did not answer
+	// (their partitions' growth is then left out).
+	Brokers     int `json:"brokers"`
+	BrokersLive int `json:"brokers_live"`
+	// BytesOutPerSec is this broker's rate of record bytes sent to
+	// consumers, when the node gives a bytes-out counter (Config.BytesOut);
+	// absent otherwise. The Kafka protocol carries no such counter for the
+	// other brokers (docs/console.md).
 	BytesOutPerSec *float64 `json:"bytes_out_per_sec,omitempty"`
+}
+
+// Window is the log growth the rates are computed from.
+type Window struct {
+	Seconds    float64 `json:"seconds"`
+	BytesIn    int64   `json:"bytes_in"`
+	MessagesIn int64   `json:"messages_in"`
 }
 
 // Overview is GET /console/api/overview.
@@ -116,164 +130,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(out.Brokers, func(i, j int) bool { return out.Brokers[i].ID < out.Brokers[j].ID })
+	c.rates.touch()
 	out.Throughput = c.rates.total()
 	out.Throughput.BytesOutPerSec = c.rates.out()
 	writeJSON(w, http.StatusOK, out)
-}
-
-// sampler turns this broker's log sizes and end offsets into per-second
-// rates, per topic and in total, over a sliding window of samples.
-type sampler struct {
-	mu sync.Mutex
-	// prev is the last sample per replica; window the per-interval
-	// increments (oldest first).
-	prev   map[replicaKey]Replica
-	window []increment
-	// outPrev and outWindow: the same for the bytes-out counter.
-	outPrev   *float64
-	outWindow []outSample
-}
-
-type replicaKey struct {
-	topic     string
-	partition int32
-}
-
-type increment struct {
-	dt     time.Duration
-	bytes  map[string]int64
-	msgs   map[string]int64
-	sample time.Time
-}
-
-const windowSamples = 5
-
-func newSampler() *sampler { return &sampler{} }
-
-func (s *sampler) run(ctx context.Context, logs LocalLogs, bytesOut func() (float64, bool), every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last := time.Now()
-	s.add(logs.Replicas(), 0)
-	s.addOut(bytesOut, 0)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			s.add(logs.Replicas(), now.Sub(last))
-			s.addOut(bytesOut, now.Sub(last))
-			last = now
-		}
-	}
-}
-
-// addOut samples the bytes-out counter, if any, into its own window.
-func (s *sampler) addOut(read func() (float64, bool), dt time.Duration) {
-	if read == nil {
-		return
-	}
-	v, ok := read()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !ok {
-		s.outPrev, s.outWindow = nil, nil
-		return
-	}
-	if s.outPrev != nil && dt > 0 && v >= *s.outPrev { // a counter that went back was reset
-		s.outWindow = append(s.outWindow, outSample{dt: dt, bytes: v - *s.outPrev})
-		if len(s.outWindow) > windowSamples {
-			s.outWindow = slices.Delete(s.outWindow, 0, len(s.outWindow)-windowSamples)
-		}
-	}
-	s.outPrev = &v
-}
-
-type outSample struct {
-	dt    time.Duration
-	bytes float64
-}
-
-// add records one sample. Only leaders count (a follower's growth is
-// replication, not produce), and only growth: retention deletes segments,
-// and a log that shrank or restarted (new replica) gives no increment.
-func (s *sampler) add(reps []Replica, dt time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := make(map[replicaKey]Replica, len(reps))
-	inc := increment{dt: dt, bytes: map[string]int64{}, msgs: map[string]int64{}, sample: time.Now()}
-	for _, r := range reps {
-		k := replicaKey{r.Topic, r.Partition}
-		next[k] = r
-		p, ok := s.prev[k]
-		if !ok || !r.Leader || !p.Leader {
-			continue
-		}
-		if d := r.LogEnd - p.LogEnd; d > 0 {
-			inc.msgs[r.Topic] += d
-			if b := r.Size - p.Size; b > 0 {
-				inc.bytes[r.Topic] += b
-			}
-		}
-	}
-	s.prev = next
-	if dt > 0 {
-		s.window = append(s.window, inc)
-		if len(s.window) > windowSamples {
-			s.window = slices.Delete(s.window, 0, len(s.window)-windowSamples)
-		}
-	}
-}
-
-// total is the whole broker's rate.
-func (s *sampler) total() Throughput {
-	return s.rate(func(string) bool { return true })
-}
-
-// topic is one topic's rate.
-func (s *sampler) topic(name string) Throughput {
-	return s.rate(func(t string) bool { return t == name })
-}
-
-func (s *sampler) rate(match func(string) bool) Throughput {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var dt time.Duration
-	var bytes, msgs int64
-	for _, inc := range s.window {
-		dt += inc.dt
-		for t, b := range inc.bytes {
-			if match(t) {
-				bytes += b
-			}
-		}
-		for t, m := range inc.msgs {
-			if match(t) {
-				msgs += m
-			}
-		}
-	}
-	if dt <= 0 {
-		return Throughput{}
-	}
-	sec := dt.Seconds()
-	return Throughput{BytesInPerSec: float64(bytes) / sec, MessagesInPerSec: float64(msgs) / sec, Known: true}
-}
-
-// out is the bytes-out rate; nil when not measured.
-func (s *sampler) out() *float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var dt time.Duration
-	var b float64
-	for _, o := range s.outWindow {
-		dt, b = dt+o.dt, b+o.bytes
-	}
-	if dt <= 0 {
-		return nil
-	}
-	r := b / dt.Seconds()
-	return &r
 }
 
 // localReplicas lists this broker's replica sizes per topic and partition.

@@ -8,8 +8,9 @@
 // The API reads and changes the cluster through the Kafka protocol with a
 // franz-go admin client (kadm) on the node's in-process connection, so it
 // sees what any Kafka tool sees, cluster-wide, with the broker's own
-// validation and error codes; only what the protocol does not carry (this
-// broker's log sizes and growth) comes from the LocalLogs interface.
+// validation and error codes; the cluster-wide rates are sampled the same
+// way (rates.go). Only this broker's replica sizes come from the LocalLogs
+// interface, and its bytes-out counter from Config.BytesOut.
 //
 // Who may use it is decided by the admin API's guard (core/auth/httpauth):
 // the node mounts the console wherever it mounts the admin API and wraps
@@ -46,10 +47,13 @@ type Replica struct {
 	Topic     string
 	Partition int32
 	Leader    bool // this broker leads the partition
-	Size      int64
-	Segments  int
-	LogStart  int64
-	LogEnd    int64
+	// Broker hosts this replica (the rates count a partition's growth
+	// only between samples of the same leader).
+	Broker   int32
+	Size     int64
+	Segments int
+	LogStart int64
+	LogEnd   int64
 }
 
 // LocalLogs lists the replicas this broker hosts (sizes on disk and log
@@ -63,7 +67,8 @@ type Config struct {
 	// Kafka are the options of the console's Kafka client (seed brokers,
 	// dialer, credentials): the node gives its in-process connection.
 	Kafka []kgo.Opt
-	// Logs reports this broker's replicas; nil: sizes and rates unknown.
+	// Logs reports this broker's replicas; nil: sizes unknown. (Rates
+	// are the cluster's, read over the Kafka protocol: rates.go.)
 	Logs LocalLogs
 	// BytesOut, if set, reads a cumulative count of bytes this broker has
 	// sent to fetching clients (a Prometheus counter, say); the overview
@@ -74,8 +79,8 @@ type Config struct {
 	AdminBase string
 	// BrokerID is this broker's id (sizes are this broker's replicas').
 	BrokerID int32
-	// SampleInterval is how often log growth is sampled for the rates
-	// (default 1 s).
+	// SampleInterval is how often the cluster's log growth is sampled
+	// for the rates while the console is in use (default 1 s).
 	SampleInterval time.Duration
 	// MaxTails bounds concurrent live-tail streams (default 16).
 	MaxTails int
@@ -113,13 +118,13 @@ func New(cfg Config) (*Console, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Console{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), log: cfg.Logger.With("component", "console"),
 		ctx: ctx, cancel: cancel, rates: newSampler(), tails: make(chan struct{}, cfg.MaxTails)}
-	if cfg.Logs != nil {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.rates.run(ctx, cfg.Logs, cfg.BytesOut, cfg.SampleInterval)
-		}()
-	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.rates.run(ctx, c.sampleCluster, cfg.BytesOut, cfg.SampleInterval, func(err error) {
+			c.log.Debug("rates: sample failed", "err", err)
+		})
+	}()
 	return c, nil
 }
 

@@ -23,9 +23,12 @@ type TopicSummary struct {
 	// (compaction and transaction markers make it an upper bound).
 	Messages int64 `json:"messages"`
 	// SizeBytes is the size on disk of this broker's replicas.
-	SizeBytes        int64   `json:"size_bytes"`
+	SizeBytes int64 `json:"size_bytes"`
+	// MessagesInPerSec and BytesInPerSec are the cluster's (every
+	// leader's), computed from Window (absent until two samples).
 	MessagesInPerSec float64 `json:"messages_in_per_sec"`
 	BytesInPerSec    float64 `json:"bytes_in_per_sec"`
+	Window           *Window `json:"window,omitempty"`
 	// Configs are the topic's own settings (not the broker defaults).
 	Configs map[string]string `json:"configs"`
 }
@@ -79,6 +82,7 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 			overrides[rc.Name] = m
 		}
 	}
+	c.rates.touch()
 	local := c.localReplicas()
 	out := TopicList{Topics: []TopicSummary{}}
 	for _, t := range md.Topics.Sorted() {
@@ -106,6 +110,7 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		rate := c.rates.topic(t.Topic)
+		s.Window = rate.Window
 		s.MessagesInPerSec, s.BytesInPerSec = rate.MessagesInPerSec, rate.BytesInPerSec
 		out.Topics = append(out.Topics, s)
 	}
@@ -144,6 +149,7 @@ type TopicDetail struct {
 	Configs           []ConfigEntry   `json:"configs"`
 	MessagesInPerSec  float64         `json:"messages_in_per_sec"`
 	BytesInPerSec     float64         `json:"bytes_in_per_sec"`
+	Window            *Window         `json:"window,omitempty"`
 }
 
 func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
@@ -218,8 +224,9 @@ func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(out.Configs, func(i, j int) bool { return out.Configs[i].Name < out.Configs[j].Name })
+	c.rates.touch()
 	rate := c.rates.topic(name)
-	out.MessagesInPerSec, out.BytesInPerSec = rate.MessagesInPerSec, rate.BytesInPerSec
+	out.MessagesInPerSec, out.BytesInPerSec, out.Window = rate.MessagesInPerSec, rate.BytesInPerSec, rate.Window
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -49,23 +49,21 @@ func (l brokerLogs) Replicas() []console.Replica {
 				continue // not open here yet, or offline
 			}
 			st := p.Stats()
-			out = append(out, console.Replica{Topic: t.Name, Partition: int32(i), Leader: ps.Leader == id,
+			out = append(out, console.Replica{Topic: t.Name, Partition: int32(i), Leader: ps.Leader == id, Broker: id,
 				Size: st.Size, Segments: st.Segments, LogStart: st.LogStartOffset, LogEnd: st.NextOffset})
 		}
 	}
 	return out
 }
 
-// brokerBytesOut sums the record bytes this broker's partitions sent to
-// consumers (followers excluded), the counter /metrics exports per topic.
-// Partitions closed since the last sample take their counts with them; the
-// console's sampler skips a sample where the sum went back.
+// brokerBytesOut sums the record bytes this broker sent to consumers
+// (followers excluded), the counter /metrics exports per topic: the
+// broker's per partition counters, which outlive partition objects.
 func brokerBytesOut(b *broker.Broker) func() (float64, bool) {
 	return func() (float64, bool) {
 		var sum int64
-		for _, p := range b.HostedPartitions() {
-			_, _, out := p.Traffic()
-			sum += out
+		for _, tr := range b.Traffic() {
+			sum += tr.BytesOut
 		}
 		return float64(sum), true
 	}

@@ -133,11 +133,18 @@ function s(tag, attrs, ...children) {
 }
 
 // lineChart draws one or two series of {t, v} points (the newest last);
-// fmt formats the axis values. It is redrawn whole on every sample.
-function lineChart(label, series, fmt) {
+// fmt formats the axis values. It is redrawn whole on every sample. The
+// svg carries what it plots as data attributes (data-points: samples of
+// the first series, data-last: its newest value, plus any in data), for
+// scripts and tests that read the chart rather than look at it.
+function lineChart(label, series, fmt, data = {}) {
   const W = 900, H = 170, L = 60, B = 18;
   const all = series.flat();
   const svg = s('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label });
+  const first = series[0] || [];
+  svg.dataset.points = String(first.length);
+  if (first.length) svg.dataset.last = String(first[first.length - 1].v);
+  for (const [k, v] of Object.entries(data)) if (v !== undefined && v !== null) svg.dataset[k] = String(v);
   if (all.length < 2) {
     svg.append(s('text', { x: L, y: H / 2 }, 'collecting samples…'));
     return svg;
@@ -273,19 +280,23 @@ async function overviewPage(root) {
       pushSample(throughput.msgs, o.throughput.messages_in_per_sec);
     }
     const up = o.brokers.filter(b => b.up).length;
+    // The rates are the cluster's: every live broker's leader replicas.
+    const th = o.throughput;
+    const scope = !th.known ? 'cluster, live' : th.brokers < th.brokers_live ? `cluster, live (${th.brokers} of ${th.brokers_live} brokers answered)` : `cluster (${th.brokers} broker${th.brokers === 1 ? '' : 's'}), live`;
     swap(body,
       h('div', { class: 'cards' },
         card('Brokers up', `${up} / ${o.brokers.length}`, up < o.brokers.length ? 'bad' : ''),
         card('Partitions', fmtNum(o.partitions.total), '', `${o.topics} topics`),
         card('Under-replicated', fmtNum(o.partitions.under_replicated), o.partitions.under_replicated ? 'warn' : '', 'partitions', 'urp'),
         card('Offline', fmtNum(o.partitions.offline), o.partitions.offline ? 'bad' : '', 'partitions', 'offline'),
-        card('Bytes in', o.throughput.known ? fmtBytes(o.throughput.bytes_in_per_sec) + '/s' : '…', '', 'this broker, live', 'bytes-in'),
-        card('Messages in', o.throughput.known ? fmtRate(o.throughput.messages_in_per_sec, 'msg') : '…', '', 'this broker, live', 'msgs-in'),
+        card('Bytes in', o.throughput.known ? fmtBytes(o.throughput.bytes_in_per_sec) + '/s' : '…', '', scope, 'bytes-in'),
+        card('Messages in', o.throughput.known ? fmtRate(o.throughput.messages_in_per_sec, 'msg') : '…', '', scope, 'msgs-in'),
         o.throughput.bytes_out_per_sec !== undefined ? card('Bytes out', fmtBytes(o.throughput.bytes_out_per_sec) + '/s', '', 'this broker, live', 'bytes-out') : '',
         card('Plugins deployed', plugins ? String(plugins.length) : '—', '', plugins ? h('a', { href: '#/plugins' }, 'manage') : 'admin API not on this listener', 'plugins')),
-      h('section', { class: 'panel' }, h('h2', {}, 'Throughput (this broker)'),
+      h('section', { class: 'panel' }, h('h2', {}, 'Throughput (cluster)'),
         h('p', { class: 'legend' }, h('span', { class: 'k1' }, '■ bytes in/s'), '  ', h('span', { class: 'k2' }, '■ messages in/s (scaled to the same chart)')),
-        lineChart('bytes in per second', [throughput.bytes, scaleTo(throughput.msgs, throughput.bytes)], v => fmtBytes(v))),
+        lineChart('bytes in per second', [throughput.bytes, scaleTo(throughput.msgs, throughput.bytes)], v => fmtBytes(v),
+          { chart: 'throughput', windowMessages: th.window?.messages_in, windowBytes: th.window?.bytes_in })),
       h('h2', {}, 'Brokers'),
       table([
         { label: 'ID', get: b => String(b.id) + (b.id === o.this_broker ? ' (this one)' : '') },
@@ -590,7 +601,7 @@ async function groupPage(root, params, group) {
       { label: 'Member', get: o => o.member_id ? h('code', {}, o.member_id.slice(0, 24)) : '' },
       { label: '', get: o => o.error ? h('span', { class: 'badge bad' }, o.error) : '' },
     ], g.offsets, 'This group has no committed offsets.'));
-    chartBox.replaceChildren(lineChart('total lag over time', [lagHistory], v => fmtNum(Math.round(v))));
+    chartBox.replaceChildren(lineChart('total lag over time', [lagHistory], v => fmtNum(Math.round(v)), { chart: 'lag' }));
     resetBtn.disabled = !(g.state === 'Empty' || g.state === 'Dead');
     resetHint.textContent = resetBtn.disabled ? `The group is ${g.state}: stop its consumers to reset offsets.` : '';
   };
@@ -658,10 +669,10 @@ async function pluginsPage(root) {
       lineChart(`calls per second of ${p.name}`, [hist.calls, hist.errors], v => v.toFixed(1)),
       h('p', { class: 'legend' }, h('span', { class: 'k1' }, '■ ns per record (average since deploy)')),
       lineChart(`nanoseconds per record of ${p.name}`, [hist.ns], v => v.toFixed(0)),
-      p.shadow ? h('p', {}, h('span', { class: 'badge warn' }, `shadow v${p.shadow.version}`),
+      p.shadow ? h('p', { class: 'shadow', 'data-shadow-version': p.shadow.version }, h('span', { class: 'badge warn' }, `shadow v${p.shadow.version}`),
         ` compared ${p.shadow.stats.compared}, divergent ${p.shadow.stats.divergent_calls} calls, errors ${p.shadow.stats.errors} `,
-        h('button', { type: 'button', onclick: () => change('POST', `${adminBase}/plugins/${nameEnc}/promote`, `Promote shadow v${p.shadow.version} of ${p.name} to live?`, 'Promote') }, 'Promote shadow'), ' ',
-        h('button', { type: 'button', onclick: () => change('DELETE', `${adminBase}/plugins/${nameEnc}/shadow`, `Stop the shadow version of ${p.name}?`, 'Stop shadow') }, 'Stop shadow')) : '',
+        h('button', { type: 'button', 'data-promote': p.name, onclick: () => change('POST', `${adminBase}/plugins/${nameEnc}/promote`, `Promote shadow v${p.shadow.version} of ${p.name} to live?`, 'Promote') }, 'Promote shadow'), ' ',
+        h('button', { type: 'button', 'data-stop-shadow': p.name, onclick: () => change('DELETE', `${adminBase}/plugins/${nameEnc}/shadow`, `Stop the shadow version of ${p.name}?`, 'Stop shadow') }, 'Stop shadow')) : '',
       h('div', { class: 'toolbar' },
         p.previous_version ? h('button', { type: 'button', onclick: () => change('POST', `${adminBase}/plugins/${nameEnc}/rollback`, `Roll ${p.name} back to v${p.previous_version}?`, 'Roll back') }, 'Roll back') : '',
         h('button', { type: 'button', class: 'danger', 'data-remove': p.name, onclick: () => change('DELETE', `${adminBase}/plugins/${nameEnc}`, `Remove plugin ${p.name} from ${p.topic}? Records will no longer go through it.`, 'Remove plugin') }, 'Remove')));

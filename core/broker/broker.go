@@ -99,6 +99,8 @@ type Broker struct {
 
 	groups *group.Coordinator
 
+	traffic trafficRegistry // client traffic per topic partition (traffic.go)
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }

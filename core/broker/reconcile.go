@@ -65,6 +65,7 @@ func (b *Broker) reconcile() error {
 				errs = append(errs, err)
 				continue
 			}
+			p.UseTraffic(b.traffic.get(t.Name, int32(i)))
 			parts[i] = p
 			b.roles.ApplyState(p, ps)
 		}
@@ -107,6 +108,7 @@ func (b *Broker) dropTopic(ts *topic) {
 	}
 	delete(b.byID, ts.meta.ID)
 	b.mu.Unlock()
+	b.traffic.drop(ts.meta.Name)
 	for _, p := range ts.parts {
 		if p == nil {
 			continue

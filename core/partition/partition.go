@@ -95,7 +95,10 @@ type Partition struct {
 	epochs      *epochCache
 	isrWake     func() // see SetISRWaker
 
-	traffic traffic // client bytes and records, for metrics (traffic.go)
+	// traffic counts client bytes and records, for metrics (traffic.go):
+	// its own counters from Open, or the broker's for this topic
+	// partition once UseTraffic hands them over.
+	traffic atomic.Pointer[Traffic]
 }
 
 // Open opens the partition's log in dir and rebuilds its producer state.
@@ -136,6 +139,7 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 	}
 	p.cfg.Store(&cfg)
 	p.firstUnstable.Store(prods.firstOpen())
+	p.traffic.Store(new(Traffic))
 	return p, nil
 }
 

@@ -7,11 +7,30 @@ import (
 	"github.com/sluicemq/sluice/core/storage"
 )
 
-// traffic counts a partition's client traffic for the metrics collector
-// (node/metrics), which reads it at scrape time: the partition package
-// stays free of any metrics library.
-type traffic struct {
+// Traffic counts a topic partition's client traffic for the metrics
+// collector (node/metrics) and the console, which read it at scrape time:
+// the partition package stays free of any metrics library. A broker keeps
+// one per topic partition for as long as it runs and hands it to every
+// partition object it opens for it (UseTraffic), so the counts outlive
+// the object: a replica reassigned away and back, or reopened, keeps
+// counting from where it was, and what /metrics exports as a counter
+// never goes down.
+type Traffic struct {
 	bytesIn, messagesIn, bytesOut atomic.Int64
+}
+
+// Load reads the counters.
+func (t *Traffic) Load() (bytesIn, messagesIn, bytesOut int64) {
+	return t.bytesIn.Load(), t.messagesIn.Load(), t.bytesOut.Load()
+}
+
+// UseTraffic makes the partition count into t from now on (the broker's
+// counters for this topic partition, which outlive this object). Counts
+// already made into the previous counters stay there.
+func (p *Partition) UseTraffic(t *Traffic) {
+	if t != nil {
+		p.traffic.Store(t)
+	}
 }
 
 // countIn records a producer append (leader side; replication is not
@@ -22,17 +41,19 @@ func (p *Partition) countIn(records []byte, headers []storage.BatchHeader) {
 	for _, h := range headers {
 		n += int64(h.NumRecords)
 	}
-	p.traffic.bytesIn.Add(int64(len(records)))
-	p.traffic.messagesIn.Add(n)
+	t := p.traffic.Load()
+	t.bytesIn.Add(int64(len(records)))
+	t.messagesIn.Add(n)
 }
 
 // CountOut records record bytes sent to a consumer (not a follower).
-func (p *Partition) CountOut(n int) { p.traffic.bytesOut.Add(int64(n)) }
+func (p *Partition) CountOut(n int) { p.traffic.Load().bytesOut.Add(int64(n)) }
 
-// Traffic is what producers appended and consumers were sent through this
-// partition object since it was opened.
+// Traffic is what producers appended and consumers were sent through
+// this partition's counters (see Traffic: the broker's, which outlive
+// this object, once UseTraffic was called).
 func (p *Partition) Traffic() (bytesIn, messagesIn, bytesOut int64) {
-	return p.traffic.bytesIn.Load(), p.traffic.messagesIn.Load(), p.traffic.bytesOut.Load()
+	return p.traffic.Load().Load()
 }
 
 // ISR changes applied by leaders, process-wide (Kafka's IsrShrinksPerSec

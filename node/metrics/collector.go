@@ -169,12 +169,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range brokers {
 		self := b.ID()
 		hw := map[group.TopicPartition]int64{}
+		// Traffic comes from the broker's per topic partition counters,
+		// which outlive partition objects (a replica moved away keeps
+		// what it counted here): counters never go down.
+		for _, tr := range b.Traffic() {
+			bytesIn.add(float64(tr.BytesIn), tr.Topic)
+			msgsIn.add(float64(tr.MessagesIn), tr.Topic)
+			bytesOut.add(float64(tr.BytesOut), tr.Topic)
+		}
 		for _, p := range b.HostedPartitions() {
 			hosted++
-			in, n, out := p.Traffic()
-			bytesIn.add(float64(in), p.Topic)
-			msgsIn.add(float64(n), p.Topic)
-			bytesOut.add(float64(out), p.Topic)
 			if p.Offline() != nil {
 				offlineReplicas++
 				continue

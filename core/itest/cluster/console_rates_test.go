@@ -1,0 +1,167 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/console"
+)
+
+// createAssigned creates topic with an explicit replica assignment (the
+// first replica of each partition is its preferred leader).
+func createAssigned(ctx context.Context, t *testing.T, c *testCluster, topic string, assignment [][]int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	for i, reps := range assignment {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(i), reps
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	resp, err := req.RequestWith(ctx, clientOf(t, nil, c.nodes...))
+	if err == nil {
+		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// consoleGet reads a console API endpoint of broker nd (a loopback
+// listener without admin credentials: anonymous access).
+func consoleGet(t *testing.T, nd *node, path string, out any) {
+	t.Helper()
+	resp, err := http.Get("http://" + nd.http + "/console/api" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s on broker %d: %s", path, nd.id, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s on broker %d: %v", path, nd.id, err)
+	}
+}
+
+// TestConsoleClusterRates: the console's rates are the cluster's, not the
+// serving broker's. Three brokers each lead one partition of a topic; a
+// burst of 7, 11 and 13 records goes to the three partitions, and the
+// console of every broker (each sampling the cluster on its own) shows a
+// window of exactly 31 messages and exactly the record bytes the three
+// leaders counted as received (their sluice_topic_bytes_in_total), in
+// the overview and in the topic's row, with the rates those windows give.
+func TestConsoleClusterRates(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	adm := clusterAdmin(t, c)
+	const topic = "console-rates"
+	createAssigned(ctx, t, c, topic, [][]int32{{1, 2, 3}, {2, 3, 1}, {3, 1, 2}})
+	waitFor(ctx, t, "partition p led by broker p+1, ISR full", func() bool {
+		for p := int32(0); p < 3; p++ {
+			if pi := partitionInfo(ctx, t, adm, topic, p); pi.Err != nil || pi.Leader != p+1 || len(pi.ISR) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// The first API call starts each console's sampler; wait until every
+	// one has a window over all three brokers, with nothing moving.
+	waitFor(ctx, t, "every console sampling three brokers", func() bool {
+		for _, nd := range c.nodes {
+			var ov console.Overview
+			consoleGet(t, nd, "/overview", &ov)
+			if !ov.Throughput.Known || ov.Throughput.Brokers != 3 || ov.Throughput.BrokersLive != 3 || ov.Throughput.Window.MessagesIn != 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	counts := []int{7, 11, 13}
+	var recs []*kgo.Record
+	for p, n := range counts {
+		for i := range n {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: int32(p), Value: fmt.Appendf(nil, "p%d-record-%d-%s", p, i, make([]byte, 10*p+i))})
+		}
+	}
+	cl := clientOf(t, []kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, c.nodes...)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// What each leader received, by its own counters: every broker led
+	// one partition, so each contributes.
+	bytesSeries := fmt.Sprintf("sluice_topic_bytes_in_total{topic=%q}", topic)
+	msgsSeries := fmt.Sprintf("sluice_topic_messages_in_total{topic=%q}", topic)
+	var wantBytes int64
+	for i, nd := range c.nodes {
+		m := scrapeMetrics(t, nd.http)
+		if m[msgsSeries] != float64(counts[i]) || m[bytesSeries] <= 0 {
+			t.Fatalf("broker %d counted %v messages and %v bytes; want %d messages", nd.id, m[msgsSeries], m[bytesSeries], counts[i])
+		}
+		wantBytes += int64(m[bytesSeries])
+	}
+	const wantMsgs = 7 + 11 + 13
+	t.Logf("produced %d records, %d record bytes, over three leaders", wantMsgs, wantBytes)
+
+	// Every console must show the whole burst in its window at some
+	// point (the burst is shorter than the 5 s window).
+	seen := map[int32]bool{}
+	var last map[int32]string
+	waitFor(ctx, t, "the burst in every console's window", func() bool {
+		last = map[int32]string{}
+		for _, nd := range c.nodes {
+			if seen[nd.id] {
+				continue
+			}
+			var ov console.Overview
+			consoleGet(t, nd, "/overview", &ov)
+			var tl console.TopicList
+			consoleGet(t, nd, "/topics", &tl)
+			var row *console.TopicSummary
+			for i := range tl.Topics {
+				if tl.Topics[i].Name == topic {
+					row = &tl.Topics[i]
+				}
+			}
+			th := ov.Throughput
+			last[nd.id] = fmt.Sprintf("overview %+v window %+v; row %+v", th, th.Window, row)
+			if row == nil || row.Messages != wantMsgs || row.Window == nil || th.Window == nil {
+				continue
+			}
+			w, rw := *th.Window, *row.Window
+			if w.MessagesIn != wantMsgs || w.BytesIn != wantBytes || rw.MessagesIn != wantMsgs || rw.BytesIn != wantBytes || th.Brokers != 3 {
+				continue
+			}
+			// The rates are the window over its length.
+			if !near(th.MessagesInPerSec, float64(wantMsgs)/w.Seconds) || !near(th.BytesInPerSec, float64(wantBytes)/w.Seconds) ||
+				!near(row.MessagesInPerSec, float64(wantMsgs)/rw.Seconds) || !near(row.BytesInPerSec, float64(wantBytes)/rw.Seconds) {
+				t.Fatalf("broker %d: rates do not match their window: %s", nd.id, last[nd.id])
+			}
+			if w.Seconds < 0.5 || w.Seconds > 10 { // up to 5 intervals of 1 s
+				t.Fatalf("broker %d: window of %v s", nd.id, w.Seconds)
+			}
+			seen[nd.id] = true
+		}
+		return len(seen) == len(c.nodes)
+	})
+	for id, s := range last {
+		t.Logf("broker %d: %s", id, s)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
