@@ -90,14 +90,28 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 		p.logger.Error("saving leader epochs", "err", err)
 	}
 	now := p.now()
+	// A leader that stays leader (an epoch bump for a replica set change,
+	// e.g. a reassignment step) keeps what it knows of the followers that
+	// remain, as Kafka does: their log ends are positions in this same log,
+	// and forgetting them would stall the high watermark until each fetched
+	// again.
+	kept := map[int32]*follower{}
+	if p.repl.leader {
+		kept = p.repl.followers
+	}
 	p.repl.leader, p.repl.leaderID = true, p.repl.self
 	p.repl.replicas, p.repl.isr = slices.Clone(replicas), slices.Clone(isr)
 	p.repl.ownEnd = end
 	p.repl.followers = map[int32]*follower{}
 	for _, id := range replicas {
-		if id != p.repl.self {
-			p.repl.followers[id] = &follower{leo: -1, caughtUp: now, lastFetchEnd: -1}
+		if id == p.repl.self {
+			continue
 		}
+		if f, ok := kept[id]; ok {
+			p.repl.followers[id] = f
+			continue
+		}
+		p.repl.followers[id] = &follower{leo: -1, caughtUp: now, lastFetchEnd: -1}
 	}
 	p.recomputeHWLocked()
 	p.logger.Info("became leader", "epoch", epoch, "log_end", end, "high_watermark", p.hw, "isr", isr)
