@@ -85,6 +85,10 @@ type Config struct {
 	// GroupConsumerHeartbeatInterval is the heartbeat interval they are
 	// given (group.consumer.heartbeat.interval.ms, 5s).
 	GroupConsumerSessionTimeout, GroupConsumerHeartbeatInterval time.Duration
+	// GroupMaxSize caps a group's members, classic (group.max.size) and
+	// consumer (group.consumer.max.size) alike: more are refused with
+	// GROUP_MAX_SIZE_REACHED. 0: unlimited.
+	GroupMaxSize int
 	// OffsetsRetention: how long a group's committed offsets outlive its
 	// last member, or a memberless group's commit
 	// (offsets.retention.minutes). Default 7 days.

@@ -51,6 +51,7 @@ func (b *Broker) openGroups() error {
 		Topics:                    b.groupTopics,
 		ConsumerSessionTimeout:    b.cfg.GroupConsumerSessionTimeout,
 		ConsumerHeartbeatInterval: b.cfg.GroupConsumerHeartbeatInterval,
+		MaxSize:                   b.cfg.GroupMaxSize,
 	}, store)
 	if err != nil {
 		return err

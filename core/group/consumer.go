@@ -211,6 +211,11 @@ type cgroup struct {
 	// the members whose records need tombstones (consumer_persist.go).
 	shadow *cgShadow
 	gone   []string
+	// dirty: the shadow is not known to match the log (a write failed),
+	// so the next write rewrites every record. seq counts writes
+	// (consumer_rollback.go).
+	dirty bool
+	seq   uint64
 }
 
 func newCGroup() *cgroup {
@@ -397,22 +402,25 @@ func (c *Coordinator) topicMap() map[string]TopicMeta {
 // ConsumerHeartbeat handles ConsumerGroupHeartbeat. As Kafka's, it is
 // answered once what it changed is committed to __consumer_offsets
 // (replicated in cluster mode), so a coordinator taking over knows every
-// epoch a member was told.
+// epoch a member was told. A heartbeat whose records can't be written
+// changes nothing and is answered NOT_COORDINATOR or
+// COORDINATOR_NOT_AVAILABLE (consumer_rollback.go).
 func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
 	var w cgWrite
 	res := c.consumerHeartbeat(req, &w)
 	if w.ok {
 		if err := w.w.wait(); err != nil {
-			// The state stays as answered; a coordinator that lost
-			// the partition meanwhile fences the member (it rejoins).
-			c.logger.Error("persist consumer group", "group", req.GroupID, "err", err)
+			c.logger.Error("persist consumer group", "group", req.GroupID, "member", req.MemberID, "err", err)
+			c.cgWriteFailed(w)
+			code := persistErrorCode(err)
+			return ConsumerHeartbeatResult{ErrorCode: code, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 		}
 	}
 	return res
 }
 
-func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) ConsumerHeartbeatResult {
-	res := ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) (res ConsumerHeartbeatResult) {
+	res = ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	fail := func(code int16, msg string) ConsumerHeartbeatResult {
 		return ConsumerHeartbeatResult{ErrorCode: code, ErrorMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	}
@@ -460,9 +468,22 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 	g.lock()
 	defer g.unlock()
 	var m *cmember
+	// The group as it was: what the heartbeat changes is undone if its
+	// records can't be appended (or committed, ConsumerHeartbeat).
+	snap := c.cgSnapshot(g)
 	// Whatever the heartbeat changed is appended to the log before the
 	// group is unlocked (deferred calls run last in, first out).
-	defer func() { *out = c.cgAppend(g, m) }()
+	defer func() {
+		w := c.cgAppend(g, m)
+		if w.ok && w.w.err != nil {
+			c.logger.Error("persist consumer group", "group", g.id, "member", req.MemberID, "err", w.w.err)
+			c.cgRevert(g, snap, false)
+			res = fail(persistErrorCode(w.w.err), "")
+			return
+		}
+		w.snap = snap
+		*out = w
+	}()
 	if g.state == Dead {
 		return fail(kerr.CoordinatorNotAvailable.Code, "")
 	}
@@ -523,6 +544,9 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 			m = nil
 		}
 		if m == nil {
+			if max := c.maxSize(); len(cg.members) >= max {
+				return fail(kerr.GroupMaxSizeReached.Code, consumerFullMessage(max))
+			}
 			m = &cmember{id: req.MemberID, instanceID: req.InstanceID, assigned: assignment{}, revoking: assignment{}, since: map[TopicPartition]int32{}}
 			cg.members[m.id] = m
 			if m.instanceID != nil {

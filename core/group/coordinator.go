@@ -48,6 +48,10 @@ type Config struct {
 	// ConsumerHeartbeatInterval is what consumer group members are told
 	// to heartbeat at (group.consumer.heartbeat.interval.ms: 5 s).
 	ConsumerHeartbeatInterval time.Duration
+	// MaxSize caps a group's members, classic (group.max.size) and
+	// consumer (group.consumer.max.size) alike; 0: unlimited (Kafka's
+	// 2147483647). See limits.go.
+	MaxSize int
 }
 
 func (c Config) withDefaults() Config {
@@ -326,6 +330,10 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 			fail(kerr.FencedInstanceID.Code)
 			return
 		}
+	}
+	if m == nil && c.classicFull(g, req.MemberID, req.InstanceID) {
+		fail(kerr.GroupMaxSizeReached.Code)
+		return
 	}
 
 	switch {
