@@ -37,6 +37,32 @@ type TopicMeta struct {
 	Name       string
 	ID         [16]byte
 	Partitions int32
+	// Racks are the racks of each partition's replicas' brokers (by
+	// partition; nil when no broker has a rack): members with a RackID
+	// are preferably assigned partitions in their rack (assign_rack.go).
+	// Filled for subscribed topics only (Config.PartitionRacks).
+	Racks [][]string
+}
+
+// sameTopicMeta compares topic metadata, racks included (a partition
+// past the end of Racks has none).
+func sameTopicMeta(a, b TopicMeta) bool {
+	if a.Name != b.Name || a.ID != b.ID || a.Partitions != b.Partitions {
+		return false
+	}
+	for i := 0; i < max(len(a.Racks), len(b.Racks)); i++ {
+		if !equalStrings(a.racksOf(i), b.racksOf(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t TopicMeta) racksOf(p int) []string {
+	if p < len(t.Racks) {
+		return t.Racks[p]
+	}
+	return nil
 }
 
 // Server-side assignors (ConsumerGroupHeartbeat ServerAssignor).
@@ -268,8 +294,8 @@ func (cg *cgroup) subscribedTopics() map[string]bool {
 }
 
 // subscribedMeta is the metadata of every existing topic some member
-// subscribes to.
-func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta) map[string]TopicMeta {
+// subscribes to, with its partitions' racks from racks (may be nil).
+func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta, racks func(topic string) [][]string) map[string]TopicMeta {
 	out := map[string]TopicMeta{}
 	for name, t := range topics {
 		if t.Partitions <= 0 {
@@ -277,6 +303,9 @@ func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta) map[string]TopicMe
 		}
 		for _, m := range cg.members {
 			if m.subscribes(name) {
+				if racks != nil {
+					t.Racks = racks(name)
+				}
 				out[name] = t
 				break
 			}
@@ -290,7 +319,7 @@ func sameMeta(a, b map[string]TopicMeta) bool {
 		return false
 	}
 	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
+		if w, ok := b[k]; !ok || !sameTopicMeta(v, w) {
 			return false
 		}
 	}
@@ -335,10 +364,11 @@ func (cg *cgroup) computeTarget() {
 		parts[t] = tm.Partitions
 	}
 	cg.assignor = cg.chooseAssignor()
+	ri := cg.rackInfo()
 	if cg.assignor == AssignorRange {
-		cg.target = assignRange(subs, parts)
+		cg.target = assignRangeWithRacks(subs, parts, ri)
 	} else {
-		cg.target = assignUniform(subs, parts, cg.target)
+		cg.target = assignUniformRacks(subs, parts, cg.target, ri)
 	}
 	cg.targetEpoch = cg.epoch
 }
@@ -689,7 +719,7 @@ func toConsumerTopics(a assignment, topics map[string]TopicMeta) []ConsumerTopic
 // metadata did. g locked.
 func (c *Coordinator) cgRefresh(g *group, topics map[string]TopicMeta, force bool, reason string) {
 	cg := g.cg
-	meta := cg.subscribedMeta(topics)
+	meta := cg.subscribedMeta(topics, c.cfg.PartitionRacks)
 	if !sameMeta(meta, cg.meta) {
 		force = true
 		reason = "subscribed topics' metadata changed"

@@ -52,6 +52,10 @@ type Config struct {
 	// consumer (group.consumer.max.size) alike; 0: unlimited (Kafka's
 	// 2147483647). See limits.go.
 	MaxSize int
+	// PartitionRacks lists the racks of a topic's partitions' replicas
+	// (by partition; nil when brokers have no racks) for rack-aware
+	// consumer group assignments (assign_rack.go); nil means none.
+	PartitionRacks func(topic string) [][]string
 }
 
 func (c Config) withDefaults() Config {
