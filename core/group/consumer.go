@@ -524,6 +524,10 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		if req.MemberEpoch != 0 {
 			return fail(kerr.UnknownMemberID.Code, "")
 		}
+		if (g.protocolType != "" || g.generation > 0) && !c.upgradeAllowed() {
+			// A classic group that had members stays classic.
+			return fail(kerr.GroupIDNotFound.Code, "Group "+g.id+" is a classic group and the migration policy is "+c.migrationPolicy())
+		}
 		// An empty classic group (or one only holding offsets)
 		// becomes a consumer group: its offsets stay.
 		c.logger.Info("group becomes a consumer (KIP-848) group", "group", g.id, "classic_generation", g.generation)
@@ -1005,13 +1009,14 @@ func (c *Coordinator) IsConsumerGroup(groupID string) bool {
 }
 
 // consumerJoinRefused answers a classic JoinGroup to a consumer group:
-// refused while it has members, else the group turns classic again (the
-// downgrade path). g locked.
-func (g *group) consumerJoinRefused() bool {
+// refused while it has members (or when the migration policy allows no
+// downgrade), else the group turns classic again (the downgrade path,
+// consumer_migration.go). g locked.
+func (c *Coordinator) consumerJoinRefused(g *group) bool {
 	if g.cg == nil {
 		return false
 	}
-	if len(g.cg.members) > 0 {
+	if len(g.cg.members) > 0 || !c.downgradeAllowed() {
 		return true
 	}
 	g.cg = nil

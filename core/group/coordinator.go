@@ -56,6 +56,10 @@ type Config struct {
 	// (by partition; nil when brokers have no racks) for rack-aware
 	// consumer group assignments (assign_rack.go); nil means none.
 	PartitionRacks func(topic string) [][]string
+	// MigrationPolicy is group.consumer.migration.policy for Empty
+	// groups: which conversions between classic and consumer groups are
+	// allowed (consumer_migration.go); "" is bidirectional.
+	MigrationPolicy string
 }
 
 func (c Config) withDefaults() Config {
@@ -311,7 +315,7 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 		fail(kerr.CoordinatorNotAvailable.Code)
 		return
 	}
-	if g.consumerJoinRefused() {
+	if c.consumerJoinRefused(g) {
 		// A consumer (KIP-848) group with members: classic members
 		// can't join it (consumer.go).
 		fail(kerr.InconsistentGroupProtocol.Code)
