@@ -499,15 +499,23 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 	defer g.unlock()
 	var m *cmember
 	// The group as it was: what the heartbeat changes is undone if its
-	// records can't be appended (or committed, ConsumerHeartbeat).
-	snap := c.cgSnapshot(g)
+	// records can't be appended (or committed, ConsumerHeartbeat). A
+	// keepalive changes nothing and takes none (cgKeepalive).
+	var snap *cgSnap
+	if g.cg == nil || req.MemberEpoch <= 0 {
+		snap = c.cgSnapshot(g)
+	}
 	// Whatever the heartbeat changed is appended to the log before the
 	// group is unlocked (deferred calls run last in, first out).
 	defer func() {
 		w := c.cgAppend(g, m)
 		if w.ok && w.w.err != nil {
 			c.logger.Error("persist consumer group", "group", g.id, "member", req.MemberID, "err", w.w.err)
-			c.cgRevert(g, snap, false)
+			if snap != nil {
+				c.cgRevert(g, snap, false)
+			} else if g.cg != nil {
+				g.cg.invalidateShadow() // a rewrite after an earlier failure
+			}
 			res = fail(persistErrorCode(w.w.err), "")
 			return
 		}
@@ -596,6 +604,9 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		}
 		if code := m.checkEpoch(req.MemberEpoch, req.Owned, topics); code != 0 {
 			return fail(code, "")
+		}
+		if !c.cgKeepalive(g, m, req, topics) {
+			snap = c.cgSnapshot(g)
 		}
 	}
 

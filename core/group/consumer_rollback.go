@@ -25,6 +25,7 @@ package group
 
 import (
 	"errors"
+	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -219,4 +220,38 @@ func persistErrorCode(err error) int16 {
 		return kerr.NotCoordinator.Code
 	}
 	return kerr.CoordinatorNotAvailable.Code
+}
+
+// cgKeepalive reports whether a heartbeat of member m (at its epoch)
+// changes nothing in the group: m is stable at the group's target, the
+// request repeats what m has, and the subscribed topics' metadata is
+// unchanged. Such a heartbeat (the usual one) takes no snapshot: copying
+// a large group on every heartbeat would cost more than the heartbeat.
+// g locked.
+func (c *Coordinator) cgKeepalive(g *group, m *cmember, req ConsumerHeartbeatRequest, topics map[string]TopicMeta) bool {
+	cg := g.cg
+	switch {
+	case cg.targetEpoch != cg.epoch || m.epoch != cg.targetEpoch || m.state != memberStable:
+		return false
+	case req.ClientID != m.clientID || req.ClientHost != m.clientHost:
+		return false
+	case req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID):
+		return false
+	case req.RackID != nil && (m.rackID == nil || *m.rackID != *req.RackID):
+		return false
+	case req.RebalanceTimeout >= 0 && req.RebalanceTimeout != m.rebalanceTimeout:
+		return false
+	case req.TopicRegex != nil && *req.TopicRegex != m.regex:
+		return false
+	case req.ServerAssignor != nil && *req.ServerAssignor != m.assignor:
+		return false
+	}
+	if req.TopicNames != nil {
+		names := append([]string(nil), req.TopicNames...)
+		sort.Strings(names)
+		if !equalStrings(names, m.topics) {
+			return false
+		}
+	}
+	return sameMeta(cg.subscribedMeta(topics, c.cfg.PartitionRacks), cg.meta)
 }
