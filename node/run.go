@@ -128,7 +128,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 	leaderThrottle := cluster.NewThrottle(cfg.LeaderReplicationThrottledRate)
 	followerThrottle := cluster.NewThrottle(cfg.FollowerReplicationThrottledRate)
 	if cfg.ZooKeeper != "" {
-		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port}, meta.ZKOptions{
+		zk, err = meta.OpenZK(cfg.ZooKeeper, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack()}, meta.ZKOptions{
 			SessionTimeout: cfg.ZooKeeperSessionTimeout,
 			// A broker restarted right after a crash waits for its old
 			// session's registration to expire.
@@ -160,7 +160,7 @@ func RunWith(ctx context.Context, cfg Config, opts Options, ready func(Addrs)) (
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return fmt.Errorf("data dir: %w", err)
 		}
-		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port})
+		local, err := meta.OpenLocal(cfg.DataDir, meta.Broker{ID: cfg.BrokerID, Host: host, Port: port, Rack: cfg.Rack()})
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicemq/sluice/bridge"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/group"
 	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/wasm"
 )
@@ -113,6 +114,9 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.DurationVar(&c.GroupMaxSessionTimeout, "group-max-session-timeout", d.GroupMaxSessionTimeout, "largest consumer session timeout accepted (group.max.session.timeout.ms)")
 	fs.DurationVar(&c.GroupConsumerSessionTimeout, "group-consumer-session-timeout", 0, "consumer (KIP-848) group members are fenced after missing heartbeats this long (group.consumer.session.timeout.ms; 0: 45s)")
 	fs.DurationVar(&c.GroupConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", 0, "heartbeat interval given to consumer (KIP-848) group members (group.consumer.heartbeat.interval.ms; 0: 5s)")
+	fs.StringVar(&c.BrokerRack, "broker-rack", "", "this broker's rack (broker.rack): shown to clients, and consumer (KIP-848) group members declaring a rack are preferably assigned partitions with a replica in it")
+	fs.StringVar(&c.GroupConsumerMigrationPolicy, "group-consumer-migration-policy", "", "which Empty groups change kind: disabled, upgrade (classic to consumer on a ConsumerGroupHeartbeat), downgrade (consumer to classic on a JoinGroup) or bidirectional (group.consumer.migration.policy; default bidirectional; groups with members never change)")
+	fs.IntVar(&c.GroupMaxSize, "group-max-size", 0, "most members of a group, classic or consumer (KIP-848); more get GROUP_MAX_SIZE_REACHED (group.max.size, group.consumer.max.size; 0: unlimited)")
 	fs.DurationVar(&c.OffsetsRetention, "offsets-retention", d.OffsetsRetention, "committed offsets expire this long after their group became empty, or after their commit for groups that never had members (offsets.retention.minutes)")
 	fs.DurationVar(&c.OffsetsRetentionCheckInterval, "offsets-retention-check-interval", d.OffsetsRetentionCheckInterval, "how often expired offsets and empty groups are removed (offsets.retention.check.interval.ms)")
 	fs.DurationVar(&c.TransactionMaxTimeout, "transaction-max-timeout", 0, "largest transaction timeout a producer may ask for (transaction.max.timeout.ms; 0: 15m)")
@@ -314,6 +318,12 @@ func validateBrokerConfig(c node.Config) error {
 	}
 	if c.FlushMessages < 0 {
 		return &invalidFlagError{"flush-messages", fmt.Sprint(c.FlushMessages), "must not be negative"}
+	}
+	if err := group.ValidMigrationPolicy(c.GroupConsumerMigrationPolicy); err != nil {
+		return &invalidFlagError{"group-consumer-migration-policy", c.GroupConsumerMigrationPolicy, err.Error()}
+	}
+	if c.GroupMaxSize < 0 {
+		return &invalidFlagError{"group-max-size", fmt.Sprint(c.GroupMaxSize), "must not be negative"}
 	}
 	switch {
 	case c.Durability != "" && c.Durability != broker.DurabilityFsync && c.Durability != broker.DurabilityPageCache:

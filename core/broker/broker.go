@@ -208,7 +208,7 @@ func (b *Broker) Config() Config { return b.cfg }
 // embedded store; a cluster store registers it when it connects).
 func (b *Broker) SetAdvertised(host string, port int32) {
 	if b.local != nil {
-		b.local.SetSelf(meta.Broker{ID: b.cfg.BrokerID, Host: host, Port: port})
+		b.local.SetSelf(meta.Broker{ID: b.cfg.BrokerID, Host: host, Port: port, Rack: b.cfg.Rack()})
 	}
 }
 

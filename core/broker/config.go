@@ -17,6 +17,10 @@ type Config struct {
 	DataDir string
 	// BrokerID is this broker's node id. Default 0.
 	BrokerID int32
+	// BrokerRack is this broker's rack (broker.rack; "" none): clients
+	// see it in Metadata, and consumer (KIP-848) group assignors prefer
+	// giving members partitions with a replica in their rack.
+	BrokerRack string
 
 	// DefaultPartitions for auto-created topics and CreateTopics with -1. Default 1.
 	DefaultPartitions int32
@@ -85,6 +89,14 @@ type Config struct {
 	// GroupConsumerHeartbeatInterval is the heartbeat interval they are
 	// given (group.consumer.heartbeat.interval.ms, 5s).
 	GroupConsumerSessionTimeout, GroupConsumerHeartbeatInterval time.Duration
+	// GroupMaxSize caps a group's members, classic (group.max.size) and
+	// consumer (group.consumer.max.size) alike: more are refused with
+	// GROUP_MAX_SIZE_REACHED. 0: unlimited.
+	GroupMaxSize int
+	// GroupConsumerMigrationPolicy (group.consumer.migration.policy):
+	// disabled, upgrade, downgrade or bidirectional (""), which Empty
+	// groups may change between classic and consumer (KIP-848).
+	GroupConsumerMigrationPolicy string
 	// OffsetsRetention: how long a group's committed offsets outlive its
 	// last member, or a memberless group's commit
 	// (offsets.retention.minutes). Default 7 days.
@@ -206,4 +218,13 @@ func (cfg Config) WithDurability() Config {
 		cfg.FlushMessages = 1
 	}
 	return cfg
+}
+
+// Rack is BrokerRack as the metadata stores carry it (nil: none).
+func (c Config) Rack() *string {
+	if c.BrokerRack == "" {
+		return nil
+	}
+	r := c.BrokerRack
+	return &r
 }

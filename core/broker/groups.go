@@ -3,6 +3,8 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/sluicemq/sluice/core/group"
@@ -51,6 +53,9 @@ func (b *Broker) openGroups() error {
 		Topics:                    b.groupTopics,
 		ConsumerSessionTimeout:    b.cfg.GroupConsumerSessionTimeout,
 		ConsumerHeartbeatInterval: b.cfg.GroupConsumerHeartbeatInterval,
+		MaxSize:                   b.cfg.GroupMaxSize,
+		PartitionRacks:            b.partitionRacks,
+		MigrationPolicy:           b.cfg.GroupConsumerMigrationPolicy,
 	}, store)
 	if err != nil {
 		return err
@@ -98,6 +103,39 @@ func (b *Broker) groupTopics() []group.TopicMeta {
 	out := make([]group.TopicMeta, 0, len(b.topics))
 	for name, ts := range b.topics {
 		out = append(out, group.TopicMeta{Name: name, ID: ts.meta.ID, Partitions: int32(len(ts.meta.Partitions))})
+	}
+	return out
+}
+
+// partitionRacks lists the racks of topic's partitions' replicas (sorted,
+// by partition) for rack-aware consumer group assignments; nil when no
+// broker has a rack or the topic is unknown.
+func (b *Broker) partitionRacks(topic string) [][]string {
+	racks := map[int32]string{}
+	for _, br := range b.store.Brokers() {
+		if br.Rack != nil && *br.Rack != "" {
+			racks[br.ID] = *br.Rack
+		}
+	}
+	if len(racks) == 0 {
+		return nil
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ts, ok := b.topics[topic]
+	if !ok {
+		return nil
+	}
+	out := make([][]string, len(ts.meta.Partitions))
+	for i, p := range ts.meta.Partitions {
+		var rs []string
+		for _, id := range p.Replicas {
+			if r, ok := racks[id]; ok && !slices.Contains(rs, r) {
+				rs = append(rs, r)
+			}
+		}
+		sort.Strings(rs)
+		out[i] = rs
 	}
 	return out
 }

@@ -7,7 +7,16 @@ import "sort"
 // its partitions, the first (partitions mod members) of them one more.
 // Topics with equal partition counts and subscribers are so
 // co-partitioned: partition i of each goes to the same member.
+//
+// With racks (assign_rack.go), a topic whose partitions have replicas in
+// some member's rack is assigned with the same per-member counts, each
+// member's share filled first from its rack (assignRangeRacks): the
+// ranges are then no longer contiguous.
 func assignRange(members []memberSub, parts map[string]int32) map[string]assignment {
+	return assignRangeWithRacks(members, parts, nil)
+}
+
+func assignRangeWithRacks(members []memberSub, parts map[string]int32, ri *rackInfo) map[string]assignment {
 	out := make(map[string]assignment, len(members))
 	for _, m := range members {
 		out[m.id] = assignment{}
@@ -29,6 +38,10 @@ func assignRange(members []memberSub, parts map[string]int32) map[string]assignm
 		}
 		sort.Strings(subs)
 		n := int(parts[t])
+		if ri.usefulFor(subs, t, n) {
+			assignRangeRacks(subs, t, n, out, ri)
+			continue
+		}
 		per, extra := n/len(subs), n%len(subs)
 		p := 0
 		for i, id := range subs {

@@ -37,6 +37,32 @@ type TopicMeta struct {
 	Name       string
 	ID         [16]byte
 	Partitions int32
+	// Racks are the racks of each partition's replicas' brokers (by
+	// partition; nil when no broker has a rack): members with a RackID
+	// are preferably assigned partitions in their rack (assign_rack.go).
+	// Filled for subscribed topics only (Config.PartitionRacks).
+	Racks [][]string
+}
+
+// sameTopicMeta compares topic metadata, racks included (a partition
+// past the end of Racks has none).
+func sameTopicMeta(a, b TopicMeta) bool {
+	if a.Name != b.Name || a.ID != b.ID || a.Partitions != b.Partitions {
+		return false
+	}
+	for i := 0; i < max(len(a.Racks), len(b.Racks)); i++ {
+		if !equalStrings(a.racksOf(i), b.racksOf(i)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (t TopicMeta) racksOf(p int) []string {
+	if p < len(t.Racks) {
+		return t.Racks[p]
+	}
+	return nil
 }
 
 // Server-side assignors (ConsumerGroupHeartbeat ServerAssignor).
@@ -211,6 +237,11 @@ type cgroup struct {
 	// the members whose records need tombstones (consumer_persist.go).
 	shadow *cgShadow
 	gone   []string
+	// dirty: the shadow is not known to match the log (a write failed),
+	// so the next write rewrites every record. seq counts writes
+	// (consumer_rollback.go).
+	dirty bool
+	seq   uint64
 }
 
 func newCGroup() *cgroup {
@@ -263,8 +294,8 @@ func (cg *cgroup) subscribedTopics() map[string]bool {
 }
 
 // subscribedMeta is the metadata of every existing topic some member
-// subscribes to.
-func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta) map[string]TopicMeta {
+// subscribes to, with its partitions' racks from racks (may be nil).
+func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta, racks func(topic string) [][]string) map[string]TopicMeta {
 	out := map[string]TopicMeta{}
 	for name, t := range topics {
 		if t.Partitions <= 0 {
@@ -272,6 +303,9 @@ func (cg *cgroup) subscribedMeta(topics map[string]TopicMeta) map[string]TopicMe
 		}
 		for _, m := range cg.members {
 			if m.subscribes(name) {
+				if racks != nil {
+					t.Racks = racks(name)
+				}
 				out[name] = t
 				break
 			}
@@ -285,7 +319,7 @@ func sameMeta(a, b map[string]TopicMeta) bool {
 		return false
 	}
 	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
+		if w, ok := b[k]; !ok || !sameTopicMeta(v, w) {
 			return false
 		}
 	}
@@ -330,10 +364,11 @@ func (cg *cgroup) computeTarget() {
 		parts[t] = tm.Partitions
 	}
 	cg.assignor = cg.chooseAssignor()
+	ri := cg.rackInfo()
 	if cg.assignor == AssignorRange {
-		cg.target = assignRange(subs, parts)
+		cg.target = assignRangeWithRacks(subs, parts, ri)
 	} else {
-		cg.target = assignUniform(subs, parts, cg.target)
+		cg.target = assignUniformRacks(subs, parts, cg.target, ri)
 	}
 	cg.targetEpoch = cg.epoch
 }
@@ -397,22 +432,25 @@ func (c *Coordinator) topicMap() map[string]TopicMeta {
 // ConsumerHeartbeat handles ConsumerGroupHeartbeat. As Kafka's, it is
 // answered once what it changed is committed to __consumer_offsets
 // (replicated in cluster mode), so a coordinator taking over knows every
-// epoch a member was told.
+// epoch a member was told. A heartbeat whose records can't be written
+// changes nothing and is answered NOT_COORDINATOR or
+// COORDINATOR_NOT_AVAILABLE (consumer_rollback.go).
 func (c *Coordinator) ConsumerHeartbeat(req ConsumerHeartbeatRequest) ConsumerHeartbeatResult {
 	var w cgWrite
 	res := c.consumerHeartbeat(req, &w)
 	if w.ok {
 		if err := w.w.wait(); err != nil {
-			// The state stays as answered; a coordinator that lost
-			// the partition meanwhile fences the member (it rejoins).
-			c.logger.Error("persist consumer group", "group", req.GroupID, "err", err)
+			c.logger.Error("persist consumer group", "group", req.GroupID, "member", req.MemberID, "err", err)
+			c.cgWriteFailed(w)
+			code := persistErrorCode(err)
+			return ConsumerHeartbeatResult{ErrorCode: code, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 		}
 	}
 	return res
 }
 
-func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) ConsumerHeartbeatResult {
-	res := ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWrite) (res ConsumerHeartbeatResult) {
+	res = ConsumerHeartbeatResult{MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	fail := func(code int16, msg string) ConsumerHeartbeatResult {
 		return ConsumerHeartbeatResult{ErrorCode: code, ErrorMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	}
@@ -460,9 +498,30 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 	g.lock()
 	defer g.unlock()
 	var m *cmember
+	// The group as it was: what the heartbeat changes is undone if its
+	// records can't be appended (or committed, ConsumerHeartbeat). A
+	// keepalive changes nothing and takes none (cgKeepalive).
+	var snap *cgSnap
+	if g.cg == nil || req.MemberEpoch <= 0 {
+		snap = c.cgSnapshot(g)
+	}
 	// Whatever the heartbeat changed is appended to the log before the
 	// group is unlocked (deferred calls run last in, first out).
-	defer func() { *out = c.cgAppend(g, m) }()
+	defer func() {
+		w := c.cgAppend(g, m)
+		if w.ok && w.w.err != nil {
+			c.logger.Error("persist consumer group", "group", g.id, "member", req.MemberID, "err", w.w.err)
+			if snap != nil {
+				c.cgRevert(g, snap, false)
+			} else if g.cg != nil {
+				g.cg.invalidateShadow() // a rewrite after an earlier failure
+			}
+			res = fail(persistErrorCode(w.w.err), "")
+			return
+		}
+		w.snap = snap
+		*out = w
+	}()
 	if g.state == Dead {
 		return fail(kerr.CoordinatorNotAvailable.Code, "")
 	}
@@ -472,6 +531,10 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		}
 		if req.MemberEpoch != 0 {
 			return fail(kerr.UnknownMemberID.Code, "")
+		}
+		if (g.protocolType != "" || g.generation > 0) && !c.upgradeAllowed() {
+			// A classic group that had members stays classic.
+			return fail(kerr.GroupIDNotFound.Code, "Group "+g.id+" is a classic group and the migration policy is "+c.migrationPolicy())
 		}
 		// An empty classic group (or one only holding offsets)
 		// becomes a consumer group: its offsets stay.
@@ -523,6 +586,9 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 			m = nil
 		}
 		if m == nil {
+			if max := c.maxSize(); len(cg.members) >= max {
+				return fail(kerr.GroupMaxSizeReached.Code, consumerFullMessage(max))
+			}
 			m = &cmember{id: req.MemberID, instanceID: req.InstanceID, assigned: assignment{}, revoking: assignment{}, since: map[TopicPartition]int32{}}
 			cg.members[m.id] = m
 			if m.instanceID != nil {
@@ -538,6 +604,9 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		}
 		if code := m.checkEpoch(req.MemberEpoch, req.Owned, topics); code != 0 {
 			return fail(code, "")
+		}
+		if !c.cgKeepalive(g, m, req, topics) {
+			snap = c.cgSnapshot(g)
 		}
 	}
 
@@ -665,7 +734,7 @@ func toConsumerTopics(a assignment, topics map[string]TopicMeta) []ConsumerTopic
 // metadata did. g locked.
 func (c *Coordinator) cgRefresh(g *group, topics map[string]TopicMeta, force bool, reason string) {
 	cg := g.cg
-	meta := cg.subscribedMeta(topics)
+	meta := cg.subscribedMeta(topics, c.cfg.PartitionRacks)
 	if !sameMeta(meta, cg.meta) {
 		force = true
 		reason = "subscribed topics' metadata changed"
@@ -951,13 +1020,14 @@ func (c *Coordinator) IsConsumerGroup(groupID string) bool {
 }
 
 // consumerJoinRefused answers a classic JoinGroup to a consumer group:
-// refused while it has members, else the group turns classic again (the
-// downgrade path). g locked.
-func (g *group) consumerJoinRefused() bool {
+// refused while it has members (or when the migration policy allows no
+// downgrade), else the group turns classic again (the downgrade path,
+// consumer_migration.go). g locked.
+func (c *Coordinator) consumerJoinRefused(g *group) bool {
 	if g.cg == nil {
 		return false
 	}
-	if len(g.cg.members) > 0 {
+	if len(g.cg.members) > 0 || !c.downgradeAllowed() {
 		return true
 	}
 	g.cg = nil

@@ -129,18 +129,37 @@ func currentRecord(m *cmember, ids *topicIDs) []byte {
 	return v.encode()
 }
 
-// cgWrite is a consumer group write appended (ok) and not yet committed.
+// cgWrite is a consumer group write appended (ok; w.err set if the
+// append failed) and not yet committed: g's write number seq of cg, and
+// the state before the heartbeat that made it (snap, nil for timers).
 type cgWrite struct {
-	w  pendingWrite
-	ok bool
+	w    pendingWrite
+	ok   bool
+	g    *group
+	cg   *cgroup
+	seq  uint64
+	snap *cgSnap
 }
 
 // cgPersist appends what changed (cgAppend) and waits for the commit in
-// the background (timeouts, topic changes: nobody to answer). g locked.
+// the background (timeouts, topic changes: nobody to answer; a failure
+// makes the next write rewrite the group). g locked.
 func (c *Coordinator) cgPersist(g *group, touched *cmember) {
-	if w := c.cgAppend(g, touched); w.ok {
-		c.background(g.id, "persist consumer group", w.w)
+	w := c.cgAppend(g, touched)
+	if !w.ok {
+		return
 	}
+	if w.w.err != nil {
+		c.logger.Error("persist consumer group", "group", g.id, "err", w.w.err)
+		g.cg.invalidateShadow()
+		return
+	}
+	go func() {
+		if err := w.w.wait(); err != nil {
+			c.logger.Error("persist consumer group", "group", g.id, "err", err)
+			c.cgWriteFailed(w)
+		}
+	}()
 }
 
 // cgAppend appends the records of what changed in g's consumer group
@@ -153,6 +172,10 @@ func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 		return cgWrite{} // a Dead group's partition is another coordinator's now
 	}
 	s := cg.shadowOf()
+	// After a failed write every member is rewritten (the shadow was
+	// emptied, so every comparison below differs).
+	dirty := cg.dirty
+	cg.dirty = false
 	ids := &topicIDs{c: c, meta: cg.meta}
 	key := func(t int16, member string) []byte { return cgKey{Type: t, Group: g.id, MemberID: member}.encode() }
 	var tombs, metas, groupRecs, targets, currents []records.Record
@@ -194,7 +217,7 @@ func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 		s.group = gv
 		groupRecs = append(groupRecs, records.Record{Key: key(recConsumerGroup, ""), Value: gv})
 	}
-	if epochChanged {
+	if epochChanged || dirty {
 		pv := partitionMetadataValue{Epoch: cg.epoch}
 		for _, t := range cg.meta {
 			pv.Topics = append(pv.Topics, t)
@@ -208,7 +231,7 @@ func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 			checkTarget(m)
 		}
 	}
-	if touched != nil && cg.members[touched.id] == touched {
+	write := func(touched *cmember) {
 		sh := ms(touched.id)
 		if v := memberMetaRecord(touched); !bytes.Equal(v, sh.meta) {
 			sh.meta = v
@@ -220,6 +243,13 @@ func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 			currents = append(currents, records.Record{Key: key(recCurrentAssignment, touched.id), Value: v})
 		}
 	}
+	if dirty {
+		for _, m := range cg.sortedMembers() {
+			write(m)
+		}
+	} else if touched != nil && cg.members[touched.id] == touched {
+		write(touched)
+	}
 	if !bytes.Equal(tv, s.targetMeta) {
 		s.targetMeta = tv
 		targets = append(targets, records.Record{Key: key(recTargetMetadata, ""), Value: tv})
@@ -230,7 +260,8 @@ func (c *Coordinator) cgAppend(g *group, touched *cmember) cgWrite {
 	if len(recs) == 0 {
 		return cgWrite{}
 	}
-	return cgWrite{w: c.store.appendRecords(g.id, recs), ok: true}
+	cg.seq++
+	return cgWrite{w: c.store.appendRecords(g.id, recs), ok: true, g: g, cg: cg, seq: cg.seq}
 }
 
 // consumerGroupTombstones deletes a consumer group's group-level records

@@ -33,6 +33,7 @@ const (
 	consumerRecordValueV0   int16 = 0
 	tagAssignmentEpochs           = 0 // TopicPartitions.AssignmentEpochs (KIP-1251)
 	maxConsumerRecordStrLen       = 1 << 20
+	maxRackPartitions             = 1 << 20 // partitions of a topic whose racks are read back
 )
 
 var errShortRecord = errors.New("group: truncated consumer group record")
@@ -95,8 +96,8 @@ func (v *consumerGroupMetadataValue) decode(b []byte) error {
 	return r.err
 }
 
-// partitionMetadataValue is ConsumerGroupPartitionMetadataValue v0 (racks
-// are not tracked: PartitionRacks is written empty).
+// partitionMetadataValue is ConsumerGroupPartitionMetadataValue v0, with
+// the PartitionRacks of partitions that have racks.
 type partitionMetadataValue struct {
 	Epoch  int32
 	Topics []TopicMeta
@@ -110,7 +111,24 @@ func (v partitionMetadataValue) encode() []byte {
 		b = append(b, t.ID[:]...)
 		b = appendCompactString(b, t.Name)
 		b = binary.BigEndian.AppendUint32(b, uint32(t.Partitions))
-		b = appendUvarint(b, 1) // PartitionRacks: empty
+		n := 0
+		for _, rs := range t.Racks {
+			if len(rs) > 0 {
+				n++
+			}
+		}
+		b = appendUvarint(b, uint64(n)+1)
+		for p, rs := range t.Racks {
+			if len(rs) == 0 {
+				continue
+			}
+			b = binary.BigEndian.AppendUint32(b, uint32(p))
+			b = appendUvarint(b, uint64(len(rs))+1)
+			for _, r := range rs {
+				b = appendCompactString(b, r)
+			}
+			b = appendNoTags(b)
+		}
 		b = appendNoTags(b)
 	}
 	return appendNoTags(b)
@@ -128,12 +146,21 @@ func (v *partitionMetadataValue) decode(b []byte) error {
 		t.Partitions = r.int32()
 		racks := r.arrayLen(4 + 1 + 1)
 		for j := 0; j < racks && r.err == nil; j++ {
-			r.int32()
+			p := r.int32()
 			ns := r.arrayLen(1)
+			var rs []string
 			for k := 0; k < ns && r.err == nil; k++ {
-				r.compactString()
+				rs = append(rs, r.compactString())
 			}
 			r.skipTags()
+			// Racks is indexed by partition: only partitions the
+			// topic has (the count itself bounded) get a slot.
+			if p >= 0 && p < t.Partitions && t.Partitions <= maxRackPartitions && len(rs) > 0 {
+				for int32(len(t.Racks)) <= p {
+					t.Racks = append(t.Racks, nil)
+				}
+				t.Racks[p] = rs
+			}
 		}
 		r.skipTags()
 		v.Topics = append(v.Topics, t)

@@ -63,6 +63,7 @@ type hbOpts struct {
 	regex    *string
 	assignor *string
 	instance *string
+	rack     *string
 	owned    map[string][]int32 // default: what it was last given
 	keep     bool               // Topics nil (owned unchanged)
 	memberID string
@@ -74,7 +75,7 @@ func str(v string) *string { return &v }
 func (cf *cgFixture) hb(alias string, o hbOpts) ConsumerHeartbeatResult {
 	cf.t.Helper()
 	req := ConsumerHeartbeatRequest{GroupID: testGroup, MemberID: "m-" + alias, MemberEpoch: cf.epoch[alias], RebalanceTimeout: -1,
-		TopicNames: o.topics, TopicRegex: o.regex, ServerAssignor: o.assignor, InstanceID: o.instance}
+		TopicNames: o.topics, TopicRegex: o.regex, ServerAssignor: o.assignor, InstanceID: o.instance, RackID: o.rack}
 	if o.memberID != "" {
 		req.MemberID = o.memberID
 	}

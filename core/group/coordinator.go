@@ -48,6 +48,18 @@ type Config struct {
 	// ConsumerHeartbeatInterval is what consumer group members are told
 	// to heartbeat at (group.consumer.heartbeat.interval.ms: 5 s).
 	ConsumerHeartbeatInterval time.Duration
+	// MaxSize caps a group's members, classic (group.max.size) and
+	// consumer (group.consumer.max.size) alike; 0: unlimited (Kafka's
+	// 2147483647). See limits.go.
+	MaxSize int
+	// PartitionRacks lists the racks of a topic's partitions' replicas
+	// (by partition; nil when brokers have no racks) for rack-aware
+	// consumer group assignments (assign_rack.go); nil means none.
+	PartitionRacks func(topic string) [][]string
+	// MigrationPolicy is group.consumer.migration.policy for Empty
+	// groups: which conversions between classic and consumer groups are
+	// allowed (consumer_migration.go); "" is bidirectional.
+	MigrationPolicy string
 }
 
 func (c Config) withDefaults() Config {
@@ -303,7 +315,7 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 		fail(kerr.CoordinatorNotAvailable.Code)
 		return
 	}
-	if g.consumerJoinRefused() {
+	if c.consumerJoinRefused(g) {
 		// A consumer (KIP-848) group with members: classic members
 		// can't join it (consumer.go).
 		fail(kerr.InconsistentGroupProtocol.Code)
@@ -326,6 +338,10 @@ func (c *Coordinator) Join(req JoinRequest, cb func(JoinResult)) {
 			fail(kerr.FencedInstanceID.Code)
 			return
 		}
+	}
+	if m == nil && c.classicFull(g, req.MemberID, req.InstanceID) {
+		fail(kerr.GroupMaxSizeReached.Code)
+		return
 	}
 
 	switch {
