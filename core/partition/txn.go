@@ -175,12 +175,18 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 		return res, p.storageError("append", err)
 	}
 	first, open := p.producers.recordMarker(h, markerInfo{commit: m.Commit, coordEpoch: m.CoordinatorEpoch})
-	p.firstUnstable.Store(p.producers.firstOpen())
+	// An abort enters the aborted-transaction index BEFORE the LSO moves
+	// past its transaction: read_committed fetches (ReadIsolated) take
+	// the LSO without the append lock, and one taken in between would
+	// read the aborted batches with no entry hiding them, as committed
+	// data (issue 13: kgo's TestTxnEtl saw records twice downstream).
+	// AddAbortedTxn can wait for a flush's fsync, so the window was wide.
 	if open && !m.Commit {
 		if err := p.log.AddAbortedTxn(p.producers.abortedEntry(m.ProducerID, first, h.BaseOffset)); err != nil {
 			return res, p.storageError("index aborted transaction", err)
 		}
 	}
+	p.firstUnstable.Store(p.producers.firstOpen())
 	res.BaseOffset, res.commitOffset = h.BaseOffset, h.LastOffset()+1
 	p.mu.Lock()
 	if !p.cfg.Load().durable() {
