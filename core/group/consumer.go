@@ -183,7 +183,12 @@ type cmember struct {
 	topics           []string // SubscribedTopicNames
 	regex            string   // SubscribedTopicRegex ("" none)
 	re               *regexp.Regexp
-	assignor         string // ServerAssignor asked for ("" none)
+	// mayDescribe says whether the member's principal may Describe a
+	// topic: a regex subscription only gets topics it may see, as in
+	// Kafka (nil: every topic, e.g. a member loaded at start that has
+	// not heartbeated since).
+	mayDescribe func(topic string) bool
+	assignor    string // ServerAssignor asked for ("" none)
 
 	epoch, prevEpoch int32
 	state            memberState
@@ -212,8 +217,8 @@ func (m *cmember) subscribes(t string) bool {
 		}
 	}
 	// As Kafka's, regexes match internal topics too (a regex that names
-	// one means it).
-	return m.re != nil && m.re.MatchString(t)
+	// one means it), but only those the principal may Describe.
+	return m.re != nil && m.re.MatchString(t) && (m.mayDescribe == nil || m.mayDescribe(t))
 }
 
 // cgroup is the KIP-848 part of a group (group.cg): a group with one is a
@@ -402,6 +407,10 @@ type ConsumerHeartbeatRequest struct {
 	Owned            []ConsumerTopic
 	ClientID         string
 	ClientHost       string
+	// MayDescribe filters what TopicRegex matches by the sender's right
+	// to Describe each topic (nil: no filter). Named topics are checked
+	// by the caller before the request gets here.
+	MayDescribe func(topic string) bool
 }
 
 // ConsumerHeartbeatResult is a ConsumerGroupHeartbeat response.
@@ -634,6 +643,9 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 	}
 	if req.TopicRegex != nil && *req.TopicRegex != m.regex {
 		m.regex, m.re, changed = *req.TopicRegex, re, true
+	}
+	if req.MayDescribe != nil {
+		m.mayDescribe = req.MayDescribe
 	}
 	if req.ServerAssignor != nil && *req.ServerAssignor != m.assignor {
 		m.assignor, changed = *req.ServerAssignor, true

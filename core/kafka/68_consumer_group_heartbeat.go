@@ -43,6 +43,7 @@ func (c *conn) handleConsumerGroupHeartbeat(h *header, req *kmsg.ConsumerGroupHe
 		ServerAssignor:   req.ServerAssignor,
 		ClientID:         h.clientID,
 		ClientHost:       clientHost(c.nc),
+		MayDescribe:      c.topicDescriber(),
 	}
 	if req.Version == 0 {
 		hr.TopicRegex = nil // not in v0
@@ -75,4 +76,16 @@ func (c *conn) handleConsumerGroupHeartbeat(h *header, req *kmsg.ConsumerGroupHe
 		resp.Assignment = &a
 	}
 	return c.ready(h, resp)
+}
+
+// topicDescriber is the member's Describe check for the topics its regex
+// matches. The group keeps it until the member's next heartbeat, so it
+// holds the identity and the authorizer, not the connection (which may
+// be long closed by then); ACL changes still apply at once.
+func (c *conn) topicDescriber() func(string) bool {
+	if c.trusted {
+		return func(string) bool { return true }
+	}
+	id, authz := c.identity(), c.s.cfg.Authorizer
+	return func(t string) bool { return authz.Authorize(id, auth.OpDescribe, auth.ResTopic, t) }
 }

@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
+)
+
+// TestACLConsumerGroupRegexFiltered: a KIP-848 member subscribed by regex
+// is assigned only the matching topics its principal may Describe, as in
+// Kafka; granting Describe on another matching topic later brings it into
+// the assignment at the member's next heartbeat (once the group sees a
+// reason to recompute: here a topic created afterwards).
+func TestACLConsumerGroupRegexFiltered(t *testing.T) {
+	e := startACLBroker(t)
+	cl := e.client(t, alice)
+	ids := map[[16]byte]string{}
+	for _, topic := range []string{"ev-orders", "ev-payments"} {
+		resp, err := e.admin.CreateTopic(t.Context(), 2, 1, nil, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[resp.ID] = topic
+	}
+	const group = "regex-group"
+	const member = "regex-member-000000000000000000"
+	e.setACLs(t,
+		allowACL(alice, auth.ResGroup, group, lit, auth.OpRead, "*"),
+		allowACL(alice, auth.ResTopic, "ev-orders", lit, auth.OpDescribe, "*"))
+
+	heartbeat := func(epoch int32) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch = group, member, epoch
+		req.RebalanceTimeoutMillis = 5000
+		req.SubscribedTopicRegex = kmsg.StringPtr("ev-.*")
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		resp := send[*kmsg.ConsumerGroupHeartbeatResponse](t, cl, req)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("heartbeat: %v", kerr.ErrorForCode(resp.ErrorCode))
+		}
+		return resp
+	}
+	// assigned names the topics of an assignment with their partition counts.
+	assigned := func(a *kmsg.ConsumerGroupHeartbeatResponseAssignment) map[string]int {
+		out := map[string]int{}
+		for _, at := range a.Topics {
+			name, ok := ids[at.TopicID]
+			if !ok {
+				t.Fatalf("assigned unknown topic id %x", at.TopicID)
+			}
+			out[name] = len(at.Partitions)
+		}
+		return out
+	}
+
+	resp := heartbeat(0)
+	if resp.Assignment == nil {
+		t.Fatal("first heartbeat carries no assignment")
+	}
+	if got := assigned(resp.Assignment); len(got) != 1 || got["ev-orders"] != 2 {
+		t.Fatalf("assignment %v, want ev-orders' 2 partitions alone (no Describe on ev-payments)", got)
+	}
+	epoch := resp.MemberEpoch
+
+	// Describe on ev-payments granted; a new matching topic makes the group
+	// re-evaluate the regex with the member's current rights.
+	e.setACLs(t,
+		allowACL(alice, auth.ResGroup, group, lit, auth.OpRead, "*"),
+		allowACL(alice, auth.ResTopic, "ev-", pre, auth.OpDescribe, "*"))
+	resp3, err := e.admin.CreateTopic(t.Context(), 1, 1, nil, "ev-refunds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids[resp3.ID] = "ev-refunds"
+	var got map[string]int
+	for range 50 {
+		resp = heartbeat(epoch)
+		epoch = resp.MemberEpoch
+		if resp.Assignment != nil {
+			if got = assigned(resp.Assignment); len(got) == 3 {
+				break
+			}
+		}
+	}
+	if len(got) != 3 || got["ev-orders"] != 2 || got["ev-payments"] != 2 || got["ev-refunds"] != 1 {
+		t.Fatalf("after the grant: assignment %v, want ev-orders 2, ev-payments 2, ev-refunds 1", got)
+	}
+}
