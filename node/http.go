@@ -72,7 +72,7 @@ func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listen
 		Logger:           logger,
 	})
 	r.Group(func(r chi.Router) {
-		r.Use(g.Middleware)
+		r.Use(g.Middleware, noWriteDeadline)
 		reg.AdminRoutes(r)
 	})
 	// The web console lives with the admin API, behind its guard.
@@ -87,6 +87,19 @@ func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listen
 		}
 	}
 	return g
+}
+
+// noWriteDeadline lifts the listener's write deadline for an admin request
+// (once it passed the guard). On the HTTP listener shared with the bridge,
+// the bridge's WriteTimeout (60 s) ran out during deploys whose compile
+// took a minute on a loaded machine (the compile timeout's default): the
+// client saw the connection close with no answer (EOF) while the deploy
+// went on. The dedicated admin listener sets no write timeout either.
+func noWriteDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		next.ServeHTTP(w, r)
+	})
 }
 
 // serveAdmin runs the admin API on its own listener (opts.Admin.Addr).

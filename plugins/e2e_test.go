@@ -12,7 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/node"
 	"github.com/sluicemq/sluice/plugins/kgowasm"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // testNode is the kit's in-process broker with its HTTP listener (admin
@@ -147,7 +149,12 @@ func TestE2EDropBots(t *testing.T) {
 func TestE2EDeadLetterAndPartitionerAgreement(t *testing.T) {
 	t.Parallel()
 	keys := testkit.ShortOr(2000, 10000)
-	n := startNode(t)
+	// One batch of 10,001 records goes through each plugin: the default
+	// 2 s per call was exceeded on a loaded 2-core machine (the produce
+	// then failed with POLICY_VIOLATION). Timeouts are not what this
+	// test checks.
+	n := wrapNode(testkit.StartNode(t, testkit.WithLogger(quietLogger),
+		testkit.WithOptions(node.Options{Plugins: wasm.Config{Timeout: time.Minute}})))
 	n.createTopic(t, "orders", 1)
 	n.createTopic(t, "orders.dlq", 7)
 	n.deploy(t, "validate", "transform", "orders", "json-dlq")

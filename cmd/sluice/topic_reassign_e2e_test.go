@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +24,24 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 	c := testkit.StartCluster(t, testkit.ClusterConfig{InProcess: 3})
 	brokers := "--brokers=" + strings.Join(c.Seeds(), ",")
 	t.Setenv("SLUICE_BROKERS", "")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Every broker answers from its own view of the metadata store, which
+	// it applies from a ZooKeeper watch: a write made through one broker
+	// shows on the others a moment later (seconds on a loaded machine).
+	// Each command below may ask any broker, so the test waits until every
+	// broker shows what the last command wrote before the next one.
+	untilEveryBroker(t, cl, "lists brokers 1, 2 and 3", func(md *kmsg.MetadataResponse, _ []kmsg.DescribeConfigsResponseResourceConfig) error {
+		if len(md.Brokers) != 3 {
+			return fmt.Errorf("%d brokers", len(md.Brokers))
+		}
+		return nil
+	})
 	mustSluice(t, "topic", "create", "spread", "--partitions", "2", "--replicas", "2", brokers)
+	untilEveryBroker(t, cl, "has spread on 1,2 and 2,3", replicasAre([][]int32{{1, 2}, {2, 3}}))
 
 	out := mustSluice(t, "topic", "reassign", "spread", "--broker-ids", "1,2,3", "--replicas", "3", brokers)
 	for _, want := range []string{
@@ -43,6 +62,7 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 			t.Fatalf("execute output lacks %q:\n%s", want, out)
 		}
 	}
+	untilEveryBroker(t, cl, "has the throttled replicas", throttleIs("0:3,1:1", "0:1,0:2,1:2,1:3"))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out = mustSluice(t, "topic", "reassign", "spread", "--status", brokers)
@@ -65,33 +85,13 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 		}
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	// Every broker sees the new replicas and no throttle (waiting for the
+	// watches, as above; the controller answered the status).
+	untilEveryBroker(t, cl, "has spread on 1,2,3 and 2,3,1", replicasAre([][]int32{{1, 2, 3}, {2, 3, 1}}))
+	untilEveryBroker(t, cl, "has no throttled replicas", throttleIs("", ""))
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	md, err := adm.Metadata(ctx, "spread")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, want := range [][]int32{{1, 2, 3}, {2, 3, 1}} {
-		if got := md.Topics["spread"].Partitions[int32(p)].Replicas; !slices.Equal(got, want) {
-			t.Fatalf("partition %d replicas %v, want %v", p, got, want)
-		}
-	}
-	rc, err := adm.DescribeTopicConfigs(ctx, "spread")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := rc.On("spread", nil)
-	for _, cfg := range r.Configs {
-		if cfg.Key == "follower.replication.throttled.replicas" && cfg.Value != nil && *cfg.Value != "" {
-			t.Fatalf("throttle still set: %q", *cfg.Value)
-		}
-	}
 	for _, id := range []int32{1, 2, 3} {
 		rcs, err := adm.DescribeBrokerConfigs(ctx, id)
 		if err != nil || len(rcs) != 1 {
@@ -105,5 +105,91 @@ func TestTopicReassignEndToEnd(t *testing.T) {
 	}
 	if out := mustSluice(t, "topic", "reassign", "spread", "--cancel", brokers); out != "No reassignment of \"spread\" in progress.\n" {
 		t.Fatalf("cancel: %q", out)
+	}
+}
+
+// untilEveryBroker waits (30 s at most) until check passes on the metadata
+// of topic spread and its configs as each of brokers 1, 2 and 3 answers
+// them.
+func untilEveryBroker(t *testing.T, cl *kgo.Client, what string, check func(*kmsg.MetadataResponse, []kmsg.DescribeConfigsResponseResourceConfig) error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for id := 1; id <= 3; id++ {
+		for start := time.Now(); ; {
+			err := brokerView(cl.Broker(id), check)
+			if err == nil {
+				if d := time.Since(start); d > time.Second {
+					t.Logf("broker %d %s after %v", id, what, d)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %d never %s: %v", id, what, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+func brokerView(b *kgo.Broker, check func(*kmsg.MetadataResponse, []kmsg.DescribeConfigsResponseResourceConfig) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("spread")
+	mreq.Topics = append(mreq.Topics, mt)
+	mreq.AllowAutoTopicCreation = false // before the create too
+	mresp, err := mreq.RequestWith(ctx, b)
+	if err != nil {
+		return err
+	}
+	creq := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "spread"
+	creq.Resources = append(creq.Resources, res)
+	cresp, err := creq.RequestWith(ctx, b)
+	if err != nil {
+		return err
+	}
+	var configs []kmsg.DescribeConfigsResponseResourceConfig
+	if len(cresp.Resources) == 1 && cresp.Resources[0].ErrorCode == 0 {
+		configs = cresp.Resources[0].Configs
+	}
+	return check(mresp, configs)
+}
+
+// replicasAre checks topic spread's replicas, partition by partition.
+func replicasAre(want [][]int32) func(*kmsg.MetadataResponse, []kmsg.DescribeConfigsResponseResourceConfig) error {
+	return func(md *kmsg.MetadataResponse, _ []kmsg.DescribeConfigsResponseResourceConfig) error {
+		if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 || len(md.Topics[0].Partitions) != len(want) {
+			return errors.New("spread is not (fully) there")
+		}
+		for _, p := range md.Topics[0].Partitions {
+			if int(p.Partition) >= len(want) || !slices.Equal(p.Replicas, want[p.Partition]) {
+				return fmt.Errorf("partition %d replicas %v, want %v", p.Partition, p.Replicas, want)
+			}
+		}
+		return nil
+	}
+}
+
+// throttleIs checks spread's follower and leader throttled replicas ("":
+// not set).
+func throttleIs(follower, leader string) func(*kmsg.MetadataResponse, []kmsg.DescribeConfigsResponseResourceConfig) error {
+	return func(_ *kmsg.MetadataResponse, configs []kmsg.DescribeConfigsResponseResourceConfig) error {
+		if configs == nil {
+			return errors.New("no configs of spread")
+		}
+		got := map[string]string{}
+		for _, c := range configs {
+			if c.Value != nil {
+				got[c.Name] = *c.Value
+			}
+		}
+		if got["follower.replication.throttled.replicas"] != follower || got["leader.replication.throttled.replicas"] != leader {
+			return fmt.Errorf("follower %q leader %q, want %q and %q", got["follower.replication.throttled.replicas"],
+				got["leader.replication.throttled.replicas"], follower, leader)
+		}
+		return nil
 	}
 }

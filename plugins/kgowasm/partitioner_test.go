@@ -287,10 +287,14 @@ func TestRunawayLoopAndRecursionStopped(t *testing.T) {
 					t.Fatalf("%s: err = %v, want a timeout", key, err)
 				}
 				// Stopped at the first yield past the deadline (about a
-				// millisecond); the bound leaves room for a loaded machine.
+				// millisecond), but took also counts starting an instance
+				// (a Go runtime for gospin, after the first call's was
+				// discarded), which a loaded machine stretches past a
+				// second: the upper bound only tells a stopped call from
+				// one that runs for ever.
 				t.Logf("%s: stopped after %v", key, took)
-				if took < timeout || took > timeout+time.Second {
-					t.Fatalf("%s: stopped after %v, want just over %v", key, took, timeout)
+				if took < timeout || took > 30*time.Second {
+					t.Fatalf("%s: stopped after %v, want over %v", key, took, timeout)
 				}
 			}
 			if name == "gospin" {
