@@ -22,6 +22,10 @@ func (c *conn) handleListTransactions(h *header, req *kmsg.ListTransactionsReque
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
 	f := txn.ListFilter{ProducerIDs: req.ProducerIDFilters, MinOpen: -1}
 	if req.Version >= 2 && req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
+		if len(*req.TransactionalIDPattern) > maxClientRegexLen {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return c.ready(h, resp)
+		}
 		re, err := txn.CompileIDPattern(*req.TransactionalIDPattern)
 		if err != nil {
 			resp.ErrorCode = kerr.InvalidRegularExpression.Code

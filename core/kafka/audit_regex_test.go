@@ -1,0 +1,59 @@
+package kafka
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestClientRegexBounded: a regular expression from a client longer than
+// maxClientRegexLen is refused with INVALID_REGULAR_EXPRESSION before it
+// is compiled (ListTransactions v2, ConsumerGroupHeartbeat v1); one at
+// the limit is still accepted.
+func TestClientRegexBounded(t *testing.T) {
+	addr, stop := startBroker(t, t.TempDir())
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	long := strings.Repeat("a", maxClientRegexLen+1)
+	atLimit := strings.Repeat("a", maxClientRegexLen)
+
+	lt := kmsg.NewPtrListTransactionsRequest()
+	lt.Version, lt.DurationFilterMillis = 2, -1
+	lt.TransactionalIDPattern = &long
+	resp, err := lt.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Version != 2 || resp.ErrorCode != kerr.InvalidRegularExpression.Code {
+		t.Fatalf("ListTransactions v%d with a %d byte pattern: code %d, want %d", resp.Version, len(long), resp.ErrorCode, kerr.InvalidRegularExpression.Code)
+	}
+	lt.TransactionalIDPattern = &atLimit
+	if resp, err = lt.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("ListTransactions with a %d byte pattern: %v, code %d, want 0", len(atLimit), err, resp.ErrorCode)
+	}
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version = 1
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "g", "m-1234567890123456789012", 0, 30000
+	hb.SubscribedTopicRegex = &long
+	hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hr, err := hb.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr.ErrorCode != kerr.InvalidRegularExpression.Code || hr.ErrorMessage == nil || !strings.Contains(*hr.ErrorMessage, "at most 4096") {
+		t.Fatalf("ConsumerGroupHeartbeat with a %d byte regex: code %d (%v), want %d", len(long), hr.ErrorCode, hr.ErrorMessage, kerr.InvalidRegularExpression.Code)
+	}
+}
