@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // Limits of the message browser: it is for looking, not for export.
@@ -28,6 +30,10 @@ const (
 	// maxShown is how much of a key, value or header is sent; the rest is
 	// cut (Truncated) so one huge record cannot stall the page.
 	maxShown = 64 << 10
+	// maxFetchBytes bounds what one fetch of the browser or a live tail
+	// asks for (kgo's defaults are 50 MiB a fetch): the console runs in
+	// the broker's process, and up to MaxTails tails fetch at once.
+	maxFetchBytes = 4 << 20
 )
 
 // Data is a key, value or header value made safe to show: Encoding "json"
@@ -115,6 +121,9 @@ func toMessage(r *kgo.Record) Message {
 // keeping those whose key contains the key filter.
 func (c *Console) browse(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpRead, auth.ResTopic, topic) {
+		return
+	}
 	q := r.URL.Query()
 	part, err := intParam(q.Get("partition"), 0)
 	if err != nil || part < 0 || part > 1<<31-1 {
@@ -188,7 +197,7 @@ func (c *Console) browse(w http.ResponseWriter, r *http.Request) {
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, c.cfg.Kafka...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(part): kgo.NewOffset().At(out.From)}}),
-		kgo.FetchMaxWait(200*time.Millisecond))...)
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.FetchMaxBytes(maxFetchBytes), kgo.FetchMaxPartitionBytes(maxFetchBytes))...)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -259,6 +268,9 @@ func parseTime(s string) (int64, error) {
 // the admin guard needs. ?partition= limits it to one partition.
 func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpRead, auth.ResTopic, topic) {
+		return
+	}
 	select {
 	case c.tails <- struct{}{}:
 		defer func() { <-c.tails }()
@@ -300,7 +312,8 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, c.cfg.Kafka...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))...)
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxBytes(maxFetchBytes), kgo.FetchMaxPartitionBytes(maxFetchBytes))...)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
