@@ -57,3 +57,42 @@ func TestClientRegexBounded(t *testing.T) {
 		t.Fatalf("ConsumerGroupHeartbeat with a %d byte regex: code %d (%v), want %d", len(long), hr.ErrorCode, hr.ErrorMessage, kerr.InvalidRegularExpression.Code)
 	}
 }
+
+// TestElectLeadersDeduplicates: a partition named several times in one
+// ElectLeaders request is elected (and answered) once, as Kafka treats
+// the list as a set.
+func TestElectLeadersDeduplicates(t *testing.T) {
+	addr, stop := startBroker(t, t.TempDir())
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "t", NumPartitions: 1, ReplicationFactor: 1}}
+	if r, err := ct.RequestWith(ctx, cl); err != nil || r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, r)
+	}
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.TimeoutMillis = 5000
+	req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{0, 0, 7}}, {Topic: "t", Partitions: []int32{0, 7, -1}}}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]int16{}
+	n := 0
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			got[rp.Partition] = rp.ErrorCode
+			n++
+		}
+	}
+	want := map[int32]int16{0: kerr.ElectionNotNeeded.Code, 7: kerr.UnknownTopicOrPartition.Code, -1: kerr.UnknownTopicOrPartition.Code}
+	if n != 3 || len(resp.Topics) != 1 || got[0] != want[0] || got[7] != want[7] || got[-1] != want[-1] {
+		t.Fatalf("got %d answers %v in %d topics, want %v in 1", n, got, len(resp.Topics), want)
+	}
+}
