@@ -30,10 +30,15 @@ const (
 	// maxShown is how much of a key, value or header is sent; the rest is
 	// cut (Truncated) so one huge record cannot stall the page.
 	maxShown = 64 << 10
-	// maxFetchBytes bounds what one fetch of the browser or a live tail
-	// asks for (kgo's defaults are 50 MiB a fetch): the console runs in
-	// the broker's process, and up to MaxTails tails fetch at once.
-	maxFetchBytes = 4 << 20
+	// maxFetchBytes makes every fetch of the browser or a live tail
+	// return one record batch (a fetch always returns at least one
+	// whole batch, KIP-74). The console runs in the broker's process and
+	// its client decompresses whole fetches with no budget of its own:
+	// a fetch of many tiny, highly compressed batches (each within the
+	// produce-time decompression budget, up to 16 MiB) would inflate to
+	// gigabytes; one batch is bounded by that budget. kgo's default is
+	// 50 MiB a fetch.
+	maxFetchBytes = 1
 )
 
 // Data is a key, value or header value made safe to show: Encoding "json"
