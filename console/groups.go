@@ -38,6 +38,12 @@ func (c *Console) listGroups(w http.ResponseWriter, r *http.Request) {
 		writeKafkaError(w, "list groups", err)
 		return
 	}
+	// As Kafka's ListGroups: groups the caller may not Describe are left out.
+	for g := range listed {
+		if c.authorize != nil && !c.authorize(r, auth.OpDescribe, auth.ResGroup, g) {
+			delete(listed, g)
+		}
+	}
 	out := GroupList{Groups: []GroupSummary{}}
 	names := listed.Groups()
 	if len(names) == 0 {

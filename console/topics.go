@@ -52,6 +52,12 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 		writeKafkaError(w, "metadata", err)
 		return
 	}
+	// As Kafka's Metadata: topics the caller may not Describe are left out.
+	for n := range md.Topics {
+		if c.authorize != nil && !c.authorize(r, auth.OpDescribe, auth.ResTopic, n) {
+			delete(md.Topics, n)
+		}
+	}
 	names := md.Topics.Names()
 	var starts, ends kadm.ListedOffsets
 	if len(names) > 0 {
