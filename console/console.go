@@ -98,6 +98,8 @@ type Console struct {
 	wg     sync.WaitGroup
 	rates  *sampler
 	tails  chan struct{}
+	// authorize: SetAuthorizer (authz.go).
+	authorize AuthorizeFunc
 }
 
 // New starts the console's Kafka client and its rate sampler.

@@ -8,6 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // GroupSummary is one row of GET /console/api/groups.
@@ -35,6 +37,12 @@ func (c *Console) listGroups(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeKafkaError(w, "list groups", err)
 		return
+	}
+	// As Kafka's ListGroups: groups the caller may not Describe are left out.
+	for g := range listed {
+		if c.authorize != nil && !c.authorize(r, auth.OpDescribe, auth.ResGroup, g) {
+			delete(listed, g)
+		}
 	}
 	out := GroupList{Groups: []GroupSummary{}}
 	names := listed.Groups()
@@ -102,6 +110,9 @@ type GroupDetail struct {
 
 func (c *Console) describeGroup(w http.ResponseWriter, r *http.Request) {
 	group := chi.URLParam(r, "group")
+	if !c.may(w, r, auth.OpDescribe, auth.ResGroup, group) {
+		return
+	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
 	lags, err := c.adm.Lag(ctx, group)
@@ -174,6 +185,10 @@ type ResetResult struct {
 // would overwrite them, so it is refused.
 func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 	group := chi.URLParam(r, "group")
+	// Kafka's OffsetCommit: Read on the group, then on every topic.
+	if !c.may(w, r, auth.OpRead, auth.ResGroup, group) {
+		return
+	}
 	var req ResetRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -221,6 +236,11 @@ func (c *Console) resetOffsets(w http.ResponseWriter, r *http.Request) {
 	if len(topics) == 0 {
 		writeError(w, http.StatusBadRequest, "group "+group+" has no committed offsets; name the topics to reset")
 		return
+	}
+	for _, t := range topics {
+		if !c.may(w, r, auth.OpRead, auth.ResTopic, t) {
+			return
+		}
 	}
 	var listed kadm.ListedOffsets
 	switch req.To {

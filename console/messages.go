@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // Limits of the message browser: it is for looking, not for export.
@@ -28,6 +30,15 @@ const (
 	// maxShown is how much of a key, value or header is sent; the rest is
 	// cut (Truncated) so one huge record cannot stall the page.
 	maxShown = 64 << 10
+	// maxFetchBytes makes every fetch of the browser or a live tail
+	// return one record batch (a fetch always returns at least one
+	// whole batch, KIP-74). The console runs in the broker's process and
+	// its client decompresses whole fetches with no budget of its own:
+	// a fetch of many tiny, highly compressed batches (each within the
+	// produce-time decompression budget, up to 16 MiB) would inflate to
+	// gigabytes; one batch is bounded by that budget. kgo's default is
+	// 50 MiB a fetch.
+	maxFetchBytes = 1
 )
 
 // Data is a key, value or header value made safe to show: Encoding "json"
@@ -115,6 +126,9 @@ func toMessage(r *kgo.Record) Message {
 // keeping those whose key contains the key filter.
 func (c *Console) browse(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpRead, auth.ResTopic, topic) {
+		return
+	}
 	q := r.URL.Query()
 	part, err := intParam(q.Get("partition"), 0)
 	if err != nil || part < 0 || part > 1<<31-1 {
@@ -188,7 +202,7 @@ func (c *Console) browse(w http.ResponseWriter, r *http.Request) {
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, c.cfg.Kafka...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {int32(part): kgo.NewOffset().At(out.From)}}),
-		kgo.FetchMaxWait(200*time.Millisecond))...)
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.FetchMaxBytes(maxFetchBytes), kgo.FetchMaxPartitionBytes(maxFetchBytes))...)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -259,6 +273,9 @@ func parseTime(s string) (int64, error) {
 // the admin guard needs. ?partition= limits it to one partition.
 func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpRead, auth.ResTopic, topic) {
+		return
+	}
 	select {
 	case c.tails <- struct{}{}:
 		defer func() { <-c.tails }()
@@ -300,7 +317,8 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, c.cfg.Kafka...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))...)
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxBytes(maxFetchBytes), kgo.FetchMaxPartitionBytes(maxFetchBytes))...)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/auth"
 )
 
 // TopicSummary is one row of GET /console/api/topics.
@@ -49,6 +51,12 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeKafkaError(w, "metadata", err)
 		return
+	}
+	// As Kafka's Metadata: topics the caller may not Describe are left out.
+	for n := range md.Topics {
+		if c.authorize != nil && !c.authorize(r, auth.OpDescribe, auth.ResTopic, n) {
+			delete(md.Topics, n)
+		}
 	}
 	names := md.Topics.Names()
 	var starts, ends kadm.ListedOffsets
@@ -154,6 +162,9 @@ type TopicDetail struct {
 
 func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpDescribe, auth.ResTopic, name) {
+		return
+	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
 	md, err := c.adm.Metadata(ctx, name)
@@ -254,6 +265,11 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "a topic needs a name")
 		return
 	}
+	// Kafka's CreateTopics: Create on the Cluster, or on the topic.
+	if c.authorize != nil && !c.authorize(r, auth.OpCreate, auth.ResCluster, auth.ClusterResource) &&
+		!c.may(w, r, auth.OpCreate, auth.ResTopic, req.Name) {
+		return
+	}
 	if req.Partitions == 0 {
 		req.Partitions = -1 // the broker's default
 	}
@@ -280,6 +296,9 @@ func (c *Console) createTopic(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) deleteTopic(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpDelete, auth.ResTopic, name) {
+		return
+	}
 	ctx, cancel := reqCtx(r)
 	defer cancel()
 	resp, err := c.adm.DeleteTopic(ctx, name)
@@ -303,6 +322,9 @@ type AlterConfigsRequest struct {
 
 func (c *Console) alterConfigs(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpAlterConfigs, auth.ResTopic, name) {
+		return
+	}
 	var req AlterConfigsRequest
 	if !readJSON(w, r, &req) {
 		return
@@ -344,6 +366,9 @@ type AddPartitionsRequest struct {
 
 func (c *Console) addPartitions(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "topic")
+	if !c.may(w, r, auth.OpAlter, auth.ResTopic, name) {
+		return
+	}
 	var req AddPartitionsRequest
 	if !readJSON(w, r, &req) {
 		return

@@ -77,6 +77,7 @@ func mountAdmin(r chi.Router, reg *plugins.Registry, opts Options, ln net.Listen
 	})
 	// The web console lives with the admin API, behind its guard.
 	if opts.console != nil {
+		opts.console.SetAuthorizer(g.Authorize)
 		opts.console.Mount(r, g.Middleware)
 	}
 	if !g.HasCredentials() {

@@ -70,6 +70,21 @@ func bumpEpoch(plan reassignPlan, cur meta.PartitionState) reassignPlan {
 
 // planReassignStep is planReassign before the epoch bump.
 func planReassignStep(r meta.Reassignment, cur meta.PartitionState, live map[int32]bool) (reassignPlan, bool) {
+	// Only a hand-written (or another tool's) ZooKeeper entry has an
+	// invalid replica set (AlterPartitionReassignments refuses them):
+	// carrying it out would leave the partition with no or duplicate
+	// replicas. Kafka's controller skips such a reassignment: one not
+	// started is dropped, a started one with a bad new target rolls back
+	// to its original set, and one whose original set is bad is dropped
+	// where it stands.
+	switch {
+	case r.Started() && !validTarget(r.Original):
+		return reassignPlan{why: "invalid original replicas dropped"}, true
+	case r.Target != nil && !validTarget(r.Target) && !r.Started():
+		return reassignPlan{why: "invalid target dropped"}, true
+	case r.Target != nil && !validTarget(r.Target):
+		r.Target = nil // cancelled, below
+	}
 	switch {
 	case r.Target == nil && !r.Started():
 		return reassignPlan{why: "cancelled before start"}, true
@@ -98,6 +113,20 @@ func planReassignStep(r meta.Reassignment, cur meta.PartitionState, live map[int
 		}
 	}
 	return reassignPlan{replicas: slices.Clone(r.Target), state: restrictState(cur, r.Target, live), why: "completed"}, true
+}
+
+// validTarget reports whether a target replica set is non-empty with
+// distinct, non-negative broker ids.
+func validTarget(target []int32) bool {
+	if len(target) == 0 {
+		return false
+	}
+	for i, id := range target {
+		if id < 0 || slices.Contains(target[:i], id) {
+			return false
+		}
+	}
+	return true
 }
 
 // expanded is target ++ (original − target): Kafka's replica set while

@@ -78,6 +78,22 @@ func TestPlanReassign(t *testing.T) {
 			why: "retargeted", repl: []int32{1, 2, 0},
 			state: &meta.PartitionState{Replicas: []int32{1, 2, 0}, ISR: []int32{0, 1, 2}, Leader: 0, LeaderEpoch: 5},
 			entry: &meta.Reassignment{Target: []int32{1, 2, 0}, Original: []int32{0, 1, 2}}},
+		// Invalid entries (a hand-written ZooKeeper node) never become a
+		// partition's replica set.
+		{name: "an empty target is dropped", r: meta.Reassignment{Target: []int32{}},
+			cur: st([]int32{0, 1, 2}, []int32{0, 1, 2}, 0, 4), why: "invalid target dropped"},
+		{name: "a duplicate target is dropped", r: meta.Reassignment{Target: []int32{1, 1}},
+			cur: st([]int32{0, 1, 2}, []int32{0, 1, 2}, 0, 4), why: "invalid target dropped"},
+		{name: "a negative replica is dropped", r: meta.Reassignment{Target: []int32{1, -2}},
+			cur: st([]int32{0, 1, 2}, []int32{0, 1, 2}, 0, 4), why: "invalid target dropped"},
+		{name: "a bad new target of a started move rolls back",
+			r:   meta.Reassignment{Target: []int32{}, Original: []int32{0, 1, 2}},
+			cur: st([]int32{1, 2, 3, 0}, []int32{0, 1, 2, 3}, 0, 4),
+			why: "cancelled", repl: []int32{0, 1, 2},
+			state: &meta.PartitionState{Replicas: []int32{0, 1, 2}, ISR: []int32{0, 1, 2}, Leader: 0, LeaderEpoch: 5}},
+		{name: "a bad original set is dropped where it stands",
+			r:   meta.Reassignment{Target: []int32{1, 2, 3}, Original: []int32{}},
+			cur: st([]int32{0, 1, 2}, []int32{0, 1, 2}, 0, 4), why: "invalid original replicas dropped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, ok := planReassign(tc.r, tc.cur, live)

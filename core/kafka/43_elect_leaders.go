@@ -32,9 +32,21 @@ func (c *conn) handleElectLeaders(h *header, req *kmsg.ElectLeadersRequest) *rep
 	all := req.Topics == nil
 	var parts map[string][]int32
 	if !all {
-		parts = make(map[string][]int32, len(req.Topics))
+		// A set, as Kafka's: a partition listed twice (or a million
+		// times) is elected once, not once per mention.
+		parts = make(map[string][]int32, min(len(req.Topics), 1024))
+		seen := map[string]map[int32]bool{}
 		for _, t := range req.Topics {
-			parts[t.Topic] = append(parts[t.Topic], t.Partitions...)
+			if seen[t.Topic] == nil {
+				seen[t.Topic] = map[int32]bool{}
+				parts[t.Topic] = []int32{}
+			}
+			for _, p := range t.Partitions {
+				if !seen[t.Topic][p] {
+					seen[t.Topic][p] = true
+					parts[t.Topic] = append(parts[t.Topic], p)
+				}
+			}
 		}
 	}
 	// fail answers every requested partition with code (and, from v1,

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,8 +21,22 @@ func init() { register(66, 0, 2, (*conn).handleListTransactions) }
 
 func (c *conn) handleListTransactions(h *header, req *kmsg.ListTransactionsRequest) *reply {
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
-	f := txn.ListFilter{ProducerIDs: req.ProducerIDFilters, MinOpen: -1}
+	// The producer id and state filters are matched here through sets
+	// (not passed to List, which scans its filters once per transaction
+	// under the coordinator's lock): a request may list millions.
+	f := txn.ListFilter{MinOpen: -1}
+	var pids map[int64]bool
+	if len(req.ProducerIDFilters) > 0 {
+		pids = make(map[int64]bool, min(len(req.ProducerIDFilters), 1024))
+		for _, id := range req.ProducerIDFilters {
+			pids[id] = true
+		}
+	}
 	if req.Version >= 2 && req.TransactionalIDPattern != nil && *req.TransactionalIDPattern != "" {
+		if len(*req.TransactionalIDPattern) > maxClientRegexLen {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return c.ready(h, resp)
+		}
 		re, err := txn.CompileIDPattern(*req.TransactionalIDPattern)
 		if err != nil {
 			resp.ErrorCode = kerr.InvalidRegularExpression.Code
@@ -39,7 +54,9 @@ func (c *conn) handleListTransactions(h *header, req *kmsg.ListTransactionsReque
 			resp.UnknownStateFilters = append(resp.UnknownStateFilters, name)
 			continue
 		}
-		f.States = append(f.States, s)
+		if !slices.Contains(f.States, s) {
+			f.States = append(f.States, s)
+		}
 	}
 	if len(req.StateFilters) > 0 && len(f.States) == 0 {
 		// Only unknown states: nothing can match.
@@ -49,6 +66,9 @@ func (c *conn) handleListTransactions(h *header, req *kmsg.ListTransactionsReque
 		f.MinOpen = time.Duration(req.DurationFilterMillis) * time.Millisecond
 	}
 	for _, d := range tc.List(f) {
+		if pids != nil && !pids[d.ProducerID] {
+			continue
+		}
 		if !c.authorized(auth.OpDescribe, auth.ResTransactionalID, d.TransactionalID) {
 			continue
 		}

@@ -48,6 +48,10 @@ func (c *conn) handleConsumerGroupHeartbeat(h *header, req *kmsg.ConsumerGroupHe
 	if req.Version == 0 {
 		hr.TopicRegex = nil // not in v0
 	}
+	if hr.TopicRegex != nil && len(*hr.TopicRegex) > maxClientRegexLen {
+		resp.ErrorMessage = kmsg.StringPtr(errRegexTooLong(len(*hr.TopicRegex)))
+		return fail(kerr.InvalidRegularExpression.Code)
+	}
 	if req.Topics != nil {
 		hr.Owned = make([]group.ConsumerTopic, 0, len(req.Topics))
 		for _, t := range req.Topics {

@@ -12,6 +12,7 @@
 package httpauth
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
@@ -131,7 +132,7 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 			g.log.Info("admin API change", "principal", string(id.Principal), "host", id.Host, "method", r.Method,
 				"path", r.URL.Path, "name", q.Get("name"), "hook", q.Get("hook"), "topic", q.Get("topic"))
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
 }
 
@@ -301,3 +302,22 @@ func LoadTokenFile(path string) ([]Token, error) {
 
 // MinTokenLength is the shortest admin token accepted.
 const MinTokenLength = 16
+
+type identityKey struct{}
+
+// IdentityFrom is the caller the guard let through (for handlers that
+// check more than the guard's Cluster permission). ok is false outside
+// the guard.
+func IdentityFrom(ctx context.Context) (auth.Identity, bool) {
+	id, ok := ctx.Value(identityKey{}).(auth.Identity)
+	return id, ok
+}
+
+// Authorize asks the guard's authorizer whether the caller of r (who
+// passed the middleware) may do op on the resource, as a Kafka request
+// of that principal would be checked. A request that did not pass the
+// guard is refused.
+func (g *Guard) Authorize(r *http.Request, op auth.Operation, rt auth.ResourceType, name string) bool {
+	id, ok := IdentityFrom(r.Context())
+	return ok && g.cfg.Authorizer.Authorize(id, op, rt, name)
+}
