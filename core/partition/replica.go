@@ -91,10 +91,13 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 	}
 	now := p.now()
 	// A leader that stays leader (an epoch bump for a replica set change,
-	// e.g. a reassignment step) keeps what it knows of the followers that
-	// remain, as Kafka does: their log ends are positions in this same log,
-	// and forgetting them would stall the high watermark until each fetched
-	// again.
+	// e.g. a reassignment step) keeps the log ends of the in-sync
+	// followers that remain, as Kafka does: they are positions in this
+	// same log, and forgetting them would stall the high watermark until
+	// each fetched again. As in Kafka, a follower outside the new ISR
+	// must fetch in the new epoch before it may rejoin (its log end is
+	// forgotten), and every kept follower counts as caught up now if in
+	// the ISR.
 	kept := map[int32]*follower{}
 	if p.repl.leader {
 		kept = p.repl.followers
@@ -107,8 +110,8 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 		if id == p.repl.self {
 			continue
 		}
-		if f, ok := kept[id]; ok {
-			p.repl.followers[id] = f
+		if f, ok := kept[id]; ok && slices.Contains(isr, id) {
+			p.repl.followers[id] = &follower{leo: f.leo, caughtUp: now, lastFetchEnd: -1}
 			continue
 		}
 		p.repl.followers[id] = &follower{leo: -1, caughtUp: now, lastFetchEnd: -1}
