@@ -23,6 +23,7 @@ package group
 
 import (
 	"encoding/binary"
+	"fmt"
 	"regexp"
 	"sort"
 	"time"
@@ -413,6 +414,14 @@ type ConsumerHeartbeatRequest struct {
 	MayDescribe func(topic string) bool
 }
 
+// MaxTopicRegexLen bounds a subscription regex: RE2 matches in linear
+// time, but compiling a huge pattern still costs memory. The protocol
+// edge refuses longer ones before they get here; a stored one that is
+// longer is not compiled at load.
+const MaxTopicRegexLen = 4096
+
+var errRegexTooLong = fmt.Errorf("the subscribed topic regex is longer than %d bytes", MaxTopicRegexLen)
+
 // ConsumerHeartbeatResult is a ConsumerGroupHeartbeat response.
 type ConsumerHeartbeatResult struct {
 	ErrorCode         int16
@@ -488,7 +497,11 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 	var re *regexp.Regexp
 	if req.TopicRegex != nil && *req.TopicRegex != "" {
 		var err error
-		// Kafka matches the whole topic name (RE2/J matches()).
+		// Kafka matches the whole topic name (RE2/J matches()). RE2 is
+		// linear in time, but a huge pattern still costs memory to compile.
+		if len(*req.TopicRegex) > MaxTopicRegexLen {
+			return fail(kerr.InvalidRegularExpression.Code, errRegexTooLong.Error())
+		}
 		if re, err = regexp.Compile("^(?:" + *req.TopicRegex + ")$"); err != nil {
 			return fail(kerr.InvalidRegularExpression.Code, err.Error())
 		}

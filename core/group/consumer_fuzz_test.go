@@ -2,6 +2,7 @@ package group
 
 import (
 	"encoding/binary"
+	"log/slog"
 	"testing"
 )
 
@@ -80,7 +81,7 @@ func FuzzConsumerGroupRecords(f *testing.F) {
 	f.Add(s2)
 	f.Add([]byte{0, 2, 0, 3, 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &Coordinator{groups: map[string]*group{}}
+		c := &Coordinator{groups: map[string]*group{}, logger: slog.New(slog.DiscardHandler)}
 		c.cfg.Topics = func() []TopicMeta {
 			return []TopicMeta{{Name: "t", ID: id1, Partitions: 3}, {Name: "u", ID: id2, Partitions: 1}}
 		}

@@ -355,9 +355,16 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 	for n, t := range topics {
 		names[t.ID] = n
 	}
+	// A corrupt record is skipped (what it said is lost, the rest of the
+	// group loads), and said, as Kafka does: start-up never fails on it.
+	corrupt := func(record, member string, err error) {
+		c.logger.Warn("skipping a corrupt consumer group record", "group", g.id, "record", record, "member", member, "err", err)
+	}
 	if l.partMeta != nil {
 		var pv partitionMetadataValue
-		if pv.decode(l.partMeta) == nil {
+		if err := pv.decode(l.partMeta); err != nil {
+			corrupt("partition metadata", "", err)
+		} else {
 			for _, t := range pv.Topics {
 				cg.meta[t.Name] = t
 				if _, ok := names[t.ID]; !ok {
@@ -369,7 +376,9 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 	}
 	if l.targetMeta != nil {
 		var tv targetMetadataValue
-		if tv.decode(l.targetMeta) == nil {
+		if err := tv.decode(l.targetMeta); err != nil {
+			corrupt("target assignment metadata", "", err)
+		} else {
 			cg.targetEpoch = tv.AssignmentEpoch
 			s.targetMeta = l.targetMeta
 		}
@@ -381,9 +390,13 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 			if !ok {
 				continue // deleted meanwhile: nothing to own
 			}
+			count := cg.meta[name].Partitions
+			if tm, ok := topics[name]; ok {
+				count = tm.Partitions
+			}
 			for i, p := range t.Partitions {
 				tp := TopicPartition{name, p}
-				if a.has(tp) {
+				if p < 0 || p >= count || a.has(tp) {
 					continue
 				}
 				a.add(tp)
@@ -400,7 +413,8 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 	}
 	for id, raw := range l.meta {
 		var mv memberMetadataValue
-		if mv.decode(raw) != nil {
+		if err := mv.decode(raw); err != nil {
+			corrupt("member metadata", id, err)
 			continue
 		}
 		m := &cmember{
@@ -412,7 +426,15 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 		sort.Strings(m.topics)
 		if mv.SubscribedTopicRegex != nil && *mv.SubscribedTopicRegex != "" {
 			m.regex = *mv.SubscribedTopicRegex
-			m.re, _ = regexp.Compile("^(?:" + m.regex + ")$")
+			var err error
+			if len(m.regex) > MaxTopicRegexLen {
+				err = errRegexTooLong
+			} else {
+				m.re, err = regexp.Compile("^(?:" + m.regex + ")$")
+			}
+			if err != nil {
+				corrupt("member metadata (subscribed regex)", id, err)
+			}
 		}
 		if mv.ServerAssignor != nil {
 			m.assignor = *mv.ServerAssignor
@@ -420,7 +442,9 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 		sh := &memberShadow{meta: raw}
 		if rawCur, ok := l.current[id]; ok {
 			var cv currentAssignmentValue
-			if cv.decode(rawCur) == nil {
+			if err := cv.decode(rawCur); err != nil {
+				corrupt("current member assignment", id, err)
+			} else {
 				m.epoch, m.prevEpoch = cv.MemberEpoch, cv.PreviousMemberEpoch
 				if cv.MemberEpoch == staticLeaveEpoch {
 					m.left, m.epoch = true, cv.PreviousMemberEpoch
@@ -439,7 +463,9 @@ func (c *Coordinator) cgBuild(g *group, l *cgLoad, topics map[string]TopicMeta) 
 		}
 		if rawT, ok := l.target[id]; ok {
 			var tv targetMemberValue
-			if tv.decode(rawT) == nil {
+			if err := tv.decode(rawT); err != nil {
+				corrupt("target member assignment", id, err)
+			} else {
 				cg.target[id] = resolve(tv.TopicPartitions, nil, 0)
 				sh.target = rawT
 			}
