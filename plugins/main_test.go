@@ -18,6 +18,9 @@ var pluginPaths map[string]string
 func TestMain(m *testing.M) {
 	flag.Parse()
 	testkit.ShortParallel()
+	// No test here is about the size of __consumer_offsets: four
+	// partitions instead of 50 spare each node start its files and fsyncs.
+	testkit.SetNodeDefaults(testkit.WithSmallOffsetsTopic())
 	os.Exit(runTests(m))
 }
 

@@ -556,7 +556,7 @@ export function sluice_partition(ptr: usize, len: u32): u64 { return runPartitio
 // and mask-email, then the conformance filter on fetch.
 func TestAssemblyScriptE2EOnBroker(t *testing.T) {
 	mods := asModules(t)
-	n := testkit.StartNode(t)
+	n := testkit.StartNode(t, testkit.WithSmallOffsetsTopic())
 	cl := n.Client(t, kgo.ProducerLinger(0))
 	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer tcancel()

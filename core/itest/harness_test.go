@@ -41,10 +41,23 @@ type brokerOptions struct {
 	ClientOpts []kgo.Opt
 }
 
+// smallInternalTopics are serve flags every harness broker gets first (a
+// test's ExtraArgs come later and win): the internal topics with
+// testkit.SmallOffsetsTopic partitions instead of Kafka's 50. A fresh
+// data directory creates __consumer_offsets at start (and
+// __transaction_state at the first transaction), each partition a
+// directory of files and their fsyncs: 50 of them cost seconds per broker
+// start on a loaded machine. No test here is about those counts; those
+// that pick their own still do.
+var smallInternalTopics = []string{
+	"--offsets-topic-partitions=" + strconv.Itoa(testkit.SmallOffsetsTopic),
+	"--transaction-state-partitions=" + strconv.Itoa(testkit.SmallOffsetsTopic),
+}
+
 // args are the serve flags after the kit's (data dir, listeners; the
 // HTTP listener is off).
 func (o brokerOptions) args() []string {
-	var args []string
+	args := append([]string(nil), smallInternalTopics...)
 	if o.DefaultPartitions > 0 {
 		args = append(args, "--default-partitions", strconv.Itoa(o.DefaultPartitions))
 	}

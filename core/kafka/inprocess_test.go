@@ -51,7 +51,10 @@ func (r filterOnly) Filter(string) hooks.Filter         { return r.f }
 // lets through (nothing); an in-process connection is trusted: no
 // filter, authorized for everything.
 func TestInProcessConnections(t *testing.T) {
-	b, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	// One partition of __consumer_offsets, not 50: no group here, and
+	// each partition is files and fsyncs at open.
+	b, err := localbroker.Open(broker.Config{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		OffsetsTopicPartitions: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func TryStartNode(t TB, opts ...Option) (*Node, error) {
 	if verbose() {
 		s.cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	for _, o := range opts {
+	for _, o := range append(defaultNodeOptions(), opts...) {
 		o(&s)
 	}
 	var logs *logBuffer

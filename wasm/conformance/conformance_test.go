@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicemq/sluice/core/hooks"
+	"github.com/sluicemq/sluice/internal/testkit/wasmcache"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/conformance/plugbuild"
 )
@@ -90,9 +91,21 @@ func built(t *testing.T) [][]byte {
 	return codes
 }
 
+// compileCache is the directory of wazero's compilation cache for the
+// tests' engines: the repository's shared test cache (package wasmcache,
+// kept between runs and test binaries), so each module compiles once per
+// machine rather than once per test and run: seconds apiece for the Go
+// modules. No test here is about the cache.
+func compileCache(t *testing.T) string {
+	if dir := wasmcache.Dir(); dir != "" {
+		return dir
+	}
+	return t.TempDir()
+}
+
 func newEngine(t *testing.T) *wasm.Engine {
 	t.Helper()
-	e, err := wasm.NewEngine(wasm.Config{CacheDir: t.TempDir()})
+	e, err := wasm.NewEngine(wasm.Config{CacheDir: compileCache(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestE2ERustPartitionerAndFilter(t *testing.T) {
 	}
 	keyhash, filter := read("keyhash-partitioner"), read("filter")
 
-	n := testkit.StartNode(t)
+	n := testkit.StartNode(t, testkit.WithSmallOffsetsTopic())
 	cl := n.Client(t, kgo.ProducerLinger(0))
 	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer tcancel()

@@ -33,7 +33,7 @@ func TestE2ERustTransformOnProduce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	n := testkit.StartNode(t)
+	n := testkit.StartNode(t, testkit.WithSmallOffsetsTopic())
 	cl := n.Client(t, kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.SnappyCompression()))
 	tctx, tcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer tcancel()

@@ -80,12 +80,19 @@ func TestConformanceMalformedInput(t *testing.T) {
 		{"not the allocated buffer", cat(header(2, 0, "t"), []byte{0, 0, 0, 0}), 4, malformed},
 	}
 	ctx := context.Background()
+	// The shared compilation cache (see compileCache): the modules are
+	// compiled once, not once per run.
+	cache, err := wazero.NewCompilationCacheWithDir(compileCache(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close(ctx)
 	for i, m := range modules {
 		t.Run(m.Lang+"/"+string(m.Hook), func(t *testing.T) {
 			if codes[i] == nil {
 				t.Skip("-short without this language's toolchain")
 			}
-			rt := wazero.NewRuntime(ctx)
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
 			defer rt.Close(ctx)
 			wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 			_, err := rt.NewHostModuleBuilder("sluice").NewFunctionBuilder().
