@@ -44,6 +44,14 @@ type Config struct {
 	// ExpireInterval is how often expired ids are looked for
 	// (transaction.remove.expired.transaction.cleanup.interval.ms, 1 h).
 	ExpireInterval time.Duration
+	// CompletingWait bounds how long AddPartitionsToTxn, AddOffsetsToTxn
+	// and TxnOffsetCommit of a producer whose previous transaction is
+	// still completing (its markers being written) wait for it before
+	// answering CONCURRENT_TRANSACTIONS (500 ms; negative: not at all).
+	// A producer begins its next transaction right after EndTxn, and
+	// this spares it the retry backoff (kgo's 20 ms, Java's 100 ms) per
+	// transaction.
+	CompletingWait time.Duration
 	// OnDemand: coordinate only the partitions handed over with
 	// LoadPartition (cluster mode). Otherwise every partition is loaded
 	// by Start.
@@ -72,6 +80,9 @@ func (c Config) withDefaults() Config {
 	if c.ExpireInterval <= 0 {
 		c.ExpireInterval = time.Hour
 	}
+	if c.CompletingWait == 0 {
+		c.CompletingWait = 500 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -99,6 +110,9 @@ type Coordinator struct {
 	txns   map[string]*meta
 	owned  map[int32]*owned
 	closed bool
+	// idle is closed (and replaced) whenever a transactional id stops
+	// being busy or is dropped: waitCompleting's wake-up.
+	idle chan struct{}
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -108,7 +122,7 @@ type Coordinator struct {
 // begins aborting timed-out transactions.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.withDefaults()
-	return &Coordinator{cfg: cfg, logger: cfg.Logger, txns: map[string]*meta{}, owned: map[int32]*owned{}, stop: make(chan struct{})}
+	return &Coordinator{cfg: cfg, logger: cfg.Logger, txns: map[string]*meta{}, owned: map[int32]*owned{}, idle: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // Start loads every partition unless OnDemand, and starts the timeout
@@ -142,6 +156,7 @@ func (c *Coordinator) Close() {
 	for _, o := range c.owned {
 		o.stop()
 	}
+	c.changedLocked()
 	c.mu.Unlock()
 	close(c.stop)
 	c.wg.Wait()
@@ -188,6 +203,7 @@ func (c *Coordinator) LoadPartition(p *partition.Partition) error {
 				delete(c.txns, id)
 			}
 		}
+		c.changedLocked()
 	}
 	c.owned[p.Index] = o
 	var resume []*meta
@@ -228,6 +244,47 @@ func (c *Coordinator) UnloadPartition(i int32) {
 		if c.PartitionFor(id) == i {
 			delete(c.txns, id)
 		}
+	}
+	c.changedLocked()
+}
+
+// changedLocked wakes the waiters of waitCompleting. c.mu held.
+func (c *Coordinator) changedLocked() {
+	close(c.idle)
+	c.idle = make(chan struct{})
+}
+
+// waitCompleting waits, while the producer's (pid, epoch) previous
+// transaction of id is completing, until it completed, up to
+// CompletingWait. Called with c.mu held, which is released meanwhile and
+// held again on return; the caller then checks the state as usual.
+func (c *Coordinator) waitCompleting(id string, pid int64, epoch int16) {
+	if c.cfg.CompletingWait < 0 {
+		return
+	}
+	var deadline time.Time
+	for {
+		m := c.txns[id]
+		if c.closed || m == nil || m.pid != pid || m.epoch != epoch ||
+			!(m.busy || m.state == PrepareCommit || m.state == PrepareAbort) {
+			return
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.cfg.CompletingWait)
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return
+		}
+		ch := c.idle
+		c.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		c.mu.Lock()
 	}
 }
 
@@ -388,6 +445,7 @@ func checkProducer(m *meta, pid int64, epoch int16) error {
 // writes to them.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []TopicPartition) error {
 	c.mu.Lock()
+	c.waitCompleting(id, pid, epoch)
 	o, m, err := c.lookup(id)
 	if err != nil {
 		c.mu.Unlock()
@@ -427,6 +485,7 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, tps []Top
 func (c *Coordinator) CheckProducer(id string, pid int64, epoch int16) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.waitCompleting(id, pid, epoch)
 	_, m, err := c.lookup(id)
 	if err != nil {
 		return err
@@ -518,6 +577,7 @@ func (c *Coordinator) transition(o *owned, m, n *meta, busyAfter bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m.busy = false
+	defer c.changedLocked()
 	if err != nil {
 		c.logger.Warn("persisting transaction state", "transactional_id", n.id, "state", n.state.String(), "err", err)
 		if kerrmap.Is(err, kerr.NotLeaderForPartition) || errors.Is(err, context.Canceled) {
@@ -597,17 +657,29 @@ func (c *Coordinator) complete(o *owned, n *meta) {
 		}
 		done.updated = c.cfg.Now()
 		c.mu.Unlock()
-		err := persist(o, done)
-		c.mu.Lock()
+		res, err := appendState(o, done)
 		if err == nil {
+			// The completed state is installed once appended, before
+			// it is committed, so that the producer's next
+			// transaction (whose AddPartitionsToTxn may be waiting,
+			// see waitCompleting) starts at once: its own state record
+			// comes after this one in the log and is committed with
+			// it. Should this one never be committed (the partition's
+			// leadership moves), the next coordinator reads
+			// Prepare{Commit,Abort} back and writes the markers again,
+			// which the partitions answer as done.
+			c.mu.Lock()
 			if c.txns[n.id] == m {
 				*m = *done
 				m.busy = false
+				c.changedLocked()
 			}
 			c.mu.Unlock()
+			if err := waitState(o, res); err != nil && o.ctx.Err() == nil {
+				c.logger.Warn("completed transaction state not committed", "transactional_id", n.id, "state", done.state.String(), "err", err)
+			}
 			return
 		}
-		c.mu.Unlock()
 		if attempt%50 == 0 {
 			c.logger.Warn("persisting completed transaction, will retry", "transactional_id", n.id, "err", err)
 		}
@@ -691,6 +763,7 @@ func (c *Coordinator) ExpireIdle() int {
 			delete(c.txns, id)
 			removed++
 		}
+		c.changedLocked()
 		c.mu.Unlock()
 		if err != nil {
 			c.logger.Warn("removing expired transactional id", "transactional_id", id, "err", err)

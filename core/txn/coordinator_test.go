@@ -587,3 +587,50 @@ func TestIdleTransactionalIDsExpire(t *testing.T) {
 		t.Fatalf("expired %d ids a week later, want 3 (open, recent, committed)", n)
 	}
 }
+
+// TestAddPartitionsWaitsForCompletion: the producer's next transaction
+// begins while its last one is still completing: AddPartitionsToTxn (and
+// TxnOffsetCommit's check) wait for the markers instead of answering
+// CONCURRENT_TRANSACTIONS, up to CompletingWait.
+func TestAddPartitionsWaitsForCompletion(t *testing.T) {
+	r := newRig(t)
+	pe := r.mustInit("t1")
+	if err := r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpA}); err != nil {
+		t.Fatal(err)
+	}
+	block := make(chan struct{})
+	r.mk.mu.Lock()
+	r.mk.block = block
+	r.mk.mu.Unlock()
+	if err := r.c.EndTxn("t1", pe.ProducerID, pe.ProducerEpoch, true); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		released <- time.Now()
+		close(block)
+	}()
+	if err := r.c.CheckProducer("t1", pe.ProducerID, pe.ProducerEpoch); err != nil {
+		t.Fatalf("check while completing: %v", err)
+	}
+	at := <-released
+	if err := r.c.AddPartitions("t1", pe.ProducerID, pe.ProducerEpoch, []TopicPartition{tpB}); err != nil {
+		t.Fatalf("add while completing: %v", err)
+	}
+	if waited := time.Since(at); waited > 400*time.Millisecond {
+		t.Fatalf("add answered %v after the markers were released", waited)
+	}
+	if d, err := r.c.Describe("t1"); err != nil || d.State != Ongoing || len(d.Partitions) != 1 || d.Partitions[0] != tpB {
+		t.Fatalf("next transaction: %+v, %v", d, err)
+	}
+	if ms := r.mk.markers(); len(ms) != 1 || ms[0].Topic != tpA.Topic || !ms[0].Commit {
+		t.Fatalf("markers: %+v", ms)
+	}
+	// The state log has the completed transaction before the next one:
+	// a restart finds the next one open.
+	r.reopen()
+	if d := r.waitState("t1", Ongoing); len(d.Partitions) != 1 || d.Partitions[0] != tpB {
+		t.Fatalf("after a restart: %+v", d)
+	}
+}

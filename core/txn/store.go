@@ -43,23 +43,36 @@ func encode(m *meta) records.Record {
 // persist appends m's state to its partition and waits until it is
 // committed (replicated to the ISR).
 func persist(o *owned, m *meta) error {
-	batch, err := records.Encode([]records.Record{encode(m)}, records.Plain)
+	res, err := appendState(o, m)
 	if err != nil {
 		return err
 	}
-	return appendCommitted(o, batch)
+	return waitState(o, res)
 }
 
-// appendCommitted appends batch to o's partition and waits until it is
-// committed.
-func appendCommitted(o *owned, batch []byte) error {
+// appendState appends m's state to its partition, not waiting for it to
+// be committed (waitState).
+func appendState(o *owned, m *meta) (partition.AppendResult, error) {
+	batch, err := records.Encode([]records.Record{encode(m)}, records.Plain)
+	if err != nil {
+		return partition.AppendResult{}, err
+	}
+	return appendBatch(o, batch)
+}
+
+func appendBatch(o *owned, batch []byte) (partition.AppendResult, error) {
 	if err := o.ctx.Err(); err != nil {
-		return err
+		return partition.AppendResult{}, err
 	}
 	res, err := o.p.Append(batch)
 	if err != nil {
-		return fmt.Errorf("txn: append state: %w", err)
+		return res, fmt.Errorf("txn: append state: %w", err)
 	}
+	return res, nil
+}
+
+// waitState waits until an appended state record is committed.
+func waitState(o *owned, res partition.AppendResult) error {
 	ctx, cancel := context.WithTimeout(o.ctx, persistTimeout)
 	defer cancel()
 	return o.p.WaitCommitted(ctx, res)
@@ -73,7 +86,11 @@ func persistTombstone(o *owned, id string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return appendCommitted(o, batch)
+	res, err := appendBatch(o, batch)
+	if err != nil {
+		return err
+	}
+	return waitState(o, res)
 }
 
 // replay reads a __transaction_state partition back: the last record of
