@@ -212,9 +212,9 @@ func TestTransformResultsKcat(t *testing.T) {
 	var reported []string
 	for _, batch := range honestBatches {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		// -vvv prints a delivery report per message; a 200 ms linger
+		// -vvv prints a delivery report per message; a 1 s linger (200 ms was once too short on a loaded machine: the batch was split)
 		// sends each kcat run's lines as one batch.
-		cmd := exec.CommandContext(ctx, kcat, "-P", "-b", n.kafka, "-t", "kcat", "-p", "0", "-X", "linger.ms=200", "-X", "acks=all", "-v", "-v", "-v")
+		cmd := exec.CommandContext(ctx, kcat, "-P", "-b", n.kafka, "-t", "kcat", "-p", "0", "-X", "linger.ms=1000", "-X", "acks=all", "-v", "-v", "-v")
 		cmd.Stdin = strings.NewReader(strings.Join(batch, "\n") + "\n")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
