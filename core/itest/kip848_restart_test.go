@@ -53,7 +53,7 @@ func consumerGroupView(d kadm.DescribedConsumerGroup, topic string) map[string]m
 // record is still committed exactly once.
 func TestKIP848RestartKeepsAssignments(t *testing.T) {
 	if testing.Short() {
-		t.Skip("multi-client group run with a broker restart")
+		t.Skip("multi-client group run with a broker restart (skipped by -short)")
 	}
 	ctx := testContext(t, 3*time.Minute)
 	b := startBroker(t, brokerOptions{ExtraArgs: kip848RestartFlags})
