@@ -98,7 +98,15 @@ function confirmAction(text, okLabel = 'Confirm') {
   $('#confirm-text').textContent = text;
   $('#confirm-ok').textContent = okLabel;
   return new Promise(resolve => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    // A dialog's close event is queued, not dispatched at once: the one of
+    // a dismissal just before (Escape) can arrive after this showModal.
+    // It finds the dialog open again and is not this dialog's answer.
+    const onClose = () => {
+      if (dlg.open) return;
+      dlg.removeEventListener('close', onClose);
+      resolve(dlg.returnValue === 'ok');
+    };
+    dlg.addEventListener('close', onClose);
     dlg.returnValue = '';
     dlg.showModal();
     $('#confirm-cancel').focus();
