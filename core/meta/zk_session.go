@@ -69,6 +69,9 @@ type zkSession struct {
 	mu        sync.Mutex // guards the fields below
 	id        int64      // latest session id, 0 before the first
 	connected bool
+	// registered is the session whose registration succeeded (0 before);
+	// a missing registration is healed only on that session.
+	registered int64
 	subs      []chan SessionEvent
 	closed    bool
 }
@@ -227,6 +230,7 @@ func (z *ZK) register(wait time.Duration) error {
 	for {
 		_, err := z.create(path, encodeBroker(self), zk.FlagEphemeral)
 		if err == nil {
+			z.markRegistered()
 			return nil
 		}
 		if !errors.Is(err, zk.ErrNodeExists) {
@@ -243,6 +247,9 @@ func (z *ZK) register(wait time.Duration) error {
 			// Our own node: an earlier create succeeded but its reply was
 			// lost to a reconnect. Refresh the endpoint it carries.
 			_, err := z.conn.Set(path, encodeBroker(self), -1)
+			if err == nil {
+				z.markRegistered()
+			}
 			return err
 		}
 		remaining := time.Until(deadline)
@@ -260,6 +267,14 @@ func (z *ZK) register(wait time.Duration) error {
 		}
 		t.Stop()
 	}
+}
+
+// markRegistered records that the current session holds the registration.
+func (z *ZK) markRegistered() {
+	sid := z.conn.SessionID()
+	z.sess.mu.Lock()
+	z.sess.registered = sid
+	z.sess.mu.Unlock()
 }
 
 // UpdateRegistration replaces this broker's registered endpoint (known only

@@ -1,9 +1,11 @@
 package meta
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strconv"
 	"time"
@@ -97,7 +99,14 @@ func (z *ZK) runWatch(what string, wch <-chan zk.Event, kick, stop <-chan struct
 				return
 			}
 			backoff = nextBackoff(backoff)
-			z.log.Debug("zookeeper watch refresh failed; retrying", "watch", what, "err", err, "backoff", backoff)
+			// Debug while it is a blip (a reconnect fails a few reads); a
+			// refresh failing at the longest backoff keeps this broker's
+			// view stale, which an operator must see.
+			level := slog.LevelDebug
+			if backoff == zkRetryMax {
+				level = slog.LevelWarn
+			}
+			z.log.Log(context.Background(), level, "zookeeper watch refresh failed; retrying", "watch", what, "err", err, "backoff", backoff)
 			if !z.sleep(backoff) {
 				return
 			}
@@ -202,6 +211,10 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 		sessions[b.ID] = stat.EphemeralOwner
 		epochs[b.ID] = stat.Czxid
 	}
+	self := z.Self().ID
+	if _, ok := brokers[self]; !ok {
+		z.reregisterIfLost(ids)
+	}
 	z.mu.Lock()
 	// A new registration is a restarted broker (a new broker epoch) even
 	// when its endpoint is the same: the controller must hear of it.
@@ -213,6 +226,37 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 	}
 	z.mu.Unlock()
 	return wch, nil
+}
+
+// reregisterIfLost registers this broker again when a listing of
+// /brokers/ids lacks it while the session that registered it is still
+// connected. That should never happen (the node is created before the
+// first listing and lives as long as the session; a new session
+// re-registers), but loaded CI runs showed a cluster whose third broker
+// stayed unlisted for a minute with nothing logged anywhere: a broker no
+// peer lists gets no replicas and clients never learn of it. Healing on
+// the next re-list bounds that to a few seconds, and the warning says it
+// happened. Not while the session is down or being replaced: the
+// session loop registers then.
+func (z *ZK) reregisterIfLost(listed []string) {
+	if z.closed() {
+		return
+	}
+	z.sess.mu.Lock()
+	connected, sid, registered := z.sess.connected, z.sess.id, z.sess.registered
+	z.sess.mu.Unlock()
+	if !connected || sid != registered || sid != z.conn.SessionID() {
+		return
+	}
+	// The listing may predate the registration (a re-registration after
+	// expiry races this re-list): only a node absent now is lost.
+	if exists, _, err := z.conn.Exists(z.abs(zkBrokerPath(z.Self().ID))); err != nil || exists {
+		return
+	}
+	z.log.Warn("own registration missing from the broker list; registering again", "listed", listed, "session", fmt.Sprintf("0x%x", sid))
+	if err := z.register(0); err != nil {
+		z.log.Error("re-registering a missing broker registration failed", "err", err)
+	}
 }
 
 func sameBrokers(a, b map[int32]Broker) bool {

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/go-zookeeper/zk"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/meta/zktest"
 	"github.com/sluicemq/sluice/node"
@@ -244,9 +246,63 @@ func (c *Cluster) WaitBrokers(t TB, want int) {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultReadyTimeout)
 	defer cancel()
 	if err := WaitForBrokers(ctx, append([]kgo.Opt{kgo.SeedBrokers(c.Seeds()...)}, c.cfg.ClientOpts...), want); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, c.registrationReport())
 	}
 }
+
+// registrationReport says what ZooKeeper holds under the chroot's
+// /brokers/ids and which brokers each member's own metadata lists: when
+// a cluster does not assemble, it tells a registration that never
+// reached ZooKeeper from a member whose view of it is stale.
+func (c *Cluster) registrationReport() string {
+	var b strings.Builder
+	chroot := strings.TrimPrefix(c.Connect, c.ZK.Addr)
+	conn, _, err := zk.Connect([]string{c.ZK.Addr}, 5*time.Second, zk.WithLogInfo(false), zk.WithLogger(discardZKLog{}))
+	if err != nil {
+		fmt.Fprintf(&b, "zookeeper: connect: %v\n", err)
+	} else {
+		defer conn.Close()
+		ids, stat, err := conn.Children(chroot + "/brokers/ids")
+		if err != nil {
+			fmt.Fprintf(&b, "zookeeper: list %s/brokers/ids: %v\n", chroot, err)
+		} else {
+			fmt.Fprintf(&b, "zookeeper %s/brokers/ids (cversion %d): %v\n", chroot, stat.Cversion, ids)
+			for _, id := range ids {
+				data, st, err := conn.Get(chroot + "/brokers/ids/" + id)
+				if err != nil {
+					fmt.Fprintf(&b, "  %s: %v\n", id, err)
+					continue
+				}
+				fmt.Fprintf(&b, "  %s: owner 0x%x czxid %d: %s\n", id, st.EphemeralOwner, st.Czxid, data)
+			}
+		}
+	}
+	for _, m := range c.Members {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.Addr)}, c.cfg.ClientOpts...)...)
+		if err != nil {
+			fmt.Fprintf(&b, "member %d: client: %v\n", m.ID, err)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl.SeedBrokers()[0])
+		cancel()
+		cl.Close()
+		if err != nil {
+			fmt.Fprintf(&b, "member %d: metadata: %v\n", m.ID, err)
+			continue
+		}
+		var listed []int32
+		for _, mb := range resp.Brokers {
+			listed = append(listed, mb.NodeID)
+		}
+		fmt.Fprintf(&b, "member %d lists brokers %v, controller %d\n", m.ID, listed, resp.ControllerID)
+	}
+	return b.String()
+}
+
+type discardZKLog struct{}
+
+func (discardZKLog) Printf(string, ...any) {}
 
 // WaitForBrokers polls the metadata through a client made of clientOpts
 // until it lists want brokers: every member answers Ping once it serves,
