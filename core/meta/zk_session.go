@@ -72,8 +72,8 @@ type zkSession struct {
 	// registered is the session whose registration succeeded (0 before);
 	// a missing registration is healed only on that session.
 	registered int64
-	subs      []chan SessionEvent
-	closed    bool
+	subs       []chan SessionEvent
+	closed     bool
 }
 
 func (s *zkSession) init() {
