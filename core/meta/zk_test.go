@@ -706,10 +706,10 @@ func TestZKCampaignReleasesOrphanedControllerNode(t *testing.T) {
 	}
 }
 
-// TestZKLostRegistrationHeals: a broker whose /brokers/ids node vanishes
-// while its session lives (deleted by hand here; seen unexplained in
-// loaded CI runs) registers again on its next listing instead of staying
-// invisible to its peers.
+// TestZKLostRegistrationHeals: a broker whose /brokers/ids node is deleted
+// while its session lives (by an operator's hand, here the test's)
+// registers again on its next listing instead of staying invisible to its
+// peers.
 func TestZKLostRegistrationHeals(t *testing.T) {
 	t.Parallel()
 	connect := testConnect(t)

@@ -141,12 +141,10 @@ func (z *ZK) startWatches() error {
 	return nil
 }
 
-// brokerRelist is how often the broker list is re-read besides its watch.
-// The watch alone should do, but a broker missing from a peer's view
-// makes that peer refuse replicas and answer stale metadata: seen in
-// loaded test runs as a broker invisible to every peer for a minute after
-// registering (a watch lost around a reconnect is the suspect). A re-list
-// bounds such staleness for a few reads per period.
+// brokerRelist is how often the broker list is re-read besides its
+// watch: it bounds how long a view can stay stale if a watch is ever lost
+// (around a reconnect, say) and how long a deleted registration of this
+// broker stays missing (see reregisterIfLost), for a few reads a period.
 const brokerRelist = 5 * time.Second
 
 // periodicKick returns a channel that delivers every d until the store
@@ -230,14 +228,12 @@ func (z *ZK) refreshBrokers(pending <-chan zk.Event) (<-chan zk.Event, error) {
 
 // reregisterIfLost registers this broker again when a listing of
 // /brokers/ids lacks it while the session that registered it is still
-// connected. That should never happen (the node is created before the
-// first listing and lives as long as the session; a new session
-// re-registers), but loaded CI runs showed a cluster whose third broker
-// stayed unlisted for a minute with nothing logged anywhere: a broker no
-// peer lists gets no replicas and clients never learn of it. Healing on
-// the next re-list bounds that to a few seconds, and the warning says it
-// happened. Not while the session is down or being replaced: the
-// session loop registers then.
+// connected. ZooKeeper keeps the node for the session's life, so only
+// someone deleting it (an operator cleaning up by hand, a tool) removes
+// it; a broker no peer lists gets no replicas and clients never learn of
+// it, with nothing to say why. Healing on the next re-list bounds that to
+// a few seconds and the warning says it happened. Not while the session
+// is down or being replaced: the session loop registers then.
 func (z *ZK) reregisterIfLost(listed []string) {
 	if z.closed() {
 		return

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -304,24 +303,48 @@ type discardZKLog struct{}
 
 func (discardZKLog) Printf(string, ...any) {}
 
-// WaitForBrokers polls the metadata through a client made of clientOpts
-// until it lists want brokers: every member answers Ping once it serves,
-// but a topic can only get N replicas once N brokers are registered.
+// WaitForBrokers polls until every seed broker of a client made of
+// clientOpts lists want brokers in its own metadata: every member answers
+// Ping once it serves, but a topic can only get N replicas once N brokers
+// are registered, and a member whose view lags refuses replicas.
+//
+// It asks each seed directly with an uncached request. kadm's
+// BrokerMetadata answers from the client's broker list, which a fetch
+// without topics does not refresh: a first answer given while the third
+// broker was still registering kept a loop on it at "2 of 3" for the
+// metadata max age (5 minutes), while ZooKeeper and every member had
+// listed all three for most of that time.
 func WaitForBrokers(ctx context.Context, clientOpts []kgo.Opt, want int) error {
 	cl, err := kgo.NewClient(clientOpts...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	var last string
 	for {
-		md, err := adm.BrokerMetadata(ctx)
-		if err == nil && len(md.Brokers) == want {
+		ok := true
+		var views []string
+		for _, b := range cl.SeedBrokers() {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(rctx, b)
+			cancel()
+			if err != nil {
+				ok = false
+				views = append(views, err.Error())
+				continue
+			}
+			if len(resp.Brokers) != want {
+				ok = false
+			}
+			views = append(views, fmt.Sprintf("%d brokers", len(resp.Brokers)))
+		}
+		if ok {
 			return nil
 		}
+		last = strings.Join(views, ", ")
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %d of %d brokers registered (%v): %w", ErrNotReady, len(md.Brokers), want, err, context.Cause(ctx))
+			return fmt.Errorf("%w: want %d brokers registered; the seeds answer: %s: %w", ErrNotReady, want, last, context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
