@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,17 +44,32 @@ func createAssigned(ctx context.Context, t *testing.T, c *testCluster, topic str
 // listener without admin credentials: anonymous access).
 func consoleGet(t *testing.T, nd *node, path string, out any) {
 	t.Helper()
+	if err := consoleRead(nd, path, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consoleRead is consoleGet for any goroutine.
+func consoleRead(nd *node, path string, out any) error {
 	resp, err := http.Get("http://" + nd.http + "/console/api" + path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s on broker %d: %s", path, nd.id, resp.Status)
+		return fmt.Errorf("GET %s on broker %d: %s", path, nd.id, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatalf("GET %s on broker %d: %v", path, nd.id, err)
+		return fmt.Errorf("GET %s on broker %d: %v", path, nd.id, err)
 	}
+	return nil
+}
+
+// consoleView is one poll of a console: its overview and topic list.
+type consoleView struct {
+	ov  console.Overview
+	tl  console.TopicList
+	err error
 }
 
 // TestConsoleClusterRates: the console's rates are the cluster's, not the
@@ -152,17 +168,33 @@ func TestConsoleClusterRates(t *testing.T) {
 		t.Logf("burst %d: %d records, %d record bytes, over three leaders", burst, wantMsgs, wantBytes)
 
 		// Poll every console not yet satisfied until it shows exactly this
-		// burst, or its window has moved past it (started after done).
+		// burst, or its window has moved past it (started after done). The
+		// consoles are polled at once, so that a slow one does not delay
+		// the others' polls while their windows slide.
 		missed := map[int32]bool{}
 		for len(seen)+len(missed) < len(c.nodes) {
-			for _, nd := range c.nodes {
+			views := make([]consoleView, len(c.nodes))
+			var wg sync.WaitGroup
+			for i, nd := range c.nodes {
 				if seen[nd.id] > 0 || missed[nd.id] {
 					continue
 				}
-				var ov console.Overview
-				consoleGet(t, nd, "/overview", &ov)
-				var tl console.TopicList
-				consoleGet(t, nd, "/topics", &tl)
+				wg.Go(func() {
+					v := &views[i]
+					if v.err = consoleRead(nd, "/overview", &v.ov); v.err == nil {
+						v.err = consoleRead(nd, "/topics", &v.tl)
+					}
+				})
+			}
+			wg.Wait()
+			for i, nd := range c.nodes {
+				if seen[nd.id] > 0 || missed[nd.id] {
+					continue
+				}
+				ov, tl := views[i].ov, views[i].tl
+				if err := views[i].err; err != nil {
+					t.Fatal(err)
+				}
 				var row *console.TopicSummary
 				for i := range tl.Topics {
 					if tl.Topics[i].Name == topic {
