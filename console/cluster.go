@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 )
 
 // WhoAmI is GET /console/api/whoami: who the guard let in. The pages call
@@ -67,11 +68,21 @@ type Throughput struct {
 	BytesOutPerSec *float64 `json:"bytes_out_per_sec,omitempty"`
 }
 
-// Window is the log growth the rates are computed from.
+// Window is the log growth the rates are computed from: the samples
+// taken at From and To (when each sample started reading the cluster) and
+// in between, Seconds apart. A partition a sample could not read (its
+// leader did not answer) counts its growth at the next sample that reads
+// it, from its last reading: From is then that earlier sample's time, and
+// To − From exceeds Seconds. So growth finished before From is never in
+// the window, and growth between the end of the first sample's reads and
+// To always is once every broker answered the last sample (Brokers equal
+// to BrokersLive).
 type Window struct {
-	Seconds    float64 `json:"seconds"`
-	BytesIn    int64   `json:"bytes_in"`
-	MessagesIn int64   `json:"messages_in"`
+	Seconds    float64   `json:"seconds"`
+	BytesIn    int64     `json:"bytes_in"`
+	MessagesIn int64     `json:"messages_in"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
 }
 
 // Overview is GET /console/api/overview.

@@ -22,6 +22,15 @@ import (
 //     producers sent it, as received, which is what Kafka's BytesInPerSec
 //     and sluice_topic_bytes_in_total count.
 //
+// The two are counted independently: a leader's log grows when it
+// appends, its high watermark only once the followers have the batch, so
+// a sample often falls between the two (under load, for hundreds of ms).
+// Tying the bytes to the same interval's message growth lost those bytes
+// for good. Likewise a partition a sample could not read (its leader did
+// not answer) keeps its last reading, so its growth shows at the next
+// sample that reads it instead of being lost; the window's From says
+// from when its counts may date.
+//
 // Why this and not each broker's counters: peers do not know each other's
 // HTTP address (the broker registration carries the Kafka listener only,
 // and the HTTP listener is loopback by default), while the Kafka listener
@@ -44,9 +53,11 @@ const windowSamples = 5
 // topic and in total, over a sliding window of samples.
 type sampler struct {
 	mu sync.Mutex
-	// prev is the last sample per partition; window the per-interval
-	// increments (oldest first).
-	prev   map[replicaKey]Replica
+	// prev is the last reading per partition (kept while the partition
+	// is listed but unread); prevAt the time of the last sample (zero:
+	// none); window the per-interval increments (oldest first).
+	prev   map[replicaKey]reading
+	prevAt time.Time
 	window []increment
 	// listed are the partitions the last sample's metadata listed (nil:
 	// unknown), sized or not: one missing there is new since.
@@ -66,10 +77,21 @@ type replicaKey struct {
 	partition int32
 }
 
+// reading is one partition's replica as read by the sample at at.
+type reading struct {
+	Replica
+	at time.Time
+}
+
+// increment is the growth between two samples: dt is their distance, to
+// the later one's time and from the earliest reading the counts start
+// from (the earlier sample's time unless a partition's growth spans
+// samples that could not read it).
 type increment struct {
-	dt    time.Duration
-	bytes map[string]int64
-	msgs  map[string]int64
+	dt       time.Duration
+	from, to time.Time
+	bytes    map[string]int64
+	msgs     map[string]int64
 }
 
 func newSampler() *sampler { return &sampler{wake: make(chan struct{}, 1)} }
@@ -126,7 +148,7 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 		if !last.IsZero() {
 			dt = now.Sub(last)
 		}
-		s.add(reps, listed, dt)
+		s.add(reps, listed, now)
 		s.setBrokers(answered, live)
 		s.addOut(bytesOut, dt)
 		last = now
@@ -138,6 +160,7 @@ func (s *sampler) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prev, s.listed, s.window, s.outPrev, s.outWindow = nil, nil, nil, nil, nil
+	s.prevAt = time.Time{}
 	s.brokers, s.live = 0, 0
 }
 
@@ -173,36 +196,54 @@ type outSample struct {
 	bytes float64
 }
 
-// add records one sample. Only leaders count (a follower's growth is
-// replication, not produce), and only growth of the same leader: retention
-// deletes segments, a log that shrank gives no increment, and a partition
-// whose leader changed (another replica's log) gives none. A partition
-// first seen gives none either (its growth before is unknown), unless the
-// previous sample's metadata did not list it (listed): it was created
-// since, from an empty log, so all of it is new.
-func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, dt time.Duration) {
+// add records the sample taken at at. Only leaders count (a follower's
+// growth is replication, not produce), and only growth of the same leader:
+// retention deletes segments, a log that shrank gives no bytes, and a
+// partition whose leader changed (another replica's log) gives nothing. A
+// partition first seen gives nothing either (its growth before is
+// unknown), unless the previous sample's metadata did not list it
+// (listed): it was created since, from an empty log, so all of it is new.
+// Messages (high watermark) and bytes (log size) count independently: the
+// log grows before the high watermark moves. A partition listed but not
+// read (nil listed: any) keeps its last reading for the next sample.
+func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := make(map[replicaKey]Replica, len(reps))
-	inc := increment{dt: dt, bytes: map[string]int64{}, msgs: map[string]int64{}}
+	var dt time.Duration
+	if !s.prevAt.IsZero() {
+		dt = at.Sub(s.prevAt)
+	}
+	next := make(map[replicaKey]reading, len(reps))
+	inc := increment{dt: dt, from: s.prevAt, to: at, bytes: map[string]int64{}, msgs: map[string]int64{}}
 	for _, r := range reps {
 		k := replicaKey{r.Topic, r.Partition}
-		next[k] = r
+		next[k] = reading{r, at}
 		p, ok := s.prev[k]
 		if !ok && r.Leader && s.listed != nil && !s.listed[k] {
-			p, ok = Replica{Topic: r.Topic, Partition: r.Partition, Leader: true, Broker: r.Broker}, true
+			p, ok = reading{Replica{Topic: r.Topic, Partition: r.Partition, Leader: true, Broker: r.Broker}, s.prevAt}, true
 		}
 		if !ok || !r.Leader || !p.Leader || p.Broker != r.Broker {
 			continue
 		}
+		grew := false
 		if d := r.LogEnd - p.LogEnd; d > 0 {
 			inc.msgs[r.Topic] += d
-			if b := r.Size - p.Size; b > 0 {
-				inc.bytes[r.Topic] += b
-			}
+			grew = true
+		}
+		if b := r.Size - p.Size; b > 0 {
+			inc.bytes[r.Topic] += b
+			grew = true
+		}
+		if grew && p.at.Before(inc.from) {
+			inc.from = p.at
 		}
 	}
-	s.prev, s.listed = next, listed
+	for k, p := range s.prev {
+		if _, read := next[k]; !read && (listed == nil || listed[k]) {
+			next[k] = p
+		}
+	}
+	s.prev, s.listed, s.prevAt = next, listed, at
 	if dt > 0 {
 		s.window = append(s.window, inc)
 		if len(s.window) > windowSamples {
@@ -226,8 +267,12 @@ func (s *sampler) rate(match func(string) bool) Throughput {
 	defer s.mu.Unlock()
 	var dt time.Duration
 	var bytes, msgs int64
-	for _, inc := range s.window {
+	var from time.Time
+	for i, inc := range s.window {
 		dt += inc.dt
+		if i == 0 || inc.from.Before(from) {
+			from = inc.from
+		}
 		for t, b := range inc.bytes {
 			if match(t) {
 				bytes += b
@@ -245,7 +290,7 @@ func (s *sampler) rate(match func(string) bool) Throughput {
 	}
 	sec := dt.Seconds()
 	out.BytesInPerSec, out.MessagesInPerSec, out.Known = float64(bytes)/sec, float64(msgs)/sec, true
-	out.Window = &Window{Seconds: sec, BytesIn: bytes, MessagesIn: msgs}
+	out.Window = &Window{Seconds: sec, BytesIn: bytes, MessagesIn: msgs, From: from, To: s.window[len(s.window)-1].to}
 	return out
 }
 
