@@ -427,6 +427,11 @@ func (p *Partition) committedLocked(res AppendResult) (bool, error) {
 // answering every advance would add a round trip per follower per commit.
 func (p *Partition) advanceHWLocked(off int64) {
 	if off > p.hw {
+		if p.repl.leader && !p.repl.hwMoved {
+			p.repl.hwMoved = true
+			p.logger.Debug("high watermark advanced in this leader epoch", "from", p.hw, "to", off,
+				"epoch", p.leaderEpoch, "since_leader", p.now().Sub(p.repl.since))
+		}
 		p.hw = off
 		close(p.notify)
 		p.notify = make(chan struct{})

@@ -41,6 +41,11 @@ type replication struct {
 	isr       []int32
 	ownEnd    int64 // the leader's own copy, counted toward the high watermark
 	followers map[int32]*follower
+	// since is when this replica became leader; hwMoved says whether the
+	// high watermark advanced since (both for the debug log timing a
+	// leadership move: how long the first commit in an epoch waited).
+	since   time.Time
+	hwMoved bool
 }
 
 // soleLeader is the single-node role: this broker is the only replica.
@@ -116,6 +121,7 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 		}
 		p.repl.followers[id] = &follower{leo: -1, caughtUp: now, lastFetchEnd: -1}
 	}
+	p.repl.since, p.repl.hwMoved = now, false
 	p.recomputeHWLocked()
 	p.logger.Info("became leader", "epoch", epoch, "log_end", end, "high_watermark", p.hw, "isr", isr)
 }
@@ -250,6 +256,10 @@ func (p *Partition) ReplicaFetch(replica int32, offset int64, maxBytes int) (Rea
 	var wake func()
 	if offset <= end {
 		now := p.now()
+		if f.leo < 0 {
+			p.logger.Debug("first fetch of a follower in this leader epoch", "replica", replica, "offset", offset,
+				"log_end", end, "high_watermark", p.hw, "epoch", p.leaderEpoch, "since_leader", now.Sub(p.repl.since))
+		}
 		f.leo = offset
 		switch {
 		case offset >= end:
