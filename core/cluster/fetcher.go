@@ -442,7 +442,11 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	}
 	// The answer's record batches alias the connection's buffer: they
 	// are appended below, before the next fetch reuses it.
+	sent := time.Now()
 	resp, err := f.raw.fetch(ctx, req)
+	if d := time.Since(sent); d > f.m.cfg.FetchWait+50*time.Millisecond {
+		f.m.logger.Debug("replica fetch answered late", "leader", f.leader, "took", d, "max_wait", f.m.cfg.FetchWait, "err", err)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -470,7 +474,12 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 				errs = append(errs, err)
 				continue
 			}
-			switch err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark); {
+			appendStart := time.Now()
+			err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark)
+			if d := time.Since(appendStart); d > 50*time.Millisecond {
+				f.m.logger.Debug("replicated append was slow", "topic", p.Topic, "partition", p.Index, "took", d, "bytes", len(rp.RecordBatches))
+			}
+			switch {
 			case err == nil:
 				f.m.throttleCharge(p, len(rp.RecordBatches))
 				f.markAnswered(p, epoch)

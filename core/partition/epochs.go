@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
@@ -25,6 +27,9 @@ type epochEntry struct {
 type epochCache struct {
 	path    string
 	entries []epochEntry // ascending epochs and start offsets
+	// logger, if set, hears of slow saves (debug): a save syncs the file
+	// and its directory under the partition's locks.
+	logger *slog.Logger
 }
 
 func loadEpochs(dir string) (*epochCache, error) {
@@ -48,7 +53,12 @@ func (c *epochCache) save() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(c.path, b)
+	start := time.Now()
+	err = atomicfile.Write(c.path, b)
+	if d := time.Since(start); c.logger != nil && d > 20*time.Millisecond {
+		c.logger.Debug("leader epoch checkpoint write was slow", "took", d)
+	}
+	return err
 }
 
 func (c *epochCache) latest() (epochEntry, bool) {

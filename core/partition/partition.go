@@ -117,6 +117,7 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: leader epochs: %w", topic, index, err)
 	}
+	epochs.logger = logger.With("topic", topic, "partition", index)
 	p := &Partition{
 		Topic:     topic,
 		Index:     index,

@@ -85,6 +85,7 @@ func (p *Partition) recomputeHWLocked() {
 // BecomeLeader makes this replica the leader at epoch with the given
 // assignment and ISR. Appends from now on carry the epoch.
 func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
+	start := time.Now()
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.Lock()
@@ -123,7 +124,7 @@ func (p *Partition) BecomeLeader(epoch int32, replicas, isr []int32) {
 	}
 	p.repl.since, p.repl.hwMoved = now, false
 	p.recomputeHWLocked()
-	p.logger.Info("became leader", "epoch", epoch, "log_end", end, "high_watermark", p.hw, "isr", isr)
+	p.logger.Info("became leader", "epoch", epoch, "log_end", end, "high_watermark", p.hw, "isr", isr, "took", time.Since(start).Round(time.Microsecond))
 }
 
 // BecomeFollower makes this replica a follower of leader at epoch.
