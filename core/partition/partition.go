@@ -147,6 +147,10 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 // SetLeaderEpoch sets the epoch stamped into appended batches, keeping the
 // partition a leader (single-node mode and startup).
 func (p *Partition) SetLeaderEpoch(e int32) {
+	// appendMu serialises the epoch checkpoint's writes (BecomeLeader and
+	// FollowerAppend write it without mu).
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.leaderEpoch = e
