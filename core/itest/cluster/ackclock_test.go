@@ -2,8 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -66,7 +64,7 @@ func newAckClock(t *testing.T, c *testCluster, topic string, part int32, opts ..
 		kgo.RecordDeliveryTimeout(60 * time.Second),
 		kgo.MetadataMinAge(100 * time.Millisecond),
 		kgo.MaxBufferedRecords(200),
-	}, append(opts, ackLog()...)...)...)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,16 +155,4 @@ func ackGaps(times []time.Time, from, to time.Time) []time.Duration {
 	slices.Sort(gaps)
 	slices.Reverse(gaps)
 	return gaps
-}
-
-func ackLog() []kgo.Opt {
-	dir := os.Getenv("CLUSTER_LOG_DIR")
-	if dir == "" {
-		return nil
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "producer.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil
-	}
-	return []kgo.Opt{kgo.WithLogger(kgo.BasicLogger(f, kgo.LogLevelDebug, func() string { return time.Now().UTC().Format("15:04:05.000000 ") }))}
 }
