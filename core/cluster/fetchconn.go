@@ -29,6 +29,10 @@ type replicaConn struct {
 	cl     *kgo.Client // for the dialer, SASL mechanisms and the leader's address
 	leader int32
 	id     string // client id
+	// lookup, if set, gives the leader's address from the metadata
+	// store's cache (ok false: not listed); leaderAddr asks a broker
+	// otherwise.
+	lookup func(id int32) (addr string, ok bool)
 
 	conn net.Conn
 	// frame is the buffer every answer is read into: one fetch is in
@@ -70,7 +74,17 @@ func (c *replicaConn) close() {
 
 // leaderAddr asks the kgo client's view of the cluster (a Metadata
 // request) for the leader's address.
+//
+// With lookup, the store's cache answers without a round trip: a Metadata
+// request goes to any broker kgo picks, and when that is one that just
+// stopped (the old leader of a rolling restart), kgo's retry backoff
+// (250 ms) held up the first fetch from the new leader.
 func (c *replicaConn) leaderAddr(ctx context.Context) (string, error) {
+	if c.lookup != nil {
+		if addr, ok := c.lookup(c.leader); ok {
+			return addr, nil
+		}
+	}
 	req := kmsg.NewPtrMetadataRequest()
 	req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
 	resp, err := req.RequestWith(ctx, c.cl)
@@ -282,6 +296,30 @@ func (r *kbinReader) skip(n uint64) {
 		return
 	}
 	r.b = r.b[n:]
+}
+
+// request sends req on the connection and decodes its answer into resp
+// (the divergence checks: OffsetForLeaderEpoch goes to the leader on the
+// connection the fetches use, with no client metadata in the way).
+func (c *replicaConn) request(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
+	if err := c.dial(ctx); err != nil {
+		return err
+	}
+	stop := c.deadline(ctx)
+	defer stop()
+	body, err := c.exchange(req, replicaFrameMax)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return err
+	}
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body); err != nil {
+		c.close()
+		return err
+	}
+	return nil
 }
 
 // fetch sends a replica fetch and decodes the answer into the reused

@@ -19,6 +19,10 @@ type followed struct {
 	// truncated: the divergence check against the leader (through
 	// OffsetForLeaderEpoch) is done for this epoch.
 	truncated bool
+	// since is when this leader epoch was handed to the fetcher; answered
+	// says a fetch in it succeeded (for the debug log timing a switch).
+	since    time.Time
+	answered bool
 }
 
 // fetcher replicates every partition this broker follows from one leader,
@@ -33,18 +37,63 @@ type fetcher struct {
 
 	mu    sync.Mutex
 	parts map[*partition.Partition]*followed
-	wake  chan struct{}
-	done  chan struct{}
+	// reset: a partition came with a new leader epoch since the loop
+	// last looked; its backoffs start over (what failed before, against
+	// another leader or epoch, says nothing about this one).
+	reset bool
+	// interrupt cancels the round in flight (nil between rounds): a
+	// partition handed over must not wait for a long poll on the others.
+	interrupt context.CancelFunc
+	// interrupted says the round was cut short by add, not failed;
+	// lastInterrupt bounds how often that happens (each costs the
+	// connection: a burst of handovers, as at start, must not redial per
+	// partition).
+	interrupted   bool
+	lastInterrupt time.Time
+	wake          chan struct{}
+	done          chan struct{}
 }
 
+// Fetcher retry timings.
+const (
+	// fetchBackoffMin and fetchBackoffMax bound the wait after a round
+	// that failed as a whole (the leader unreachable, say).
+	fetchBackoffMin = 100 * time.Millisecond
+	fetchBackoffMax = 2 * time.Second
+	// partBackoffMin and partBackoffMax bound the wait after a round in
+	// which every partition answered an error.
+	partBackoffMin = 10 * time.Millisecond
+	partBackoffMax = time.Second
+	// freshWindow and freshRetry: for this long after a partition is
+	// handed to a fetcher with a new leader epoch, and until a fetch of
+	// it succeeds, no wait exceeds freshRetry. A follower often learns of
+	// the new epoch before the new leader applies it (each reads it from
+	// ZooKeeper on its own, and the controller writing it is often the
+	// follower itself): the leader answers UNKNOWN_LEADER_EPOCH or
+	// NOT_LEADER_FOR_PARTITION for some milliseconds, and backing off
+	// exponentially from that kept acks=all waiting for this follower for
+	// 450 ms in a rolling restart (issue 14). A few fast retries cost the
+	// leader a few cheap answers.
+	freshWindow = 2 * time.Second
+	freshRetry  = 10 * time.Millisecond
+)
+
 func newFetcher(m *ReplicaManager, leader int32, cl *kgo.Client) *fetcher {
-	return &fetcher{m: m, leader: leader, cl: cl, raw: newReplicaConn(cl, leader, "sluice-replica-"+itoa(m.cfg.BrokerID)), parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	raw := newReplicaConn(cl, leader, "sluice-replica-"+itoa(m.cfg.BrokerID))
+	raw.lookup = m.brokerAddr
+	return &fetcher{m: m, leader: leader, cl: cl, raw: raw, parts: map[*partition.Partition]*followed{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (f *fetcher) add(p *partition.Partition, epoch int32) {
 	f.mu.Lock()
-	f.parts[p] = &followed{epoch: epoch}
+	f.parts[p] = &followed{epoch: epoch, since: time.Now()}
+	f.reset = true
+	if now := time.Now(); f.interrupt != nil && now.Sub(f.lastInterrupt) >= f.m.cfg.FetchWait {
+		f.interrupt()
+		f.interrupt, f.interrupted, f.lastInterrupt = nil, true, now
+	}
 	f.mu.Unlock()
+	f.m.logger.Debug("following a leader", "topic", p.Topic, "partition", p.Index, "leader", f.leader, "epoch", epoch)
 	select {
 	case f.wake <- struct{}{}:
 	default:
@@ -77,6 +126,65 @@ func (f *fetcher) snapshot() map[*partition.Partition]followed {
 
 func (f *fetcher) markTruncated(p *partition.Partition, epoch int32) {
 	f.setTruncated(p, epoch, true)
+}
+
+// markAnswered logs the first successful fetch of p in epoch.
+func (f *fetcher) markAnswered(p *partition.Partition, epoch int32) {
+	f.mu.Lock()
+	st := f.parts[p]
+	first := st != nil && st.epoch == epoch && !st.answered
+	var since time.Time
+	if first {
+		st.answered, since = true, st.since
+	}
+	f.mu.Unlock()
+	if first {
+		f.m.logger.Debug("first replica fetch answered in this leader epoch", "topic", p.Topic, "partition", p.Index,
+			"leader", f.leader, "epoch", epoch, "after", time.Since(since))
+	}
+}
+
+// startRound takes the partitions of a round and whether the backoffs
+// start over, and makes the round interruptible by add.
+func (f *fetcher) startRound(cancel context.CancelFunc) (parts map[*partition.Partition]followed, reset bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts = make(map[*partition.Partition]followed, len(f.parts))
+	for p, st := range f.parts {
+		parts[p] = *st
+	}
+	reset, f.reset = f.reset, false
+	f.interrupt, f.interrupted = cancel, false
+	return parts, reset
+}
+
+// endRound says whether add cut the round short.
+func (f *fetcher) endRound() (interrupted bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	interrupted = f.interrupted
+	f.interrupt, f.interrupted = nil, false
+	return interrupted
+}
+
+// fresh reports whether a partition of parts is newly handed over (within
+// freshWindow, never fetched yet): then no retry waits long.
+func fresh(parts map[*partition.Partition]followed, now time.Time) bool {
+	for _, st := range parts {
+		if !st.answered && now.Sub(st.since) < freshWindow {
+			return true
+		}
+	}
+	return false
+}
+
+// retryWait is how long to wait before retrying after d was due: at most
+// freshRetry while a partition is fresh.
+func retryWait(d time.Duration, parts map[*partition.Partition]followed) time.Duration {
+	if fresh(parts, time.Now()) {
+		return min(d, freshRetry)
+	}
+	return d
 }
 
 func (f *fetcher) setTruncated(p *partition.Partition, epoch int32, done bool) {
@@ -119,8 +227,7 @@ func (f *fetcher) run() {
 		}
 		cancelBase()
 	}()
-	backoff := 100 * time.Millisecond
-	partBackoff := 10 * time.Millisecond
+	backoff, partBackoff := fetchBackoffMin, partBackoffMin
 	for {
 		select {
 		case <-f.done:
@@ -129,8 +236,14 @@ func (f *fetcher) run() {
 			return
 		default:
 		}
-		parts := f.snapshot()
+		ctx, cancel := context.WithTimeout(base, f.m.cfg.FetchWait+10*time.Second)
+		parts, reset := f.startRound(cancel)
+		if reset {
+			backoff, partBackoff = fetchBackoffMin, partBackoffMin
+		}
 		if len(parts) == 0 {
+			f.endRound()
+			cancel()
 			select {
 			case <-f.wake:
 			case <-f.done:
@@ -141,13 +254,17 @@ func (f *fetcher) run() {
 			}
 			continue
 		}
-		ctx, cancel := context.WithTimeout(base, f.m.cfg.FetchWait+10*time.Second)
 		// A partition whose divergence check fails (its leader has not
 		// applied the new epoch yet, say) must not hold up the others:
 		// every partition already checked is fetched regardless.
 		terr := f.truncateDiverged(ctx, parts)
 		fetched, ferr := f.fetchOnce(ctx, f.snapshot())
 		cancel()
+		if f.endRound() {
+			// A partition was handed over meanwhile: fetch it now.
+			logger.Debug("replica fetch round cut short for a newly followed partition")
+			continue
+		}
 		err := errors.Join(terr, ferr)
 		if !fetched && err == nil {
 			err = errors.New("cluster: no partition ready to fetch")
@@ -156,29 +273,31 @@ func (f *fetcher) run() {
 			// Every partition answered an error (a deleted topic, a
 			// leader not yet at our epoch): retry soon, but not at
 			// the rate the leader can answer errors.
-			logger.Debug("replica fetch failed for every partition", "err", err)
-			if !f.sleep(partBackoff) {
+			wait := retryWait(partBackoff, parts)
+			logger.Debug("replica fetch failed for every partition", "err", err, "backoff", wait)
+			if !f.sleep(wait) {
 				return
 			}
-			partBackoff = min(2*partBackoff, time.Second)
+			partBackoff = min(2*partBackoff, partBackoffMax)
 			continue
 		}
-		partBackoff = 10 * time.Millisecond
+		partBackoff = partBackoffMin
 		if err != nil && !fetched {
-			logger.Debug("replica fetch failed", "err", err)
-			if !f.sleep(backoff) {
+			wait := retryWait(backoff, parts)
+			logger.Debug("replica fetch failed", "err", err, "backoff", wait)
+			if !f.sleep(wait) {
 				return
 			}
-			backoff = min(2*backoff, 2*time.Second)
+			backoff = min(2*backoff, fetchBackoffMax)
 			continue
 		}
 		if err != nil {
-			logger.Debug("replica fetch partly failed", "err", err)
-			if terr != nil && !f.sleep(100*time.Millisecond) {
+			logger.Debug("replica fetch partly failed", "err", err, "divergence_check_failed", terr != nil)
+			if terr != nil && !f.sleep(retryWait(100*time.Millisecond, parts)) {
 				return // retry the divergence checks soon, not in a busy loop
 			}
 		}
-		backoff = 100 * time.Millisecond
+		backoff = fetchBackoffMin
 	}
 }
 
@@ -221,8 +340,9 @@ func (f *fetcher) truncateDiverged(ctx context.Context, parts map[*partition.Par
 	for _, t := range byTopic {
 		req.Topics = append(req.Topics, *t)
 	}
-	resp, err := req.RequestWith(ctx, f.cl.Broker(int(f.leader)))
-	if err != nil {
+	req.Version = 4 // ReplicaID from v3; Sluice and Kafka 2.3+ answer v4
+	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
+	if err := f.raw.request(ctx, req, resp); err != nil {
 		return err
 	}
 	var errs []error
@@ -274,6 +394,15 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	req.Version = 12
 	req.ReplicaID = f.m.cfg.BrokerID
 	req.MaxWaitMillis = int32(f.m.cfg.FetchWait / time.Millisecond)
+	now := time.Now()
+	for _, st := range parts {
+		if !st.truncated && !st.answered && now.Sub(st.since) < freshWindow {
+			// A newly handed-over partition waits for its divergence
+			// check: the others' long poll must not delay its retry.
+			req.MaxWaitMillis = int32(freshRetry / time.Millisecond)
+			break
+		}
+	}
 	req.MinBytes = 1
 	req.MaxBytes = 16 << 20
 	type key struct {
@@ -313,7 +442,11 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	}
 	// The answer's record batches alias the connection's buffer: they
 	// are appended below, before the next fetch reuses it.
+	sent := time.Now()
 	resp, err := f.raw.fetch(ctx, req)
+	if d := time.Since(sent); d > f.m.cfg.FetchWait+50*time.Millisecond {
+		f.m.logger.Debug("replica fetch answered late", "leader", f.leader, "took", d, "max_wait", f.m.cfg.FetchWait, "err", err)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -341,9 +474,15 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 				errs = append(errs, err)
 				continue
 			}
-			switch err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark); {
+			appendStart := time.Now()
+			err := p.FollowerAppend(epoch, rp.RecordBatches, rp.HighWatermark)
+			if d := time.Since(appendStart); d > 50*time.Millisecond {
+				f.m.logger.Debug("replicated append was slow", "topic", p.Topic, "partition", p.Index, "took", d, "bytes", len(rp.RecordBatches))
+			}
+			switch {
 			case err == nil:
 				f.m.throttleCharge(p, len(rp.RecordBatches))
+				f.markAnswered(p, epoch)
 			case errors.Is(err, partition.ErrStaleEpoch):
 				// Leadership moved while the fetch was in flight: the
 				// answer is not ours to append any more.

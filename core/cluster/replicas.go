@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -291,6 +293,16 @@ func (m *ReplicaManager) unfollowLocked(p *partition.Partition) {
 	for _, f := range m.fetchers {
 		f.remove(p)
 	}
+}
+
+// brokerAddr is broker id's Kafka address as the store lists it.
+func (m *ReplicaManager) brokerAddr(id int32) (string, bool) {
+	for _, b := range m.store.Brokers() {
+		if b.ID == id {
+			return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), true
+		}
+	}
+	return "", false
 }
 
 // wakeISR has the ISR loop look at the partitions this broker leads now

@@ -17,13 +17,26 @@ type Moved struct {
 	Leader    int32 // the new leader; -1 when only the ISR changed
 }
 
+// ShutdownDrain is how long a broker whose leadership moved keeps serving
+// after the controlled shutdown is done, before it closes. Its clients
+// learn of the move from its answers (NOT_LEADER_OR_FOLLOWER naming the
+// new leader, KIP-951); a client whose request is still on its way when
+// the listener closes gets a broken connection instead, and kgo waits a
+// retry backoff (250 ms and more) before it asks anyone again: in the
+// replication bench that was a 290 ms acknowledgement gap (a produce
+// written 2 ms after the move, answered with EOF). A client that sends
+// continuously has its answer in a round trip; this covers it on a loaded
+// machine.
+var ShutdownDrain = 200 * time.Millisecond
+
 // ControlledShutdown asks the controller (through the store) to move
 // leadership of every partition this broker leads to another in-sync
 // replica and to take this broker out of every ISR, and waits until the
 // store shows that for every partition where it can be done (a partition
 // with no other live in-sync replica keeps its leader: moving it would
-// make it unavailable sooner). It returns what moved, and an error when
-// ctx ended first. Stores without controlled shutdown (the embedded
+// make it unavailable sooner), then, when a leadership moved, waits
+// ShutdownDrain more. It returns what moved, and an error when ctx ended
+// first. Stores without controlled shutdown (the embedded
 // single-node store) return at once.
 func ControlledShutdown(ctx context.Context, store meta.Store, self int32, logger *slog.Logger) ([]Moved, error) {
 	ss, ok := store.(meta.ShutdownStore)
@@ -62,6 +75,10 @@ func ControlledShutdown(ctx context.Context, store meta.Store, self int32, logge
 		pending, moved := shutdownProgress(store, ss, self, before)
 		if pending == 0 {
 			logger.Info("controlled shutdown: done", "moved", len(moved), "took", time.Since(start).Round(time.Millisecond))
+			if slices.ContainsFunc(moved, func(m Moved) bool { return m.Leader >= 0 }) {
+				// Serve a little longer: see ShutdownDrain.
+				sleep(ctx, ShutdownDrain)
+			}
 			return moved, nil
 		}
 		select {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sluicemq/sluice/internal/atomicfile"
 )
@@ -25,6 +27,9 @@ type epochEntry struct {
 type epochCache struct {
 	path    string
 	entries []epochEntry // ascending epochs and start offsets
+	// logger, if set, hears of slow saves (debug): a save syncs the file
+	// and its directory under the partition's locks.
+	logger *slog.Logger
 }
 
 func loadEpochs(dir string) (*epochCache, error) {
@@ -44,18 +49,51 @@ func loadEpochs(dir string) (*epochCache, error) {
 }
 
 func (c *epochCache) save() error {
-	b, err := json.Marshal(c.entries)
+	b, err := c.encode()
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(c.path, b)
+	return c.write(b)
 }
+
+// encode is the checkpoint's content (the partition's mu held).
+func (c *epochCache) encode() ([]byte, error) { return json.Marshal(c.entries) }
+
+// write stores encoded content, syncing it. Callers serialise writes with
+// the partition's appendMu; the partition's mu need not be held, so that
+// a slow disk does not hold up every reader of the partition (a fetch
+// naming it, and with it the other partitions that fetch names).
+func (c *epochCache) write(b []byte) error {
+	if testEpochWrite != nil {
+		testEpochWrite() // tests: a slow disk
+	}
+	start := time.Now()
+	err := atomicfile.Write(c.path, b)
+	if d := time.Since(start); c.logger != nil && d > 20*time.Millisecond {
+		c.logger.Debug("leader epoch checkpoint write was slow", "took", d)
+	}
+	return err
+}
+
+// testEpochWrite, set by tests only, runs before each checkpoint write.
+var testEpochWrite func()
 
 func (c *epochCache) latest() (epochEntry, bool) {
 	if len(c.entries) == 0 {
 		return epochEntry{Epoch: -1, Start: -1}, false
 	}
 	return c.entries[len(c.entries)-1], true
+}
+
+// add records in memory that epoch starts at offset and returns the
+// checkpoint content to write, or nil when epoch is not newer than the
+// latest (already recorded).
+func (c *epochCache) add(epoch int32, start int64) ([]byte, error) {
+	if l, ok := c.latest(); ok && epoch <= l.Epoch {
+		return nil, nil
+	}
+	c.entries = append(c.entries, epochEntry{Epoch: epoch, Start: start})
+	return c.encode()
 }
 
 // assign records that epoch starts at offset; older or equal epochs are

@@ -117,6 +117,7 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: leader epochs: %w", topic, index, err)
 	}
+	epochs.logger = logger.With("topic", topic, "partition", index)
 	p := &Partition{
 		Topic:     topic,
 		Index:     index,
@@ -146,6 +147,10 @@ func Open(topic string, index int32, dir string, cfg Config, recover bool, logge
 // SetLeaderEpoch sets the epoch stamped into appended batches, keeping the
 // partition a leader (single-node mode and startup).
 func (p *Partition) SetLeaderEpoch(e int32) {
+	// appendMu serialises the epoch checkpoint's writes (BecomeLeader and
+	// FollowerAppend write it without mu).
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.leaderEpoch = e
@@ -427,6 +432,11 @@ func (p *Partition) committedLocked(res AppendResult) (bool, error) {
 // answering every advance would add a round trip per follower per commit.
 func (p *Partition) advanceHWLocked(off int64) {
 	if off > p.hw {
+		if p.repl.leader && !p.repl.hwMoved {
+			p.repl.hwMoved = true
+			p.logger.Debug("high watermark advanced in this leader epoch", "from", p.hw, "to", off,
+				"epoch", p.leaderEpoch, "since_leader", p.now().Sub(p.repl.since))
+		}
 		p.hw = off
 		close(p.notify)
 		p.notify = make(chan struct{})

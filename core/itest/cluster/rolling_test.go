@@ -44,7 +44,10 @@ const restartPacing = 2500 * time.Millisecond
 // no error, the longest time without an acknowledgement stays under
 // 0.5 s, and every broker is back in every ISR at the end.
 func TestRollingRestart(t *testing.T) {
-	c := startCluster(t, 3)
+	// Debug logs time a leadership move on every broker (the follower's
+	// switch to the new leader, the new leader's first fetch and high
+	// watermark advance): a failure's member logs show where a gap went.
+	c := startCluster(t, 3, "--log-level", "debug")
 	ctx, cancel := context.WithTimeout(context.Background(), 240*time.Second)
 	defer cancel()
 	adm := clusterAdmin(t, c)
@@ -58,7 +61,11 @@ func TestRollingRestart(t *testing.T) {
 	start := time.Now()
 	for _, nd := range c.nodes {
 		before := partitionInfo(ctx, t, adm, topic, 0)
-		t.Logf("%v: stopping broker %d (leader of %s-0: %d)", time.Since(start).Round(time.Millisecond), nd.id, topic, before.Leader)
+		controller := int32(-1)
+		if md, err := adm.BrokerMetadata(ctx); err == nil {
+			controller = md.Controller
+		}
+		t.Logf("%v: stopping broker %d (leader of %s-0: %d, controller: %d)", time.Since(start).Round(time.Millisecond), nd.id, topic, before.Leader, controller)
 		nd.proc.Stop()
 		t.Logf("%v: broker %d stopped", time.Since(start).Round(time.Millisecond), nd.id)
 		if !strings.Contains(nd.logs.String(), "controlled shutdown: done") {
