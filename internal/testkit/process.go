@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -481,6 +483,13 @@ func btoi(b bool) int {
 // FreeAddrs returns n distinct 127.0.0.1 addresses whose ports were free a
 // moment ago. The listeners stay open until all n are chosen: closing each
 // at once lets the kernel hand the same port out twice.
+//
+// The ports come from below the kernel's ephemeral range when it leaves
+// room: a broker restarted on its old ports (Process.Start) must find
+// them still free, and any outbound connection (a client, a ZooKeeper
+// session, a replica fetcher) takes its local port from the ephemeral
+// range, so a port picked there could be in use by the time the broker
+// comes back ("bind: address already in use").
 func FreeAddrs(n int) ([]string, error) {
 	addrs := make([]string, n)
 	lns := make([]net.Listener, 0, n)
@@ -490,7 +499,7 @@ func FreeAddrs(n int) ([]string, error) {
 		}
 	}()
 	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := listenFreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -498,6 +507,37 @@ func FreeAddrs(n int) ([]string, error) {
 		addrs[i] = ln.Addr().String()
 	}
 	return addrs, nil
+}
+
+// listenFreePort listens on a random free 127.0.0.1 port below the
+// ephemeral range, falling back to any free port.
+func listenFreePort() (net.Listener, error) {
+	lo, hi := listenPortRange()
+	if hi-lo >= 1000 {
+		for range 64 {
+			port := lo + rand.IntN(hi-lo)
+			if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				return ln, nil
+			}
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// listenPortRange is [lo, hi): up to 12,000 ports ending where the kernel's
+// ephemeral range starts (32768 on Linux unless configured otherwise), and
+// never below 10000 (well-known and registered services).
+func listenPortRange() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				hi = v
+			}
+		}
+	}
+	lo = max(hi-12000, 10000)
+	return lo, hi
 }
 
 func safeName(s string) string {
