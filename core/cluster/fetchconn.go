@@ -302,16 +302,8 @@ func (r *kbinReader) skip(n uint64) {
 // (the divergence checks: OffsetForLeaderEpoch goes to the leader on the
 // connection the fetches use, with no client metadata in the way).
 func (c *replicaConn) request(ctx context.Context, req kmsg.Request, resp kmsg.Response) error {
-	if err := c.dial(ctx); err != nil {
-		return err
-	}
-	stop := c.deadline(ctx)
-	defer stop()
-	body, err := c.exchange(req, replicaFrameMax)
+	body, err := c.send(ctx, req)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
 		return err
 	}
 	resp.SetVersion(req.GetVersion())
@@ -326,16 +318,8 @@ func (c *replicaConn) request(ctx context.Context, req kmsg.Request, resp kmsg.R
 // response. Its record batches alias the connection's frame buffer:
 // they must be appended before the next request.
 func (c *replicaConn) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	if err := c.dial(ctx); err != nil {
-		return nil, err
-	}
-	stop := c.deadline(ctx)
-	defer stop()
-	body, err := c.exchange(req, replicaFrameMax)
+	body, err := c.send(ctx, req)
 	if err != nil {
-		if ctx.Err() != nil {
-			err = errors.Join(ctx.Err(), err)
-		}
 		return nil, err
 	}
 	c.resp.Version = req.Version
@@ -344,4 +328,19 @@ func (c *replicaConn) fetch(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.
 		return nil, err
 	}
 	return &c.resp, nil
+}
+
+// send dials if needed and exchanges req for its response body under
+// ctx's deadline.
+func (c *replicaConn) send(ctx context.Context, req kmsg.Request) ([]byte, error) {
+	if err := c.dial(ctx); err != nil {
+		return nil, err
+	}
+	stop := c.deadline(ctx)
+	defer stop()
+	body, err := c.exchange(req, replicaFrameMax)
+	if err != nil && ctx.Err() != nil {
+		err = errors.Join(ctx.Err(), err)
+	}
+	return body, err
 }

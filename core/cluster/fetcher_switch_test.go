@@ -89,19 +89,7 @@ func TestFollowerFetchesNewLeaderAtOnce(t *testing.T) {
 			fetchAt = time.Now()
 		}
 		mu.Unlock()
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.Version = req.Version
-		for _, rt := range req.Topics {
-			st := kmsg.NewFetchResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewFetchResponseTopicPartition()
-				sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, 1, 1, 0
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return emptyFetchResponse(req, 1), nil, true
 	})
 
 	host, port, err := net.SplitHostPort(c.ListenAddrs()[0])
@@ -190,19 +178,7 @@ func TestHandoverCutsParkedFetchShort(t *testing.T) {
 		if park {
 			c.SleepControl(func() { time.Sleep(3 * time.Second) })
 		}
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.Version = req.Version
-		for _, rt := range req.Topics {
-			st := kmsg.NewFetchResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewFetchResponseTopicPartition()
-				sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, 0, 0, 0
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return emptyFetchResponse(req, 0), nil, true
 	})
 	const self = 5
 	// One fetcher per leader: both partitions share it.
@@ -250,4 +226,22 @@ func TestHandoverCutsParkedFetchShort(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// emptyFetchResponse answers every partition of req without records, with
+// high watermark and last stable offset hw.
+func emptyFetchResponse(req *kmsg.FetchRequest, hw int64) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.Version = req.Version
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, hw, hw, 0
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
