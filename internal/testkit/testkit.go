@@ -169,6 +169,9 @@ func TryStartNode(t TB, opts ...Option) (*Node, error) {
 	}
 	if !s.ownCache {
 		linkPluginCache(s.cfg.DataDir)
+		if s.opts.Plugins.Shared == nil && len(s.opts.Plugins.CompileCommand) == 0 {
+			s.opts.Plugins.Shared = SharedWasmCache()
+		}
 	}
 	r, err := launchNode(context.Background(), s.cfg, s.opts, s.startTimeout)
 	if err != nil {
