@@ -58,6 +58,13 @@ var smallInternalTopics = []string{
 // HTTP listener is off).
 func (o brokerOptions) args() []string {
 	args := append([]string(nil), smallInternalTopics...)
+	if testing.Short() {
+		// No initial rebalance delay under -short: Kafka's 3 s wait for
+		// more members of a new group was paid by every test's first join
+		// (twice by a group restarted empty). Full runs keep the default;
+		// a test's own ExtraArgs come later and win.
+		args = append(args, "--group-initial-rebalance-delay=-1ms")
+	}
 	if o.DefaultPartitions > 0 {
 		args = append(args, "--default-partitions", strconv.Itoa(o.DefaultPartitions))
 	}
