@@ -177,7 +177,13 @@ func TestE2EDeadLetterAndPartitionerAgreement(t *testing.T) {
 		t.Fatalf("%d dead letters, want %d", len(dead), keys)
 	}
 
-	client, err := kgowasm.Open(pluginPaths["pageview-partitioner"], kgowasm.Options{})
+	// The kit's cache: the broker just compiled this module (the same
+	// instrumented bytes), so the client finds it there.
+	var popts kgowasm.Options
+	if c := testkit.SharedWasmCache(); c != nil {
+		popts.CompilationCache = c.Wazero()
+	}
+	client, err := kgowasm.Open(pluginPaths["pageview-partitioner"], popts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func openRegistry(t *testing.T, dataDir string) *plugins.Registry {
 	// The kit's shared compilation cache: each registry compiling the
 	// example modules afresh cost seconds per test.
 	testkit.LinkPluginCache(dataDir)
-	reg, err := plugins.Open(dataDir, quietLogger)
+	reg, err := plugins.OpenWith(dataDir, quietLogger, wasm.Config{Shared: testkit.SharedWasmCache()})
 	if err != nil {
 		t.Fatal(err)
 	}

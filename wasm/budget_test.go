@@ -29,7 +29,7 @@ func loadIn(t *testing.T, e *Engine, name, plugin string) *Module {
 // out-of-memory failure naming the budget; its memory goes back to the
 // budget and the plugin keeps serving.
 func TestMemoryBudgetBoundsGrowth(t *testing.T) {
-	e := newTestEngine(t, Config{CacheDir: cacheDir, MemoryLimitPages: 64, MemoryBudgetBytes: 1 << 20})
+	e := newTestEngine(t, Config{Shared: shared, MemoryLimitPages: 64, MemoryBudgetBytes: 1 << 20})
 	m := loadIn(t, e, "grower", "misbehave")
 	if got := e.BudgetUsed(); got != 65536 {
 		t.Fatalf("budget used by one idle instance: %d, want 65536", got)
@@ -48,7 +48,7 @@ func TestMemoryBudgetBoundsGrowth(t *testing.T) {
 // a call needing another waits BudgetWait, then fails with ErrBudget; once
 // the instance is back, calls succeed.
 func TestMemoryBudgetWaitsThenFails(t *testing.T) {
-	e := newTestEngine(t, Config{CacheDir: cacheDir, Timeout: time.Second, MemoryBudgetBytes: 65536, BudgetWait: 100 * time.Millisecond})
+	e := newTestEngine(t, Config{Shared: shared, Timeout: time.Second, MemoryBudgetBytes: 65536, BudgetWait: 100 * time.Millisecond})
 	m := loadIn(t, e, "busy", "misbehave")
 	busy := make(chan error, 1)
 	go func() {
@@ -74,7 +74,7 @@ func TestMemoryBudgetWaitsThenFails(t *testing.T) {
 // TestMemoryBudgetShedsIdleInstances: idle instances of one plugin do not
 // starve another: when the budget is full of them they are closed.
 func TestMemoryBudgetShedsIdleInstances(t *testing.T) {
-	e := newTestEngine(t, Config{CacheDir: cacheDir, MemoryBudgetBytes: 65536, BudgetWait: 50 * time.Millisecond})
+	e := newTestEngine(t, Config{Shared: shared, MemoryBudgetBytes: 65536, BudgetWait: 50 * time.Millisecond})
 	a := loadIn(t, e, "a", "misbehave") // its idle instance fills the budget
 	b := loadIn(t, e, "b", "misbehave") // sheds a's
 	healthy(t, b)
@@ -90,7 +90,7 @@ func TestMemoryBudgetShedsIdleInstances(t *testing.T) {
 func TestPluginLogRateLimit(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
-	e := newTestEngine(t, Config{CacheDir: cacheDir, Logger: logger, LogLinesPerSecond: 0.001, LogBurst: 3})
+	e := newTestEngine(t, Config{Shared: shared, Logger: logger, LogLinesPerSecond: 0.001, LogBurst: 3})
 	m := loadIn(t, e, "chatty", "misbehave")
 	dropped := func() float64 {
 		return metricValue(t, "sluice_plugin_log_lines_dropped_total", map[string]string{"plugin": "chatty"})

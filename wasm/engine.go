@@ -60,6 +60,10 @@ type Config struct {
 	// CacheDir holds wazero's compilation cache so modules compile once
 	// across restarts; "" keeps it in memory.
 	CacheDir string
+	// Shared, when set, is the compilation cache instead of CacheDir's
+	// (the compile child writes into its directory); the engine does not
+	// close it. Tests give every node of a test binary the same one.
+	Shared *SharedCache
 	// Timeout bounds one call (one batch). Default 2s.
 	Timeout time.Duration
 	// MemoryLimitPages caps each instance's memory in 64 KiB pages.
@@ -164,7 +168,10 @@ type Engine struct {
 func NewEngine(cfg Config) (*Engine, error) {
 	cfg = cfg.withDefaults()
 	var cache wazero.CompilationCache
-	if cfg.CacheDir != "" {
+	if cfg.Shared != nil {
+		cfg.CacheDir = cfg.Shared.dir
+		cache = cfg.Shared.wz
+	} else if cfg.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("wasm: compilation cache %s: %w", cfg.CacheDir, err)
@@ -209,10 +216,14 @@ func runtimeConfig(cache wazero.CompilationCache, memoryLimitPages uint32) wazer
 		WithMemoryLimitPages(min(memoryLimitPages+growHeadroomPages, 65536))
 }
 
-// Close releases the compilation cache (modules must be closed first),
-// after any compile that timed out has finished.
+// Close releases the compilation cache (not a Shared one: its owner
+// does), after any compile that timed out has finished. Modules must be
+// closed first.
 func (e *Engine) Close() error {
 	e.compiles.Wait()
+	if e.cfg.Shared != nil {
+		return nil
+	}
 	return e.cache.Close(context.Background())
 }
 
@@ -231,7 +242,11 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	if _, err := checkModuleLimits(spec.Wasm, e.cfg); err != nil {
 		return nil, err
 	}
-	code, err := addYieldChecks(spec.Wasm)
+	instrument := addYieldChecks
+	if e.cfg.Shared != nil {
+		instrument = e.cfg.Shared.instrument
+	}
+	code, err := instrument(spec.Wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
@@ -269,6 +284,9 @@ func (e *Engine) Load(ctx context.Context, spec Spec) (*Module, error) {
 	}
 	if mem := compiled.ExportedMemories()[abi.ExportMemory]; mem.Min() > e.cfg.MemoryLimitPages {
 		return fail(fmt.Errorf("%w: needs %d pages of memory at start, over the limit of %d", ErrInvalidModule, mem.Min(), e.cfg.MemoryLimitPages))
+	}
+	if e.cfg.Shared != nil {
+		e.cfg.Shared.pin(code)
 	}
 	m := &Module{
 		name:     spec.Name,

@@ -80,7 +80,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestMissingExportsRefusedAtLoad(t *testing.T) {
-	e, err := NewEngine(Config{CacheDir: cacheDir})
+	e, err := NewEngine(Config{Shared: shared})
 	if err != nil {
 		t.Fatal(err)
 	}

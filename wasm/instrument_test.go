@@ -45,7 +45,7 @@ const spinWithGlobals = `(module
 
 func loadWAT(t *testing.T, name string, hook Hook, wat string, cfg Config) *Module {
 	t.Helper()
-	cfg.CacheDir = cacheDir
+	cfg.Shared = shared
 	e, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestRewriteKeepsFunctionNames(t *testing.T) {
 	if err != nil {
 		t.Fatalf("wat2wasm: %v: %s", err, out)
 	}
-	e, err := NewEngine(Config{CacheDir: cacheDir})
+	e, err := NewEngine(Config{Shared: shared})
 	if err != nil {
 		t.Fatal(err)
 	}

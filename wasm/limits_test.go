@@ -19,7 +19,7 @@ func heapInUse() uint64 {
 
 func newTestEngine(t *testing.T, cfg Config) *Engine {
 	t.Helper()
-	if cfg.CacheDir == "" {
+	if cfg.CacheDir == "" && cfg.Shared == nil {
 		cfg.CacheDir = t.TempDir()
 	}
 	e, err := NewEngine(cfg)

@@ -51,8 +51,19 @@ func runTests(m *testing.M) int {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(dir, "cache")
 	}
+	shared, err = NewSharedCache(cacheDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer shared.Close()
 	return m.Run()
 }
+
+// shared is the engines' cache for load: a module loaded by several
+// tests is read from cacheDir (and instrumented) once per run instead of
+// once per test.
+var shared *SharedCache
 
 // cacheDir is shared by every engine of the test binary (and by the
 // repository's other test binaries, between runs too: see package
@@ -66,8 +77,8 @@ func load(t testing.TB, name string, hook Hook, config map[string]string, cfg Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CacheDir == "" {
-		cfg.CacheDir = cacheDir
+	if cfg.CacheDir == "" && cfg.Shared == nil {
+		cfg.Shared = shared
 	}
 	e, err := NewEngine(cfg)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // loadErr loads code as hook and returns the load error (nil: loaded).
 func loadErr(t *testing.T, code []byte, hook Hook) error {
 	t.Helper()
-	e, err := NewEngine(Config{CacheDir: cacheDir})
+	e, err := NewEngine(Config{Shared: shared})
 	if err != nil {
 		t.Fatal(err)
 	}

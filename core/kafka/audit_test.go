@@ -101,6 +101,9 @@ func TestElectLeadersDeduplicates(t *testing.T) {
 // producer ids (and one state a million times) is answered by set
 // lookups, with the same result as the short filter.
 func TestListTransactionsManyFilters(t *testing.T) {
+	// Parallel: it mostly waits on its own broker(s) and touches no
+	// package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, _ := startTxnBroker(t, &recordingMarkers{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -314,6 +314,9 @@ func sameList(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
 // partitions, long polling on the session's partitions, the error codes
 // of a wrong epoch and an unknown id, closing, and sessionless fetches.
 func TestFetchSessionRaw(t *testing.T) {
+	// Parallel: it mostly waits on its own broker(s) and touches no
+	// package state, so the quick run overlaps it.
+	t.Parallel()
 	addr, s := startSessionBroker(t, Config{})
 	createTopic(t, addr, "a", 3)
 	createTopic(t, addr, "b", 2)

@@ -432,6 +432,9 @@ func TestTxnPartitionRestart(t *testing.T) {
 // leads travel as a WriteTxnMarkers request (the MarkerWriter's remote
 // path), answered per marker.
 func TestTxnMarkersToOtherBroker(t *testing.T) {
+	// Parallel: it mostly waits on its own broker(s) and touches no
+	// package state, so the quick run overlaps it.
+	t.Parallel()
 	coord := startTxnNodeID(t, t.TempDir(), 0)
 	leader := startTxnNodeID(t, t.TempDir(), 1)
 	const topic = "remote"

@@ -20,7 +20,13 @@ func openFds(t *testing.T) int {
 // open (plus those pinned), on open, while being read back in full, and
 // after; every read returns the exact bytes.
 func TestFileCacheBoundsOpenSegments(t *testing.T) {
-	const budget, n = 8, 600
+	// 600 segments, 150 under -short: each is files and fsyncs, and 150
+	// is still many times the budget.
+	const budget = 8
+	n := 600
+	if testing.Short() {
+		n = 150
+	}
 	dir := t.TempDir()
 	fc := NewFileCache(budget)
 	cfg := Config{SegmentBytes: 100} // every batch rolls a segment

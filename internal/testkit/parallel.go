@@ -17,13 +17,18 @@ const shortParallel = 4
 // in-process node tests of plugins and bridge spend most of their time
 // waiting, so four at a time shorten the quick run without adding much
 // CPU. Full runs keep Go's default.
-func ShortParallel() {
-	if !Short() || runtime.GOMAXPROCS(0) >= shortParallel {
+func ShortParallel() { ShortParallelAt(shortParallel) }
+
+// ShortParallelAt is ShortParallel with n tests at a time, for a package
+// whose tests wait even more than they compute (core/itest: a broker
+// process each, whose CPU is the other core's).
+func ShortParallelAt(n int) {
+	if !Short() || runtime.GOMAXPROCS(0) >= n {
 		return
 	}
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if !set {
-		_ = flag.Set("test.parallel", strconv.Itoa(shortParallel))
+		_ = flag.Set("test.parallel", strconv.Itoa(n))
 	}
 }

@@ -3,8 +3,10 @@ package testkit
 import (
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/sluicemq/sluice/internal/testkit/wasmcache"
+	"github.com/sluicemq/sluice/wasm"
 )
 
 // The plugin runtime keeps wazero's compilation cache in
@@ -34,3 +36,28 @@ func linkPluginCache(dataDir string) {
 // one, for tests that open a plugin registry on a data directory of their
 // own rather than through a kit node.
 func LinkPluginCache(dataDir string) { linkPluginCache(dataDir) }
+
+var processCache struct {
+	once  sync.Once
+	cache *wasm.SharedCache
+}
+
+// SharedWasmCache is one wasm.SharedCache on the shared cache directory
+// for every in-process node of this test binary (nil when the shared
+// cache is off). Through the directory alone each node still read and
+// deserialized, and instrumented, every module it loaded: a module
+// deployed to ten nodes cost ten loads. With one cache object it costs
+// one per process. It is never closed: nodes come and go until the
+// binary exits.
+func SharedWasmCache() *wasm.SharedCache {
+	processCache.once.Do(func() {
+		dir := sharedPluginCache()
+		if dir == "" {
+			return
+		}
+		if c, err := wasm.NewSharedCache(dir); err == nil {
+			processCache.cache = c
+		}
+	})
+	return processCache.cache
+}

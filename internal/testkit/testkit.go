@@ -159,6 +159,13 @@ func TryStartNode(t TB, opts ...Option) (*Node, error) {
 	if verbose() {
 		s.cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	if Short() {
+		// No initial rebalance delay (Kafka's 3 s wait for more members
+		// of a new group) under -short: a test's first group join waited
+		// it out each time. Full runs keep the default; a test that sets
+		// its own delay keeps it.
+		s.cfg.GroupInitialRebalanceDelay = -1
+	}
 	for _, o := range append(defaultNodeOptions(), opts...) {
 		o(&s)
 	}
@@ -169,6 +176,9 @@ func TryStartNode(t TB, opts ...Option) (*Node, error) {
 	}
 	if !s.ownCache {
 		linkPluginCache(s.cfg.DataDir)
+		if s.opts.Plugins.Shared == nil && len(s.opts.Plugins.CompileCommand) == 0 {
+			s.opts.Plugins.Shared = SharedWasmCache()
+		}
 	}
 	r, err := launchNode(context.Background(), s.cfg, s.opts, s.startTimeout)
 	if err != nil {

@@ -85,6 +85,12 @@ type Options struct {
 	// Logger receives the plugin's stdout and stderr, one record per
 	// line, and partitioning failures. Default: slog.Default().
 	Logger *slog.Logger
+
+	// CompilationCache, when set, is where the module's machine code is
+	// looked up and kept (wazero.NewCompilationCacheWithDir keeps it
+	// across restarts), shared with every runtime that uses the same
+	// cache. Default: none, New compiles the module.
+	CompilationCache wazero.CompilationCache
 }
 
 func (o Options) withDefaults() Options {
@@ -156,8 +162,17 @@ func New(code []byte, opts Options) (*Partitioner, error) {
 	// WithCloseOnContextDone: the instrumented guest checks its deadline
 	// itself, far more cheaply than wazero's exit at every loop head.
 	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(opts.MemoryLimitPages)
+	if opts.CompilationCache != nil {
+		rc = rc.WithCompilationCache(opts.CompilationCache)
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	var compiled wazero.CompiledModule
 	fail := func(err error) (*Partitioner, error) {
+		if compiled != nil {
+			// With a compilation cache the code lives until the
+			// compiled module is closed, not the runtime.
+			compiled.Close(ctx)
+		}
 		rt.Close(ctx)
 		return nil, err
 	}

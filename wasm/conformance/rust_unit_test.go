@@ -1,6 +1,8 @@
 package conformance_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +38,7 @@ func TestRustUnitTests(t *testing.T) {
 		// on PATH (a Go-only PATH, as the -short check runs with).
 		cmd.Env = append(cmd.Environ(), "PATH="+filepath.Dir(plugbuild.Cargo)+string(os.PathListSeparator)+os.Getenv("PATH"),
 			"RUSTC="+plugbuild.Rustc, "RUSTDOC="+filepath.Join(filepath.Dir(plugbuild.Rustc), "rustdoc"),
-			"CARGO_TARGET_DIR="+filepath.Join(cache, "cargo-native", strings.ReplaceAll(dir, "/", "-")))
+			"CARGO_TARGET_DIR="+nativeTargetDir(cache, root, dir))
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("cargo test in %s: %v\n%s", dir, err, out)
@@ -45,4 +47,14 @@ func TestRustUnitTests(t *testing.T) {
 			t.Fatalf("cargo test in %s ran no tests:\n%s", dir, out)
 		}
 	}
+}
+
+// nativeTargetDir is the cargo target directory of the workspace in dir
+// of the checkout at root, kept between runs. Keyed by the absolute path
+// as plugbuild's are: cargo's fingerprints hold absolute paths, so two
+// checkouts (worktrees) sharing one directory rebuilt everything (~50 s
+// on a loaded machine) whenever the other had run last.
+func nativeTargetDir(cache, root, dir string) string {
+	ws := sha256.Sum256([]byte(filepath.Join(root, dir)))
+	return filepath.Join(cache, "cargo-native", strings.ReplaceAll(dir, "/", "-")+"-"+hex.EncodeToString(ws[:8]))
 }
