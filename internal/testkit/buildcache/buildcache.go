@@ -83,13 +83,28 @@ func Key(dir string, env []string, pkg string, args ...string) (string, error) {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%q\n%q\n%s\n", runtime.Version(), args, env, os.Getenv("GOFLAGS"))
+	lines := strings.Split(string(out), "\n")
+	// The key names main-module files relative to the module's root, so a
+	// second checkout of the same sources (a fresh clone, a worktree) finds
+	// the first one's builds: only content decides.
+	root := ""
+	for _, line := range lines {
+		if mod, ok := strings.CutPrefix(line, "F "); ok {
+			root = filepath.Dir(mod) + string(filepath.Separator)
+			break
+		}
+	}
 	seen := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range lines {
 		if line == "" || seen[line] {
 			continue
 		}
 		seen[line] = true
-		fmt.Fprintln(h, line)
+		if root != "" {
+			fmt.Fprintln(h, strings.Replace(line, " "+root, " ", 1))
+		} else {
+			fmt.Fprintln(h, line)
+		}
 		kind, path, _ := strings.Cut(line, " ")
 		var files []string
 		switch kind {

@@ -83,3 +83,47 @@ func TestPruneKeepsNewest(t *testing.T) {
 		t.Fatal("another kind was pruned")
 	}
 }
+
+// Key depends on the sources, not on where the checkout is: a second copy
+// of a module (a fresh clone, a worktree) gets the first one's key, and a
+// changed file a new one.
+func TestKeyIndependentOfCheckoutPath(t *testing.T) {
+	files := map[string]string{
+		"go.mod":       "module example.com/keytest\n\ngo 1.22\n",
+		"main.go":      "package main\n\nimport \"example.com/keytest/lib\"\n\nfunc main() { lib.Hello() }\n",
+		"lib/lib.go":   "package lib\n\nfunc Hello() {}\n",
+		"lib/extra.go": "package lib\n\nvar X = 1\n",
+	}
+	write := func(root string, changed string) {
+		for name, body := range files {
+			if name == changed {
+				body += "\n// changed\n"
+			}
+			p := filepath.Join(root, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	key := func(root string) string {
+		k, err := Key(root, nil, ".")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	write(a, "")
+	write(b, "")
+	write(c, "lib/extra.go")
+	ka, kb, kc := key(a), key(b), key(c)
+	if ka != kb {
+		t.Fatalf("same sources in %s and %s: keys %s and %s differ", a, b, ka, kb)
+	}
+	if kc == ka {
+		t.Fatalf("a changed dependency file kept the key %s", ka)
+	}
+}
