@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,12 @@ func TestSlowEpochCheckpointBlocksOnlyAppends(t *testing.T) {
 	produce(t, p, 3, "r")
 	fetch(t, p, 2, 3)
 
-	entered, release := make(chan struct{}), make(chan struct{})
+	// entered is buffered: the write may start before this goroutine
+	// waits for it (it did under -race, and the test then failed and hung
+	// in Close behind the held write). release is closed on every exit.
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	releaseWrite := func() { releaseOnce.Do(func() { close(release) }) }
 	testEpochWrite = func() {
 		select {
 		case entered <- struct{}{}:
@@ -28,11 +34,17 @@ func TestSlowEpochCheckpointBlocksOnlyAppends(t *testing.T) {
 		}
 		<-release
 	}
-	defer func() { testEpochWrite = nil }()
 	became := make(chan struct{})
 	go func() {
 		defer close(became)
 		p.BecomeLeader(2, []int32{1, 2}, []int32{1, 2})
+	}()
+	// Runs before openReplica's Close (cleanups run after the test's
+	// defers): the held write ends, then the hook goes.
+	defer func() {
+		releaseWrite()
+		<-became
+		testEpochWrite = nil
 	}()
 	select {
 	case <-entered:
@@ -53,7 +65,6 @@ func TestSlowEpochCheckpointBlocksOnlyAppends(t *testing.T) {
 	select {
 	case <-readers:
 	case <-time.After(5 * time.Second):
-		close(release)
 		t.Fatal("readers were held up by the epoch checkpoint write")
 	}
 
@@ -74,7 +85,7 @@ func TestSlowEpochCheckpointBlocksOnlyAppends(t *testing.T) {
 		t.Fatal("a record of the new epoch was appended before its epoch entry was written")
 	case <-time.After(100 * time.Millisecond):
 	}
-	close(release)
+	releaseWrite()
 	select {
 	case <-appended:
 	case <-time.After(10 * time.Second):
