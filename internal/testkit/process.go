@@ -509,14 +509,31 @@ func FreeAddrs(n int) ([]string, error) {
 	return addrs, nil
 }
 
+// handedOut are the ports FreeAddrs gave out in this process. A port is
+// free only until its broker binds it, and members start concurrently:
+// two random picks of the same port (seen in CI: two brokers of one
+// cluster given the same HTTP port) would both look free. Never handing a
+// port out twice per process rules that out; a test binary uses a few
+// hundred of the range's 12,000.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
 // listenFreePort listens on a random free 127.0.0.1 port below the
-// ephemeral range, falling back to any free port.
+// ephemeral range not handed out before, falling back to any free port.
 func listenFreePort() (net.Listener, error) {
 	lo, hi := listenPortRange()
 	if hi-lo >= 1000 {
+		handedOut.Lock()
+		defer handedOut.Unlock()
 		for range 64 {
 			port := lo + rand.IntN(hi-lo)
+			if handedOut.ports[port] {
+				continue
+			}
 			if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				handedOut.ports[port] = true
 				return ln, nil
 			}
 		}

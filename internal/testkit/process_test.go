@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,4 +113,38 @@ func TestClusterMixed(t *testing.T) {
 	m.Proc.Kill()
 	m.Proc.Start()
 	c.WaitBrokers(t, 3)
+}
+
+// TestFreeAddrsNeverRepeat: members of a cluster pick their ports
+// concurrently and bind them only later, so a port handed out once must
+// not be handed out again in the same process (two brokers of one CI
+// cluster once got the same HTTP port). 1,000 random picks from the
+// 12,000-port range would repeat dozens of times without that.
+func TestFreeAddrsNeverRepeat(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	for range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addrs, err := testkit.FreeAddrs(2)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range addrs {
+				if seen[a] {
+					t.Errorf("%s handed out twice", a)
+				}
+				seen[a] = true
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 1000 {
+		t.Fatalf("%d distinct addresses, want 1000", len(seen))
+	}
 }
