@@ -99,11 +99,11 @@ func (c *epochCache) add(epoch int32, start int64) ([]byte, error) {
 // assign records that epoch starts at offset; older or equal epochs are
 // ignored (they are already recorded).
 func (c *epochCache) assign(epoch int32, start int64) error {
-	if l, ok := c.latest(); ok && epoch <= l.Epoch {
-		return nil
+	b, err := c.add(epoch, start)
+	if err != nil || b == nil {
+		return err
 	}
-	c.entries = append(c.entries, epochEntry{Epoch: epoch, Start: start})
-	return c.save()
+	return c.write(b)
 }
 
 // truncateFrom drops epochs that start at or after offset (the log was
