@@ -40,9 +40,10 @@ examples:
 	bash scripts/install-assemblyscript.sh
 	sh examples/plugins-as/build.sh bin/plugins/as
 
+# Every package's tests, then the core and node packages under -race
+# (scripts/test.sh: the ZooKeeper cluster tests run beside the rest).
 test: test-deps build lint
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(MAKE) --no-print-directory test-race
+	GO=$(GO) TEST_TIMEOUT=$(TEST_TIMEOUT) bash scripts/test.sh
 
 # The core packages and the node wiring again under the race detector
 # (needs cgo: gcc, which test-deps installs). core/itest/cluster is left out: its brokers are
@@ -61,9 +62,11 @@ chaos: test-deps build
 	CHAOS_MINUTES=$(CHAOS_MINUTES) CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 4h ./core/itest/cluster/
 
 # franz-go's own kgo test suite against a 3-broker cluster (KGO_TEST_RF=3),
-# alone (`make test` runs it too). KGO_SUITE_RUN=pattern narrows it.
+# alone, with franz-go's default 500,000 records per ETL chain (`make test`
+# runs it with 100,000). KGO_SUITE_RUN=pattern narrows it.
+KGO_TEST_RECORDS ?= 500000
 kgo-suite: test-deps build
-	KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
+	KGO_TEST_RECORDS=$(KGO_TEST_RECORDS) KGO_SUITE_RUN='$(KGO_SUITE_RUN)' $(GO) test -count=1 -v -run '^TestKgoSuite$$' -timeout 60m ./core/itest/cluster/
 
 bench: build
 	$(GO) run ./cmd/sluice-bench
