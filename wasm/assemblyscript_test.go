@@ -24,6 +24,7 @@ import (
 	"github.com/sluicemq/sluice/core/hooks"
 	"github.com/sluicemq/sluice/internal/needs"
 	"github.com/sluicemq/sluice/internal/testkit"
+	"github.com/sluicemq/sluice/internal/testkit/buildcache"
 	"github.com/sluicemq/sluice/wasm"
 	"github.com/sluicemq/sluice/wasm/wasmtest"
 )
@@ -69,15 +70,35 @@ func BuildAssemblyScript(dir, outDir string) (wasmPath string, err error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("node", asc, "index.ts",
-		"--config", filepath.Join(ex, "asconfig.json"),
-		"--path", filepath.Join(ex, "node_modules"),
-		"-o", out)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("asc %s: %w: %s", dir, err, stderr.String())
+	build := func() error {
+		cmd := exec.Command("node", asc, "index.ts",
+			"--config", filepath.Join(ex, "asconfig.json"),
+			"--path", filepath.Join(ex, "node_modules"),
+			"-o", out)
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stderr, &stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("asc %s: %w: %s", dir, err, stderr.String())
+		}
+		return nil
+	}
+	// asc takes 5-20 s of CPU per module: the build is kept between runs
+	// (package buildcache), keyed by the plugin's sources, the SDK's, the
+	// build options and the installed compiler's version, like the Go
+	// plugins' builds.
+	key, err := buildcache.KeyFiles("asc index.ts",
+		dir,
+		filepath.Join(ex, "asconfig.json"),
+		filepath.Join(ex, "node_modules", "@sluicemq", "plugin-sdk"),
+		filepath.Join(ex, "node_modules", "assemblyscript", "package.json"))
+	if err != nil {
+		key = "" // Build then just builds
+	} else {
+		key += ".wasm"
+	}
+	if err := buildcache.Build(key, out, build); err != nil {
+		return "", err
 	}
 	return out, nil
 }

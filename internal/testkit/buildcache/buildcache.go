@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,6 +124,53 @@ func Key(dir string, env []string, pkg string, args ...string) (string, error) {
 			}
 			fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
 			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// KeyFiles hashes what a build that is not the go command's reads: salt
+// (the tool and its flags) and every regular file under each path (a
+// file or a directory, symbolic links resolved; directories named
+// node_modules, build, target and .git are left out: tools and outputs,
+// which the salt or a named path covers). Files are named relative to
+// their path, so another checkout of the same sources finds the entry.
+func KeyFiles(salt string, paths ...string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%q\n", runtime.Version(), salt)
+	for i, p := range paths {
+		root, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return "", fmt.Errorf("buildcache: %w", err)
+		}
+		fmt.Fprintf(h, "path %d\n", i)
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				switch d.Name() {
+				case "node_modules", "build", "target", ".git":
+					if path != root {
+						return filepath.SkipDir
+					}
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			fmt.Fprintf(h, "%s %d\n", filepath.ToSlash(rel), len(b))
+			h.Write(b)
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("buildcache: %w", err)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
