@@ -122,21 +122,27 @@ func startKIP848Member(ctx context.Context, t *testing.T, b *broker, group, name
 	// commit. A failed commit's records leave pending as "maybe": the
 	// broker may have applied it before dying, a later commit covers them
 	// if the member kept the partition, and the next owner consumes them
-	// again if it lost it. Kept pending, they could be counted again by a
+	// again if it lost it. A partition's pending records also go when it
+	// is assigned, revoked or lost: kept, they could be counted by a
 	// commit made after the member lost the partition and got it back (a
-	// classic member rejoining a restarted coordinator): the records it
-	// polled before the loss, which the interim owner consumed and
-	// committed, would then count as committed twice though this member
-	// never consumed them again.
+	// classic member rejoining a restarted coordinator), though the
+	// interim owner consumed and committed them and this member never
+	// polled them again. The member's polls and ownership changes are
+	// logged (shown when the test fails) to tell such a miscount from a
+	// record really consumed twice.
 	var mu sync.Mutex
 	pending := map[int32]map[int64]bool{}
-	opts = append(opts, kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range lost[topic] {
-			delete(pending, p)
+	owner := func(what string) func(context.Context, *kgo.Client, map[string][]int32) {
+		return func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range ps[topic] {
+				delete(pending, p)
+			}
+			t.Logf("member %s: %s %v", name, what, ps[topic])
 		}
-	}))
+	}
+	opts = append(opts, kgo.OnPartitionsAssigned(owner("assigned")), kgo.OnPartitionsRevoked(owner("revoked")), kgo.OnPartitionsLost(owner("lost")))
 	cl := newClient(t, b, opts...)
 	pollCtx, stop := context.WithCancel(ctx)
 	m := &kip848Member{name: name, cl: cl, dialer: d, stop: stop, done: make(chan struct{})}
@@ -149,6 +155,11 @@ func startKIP848Member(ctx context.Context, t *testing.T, b *broker, group, name
 				// poll returned is re-consumed by the next owner.
 				return
 			}
+			fs.EachPartition(func(p kgo.FetchTopicPartition) {
+				if len(p.Records) > 0 {
+					t.Logf("member %s: polled %d/%d-%d", name, p.Partition, p.Records[0].Offset, p.Records[len(p.Records)-1].Offset)
+				}
+			})
 			mu.Lock()
 			fs.EachRecord(func(r *kgo.Record) {
 				if pending[r.Partition] == nil {
