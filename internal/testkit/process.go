@@ -304,6 +304,7 @@ func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 		pingErr := cl.Ping(attempt)
 		cancel()
 		if pingErr == nil {
+			p.waitHTTP(ctx, in, deadline)
 			return nil
 		}
 		select {
@@ -318,6 +319,35 @@ func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 				Err:    fmt.Errorf("%w within %s on %s: %v", ErrNotReady, p.cfg.ReadyTimeout, p.l.Kafka, pingErr),
 				Output: p.child.String(),
 			}
+		}
+	}
+}
+
+// waitHTTP waits until the HTTP listener accepts a connection: the broker
+// opens it after the Kafka one (tens of ms later on a loaded machine), and
+// a test that restarts a broker and reads its /metrics at once got
+// "connection refused". It gives up quietly at the deadline, when the
+// process exits or ctx ends (the Kafka side is ready; an HTTP caller then
+// gets its own error).
+func (p *Process) waitHTTP(ctx context.Context, in *incarnation, deadline time.Time) {
+	if p.l.HTTP == "" {
+		return
+	}
+	var d net.Dialer
+	for time.Now().Before(deadline) {
+		attempt, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := d.DialContext(attempt, "tcp", p.l.HTTP)
+		cancel()
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-in.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

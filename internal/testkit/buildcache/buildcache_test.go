@@ -127,3 +127,61 @@ func TestKeyIndependentOfCheckoutPath(t *testing.T) {
 		t.Fatalf("a changed dependency file kept the key %s", ka)
 	}
 }
+
+// KeyFiles depends on the files' content and names under each path, not
+// on where the tree is; tool and output directories are left out.
+func TestKeyFiles(t *testing.T) {
+	tree := func(files map[string]string) string {
+		dir := t.TempDir()
+		for name, content := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	key := func(salt string, paths ...string) string {
+		k, err := KeyFiles(salt, paths...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := map[string]string{"index.ts": "a", "lib/x.ts": "b"}
+	a, b := tree(base), tree(base)
+	ka := key("asc", a)
+	if kb := key("asc", b); kb != ka {
+		t.Fatalf("same files in two places: %s != %s", ka, kb)
+	}
+	withTools := tree(map[string]string{"index.ts": "a", "lib/x.ts": "b", "node_modules/m/i.js": "c", "build/out.wasm": "d"})
+	if k := key("asc", withTools); k != ka {
+		t.Fatal("node_modules or build changed the key")
+	}
+	// A symbolic link to a tree keys as the tree (the SDK is linked into
+	// node_modules by npm).
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(a, link); err != nil {
+		t.Fatal(err)
+	}
+	if k := key("asc", link); k != ka {
+		t.Fatal("a link to the tree keyed differently")
+	}
+	for name, k := range map[string]string{
+		"content":    key("asc", tree(map[string]string{"index.ts": "A", "lib/x.ts": "b"})),
+		"name":       key("asc", tree(map[string]string{"index.ts": "a", "lib/y.ts": "b"})),
+		"added file": key("asc", tree(map[string]string{"index.ts": "a", "lib/x.ts": "b", "z.ts": ""})),
+		"salt":       key("asc -O3", a),
+		"more paths": key("asc", a, b),
+	} {
+		if k == ka {
+			t.Errorf("a different %s gave the same key", name)
+		}
+	}
+	if _, err := KeyFiles("asc", filepath.Join(a, "missing")); err == nil {
+		t.Fatal("a missing path gave a key")
+	}
+}
