@@ -119,7 +119,7 @@ type sampleFunc func(ctx context.Context) (reps []Replica, listed map[replicaKey
 func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (float64, bool), every time.Duration, onErr func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var last time.Time // of the last sample taken; zero: none since idle
+	sampling := false // a sample was taken since the sampler was last idle
 	for {
 		select {
 		case <-ctx.Done():
@@ -128,9 +128,9 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 		case <-s.wake:
 		}
 		if !s.wanted() {
-			if !last.IsZero() {
+			if sampling {
 				s.reset()
-				last = time.Time{}
+				sampling = false
 			}
 			continue
 		}
@@ -144,14 +144,10 @@ func (s *sampler) run(ctx context.Context, sample sampleFunc, bytesOut func() (f
 			}
 			continue // the next sample's interval spans this one
 		}
-		var dt time.Duration
-		if !last.IsZero() {
-			dt = now.Sub(last)
-		}
-		s.add(reps, listed, now)
+		dt := s.add(reps, listed, now)
 		s.setBrokers(answered, live)
 		s.addOut(bytesOut, dt)
-		last = now
+		sampling = true
 	}
 }
 
@@ -206,10 +202,10 @@ type outSample struct {
 // Messages (high watermark) and bytes (log size) count independently: the
 // log grows before the high watermark moves. A partition listed but not
 // read (nil listed: any) keeps its last reading for the next sample.
-func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, at time.Time) {
+// It returns the time since the previous sample (zero: none).
+func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, at time.Time) (dt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var dt time.Duration
 	if !s.prevAt.IsZero() {
 		dt = at.Sub(s.prevAt)
 	}
@@ -250,6 +246,7 @@ func (s *sampler) add(reps []Replica, listed map[replicaKey]bool, at time.Time) 
 			s.window = slices.Delete(s.window, 0, len(s.window)-windowSamples)
 		}
 	}
+	return dt
 }
 
 // total is the whole cluster's rate.

@@ -167,22 +167,20 @@ func (f *fetcher) endRound() (interrupted bool) {
 	return interrupted
 }
 
-// fresh reports whether a partition of parts is newly handed over (within
+// fresh reports whether the partition is newly handed over (within
 // freshWindow, never fetched yet): then no retry waits long.
-func fresh(parts map[*partition.Partition]followed, now time.Time) bool {
-	for _, st := range parts {
-		if !st.answered && now.Sub(st.since) < freshWindow {
-			return true
-		}
-	}
-	return false
+func (st followed) fresh(now time.Time) bool {
+	return !st.answered && now.Sub(st.since) < freshWindow
 }
 
 // retryWait is how long to wait before retrying after d was due: at most
-// freshRetry while a partition is fresh.
+// freshRetry while a partition of parts is fresh.
 func retryWait(d time.Duration, parts map[*partition.Partition]followed) time.Duration {
-	if fresh(parts, time.Now()) {
-		return min(d, freshRetry)
+	now := time.Now()
+	for _, st := range parts {
+		if st.fresh(now) {
+			return min(d, freshRetry)
+		}
 	}
 	return d
 }
@@ -396,7 +394,7 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 	req.MaxWaitMillis = int32(f.m.cfg.FetchWait / time.Millisecond)
 	now := time.Now()
 	for _, st := range parts {
-		if !st.truncated && !st.answered && now.Sub(st.since) < freshWindow {
+		if !st.truncated && st.fresh(now) {
 			// A newly handed-over partition waits for its divergence
 			// check: the others' long poll must not delay its retry.
 			req.MaxWaitMillis = int32(freshRetry / time.Millisecond)
@@ -482,7 +480,11 @@ func (f *fetcher) fetchOnce(ctx context.Context, parts map[*partition.Partition]
 			switch {
 			case err == nil:
 				f.m.throttleCharge(p, len(rp.RecordBatches))
-				f.markAnswered(p, epoch)
+				if !parts[p].answered {
+					// Once per epoch: the round's copy says whether
+					// the fetcher's lock needs taking at all.
+					f.markAnswered(p, epoch)
+				}
 			case errors.Is(err, partition.ErrStaleEpoch):
 				// Leadership moved while the fetch was in flight: the
 				// answer is not ours to append any more.

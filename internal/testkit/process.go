@@ -291,7 +291,11 @@ func (p *Process) launch(ctx context.Context) error {
 	return nil
 }
 
-// waitReady pings the broker until it answers, it exits, or time runs out.
+// waitReady waits until the broker answers a Ping and its HTTP listener
+// (if it has one) accepts a connection, it exits, or time runs out. The
+// HTTP listener opens after the Kafka one, tens of ms later on a loaded
+// machine: a test that restarted a broker and read its /metrics at once
+// got "connection refused".
 func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.l.Kafka), kgo.RequestRetries(0)}, p.cfg.ClientOpts...)...)
 	if err != nil {
@@ -301,10 +305,15 @@ func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 	deadline := time.Now().Add(p.cfg.ReadyTimeout)
 	for {
 		attempt, cancel := context.WithTimeout(ctx, time.Second)
-		pingErr := cl.Ping(attempt)
+		notReady := cl.Ping(attempt)
+		if notReady == nil && p.l.HTTP != "" {
+			var c net.Conn
+			if c, notReady = (&net.Dialer{}).DialContext(attempt, "tcp", p.l.HTTP); notReady == nil {
+				c.Close()
+			}
+		}
 		cancel()
-		if pingErr == nil {
-			p.waitHTTP(ctx, in, deadline)
+		if notReady == nil {
 			return nil
 		}
 		select {
@@ -316,38 +325,9 @@ func (p *Process) waitReady(ctx context.Context, in *incarnation) error {
 		}
 		if time.Now().After(deadline) {
 			return &ProcessError{
-				Err:    fmt.Errorf("%w within %s on %s: %v", ErrNotReady, p.cfg.ReadyTimeout, p.l.Kafka, pingErr),
+				Err:    fmt.Errorf("%w within %s on %s: %v", ErrNotReady, p.cfg.ReadyTimeout, p.l.Kafka, notReady),
 				Output: p.child.String(),
 			}
-		}
-	}
-}
-
-// waitHTTP waits until the HTTP listener accepts a connection: the broker
-// opens it after the Kafka one (tens of ms later on a loaded machine), and
-// a test that restarts a broker and reads its /metrics at once got
-// "connection refused". It gives up quietly at the deadline, when the
-// process exits or ctx ends (the Kafka side is ready; an HTTP caller then
-// gets its own error).
-func (p *Process) waitHTTP(ctx context.Context, in *incarnation, deadline time.Time) {
-	if p.l.HTTP == "" {
-		return
-	}
-	var d net.Dialer
-	for time.Now().Before(deadline) {
-		attempt, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := d.DialContext(attempt, "tcp", p.l.HTTP)
-		cancel()
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-in.done:
-			return
-		case <-ctx.Done():
-			return
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
