@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"sync"
@@ -55,31 +53,18 @@ func TestFollowerFetchesNewLeaderAtOnce(t *testing.T) {
 	)
 	c.ControlKey(int16(kmsg.OffsetForLeaderEpoch), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		req := kr.(*kmsg.OffsetForLeaderEpochRequest)
-		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-		resp.Version = req.Version
 		mu.Lock()
 		refuse := accepts.IsZero() || time.Now().Before(accepts)
 		if refuse {
 			refused++
 		}
 		mu.Unlock()
-		for _, rt := range req.Topics {
-			st := kmsg.NewOffsetForLeaderEpochResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-				sp.Partition = rp.Partition
-				if refuse {
-					sp.ErrorCode, sp.LeaderEpoch, sp.EndOffset = epochErr, -1, -1
-				} else {
-					sp.LeaderEpoch, sp.EndOffset = 0, 1 // our record is the leader's
-				}
-				st.Partitions = append(st.Partitions, sp)
+		return epochsResponse(kr.(*kmsg.OffsetForLeaderEpochRequest), func(int32) (int16, int32, int64) {
+			if refuse {
+				return epochErr, -1, -1
 			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+			return 0, 0, 1 // our record is the leader's
+		}), nil, true
 	})
 	c.ControlKey(int16(kmsg.Fetch), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -89,7 +74,7 @@ func TestFollowerFetchesNewLeaderAtOnce(t *testing.T) {
 			fetchAt = time.Now()
 		}
 		mu.Unlock()
-		return emptyFetchResponse(req, 1), nil, true
+		return fetchResponse(req, 1, nil), nil, true
 	})
 
 	host, port, err := net.SplitHostPort(c.ListenAddrs()[0])
@@ -101,7 +86,7 @@ func TestFollowerFetchesNewLeaderAtOnce(t *testing.T) {
 	store := brokersStore{memStore: newMemStore(meta.PartitionState{}), brokers: []meta.Broker{{ID: 0, Host: host, Port: int32(pn)}}}
 	// The replica client's only seed is dead: the leader's address must
 	// come from the store.
-	m, err := newReplicaManager(Config{BrokerID: self, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, []string{"127.0.0.1:1"})
+	m, err := newReplicaManager(Config{BrokerID: self, Logger: discardLogger()}, store, []string{"127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +163,11 @@ func TestHandoverCutsParkedFetchShort(t *testing.T) {
 		if park {
 			c.SleepControl(func() { time.Sleep(3 * time.Second) })
 		}
-		return emptyFetchResponse(req, 0), nil, true
+		return fetchResponse(req, 0, nil), nil, true
 	})
 	const self = 5
 	// One fetcher per leader: both partitions share it.
-	m, err := newReplicaManager(Config{BrokerID: self, Fetchers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	m, err := newReplicaManager(Config{BrokerID: self, Fetchers: 1, Logger: discardLogger()},
 		newMemStore(meta.PartitionState{}), c.ListenAddrs())
 	if err != nil {
 		t.Fatal(err)
@@ -226,22 +211,4 @@ func TestHandoverCutsParkedFetchShort(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// emptyFetchResponse answers every partition of req without records, with
-// high watermark and last stable offset hw.
-func emptyFetchResponse(req *kmsg.FetchRequest, hw int64) *kmsg.FetchResponse {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	resp.Version = req.Version
-	for _, rt := range req.Topics {
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, hw, hw, 0
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	return resp
 }

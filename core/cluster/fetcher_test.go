@@ -33,45 +33,22 @@ func TestStuckPartitionDoesNotStopOthers(t *testing.T) {
 	}
 	c.ControlKey(int16(kmsg.OffsetForLeaderEpoch), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		req := kr.(*kmsg.OffsetForLeaderEpochRequest)
-		resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-		resp.Version = req.Version
-		for _, rt := range req.Topics {
-			st := kmsg.NewOffsetForLeaderEpochResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return epochsResponse(kr.(*kmsg.OffsetForLeaderEpochRequest), func(int32) (int16, int32, int64) {
+			return kerr.UnknownLeaderEpoch.Code, -1, -1
+		}), nil, true
 	})
 	c.ControlKey(int16(kmsg.Fetch), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		req := kr.(*kmsg.FetchRequest)
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.Version = req.Version
-		for _, rt := range req.Topics {
-			st := kmsg.NewFetchResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewFetchResponseTopicPartition()
-				sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, 1, 1, 0
-				if rp.Partition == 0 && rp.FetchOffset == 0 {
-					sp.RecordBatches = batch
-				}
-				st.Partitions = append(st.Partitions, sp)
+		return fetchResponse(kr.(*kmsg.FetchRequest), 1, func(rp kmsg.FetchRequestTopicPartition) []byte {
+			if rp.Partition == 0 && rp.FetchOffset == 0 {
+				return batch
 			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+			return nil
+		}), nil, true
 	})
 
 	const self = 5
-	m, err := newReplicaManager(Config{BrokerID: self, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	m, err := newReplicaManager(Config{BrokerID: self, Logger: discardLogger()},
 		newMemStore(meta.PartitionState{}), c.ListenAddrs())
 	if err != nil {
 		t.Fatal(err)
@@ -100,3 +77,47 @@ func TestStuckPartitionDoesNotStopOthers(t *testing.T) {
 		t.Fatalf("partition 1 log end %d, want 1 (untouched until its check passes)", end)
 	}
 }
+
+// The scripted leader's answers (kfake ControlKey handlers build them).
+
+// epochsResponse answers every partition of an OffsetForLeaderEpoch
+// request with answer's error code, leader epoch and end offset.
+func epochsResponse(req *kmsg.OffsetForLeaderEpochRequest, answer func(partition int32) (code int16, epoch int32, end int64)) *kmsg.OffsetForLeaderEpochResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	resp.Version = req.Version
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode, sp.LeaderEpoch, sp.EndOffset = answer(rp.Partition)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// fetchResponse answers every partition of req with high watermark and
+// last stable offset hw and the record batches batches gives (nil: none).
+func fetchResponse(req *kmsg.FetchRequest, hw int64, batches func(kmsg.FetchRequestTopicPartition) []byte) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.Version = req.Version
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition, sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rp.Partition, hw, hw, 0
+			if batches != nil {
+				sp.RecordBatches = batches(rp)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

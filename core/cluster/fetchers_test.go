@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/sluicemq/sluice/core/meta"
@@ -15,7 +13,7 @@ import (
 // every followed partition is in exactly one fetcher.
 func TestFetchersSpreadPartitions(t *testing.T) {
 	st := meta.PartitionState{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1}
-	m, err := NewReplicaManager(Config{BrokerID: 2, Fetchers: 3, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+	m, err := NewReplicaManager(Config{BrokerID: 2, Fetchers: 3, Logger: discardLogger()},
 		newMemStore(st), []string{"127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,7 +46,7 @@ func openIn(t *testing.T, dir string, self int32) *partition.Partition {
 		MinInsyncReplicas: 1,
 		BrokerID:          self,
 	}
-	p, err := partition.Open("t", 0, dir, cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := partition.Open("t", 0, dir, cfg, false, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +61,7 @@ func checkpointManager(t *testing.T, dataDir string, interval time.Duration) *Re
 	t.Helper()
 	store := newMemStore(meta.PartitionState{Replicas: []int32{1, 2, 3}})
 	m, err := NewReplicaManager(Config{BrokerID: 2, DataDir: dataDir, CheckpointInterval: interval,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, []string{"127.0.0.1:1"})
+		Logger: discardLogger()}, store, []string{"127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}

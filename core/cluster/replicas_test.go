@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -112,7 +110,7 @@ func testReplicaOf(t *testing.T, idx, self int32) *partition.Partition {
 		MinInsyncReplicas: 1,
 		BrokerID:          self,
 	}
-	p, err := partition.Open("t", idx, t.TempDir(), cfg, false, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := partition.Open("t", idx, t.TempDir(), cfg, false, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +126,7 @@ func leaderWithCatchingUpFollower(t *testing.T) (*ReplicaManager, *memStore, *pa
 	store := newMemStore(st)
 	// A seed nobody listens on: fetchers started by these tests only
 	// fail and back off. No ISR loop: the test calls maintainISR.
-	m, err := newReplicaManager(Config{BrokerID: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, store, []string{"127.0.0.1:1"})
+	m, err := newReplicaManager(Config{BrokerID: 1, Logger: discardLogger()}, store, []string{"127.0.0.1:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
