@@ -688,13 +688,16 @@ func (b *Broker) EnforceRetention() {
 	}
 }
 
+// closePartitions flushes and closes every hosted partition, several at a
+// time (a shutdown of thousands of partitions is mostly fsync waits).
 func (b *Broker) closePartitions() error {
-	var errs []error
-	for _, p := range b.partitions() {
-		if err := p.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("%s-%d: %w", p.Topic, p.Index, err))
+	parts := b.partitions()
+	errs := make([]error, len(parts))
+	inParallel(len(parts), func(k int) {
+		if err := parts[k].Close(); err != nil {
+			errs[k] = fmt.Errorf("%s-%d: %w", parts[k].Topic, parts[k].Index, err)
 		}
-	}
+	})
 	return errors.Join(errs...)
 }
 

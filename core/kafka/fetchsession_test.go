@@ -54,6 +54,11 @@ func startSessionBroker(t *testing.T, cfg Config) (string, *Server) {
 func createTopic(t *testing.T, addr, topic string, partitions int32) {
 	t.Helper()
 	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(addr)))
+	// kgo gives up on a request after its timeout plus 10 s and retries
+	// it; a retry of a creation that went on finds the topic existing.
+	// A thousand partitions on a disk busy with the race run's other
+	// tests once took longer than kadm's default 15 s.
+	adm.SetTimeoutMillis(60_000)
 	resp, err := adm.CreateTopic(context.Background(), partitions, 1, nil, topic)
 	if err == nil {
 		err = resp.Err

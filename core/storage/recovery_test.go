@@ -408,3 +408,60 @@ func TestOffsetGapBetweenSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestNewLogWritesNothingButItsSegment: opening a new log creates its
+// segment file and fsyncs nothing (a topic's partitions are created by
+// the thousand); whatever a crash then leaves opens as an empty log that
+// takes appends, and the first flush writes the indexes and recovery
+// point the open skipped.
+func TestNewLogWritesNothingButItsSegment(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Config{}, OpenOptions{})
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{filepath.Base(segmentPath("", 0, logSuffix))}; !slices.Equal(names, want) {
+		t.Fatalf("new log dir holds %v, want %v", names, want)
+	}
+
+	// Crashes right after the open: with and without the segment file.
+	for _, keepSegment := range []bool{true, false} {
+		img := filepath.Join(t.TempDir(), "img")
+		copyDir(t, dir, img)
+		if !keepSegment {
+			os.Remove(filepath.Join(img, filepath.Base(segmentPath("", 0, logSuffix))))
+		}
+		c := openLog(t, img, Config{}, OpenOptions{Recover: true})
+		if st := c.Stats(); st.NextOffset != 0 || st.LogStartOffset != 0 || st.Segments != 1 {
+			t.Fatalf("keepSegment=%v: stats %+v", keepSegment, st)
+		}
+		appendAll(t, c, 0, batchSpec{records: 2, firstTs: 1, valueLen: 3})
+		if n := c.NextOffset(); n != 2 {
+			t.Fatalf("keepSegment=%v: next offset %d after appending 2", keepSegment, n)
+		}
+	}
+
+	appendAll(t, l, 0, repeatSpec(4, batchSpec{records: 5, firstTs: 1, valueLen: 1})...)
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{filepath.Base(segmentPath("", 0, indexSuffix)), filepath.Base(segmentPath("", 0, timeIndexSuffix))} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatalf("%s after the first flush: %v", name, err)
+		}
+	}
+	if got := readFile(t, filepath.Join(dir, recoveryPointFile)); got != "20" {
+		t.Fatalf("recovery point after the first flush %q, want 20", got)
+	}
+	img := filepath.Join(t.TempDir(), "flushed")
+	copyDir(t, dir, img)
+	c := openLog(t, img, Config{}, OpenOptions{Recover: true})
+	if st := c.Stats(); st.NextOffset != 20 || st.RecoveryPoint != 20 {
+		t.Fatalf("flushed image: stats %+v", st)
+	}
+}
