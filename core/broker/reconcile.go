@@ -135,7 +135,12 @@ func (b *Broker) openPartitions(t meta.Topic, idx []int, pcfg partition.Config) 
 	failed := make([]error, len(idx))
 	inParallel(len(idx), func(k int) {
 		i := int32(idx[k])
-		p, err := partition.Open(t.Name, i, partitionDir(b.cfg.DataDir, t.Name, i), pcfg, b.recover, b.logger)
+		dir := partitionDir(b.cfg.DataDir, t.Name, i)
+		if err := b.claimPartitionDir(dir, t, i); err != nil { // topicid.go
+			failed[k] = err
+			return
+		}
+		p, err := partition.Open(t.Name, i, dir, pcfg, b.recover, b.logger)
 		if err != nil {
 			failed[k] = err
 			return

@@ -110,7 +110,7 @@ func TestPartitionOpenFailure(t *testing.T) {
 	}
 	_, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2, ReplicationFactor: 1}, false)
 	var be *Error
-	if !errors.As(err, &be) || be.Err != ErrStorage || !strings.HasPrefix(be.Msg, "creating partitions: partition t-1: open log: ") {
+	if !errors.As(err, &be) || be.Err != ErrStorage || !strings.HasPrefix(be.Msg, "creating partitions: partition t-1: ") {
 		t.Fatalf("create with an unusable partition directory: %v", err)
 	}
 	if _, err := b.Partition("t", 0); err != nil {

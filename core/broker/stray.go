@@ -128,7 +128,7 @@ func looksLikePartitionDir(dir string) bool {
 	for _, e := range entries {
 		n := e.Name()
 		if strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".index") || n == "leader-epoch-checkpoint" ||
-			n == "recovery-point" || n == "log-start-offset" {
+			n == "recovery-point" || n == "log-start-offset" || n == partitionMetadataFile {
 			return true
 		}
 	}
