@@ -166,18 +166,25 @@ func (b *Broker) dropTopic(ts *topic) {
 	delete(b.byID, ts.meta.ID)
 	b.mu.Unlock()
 	b.traffic.drop(ts.meta.Name)
+	deleted := true
 	for _, p := range ts.parts {
 		if p == nil {
 			continue
 		}
 		b.roles.Forget(p)
 		if err := p.Delete(); err != nil {
+			deleted = false
 			b.logger.Error("delete partition data", "topic", p.Topic, "partition", p.Index, "err", err)
 		}
 	}
 	if b.groups != nil {
 		b.groups.TopicDeleted(ts.meta.Name)
 		b.groups.TopicsChanged()
+	}
+	if deleted {
+		// Else the marker stays and the stray scan of the next start
+		// finds what is left.
+		b.ackDeletion(ts.meta.Name) // stray.go
 	}
 }
 

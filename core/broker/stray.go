@@ -32,9 +32,47 @@ const strayDeleteSuffix = "-delete"
 var partitionDirRe = regexp.MustCompile(`^([a-zA-Z0-9._-]{1,249})-(0|[1-9][0-9]{0,9})$`)
 
 // deletionMarkers is implemented by stores that keep a marker for each
-// deleted topic (meta.ZK).
+// deleted topic (meta.ZK). A broker acknowledges a marker once it holds
+// no copy of the topic (AckDeletion); the last acknowledgement removes
+// it, so markers do not pile up in a cluster that creates and deletes
+// topics all day (every start reads them all).
 type deletionMarkers interface {
 	PendingDeletions() ([]meta.DeletedTopic, error)
+	AckDeletion(name string, broker int32) error
+}
+
+// ackDeletion tells the store this broker deleted its copies of a deleted
+// topic name. A failure only delays the marker's removal: the broker
+// acknowledges every marker naming it at its next start.
+func (b *Broker) ackDeletion(name string) {
+	dm, ok := b.store.(deletionMarkers)
+	if !ok {
+		return
+	}
+	if err := dm.AckDeletion(name, b.cfg.BrokerID); err != nil {
+		b.logger.Warn("acknowledging a topic deletion failed; retried at the next start", "topic", name, "err", err)
+	}
+}
+
+// ackPendingDeletions acknowledges, at start, every deletion marker that
+// waits for this broker: by then reconcile has removed copies of earlier
+// incarnations of re-created topics (claimPartitionDir) and the stray
+// scan has moved aside those of topics that are gone.
+func (b *Broker) ackPendingDeletions() {
+	dm, ok := b.store.(deletionMarkers)
+	if !ok {
+		return
+	}
+	list, err := dm.PendingDeletions()
+	if err != nil {
+		b.logger.Warn("reading topic deletion markers failed", "err", err)
+		return
+	}
+	for _, d := range list {
+		if slices.Contains(d.Pending, b.cfg.BrokerID) {
+			b.ackDeletion(d.Name)
+		}
+	}
 }
 
 // strayDir is a partition directory this broker should not hold.
@@ -162,6 +200,7 @@ func (b *Broker) removeStrayPartitions() []strayDir {
 			b.logger.Warn("stray partition scan: syncing the data dir failed", "err", err)
 		}
 	}
+	b.ackPendingDeletions()
 	if entries, err := os.ReadDir(b.cfg.DataDir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && strings.HasSuffix(e.Name(), strayDeleteSuffix) {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,9 +18,17 @@ import (
 type markerStore struct {
 	*memStore
 	deleted []meta.DeletedTopic
+	acks    *[]string // "topic/broker" per AckDeletion
 }
 
 func (s markerStore) PendingDeletions() ([]meta.DeletedTopic, error) { return s.deleted, nil }
+
+func (s markerStore) AckDeletion(name string, broker int32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	*s.acks = append(*s.acks, fmt.Sprintf("%s/%d", name, broker))
+	return nil
+}
 
 // TestStrayPartitionsRemovedAtStart: a cluster member deletes, at start,
 // the partition directories the metadata gives to other brokers (a
@@ -48,7 +57,11 @@ func TestStrayPartitionsRemovedAtStart(t *testing.T) {
 	mk("notes-1", "README")                          // not a partition dir
 	mk("old-3.0123456789abcdef-delete", "00000.log") // an earlier run's leftover
 
-	store := markerStore{memStore: newMemStore(), deleted: []meta.DeletedTopic{{Name: "dropped"}}}
+	store := markerStore{memStore: newMemStore(), acks: new([]string), deleted: []meta.DeletedTopic{
+		{Name: "dropped", Pending: []int32{1, 2}},
+		{Name: "elsewhere", Pending: []int32{2, 3}}, // waits for others only
+		{Name: "moved", Pending: []int32{1}},        // an earlier incarnation's
+	}}
 	if _, err := store.CreateTopic(meta.Topic{Name: "moved", Partitions: []meta.PartitionState{
 		{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1},
 		{Replicas: []int32{2, 3}, ISR: []int32{2, 3}, Leader: 2},
@@ -86,6 +99,12 @@ func TestStrayPartitionsRemovedAtStart(t *testing.T) {
 	}
 	if p, ok := b.localPartition("moved", 0); !ok || p == nil {
 		t.Fatal("own replica moved-0 not open")
+	}
+	store.mu.Lock()
+	acks := strings.Join(*store.acks, ",")
+	store.mu.Unlock()
+	if acks != "dropped/1,moved/1" {
+		t.Fatalf("acknowledged deletions %s, want dropped/1,moved/1 (the markers naming broker 1)", acks)
 	}
 	out := logs.String()
 	for _, want := range []string{

@@ -150,9 +150,17 @@ func decodeTopicConfig(data []byte) (map[string]string, error) {
 // zkDeletion is /admin/delete_topics/<topic>. Kafka's marker is empty; ours
 // carries the deleted topic's id so a broker that was down during the
 // deletion removes the right logs even if the name was reused since.
+//
+// Pending lists the brokers that may still hold a copy (every replica of
+// every deleted incarnation of the name not yet acknowledged); each
+// removes itself once its copies are gone (AckDeletion) and the last one
+// deletes the marker, as Kafka's controller deletes its marker once every
+// replica answered StopReplica. Markers without the field (written by
+// Kafka or by Sluice before it) are only cleared by ClearDeletion.
 type zkDeletion struct {
-	Version int    `json:"version"`
-	TopicID string `json:"topic_id"`
+	Version int     `json:"version"`
+	TopicID string  `json:"topic_id"`
+	Pending []int32 `json:"pending,omitempty"`
 }
 
 // encodeTopicID renders an id the way Kafka prints a Uuid: URL-safe base64

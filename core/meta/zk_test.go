@@ -555,8 +555,8 @@ func TestZKDeleteTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pending) != 1 || pending[0].Name != "doomed" || pending[0].ID != first.ID {
-		t.Fatalf("pending deletions %+v, want doomed with id %x", pending, first.ID)
+	if len(pending) != 1 || pending[0].Name != "doomed" || pending[0].ID != first.ID || !slices.Equal(pending[0].Pending, []int32{1, 2}) {
+		t.Fatalf("pending deletions %+v, want doomed with id %x waiting for brokers 1 and 2", pending, first.ID)
 	}
 
 	// The name can be reused at once; the new topic has a new id.
@@ -572,6 +572,56 @@ func TestZKDeleteTopic(t *testing.T) {
 		return ok && got.ID == second.ID && len(got.Partitions) == 1 && len(got.Configs) == 0
 	})
 
+	// Broker 1 deleted its copies of the first incarnation; broker 2 has
+	// not. Deleting the second one (replicas 1 and 2) makes broker 1
+	// pending again and keeps broker 2, whose copy of the first may still
+	// be out there.
+	if err := a.AckDeletion("doomed", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteTopic("doomed"); err != nil {
+		t.Fatal(err)
+	}
+	wantPending := func(want ...int32) {
+		t.Helper()
+		pending, err := b.PendingDeletions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(want) == 0 && len(pending) == 0:
+		case len(pending) != 1 || pending[0].ID != second.ID || !slices.Equal(pending[0].Pending, want):
+			t.Fatalf("pending deletions %+v, want doomed with id %x waiting for %v", pending, second.ID, want)
+		}
+	}
+	wantPending(1, 2)
+	if err := b.AckDeletion("doomed", 2); err != nil {
+		t.Fatal(err)
+	}
+	wantPending(1)
+	if err := b.AckDeletion("doomed", 3); err != nil { // not pending: no change
+		t.Fatal(err)
+	}
+	wantPending(1)
+	if err := a.AckDeletion("doomed", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantPending() // the last acknowledgement removed the marker
+	if err := a.AckDeletion("doomed", 1); err != nil {
+		t.Fatalf("acknowledging a cleared deletion: %v", err)
+	}
+
+	// ClearDeletion removes a marker whatever it waits for.
+	third, err := a.CreateTopic(Topic{Name: "doomed", Partitions: parts[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteTopic("doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := a.PendingDeletions(); err != nil || len(pending) != 1 || pending[0].ID != third.ID {
+		t.Fatalf("pending deletions of the third: %+v (%v)", pending, err)
+	}
 	if err := a.ClearDeletion("doomed"); err != nil {
 		t.Fatal(err)
 	}

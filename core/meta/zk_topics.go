@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -169,9 +170,13 @@ func (z *ZK) deleteTopicOnce(name string) ([16]byte, error) {
 	if err != nil {
 		return [16]byte{}, fmt.Errorf("meta: delete topic %s: %w", name, err)
 	}
-	id, _, err := decodeAssignment(data)
+	id, replicas, err := decodeAssignment(data)
 	if err != nil {
 		return [16]byte{}, err
+	}
+	var holders []int32
+	for _, rs := range replicas {
+		holders = append(holders, rs...)
 	}
 	parts, _, err := z.conn.Children(z.abs(zkPartitionsPath(name)))
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
@@ -201,13 +206,22 @@ func (z *ZK) deleteTopicOnce(name string) ([16]byte, error) {
 		ops = append(ops, &zk.DeleteRequest{Path: cfgPath, Version: -1})
 	}
 	markerPath := z.abs(zkDeleteTopicPath(name))
-	marker := mustJSON(zkDeletion{Version: 1, TopicID: encodeTopicID(id)})
-	if ok, _, err := z.conn.Exists(markerPath); err != nil {
+	old, mstat, err := z.conn.Get(markerPath)
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		ops = append(ops, z.createRequest(markerPath, mustJSON(zkDeletion{Version: 1, TopicID: encodeTopicID(id), Pending: brokerSet(holders)}), 0))
+	case err != nil:
 		return id, fmt.Errorf("meta: delete topic %s: %w", name, err)
-	} else if ok {
-		ops = append(ops, &zk.SetDataRequest{Path: markerPath, Data: marker, Version: -1})
-	} else {
-		ops = append(ops, z.createRequest(markerPath, marker, 0))
+	default:
+		// An earlier incarnation's copies may still be out there: its
+		// brokers stay pending. The version check makes a concurrent
+		// acknowledgement retry this transaction instead of being lost.
+		var prev zkDeletion
+		if len(old) > 0 && json.Unmarshal(old, &prev) == nil {
+			holders = append(holders, prev.Pending...)
+		}
+		marker := mustJSON(zkDeletion{Version: 1, TopicID: encodeTopicID(id), Pending: brokerSet(holders)})
+		ops = append(ops, &zk.SetDataRequest{Path: markerPath, Data: marker, Version: mstat.Version})
 	}
 	res, err := z.conn.Multi(ops...)
 	if err == nil {
@@ -381,6 +395,15 @@ func (z *ZK) UpdateTopicConfigs(name string, edit ConfigEdit) (Topic, error) {
 type DeletedTopic struct {
 	Name string
 	ID   [16]byte
+	// Pending: the brokers that have not acknowledged deleting their
+	// copies (AckDeletion). Empty for markers that do not say (Kafka's).
+	Pending []int32
+}
+
+// brokerSet sorts ids and drops repeats.
+func brokerSet(ids []int32) []int32 {
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // PendingDeletions lists the deletion markers by name.
@@ -406,10 +429,49 @@ func (z *ZK) PendingDeletions() ([]DeletedTopic, error) {
 			if id, err := decodeTopicID(m.TopicID); err == nil {
 				d.ID = id
 			}
+			d.Pending = m.Pending
 		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// AckDeletion records that broker holds no copy of the deleted topic
+// name any more: it leaves the marker's pending list, and the marker goes
+// with the last one. A missing marker, or one that does not list the
+// broker, is fine.
+func (z *ZK) AckDeletion(name string, broker int32) error {
+	if err := validTopicName(name); err != nil {
+		return err
+	}
+	path := z.abs(zkDeleteTopicPath(name))
+	for range zkWriteAttempts {
+		data, stat, err := z.conn.Get(path)
+		if errors.Is(err, zk.ErrNoNode) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("meta: acknowledge deletion of %s: %w", name, err)
+		}
+		var m zkDeletion
+		if json.Unmarshal(data, &m) != nil || !slices.Contains(m.Pending, broker) {
+			return nil
+		}
+		m.Pending = slices.DeleteFunc(m.Pending, func(id int32) bool { return id == broker })
+		if len(m.Pending) == 0 {
+			err = z.conn.Delete(path, stat.Version)
+		} else {
+			_, err = z.conn.Set(path, mustJSON(m), stat.Version)
+		}
+		if errors.Is(err, zk.ErrBadVersion) || errors.Is(err, zk.ErrNoNode) {
+			continue // a concurrent deletion or acknowledgement: read again
+		}
+		if err != nil {
+			return fmt.Errorf("meta: acknowledge deletion of %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("meta: acknowledge deletion of %s: %w", name, errRetryWrite)
 }
 
 // ClearDeletion removes a topic's deletion marker; a missing one is fine.

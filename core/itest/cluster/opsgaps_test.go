@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-zookeeper/zk"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,8 +25,10 @@ import (
 // cluster: concurrent topic config alters through different brokers all
 // land; a dynamic broker config altered through one broker is applied by
 // the others; a reassignment bumps the leader epoch at each step that
-// changes the replica set; and a broker that was down while a
-// reassignment removed it deletes its stray copy when it starts.
+// changes the replica set; a broker that was down while a
+// reassignment removed it deletes its stray copy when it starts; a
+// deleted topic's marker goes once its last replica, down during the
+// deletion, has deleted its copy.
 func TestClusterOpsGaps(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
@@ -253,6 +257,70 @@ func TestClusterOpsGaps(t *testing.T) {
 		if hw, got := fetchAt(ctx, t, cl, c.node(2), topic, 0, 0); hw != int64(len(values))+1 || len(got) != len(values)+1 {
 			t.Fatalf("leader 2: high watermark %d, %d records, want %d", hw, len(got), len(values)+1)
 		}
+	})
+
+	t.Run("deletion marker cleared by the last replica", func(t *testing.T) {
+		const topic = "doomed"
+		createTopic(ctx, t, adm, topic, 1, 3, nil)
+		waitFor(ctx, t, "every broker in the ISR", func() bool { return inEveryISR(ctx, t, adm, topic, []int32{1, 2, 3}) })
+		prod := clientOf(t, []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}, c.node(1), c.node(2))
+		produceValues(ctx, t, prod, topic, 0, "a", "b", "c")
+
+		conn, _, err := zk.Connect([]string{zkServer.Addr}, 10*time.Second, zk.WithLogInfo(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		marker := strings.TrimPrefix(c.kit.Connect, zkServer.Addr) + "/admin/delete_topics/" + topic
+		pending := func() (string, bool) {
+			data, _, err := conn.Get(marker)
+			if errors.Is(err, zk.ErrNoNode) {
+				return "", false
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m struct {
+				Pending []int32 `json:"pending"`
+			}
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatalf("marker %q: %v", data, err)
+			}
+			return fmt.Sprint(m.Pending), true
+		}
+
+		// Broker 3 is down while the topic is deleted: brokers 1 and 2
+		// delete their copies and acknowledge; the marker waits for 3.
+		n3 := c.node(3)
+		n3.proc.Stop()
+		if resp, err := adm.DeleteTopic(ctx, topic); err != nil || resp.Err != nil {
+			t.Fatalf("delete: %v %v", err, resp.Err)
+		}
+		waitFor(ctx, t, "the marker waiting for broker 3 only", func() bool {
+			got, ok := pending()
+			return ok && got == "[3]"
+		})
+		if _, err := os.Stat(filepath.Join(n3.dir, topic+"-0")); err != nil {
+			t.Fatalf("broker 3's stopped copy: %v, want it still on disk", err)
+		}
+		// Back, broker 3 deletes its copy and removes the marker.
+		n3.start()
+		waitFor(ctx, t, "the marker removed", func() bool { _, ok := pending(); return !ok })
+		if !logHas(n3, `msg="removing stray partition directory"`, "topic="+topic, "partition=0", `reason="topic deleted"`) {
+			t.Fatalf("broker 3 did not log the copy it removed:\n%s", n3.logs.String())
+		}
+		waitFor(ctx, t, "broker 3's copy deleted", func() bool {
+			entries, err := os.ReadDir(n3.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), topic+"-") {
+					return false
+				}
+			}
+			return true
+		})
 	})
 }
 
