@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
@@ -422,6 +423,49 @@ const MaxTopicRegexLen = 4096
 
 var errRegexTooLong = fmt.Errorf("the subscribed topic regex is longer than %d bytes", MaxTopicRegexLen)
 
+// MaxSubscribedTopicNames and maxSubscribedNameBytes bound a member's
+// subscription list, which the coordinator keeps per member and writes in
+// the member's record on __consumer_offsets: without a bound one heartbeat
+// of the largest request could hold a hundred megabytes of names, and a
+// record larger than the topic's max.message.bytes (1 MiB) fails to append.
+// Kafka has no explicit bound; a consumer of more topics than this
+// subscribes by regex. Repeated names count once in the number of topics
+// (and are stored once), every time in the bytes.
+const (
+	MaxSubscribedTopicNames = 10_000
+	maxSubscribedNameBytes  = 512 << 10
+	maxTopicNameLen         = 249 // longer names cannot exist
+)
+
+// checkSubscription returns why a subscription list is refused, or "".
+func checkSubscription(names []string) string {
+	// Bytes first, over the list as sent (linear): that bounds how many
+	// names the sort below may have to order.
+	total := 0
+	for _, n := range names {
+		if n == "" || len(n) > maxTopicNameLen {
+			return fmt.Sprintf("SubscribedTopicNames holds a name of %d bytes; topic names are 1 to %d", len(n), maxTopicNameLen)
+		}
+		total += len(n)
+	}
+	if total > maxSubscribedNameBytes {
+		return fmt.Sprintf("SubscribedTopicNames totals %d bytes of names; at most %d are accepted (subscribe by regex instead)", total, maxSubscribedNameBytes)
+	}
+	if len(names) > MaxSubscribedTopicNames {
+		if distinct := len(uniqueSorted(names)); distinct > MaxSubscribedTopicNames {
+			return fmt.Sprintf("SubscribedTopicNames lists %d topics; at most %d are accepted (subscribe by regex instead)", distinct, MaxSubscribedTopicNames)
+		}
+	}
+	return ""
+}
+
+// uniqueSorted returns names sorted, each once (a copy).
+func uniqueSorted(names []string) []string {
+	out := append([]string(nil), names...)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
 // ConsumerHeartbeatResult is a ConsumerGroupHeartbeat response.
 type ConsumerHeartbeatResult struct {
 	ErrorCode         int16
@@ -492,6 +536,11 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 			return fail(kerr.InvalidRequest.Code, "TopicPartitions must be empty when (re-)joining")
 		case req.TopicNames == nil && req.TopicRegex == nil:
 			return fail(kerr.InvalidRequest.Code, "SubscribedTopicNames or SubscribedTopicRegex must be set in the first request")
+		}
+	}
+	if req.TopicNames != nil {
+		if why := checkSubscription(req.TopicNames); why != "" {
+			return fail(kerr.InvalidRequest.Code, why)
 		}
 	}
 	var re *regexp.Regexp
@@ -648,8 +697,7 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		m.rebalanceTimeout = req.RebalanceTimeout
 	}
 	if req.TopicNames != nil {
-		names := append([]string(nil), req.TopicNames...)
-		sort.Strings(names)
+		names := uniqueSorted(req.TopicNames)
 		if !equalStrings(names, m.topics) {
 			m.topics, changed = names, true
 		}

@@ -392,3 +392,58 @@ func BenchmarkConsumerHeartbeatKeepalive(b *testing.B) {
 		}
 	})
 }
+
+// TestConsumerSubscriptionBounds: a subscription list past
+// MaxSubscribedTopicNames distinct names, past maxSubscribedNameBytes, or
+// with a name no topic can have is refused with INVALID_REQUEST and a
+// message saying which bound, before the member joins; repeated names
+// count once and are stored once.
+func TestConsumerSubscriptionBounds(t *testing.T) {
+	names := func(n int, f string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf(f, i)
+		}
+		return out
+	}
+	atMax := names(MaxSubscribedTopicNames, "t%d")
+	repeated := append(append([]string{}, atMax...), atMax[:100]...)
+	long := names(maxSubscribedNameBytes/200+1, "%0200d")
+	cases := []struct {
+		name    string
+		topics  []string
+		wantMsg string // "" = accepted
+	}{
+		{"at the count bound", atMax, ""},
+		{"repeats count once", repeated, ""},
+		{"one past the count bound", names(MaxSubscribedTopicNames+1, "t%d"),
+			"SubscribedTopicNames lists 10001 topics; at most 10000 are accepted (subscribe by regex instead)"},
+		{"past the byte bound", long,
+			fmt.Sprintf("SubscribedTopicNames totals %d bytes of names; at most %d are accepted (subscribe by regex instead)", 200*len(long), maxSubscribedNameBytes)},
+		{"a name too long to exist", []string{"t", string(make([]byte, 250))},
+			"SubscribedTopicNames holds a name of 250 bytes; topic names are 1 to 249"},
+		{"an empty name", []string{""}, "SubscribedTopicNames holds a name of 0 bytes; topic names are 1 to 249"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cf := newCGFixture(t, map[string]int32{"t1": 2})
+			res := cf.hb("a", hbOpts{topics: tc.topics})
+			if tc.wantMsg == "" {
+				if res.ErrorCode != 0 {
+					t.Fatalf("refused: %d %s", res.ErrorCode, res.ErrorMessage)
+				}
+				d := cf.c.DescribeConsumer(testGroup)
+				if len(d.Members) != 1 || len(d.Members[0].SubscribedTopicNames) != MaxSubscribedTopicNames {
+					t.Fatalf("described %d members, subscription of %d names; want 1 and %d", len(d.Members), len(d.Members[0].SubscribedTopicNames), MaxSubscribedTopicNames)
+				}
+				return
+			}
+			if res.ErrorCode != kerr.InvalidRequest.Code || res.ErrorMessage != tc.wantMsg {
+				t.Fatalf("got %d %q, want INVALID_REQUEST %q", res.ErrorCode, res.ErrorMessage, tc.wantMsg)
+			}
+			if d := cf.c.DescribeConsumer(testGroup); len(d.Members) != 0 {
+				t.Fatalf("a refused member joined: %+v", d.Members)
+			}
+		})
+	}
+}
