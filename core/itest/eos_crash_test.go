@@ -1,13 +1,19 @@
 package itest
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/internal/testkit"
 )
@@ -55,9 +61,12 @@ func TestEOSCrash(t *testing.T) {
 	// Two sessions share the group: a restart also rebalances them,
 	// and each one's transactions fence only its own zombies.
 	logf := func(f string, a ...any) { t.Logf("%v: "+f, append([]any{since()}, a...)...) }
+	// Each session's client log is kept (the last lines) for a failure:
+	// a loop that stops making progress says nothing by itself.
+	logs := []*lastLines{{max: 300}, {max: 300}}
 	etls := []*testkit.ETL{
-		{ClientOpts: opts, Group: "eos", TxnID: "eos-1", In: in, Out: out, MaxPollRecords: 1000, Logf: logf},
-		{ClientOpts: opts, Group: "eos", TxnID: "eos-2", In: in, Out: out, MaxPollRecords: 1000, Logf: logf},
+		{ClientOpts: opts, Group: "eos", TxnID: "eos-1", In: in, Out: out, MaxPollRecords: 1000, Logf: logf, Log: logs[0].add},
+		{ClientOpts: opts, Group: "eos", TxnID: "eos-2", In: in, Out: out, MaxPollRecords: 1000, Logf: logf, Log: logs[1].add},
 	}
 	committed := func() (sum int64) {
 		for _, e := range etls {
@@ -90,6 +99,10 @@ func TestEOSCrash(t *testing.T) {
 	}
 	for range etls {
 		if err := <-done; err != nil {
+			eosDiagnose(t, opts, "eos", []string{"eos-1", "eos-2"}, out)
+			for i, l := range logs {
+				t.Logf("client log of %s (last lines):\n%s", etls[i].TxnID, l.String())
+			}
 			t.Fatalf("etl: %v", err)
 		}
 	}
@@ -107,4 +120,82 @@ func TestEOSCrash(t *testing.T) {
 	if ls, err := adm.ListTransactions(ctx, nil, []string{"Ongoing", "PrepareCommit", "PrepareAbort"}); err != nil || len(ls) != 0 {
 		t.Fatalf("transactions still open after the run: %+v, %v", ls, err)
 	}
+}
+
+// lastLines keeps the last max lines written to it.
+type lastLines struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (l *lastLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, time.Now().Format("15:04:05.000")+" "+line)
+	if len(l.lines) > l.max {
+		l.lines = l.lines[len(l.lines)-l.max:]
+	}
+}
+
+func (l *lastLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// eosDiagnose logs what the broker says of an exactly-once loop that
+// stopped: its transactions, its group, whether the group's offsets are
+// stable, and each output partition's high watermark against its last
+// stable offset (a transaction left open holds the latter back).
+func eosDiagnose(t *testing.T, opts []kgo.Opt, group string, txnIDs []string, out string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Logf("diagnose: client: %v", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if d, err := adm.DescribeTransactions(ctx, txnIDs...); err != nil {
+		t.Logf("diagnose: describe transactions: %v", err)
+	} else {
+		for _, x := range d.Sorted() {
+			t.Logf("diagnose: transaction %s: state %s producer %d/%d started %d partitions %v err %v",
+				x.TxnID, x.State, x.ProducerID, x.ProducerEpoch, x.StartTimestamp, x.Topics, x.Err)
+		}
+	}
+	if d, err := adm.DescribeGroups(ctx, group); err != nil {
+		t.Logf("diagnose: describe group: %v", err)
+	} else {
+		for _, g := range d.Sorted() {
+			t.Logf("diagnose: group %s: state %s protocol %s members %d err %v", g.Group, g.State, g.Protocol, len(g.Members), g.Err)
+		}
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group, req.RequireStable = group, true
+	if resp, err := req.RequestWith(ctx, cl); err != nil {
+		t.Logf("diagnose: offset fetch (require stable): %v", err)
+	} else {
+		for _, tp := range resp.Topics {
+			for _, p := range tp.Partitions {
+				if p.ErrorCode != 0 {
+					t.Logf("diagnose: offset fetch (require stable) %s[%d]: %v", tp.Topic, p.Partition, kerr.ErrorForCode(p.ErrorCode))
+				}
+			}
+		}
+		t.Logf("diagnose: offset fetch (require stable): error %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	ends, err1 := adm.ListEndOffsets(ctx, out)
+	stable, err2 := adm.ListCommittedOffsets(ctx, out)
+	if err1 != nil || err2 != nil {
+		t.Logf("diagnose: list offsets: %v %v", err1, err2)
+		return
+	}
+	ends.Each(func(o kadm.ListedOffset) {
+		s, _ := stable.Lookup(o.Topic, o.Partition)
+		t.Logf("diagnose: %s[%d]: high watermark %d, last stable offset %d", o.Topic, o.Partition, o.Offset, s.Offset)
+	})
 }
