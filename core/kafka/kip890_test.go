@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicemq/sluice/core/auth"
 	"github.com/sluicemq/sluice/core/broker"
+	"github.com/sluicemq/sluice/core/txn"
 	"github.com/sluicemq/sluice/internal/testkit/localbroker"
 )
 
@@ -28,6 +29,13 @@ import (
 // real marker writer; off turns verification off
 // (transaction.partition.verification.enable=false).
 func startVerifyBroker(t *testing.T, off bool) (string, *broker.Broker) {
+	t.Helper()
+	return startVerifyBrokerMarkers(t, off, nil)
+}
+
+// startVerifyBrokerMarkers is startVerifyBroker with the marker writer
+// wrapped by wrap (nil: as is).
+func startVerifyBrokerMarkers(t *testing.T, off bool, wrap func(txn.MarkerWriter) txn.MarkerWriter) (string, *broker.Broker) {
 	t.Helper()
 	b, err := localbroker.Open(broker.Config{
 		DataDir:                             t.TempDir(),
@@ -45,7 +53,11 @@ func startVerifyBroker(t *testing.T, off bool) (string, *broker.Broker) {
 	}
 	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
 	s := New(b, Config{Logger: b.Config().Logger})
-	if _, err := s.StartTransactions(); err != nil {
+	markers := s.MarkerWriter()
+	if wrap != nil {
+		markers = wrap(markers)
+	}
+	if _, err := s.startTransactions(markers); err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(ln)
@@ -54,6 +66,25 @@ func startVerifyBroker(t *testing.T, off bool) (string, *broker.Broker) {
 		b.Close()
 	})
 	return ln.Addr().String(), b
+}
+
+// gatedMarkers holds the coordinator's markers until the gate opens.
+type gatedMarkers struct {
+	inner txn.MarkerWriter
+	gate  chan struct{}
+}
+
+func (g *gatedMarkers) WriteMarkers(ctx context.Context, ms []txn.Marker) []error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		errs := make([]error, len(ms))
+		for i := range errs {
+			errs[i] = ctx.Err()
+		}
+		return errs
+	}
+	return g.inner.WriteMarkers(ctx, ms)
 }
 
 // findTxnCoordinator retries FindCoordinator until __transaction_state
@@ -461,6 +492,81 @@ func TestKIP890VerifyOnly(t *testing.T) {
 	for _, k := range av.ApiKeys {
 		if k.ApiKey == 24 && (k.MinVersion != 0 || k.MaxVersion != 5) {
 			t.Fatalf("AddPartitionsToTxn advertised v%d–%d", k.MinVersion, k.MaxVersion)
+		}
+	}
+}
+
+// TestKIP890VerificationRetriable: a verification the coordinator cannot
+// make yet (the transaction is completing: CONCURRENT_TRANSACTIONS) is
+// answered NOT_ENOUGH_REPLICAS, which clients retry, with Kafka's
+// message, and nothing is stored; once the abort completed the same
+// batch is INVALID_TXN_STATE. A partition with the transaction still
+// open takes batches without asking (the pending marker ends them).
+func TestKIP890VerificationRetriable(t *testing.T) {
+	t.Parallel()
+	gm := &gatedMarkers{gate: make(chan struct{})}
+	addr, b := startVerifyBrokerMarkers(t, false, func(m txn.MarkerWriter) txn.MarkerWriter {
+		gm.inner = m
+		return gm
+	})
+	const topic, id = "retriable", "tx-retriable"
+	createTopic(t, addr, topic, 2)
+	cl := mustClient(t, kgo.SeedBrokers(addr), kgo.MaxVersions(clientVersions()))
+	findTxnCoordinator(t, cl, id)
+	pid, epoch := initTxnPID(t, cl, id)
+	addPartitionV3(t, cl, id, pid, epoch, topic, 0, 1)
+	if code, msg := produceTxnRaw(t, cl, id, topic, txnBatch(t, pid, epoch, 0, true, "a0")); code != 0 {
+		t.Fatalf("produce: %v %s", kerr.ErrorForCode(code), msg)
+	}
+	endTxnRaw(t, cl, id, pid, epoch, false)
+	waitTxnState(t, cl, id, "PrepareAbort") // markers held back
+
+	// Partition 1 was added but never written: it asks, and cannot know.
+	produce1 := func(seq int32) (int16, string) {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = kmsg.StringPtr(id), -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = 1, txnBatch(t, pid, epoch, seq, true, "late")
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		p := send[*kmsg.ProduceResponse](t, cl, req).Topics[0].Partitions[0]
+		msg := ""
+		if p.ErrorMessage != nil {
+			msg = *p.ErrorMessage
+		}
+		return p.ErrorCode, msg
+	}
+	code, msg := produce1(0)
+	if code != kerr.NotEnoughReplicas.Code || msg != verifyFailedMessage+"CONCURRENT_TRANSACTIONS" {
+		t.Fatalf("while completing: %v %q, want NOT_ENOUGH_REPLICAS", kerr.ErrorForCode(code), msg)
+	}
+	p1, err := b.Partition(topic, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw := p1.HighWatermark(); hw != 0 || p1.PendingTxnVerifications() != 0 {
+		t.Fatalf("partition 1: HW %d, %d tokens", hw, p1.PendingTxnVerifications())
+	}
+	// Partition 0 has the transaction open: no question asked.
+	if code, msg := produceTxnRaw(t, cl, id, topic, txnBatch(t, pid, epoch, 1, true, "a1")); code != 0 {
+		t.Fatalf("open partition while completing: %v %s", kerr.ErrorForCode(code), msg)
+	}
+
+	close(gm.gate)
+	waitTxnState(t, cl, id, "CompleteAbort")
+	if code, _ := produce1(0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("after the abort: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	for i := range int32(2) {
+		p, err := b.Partition(topic, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != hw {
+			t.Fatalf("partition %d: LSO %d, HW %d", i, lso, hw)
 		}
 	}
 }

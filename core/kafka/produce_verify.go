@@ -79,6 +79,9 @@ func (c *conn) verifyTxnProduce(req *kmsg.ProduceRequest, items []produceItem) [
 		if !needed {
 			continue
 		}
+		if leader, _, _, _ := p.Role(); !leader {
+			continue // the append answers NOT_LEADER; no round trip for it
+		}
 		k := key{pid, epoch}
 		if _, ok := needs[k]; !ok {
 			order = append(order, k)
