@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/peterbourgon/ff/v3"
@@ -123,6 +124,11 @@ func newServeFlags(fs *flag.FlagSet) *serveFlags {
 	int32Var(fs, &c.TransactionStatePartitions, "transaction-state-partitions", 0, "partitions of __transaction_state (transaction.state.log.num.partitions; 0: 50), fixed once created")
 	fs.DurationVar(&c.TransactionalIDExpiration, "transactional-id-expiration", 0, "transactional ids with no transaction open and no state change for this long are removed (transactional.id.expiration.ms; 0: 7 days)")
 	fs.DurationVar(&c.TransactionRemoveExpiredInterval, "transaction-remove-expired-interval", 0, "how often expired transactional ids are removed (transaction.remove.expired.transaction.cleanup.interval.ms; 0: 1h)")
+	fs.BoolFunc("transaction-partition-verification-enable", "check with the transaction coordinator that a partition is in the producer's transaction before appending the producer's first transactional batch there (KIP-890; transaction.partition.verification.enable; default true)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.TransactionPartitionVerificationOff = !on
+		return err
+	})
 	fs.DurationVar(&c.TransactionAbortInterval, "transaction-abort-interval", 0, "how often transactions open past their timeout are aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms; 0: 10s)")
 	fs.StringVar(&c.ZooKeeper, "zookeeper", "", "join a cluster through ZooKeeper: `HOST:PORT[,HOST:PORT...][/CHROOT]`; empty runs the embedded single-node store")
 	fs.DurationVar(&c.ZooKeeperSessionTimeout, "zookeeper-session-timeout", d.ZooKeeperSessionTimeout, "ZooKeeper session timeout (zookeeper.session.timeout.ms)")

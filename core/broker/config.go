@@ -119,6 +119,11 @@ type Config struct {
 	// __transaction_state when it is created
 	// (transaction.state.log.num.partitions). Zero: 50 (core/txn).
 	TransactionStatePartitions int32
+	// TransactionPartitionVerificationOff turns off KIP-890's check that a
+	// partition is in the producer's transaction before its first
+	// transactional batch is appended
+	// (transaction.partition.verification.enable=false; on by default).
+	TransactionPartitionVerificationOff bool
 
 	// Logger; default slog.Default().
 	Logger *slog.Logger

@@ -112,6 +112,9 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	// KIP-890: a producer's first transactional batch on a partition
+	// waits for its coordinator's word (produce_verify.go).
+	items = c.verifyTxnProduce(req, items)
 	// Transforms run first, partitions in parallel (they cost CPU per
 	// record and take no partition lock); appends then go in request
 	// order.

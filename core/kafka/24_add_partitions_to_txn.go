@@ -8,15 +8,22 @@ import (
 	"github.com/sluicemq/sluice/core/txn"
 )
 
-// AddPartitionsToTxn: versions 0–3, a producer adding the partitions it is
-// about to write to its transaction. v4+ (KIP-890 part 1: brokers verifying
-// a partition is in the transaction before appending) is not served:
-// clients fall back to v3. Write on the transactional id and on every
-// topic is required; a partition that fails a check fails the request, the
-// others get OPERATION_NOT_ATTEMPTED, as Kafka answers.
-func init() { register(24, 0, 3, (*conn).handleAddPartitionsToTxn) }
+// AddPartitionsToTxn: versions 0–5. v0–3: a producer adding the
+// partitions it is about to write to its transaction. Write on the
+// transactional id and on every topic is required; a partition that fails
+// a check fails the request, the others get OPERATION_NOT_ATTEMPTED, as
+// Kafka answers. v4–5 (KIP-890 part 1) are the brokers' batched form
+// (addpartitions_v4.go): several transactions, each either added (as v3)
+// or only verified (VerifyOnly: a partition leader asking before it
+// appends a producer's first transactional batch); they need ClusterAction
+// on the cluster. Clients stay on v3: kgo pins it, Java clients cap at
+// their own maximum.
+func init() { register(24, 0, 5, (*conn).handleAddPartitionsToTxn) }
 
 func (c *conn) handleAddPartitionsToTxn(h *header, req *kmsg.AddPartitionsToTxnRequest) *reply {
+	if req.Version >= 4 {
+		return c.handleAddPartitionsToTxnBatched(h, req)
+	}
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	codes := map[txn.TopicPartition]int16{}
 	var tps []txn.TopicPartition

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
@@ -27,7 +28,8 @@ func TestTxnACLs(t *testing.T) {
 	if _, err := e.admin.CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	cl := e.client(t, alice)
+	// AddPartitionsToTxn v4+ is the brokers' form: clients stay on v3.
+	cl := e.client(t, alice, kgo.MaxVersions(clientVersions()))
 	find := func() int16 {
 		for {
 			req := kmsg.NewPtrFindCoordinatorRequest()

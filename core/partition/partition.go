@@ -210,6 +210,14 @@ type TransformFunc func(h storage.BatchHeader, batch []byte) ([]byte, error)
 // their input batches, whatever the transform makes of them: a retried
 // input batch is answered with the offset its output got.
 func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (AppendResult, error) {
+	return p.AppendGuarded(records, transform, nil)
+}
+
+// AppendGuarded is AppendTransformed with transaction verification on
+// when g is not nil (see StartTxnVerification): a transactional batch of
+// a producer with no transaction open here fails with ErrTxnNotVerified
+// unless g's verification is still pending (no marker since).
+func (p *Partition) AppendGuarded(records []byte, transform TransformFunc, g *TxnGuard) (AppendResult, error) {
 	cfg := p.cfg.Load()
 	batches, headers, err := p.validate(records, cfg)
 	if err != nil {
@@ -239,6 +247,9 @@ func (p *Partition) AppendTransformed(records []byte, transform TransformFunc) (
 				res.commitOffset = dup.baseOffset + int64(h.LastOffsetDelta) + 1
 				return res, nil
 			}
+			return res, err
+		}
+		if err := p.producers.checkVerified(h, g); err != nil {
 			return res, err
 		}
 	}

@@ -76,6 +76,9 @@ type producers struct {
 	// txns holds each producer's open transaction on this partition: the
 	// offset of its first transactional batch (txn.go).
 	txns map[int64]int64
+	// guards are the pending transaction verifications (txnverify.go);
+	// never persisted or cloned: a verification is per leader.
+	guards map[int64]verifyEntry
 }
 
 func newProducers() *producers {

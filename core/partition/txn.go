@@ -34,6 +34,7 @@ func (p *producers) recordTxn(h storage.BatchHeader) {
 	}
 	if _, open := p.txns[h.ProducerID]; !open {
 		p.txns[h.ProducerID] = h.BaseOffset
+		p.dropGuard(h.ProducerID)
 	}
 }
 
@@ -79,6 +80,9 @@ func (p *producers) recordMarker(h storage.BatchHeader, m markerInfo) (first int
 	e.CoordEpoch = max(e.CoordEpoch, m.coordEpoch)
 	first, ok = p.txns[h.ProducerID]
 	delete(p.txns, h.ProducerID)
+	// A verification of the ended transaction must not let a late batch
+	// open a new one (KIP-890's race, txnverify.go).
+	p.dropGuard(h.ProducerID)
 	return first, ok
 }
 
@@ -166,6 +170,10 @@ func (p *Partition) WriteTxnMarker(m TxnMarker) (AppendResult, error) {
 	}
 	res.LogStartOffset = p.log.LogStartOffset()
 	if !write {
+		// Nothing to close here, but the transaction is over: a
+		// verification made for it must not let a delayed batch open
+		// one now (KIP-890; Kafka writes the marker, which does this).
+		p.producers.dropGuard(m.ProducerID)
 		res.commitOffset = p.log.NextOffset()
 		return res, nil
 	}

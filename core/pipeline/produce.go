@@ -36,6 +36,9 @@ type AppendRequest struct {
 	// Timeout bounds the delivery of the transform's emits (the produce
 	// request's timeout); 0 means 30 s.
 	Timeout time.Duration
+	// TxnGuard, when not nil, turns on transaction verification for the
+	// append (partition.AppendGuarded; KIP-890 part 1).
+	TxnGuard *partition.TxnGuard
 }
 
 // Pending is an appended produce whose acknowledgement may still be
@@ -139,19 +142,19 @@ func (pr *Prepared) Append() (*Pending, error) {
 		return nil, pr.err
 	}
 	if !pr.tr {
-		res, err := part.Append(req.Batch)
+		res, err := part.AppendGuarded(req.Batch, nil, req.TxnGuard)
 		if err != nil {
 			return nil, err
 		}
 		return &Pending{Result: res, p: part, acks: req.Acks}, nil
 	}
 	i := 0
-	res, err := part.AppendTransformed(req.Batch, func(storage.BatchHeader, []byte) ([]byte, error) {
+	res, err := part.AppendGuarded(req.Batch, func(storage.BatchHeader, []byte) ([]byte, error) {
 		// Batches come in order; prep.outs has one output per batch.
 		out := pr.prep.outs[i]
 		i++
 		return out, nil
-	})
+	}, req.TxnGuard)
 	if err != nil {
 		return nil, err
 	}

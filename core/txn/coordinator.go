@@ -887,3 +887,42 @@ func contains[T comparable](s []T, v T) bool {
 	}
 	return false
 }
+
+// VerifyPartitions answers a partition leader asking whether tps are in
+// pid/epoch's ongoing transaction of id (AddPartitionsToTxn v4+ with
+// VerifyOnly, KIP-890 part 1); it changes nothing. err fails every
+// partition: NOT_COORDINATOR, INVALID_REQUEST (no id),
+// INVALID_PRODUCER_ID_MAPPING (unknown id or another producer id),
+// PRODUCER_FENCED (another epoch), CONCURRENT_TRANSACTIONS (the
+// transaction is being committed or aborted), as Kafka's coordinator
+// answers. Otherwise each partition is nil when in the transaction, else
+// INVALID_TXN_STATE (Kafka 3.6–3.7; later ones say TRANSACTION_ABORTABLE,
+// which leaders turn into INVALID_TXN_STATE for clients anyway). A
+// transaction's partitions are added once persisted and dropped when it
+// completes, so a busy Ongoing state needs no special case: the leader
+// re-checks against the markers under its append lock.
+func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, tps []TopicPartition) ([]error, error) {
+	if id == "" {
+		return nil, kerr.InvalidRequest
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, m, err := c.lookup(id)
+	switch {
+	case err != nil:
+		return nil, err
+	case m == nil || m.pid != pid:
+		return nil, kerr.InvalidProducerIDMapping
+	case m.epoch != epoch:
+		return nil, kerr.ProducerFenced
+	case m.state == PrepareCommit || m.state == PrepareAbort:
+		return nil, kerr.ConcurrentTransactions
+	}
+	out := make([]error, len(tps))
+	for i, tp := range tps {
+		if _, ok := m.parts[tp]; !ok || m.state != Ongoing {
+			out[i] = kerr.InvalidTxnState
+		}
+	}
+	return out, nil
+}

@@ -24,7 +24,9 @@ import (
 // (The coordinator is not involved: Produce and WriteTxnMarkers are sent
 // raw, as a coordinator would send them.)
 func TestTxnStateSurvivesLeaderKill(t *testing.T) {
-	c := startCluster(t, 3)
+	// Verification off: these transactional batches belong to no
+	// coordinator's transaction (KIP-890 would refuse them).
+	c := startCluster(t, 3, "--transaction-partition-verification-enable=false")
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	adm := clusterAdmin(t, c)
