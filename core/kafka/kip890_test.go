@@ -364,9 +364,11 @@ func TestKIP890KgoTransactions(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The last transaction is complete once EndTransaction returned
-		// and its markers are in (the coordinator writes them after).
+		// and its markers are in (the coordinator writes them after, and
+		// the high watermark passes a marker once it is durable: until
+		// then LSO and HW are equal one short of it).
 		deadline := time.Now().Add(10 * time.Second)
-		for p.LastStableOffset() != p.HighWatermark() && time.Now().Before(deadline) {
+		for (p.LastStableOffset() != p.HighWatermark() || p.HighWatermark() != 6*3+6) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != hw || hw != 6*3+6 {

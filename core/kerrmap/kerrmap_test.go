@@ -40,6 +40,7 @@ var want = map[string]struct {
 	"partition.ErrOutOfOrderSequence":   {partition.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	"partition.ErrStaleProducerEpoch":   {partition.ErrStaleProducerEpoch, kerr.InvalidProducerEpoch},
 	"partition.ErrTxnOpen":              {partition.ErrTxnOpen, kerr.InvalidTxnState},
+	"partition.ErrTxnNotVerified":       {partition.ErrTxnNotVerified, kerr.InvalidTxnState},
 	"partition.ErrCoordinatorFenced":    {partition.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced},
 	"partition.ErrNoProducerID":         {partition.ErrNoProducerID, kerr.InvalidProducerIDMapping},
 	"partition.ErrCommitTimeout":        {partition.ErrCommitTimeout, kerr.RequestTimedOut},
