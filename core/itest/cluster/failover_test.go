@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clusterAdmin returns an admin client on every broker of c.
@@ -36,6 +37,41 @@ func createTopic(ctx context.Context, t *testing.T, adm *kadm.Client, topic stri
 	}
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
+	}
+}
+
+// waitTopicEverywhere waits until every running broker's Metadata answer
+// has the topic with a leader for each of its partitions. CreateTopics is
+// answered by the broker that wrote the topic to ZooKeeper; the others
+// learn it from their watch a moment later, and a client that does not
+// retry (RecordRetries(0)) may ask one of them first.
+func waitTopicEverywhere(ctx context.Context, t *testing.T, c *testCluster, topic string, partitions int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, nd := range c.nodes {
+		if !nd.running() {
+			continue
+		}
+		waitFor(ctx, t, fmt.Sprintf("broker %d knowing topic %s", nd.id, topic), func() bool {
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(topic)
+			req.Topics = append(req.Topics, rt)
+			resp, err := req.RequestWith(ctx, cl.Broker(int(nd.id)))
+			if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != partitions {
+				return false
+			}
+			for _, p := range resp.Topics[0].Partitions {
+				if p.ErrorCode != 0 || p.Leader < 0 {
+					return false
+				}
+			}
+			return true
+		})
 	}
 }
 
@@ -219,6 +255,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 	adm := clusterAdmin(t, c)
 	const topic = "guarded"
 	createTopic(ctx, t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")})
+	waitTopicEverywhere(ctx, t, c, topic, 1) // the producer below does not retry
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordRetries(0), kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.ProduceRequestTimeout(3*time.Second), kgo.RecordDeliveryTimeout(5*time.Second))
