@@ -56,11 +56,7 @@ func startACLBroker(t *testing.T) *aclEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	store := b.Store().(meta.ACLStore)
 	a := acl.New([]auth.Principal{superUser})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -34,11 +33,7 @@ func startSessionBroker(t *testing.T, cfg Config) (string, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	cfg.Logger = b.Config().Logger
 	s := New(b, cfg)
 	go s.Serve(ln)

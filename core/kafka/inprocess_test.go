@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -58,12 +57,8 @@ func TestInProcessConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenAdvertised(t, b)
 	addr := ln.Addr().String()
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
 	f := &readerFilter{}
 	s := New(b, Config{Logger: b.Config().Logger, Hooks: filterOnly{f}, Authorizer: readOnly{}})
 	go s.Serve(ln)
@@ -158,12 +153,8 @@ func BenchmarkConsumeTCPvsInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := listenAdvertised(b, br)
 	addr := ln.Addr().String()
-	br.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
 	s := New(br, Config{Logger: br.Config().Logger})
 	go s.Serve(ln)
 	defer func() { s.Close(); br.Close() }()

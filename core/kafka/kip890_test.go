@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"testing"
@@ -47,11 +46,7 @@ func startVerifyBrokerMarkers(t *testing.T, off bool, wrap func(txn.MarkerWriter
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	s := New(b, Config{Logger: b.Config().Logger})
 	markers := s.MarkerWriter()
 	if wrap != nil {

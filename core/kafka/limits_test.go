@@ -32,11 +32,7 @@ func startServer(t *testing.T, bc broker.Config, sc Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	sc.Logger = bc.Logger
 	s := New(b, sc)
 	go s.Serve(ln)

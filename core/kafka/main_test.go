@@ -2,10 +2,13 @@ package kafka
 
 import (
 	"flag"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
+
+	"github.com/sluicemq/sluice/core/broker"
 )
 
 // shortParallel is -test.parallel under -short (testkit.ShortParallel's
@@ -28,4 +31,16 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(m.Run())
+}
+
+// listenAdvertised opens the test server's listener on a free loopback
+// port and advertises it as the broker's address (what Metadata answers).
+func listenAdvertised(tb testing.TB, b *broker.Broker) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	return ln
 }

@@ -52,11 +52,7 @@ func startSASLBroker(t *testing.T, reauth time.Duration) (addr string, store *me
 			t.Fatal(err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	s := New(b, Config{Logger: logger, Credentials: store, SASL: &SASLConfig{
 		Mechanisms:  []string{MechPLAIN, MechScramSHA256, MechScramSHA512},
 		Credentials: store,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,11 +53,7 @@ func startTxnNodeID(t *testing.T, dir string, id int32) *txnNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	s := New(b, Config{Logger: b.Config().Logger})
 	go s.Serve(ln)
 	n := &txnNode{t: t, dir: dir, b: b, s: s, addr: ln.Addr().String()}

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -50,11 +49,7 @@ func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetAdvertised("127.0.0.1", int32(ln.Addr().(*net.TCPAddr).Port))
+	ln := listenAdvertised(t, b)
 	s := New(b, Config{Logger: b.Config().Logger})
 	if _, err := s.startTransactions(markers); err != nil {
 		t.Fatal(err)
