@@ -193,7 +193,16 @@ func (e *ETL) Run(ctx context.Context, ends map[int32]int64) error {
 			// producer failed and does not commit.
 			sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: r.Value}, nil)
 		})
-		committed, err := sess.End(ctx, kgo.TryCommit)
+		// End is bounded: a flush that never completes (seen once in a
+		// loaded race run: a session whose transaction spanned a broker
+		// kill kept its flush waiting 3.5 min, past its records' 45 s
+		// delivery timeout, while its group member heartbeated on) would
+		// stall the loop for good. An application gives up on the
+		// session and starts a new one, as restart does; the coordinator
+		// aborts the abandoned transaction and fences its producer.
+		ectx, ecancel := context.WithTimeout(ctx, endTimeout)
+		committed, err := sess.End(ectx, kgo.TryCommit)
+		ecancel()
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -210,6 +219,10 @@ func (e *ETL) Run(ctx context.Context, ends map[int32]int64) error {
 		}
 	}
 }
+
+// endTimeout bounds one End: above the sessions' 45 s record delivery
+// timeout, so a flush that can finish does.
+const endTimeout = 60 * time.Second
 
 // groupAt reports whether group's committed offsets of topic are ends.
 func groupAt(ctx context.Context, adm *kadm.Client, group, topic string, ends map[int32]int64) (bool, error) {
