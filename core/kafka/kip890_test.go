@@ -32,6 +32,20 @@ func startVerifyBroker(t *testing.T, off bool) (string, *broker.Broker) {
 	return startVerifyBrokerMarkers(t, off, nil)
 }
 
+// startVerifyProducer starts a broker (startVerifyBroker), creates topic
+// with one partition, and returns the broker's address and the broker, a
+// raw client, and transactional id's producer id and epoch from
+// InitProducerID.
+func startVerifyProducer(t *testing.T, off bool, topic, id string) (string, *broker.Broker, *kgo.Client, int64, int16) {
+	t.Helper()
+	addr, b := startVerifyBroker(t, off)
+	createTopic(t, addr, topic, 1)
+	cl := mustClient(t, kgo.SeedBrokers(addr), kgo.MaxVersions(clientVersions()))
+	findTxnCoordinator(t, cl, id)
+	pid, epoch := initTxnPID(t, cl, id)
+	return addr, b, cl, pid, epoch
+}
+
 // startVerifyBrokerMarkers is startVerifyBroker with the marker writer
 // wrapped by wrap (nil: as is).
 func startVerifyBrokerMarkers(t *testing.T, off bool, wrap func(txn.MarkerWriter) txn.MarkerWriter) (string, *broker.Broker) {
@@ -46,21 +60,13 @@ func startVerifyBrokerMarkers(t *testing.T, off bool, wrap func(txn.MarkerWriter
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listenAdvertised(t, b)
-	s := New(b, Config{Logger: b.Config().Logger})
-	markers := s.MarkerWriter()
-	if wrap != nil {
-		markers = wrap(markers)
-	}
-	if _, err := s.startTransactions(markers); err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		s.Close()
-		b.Close()
+	addr, _ := serveWithTransactions(t, b, func(s *Server) txn.MarkerWriter {
+		if wrap != nil {
+			return wrap(s.MarkerWriter())
+		}
+		return s.MarkerWriter()
 	})
-	return ln.Addr().String(), b
+	return addr, b
 }
 
 // gatedMarkers holds the coordinator's markers until the gate opens.
@@ -212,12 +218,8 @@ func TestKIP890ProduceNotInTransaction(t *testing.T) {
 	t.Parallel()
 	for _, off := range []bool{false, true} {
 		t.Run(fmt.Sprintf("off=%v", off), func(t *testing.T) {
-			addr, b := startVerifyBroker(t, off)
 			const topic, id = "unadded", "tx-unadded"
-			createTopic(t, addr, topic, 1)
-			cl := mustClient(t, kgo.SeedBrokers(addr), kgo.MaxVersions(clientVersions()))
-			findTxnCoordinator(t, cl, id)
-			pid, epoch := initTxnPID(t, cl, id)
+			_, b, cl, pid, epoch := startVerifyProducer(t, off, topic, id)
 
 			code, msg := produceTxnRaw(t, cl, id, topic, txnBatch(t, pid, epoch, 0, true, "stray"))
 			p, err := b.Partition(topic, 0)
@@ -269,12 +271,8 @@ func TestKIP890HangingTransaction(t *testing.T) {
 	t.Parallel()
 	for _, off := range []bool{false, true} {
 		t.Run(fmt.Sprintf("off=%v", off), func(t *testing.T) {
-			addr, _ := startVerifyBroker(t, off)
 			const topic, id = "hang", "tx-hang"
-			createTopic(t, addr, topic, 1)
-			cl := mustClient(t, kgo.SeedBrokers(addr), kgo.MaxVersions(clientVersions()))
-			findTxnCoordinator(t, cl, id)
-			pid, epoch := initTxnPID(t, cl, id)
+			addr, _, cl, pid, epoch := startVerifyProducer(t, off, topic, id)
 			addPartitionV3(t, cl, id, pid, epoch, topic, 0)
 			if code, msg := produceTxnRaw(t, cl, id, topic, txnBatch(t, pid, epoch, 0, true, "a0", "a1")); code != 0 {
 				t.Fatalf("produce: %v %s", kerr.ErrorForCode(code), msg)

@@ -49,9 +49,18 @@ func startTxnBroker(t *testing.T, markers txn.MarkerWriter) (string, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveWithTransactions(t, b, func(*Server) txn.MarkerWriter { return markers })
+}
+
+// serveWithTransactions serves b on a free loopback port with its
+// transaction coordinator started, the coordinator's markers going to
+// what markers picks (given the server, whose own MarkerWriter it may
+// wrap); both are closed when the test ends.
+func serveWithTransactions(t *testing.T, b *broker.Broker, markers func(*Server) txn.MarkerWriter) (string, *Server) {
+	t.Helper()
 	ln := listenAdvertised(t, b)
 	s := New(b, Config{Logger: b.Config().Logger})
-	if _, err := s.startTransactions(markers); err != nil {
+	if _, err := s.startTransactions(markers(s)); err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(ln)
