@@ -182,12 +182,18 @@ func waitTxnState(t *testing.T, cl *kgo.Client, id, state string) kmsg.DescribeT
 // returns the partition's code and message.
 func produceTxnRaw(t *testing.T, cl *kgo.Client, id, topic string, batch []byte) (int16, string) {
 	t.Helper()
+	return produceTxnRawTo(t, cl, id, topic, 0, batch)
+}
+
+// produceTxnRawTo is produceTxnRaw to partition part.
+func produceTxnRawTo(t *testing.T, cl *kgo.Client, id, topic string, part int32, batch []byte) (int16, string) {
+	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.TransactionID, req.Acks, req.TimeoutMillis = kmsg.StringPtr(id), -1, 10000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch
+	rp.Partition, rp.Records = part, batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp := send[*kmsg.ProduceResponse](t, cl, req)
@@ -519,20 +525,7 @@ func TestKIP890VerificationRetriable(t *testing.T) {
 	// Partition 1 was added but never written: it asks, and cannot know.
 	produce1 := func(seq int32) (int16, string) {
 		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.TransactionID, req.Acks, req.TimeoutMillis = kmsg.StringPtr(id), -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition, rp.Records = 1, txnBatch(t, pid, epoch, seq, true, "late")
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		p := send[*kmsg.ProduceResponse](t, cl, req).Topics[0].Partitions[0]
-		msg := ""
-		if p.ErrorMessage != nil {
-			msg = *p.ErrorMessage
-		}
-		return p.ErrorCode, msg
+		return produceTxnRawTo(t, cl, id, topic, 1, txnBatch(t, pid, epoch, seq, true, "late"))
 	}
 	code, msg := produce1(0)
 	if code != kerr.NotEnoughReplicas.Code || msg != verifyFailedMessage+"CONCURRENT_TRANSACTIONS" {
