@@ -10,6 +10,10 @@ import (
 	"github.com/sluicemq/sluice/core/txn"
 )
 
+// batchedTxnParallelism bounds how many transactions of one batched
+// AddPartitionsToTxn are worked on at once.
+const batchedTxnParallelism = 16
+
 // handleAddPartitionsToTxnBatched serves AddPartitionsToTxn v4–5, the
 // broker-to-broker form of KIP-890 part 1. Without ClusterAction on the
 // cluster the whole request fails with the top-level
@@ -95,11 +99,16 @@ func (c *conn) handleAddPartitionsToTxnBatched(h *header, req *kmsg.AddPartition
 		return c.ready(h, resp)
 	}
 	return c.asyncReply(h, resp, func() {
+		// Transactions go to the coordinator side by side (an add
+		// waits for its __transaction_state write), but a bounded
+		// number at a time: the count comes off the wire.
+		sem := make(chan struct{}, batchedTxnParallelism)
 		var wg sync.WaitGroup
 		for _, j := range jobs {
 			wg.Add(1)
+			sem <- struct{}{}
 			go func() {
-				defer wg.Done()
+				defer func() { <-sem; wg.Done() }()
 				t := j.t
 				if !t.VerifyOnly {
 					code := fencedCode(tc.AddPartitions(t.TransactionalID, t.ProducerID, t.ProducerEpoch, j.tps), req.Version, 2)
