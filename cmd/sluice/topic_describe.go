@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -10,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicemq/sluice/core/meta"
 )
 
 func (c *cli) topicDescribeCommand() *ffcli.Command {
@@ -83,8 +84,7 @@ func (d *topicDescription) print(c *cli) error {
 	head := newTable(c.stdout)
 	head.row("Topic:", td.Topic)
 	if td.ID != (kadm.TopicID{}) {
-		// Kafka prints topic ids as unpadded URL-safe base64.
-		head.row("Topic ID:", base64.RawURLEncoding.EncodeToString(td.ID[:]))
+		head.row("Topic ID:", meta.TopicIDString(td.ID))
 	}
 	head.row("Partitions:", fmt.Sprint(len(td.Partitions)))
 	head.row("Replication factor:", fmt.Sprint(td.Partitions.NumReplicas()))

@@ -54,21 +54,28 @@ func (b *Broker) ackDeletion(name string) {
 	}
 }
 
+// pendingDeletions reads the store's deletion markers once for a start's
+// stray scan and acknowledgements (each marker is a ZooKeeper read): nil
+// when the store keeps none or they could not be read.
+func (b *Broker) pendingDeletions() []meta.DeletedTopic {
+	dm, ok := b.store.(deletionMarkers)
+	if !ok {
+		return nil
+	}
+	list, err := dm.PendingDeletions()
+	if err != nil {
+		b.logger.Warn("stray partition scan: reading topic deletion markers failed", "err", err)
+		return nil
+	}
+	return list
+}
+
 // ackPendingDeletions acknowledges, at start, every deletion marker that
 // waits for this broker: by then reconcile has removed copies of earlier
 // incarnations of re-created topics (claimPartitionDir) and the stray
 // scan has moved aside those of topics that are gone.
-func (b *Broker) ackPendingDeletions() {
-	dm, ok := b.store.(deletionMarkers)
-	if !ok {
-		return
-	}
-	list, err := dm.PendingDeletions()
-	if err != nil {
-		b.logger.Warn("reading topic deletion markers failed", "err", err)
-		return
-	}
-	for _, d := range list {
+func (b *Broker) ackPendingDeletions(markers []meta.DeletedTopic) {
+	for _, d := range markers {
 		if slices.Contains(d.Pending, b.cfg.BrokerID) {
 			b.ackDeletion(d.Name)
 		}
@@ -89,14 +96,18 @@ type strayDir struct {
 // of a topic missing from the metadata without a marker is left alone
 // (and logged): metadata that lacks a topic for another reason, such as
 // a wrong ZooKeeper chroot, must not cost its data. Directories of
-// partitions this broker has open are never stray.
-func (b *Broker) findStrayPartitions() []strayDir {
+// partitions this broker has open are never stray. markers are the
+// store's deletion markers.
+func (b *Broker) findStrayPartitions(markers []meta.DeletedTopic) []strayDir {
 	entries, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
 		b.logger.Warn("stray partition scan: reading the data dir failed", "err", err)
 		return nil
 	}
-	var deleted map[string]bool // loaded on first need
+	deleted := make(map[string]bool, len(markers))
+	for _, d := range markers {
+		deleted[d.Name] = true
+	}
 	var out []strayDir
 	for _, e := range entries {
 		m := partitionDirRe.FindStringSubmatch(e.Name())
@@ -123,9 +134,6 @@ func (b *Broker) findStrayPartitions() []strayDir {
 		case ok:
 			out = append(out, strayDir{name, part, "partition does not exist"})
 		default:
-			if deleted == nil {
-				deleted = b.deletedTopics()
-			}
 			if deleted[name] {
 				out = append(out, strayDir{name, part, "topic deleted"})
 			} else {
@@ -133,24 +141,6 @@ func (b *Broker) findStrayPartitions() []strayDir {
 					"topic", name, "partition", part, "dir", e.Name())
 			}
 		}
-	}
-	return out
-}
-
-// deletedTopics is the set of topics with a deletion marker.
-func (b *Broker) deletedTopics() map[string]bool {
-	out := map[string]bool{}
-	dm, ok := b.store.(deletionMarkers)
-	if !ok {
-		return out
-	}
-	list, err := dm.PendingDeletions()
-	if err != nil {
-		b.logger.Warn("stray partition scan: reading topic deletion markers failed", "err", err)
-		return out
-	}
-	for _, d := range list {
-		out[d.Name] = true
 	}
 	return out
 }
@@ -181,7 +171,8 @@ func (b *Broker) removeStrayPartitions() []strayDir {
 	if b.local != nil {
 		return nil
 	}
-	strays := b.findStrayPartitions()
+	markers := b.pendingDeletions()
+	strays := b.findStrayPartitions(markers)
 	var doomed []string
 	for _, s := range strays {
 		dir := partitionDir(b.cfg.DataDir, s.topic, s.part)
@@ -200,7 +191,7 @@ func (b *Broker) removeStrayPartitions() []strayDir {
 			b.logger.Warn("stray partition scan: syncing the data dir failed", "err", err)
 		}
 	}
-	b.ackPendingDeletions()
+	b.ackPendingDeletions(markers)
 	if entries, err := os.ReadDir(b.cfg.DataDir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && strings.HasSuffix(e.Name(), strayDeleteSuffix) {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,10 +25,10 @@ import (
 // partitionMetadataFile is Kafka's name for the file.
 const partitionMetadataFile = "partition.metadata"
 
-// encodeTopicID writes the file's content: Kafka's version 0, the id in
-// Kafka's Uuid string form (URL-safe base64, unpadded).
-func encodeTopicID(id [16]byte) []byte {
-	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", base64.RawURLEncoding.EncodeToString(id[:]))
+// encodePartitionMetadata writes the file's content: Kafka's version 0,
+// the id in Kafka's Uuid string form.
+func encodePartitionMetadata(id [16]byte) []byte {
+	return fmt.Appendf(nil, "version: 0\ntopic_id: %s\n", meta.TopicIDString(id))
 }
 
 // noMetadataFile is adoptPartitionDir's reason for a directory without
@@ -39,8 +38,8 @@ const noMetadataFile = "no partition.metadata"
 // errBadPartitionMetadata: the file exists but does not parse.
 var errBadPartitionMetadata = errors.New("malformed partition.metadata")
 
-// decodeTopicID parses the file's content.
-func decodeTopicID(b []byte) ([16]byte, error) {
+// decodePartitionMetadata parses the file's content.
+func decodePartitionMetadata(b []byte) ([16]byte, error) {
 	var id [16]byte
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 2 || strings.TrimSpace(lines[0]) != "version: 0" {
@@ -50,11 +49,10 @@ func decodeTopicID(b []byte) ([16]byte, error) {
 	if !ok {
 		return id, errBadPartitionMetadata
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil || len(raw) != 16 {
+	id, err := meta.ParseTopicID(strings.TrimSpace(v))
+	if err != nil {
 		return id, errBadPartitionMetadata
 	}
-	copy(id[:], raw)
 	return id, nil
 }
 
@@ -76,7 +74,7 @@ func (b *Broker) claimPartitionDir(dir string, t meta.Topic, part int32) error {
 	if t.ID == ([16]byte{}) {
 		return nil
 	}
-	want := encodeTopicID(t.ID)
+	want := encodePartitionMetadata(t.ID)
 	path := filepath.Join(dir, partitionMetadataFile)
 	have, err := os.ReadFile(path)
 	switch {
@@ -90,7 +88,7 @@ func (b *Broker) claimPartitionDir(dir string, t meta.Topic, part int32) error {
 	case bytes.Equal(have, want):
 		return nil
 	}
-	id, err := decodeTopicID(have)
+	id, err := decodePartitionMetadata(have)
 	if err != nil {
 		return b.adoptPartitionDir(path, want, t, part, err.Error())
 	}
@@ -102,8 +100,8 @@ func (b *Broker) claimPartitionDir(dir string, t meta.Topic, part int32) error {
 		return fmt.Errorf("partition %s-%d: moving aside the directory of an earlier topic of that name: %w", t.Name, part, err)
 	}
 	b.logger.Warn("partition directory belongs to an earlier topic of the same name; deleting it",
-		"topic", t.Name, "partition", part, "dir_topic_id", base64.RawURLEncoding.EncodeToString(id[:]),
-		"topic_id", base64.RawURLEncoding.EncodeToString(t.ID[:]), "bytes", dirSize(doomed))
+		"topic", t.Name, "partition", part, "dir_topic_id", meta.TopicIDString(id),
+		"topic_id", meta.TopicIDString(t.ID), "bytes", dirSize(doomed))
 	if err := os.RemoveAll(doomed); err != nil {
 		// Renamed, so never opened as the topic's again; a later
 		// start deletes leftovers (removeStrayPartitions).

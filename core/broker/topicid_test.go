@@ -136,18 +136,18 @@ func TestPartitionDirAdoptsTopicID(t *testing.T) {
 // reads back.
 func TestTopicIDFileFormat(t *testing.T) {
 	id := [16]byte{0x7d, 0x1d, 0xd9, 0x1e, 0xa9, 0xdb, 0x45, 0xd2, 0xb6, 0x6c, 0xc7, 0xbe, 0x6e, 0xfd, 0xc7, 0x90}
-	enc := encodeTopicID(id)
+	enc := encodePartitionMetadata(id)
 	if string(enc) != "version: 0\ntopic_id: fR3ZHqnbRdK2bMe-bv3HkA\n" {
 		t.Fatalf("encoded %q", enc)
 	}
 	for _, in := range []string{string(enc), "version: 0\ntopic_id: fR3ZHqnbRdK2bMe-bv3HkA", "version: 0\r\ntopic_id: fR3ZHqnbRdK2bMe-bv3HkA\r\n"} {
-		got, err := decodeTopicID([]byte(in))
+		got, err := decodePartitionMetadata([]byte(in))
 		if err != nil || got != id {
 			t.Fatalf("decode %q: %x, %v", in, got, err)
 		}
 	}
 	for _, in := range []string{"", "version: 1\ntopic_id: fR3ZHqnbRdK2bMe-bv3HkA\n", "version: 0\n", "version: 0\ntopic_id: fR3ZHqnb\n", "version: 0\nid: fR3ZHqnbRdK2bMe-bv3HkA\n"} {
-		if _, err := decodeTopicID([]byte(in)); err != errBadPartitionMetadata {
+		if _, err := decodePartitionMetadata([]byte(in)); err != errBadPartitionMetadata {
 			t.Fatalf("decode %q: %v, want errBadPartitionMetadata", in, err)
 		}
 	}

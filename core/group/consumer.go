@@ -437,8 +437,10 @@ const (
 	maxTopicNameLen         = 249 // longer names cannot exist
 )
 
-// checkSubscription returns why a subscription list is refused, or "".
-func checkSubscription(names []string) string {
+// CheckSubscription returns why a subscription list is refused, or "".
+// The protocol edge calls it before authorizing each name (a check per
+// name off the wire); ConsumerHeartbeat checks again for other callers.
+func CheckSubscription(names []string) string {
 	// Bytes first, over the list as sent (linear): that bounds how many
 	// names the sort below may have to order.
 	total := 0
@@ -539,7 +541,7 @@ func (c *Coordinator) consumerHeartbeat(req ConsumerHeartbeatRequest, out *cgWri
 		}
 	}
 	if req.TopicNames != nil {
-		if why := checkSubscription(req.TopicNames); why != "" {
+		if why := CheckSubscription(req.TopicNames); why != "" {
 			return fail(kerr.InvalidRequest.Code, why)
 		}
 	}

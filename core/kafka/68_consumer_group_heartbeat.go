@@ -26,6 +26,11 @@ func (c *conn) handleConsumerGroupHeartbeat(h *header, req *kmsg.ConsumerGroupHe
 	if !c.mayGroup(auth.OpRead, req.Group) {
 		return fail(kerr.GroupAuthorizationFailed.Code)
 	}
+	if why := group.CheckSubscription(req.SubscribedTopicNames); why != "" {
+		// Bounded before each name costs an authorization.
+		resp.ErrorMessage = kmsg.StringPtr(why)
+		return fail(kerr.InvalidRequest.Code)
+	}
 	for _, t := range req.SubscribedTopicNames {
 		if !c.mayTopic(auth.OpDescribe, t) {
 			return fail(kerr.TopicAuthorizationFailed.Code)

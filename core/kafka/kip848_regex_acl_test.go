@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluicemq/sluice/core/auth"
+	"github.com/sluicemq/sluice/core/group"
 )
 
 // TestACLConsumerGroupRegexFiltered: a KIP-848 member subscribed by regex
@@ -87,5 +89,36 @@ func TestACLConsumerGroupRegexFiltered(t *testing.T) {
 	}
 	if len(got) != 3 || got["ev-orders"] != 2 || got["ev-payments"] != 2 || got["ev-refunds"] != 1 {
 		t.Fatalf("after the grant: assignment %v, want ev-orders 2, ev-payments 2, ev-refunds 1", got)
+	}
+}
+
+// TestConsumerGroupSubscriptionBoundedBeforeACLs: a subscription list past
+// the group's bound is refused with INVALID_REQUEST and the bound's
+// message before any of its names is authorized (each would be an ACL
+// check); a list within the bound is authorized name by name as before.
+func TestConsumerGroupSubscriptionBoundedBeforeACLs(t *testing.T) {
+	e := startACLBroker(t)
+	cl := e.client(t, alice)
+	const grp = "bound-group"
+	e.setACLs(t, allowACL(alice, auth.ResGroup, grp, lit, auth.OpRead, "*"))
+	heartbeat := func(names []string) *kmsg.ConsumerGroupHeartbeatResponse {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch = grp, "bound-member-0000000000000000000", 0
+		req.RebalanceTimeoutMillis = 5000
+		req.SubscribedTopicNames = names
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		return send[*kmsg.ConsumerGroupHeartbeatResponse](t, cl, req)
+	}
+	many := make([]string, group.MaxSubscribedTopicNames+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("t%d", i)
+	}
+	resp := heartbeat(many)
+	want := "SubscribedTopicNames lists 10001 topics; at most 10000 are accepted (subscribe by regex instead)"
+	if resp.ErrorCode != kerr.InvalidRequest.Code || resp.ErrorMessage == nil || *resp.ErrorMessage != want {
+		t.Fatalf("over the bound: %v %v, want INVALID_REQUEST %q", kerr.ErrorForCode(resp.ErrorCode), resp.ErrorMessage, want)
+	}
+	if resp := heartbeat(many[:2]); resp.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("within the bound, no Describe: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }

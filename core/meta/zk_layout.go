@@ -1,7 +1,6 @@
 package meta
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -163,22 +162,8 @@ type zkDeletion struct {
 	Pending []int32 `json:"pending,omitempty"`
 }
 
-// encodeTopicID renders an id the way Kafka prints a Uuid: URL-safe base64
-// without padding.
-func encodeTopicID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
-
-func decodeTopicID(s string) ([16]byte, error) {
-	var id [16]byte
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("meta: bad topic id %q", s)
-	}
-	copy(id[:], b)
-	return id, nil
-}
-
 func encodeAssignment(id [16]byte, parts []PartitionState) []byte {
-	a := zkTopicAssignment{Version: 3, TopicID: encodeTopicID(id), Partitions: make(map[string][]int32, len(parts))}
+	a := zkTopicAssignment{Version: 3, TopicID: TopicIDString(id), Partitions: make(map[string][]int32, len(parts))}
 	for i, p := range parts {
 		a.Partitions[strconv.Itoa(i)] = p.Replicas
 	}
@@ -192,7 +177,7 @@ func decodeAssignment(data []byte) ([16]byte, [][]int32, error) {
 	if err := json.Unmarshal(data, &a); err != nil {
 		return [16]byte{}, nil, fmt.Errorf("meta: topic assignment: %w", err)
 	}
-	id, err := decodeTopicID(a.TopicID)
+	id, err := ParseTopicID(a.TopicID)
 	if err != nil {
 		return id, nil, err
 	}

@@ -366,7 +366,7 @@ func TestZKCreateTopicVisibleThroughWatches(t *testing.T) {
 		Partitions map[string][]int32 `json:"partitions"`
 	}
 	getJSON(t, raw, root+"/brokers/topics/orders", &assignment)
-	if assignment.Version != 3 || assignment.TopicID != encodeTopicID(created.ID) || len(assignment.Partitions) != 3 ||
+	if assignment.Version != 3 || assignment.TopicID != TopicIDString(created.ID) || len(assignment.Partitions) != 3 ||
 		!slices.Equal(assignment.Partitions["1"], []int32{2, 1}) {
 		t.Fatalf("assignment %+v", assignment)
 	}

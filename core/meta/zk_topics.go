@@ -209,7 +209,7 @@ func (z *ZK) deleteTopicOnce(name string) ([16]byte, error) {
 	old, mstat, err := z.conn.Get(markerPath)
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
-		ops = append(ops, z.createRequest(markerPath, mustJSON(zkDeletion{Version: 1, TopicID: encodeTopicID(id), Pending: brokerSet(holders)}), 0))
+		ops = append(ops, z.createRequest(markerPath, mustJSON(zkDeletion{Version: 1, TopicID: TopicIDString(id), Pending: brokerSet(holders)}), 0))
 	case err != nil:
 		return id, fmt.Errorf("meta: delete topic %s: %w", name, err)
 	default:
@@ -220,7 +220,7 @@ func (z *ZK) deleteTopicOnce(name string) ([16]byte, error) {
 		if len(old) > 0 && json.Unmarshal(old, &prev) == nil {
 			holders = append(holders, prev.Pending...)
 		}
-		marker := mustJSON(zkDeletion{Version: 1, TopicID: encodeTopicID(id), Pending: brokerSet(holders)})
+		marker := mustJSON(zkDeletion{Version: 1, TopicID: TopicIDString(id), Pending: brokerSet(holders)})
 		ops = append(ops, &zk.SetDataRequest{Path: markerPath, Data: marker, Version: mstat.Version})
 	}
 	res, err := z.conn.Multi(ops...)
@@ -426,7 +426,7 @@ func (z *ZK) PendingDeletions() ([]DeletedTopic, error) {
 		var m zkDeletion
 		// Kafka's markers are empty: such a deletion has no known id.
 		if len(data) > 0 && json.Unmarshal(data, &m) == nil && m.TopicID != "" {
-			if id, err := decodeTopicID(m.TopicID); err == nil {
+			if id, err := ParseTopicID(m.TopicID); err == nil {
 				d.ID = id
 			}
 			d.Pending = m.Pending
