@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,7 +147,8 @@ func produceOldSarama(t *testing.T, b *broker, oc oldClient, codec sarama.Compre
 		sortByOffset(pm)
 		for i, m := range pm {
 			if m.Offset != int64(i) {
-				t.Fatalf("%s %s[%d]: acks at offsets %v, want 0..%d", oc.name, topic, p, offsetsOf(pm), len(pm)-1)
+				t.Fatalf("%s %s[%d]: acks at offsets %v, want 0..%d\n%s", oc.name, topic, p, offsetsOf(pm), len(pm)-1,
+					unackedRecords(t, b, topic, p, pm))
 			}
 		}
 	}
@@ -154,6 +156,27 @@ func produceOldSarama(t *testing.T, b *broker, oc oldClient, codec sarama.Compre
 		t.Fatalf("%s %s: messages landed in %d partitions, want 2", oc.name, topic, len(byPartition))
 	}
 	return byPartition
+}
+
+// unackedRecords says, for a failed offset check, which stored records of
+// the partition no ack points at (a retried send's first copy, say) and
+// what sarama logged meanwhile.
+func unackedRecords(t *testing.T, b *broker, topic string, p int32, acked []*sarama.ProducerMessage) string {
+	t.Helper()
+	ctx := testContext(t, 20*time.Second)
+	ackedAt := make(map[int64]bool, len(acked))
+	for _, m := range acked {
+		ackedAt[m.Offset] = true
+	}
+	var sb strings.Builder
+	for _, r := range consumeAll(ctx, t, b, topic)[p] {
+		if !ackedAt[r.Offset] {
+			fmt.Fprintf(&sb, "stored but not acked: offset %d %s=%s\n", r.Offset, r.Key, r.Value)
+		}
+	}
+	fmt.Fprintf(&sb, "sarama's log for %s:\n%s\nsarama's newest producer lines (all tests):\n%s",
+		topic, saramaLog.tail(topic, 50), saramaLog.tail("producer/", 30))
+	return sb.String()
 }
 
 func sortByOffset(msgs []*sarama.ProducerMessage) {

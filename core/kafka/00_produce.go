@@ -151,6 +151,11 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 		for _, pc := range pending {
 			if err := pc.pd.Wait(ctx); err != nil {
 				pc.resp.ErrorCode, pc.resp.ErrorMessage = produceError(err, pc.topic, pc.resp.Partition)
+				// The records are in the leader's log but the producer
+				// hears an error: a retry without idempotence stores
+				// them twice. Worth a line when duplicates are asked about.
+				c.logger.Info("produce appended but not acknowledged", "topic", pc.topic, "partition", pc.resp.Partition,
+					"base_offset", pc.resp.BaseOffset, "acks", req.Acks, "err", err)
 				pc.resp.BaseOffset = -1
 			}
 		}
