@@ -1,6 +1,8 @@
 package console
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -61,18 +63,20 @@ func (c *Console) listTopics(w http.ResponseWriter, r *http.Request) {
 	names := md.Topics.Names()
 	var starts, ends kadm.ListedOffsets
 	if len(names) > 0 {
-		if starts, err = c.adm.ListStartOffsets(ctx, names...); err != nil {
+		// A broker that does not answer (one stopping, say) leaves its
+		// partitions' message counts out rather than failing the list.
+		if starts, err = c.adm.ListStartOffsets(ctx, names...); err != nil && !someAnswered(err) {
 			writeKafkaError(w, "list offsets", err)
 			return
 		}
-		if ends, err = c.adm.ListEndOffsets(ctx, names...); err != nil {
+		if ends, err = c.adm.ListEndOffsets(ctx, names...); err != nil && !someAnswered(err) {
 			writeKafkaError(w, "list offsets", err)
 			return
 		}
 	}
 	overrides := map[string]map[string]string{}
 	if len(names) > 0 {
-		rcs, err := c.adm.DescribeTopicConfigs(ctx, names...)
+		rcs, err := c.describeTopicConfigs(ctx, names...)
 		if err != nil {
 			writeKafkaError(w, "describe configs", err)
 			return
@@ -216,7 +220,7 @@ func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Partitions = append(out.Partitions, pi)
 	}
-	rcs, err := c.adm.DescribeTopicConfigs(ctx, name)
+	rcs, err := c.describeTopicConfigs(ctx, name)
 	if err != nil {
 		writeKafkaError(w, "describe configs", err)
 		return
@@ -405,4 +409,39 @@ func principalOf(r *http.Request) string {
 		return "admin token"
 	}
 	return "User:ANONYMOUS"
+}
+
+// describeTopicConfigs describes the topics' configs, asking this broker:
+// every broker answers for every topic, and kadm would pick one at random,
+// which while a broker is stopping can be the one going away (the page
+// then failed with a closed connection). Falls back to kadm's choice when
+// this broker cannot be asked (the client does not know its id).
+func (c *Console) describeTopicConfigs(ctx context.Context, names ...string) (kadm.ResourceConfigs, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for _, n := range names {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, n
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, err := req.RequestWith(ctx, c.cl.Broker(int(c.cfg.BrokerID)))
+	if err != nil {
+		c.log.Debug("describe configs on this broker failed; asking any broker", "err", err)
+		return c.adm.DescribeTopicConfigs(ctx, names...)
+	}
+	out := make(kadm.ResourceConfigs, 0, len(resp.Resources))
+	for _, r := range resp.Resources {
+		rc := kadm.ResourceConfig{Name: r.ResourceName, Err: kerr.ErrorForCode(r.ErrorCode)}
+		for _, e := range r.Configs {
+			rc.Configs = append(rc.Configs, kadm.Config{Key: e.Name, Value: e.Value, Sensitive: e.IsSensitive, Source: e.Source})
+		}
+		out = append(out, rc)
+	}
+	return out, nil
+}
+
+// someAnswered reports whether err is kadm's report of a request some
+// brokers answered and others did not (its result holds the answers).
+func someAnswered(err error) bool {
+	var se *kadm.ShardErrors
+	return errors.As(err, &se) && !se.AllFailed
 }
