@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"strconv"
 
 	"github.com/sluicemq/sluice/core/partition"
 )
@@ -18,7 +17,7 @@ func (b *Broker) CompactAll() {
 		if !ok {
 			continue
 		}
-		ratio, _ := strconv.ParseFloat(b.topicValue(t.Configs, "min.cleanable.dirty.ratio"), 64)
+		ratio := b.topicFloat(t.Configs, "min.cleanable.dirty.ratio")
 		stats, err := p.Compact(partition.CompactOptions{
 			DeleteRetentionMs:      b.topicInt(t.Configs, "delete.retention.ms"),
 			MinCompactionLagMs:     b.topicInt(t.Configs, "min.compaction.lag.ms"),

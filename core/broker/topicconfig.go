@@ -206,8 +206,19 @@ func (b *Broker) topicValue(overrides map[string]string, name string) string {
 	return topicConfigDefs[name].def(&b.cfg)
 }
 
+// topicInt is a numeric config's effective value. Validation accepts
+// numbers with surrounding spaces (as Kafka, which trims them), so they
+// are trimmed here too: " 2" read as 0 made min.insync.replicas 0 and
+// retention.ms 0.
 func (b *Broker) topicInt(overrides map[string]string, name string) int64 {
-	v, _ := strconv.ParseInt(b.topicValue(overrides, name), 10, 64)
+	v, _ := strconv.ParseInt(strings.TrimSpace(b.topicValue(overrides, name)), 10, 64)
+	return v
+}
+
+// topicFloat is a fractional config's effective value (trimmed, as
+// topicInt).
+func (b *Broker) topicFloat(overrides map[string]string, name string) float64 {
+	v, _ := strconv.ParseFloat(strings.TrimSpace(b.topicValue(overrides, name)), 64)
 	return v
 }
 

@@ -203,3 +203,43 @@ func TestDescribeTopicConfigs(t *testing.T) {
 		}
 	}
 }
+
+// TestSpacedNumbersReadAsValidated: a numeric value validation accepts
+// with surrounding spaces (as Kafka, which trims) means the same number
+// to the partitions and the cleaner. Read untrimmed it was 0:
+// min.insync.replicas " 2" let acks=all writes through on no replica and
+// retention.ms " 604800000" kept nothing.
+func TestSpacedNumbersReadAsValidated(t *testing.T) {
+	b := openTestBroker(t, Config{}, nil)
+	overrides := map[string]string{
+		"min.insync.replicas":       " 2",
+		"retention.ms":              " 604800000 ",
+		"retention.bytes":           "\t1048576",
+		"segment.bytes":             "1048576 ",
+		"segment.ms":                " 3600000",
+		"max.message.bytes":         " 4096",
+		"index.interval.bytes":      " 8192",
+		"flush.messages":            " 10",
+		"flush.ms":                  " 500",
+		"delete.retention.ms":       " 7",
+		"min.compaction.lag.ms":     " 9",
+		"min.cleanable.dirty.ratio": " 0.25 ",
+	}
+	for name, v := range overrides {
+		if err := ValidateTopicConfig(name, v); err != nil {
+			t.Fatalf("%s=%q: %v", name, v, err)
+		}
+	}
+	got := b.partitionConfig(overrides)
+	if got.MinInsyncReplicas != 2 || got.Log.RetentionMs != 604800000 || got.Log.RetentionBytes != 1048576 ||
+		got.Log.SegmentBytes != 1048576 || got.Log.SegmentMs != 3600000 || got.MaxMessageBytes != 4096 ||
+		got.Log.IndexIntervalBytes != 8192 || got.Log.FlushMessages != 10 || got.Log.FlushMs != 500 {
+		t.Fatalf("partition config %+v", got)
+	}
+	if d, l := b.topicInt(overrides, "delete.retention.ms"), b.topicInt(overrides, "min.compaction.lag.ms"); d != 7 || l != 9 {
+		t.Fatalf("cleaner: delete.retention.ms %d, min.compaction.lag.ms %d", d, l)
+	}
+	if r := b.topicFloat(overrides, "min.cleanable.dirty.ratio"); r != 0.25 {
+		t.Fatalf("min.cleanable.dirty.ratio %v", r)
+	}
+}
