@@ -1,7 +1,6 @@
 package broker
 
 import (
-
 	"github.com/sluicemq/sluice/core/partition"
 )
 
