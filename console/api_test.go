@@ -303,6 +303,10 @@ func TestTail(t *testing.T) {
 	if code, body := call(t, "GET", n.HTTPBase+"/console/api/topics/nope/tail", nil, nil); code != 404 || !strings.Contains(body, "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("unknown topic: %d %s", code, body)
 	}
+	// 2^32+1 is not partition 1 (it wrapped to it when read as an int).
+	if code, body := call(t, "GET", n.HTTPBase+"/console/api/topics/live/tail?partition=4294967297", nil, nil); code != 400 || !strings.Contains(body, "want a partition number") {
+		t.Fatalf("partition 2^32+1: %d %s", code, body)
+	}
 
 	start := time.Now()
 	n.Stop()

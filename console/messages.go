@@ -299,7 +299,7 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	}
 	only := int32(-1)
 	if v := r.URL.Query().Get("partition"); v != "" {
-		p, err := strconv.Atoi(v)
+		p, err := strconv.ParseInt(v, 10, 32) // 32 bits: 2^32+1 is not partition 1
 		if err != nil || p < 0 {
 			writeError(w, http.StatusBadRequest, "partition: want a partition number")
 			return
