@@ -153,9 +153,12 @@ func (c *conn) handleProduce(h *header, req *kmsg.ProduceRequest) *reply {
 				pc.resp.ErrorCode, pc.resp.ErrorMessage = produceError(err, pc.topic, pc.resp.Partition)
 				// The records are in the leader's log but the producer
 				// hears an error: a retry without idempotence stores
-				// them twice. Worth a line when duplicates are asked about.
-				c.logger.Info("produce appended but not acknowledged", "topic", pc.topic, "partition", pc.resp.Partition,
-					"base_offset", pc.resp.BaseOffset, "acks", req.Acks, "err", err)
+				// them twice. Worth a line (a second) when duplicates
+				// are asked about.
+				if n, due := c.s.unackedLog.note(); due {
+					c.logger.Info("produce appended but not acknowledged", "topic", pc.topic, "partition", pc.resp.Partition,
+						"base_offset", pc.resp.BaseOffset, "acks", req.Acks, "err", err, "occurrences", n)
+				}
 				pc.resp.BaseOffset = -1
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"sync"
-	"time"
 )
 
 // Defaults of the listener's limits (Config fields of the same names).
@@ -100,14 +99,7 @@ func (s *Server) forgetLocked(ip string) {
 // logRefusal logs refused connections at most once a second, so that a
 // flood does not flood the log.
 func (s *Server) logRefusal(ip, limit string) {
-	s.refusedMu.Lock()
-	s.refused++
-	if time.Since(s.refusedLogged) < time.Second {
-		s.refusedMu.Unlock()
-		return
+	if n, due := s.refusedLog.note(); due {
+		s.logger.Warn("refusing connections over a limit", "remote_ip", ip, "limit", limit, "refused", n)
 	}
-	n := s.refused
-	s.refused, s.refusedLogged = 0, time.Now()
-	s.refusedMu.Unlock()
-	s.logger.Warn("refusing connections over a limit", "remote_ip", ip, "limit", limit, "refused", n)
 }

@@ -106,9 +106,8 @@ type Server struct {
 	fetchSessions *fetchSessionCache
 	txn           atomic.Pointer[Transactions] // StartTransactions (txn.go)
 
-	refusedMu     sync.Mutex
-	refused       int
-	refusedLogged time.Time
+	refusedLog logThrottle // refused connections (limits.go)
+	unackedLog logThrottle // produces appended but answered with an error (00_produce.go)
 
 	markers txnMarkers // transaction markers (txnmarkers.go)
 }
