@@ -41,7 +41,16 @@ func (ps positions) clone() positions {
 // ErrBadEventID marks a Last-Event-ID the bridge did not write.
 var ErrBadEventID = fmt.Errorf("malformed event id")
 
+// maxEventIDPartitions bounds the partitions a resume id may name: the
+// default max.partitions of a whole cluster. An id comes from the client
+// (a header or the query string, up to a megabyte): unbounded, one request
+// built a map of some 200,000 entries.
+const maxEventIDPartitions = 10_000
+
 func parsePositions(s string) (positions, error) {
+	if n := strings.Count(s, ",") + 1; n > maxEventIDPartitions {
+		return nil, fmt.Errorf("%w: names %d partitions, at most %d", ErrBadEventID, n, maxEventIDPartitions)
+	}
 	ps := positions{}
 	for _, pair := range strings.Split(s, ",") {
 		pStr, oStr, ok := strings.Cut(pair, ":")

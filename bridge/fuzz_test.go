@@ -122,7 +122,7 @@ func FuzzParsePositions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(ps) > strings.Count(id, ",")+1 {
+		if len(ps) > strings.Count(id, ",")+1 || len(ps) > maxEventIDPartitions {
 			t.Fatalf("%d positions from %q", len(ps), id)
 		}
 		for p, o := range ps {
