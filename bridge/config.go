@@ -130,6 +130,11 @@ type Config struct {
 
 	// ConsumerInstanceTimeout removes idle v2 consumer instances. Default 5m.
 	ConsumerInstanceTimeout Duration `json:"consumer_instance_timeout"`
+	// MaxConsumerInstances bounds the v2 consumer instances that exist at
+	// once (each is a group member with its own Kafka client and broker
+	// connections); creating one more answers 503 until one is deleted or
+	// expires. Default 1000.
+	MaxConsumerInstances int `json:"max_consumer_instances"`
 
 	// HashClientIP records a salted SHA-256 of the client IP instead of the
 	// IP in beacon/pixel headers. Default false.
@@ -272,6 +277,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxSSEClients <= 0 {
 		cfg.MaxSSEClients = 10000
+	}
+	if cfg.MaxConsumerInstances <= 0 {
+		cfg.MaxConsumerInstances = 1000
 	}
 	if cfg.MaxSSEStreamsPerIP <= 0 {
 		cfg.MaxSSEStreamsPerIP = 100

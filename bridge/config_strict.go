@@ -98,7 +98,7 @@ func (cfg Config) validateStrict() error {
 		{"max_body_bytes", cfg.MaxBodyBytes}, {"max_beacon_bytes", cfg.MaxBeaconBytes},
 		{"produce_buffer_bytes", int64(cfg.ProduceBufferBytes)}, {"max_sse_clients", int64(cfg.MaxSSEClients)},
 		{"client_buffer_records", int64(cfg.ClientBufferRecords)}, {"rate_limit_burst", int64(cfg.RateLimitBurst)},
-		{"dedupe_max_events", int64(cfg.DedupeMaxEvents)},
+		{"dedupe_max_events", int64(cfg.DedupeMaxEvents)}, {"max_consumer_instances", int64(cfg.MaxConsumerInstances)},
 	}
 	for _, s := range sizes {
 		if s.n < 0 {

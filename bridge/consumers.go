@@ -130,6 +130,12 @@ func (b *Bridge) createConsumer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errf(http.StatusConflict, codeConsumerExists, "Consumer instance with the specified name already exists."))
 		return
 	}
+	if len(reg.m) >= b.cfg.MaxConsumerInstances {
+		reg.mu.Unlock()
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: codeTooManyConsumers, RetryAfter: 5 * time.Second,
+			Message: fmt.Sprintf("Too many consumer instances (limit %d); delete one or retry once idle ones expire.", b.cfg.MaxConsumerInstances)})
+		return
+	}
 	reg.m[instanceKey(inst.group, inst.name)] = inst
 	reg.mu.Unlock()
 	scheme := "http"

@@ -71,6 +71,29 @@ func TestConsumerInstances(t *testing.T) {
 	}
 }
 
+// TestConsumerInstanceLimit: past max_consumer_instances a create answers
+// 503/50302 with Retry-After; deleting one makes room.
+func TestConsumerInstanceLimit(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, bridge.Config{MaxConsumerInstances: 2})
+	v2 := "application/vnd.kafka.v2+json"
+	for _, name := range []string{"a", "b"} {
+		if status, body, _ := do(t, "POST", n.base+"/consumers/lim", v2, strings.NewReader(`{"name":"`+name+`"}`)); status != 200 {
+			t.Fatalf("create %s: %d %s", name, status, body)
+		}
+	}
+	status, body, h := do(t, "POST", n.base+"/consumers/lim", v2, strings.NewReader(`{"name":"c"}`))
+	if status != 503 || body != `{"error_code":50302,"message":"Too many consumer instances (limit 2); delete one or retry once idle ones expire."}` || h.Get("Retry-After") != "5" {
+		t.Fatalf("third: %d %s Retry-After %q", status, body, h.Get("Retry-After"))
+	}
+	if status, _, _ := do(t, "DELETE", n.base+"/consumers/lim/instances/a", "", nil); status != 204 {
+		t.Fatalf("delete a: %d", status)
+	}
+	if status, body, _ := do(t, "POST", n.base+"/consumers/lim", v2, strings.NewReader(`{"name":"c"}`)); status != 200 {
+		t.Fatalf("after delete: %d %s", status, body)
+	}
+}
+
 func TestEventsGroupCommits(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, bridge.Config{})

@@ -34,6 +34,7 @@ const (
 	codeKafka              = 50002
 	codeKafkaRetriable     = 50003
 	codeTooManyStreams     = 50301
+	codeTooManyConsumers   = 50302
 	codeProducerOverloaded = 42902
 	// A topic's plugin refused the records on purpose (sdk.Reject,
 	// sdk.Policy; Kafka: INVALID_RECORD / POLICY_VIOLATION): resending
