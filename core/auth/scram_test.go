@@ -16,15 +16,22 @@ func (m memCreds) ScramCredential(user, mech string) (ScramCredential, bool, err
 	return c, ok, nil
 }
 
-// RFC 7677 section 3: the SCRAM-SHA-256 exchange for user "user",
+// rfc7677Creds holds RFC 7677's SCRAM-SHA-256 credential: user "user",
 // password "pencil".
-func TestScramSHA256RFC7677Vector(t *testing.T) {
+func rfc7677Creds(t testing.TB) memCreds {
+	t.Helper()
 	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
 	salted, err := ScramSHA256.SaltedPassword("pencil", salt, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds := memCreds{"user": {"SCRAM-SHA-256": ScramSHA256.CredentialFromSalted(salted, salt, 4096)}}
+	return memCreds{"user": {"SCRAM-SHA-256": ScramSHA256.CredentialFromSalted(salted, salt, 4096)}}
+}
+
+// RFC 7677 section 3: the SCRAM-SHA-256 exchange for user "user",
+// password "pencil".
+func TestScramSHA256RFC7677Vector(t *testing.T) {
+	creds := rfc7677Creds(t)
 	s := NewScramServer(ScramSHA256, creds)
 	s.nonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
 
