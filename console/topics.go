@@ -185,13 +185,15 @@ func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
 		writeKafkaError(w, "topic "+name, err)
 		return
 	}
+	// As in the list: partitions whose leader did not answer say so in
+	// their error instead of failing the page.
 	starts, err := c.adm.ListStartOffsets(ctx, name)
-	if err != nil {
+	if err != nil && !someAnswered(err) {
 		writeKafkaError(w, "list offsets", err)
 		return
 	}
 	ends, err := c.adm.ListEndOffsets(ctx, name)
-	if err != nil {
+	if err != nil && !someAnswered(err) {
 		writeKafkaError(w, "list offsets", err)
 		return
 	}
@@ -200,17 +202,22 @@ func (c *Console) describeTopic(w http.ResponseWriter, r *http.Request) {
 	for _, p := range t.Partitions.Sorted() {
 		pi := PartitionInfo{Partition: p.Partition, Leader: p.Leader, Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), SizeBytes: -1}
 		out.ReplicationFactor = max(out.ReplicationFactor, len(p.Replicas))
-		if o, ok := starts.Lookup(name, p.Partition); ok {
-			if o.Err != nil {
-				pi.Error = o.Err.Error()
+		st, stOK := starts.Lookup(name, p.Partition)
+		en, enOK := ends.Lookup(name, p.Partition)
+		if stOK {
+			if st.Err != nil {
+				pi.Error = st.Err.Error()
 			}
-			pi.LogStart = o.Offset
+			pi.LogStart = st.Offset
 		}
-		if o, ok := ends.Lookup(name, p.Partition); ok {
-			if o.Err != nil {
-				pi.Error = o.Err.Error()
+		if enOK {
+			if en.Err != nil {
+				pi.Error = en.Err.Error()
 			}
-			pi.LogEnd = o.Offset
+			pi.LogEnd = en.Offset
+		}
+		if !stOK || !enOK {
+			pi.Error = "log offsets unknown: the partition's leader did not answer"
 		}
 		if p.Err != nil {
 			pi.Error = p.Err.Error()

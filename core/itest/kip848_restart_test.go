@@ -88,7 +88,7 @@ func TestKIP848RestartKeepsAssignments(t *testing.T) {
 		}
 	}()
 
-	got := &committedRecords{by: map[string]string{}, maybe: map[string]bool{}}
+	got := newCommittedRecords(false)
 	members := map[string]*kip848Member{}
 	for _, n := range []string{"m1", "m2", "m3"} {
 		members[n] = startKIP848Member(ctx, t, b, group, n, topic, true, got)

@@ -68,11 +68,28 @@ type committedRecords struct {
 	// maybe are records of a commit that failed: with the broker killed
 	// meanwhile, it may still have been applied.
 	maybe map[string]bool
+	// classic: a classic group, where a member whose commit failed
+	// (UNKNOWN_MEMBER_ID from the restarted coordinator) rejoins still
+	// owning its partitions as far as it knows, and goes on consuming
+	// them until the rebalance settles while the new owner consumes them
+	// too: both commits are a current member's and the classic protocol
+	// (Kafka's too) does not check partition ownership. Records committed
+	// twice with such a member involved are at-least-once delivery, not
+	// a coordinator error; they are counted in rejoinDup. A KIP-848
+	// group's coordinator fences that, so there every duplicate counts.
+	classic   bool
+	failed    map[string]bool // members with a failed commit
+	rejoinDup []string
 }
 
-func (c *committedRecords) addMaybe(values []string) {
+func newCommittedRecords(classic bool) *committedRecords {
+	return &committedRecords{by: map[string]string{}, maybe: map[string]bool{}, failed: map[string]bool{}, classic: classic}
+}
+
+func (c *committedRecords) addMaybe(member string, values []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.failed[member] = true
 	for _, v := range values {
 		c.maybe[v] = true
 	}
@@ -83,7 +100,12 @@ func (c *committedRecords) add(member string, values []string) {
 	defer c.mu.Unlock()
 	for _, v := range values {
 		if prev, ok := c.by[v]; ok {
-			c.dup = append(c.dup, fmt.Sprintf("%s by %s and %s", v, prev, member))
+			d := fmt.Sprintf("%s by %s and %s", v, prev, member)
+			if c.classic && (c.failed[prev] || c.failed[member]) {
+				c.rejoinDup = append(c.rejoinDup, d)
+			} else {
+				c.dup = append(c.dup, d)
+			}
 		}
 		c.by[v] = member
 	}
@@ -192,7 +214,7 @@ func startKIP848Member(ctx context.Context, t *testing.T, b *broker, group, name
 				// retry's UNKNOWN_MEMBER_ID from the restarted broker
 				// hides that the first attempt was written. Records it
 				// did not cover are consumed again by the next owner.
-				into.addMaybe(maybe)
+				into.addMaybe(name, maybe)
 				t.Logf("member %s: commit failed: %v", name, err)
 			}
 			into.add(name, covered)
@@ -257,8 +279,7 @@ func TestKIP848ConsumerGroup(t *testing.T) {
 		}
 	}()
 
-	got := &committedRecords{by: map[string]string{}, maybe: map[string]bool{}}
-	gotClassic := &committedRecords{by: map[string]string{}, maybe: map[string]bool{}}
+	got, gotClassic := newCommittedRecords(false), newCommittedRecords(true)
 	members := map[string]*kip848Member{}
 	for _, n := range []string{"m1", "m2", "m3"} {
 		members[n] = startKIP848Member(ctx, t, b, group, n, topic, true, got)
@@ -340,6 +361,10 @@ func TestKIP848ConsumerGroup(t *testing.T) {
 	for name, c := range map[string]*committedRecords{group: got, classic: gotClassic} {
 		if len(c.dup) > 0 {
 			t.Errorf("%s: %d records committed twice, e.g. %v", name, len(c.dup), c.dup[:min(5, len(c.dup))])
+		}
+		if len(c.rejoinDup) > 0 {
+			t.Logf("%s: %d records committed twice by a member rejoining after the restart and the partition's new owner (at-least-once in the classic protocol), e.g. %v",
+				name, len(c.rejoinDup), c.rejoinDup[:min(5, len(c.rejoinDup))])
 		}
 		var missing []string
 		unknown := 0
