@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,6 +26,9 @@ type testPKI struct {
 	ca                    *x509.Certificate
 	caKey                 *ecdsa.PrivateKey
 	t                     testing.TB
+	// serial numbers the certificates this CA issues (unique per CA;
+	// a package-wide counter raced between parallel tests).
+	serial atomic.Int64
 }
 
 func newTestPKI(t testing.TB) *testPKI {
@@ -55,8 +59,6 @@ func newTestPKI(t testing.TB) *testPKI {
 	return p
 }
 
-var serial int64 = 100
-
 // Issue signs a certificate for cn (a server one, for 127.0.0.1 and
 // localhost, or a client one) and returns its cert and key files.
 func (p *testPKI) Issue(cn string, server bool, name string) (certFile, keyFile string) {
@@ -66,9 +68,8 @@ func (p *testPKI) Issue(cn string, server bool, name string) (certFile, keyFile 
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial++
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
+		SerialNumber: big.NewInt(100 + p.serial.Add(1)),
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{"sluice itest"}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
