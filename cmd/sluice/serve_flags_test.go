@@ -35,6 +35,25 @@ func writeConfigFile(t *testing.T, content string) string {
 
 // clearServeEnv makes sure no SLUICE_* variable from the developer's shell
 // leaks into a test; t.Setenv restores the originals afterwards.
+// parseServeLayers parses serve's settings from its three layers: the
+// environment variable envName set to env (when env is not empty), a
+// config file holding file (when not empty) and the command line args.
+func parseServeLayers(t *testing.T, envName, env, file string, args ...string) serveSettings {
+	t.Helper()
+	clearServeEnv(t)
+	if env != "" {
+		t.Setenv(envName, env)
+	}
+	if file != "" {
+		args = append([]string{"--config", writeConfigFile(t, file)}, args...)
+	}
+	s, err := parseServe(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func clearServeEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
@@ -157,18 +176,7 @@ func TestServeAutoCreateTopicsSetOnlyWhenGiven(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clearServeEnv(t)
-			if tc.env != "" {
-				t.Setenv("SLUICE_AUTO_CREATE_TOPICS", tc.env)
-			}
-			args := tc.args
-			if tc.file != "" {
-				args = append(args, "--config", writeConfigFile(t, tc.file))
-			}
-			s, err := parseServe(t, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := parseServeLayers(t, "SLUICE_AUTO_CREATE_TOPICS", tc.env, tc.file, tc.args...)
 			if s.broker.AutoCreateTopics != tc.wantOn || s.broker.AutoCreateTopicsSet != tc.wantSet {
 				t.Errorf("AutoCreateTopics=%v Set=%v, want %v %v",
 					s.broker.AutoCreateTopics, s.broker.AutoCreateTopicsSet, tc.wantOn, tc.wantSet)

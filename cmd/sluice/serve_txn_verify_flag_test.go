@@ -23,18 +23,7 @@ func TestServeTxnPartitionVerificationFlag(t *testing.T) {
 		{name: "flag over env", env: "false", args: []string{"--transaction-partition-verification-enable=true"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clearServeEnv(t)
-			if c.env != "" {
-				t.Setenv("SLUICE_TRANSACTION_PARTITION_VERIFICATION_ENABLE", c.env)
-			}
-			args := c.args
-			if c.file != "" {
-				args = append([]string{"--config", writeConfigFile(t, c.file)}, args...)
-			}
-			s, err := parseServe(t, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := parseServeLayers(t, "SLUICE_TRANSACTION_PARTITION_VERIFICATION_ENABLE", c.env, c.file, c.args...)
 			if got := s.broker.TransactionPartitionVerificationOff; got != c.off {
 				t.Fatalf("verification off = %v, want %v", got, c.off)
 			}

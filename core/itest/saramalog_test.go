@@ -47,9 +47,9 @@ func (r *logRing) Println(v ...any)               { r.add(fmt.Sprintln(v...)) }
 // max of them, oldest first.
 func (r *logRing) tail(match string, max int) string {
 	r.mu.Lock()
-	ordered := append(append([]string(nil), r.lines[r.next:]...), r.lines[:r.next]...)
-	if !r.full {
-		ordered = r.lines[:r.next]
+	ordered := r.lines[:r.next] // oldest first until the ring wraps
+	if r.full {
+		ordered = append(append([]string(nil), r.lines[r.next:]...), r.lines[:r.next]...)
 	}
 	var out []string
 	for _, l := range ordered {
